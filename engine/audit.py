@@ -1,0 +1,122 @@
+"""The audit trail: append-only, hash-chained, written in the same transaction as the change.
+
+Services call ``record``; events are chained when the transaction commits (``before_commit``), under a
+lock on the chain head, so the sequence has no gaps and the chain never forks, whichever transaction
+commits first. No code path updates or deletes an event; database triggers refuse it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from engine.store.models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a user (id = username) or the engine itself."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system", "gmpflow engine")
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialization that is hashed: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalized(value: Any) -> Any:
+    """The JSON form of a value, as it reads back from the database."""
+    return None if value is None else json.loads(canonical_json(value))
+
+
+def event_hash(ev: AuditEvent) -> str:
+    at = ev.at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    body = {
+        "seq": ev.seq, "at": at, "actor_id": ev.actor_id, "actor_name": ev.actor_name, "action": ev.action,
+        "object_type": ev.object_type, "object_id": ev.object_id, "object_label": ev.object_label,
+        "before": ev.before, "after": ev.after, "reason": ev.reason, "correlation_id": ev.correlation_id,
+        "prev_hash": ev.prev_hash,
+    }
+    return sha256_hex(canonical_json(body))
+
+
+def record(session: Session, actor: Actor, action: str, object_type: str, object_id: Any, label: str = "",
+           *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
+           correlation_id: str | None = None) -> None:
+    """Queue one audit event; it is chained and inserted when the session commits."""
+    session.info.setdefault("audit_pending", []).append(AuditEvent(
+        at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
+        object_id=str(object_id), object_label=label[:300], before=normalized(before), after=normalized(after),
+        reason=reason, correlation_id=correlation_id, prev_hash="", hash=""))
+
+
+@event.listens_for(Session, "before_commit")
+def _chain_pending_events(session: Session) -> None:
+    pending: list[AuditEvent] = session.info.pop("audit_pending", [])
+    if not pending:
+        return
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    for ev in pending:
+        ev.seq = head.seq + 1
+        ev.prev_hash = head.hash
+        ev.hash = event_hash(ev)
+        head.seq, head.hash = ev.seq, ev.hash
+        session.add(ev)
+    session.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_events(session: Session) -> None:
+    session.info.pop("audit_pending", None)
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    first_broken: int | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken, "reason": self.reason}
+
+
+def verify_chain(session: Session) -> ChainReport:
+    """Recompute the chain; name the first broken link (edited, deleted, inserted or re-ordered event)."""
+    expected_seq, prev, checked = 1, GENESIS, 0
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000))
+    for ev in rows.scalars():
+        checked += 1
+        if ev.seq != expected_seq:
+            return ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing")
+        if ev.prev_hash != prev:
+            return ChainReport(False, checked, ev.seq, "the previous-hash link does not match the event before it")
+        if event_hash(ev) != ev.hash:
+            return ChainReport(False, checked, ev.seq, "the event's content does not match its hash")
+        prev, expected_seq = ev.hash, expected_seq + 1
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
+        return ChainReport(False, checked, expected_seq, "events after this one were deleted (the chain head "
+                           "records a later event)")
+    return ChainReport(True, checked, None, None)

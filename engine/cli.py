@@ -1,0 +1,179 @@
+"""The ``gmpflow`` command. Every command honours ``GMPFLOW_DATABASE_URL``."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from engine.audit import Actor
+from engine.errors import GmpflowError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _actor() -> Actor:
+    user = getpass.getuser()
+    return Actor(f"cli:{user}", f"{user} (command line)")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from engine.services import Gmpflow
+
+    return Gmpflow()
+
+
+def _fail(exc: GmpflowError) -> None:
+    click.echo(f"error [{exc.code}]: {exc}", err=True)
+    for problem in exc.context.get("problems", []) or []:
+        where = ":".join(str(problem[k]) for k in ("file", "line") if problem.get(k))
+        element = f" [{problem['element_id']}]" if problem.get("element_id") else ""
+        click.echo(f"  {where}{element}: {problem['message']} ({problem['code']})", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """gmpflow: a BPMN engine for regulated manufacturing."""
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also add demo users and data.")
+def init(demo: bool) -> None:
+    """Create or upgrade the database and load the bundled models."""
+    from engine import bootstrap
+
+    engine = _engine()
+    try:
+        engine.init_database()
+        for dep, created in bootstrap.load_bundled_models(engine, _actor()):
+            click.echo(f"{dep.key} v{dep.version} {dep.status}{'' if created else ' (unchanged)'}")
+        if demo:
+            for username, password, roles in bootstrap.add_demo_users(engine, _actor()):
+                click.echo(f"demo user {username} / {password} ({', '.join(roles)})")
+    except GmpflowError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def deploy(paths: tuple[str, ...]) -> None:
+    """Deploy one process bundle (.bpmn/.dmn/.form files or a folder); prints key, version and status."""
+    engine = _engine()
+    try:
+        dep, created = engine.deploy(_actor(), list(paths))
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(f"{dep.key} {dep.version} {dep.status}{'' if created else ' (unchanged)'}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def lint(paths: tuple[str, ...]) -> None:
+    """Check a bundle without storing it; exit 1 on any problem."""
+    try:
+        problems = _engine().lint(list(paths))
+    except GmpflowError as exc:
+        _fail(exc)
+    for p in problems:
+        click.echo(f"{p} ({p.code})")
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+@main.command()
+@click.argument("key")
+@click.option("--business-key", default=None)
+@click.option("--variables", default="{}", help="Variables as a JSON object.")
+def start(key: str, business_key: str | None, variables: str) -> None:
+    """Start an instance of the latest active version of KEY."""
+    try:
+        values = json.loads(variables)
+        instance = _engine().start_instance(_actor(), key, business_key, values)
+    except json.JSONDecodeError as exc:
+        click.echo(f"error [bad_json]: --variables is not JSON: {exc}", err=True)
+        sys.exit(1)
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"id": instance.id, "status": instance.status, "business_key": instance.business_key}))
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--name", "full_name", required=True, help="Printed name, as it appears on signatures.")
+@click.option("--role", "roles", multiple=True, required=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+def users_add(username: str, full_name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        _engine().add_user(_actor(), username, full_name, password, list(roles))
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(f"user {username} added with roles {', '.join(roles)}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first broken sequence number."""
+    report = _engine().verify_audit()
+    if report.ok:
+        click.echo(f"ok: {report.checked} events verified")
+        return
+    click.echo(f"broken at sequence {report.first_broken}: {report.reason}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def run(host: str, port: int) -> None:
+    """The web app, the scheduler and a worker in one process."""
+    from werkzeug.serving import run_simple
+
+    from engine.worker import start_background_worker
+    from webapp import create_app
+
+    app = create_app()
+    scheduler = start_background_worker(app.extensions["gmpflow"])
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@main.command()
+@click.option("--interval", default=1.0, type=float, help="Seconds between polls for due jobs.")
+def worker(interval: float) -> None:
+    """Run jobs only: timers, connector calls, retries, message deliveries."""
+    from engine.worker import run_blocking_worker
+
+    run_blocking_worker(_engine(), interval)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--instances", default=200, type=int, help="Instances of the approval process to run.")
+def bench(as_json: bool, instances: int) -> None:
+    """Run the benchmark workloads and print the figures."""
+    from engine.bench import run_bench, render_table
+
+    figures = run_bench(instances=instances)
+    click.echo(json.dumps(figures, indent=2) if as_json else render_table(figures))
+
+
+if __name__ == "__main__":
+    main()

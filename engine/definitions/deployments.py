@@ -1,0 +1,94 @@
+"""Deploy a bundle: lint, hash, version. Unchanged content makes no new version.
+
+With change control ``required`` a new version is stored as a draft that only an approved change
+control activates; with ``off`` (development, demos, tests) it is active at once. Activating a
+version retires the previous active one; running instances stay on the version they started with.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.audit import Actor
+from engine.clock import Clock
+from engine.definitions import lint as linting
+from engine.definitions.bundle import Bundle, add_referenced_forms
+from engine.definitions.parsing import NS, parse_documents
+from engine.errors import DefinitionError, NotFound
+from engine.identity import role_names
+from engine.operations import OperationRegistry
+from engine.states import DeploymentStatus, check_transition
+from engine.store.models import Deployment
+
+
+def referenced_form_ids(bundle: Bundle) -> set[str]:
+    ids = set()
+    for root in parse_documents(bundle).values():
+        for prop in root.iterfind(".//spiffworkflow:property", NS):
+            if prop.get("name") == "formId" and prop.get("value"):
+                ids.add(prop.get("value"))
+    return ids
+
+
+def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> linting.ParsedDefinition:
+    add_referenced_forms(bundle, referenced_form_ids(bundle))
+    parsed, problems = linting.lint(bundle, roles, registry)
+    if problems or parsed is None:
+        first = problems[0]
+        summary = f"{len(problems)} problem(s); first: {first}" if len(problems) > 1 else str(first)
+        raise DefinitionError(f"The model cannot be deployed: {summary}", file=first.file,
+                              element_id=first.element_id, line=first.line, code="lint_failed",
+                              problems=[{"message": p.message, **p.context, "code": p.code} for p in problems])
+    return parsed
+
+
+def latest_active(session: Session, key: str) -> Deployment:
+    dep = session.scalar(select(Deployment).where(Deployment.key == key, Deployment.status == DeploymentStatus.ACTIVE)
+                         .order_by(Deployment.version.desc()).limit(1))
+    if dep is None:
+        raise NotFound(f"There is no active version of process '{key}'.", code="definition_not_found")
+    return dep
+
+
+def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: Actor, bundle: Bundle,
+           activate: bool) -> tuple[Deployment, bool]:
+    """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
+    parsed = lint_or_raise(bundle, role_names(session), registry)
+    content_hash = bundle.content_hash
+    same = session.scalar(select(Deployment).where(Deployment.key == parsed.key,
+                                                   Deployment.content_hash == content_hash)
+                          .order_by(Deployment.version.desc()).limit(1))
+    if same is not None:
+        return same, False
+    version = (session.scalar(select(func.max(Deployment.version)).where(Deployment.key == parsed.key)) or 0) + 1
+    now = clock.now()
+    dep = Deployment(key=parsed.key, version=version, name=parsed.name, status=DeploymentStatus.DRAFT,
+                     content_hash=content_hash, files=dict(bundle.files), created_by=actor.id, created_at=now)
+    session.add(dep)
+    session.flush()
+    audit.record(session, actor, "deployment.created", "deployment", dep.id, f"{dep.key} v{dep.version}", at=now,
+                 after={"key": dep.key, "version": dep.version, "content_hash": content_hash,
+                        "files": sorted(bundle.files)})
+    if activate:
+        set_status(session, clock, actor, dep, DeploymentStatus.ACTIVE, reason="change control is off")
+    return dep, True
+
+
+def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, status: DeploymentStatus,
+               reason: str | None = None, approved_by_instance_id: int | None = None) -> None:
+    check_transition(dep.status, status, "deployment")
+    now = clock.now()
+    if status == DeploymentStatus.ACTIVE:
+        for previous in session.scalars(select(Deployment).where(Deployment.key == dep.key,
+                                                                 Deployment.status == DeploymentStatus.ACTIVE)):
+            previous.status = DeploymentStatus.RETIRED
+            audit.record(session, actor, "deployment.retired", "deployment", previous.id,
+                         f"{previous.key} v{previous.version}", at=now, before={"status": DeploymentStatus.ACTIVE},
+                         after={"status": DeploymentStatus.RETIRED}, reason=f"superseded by v{dep.version}")
+        dep.activated_at, dep.approved_by_instance_id = now, approved_by_instance_id
+    before = dep.status
+    dep.status = status
+    audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}", at=now,
+                 before={"status": before}, after={"status": status}, reason=reason)

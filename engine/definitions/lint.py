@@ -1,0 +1,143 @@
+"""Lint a bundle before it can be deployed: every problem with file, element id and line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lxml import etree
+
+from engine import sandbox
+from engine.definitions.bundle import Bundle
+from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
+from engine.definitions.properties import check_properties, task_properties
+from engine.errors import DefinitionError
+from engine.operations import OperationRegistry
+
+SUPPORTED = {
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask", "receiveTask",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+    "subProcess", "callActivity", "transaction", "sequenceFlow", "laneSet", "lane", "flowNodeRef",
+    "dataObject", "dataObjectReference", "dataStoreReference", "dataInputAssociation", "dataOutputAssociation",
+    "ioSpecification", "dataInput", "dataOutput", "inputSet", "outputSet", "property",
+    "textAnnotation", "association", "group", "extensionElements", "documentation", "incoming", "outgoing",
+    "conditionExpression", "script", "multiInstanceLoopCharacteristics", "standardLoopCharacteristics",
+    "loopCardinality", "completionCondition", "loopDataInputRef", "loopDataOutputRef", "inputDataItem",
+    "outputDataItem", "timerEventDefinition", "timeDuration", "timeDate", "timeCycle",
+    "messageEventDefinition", "errorEventDefinition", "signalEventDefinition", "escalationEventDefinition",
+    "terminateEventDefinition", "cancelEventDefinition", "conditionalEventDefinition", "condition",
+    "sourceRef", "targetRef", "text", "childLaneSet", "eventDefinitionRef",
+}
+HUMAN_TAGS = {"userTask", "manualTask", "task"}
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _problem(message: str, file: str, node: etree._Element, code: str) -> DefinitionError:
+    element = node
+    while element is not None and element.get("id") is None:
+        element = element.getparent()
+    return DefinitionError(message, file=file, element_id=element.get("id") if element is not None else None,
+                           line=node.sourceline, code=code)
+
+
+def _check_code(text: str | None, file: str, node: etree._Element, *, script: bool) -> Iterable[DefinitionError]:
+    if not text or not text.strip():
+        return []
+    try:
+        (sandbox.check_script if script else sandbox.check_expression)(text.strip())
+    except DefinitionError as exc:
+        where = f" (line {exc.line} of the {'script' if script else 'expression'})" if exc.line else ""
+        return [_problem(f"{exc.message}{where}", file, node, exc.code)]
+    return []
+
+
+def _dmn_entry_as_expression(text: str) -> str | None:
+    text = text.strip()
+    if text in ("", "-"):
+        return None
+    if text[:1] in "<>=!" or text.startswith("not("):
+        return None  # unary tests; SpiffWorkflow rewrites them with the input value
+    return text
+
+
+def _lint_bpmn(name: str, root: etree._Element, roles: set[str], registry: OperationRegistry) -> list[DefinitionError]:
+    problems: list[DefinitionError] = []
+    for node in root.iter():
+        if not isinstance(node.tag, str) or etree.QName(node.tag).namespace != BPMN_NS:
+            continue
+        local = _local(node.tag)
+        in_process = any(_local(a.tag) == "process" for a in node.iterancestors())
+        if in_process and local not in SUPPORTED:
+            problems.append(_problem(f"The BPMN element '{local}' is not supported by gmpflow.", name, node,
+                                     "unsupported_element"))
+        if local == "lane" and node.get("name") and node.get("name") not in roles:
+            problems.append(_problem(f"The lane '{node.get('name')}' names no known role; known roles: "
+                                     f"{', '.join(sorted(roles))}.", name, node, "unknown_role"))
+        if local == "script":
+            problems += _check_code(node.text, name, node, script=True)
+        if local in ("conditionExpression", "timeDuration", "timeDate", "timeCycle", "loopCardinality",
+                     "completionCondition"):
+            problems += _check_code(node.text, name, node, script=False)
+    for node in root.iterfind(".//spiffworkflow:preScript", NS):
+        problems += _check_code(node.text, name, node, script=True)
+    for node in root.iterfind(".//spiffworkflow:postScript", NS):
+        problems += _check_code(node.text, name, node, script=True)
+    for op in root.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
+        if op.get("id") not in registry:
+            problems.append(_problem(f"Unknown connector operation '{op.get('id')}'; registered: "
+                                     f"{', '.join(registry.names())}.", name, op, "unknown_operation"))
+        for param in op.iterfind(".//spiffworkflow:parameter", NS):
+            problems += _check_code(param.get("value"), name, param, script=False)
+    return problems
+
+
+def _lint_dmn(name: str, root: etree._Element) -> list[DefinitionError]:
+    problems: list[DefinitionError] = []
+    for node in root.iter():
+        local = _local(node.tag)
+        if local == "text" and node.getparent() is not None:
+            parent = _local(node.getparent().tag)
+            text = node.text or ""
+            if parent == "inputEntry":
+                text = _dmn_entry_as_expression(text) or ""
+            if parent in ("inputExpression", "inputEntry", "outputEntry"):
+                problems += _check_code(text, name, node, script=False)
+    return problems
+
+
+def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionError]:
+    forms = set(bundle.forms())
+    specs = [parsed.spec, *parsed.subprocess_specs.values()]
+    task_ids = {ts.bpmn_id for s in specs for ts in s.task_specs.values() if getattr(ts, "bpmn_id", None)}
+    problems = []
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            if getattr(ts, "bpmn_id", None) is None:
+                continue
+            file, line = parsed.element_line(ts.bpmn_id)
+            problems += check_properties(task_properties(ts), task_ids, forms, ts.bpmn_id, file, line)
+    return problems
+
+
+def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> tuple[ParsedDefinition | None,
+                                                                                list[DefinitionError]]:
+    """All problems of the bundle, and the parsed definition when it parses at all."""
+    try:
+        bundle.forms()
+        trees = parse_documents(bundle)
+    except DefinitionError as exc:
+        return None, [exc]
+    problems: list[DefinitionError] = []
+    for name, root in trees.items():
+        problems += _lint_bpmn(name, root, roles, registry) if name in bundle.of_kind("bpmn") else _lint_dmn(name, root)
+    if problems:  # do not parse models whose scripts the sandbox refuses
+        return None, problems
+    try:
+        parsed = parse_bundle(bundle, trees)
+    except DefinitionError as exc:
+        return None, [exc]
+    return parsed, _lint_tasks(parsed, bundle)

@@ -1,0 +1,108 @@
+"""Parse a bundle into SpiffWorkflow specs, translating SpiffWorkflow's errors into DefinitionError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+
+from engine.definitions.bundle import Bundle
+from engine.errors import DefinitionError
+from engine.runtime.spiff import DeferredServiceTask
+from engine.xmlsafe import parse_xml
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+NS = {"bpmn": BPMN_NS, "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
+
+
+class GmpParser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (ServiceTaskParser, DeferredServiceTask),
+    }
+
+
+@dataclass
+class ParsedDefinition:
+    key: str
+    name: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    trees: dict[str, etree._Element]  # file name -> parsed document (for linting, line numbers)
+    forms: dict[str, dict[str, Any]]  # form id -> form-js definition
+
+    def element_line(self, element_id: str) -> tuple[str | None, int | None]:
+        for name, root in self.trees.items():
+            found = root.xpath("//*[@id=$id]", id=element_id)
+            if found:
+                return name, found[0].sourceline
+        return None, None
+
+
+def parse_documents(bundle: Bundle) -> dict[str, etree._Element]:
+    """Every XML file of the bundle, parsed safely (no DTD, no entities, no network, size-limited)."""
+    trees = {}
+    for name, text in {**bundle.of_kind("bpmn"), **bundle.of_kind("dmn")}.items():
+        trees[name] = parse_xml(text.encode("utf-8"), source=name)
+    return trees
+
+
+def main_process_id(trees: dict[str, etree._Element], bpmn_files: set[str]) -> tuple[str, str]:
+    """The bundle's key: the executable process that no call activity of the bundle calls."""
+    processes, called = [], set()
+    for name in sorted(bpmn_files):
+        root = trees[name]
+        processes += [(p.get("id"), p.get("name") or p.get("id"), p.get("isExecutable", "true"), name)
+                      for p in root.iterfind(f".//{{{BPMN_NS}}}process")]
+        called |= {c.get("calledElement") for c in root.iterfind(f".//{{{BPMN_NS}}}callActivity")}
+    candidates = [p for p in processes if p[0] not in called and p[2] != "false"]
+    if not candidates:
+        raise DefinitionError("The bundle has no executable process (isExecutable=\"true\").",
+                              file=next(iter(sorted(bpmn_files)), None), code="no_executable_process")
+    if len(candidates) > 1:
+        ids = ", ".join(p[0] for p in candidates)
+        raise DefinitionError(f"The bundle has several top-level executable processes ({ids}); deploy each "
+                              "with its own call, or mark the others isExecutable=\"false\".",
+                              file=candidates[1][3], element_id=candidates[1][0], code="several_processes")
+    return candidates[0][0], candidates[0][1]
+
+
+def to_definition_error(exc: Exception, default_file: str | None = None) -> DefinitionError:
+    if isinstance(exc, ValidationException):
+        line = exc.line_number if isinstance(exc.line_number, int) else None
+        message = str(exc.args[0]) if exc.args else str(exc)
+        return DefinitionError(message, file=exc.file_name or default_file, element_id=exc.id or None,
+                               line=line, code="bpmn_invalid")
+    if isinstance(exc, SpiffWorkflowException):
+        return DefinitionError(str(exc), file=default_file, code="bpmn_invalid")
+    return DefinitionError(f"{type(exc).__name__}: {exc}", file=default_file, code="bpmn_invalid")
+
+
+def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None) -> ParsedDefinition:
+    """Parse (and XSD-validate) the bundle's BPMN and DMN into specs. Raises DefinitionError."""
+    trees = trees if trees is not None else parse_documents(bundle)
+    bpmn_files = set(bundle.of_kind("bpmn"))
+    if not bpmn_files:
+        raise DefinitionError("The bundle has no .bpmn file.", code="bundle_without_bpmn")
+    key, name = main_process_id(trees, bpmn_files)
+    parser = GmpParser(validator=VALIDATOR)
+    current = None
+    try:
+        for current in sorted(bundle.of_kind("dmn")):
+            parser.add_dmn_xml(trees[current], filename=current)
+        for current in sorted(bpmn_files):
+            parser.add_bpmn_xml(trees[current], filename=current)
+        current = None
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except DefinitionError:
+        raise
+    except Exception as exc:  # SpiffWorkflow raises many kinds; translate them all at the edge
+        raise to_definition_error(exc, current) from exc
+    return ParsedDefinition(key, name, spec, subprocess_specs, trees, bundle.forms())

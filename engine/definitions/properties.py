@@ -1,0 +1,71 @@
+"""The extension properties the engine enforces (``spiffworkflow:properties`` on BPMN elements)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import DefinitionError
+
+SIGNATURE_MEANINGS = ("Performed", "Verified", "Reviewed", "Approved", "Rejected", "Released", "Quarantined")
+_DISTINCT = re.compile(r"^(initiator|(performer|signers):[A-Za-z_][\w.-]*)$")
+
+
+@dataclass(frozen=True)
+class TaskProperties:
+    form_id: str | None
+    instructions: str | None
+    meanings: tuple[str, ...]          # allowed signature meanings; empty: no signature required
+    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>"
+    due: str | None                    # ISO-8601 duration expression, e.g. "'P2D'"
+
+    @property
+    def signature_meaning(self) -> str | None:
+        return ",".join(self.meanings) or None
+
+
+def properties_of(task_spec: Any) -> dict[str, str]:
+    return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}))
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def task_properties(task_spec: Any) -> TaskProperties:
+    props = properties_of(task_spec)
+    return TaskProperties(
+        form_id=props.get("formId") or None,
+        instructions=props.get("instructions") or getattr(task_spec, "documentation", None) or None,
+        meanings=split_list(props.get("signature.meaning")),
+        distinct_from=split_list(props.get("signature.distinctFrom")),
+        due=props.get("dueIn") or None,
+    )
+
+
+def check_properties(props: TaskProperties, task_ids: set[str], forms: set[str], element_id: str,
+                     file: str | None, line: int | None) -> list[DefinitionError]:
+    """Problems with one task's properties, in words a process owner can act on."""
+    problems = []
+
+    def problem(message: str, code: str) -> None:
+        problems.append(DefinitionError(message, file=file, element_id=element_id, line=line, code=code))
+
+    if props.form_id and props.form_id not in forms:
+        problem(f"The task uses form '{props.form_id}', which is neither in the bundle nor in the forms "
+                "folder.", "unknown_form")
+    for meaning in props.meanings:
+        if meaning not in SIGNATURE_MEANINGS:
+            problem(f"Unknown signature meaning '{meaning}'; use one of {', '.join(SIGNATURE_MEANINGS)}.",
+                    "unknown_signature_meaning")
+    for rule in props.distinct_from:
+        if not _DISTINCT.match(rule):
+            problem(f"signature.distinctFrom '{rule}' is not 'initiator', 'performer:<taskId>' or "
+                    "'signers:<taskId>'.", "bad_distinct_from")
+        elif ":" in rule and rule.split(":", 1)[1] not in task_ids:
+            problem(f"signature.distinctFrom names task '{rule.split(':', 1)[1]}', which the process does "
+                    "not have.", "bad_distinct_from")
+    if props.distinct_from and not props.meanings:
+        problem("signature.distinctFrom is set but signature.meaning is not.", "bad_distinct_from")
+    return problems

@@ -1,0 +1,1 @@
+"""Runtime: instances, the human-task index, jobs and messages, over SpiffWorkflow."""

@@ -1,0 +1,193 @@
+"""Instances: load a workflow onto its cached spec, run engine steps, and persist everything in one go.
+
+``InstanceRuntime.step`` is the one way an instance changes: it locks the row (row lock on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite, and the ORM's version counter everywhere), restores or reuses the
+workflow, lets the caller apply its change, runs engine steps, and writes the state together with the
+human-task index, jobs, message subscriptions and audit events of that change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.audit import Actor
+from engine.clock import Clock
+from engine.definitions.parsing import ParsedDefinition
+from engine.errors import Conflict, NotFound, ScriptFailed, GmpflowError
+from engine.runtime import clocked, spiff
+from engine.runtime.specs import SpecCache
+from engine.runtime.sync import sync_instance
+from engine.sandbox import SandboxScriptEngine
+from engine.states import InstanceStatus
+from engine.store import Database
+from engine.store.models import Deployment, ProcessInstance
+
+LIVE_CACHE_SIZE = 512
+
+
+@dataclass
+class Live:
+    """An instance row with its workflow restored onto the cached spec."""
+
+    row: ProcessInstance
+    workflow: BpmnWorkflow
+    parsed: ParsedDefinition
+
+
+def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The instance's current variables: the data of the latest task that ran."""
+    task = workflow.last_task or workflow.task_tree
+    return dict(task.data)
+
+
+def translate_spiff_error(exc: Exception) -> GmpflowError:
+    if isinstance(exc, GmpflowError):
+        return exc
+    task = getattr(exc, "task", None)
+    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+    return ScriptFailed(f"The process failed at {element or 'an engine step'}: {exc}", element_id=element)
+
+
+class InstanceRuntime:
+    def __init__(self, db: Database, clock: Clock, specs: SpecCache) -> None:
+        self.db, self.clock, self.specs = db, clock, specs
+        self.script_engine = SandboxScriptEngine()
+        self._live: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._live_lock = threading.Lock()
+
+    # -- workflow objects -------------------------------------------------------------------------------
+    def new_workflow(self, parsed: ParsedDefinition) -> BpmnWorkflow:
+        return BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine)
+
+    def _restore(self, row: ProcessInstance) -> Live:
+        parsed = self.specs.get(row.deployment)
+        with self._live_lock:
+            cached = self._live.pop(row.id, None)  # taken out: nobody else may touch it meanwhile
+        if cached is not None and cached[0] == row.lock_version:
+            workflow = cached[1]
+        else:
+            workflow = spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+        return Live(row, workflow, parsed)
+
+    def _remember(self, live: Live) -> None:
+        with self._live_lock:
+            self._live[live.row.id] = (live.row.lock_version, live.workflow)
+            while len(self._live) > LIVE_CACHE_SIZE:
+                self._live.popitem(last=False)
+
+    def forget(self, instance_id: int) -> None:
+        with self._live_lock:
+            self._live.pop(instance_id, None)
+
+    def read(self, session: Session, instance_id: int) -> Live:
+        """Restore an instance for reading only (never cached back: the caller may not mutate it)."""
+        row = self.get_row(session, instance_id)
+        parsed = self.specs.get(row.deployment)
+        return Live(row, spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine),
+                    parsed)
+
+    def get_row(self, session: Session, instance_id: int, *, lock: bool = False) -> ProcessInstance:
+        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        if lock and self.db.is_postgres:
+            query = query.with_for_update(of=ProcessInstance)
+        row = session.scalar(query)
+        if row is None:
+            raise NotFound(f"There is no process instance {instance_id}.", code="instance_not_found")
+        return row
+
+    # -- the step -----------------------------------------------------------------------------------------
+    def run_engine(self, workflow: BpmnWorkflow) -> None:
+        """Run engine steps until every branch waits; script errors become ScriptFailed."""
+        token = clocked.CURRENT_CLOCK.set(self.clock)
+        try:
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+        except Exception as exc:
+            raise translate_spiff_error(exc) from exc
+        finally:
+            clocked.CURRENT_CLOCK.reset(token)
+
+    def persist(self, session: Session, live: Live, actor: Actor) -> None:
+        """Write the state and everything derived from it (task index, jobs, subscriptions, status)."""
+        now = self.clock.now()
+        sync_instance(session, live, actor, now, self.script_engine)
+        if live.row.status not in (InstanceStatus.SUSPENDED, InstanceStatus.TERMINATED):
+            status = live.row.status
+            if live.workflow.is_completed():
+                live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, now
+            elif status != InstanceStatus.FAILED:
+                live.row.status = InstanceStatus.RUNNING if session.info.get("jobs_due_now") else InstanceStatus.WAITING
+            if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
+                audit.record(session, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
+                             at=now, before={"status": status}, after={"status": live.row.status})
+        live.row.state = spiff.dump_state(live.workflow)
+        live.row.serializer_version = spiff.SERIALIZER_VERSION
+        live.row.updated_at = now
+        session.flush()  # the version counter check happens here
+
+    @contextmanager
+    def step(self, instance_id: int, actor: Actor, *, allow: tuple[str, ...] = (InstanceStatus.RUNNING,
+             InstanceStatus.WAITING, InstanceStatus.FAILED)) -> Iterator[tuple[Session, Live]]:
+        """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow."""
+        live: Live | None = None
+        try:
+            with self.db.unit_of_work() as session:
+                row = self.get_row(session, instance_id, lock=True)
+                if row.status not in allow:
+                    raise Conflict(f"Process instance {row.id} is {row.status}; this is not possible now.",
+                                   code=f"instance_{row.status}")
+                live = self._restore(row)
+                yield session, live
+                self.run_engine(live.workflow)
+                self.persist(session, live, actor)
+        except BaseException:
+            live = None  # the workflow object may be half-changed: never reuse it
+            raise
+        finally:
+            if live is not None:
+                self._remember(live)
+
+    def create(self, session: Session, deployment: Deployment, business_key: str | None,
+               variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None
+               ) -> Live:
+        """Create and run a new instance of ``deployment`` inside the caller's unit of work."""
+        parsed = self.specs.get(deployment)
+        workflow = self.new_workflow(parsed)
+        for task in workflow.get_tasks(state=SpiffState.READY):
+            task.data.update(variables)
+        now = self.clock.now()
+        row = ProcessInstance(deployment=deployment, deployment_id=deployment.id, process_key=deployment.key,
+                              business_key=business_key, status=InstanceStatus.RUNNING, initiator=actor.id,
+                              started_at=now, updated_at=now, serializer_version=spiff.SERIALIZER_VERSION,
+                              state="{}")
+        session.add(row)
+        session.flush()
+        live = Live(row, workflow, parsed)
+        audit.record(session, actor, "instance.started", "instance", row.id, self.label(row), at=now,
+                     after={"process": deployment.key, "version": deployment.version, "business_key": business_key,
+                            "variables": variables})
+        if prepare is not None:
+            prepare(workflow)
+        self.run_engine(live.workflow)
+        self.persist(session, live, actor)
+        session.info.setdefault("after_commit_live", []).append(live)
+        return live
+
+    def remember_created(self, session: Session) -> None:
+        for live in session.info.pop("after_commit_live", []):
+            self._remember(live)
+
+    @staticmethod
+    def label(row: ProcessInstance) -> str:
+        return f"{row.process_key} #{row.id}" + (f" ({row.business_key})" if row.business_key else "")

@@ -1,0 +1,219 @@
+"""Jobs: service-task calls, timers and message deliveries, run by workers outside any transaction.
+
+A worker claims due jobs in its own short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) with a
+lease; it makes the outside call with no transaction open, then completes the task in a new one. A
+job whose lease ran out (its worker died) is claimed again. A failing job is retried with backoff;
+after the last attempt it becomes an incident that an admin can retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy import or_, select
+
+from engine import audit
+from engine.audit import Actor
+from engine.errors import ConnectorError, Conflict, GmpflowError, NotFound, ValidationFailed
+from engine.operations import CallContext, OperationRegistry
+from engine.runtime import messages
+from engine.runtime.spiff import SERVICE_RESULT
+from engine.states import InstanceStatus, JobState
+from engine.store.models import Incident, Job
+
+if TYPE_CHECKING:
+    from engine.runtime.instances import InstanceRuntime
+
+log = logging.getLogger("gmpflow.jobs")
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    instance_id: int | None
+    task_guid: str | None
+    element_id: str | None
+    operation: str | None
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobRunner:
+    def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry, owner: str | None = None) -> None:
+        self.runtime, self.registry = runtime, registry
+        self.owner = owner or worker_id()
+
+    @property
+    def clock(self) -> Any:
+        return self.runtime.clock
+
+    def claim(self, limit: int = 20) -> list[ClaimedJob]:
+        now = self.clock.now()
+        with self.runtime.db.unit_of_work() as session:
+            query = (select(Job).where(or_(Job.state == JobState.PENDING,
+                                           (Job.state == JobState.RUNNING) & (Job.lock_expires_at < now)),
+                                       Job.due_at <= now)
+                     .order_by(Job.due_at, Job.id).limit(limit))
+            if self.runtime.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            claimed = []
+            for job in session.scalars(query):
+                job.state, job.locked_by, job.lock_expires_at = JobState.RUNNING, self.owner, now + LEASE
+                job.attempts += 1
+                job.updated_at = now
+                claimed.append(ClaimedJob(job.id, job.kind, job.instance_id, job.task_guid, job.element_id,
+                                          job.operation, dict(job.payload), job.attempts, job.max_attempts))
+        return claimed
+
+    def run_once(self, limit: int = 20) -> int:
+        """Run every job due now (and what they make due now); returns how many ran. Tests drive this."""
+        ran = 0
+        messages.expire_messages(self.runtime)
+        while True:
+            jobs = self.claim(limit)
+            if not jobs:
+                return ran
+            for job in jobs:
+                self.execute(job)
+                ran += 1
+
+    def execute(self, job: ClaimedJob) -> None:
+        try:
+            if job.kind == "service":
+                self._run_service(job)
+            elif job.kind == "timer":
+                self._run_timer(job)
+            elif job.kind == "message":
+                self._run_message(job)
+            else:
+                raise GmpflowError(f"unknown job kind {job.kind}")
+        except Conflict as exc:
+            if exc.code == "instance_suspended":
+                self._postpone(job)
+            else:
+                self._fail(job, exc)
+        except Exception as exc:  # the top of the worker loop: every error is recorded, none is lost
+            log.exception("job %s (%s) failed", job.id, job.kind)
+            self._fail(job, exc)
+
+    # -- kinds --------------------------------------------------------------------------------------------
+    def _run_service(self, job: ClaimedJob) -> None:
+        assert job.instance_id is not None and job.task_guid is not None and job.operation is not None
+        operation = self.registry.get(job.operation)
+        params = job.payload.get("params", {})
+        operation.validate_params(params)
+        result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))  # no transaction
+        with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
+            if not self._still_owned(session, job):
+                return
+            task = live.workflow.get_task_from_id(UUID(job.task_guid))
+            task.internal_data[SERVICE_RESULT] = audit.normalized(result)
+            task.run()
+            self._done(session, job, "job.completed", {"operation": job.operation, "result": result})
+
+    def _run_timer(self, job: ClaimedJob) -> None:
+        assert job.instance_id is not None
+        with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
+            if self._still_owned(session, job):
+                self._done(session, job, "timer.fired", {"element_id": job.element_id})
+
+    def _run_message(self, job: ClaimedJob) -> None:
+        if "message_id" in job.payload:
+            assert job.instance_id is not None
+            messages.deliver_stored(self.runtime, job.payload["message_id"], job.instance_id)
+        else:
+            messages.correlate(self.runtime, Actor.system(), job.payload["name"],
+                               job.payload.get("correlation_keys", {}), job.payload.get("payload", {}))
+        with self.runtime.db.unit_of_work() as session:
+            self._done(session, job, None, None)
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------
+    def _still_owned(self, session: Any, job: ClaimedJob) -> bool:
+        row = session.get(Job, job.id)
+        return row is not None and row.state == JobState.RUNNING and row.locked_by == self.owner
+
+    def _done(self, session: Any, job: ClaimedJob, action: str | None, after: dict[str, Any] | None) -> None:
+        now = self.clock.now()
+        row = session.get(Job, job.id)
+        row.state, row.locked_by, row.lock_expires_at, row.updated_at = JobState.DONE, None, None, now
+        if action:
+            audit.record(session, Actor.system(), action, "job", job.id, f"{job.kind} {job.element_id or ''}",
+                         at=now, after=after)
+
+    def _postpone(self, job: ClaimedJob) -> None:
+        with self.runtime.db.unit_of_work() as session:
+            row = session.get(Job, job.id)
+            row.state, row.locked_by, row.lock_expires_at = JobState.PENDING, None, None
+            row.attempts -= 1
+            row.due_at = self.clock.now() + timedelta(minutes=1)
+
+    def _fail(self, job: ClaimedJob, exc: Exception) -> None:
+        now = self.clock.now()
+        message = exc.message if isinstance(exc, GmpflowError) else f"{type(exc).__name__}: {exc}"
+        retryable = not isinstance(exc, (ValidationFailed, NotFound)) and getattr(exc, "retryable", True)
+        with self.runtime.db.unit_of_work() as session:
+            row = session.get(Job, job.id)
+            row.last_error, row.updated_at, row.locked_by, row.lock_expires_at = message, now, None, None
+            if retryable and row.attempts < row.max_attempts:
+                backoff = float(row.payload.get("backoff", 1.0)) * (2 ** (row.attempts - 1))
+                row.state, row.due_at = JobState.PENDING, now + timedelta(seconds=backoff)
+                audit.record(session, Actor.system(), "job.retry_scheduled", "job", job.id,
+                             f"{job.kind} {job.element_id or ''}", at=now,
+                             after={"attempts": row.attempts, "error": message, "due_at": row.due_at})
+                return
+            row.state = JobState.FAILED
+            incident = Incident(job_id=row.id, instance_id=row.instance_id, element_id=row.element_id, error=message,
+                                attempts=row.attempts, created_at=now)
+            session.add(incident)
+            session.flush()
+            audit.record(session, Actor.system(), "incident.opened", "incident", incident.id,
+                         f"{job.kind} {job.element_id or ''}", at=now,
+                         after={"job_id": row.id, "instance_id": row.instance_id, "error": message,
+                                "attempts": row.attempts})
+            if row.instance_id is not None:
+                instance = self.runtime.get_row(session, row.instance_id, lock=True)
+                if instance.status in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
+                    audit.record(session, Actor.system(), "instance.failed", "instance", instance.id,
+                                 self.runtime.label(instance), at=now, before={"status": instance.status},
+                                 after={"status": InstanceStatus.FAILED})
+                    instance.status = InstanceStatus.FAILED
+
+
+def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, reason: str) -> Incident:
+    """An admin retries the failed job of an incident (reason required)."""
+    if not reason or not reason.strip():
+        raise ValidationFailed("A retry needs a reason.", errors={"reason": "required"}, code="reason_required")
+    now = runtime.clock.now()
+    with runtime.db.unit_of_work() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {incident_id}.", code="incident_not_found")
+        if incident.resolved_at is not None:
+            raise Conflict(f"Incident {incident_id} is already resolved.", code="incident_resolved")
+        job = session.get(Job, incident.job_id)
+        job.state, job.due_at, job.updated_at = JobState.PENDING, now, now
+        job.max_attempts = job.attempts + 1
+        incident.resolved_at, incident.resolved_by, incident.resolution_reason = now, actor.id, reason
+        audit.record(session, actor, "incident.retried", "incident", incident.id, incident.element_id or "",
+                     at=now, reason=reason, before={"resolved": False}, after={"resolved": True, "job_id": job.id})
+        if incident.instance_id is not None:
+            instance = runtime.get_row(session, incident.instance_id, lock=True)
+            if instance.status == InstanceStatus.FAILED:
+                open_incidents = session.scalar(select(Incident.id).where(
+                    Incident.instance_id == instance.id, Incident.resolved_at.is_(None), Incident.id != incident.id))
+                if open_incidents is None:
+                    instance.status = InstanceStatus.RUNNING
+    return incident

@@ -1,0 +1,116 @@
+"""Message correlation: by name and correlation keys, to a waiting instance or a message start event.
+
+An unmatched message is kept until its time to live ends, delivered to an instance that starts
+waiting for it meanwhile, and otherwise expires visibly (status ``expired`` and an audit event).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit
+from engine.audit import Actor
+from engine.errors import ValidationFailed
+from engine.runtime.sync import matches
+from engine.states import DeploymentStatus, MessageStatus
+from engine.store.models import Deployment, Message, MessageSubscription
+
+if TYPE_CHECKING:
+    from engine.runtime.instances import InstanceRuntime
+
+DEFAULT_TTL_SECONDS = 3600
+
+
+def deliver(workflow: Any, name: str, payload: dict[str, Any]) -> None:
+    workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload))
+
+
+def message_start_deployments(session: Session, runtime: InstanceRuntime, name: str) -> list[Deployment]:
+    """Active deployments whose process starts on message ``name`` (latest version of each key)."""
+    found: dict[str, Deployment] = {}
+    for dep in session.scalars(select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE)
+                               .order_by(Deployment.version)):
+        parsed = runtime.specs.get(dep)
+        for spec in parsed.spec.task_specs.values():
+            ev = getattr(spec, "event_definition", None)
+            if isinstance(spec, StartEvent) and isinstance(ev, MessageEventDefinition) and ev.name == name:
+                found[dep.key] = dep
+    return list(found.values())
+
+
+def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_keys: dict[str, Any],
+              payload: dict[str, Any], ttl_seconds: int | None = None) -> dict[str, Any]:
+    """Deliver a message; returns ``{status, instance_id?, message_id?}``."""
+    if not name:
+        raise ValidationFailed("A message needs a name.", errors={"name": "required"}, code="message_invalid")
+    now = runtime.clock.now()
+    with runtime.db.read() as session:
+        subscriptions = session.scalars(select(MessageSubscription).where(MessageSubscription.name == name)
+                                        .order_by(MessageSubscription.id)).all()
+        target = next((s.instance_id for s in subscriptions if matches(correlation_keys, s.correlation)), None)
+    if target is not None:
+        with runtime.step(target, actor) as (session, live):
+            deliver(live.workflow, name, payload)
+            audit.record(session, actor, "message.correlated", "instance", target, runtime.label(live.row), at=now,
+                         after={"message": name, "correlation_keys": correlation_keys, "payload": payload})
+        return {"status": MessageStatus.MATCHED, "instance_id": target}
+    with runtime.db.unit_of_work() as session:
+        starts = message_start_deployments(session, runtime, name)
+        if starts:
+            dep = starts[0]
+            business_key = correlation_keys.get("business_key")
+            live = runtime.create(session, dep, business_key, {}, actor,
+                                  prepare=lambda wf: _start_by_message(runtime, wf, name, payload))
+            audit.record(session, actor, "message.started_instance", "instance", live.row.id,
+                         runtime.label(live.row), at=now, after={"message": name, "payload": payload})
+            instance_id = live.row.id
+        else:
+            ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else int(ttl_seconds)
+            message = Message(name=name, correlation_keys=audit.normalized(correlation_keys),
+                              payload=audit.normalized(payload), status=MessageStatus.PENDING, received_at=now,
+                              expires_at=now + timedelta(seconds=ttl), sender=actor.id)
+            session.add(message)
+            session.flush()
+            audit.record(session, actor, "message.stored", "message", message.id, name, at=now,
+                         after={"correlation_keys": correlation_keys, "expires_at": message.expires_at})
+            return {"status": MessageStatus.PENDING, "message_id": message.id}
+    runtime.remember_created(session)
+    return {"status": MessageStatus.MATCHED, "instance_id": instance_id}
+
+
+def _start_by_message(runtime: InstanceRuntime, workflow: Any, name: str, payload: dict[str, Any]) -> None:
+    runtime.run_engine(workflow)
+    deliver(workflow, name, payload)
+
+
+def expire_messages(runtime: InstanceRuntime) -> int:
+    """Mark pending messages past their time to live as expired (visible, audited)."""
+    now = runtime.clock.now()
+    with runtime.db.unit_of_work() as session:
+        expired = session.scalars(select(Message).where(Message.status == MessageStatus.PENDING,
+                                                        Message.expires_at <= now)).all()
+        for message in expired:
+            message.status = MessageStatus.EXPIRED
+            audit.record(session, Actor.system(), "message.expired", "message", message.id, message.name, at=now,
+                         before={"status": MessageStatus.PENDING}, after={"status": MessageStatus.EXPIRED})
+    return len(expired)
+
+
+def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) -> None:
+    """Deliver a kept message to an instance that started waiting for it (run as a job)."""
+    now = runtime.clock.now()
+    with runtime.step(instance_id, Actor.system()) as (session, live):
+        message = session.get(Message, message_id)
+        if message is None or message.status != MessageStatus.PENDING:
+            return
+        deliver(live.workflow, message.name, message.payload)
+        message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
+        audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
+                     runtime.label(live.row), at=now, after={"message": message.name, "message_id": message.id})

@@ -1,0 +1,102 @@
+"""The one adapter between gmpflow and SpiffWorkflow 3.2.0 (pinned exactly: its API moves between minors).
+
+What lives here and why:
+- ``DeferredServiceTask``: service tasks never call out during engine steps; they wait as jobs, and a
+  worker hands the result back (side effects after commit, never inside the instance transaction).
+- a serializer that stores the workflow *without* its spec: specs are parsed once per deployment and
+  cached; the state is restored onto the cached spec objects.
+- the task-iteration depth guard: 3.2.0 stops finding tasks past depth 1000 without an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.util import task as bpmn_task_util
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.util import task as task_util
+
+# Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
+# after which ready tasks are no longer found. Engine steps use the default, so raise the default.
+MAX_TREE_DEPTH = 10_000_000
+for _iterator in (task_util.TaskIterator, bpmn_task_util.BpmnTaskIterator):
+    _defaults = list(_iterator.__init__.__defaults__ or ())
+    _defaults[1] = MAX_TREE_DEPTH  # (end_at_spec, max_depth, ...)
+    _iterator.__init__.__defaults__ = tuple(_defaults)
+
+SERVICE_RESULT = "gmpflow_service_result"
+
+
+class DeferredServiceTask(ServiceTask):
+    """A service task that waits (like a manual task) until a worker delivers the call's result."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.manual = True
+
+    def _execute(self, task: Any) -> bool:
+        if SERVICE_RESULT not in task.internal_data:
+            raise RuntimeError(f"service task {self.bpmn_id} ran without a result from its job")
+        task.data[self.result_variable] = task.internal_data.pop(SERVICE_RESULT)
+        return True
+
+
+class SpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec and restores it onto given (cached) spec objects."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _configure() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    del config[ServiceTask]
+    config[DeferredServiceTask] = ServiceTaskConverter
+    config[BpmnWorkflow] = SpeclessWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+SERIALIZER = _configure()
+SERIALIZER_VERSION = f"spiff-{SERIALIZER.VERSION}"
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """The workflow's state as JSON text, without the spec."""
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True  # SpiffWorkflow's own switch for JSON-ready output
+    try:
+        return json.dumps(SERIALIZER.to_dict(workflow), separators=(",", ":"), cls=SERIALIZER._encoder_cls)
+    finally:
+        registry._encoder_mode = False
+
+
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> BpmnWorkflow:
+    """Restore a workflow from ``dump_state`` output onto cached specs, with the script engine reattached."""
+    dct = json.loads(text, cls=SERIALIZER.json_decoder_cls)
+    workflow = SERIALIZER.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow.script_engine = script_engine
+    return workflow
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    """A spec as a plain dict (for tools that need to show it; never stored per instance)."""
+    return SERIALIZER.to_dict(spec)

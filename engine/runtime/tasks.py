@@ -1,0 +1,138 @@
+"""The human-task inbox: list, claim, unclaim, complete. Authority: only holders of the lane's role."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from engine import audit, forms
+from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from engine.identity import Principal
+from engine.states import InstanceStatus, TaskState, check_transition
+from engine.store.models import HumanTask
+
+if TYPE_CHECKING:
+    from engine.runtime.instances import InstanceRuntime
+
+ADMIN_ROLE = "admin"
+
+
+def may_work_on(principal: Principal, task: HumanTask) -> bool:
+    return not task.candidate_roles or bool(principal.roles & set(task.candidate_roles))
+
+
+def check_authority(principal: Principal, task: HumanTask, action: str) -> None:
+    if not may_work_on(principal, task):
+        raise PermissionDenied(f"Only holders of the role {', '.join(task.candidate_roles)} may {action} the "
+                               f"task '{task.name}'.", code="role_required")
+
+
+def get_task(session: Session, task_id: int, *, lock: bool = False) -> HumanTask:
+    query = select(HumanTask).where(HumanTask.id == task_id)
+    if lock:
+        query = query.with_for_update()
+    task = session.scalar(query)
+    if task is None:
+        raise NotFound(f"There is no task {task_id}.", code="task_not_found")
+    return task
+
+
+def inbox_query(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
+                instance_id: int | None = None) -> Select[tuple[HumanTask]]:
+    query = select(HumanTask)
+    states = [state] if state else [TaskState.OPEN, TaskState.CLAIMED]
+    query = query.where(HumanTask.state.in_(states))
+    if ADMIN_ROLE not in principal.roles or mine or role:
+        lanes = [role] if role else sorted(principal.roles)
+        query = query.where(or_(HumanTask.lane.in_(lanes), HumanTask.lane.is_(None)))
+    if mine:
+        query = query.where(HumanTask.assignee == principal.username)
+    if instance_id is not None:
+        query = query.where(HumanTask.instance_id == instance_id)
+    return query.order_by((HumanTask.assignee == principal.username).desc(), HumanTask.due_at, HumanTask.id)
+
+
+def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> HumanTask:
+    now = runtime.clock.now()
+    with runtime.db.unit_of_work() as session:
+        task = get_task(session, task_id, lock=True)
+        check_authority(principal, task, "claim")
+        if task.state == TaskState.CLAIMED and task.assignee == principal.username:
+            return task  # claiming twice is harmless
+        if task.state == TaskState.CLAIMED:
+            raise Conflict(f"The task is claimed by {task.assignee}.", code="task_claimed_by_other",
+                           assignee=task.assignee)
+        check_transition(task.state, TaskState.CLAIMED, "task")
+        task.state, task.assignee = TaskState.CLAIMED, principal.username
+        audit.record(session, principal.actor, "task.claimed", "task", task.id, task.name, at=now,
+                     before={"state": TaskState.OPEN, "assignee": None},
+                     after={"state": TaskState.CLAIMED, "assignee": principal.username})
+    return task
+
+
+def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> HumanTask:
+    now = runtime.clock.now()
+    with runtime.db.unit_of_work() as session:
+        task = get_task(session, task_id, lock=True)
+        if task.state != TaskState.CLAIMED:
+            raise Conflict("The task is not claimed.", code=f"task_{task.state}")
+        if task.assignee != principal.username and ADMIN_ROLE not in principal.roles:
+            raise Conflict(f"The task is claimed by {task.assignee}; only they or an admin can release it.",
+                           code="task_claimed_by_other", assignee=task.assignee)
+        before = task.assignee
+        task.state, task.assignee = TaskState.OPEN, None
+        audit.record(session, principal.actor, "task.unclaimed", "task", task.id, task.name, at=now,
+                     before={"state": TaskState.CLAIMED, "assignee": before},
+                     after={"state": TaskState.OPEN, "assignee": None})
+    return task
+
+
+def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data: dict[str, Any] | None,
+             sign: Any = None) -> HumanTask:
+    """Complete a task with data; ``sign(session, task, live, data)`` checks and stores a signature.
+
+    Raises Conflict when the task is no longer open or is claimed by someone else (nothing changes),
+    PermissionDenied without the lane's role, ValidationFailed when the data does not fit the form.
+    """
+    data = dict(data or {})
+    with runtime.db.read() as session:
+        instance_id = get_task(session, task_id).instance_id
+    with runtime.step(instance_id, principal.actor, allow=(InstanceStatus.WAITING, InstanceStatus.RUNNING,
+                                                           InstanceStatus.FAILED)) as (session, live):
+        task = get_task(session, task_id, lock=True)
+        if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
+            raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
+                           state=task.state)
+        if task.state == TaskState.CLAIMED and task.assignee != principal.username:
+            raise Conflict(f"The task is claimed by {task.assignee}.", code="task_claimed_by_other",
+                           assignee=task.assignee)
+        check_authority(principal, task, "complete")
+        if task.form_id:
+            form = live.parsed.forms.get(task.form_id)
+            if form is None:
+                raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
+            data = forms.validate(form, data)
+        spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
+        if spiff_task is None or spiff_task.state != SpiffState.READY:
+            raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
+        if sign is not None:
+            sign(session, task, live, data)
+        elif task.signature_meaning:
+            raise ValidationFailed(f"The task '{task.name}' must be signed ({task.signature_meaning}).",
+                                   errors={"signature": "required"}, code="signature_required")
+        now = runtime.clock.now()
+        spiff_task.set_data(**data)
+        spiff_task.run()
+        before_state = task.state
+        task.state, task.completed_at, task.completed_by, task.data = (TaskState.COMPLETED, now,
+                                                                      principal.username, audit.normalized(data))
+        task.assignee = task.assignee or principal.username
+        audit.record(session, principal.actor, "task.completed", "task", task.id,
+                     f"{task.name} ({runtime.label(live.row)})", at=now, before={"state": before_state},
+                     after={"state": TaskState.COMPLETED, "data": data})
+    return task
+

@@ -1,0 +1,247 @@
+"""The engine's service layer: one object that the CLI, the web app and the tests call.
+
+Each method is one unit of work (or a read). Routes and commands parse input, call one method,
+render the result; they never open sessions themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import audit, identity
+from engine.audit import Actor
+from engine.clock import Clock
+from engine.definitions import deployments
+from engine.definitions.bundle import Bundle, read_bundle
+from engine.definitions.lint import lint
+from engine.errors import AuthenticationFailed, DefinitionError, NotFound
+from engine.identity import Principal
+from engine.operations import OperationRegistry, builtin_registry
+from engine.runtime import lifecycle, messages, tasks
+from engine.runtime.instances import InstanceRuntime, variables_of
+from engine.runtime.jobs import JobRunner, retry_incident
+from engine.runtime.specs import SpecCache
+from engine.states import DeploymentStatus, TaskState
+from engine.store import Database
+from engine.store.models import (AuditEvent, Deployment, HumanTask, Incident, Job, ProcessInstance, Setting,
+                                 User)
+
+CHANGE_CONTROL_MODES = ("required", "off")
+
+
+def change_control_mode() -> str:
+    mode = os.environ.get("GMPFLOW_CHANGE_CONTROL", "required")
+    if mode not in CHANGE_CONTROL_MODES:
+        raise DefinitionError(f"GMPFLOW_CHANGE_CONTROL must be 'required' or 'off', not '{mode}'.",
+                              code="bad_setting")
+    return mode
+
+
+class Gmpflow:
+    """The engine. Nothing connects or starts until a method is called."""
+
+    def __init__(self, db: Database | None = None, clock: Clock | None = None,
+                 registry: OperationRegistry | None = None, change_control: str | None = None) -> None:
+        self.db = db or Database()
+        self.clock = clock or Clock()
+        self.registry = registry or builtin_registry()
+        self.change_control = change_control or change_control_mode()
+        self.specs = SpecCache()
+        self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
+        self.jobs = JobRunner(self.runtime, self.registry)
+
+    # -- set-up ---------------------------------------------------------------------------------------
+    def init_database(self) -> None:
+        """Create or upgrade the schema, the default roles, and record the change-control mode in force."""
+        from engine.store.migrate import upgrade
+
+        upgrade(self.db)
+        self.record_start()
+
+    def record_start(self) -> None:
+        with self.db.unit_of_work() as session:
+            identity.ensure_default_roles(session)
+            current = session.get(Setting, "change_control")
+            if current is None or current.value != self.change_control:
+                audit.record(session, Actor.system(), "setting.change_control", "setting", "change_control",
+                             "change control mode", at=self.clock.now(),
+                             before={"mode": current.value} if current else None, after={"mode": self.change_control})
+                session.merge(Setting(key="change_control", value=self.change_control))
+
+    # -- definitions ----------------------------------------------------------------------------------
+    def lint(self, paths: list[str | Path]) -> list[DefinitionError]:
+        bundle = read_bundle(paths)
+        deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        with self.db.read() as session:
+            roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
+        return lint(bundle, roles, self.registry)[1]
+
+    def deploy(self, actor: Actor, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
+               activate: bool | None = None) -> tuple[Deployment, bool]:
+        bundle = bundle or read_bundle(paths or [])
+        activate = self.change_control == "off" if activate is None else activate
+        with self.db.unit_of_work() as session:
+            return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate)
+
+    def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
+                            approved_by_instance_id: int | None = None) -> Deployment:
+        with self.db.unit_of_work() as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
+            deployments.set_status(session, self.clock, actor, dep, DeploymentStatus.ACTIVE, reason,
+                                   approved_by_instance_id)
+            return dep
+
+    def definitions(self) -> list[Deployment]:
+        with self.db.read() as session:
+            return list(session.scalars(select(Deployment).order_by(Deployment.key, Deployment.version)))
+
+    def get_deployment(self, deployment_id: int) -> Deployment:
+        with self.db.read() as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
+            return dep
+
+    # -- instances ------------------------------------------------------------------------------------
+    def start_instance(self, actor: Actor, key: str, business_key: str | None = None,
+                       variables: dict[str, Any] | None = None) -> ProcessInstance:
+        with self.db.unit_of_work() as session:
+            dep = deployments.latest_active(session, key)
+            live = self.runtime.create(session, dep, business_key, dict(variables or {}), actor)
+        self.runtime.remember_created(session)
+        return live.row
+
+    def list_instances(self, *, key: str | None = None, version: int | None = None, status: str | None = None,
+                       business_key: str | None = None, started_after: datetime | None = None,
+                       started_before: datetime | None = None, limit: int = 100, offset: int = 0
+                       ) -> tuple[list[ProcessInstance], int]:
+        query = select(ProcessInstance)
+        if key:
+            query = query.where(ProcessInstance.process_key == key)
+        if version is not None:
+            query = query.join(Deployment).where(Deployment.version == version)
+        if status:
+            query = query.where(ProcessInstance.status == status)
+        if business_key:
+            query = query.where(ProcessInstance.business_key == business_key)
+        if started_after:
+            query = query.where(ProcessInstance.started_at >= started_after)
+        if started_before:
+            query = query.where(ProcessInstance.started_at < started_before)
+        with self.db.read() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)).all()
+        return list(rows), total
+
+    def instance_detail(self, instance_id: int) -> dict[str, Any]:
+        """Status, current tasks, variables and the history of completed steps."""
+        with self.db.read() as session:
+            live = self.runtime.read(session, instance_id)
+            task_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
+                                        .order_by(HumanTask.id)).all()
+            jobs = session.scalars(select(Job).where(Job.instance_id == instance_id).order_by(Job.id)).all()
+            incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
+        history = [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
+                    "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change}
+                   for t in live.workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
+        return {"instance": live.row, "variables": variables_of(live.workflow), "history": history,
+                "tasks": list(task_rows), "jobs": list(jobs), "incidents": list(incidents)}
+
+    def change_instance_status(self, actor: Actor, instance_id: int, action: str, reason: str | None
+                               ) -> ProcessInstance:
+        return lifecycle.change_status(self.runtime, actor, instance_id, action, reason)
+
+    # -- tasks ----------------------------------------------------------------------------------------
+    def list_tasks(self, principal: Principal, **filters: Any) -> list[HumanTask]:
+        with self.db.read() as session:
+            return list(session.scalars(tasks.inbox_query(principal, **filters).limit(500)))
+
+    def get_task(self, principal: Principal, task_id: int) -> HumanTask:
+        with self.db.read() as session:
+            task = tasks.get_task(session, task_id)
+        if task.state in (TaskState.OPEN, TaskState.CLAIMED):
+            tasks.check_authority(principal, task, "see")
+        return task
+
+    def claim_task(self, principal: Principal, task_id: int) -> HumanTask:
+        return tasks.claim(self.runtime, principal, task_id)
+
+    def unclaim_task(self, principal: Principal, task_id: int) -> HumanTask:
+        return tasks.unclaim(self.runtime, principal, task_id)
+
+    def complete_task(self, principal: Principal, task_id: int, data: dict[str, Any] | None,
+                      signature: dict[str, Any] | None = None) -> HumanTask:
+        return tasks.complete(self.runtime, principal, task_id, data)
+
+    # -- messages, jobs, incidents ----------------------------------------------------------------------
+    def correlate(self, actor: Actor, name: str, correlation_keys: dict[str, Any] | None = None,
+                  payload: dict[str, Any] | None = None, ttl_seconds: int | None = None) -> dict[str, Any]:
+        return messages.correlate(self.runtime, actor, name, dict(correlation_keys or {}), dict(payload or {}),
+                                  ttl_seconds)
+
+    def run_jobs_once(self) -> int:
+        return self.jobs.run_once()
+
+    def list_incidents(self, *, open_only: bool = True) -> list[Incident]:
+        query = select(Incident).order_by(Incident.id.desc())
+        if open_only:
+            query = query.where(Incident.resolved_at.is_(None))
+        with self.db.read() as session:
+            return list(session.scalars(query))
+
+    def retry_incident(self, actor: Actor, incident_id: int, reason: str) -> Incident:
+        return retry_incident(self.runtime, actor, incident_id, reason)
+
+    # -- identity -------------------------------------------------------------------------------------
+    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str]) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.add_user(session, self.clock, actor, username, full_name, password, roles)
+
+    def authenticate(self, username: str, password: str) -> Principal:
+        """Check a login; a failure is recorded (and counts toward lockout) before it is raised."""
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                return identity.authenticate(session, self.clock, username, password)
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def principal(self, username: str) -> Principal:
+        with self.db.read() as session:
+            user = identity.get_user(session, username)
+            if not user.active or user.locked:
+                raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
+            return Principal.of(user)
+
+    # -- audit ----------------------------------------------------------------------------------------
+    def audit_events(self, *, object_type: str | None = None, object_id: str | None = None,
+                     actor: str | None = None, action: str | None = None, after: datetime | None = None,
+                     before: datetime | None = None, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        query = select(AuditEvent)
+        for column, value in ((AuditEvent.object_type, object_type), (AuditEvent.object_id, object_id),
+                              (AuditEvent.actor_id, actor), (AuditEvent.action, action)):
+            if value:
+                query = query.where(column == value)
+        if after:
+            query = query.where(AuditEvent.at >= after)
+        if before:
+            query = query.where(AuditEvent.at < before)
+        with self.db.read() as session:
+            return list(session.scalars(query.order_by(AuditEvent.seq).limit(limit).offset(offset)))
+
+    def verify_audit(self) -> audit.ChainReport:
+        with self.db.read() as session:
+            return audit.verify_chain(session)
+
+    def session(self) -> Session:
+        """A read session for callers that need one query the services do not offer (tests, bench)."""
+        return self.db._read()

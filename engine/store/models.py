@@ -1,0 +1,271 @@
+"""Typed SQLAlchemy models of the store. States are enums in ``engine.states``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+# SQLite has no BIGINT autoincrement; keep 64-bit ids on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use engine.clock")
+        return None if value is None else value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Setting(Base):
+    """Installation-wide values: the token secret, the change-control mode in force."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Deployment(Base):
+    """One immutable version of a process bundle."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("key", "version"), Index("ix_deployment_key_status", "key", "status"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    files: Mapped[dict[str, Any]]  # file name -> text
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    approved_by_instance_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (
+        Index("ix_instance_status_started", "status", "started_at"),
+        Index("ix_instance_business_key", "business_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    initiator: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state, JSON, without the spec
+    lock_version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": lock_version}  # optimistic lock: a stale write raises
+
+    deployment: Mapped[Deployment] = relationship(lazy="joined")
+
+
+class HumanTask(Base):
+    """The inbox index: inbox queries never touch the serialized state."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (Index("ix_task_state_lane", "state", "lane"), Index("ix_task_assignee", "assignee", "state"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    candidate_roles: Mapped[list[Any]]
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    form_id: Mapped[str | None] = mapped_column(String(200))
+    instructions: Mapped[str | None] = mapped_column(Text)
+    signature_meaning: Mapped[str | None] = mapped_column(String(100))
+    signature_distinct_from: Mapped[str | None] = mapped_column(String(500))
+    due_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Job(Base):
+    """Work the engine owes: a service-task call, a timer, a message expiry."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployment.id"))
+    task_guid: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    operation: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    lock_expires_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int]
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Message(Base):
+    """An inbound message; an unmatched one waits until ``expires_at``."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_name_status", "name", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    correlation_keys: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    matched_instance_id: Mapped[int | None] = mapped_column(BigId)
+    sender: Mapped[str] = mapped_column(String(100))
+
+
+class MessageSubscription(Base):
+    """An instance waiting for a message; ``correlation`` holds the values it can be matched on."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_subscription_name", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    correlation: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)  # never reused, rows never deleted
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked: Mapped[bool] = mapped_column(default=False)
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    roles: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.role_name for r in self.roles}
+
+
+class Role(Base):
+    __tablename__ = "role"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str] = mapped_column(String(300), default="")
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    role_name: Mapped[str] = mapped_column(ForeignKey("role.name"), primary_key=True)
+
+
+class Signature(Base):
+    """One electronic signature. Never updated, never deleted (database triggers refuse it)."""
+
+    __tablename__ = "signature"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    meaning: Mapped[str] = mapped_column(String(50))
+    signed_at: Mapped[datetime]
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36), index=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[dict[str, Any]]  # exactly what was signed
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained. Written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_object", "object_type", "object_id"),
+        Index("ix_audit_actor", "actor_id"),
+        Index("ix_audit_action", "action"),
+        Index("ix_audit_at", "at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_id: Mapped[str] = mapped_column(String(100))
+    object_label: Mapped[str] = mapped_column(String(300))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(100))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's head; locked by every appender so sequence and hashes never fork."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,43 @@
+"""Worker loops, driven by APScheduler: the engine's ``run_once`` on an interval, never overlapping."""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from engine.services import Gmpflow
+
+log = logging.getLogger("gmpflow.worker")
+
+
+def _tick(engine: Gmpflow) -> None:
+    try:
+        engine.run_jobs_once()
+    except Exception:  # the top of the loop: log and go on; the next tick retries
+        log.exception("worker tick failed")
+
+
+def _add(scheduler: BackgroundScheduler | BlockingScheduler, engine: Gmpflow, interval: float) -> None:
+    scheduler.add_job(_tick, "interval", args=[engine], seconds=interval, max_instances=1, coalesce=True,
+                      id="gmpflow-jobs")
+
+
+def start_background_worker(engine: Gmpflow, interval: float = 1.0) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(daemon=True)
+    _add(scheduler, engine, interval)
+    scheduler.start()
+    return scheduler
+
+
+def run_blocking_worker(engine: Gmpflow, interval: float = 1.0) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    engine.record_start()
+    scheduler = BlockingScheduler()
+    _add(scheduler, engine, interval)
+    log.info("gmpflow worker polling every %.1fs", interval)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
