@@ -1,0 +1,136 @@
+"""Shared fixtures: an engine on a fresh database (SQLite always, PostgreSQL when configured),
+an injected clock, principals by role, and a helper to deploy models given as files or text."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.audit import Actor
+from engine.clock import FrozenClock
+from engine.identity import Principal
+from engine.services import Gmpflow
+from engine.store import Database
+from engine.store.migrate import upgrade
+from engine.store.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "bpmn"
+POSTGRES_URL = os.environ.get("GMPFLOW_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"PostgreSQL tests: on ({POSTGRES_URL.rsplit('@', 1)[-1]})"
+    return "PostgreSQL tests: SKIPPED, GMPFLOW_TEST_POSTGRES_URL is not set"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for every test (migrating each time would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id: str) -> Iterator[str]:
+    """One PostgreSQL database per xdist worker, migrated once."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL (e.g. postgresql+psycopg://127.0.0.1/test)")
+    name = f"gmpflow_test_{worker_id}_{os.getpid()}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "gmpflow.db"
+        shutil.copy(sqlite_template, path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        url = request.getfixturevalue("postgres_database")
+        db = Database(url)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def engine(database: Database, clock: FrozenClock) -> Gmpflow:
+    """An engine on an empty, migrated database, change control off, default roles present."""
+    gmp = Gmpflow(database, clock, change_control="off")
+    gmp.record_start()
+    return gmp
+
+
+ADMIN = Actor("admin", "Ada Admin")
+
+
+def principal(username: str, *roles: str) -> Principal:
+    return Principal(username, username.title(), frozenset(roles))
+
+
+@pytest.fixture
+def users() -> dict[str, Principal]:
+    """Principals by role name; ``users['operator2']`` is a second operator."""
+    return {
+        "operator": principal("olivia", "operator"),
+        "operator2": principal("oscar", "operator"),
+        "supervisor": principal("sam", "supervisor"),
+        "qa": principal("quinn", "qa"),
+        "qa2": principal("quentin", "qa"),
+        "planner": principal("paula", "planner"),
+        "admin": principal("ada", "admin"),
+    }
+
+
+@pytest.fixture
+def deploy(engine: Gmpflow, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Deploy a fixture file name from tests/bpmn, a path, or {file name: text}; returns the deployment."""
+
+    def _deploy(*items: str | Path | dict[str, str]):  # type: ignore[no-untyped-def]
+        paths: list[str | Path] = []
+        for item in items:
+            if isinstance(item, dict):
+                folder = tmp_path / f"bundle{len(list(tmp_path.iterdir()))}"
+                folder.mkdir()
+                for name, content in item.items():
+                    (folder / name).write_text(content)
+                paths.append(folder)
+            elif isinstance(item, str) and not os.path.sep in item and (FIXTURES / item).exists():
+                paths.append(FIXTURES / item)
+            else:
+                paths.append(Path(item))
+        dep, _ = engine.deploy(ADMIN, paths)
+        return dep
+
+    return _deploy
