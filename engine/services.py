@@ -7,6 +7,7 @@ render the result; they never open sessions themselves.
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,18 @@ class Gmpflow:
             except AuthenticationFailed as exc:
                 failure = exc
         raise failure
+
+    def secret(self, name: str) -> str:
+        """A random installation secret (e.g. ``secret_key`` for signing API tokens) kept in ``setting``.
+
+        Created on first use; later calls, from any process, return the stored value.
+        """
+        with self.db.unit_of_work() as session:
+            row = session.get(Setting, name)
+            if row is None:
+                row = Setting(key=name, value=secrets.token_urlsafe(48))
+                session.add(row)
+            return row.value
 
     def principal(self, username: str) -> Principal:
         with self.db.read() as session:
