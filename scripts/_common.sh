@@ -1,0 +1,54 @@
+# Shared by scripts/setup-and-run and scripts/test; sourced, not run.
+# Creates .venv, installs the Python package and builds the web assets, each only when needed.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+cd "$ROOT"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# A digest of the files whose change makes a step necessary again.
+digest() { cat "$@" 2>/dev/null | python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
+
+ensure_venv() {
+  command -v python3 >/dev/null || die "python3 not found; gmpflow needs Python 3.11 or newer"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "gmpflow needs Python 3.11 or newer; python3 is $(python3 -V 2>&1)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment .venv"
+    python3 -m venv "$VENV"
+  fi
+}
+
+# ensure_python_package EXTRAS -- EXTRAS is "" or e.g. "[test]".
+ensure_python_package() {
+  local extras="$1" stamp="$VENV/.gmpflow-installed${1:+-${1//[^a-z]/}}"
+  local want; want="$(digest pyproject.toml)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/gmpflow" ]; then
+    say "Python dependencies up to date"
+    return
+  fi
+  say "installing gmpflow${extras} and its pinned dependencies into .venv"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  printf '%s\n' "$want" > "$stamp"
+}
+
+ensure_web_assets() {
+  command -v npm >/dev/null || die "npm not found; gmpflow's web assets need Node.js 20 or newer with npm"
+  local stamp="node_modules/.gmpflow-lock" want
+  want="$(digest package.json package-lock.json)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing front-end packages (npm ci; install scripts off: nothing here needs them)"
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    printf '%s\n' "$want" > "$stamp"
+  fi
+  local newest_src; newest_src="$(find webapp/assets package-lock.json -type f -newer webapp/static/dist/.built 2>/dev/null | head -1)"
+  if [ ! -f webapp/static/dist/.built ] || [ -n "$newest_src" ]; then
+    say "building web assets into webapp/static/dist"
+    npm run --silent build
+    touch webapp/static/dist/.built
+  else
+    say "web assets up to date"
+  fi
+}

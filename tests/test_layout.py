@@ -1,0 +1,79 @@
+"""The dependency rule of engine/README.md: the engine knows nothing of Flask, of the web app or of
+concrete connectors. It may import the connector hook specification (``connectors.hookspecs``)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ENGINE = Path(__file__).resolve().parents[1] / "engine"
+FORBIDDEN_ROOTS = ("flask", "webapp", "connectors")
+ALLOWED = {"connectors.hookspecs"}
+
+# The one place the engine may reach the web app: `gmpflow run` is the composition root that
+# starts it, importing it inside the command function (never at module level).
+LAZY_EXCEPTIONS = {("cli.py", "webapp")}
+
+
+def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
+    """(module, line, at module level) for every absolute import in ``tree``."""
+    found: list[tuple[str, int, bool]] = []
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno, id(node) in top_level) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "connectors":  # `from connectors import hookspecs`
+                found += [(f"connectors.{alias.name}", node.lineno, id(node) in top_level) for alias in node.names]
+            else:
+                found.append((node.module, node.lineno, id(node) in top_level))
+    return found
+
+
+def is_forbidden(module: str) -> bool:
+    root = module.split(".")[0]
+    return root in FORBIDDEN_ROOTS and module not in ALLOWED
+
+
+def violations(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    relative = path.relative_to(ENGINE).as_posix()
+    return [
+        f"engine/{relative}:{line} imports {module}"
+        for module, line, top_level in imported_modules(tree)
+        if is_forbidden(module)
+        and not ((relative, module.split(".")[0]) in LAZY_EXCEPTIONS and not top_level)
+    ]
+
+
+def engine_modules() -> list[Path]:
+    return sorted(ENGINE.rglob("*.py"))
+
+
+def test_engine_has_modules_to_scan() -> None:
+    assert len(engine_modules()) > 5
+
+
+def test_engine_imports_neither_flask_nor_webapp_nor_connector_implementations() -> None:
+    problems = [v for path in engine_modules() for v in violations(path)]
+    assert not problems, "engine/ must not depend on these (see engine/README.md):\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("source", "bad"), [
+    ("import flask", True),
+    ("from flask import Flask", True),
+    ("import webapp.api", True),
+    ("from connectors.tryton import TrytonConnector", True),
+    ("from connectors import simulator", True),
+    ("import connectors", True),
+    ("from connectors.hookspecs import hookspec", False),
+    ("from connectors import hookspecs", False),
+    ("import connectors.hookspecs", False),
+    ("import flaskish", False),
+    ("from .webapp import x", False),
+])
+def test_the_scan_recognises_forbidden_imports(source: str, bad: bool) -> None:
+    modules = imported_modules(ast.parse(source))
+    assert any(is_forbidden(m) for m, _, _ in modules) is bad
