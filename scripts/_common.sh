@@ -43,11 +43,11 @@ ensure_web_assets() {
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
     printf '%s\n' "$want" > "$stamp"
   fi
-  local newest_src; newest_src="$(find webapp/assets package-lock.json -type f -newer webapp/static/dist/.built 2>/dev/null | head -1)"
-  if [ ! -f webapp/static/dist/.built ] || [ -n "$newest_src" ]; then
+  local built=webapp/static/dist/.built
+  if [ ! -f "$built" ] || [ -n "$(find webapp/assets package-lock.json -type f -newer "$built" | head -1)" ]; then
     say "building web assets into webapp/static/dist"
     npm run --silent build
-    touch webapp/static/dist/.built
+    touch "$built"
   else
     say "web assets up to date"
   fi
