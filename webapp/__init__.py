@@ -1,0 +1,47 @@
+"""The web app: a Flask application factory over the engine's services.
+
+Nothing connects or starts at import time; ``create_app`` builds an app around a ``Gmpflow``
+(given, or made from ``GMPFLOW_DATABASE_URL``) kept at ``app.extensions["gmpflow"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from engine.services import Gmpflow
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = None) -> Flask:
+    """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
+    ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
+    from webapp import home, problems
+    from webapp.api import IdConverter, api
+    from webapp.jsonio import GmpflowJSONProvider
+
+    app = Flask(__name__)
+    app.json_provider_class = GmpflowJSONProvider
+    app.json = GmpflowJSONProvider(app)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, TOKEN_MAX_AGE_SECONDS=8 * 3600, JSON_SORT_KEYS=False)
+    app.config.update(config or {})
+    app.extensions["gmpflow"] = engine or Gmpflow()
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ.get("GMPFLOW_SECRET_KEY") or None
+    if not app.config["SECRET_KEY"]:
+        app.before_request(lambda: _load_stored_secret(app))
+
+    app.url_map.converters["id"] = IdConverter
+    problems.register(app)
+    app.register_blueprint(api)
+    app.register_blueprint(home.bp)
+    return app
+
+
+def _load_stored_secret(app: Flask) -> None:
+    """The database-kept secret key, read on the first request (nothing connects at start)."""
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = app.extensions["gmpflow"].secret("secret_key")

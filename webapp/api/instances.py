@@ -1,0 +1,67 @@
+"""Process instances: search, detail, and the admin's suspend / resume / terminate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp import jsonio
+from webapp.api import PAGING, api, paging, q_int, q_text, q_time
+from webapp.api.auth import engine, principal, require_roles
+from webapp.api.openapi import operation
+from webapp.api.schemas import ref
+
+TEXT = {"type": "string", "maxLength": 200}
+TIME = {"type": "string", "format": "date-time"}
+FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": {"type": "integer", "minimum": 0}},
+           {"name": "status", "schema": TEXT}, {"name": "business_key", "schema": TEXT},
+           {"name": "started_after", "schema": TIME, "description": "inclusive"},
+           {"name": "started_before", "schema": TIME, "description": "exclusive"}, *PAGING]
+
+
+@api.get("/instances")
+@operation("Search instances, newest first", tags=["instances"], response=ref("InstancePage"), query=FILTERS)
+def list_instances() -> Any:
+    limit, offset = paging()
+    rows, total = engine().list_instances(
+        key=q_text("key"), version=q_int("version"), status=q_text("status"),
+        business_key=q_text("business_key"), started_after=q_time("started_after"),
+        started_before=q_time("started_before"), limit=limit, offset=offset)
+    return {"items": [jsonio.instance(r) for r in rows], "total": total}
+
+
+@api.get("/instances/<id:instance_id>")
+@operation("An instance with its variables, tasks, history, jobs and incidents", tags=["instances"],
+           response=ref("InstanceDetail"))
+def get_instance(instance_id: int) -> Any:
+    return jsonio.instance_detail(engine().instance_detail(instance_id))
+
+
+def _change(instance_id: int, action: str) -> Any:
+    reason = jsonio.json_body().get("reason")  # the engine refuses a missing one (reason_required)
+    reason = reason if isinstance(reason, str) else None
+    row = engine().change_instance_status(principal().actor, instance_id, action, reason)
+    return jsonio.instance(row)
+
+
+@api.post("/instances/<id:instance_id>/suspend")
+@operation("Suspend an instance (admin; reason required)", tags=["instances"], body="ReasonRequest",
+           response=ref("Instance"))
+@require_roles("admin")
+def suspend_instance(instance_id: int) -> Any:
+    return _change(instance_id, "suspend")
+
+
+@api.post("/instances/<id:instance_id>/resume")
+@operation("Resume a suspended instance (admin; reason required)", tags=["instances"], body="ReasonRequest",
+           response=ref("Instance"))
+@require_roles("admin")
+def resume_instance(instance_id: int) -> Any:
+    return _change(instance_id, "resume")
+
+
+@api.post("/instances/<id:instance_id>/terminate")
+@operation("Terminate an instance (admin; reason required)", tags=["instances"], body="ReasonRequest",
+           response=ref("Instance"))
+@require_roles("admin")
+def terminate_instance(instance_id: int) -> Any:
+    return _change(instance_id, "terminate")

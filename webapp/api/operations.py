@@ -1,0 +1,72 @@
+"""Messages, incidents, the audit trail and signatures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp import jsonio
+from webapp.api import PAGING, api, body, paging, q_bool, q_int, q_text, q_time
+from webapp.api.auth import engine, principal, require_roles
+from webapp.api.openapi import operation
+from webapp.api.schemas import listing, ref
+
+TEXT = {"type": "string", "maxLength": 200}
+TIME = {"type": "string", "format": "date-time"}
+
+
+@api.post("/messages")
+@operation("Deliver a message to the instance waiting for it (or keep it until ttl_seconds)",
+           tags=["messages"], body="MessageRequest", response=ref("MessageResult"))
+def send_message() -> Any:
+    data = body("MessageRequest")
+    return engine().correlate(principal().actor, data["name"], data.get("correlation_keys"), data.get("payload"),
+                              data.get("ttl_seconds"))
+
+
+@api.get("/incidents")
+@operation("Incidents, newest first", tags=["incidents"], response=listing("Incident"),
+           query=[{"name": "open", "schema": {"type": "boolean", "default": True},
+                   "description": "only unresolved incidents (default true)"}])
+def list_incidents() -> Any:
+    return [jsonio.incident(i) for i in engine().list_incidents(open_only=q_bool("open", True))]
+
+
+@api.post("/incidents/<id:incident_id>/retry")
+@operation("Retry the failed job of an incident (admin; reason required)", tags=["incidents"],
+           body="ReasonRequest", response=ref("Incident"))
+@require_roles("admin")
+def retry_incident(incident_id: int) -> Any:
+    data = body("ReasonRequest")
+    return jsonio.incident(engine().retry_incident(principal().actor, incident_id, data["reason"]))
+
+
+@api.get("/audit")
+@operation("Audit events in chain order", tags=["audit"], response=listing("AuditEvent"), query=[
+    {"name": "object_type", "schema": {"type": "string", "maxLength": 50}},
+    {"name": "object_id", "schema": {"type": "string", "maxLength": 100}},
+    {"name": "actor", "schema": {"type": "string", "maxLength": 100}},
+    {"name": "action", "schema": {"type": "string", "maxLength": 100}},
+    {"name": "after", "schema": TIME, "description": "inclusive"},
+    {"name": "before", "schema": TIME, "description": "exclusive"}, *PAGING])
+@require_roles("admin", "qa")
+def list_audit() -> Any:
+    limit, offset = paging()
+    events = engine().audit_events(object_type=q_text("object_type", 50), object_id=q_text("object_id", 100),
+                                   actor=q_text("actor", 100), action=q_text("action", 100),
+                                   after=q_time("after"), before=q_time("before"), limit=limit, offset=offset)
+    return [jsonio.audit_event(e) for e in events]
+
+
+@api.get("/audit/verify")
+@operation("Verify the audit chain (admin or qa)", tags=["audit"], response=ref("AuditReport"))
+@require_roles("admin", "qa")
+def verify_audit() -> Any:
+    return engine().verify_audit().to_dict()
+
+
+@api.get("/signatures")
+@operation("Electronic signatures", tags=["signatures"], response=listing("Signature"),
+           query=[{"name": "instance_id", "schema": {"type": "integer", "minimum": 0}}])
+def list_signatures() -> Any:
+    q_int("instance_id")
+    return []  # the engine has no signature service yet; signatures arrive with it

@@ -1,0 +1,98 @@
+"""JSON Schemas (OpenAPI 3.1 dialect) of what the API accepts and returns.
+
+Request schemas are self-contained: the same dicts validate request bodies (jsonschema) and
+document them (components in the OpenAPI document).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ID = {"type": "integer", "minimum": 1}
+TIME = {"type": "string", "format": "date-time"}
+TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+TEXT_OR_NULL = {"type": ["string", "null"]}
+OBJECT = {"type": "object"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def listing(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, **more: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required or list(properties), **more}
+
+
+REQUESTS: dict[str, dict[str, Any]] = {
+    "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 100},
+                         "password": {"type": "string", "minLength": 1, "maxLength": 1000}}),
+    "StartInstanceRequest": obj({"business_key": {"type": ["string", "null"], "maxLength": 200},
+                                 "variables": OBJECT}, required=[]),
+    "ReasonRequest": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
+    "CompleteTaskRequest": obj({
+        "data": OBJECT,
+        "signature": {"type": ["object", "null"],
+                      "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                                     "meaning": {"type": "string"}}},
+    }, required=[]),
+    "MessageRequest": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                           "correlation_keys": OBJECT, "payload": OBJECT,
+                           "ttl_seconds": {"type": ["integer", "null"], "minimum": 0, "maximum": 31_536_000}},
+                          required=["name"]),
+}
+
+RESPONSES: dict[str, dict[str, Any]] = {
+    "Problem": obj({"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "code": {"type": "string"},
+                    "errors": {"type": "object", "additionalProperties": {"type": "string"}}},
+                   required=["type", "title", "status", "detail", "code"]),
+    "Token": obj({"token": {"type": "string"}, "expires_at": TIME}),
+    "ProcessDefinition": obj({"id": ID, "key": {"type": "string"}, "name": {"type": "string"},
+                              "version": {"type": "integer"}, "status": {"type": "string"},
+                              "created_at": TIME, "activated_at": TIME_OR_NULL,
+                              "latest_active": {"type": "boolean",
+                                                "description": "the version new instances of the key start on"}}),
+    "Instance": obj({"id": ID, "process_key": {"type": "string"}, "version": {"type": "integer"},
+                     "business_key": TEXT_OR_NULL, "status": {"type": "string"}, "status_reason": TEXT_OR_NULL,
+                     "initiator": {"type": "string"}, "started_at": TIME, "ended_at": TIME_OR_NULL}),
+    "InstancePage": obj({"items": listing("Instance"), "total": {"type": "integer", "minimum": 0}}),
+    "Task": obj({"id": ID, "instance_id": ID, "element_id": {"type": "string"}, "name": {"type": "string"},
+                 "lane": TEXT_OR_NULL, "candidate_roles": {"type": "array", "items": {"type": "string"}},
+                 "assignee": TEXT_OR_NULL, "form_id": TEXT_OR_NULL, "instructions": TEXT_OR_NULL,
+                 "signature_meaning": TEXT_OR_NULL, "state": {"type": "string"}, "due_at": TIME_OR_NULL,
+                 "created_at": TIME, "completed_at": TIME_OR_NULL, "completed_by": TEXT_OR_NULL,
+                 "data": {"type": ["object", "null"]}}),
+    "Job": obj({"id": ID, "kind": {"type": "string"}, "element_id": TEXT_OR_NULL, "operation": TEXT_OR_NULL,
+                "state": {"type": "string"}, "due_at": TIME, "attempts": {"type": "integer"},
+                "max_attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL}),
+    "Incident": obj({"id": ID, "job_id": ID, "instance_id": {"type": ["integer", "null"]},
+                     "element_id": TEXT_OR_NULL, "error": {"type": "string"}, "attempts": {"type": "integer"},
+                     "created_at": TIME, "resolved_at": TIME_OR_NULL, "resolved_by": TEXT_OR_NULL,
+                     "resolution_reason": TEXT_OR_NULL}),
+    "HistoryStep": obj({"element_id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
+                        "completed_at": TIME_OR_NULL}),
+    "InstanceDetail": {"allOf": [ref("Instance"), obj({
+        "variables": OBJECT, "tasks": listing("Task"), "history": listing("HistoryStep"),
+        "jobs": listing("Job"), "incidents": listing("Incident")})]},
+    "MessageResult": obj({"status": {"type": "string", "enum": ["matched", "pending"]},
+                          "instance_id": {"type": "integer"}, "message_id": {"type": "integer"}},
+                         required=["status"]),
+    "AuditEvent": obj({"seq": {"type": "integer"}, "at": TIME, "actor_id": {"type": "string"},
+                       "actor_name": {"type": "string"}, "action": {"type": "string"},
+                       "object_type": {"type": "string"}, "object_id": {"type": "string"},
+                       "object_label": {"type": "string"}, "before": {"type": ["object", "null"]},
+                       "after": {"type": ["object", "null"]}, "reason": TEXT_OR_NULL,
+                       "correlation_id": TEXT_OR_NULL, "prev_hash": {"type": "string"}, "hash": {"type": "string"}}),
+    "AuditReport": obj({"ok": {"type": "boolean"}, "checked": {"type": "integer"},
+                        "first_broken": {"type": ["integer", "null"]}, "reason": TEXT_OR_NULL}),
+    "Signature": obj({"id": ID, "instance_id": ID, "task_guid": {"type": "string"},
+                      "username": {"type": "string"}, "printed_name": {"type": "string"},
+                      "meaning": {"type": "string"}, "signed_at": TIME, "record_hash": {"type": "string"}},
+                     required=["id", "instance_id", "meaning", "signed_at"]),
+}
+
+SCHEMAS = {**REQUESTS, **RESPONSES}

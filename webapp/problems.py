@@ -1,0 +1,90 @@
+"""The one place where errors become HTTP answers: ``application/problem+json`` (RFC 9457).
+
+Every problem has ``type``, ``title``, ``status``, ``detail`` and a stable ``code``; validation
+problems add ``errors`` (field name → message). Status by engine error class:
+
+=====================================  ======
+NotFound                               404
+Conflict                               409
+PermissionDenied                       403
+AuthenticationFailed                   401
+ValidationFailed, DefinitionError      400
+any other error                        500 (``internal_error``, nothing of the cause leaked)
+=====================================  ======
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (AuthenticationFailed, Conflict, DefinitionError, GmpflowError, NotFound,
+                           PermissionDenied, ValidationFailed)
+
+log = logging.getLogger("gmpflow.webapp")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (PermissionDenied, 403),
+    (AuthenticationFailed, 401),
+    (ValidationFailed, 400),
+    (DefinitionError, 400),
+)
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+              415: "unsupported_media_type"}
+
+
+def status_of(error: GmpflowError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 500
+
+
+def problem(status: int, code: str, detail: str, *, errors: dict[str, str] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": f"https://gmpflow.dev/problems/{code.replace('_', '-')}",
+                            "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+                            "code": code}
+    if errors:
+        body["errors"] = {str(k): str(v) for k, v in errors.items()}
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    response.headers.update(headers or {})
+    return response
+
+
+def _engine_error(error: GmpflowError) -> Response:
+    status = status_of(error)
+    if status == 500:
+        log.error("unmapped engine error %s", error.code, exc_info=error)
+        return problem(500, "internal_error", "The server failed to handle the request.")
+    errors = getattr(error, "errors", None) or None
+    headers = {"WWW-Authenticate": 'Bearer realm="gmpflow"'} if status == 401 else None
+    problems = error.context.get("problems") if isinstance(error, DefinitionError) else None
+    extra = {"problems": problems} if problems else {}
+    return problem(status, error.code, error.message, errors=errors, headers=headers, **extra)
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    allow = dict(error.get_headers()).get("Allow")
+    headers = {"Allow": allow} if allow else None
+    code = HTTP_CODES.get(status, "http_error")
+    return problem(status, code, error.description or HTTPStatus(status).phrase, headers=headers)
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return problem(500, "internal_error", "The server failed to handle the request.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(GmpflowError, _engine_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
