@@ -37,9 +37,18 @@ def service_ready_tasks(workflow: Any) -> list[Any]:
     return [t for t in workflow.get_tasks(state=SpiffState.READY, spec_class=DeferredServiceTask)]
 
 
-def waiting_events(workflow: Any) -> list[tuple[Any, Any]]:
-    """(task, pending event) for every catch event the workflow waits on."""
-    return [(t, t.task_spec.event_definition.details(t)) for t in workflow.event_manager.tasks.values()]
+def waiting_events(workflow: Any) -> list[tuple[Any, Any, Any]]:
+    """(task, event definition, pending event) for every event the workflow waits on.
+
+    A multiple event (an event-based gateway, a catch event with several triggers) counts once for
+    each event it waits on: its message names need subscriptions and its timers need jobs.
+    """
+    found = []
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        for single in getattr(definition, "event_definitions", None) or [definition]:
+            found.append((task, single, single.details(task)))
+    return found
 
 
 def timer_due(value: Any) -> datetime | None:
@@ -97,9 +106,8 @@ def sync_jobs(session: Session, live: Live, actor: Actor, now: datetime, script_
         retries = int(spec.retries) if spec.retries not in (None, "") else 2
         wanted[("service", str(task.id))] = (task, {"params": params, "max_attempts": retries + 1,
                                                     "backoff": float(spec.retry_backoff_base or 1.0)}, now)
-    for task, pending in waiting_events(live.workflow):
-        due = timer_due(pending.value) if isinstance(task.task_spec.event_definition, TimerEventDefinition) \
-            else None
+    for task, definition, pending in waiting_events(live.workflow):
+        due = timer_due(pending.value) if isinstance(definition, TimerEventDefinition) else None
         if due is not None:
             wanted[("timer", str(task.id))] = (task, {}, due)
     existing = session.scalars(select(Job).where(Job.instance_id == live.row.id,
@@ -133,8 +141,8 @@ def correlation_snapshot(live: Live) -> dict[str, Any]:
 
 def sync_subscriptions(session: Session, live: Live, now: datetime) -> list[MessageSubscription]:
     """Keep one subscription per awaited message name; return the ones created now."""
-    names = {pending.name for task, pending in waiting_events(live.workflow)
-             if isinstance(task.task_spec.event_definition, MessageEventDefinition)}
+    names = {pending.name for task, definition, pending in waiting_events(live.workflow)
+             if isinstance(definition, MessageEventDefinition)}
     created = []
     existing = {s.name: s for s in session.scalars(select(MessageSubscription)
                                                    .where(MessageSubscription.instance_id == live.row.id))}
