@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,9 @@ DEFAULT_TTL_SECONDS = 3600
 
 
 def deliver(workflow: Any, name: str, payload: dict[str, Any]) -> None:
-    workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload))
+    # The event must be of the parser's class: SpiffWorkflow compares event definitions by exact class,
+    # so a plain bpmn MessageEventDefinition never matches a catch event parsed by the Spiff parser.
+    workflow.send_event(BpmnEvent(SpiffMessageEventDefinition(name), payload))
 
 
 def message_start_deployments(session: Session, runtime: InstanceRuntime, name: str) -> list[Deployment]:
