@@ -148,6 +148,7 @@ def run(host: str, port: int) -> None:
     from webapp import create_app
 
     app = create_app()
+    app.extensions["gmpflow"].record_start()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -37,8 +37,8 @@ def _local(tag: Any) -> str:
 
 
 def _problem(message: str, file: str, node: etree._Element, code: str) -> DefinitionError:
-    element = node
-    while element is not None and element.get("id") is None:
+    element = node  # the nearest BPMN/DMN element with an id (extension elements' ids are not element ids)
+    while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)):
         element = element.getparent()
     return DefinitionError(message, file=file, element_id=element.get("id") if element is not None else None,
                            line=node.sourceline, code=code)

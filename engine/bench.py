@@ -1,0 +1,146 @@
+"""``gmpflow bench``: fixed workloads in one process, figures as JSON and as a table.
+
+1. The approval process (start, 3 user tasks, a gateway, a service job) through the engine's service
+   layer on a fresh SQLite file: persistence, task index and audit trail included.
+2. The same BPMN driven by raw SpiffWorkflow in memory, in the same run, and the ratio of the two.
+3. The cost of one step at iteration 10 and at iteration 1,000 of a loop process.
+4. The peak memory (RSS) of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+
+from engine.audit import Actor
+from engine.clock import FrozenClock
+from engine.identity import Principal
+from engine.services import Gmpflow
+from engine.store import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+APPROVAL = ROOT / "processes" / "demo_approval"
+LOOP = Path(__file__).parent / "benchdata" / "loop.bpmn"
+OPERATOR = Principal("bench-op", "Bench Operator", frozenset({"operator"}))
+SUPERVISOR = Principal("bench-sup", "Bench Supervisor", frozenset({"supervisor"}))
+QA = Principal("bench-qa", "Bench QA", frozenset({"qa"}))
+REQUEST = {"quantity": 5, "comment": "bench"}
+
+
+def _fresh_engine(folder: str) -> Gmpflow:
+    engine = Gmpflow(Database(f"sqlite:///{folder}/bench.db"), FrozenClock(), change_control="off")
+    engine.init_database()
+    return engine
+
+
+def _drive_approval(engine: Gmpflow, n: int) -> None:
+    actor = OPERATOR.actor
+    for i in range(n):
+        instance = engine.start_instance(actor, "demo_approval", f"BENCH-{i}")
+        for who, data in ((OPERATOR, REQUEST), (SUPERVISOR, {"accepted": True}), (QA, {"accepted": True})):
+            task = engine.list_tasks(who, instance_id=instance.id)[0]
+            engine.complete_task(who, task.id, data)
+        engine.run_jobs_once()
+
+
+def engine_throughput(instances: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        engine = _fresh_engine(folder)
+        engine.deploy(Actor.system(), [APPROVAL])
+        _drive_approval(engine, 5)  # warm-up: parse and cache
+        started = time.perf_counter()
+        _drive_approval(engine, instances)
+        elapsed = time.perf_counter() - started
+        completed = engine.list_instances(key="demo_approval", status="completed")[1]
+        engine.db.dispose()
+    return {"instances": instances, "seconds": round(elapsed, 3), "per_second": round(instances / elapsed, 1),
+            "completed": completed}
+
+
+class _EchoEngine(PythonScriptEngine):
+    def call_service(self, task: Any, operation_name: str, operation_params: dict[str, Any]) -> str:
+        return json.dumps({k: v["value"] for k, v in operation_params.items()})
+
+
+def raw_spiff_throughput(instances: int) -> dict[str, Any]:
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_files([str(p) for p in APPROVAL.glob("*.bpmn")])
+    spec, subs = parser.get_spec("demo_approval"), parser.get_subprocess_specs("demo_approval")
+    script_engine = _EchoEngine()
+    answers = [REQUEST, {"accepted": True}, {"accepted": True}]
+
+    def one() -> None:
+        workflow = BpmnWorkflow(spec, subs, script_engine=script_engine)
+        workflow.do_engine_steps()
+        for data in answers:
+            task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+            task.set_data(**data)
+            task.run()
+            workflow.do_engine_steps()
+        assert workflow.is_completed()
+
+    for _ in range(5):
+        one()
+    started = time.perf_counter()
+    for _ in range(instances):
+        one()
+    elapsed = time.perf_counter() - started
+    return {"instances": instances, "seconds": round(elapsed, 3), "per_second": round(instances / elapsed, 1)}
+
+
+def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
+    """Milliseconds to complete one loop step at the given iterations (median of 5 around each)."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = _fresh_engine(folder)
+        engine.deploy(Actor.system(), [LOOP])
+        instance = engine.start_instance(OPERATOR.actor, "bench_loop", "LOOP", {"steps": steps})
+        timings: dict[int, float] = {}
+        for i in range(1, steps + 1):
+            task = engine.list_tasks(OPERATOR, instance_id=instance.id)[0]
+            started = time.perf_counter()
+            engine.complete_task(OPERATOR, task.id, {})
+            timings[i] = (time.perf_counter() - started) * 1000
+        status = engine.instance_detail(instance.id)["instance"].status
+        engine.db.dispose()
+    result: dict[str, Any] = {"steps": steps, "final_status": status}
+    for probe in probes:
+        window = [timings[i] for i in range(max(1, probe - 4), min(steps, probe + 2) + 1)]
+        result[f"step_{probe}_ms"] = round(statistics.median(window), 2)
+    result["ratio_1000_to_10"] = round(result[f"step_{probes[-1]}_ms"] / result[f"step_{probes[0]}_ms"], 2)
+    return result
+
+
+def run_bench(instances: int = 200) -> dict[str, Any]:
+    engine = engine_throughput(instances)
+    raw = raw_spiff_throughput(instances)
+    return {
+        "approval_engine": engine,
+        "approval_raw_spiffworkflow": raw,
+        "engine_to_raw_ratio": round(engine["per_second"] / raw["per_second"], 3),
+        "loop": loop_step_costs(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def render_table(figures: dict[str, Any]) -> str:
+    e, r, loop = figures["approval_engine"], figures["approval_raw_spiffworkflow"], figures["loop"]
+    rows = [
+        ("approval, engine on SQLite", f"{e['per_second']} instances/s ({e['instances']} in {e['seconds']} s)"),
+        ("approval, raw SpiffWorkflow in memory", f"{r['per_second']} instances/s"),
+        ("engine / raw", f"{figures['engine_to_raw_ratio']:.3f} (target >= 0.333)"),
+        ("loop step 10", f"{loop['step_10_ms']} ms"),
+        ("loop step 1000", f"{loop['step_1000_ms']} ms (x{loop['ratio_1000_to_10']})"),
+        ("peak memory", f"{figures['peak_rss_mb']} MB"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
