@@ -141,6 +141,7 @@ class InstanceRuntime:
              InstanceStatus.WAITING, InstanceStatus.FAILED)) -> Iterator[tuple[Session, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow."""
         live: Live | None = None
+        token = clocked.CURRENT_CLOCK.set(self.clock)  # the caller's change (a message, a task) may check timers
         try:
             with self.db.unit_of_work() as session:
                 row = self.get_row(session, instance_id, lock=True)
@@ -155,6 +156,7 @@ class InstanceRuntime:
             live = None  # the workflow object may be half-changed: never reuse it
             raise
         finally:
+            clocked.CURRENT_CLOCK.reset(token)
             if live is not None:
                 self._remember(live)
 
@@ -178,7 +180,11 @@ class InstanceRuntime:
                      after={"process": deployment.key, "version": deployment.version, "business_key": business_key,
                             "variables": variables})
         if prepare is not None:
-            prepare(workflow)
+            token = clocked.CURRENT_CLOCK.set(self.clock)
+            try:
+                prepare(workflow)
+            finally:
+                clocked.CURRENT_CLOCK.reset(token)
         self.run_engine(live.workflow)
         self.persist(session, live, actor)
         session.info.setdefault("after_commit_live", []).append(live)
