@@ -105,16 +105,19 @@ class ChainReport:
 def verify_chain(session: Session) -> ChainReport:
     """Recompute the chain; name the first broken link (edited, deleted, inserted or re-ordered event)."""
     expected_seq, prev, checked = 1, GENESIS, 0
-    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000))
-    for ev in rows.scalars():
-        checked += 1
-        if ev.seq != expected_seq:
-            return ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing")
-        if ev.prev_hash != prev:
-            return ChainReport(False, checked, ev.seq, "the previous-hash link does not match the event before it")
-        if event_hash(ev) != ev.hash:
-            return ChainReport(False, checked, ev.seq, "the event's content does not match its hash")
-        prev, expected_seq = ev.hash, expected_seq + 1
+    result = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000))
+    try:
+        for ev in result.scalars():
+            checked += 1
+            if ev.seq != expected_seq:
+                return ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing")
+            if ev.prev_hash != prev:
+                return ChainReport(False, checked, ev.seq, "the previous-hash link does not match the event before it")
+            if event_hash(ev) != ev.hash:
+                return ChainReport(False, checked, ev.seq, "the event's content does not match its hash")
+            prev, expected_seq = ev.hash, expected_seq + 1
+    finally:
+        result.close()  # a server-side cursor on PostgreSQL when we stop early
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         return ChainReport(False, checked, expected_seq, "events after this one were deleted (the chain head "
