@@ -24,7 +24,9 @@ def listing(name: str) -> dict[str, Any]:
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, **more: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or list(properties), **more}
+    """An object schema; every property is required unless ``required`` names the ones that are."""
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required, **more}
 
 
 REQUESTS: dict[str, dict[str, Any]] = {
