@@ -6,6 +6,7 @@ from tests.test_api_support import PASSWORD, Api, accounts, api, app  # noqa: F4
 
 
 def test_a_correct_password_gets_a_token_valid_for_eight_hours(api, clock):
+    api.ensure_user("olivia")
     response = api.post("/api/v1/tokens", json={"username": "olivia", "password": PASSWORD})
     assert response.status_code == 200
     assert response.json["expires_at"].startswith("2026-01-05T16:00:00")
@@ -13,6 +14,7 @@ def test_a_correct_password_gets_a_token_valid_for_eight_hours(api, clock):
 
 
 def test_a_wrong_password_answers_401_and_counts_toward_lockout(api, engine):
+    api.ensure_user("olivia")
     response = api.post("/api/v1/tokens", json={"username": "olivia", "password": "wrong password"})
     assert response.status_code == 401
     assert response.json["code"] == "invalid_credentials"

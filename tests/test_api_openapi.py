@@ -49,7 +49,7 @@ def test_the_document_is_openapi_3_1_with_bearer_auth_except_for_public_operatio
                 continue
             public = (method, path) in PUBLIC
             assert (op.get("security") == []) is public, (method, path)
-            assert ("401" in op["responses"]) is not public, (method, path)
+            assert ("403" in op["responses"]) is not public, (method, path)
             assert op["responses"]["default"]["$ref"] == "#/components/responses/ProblemDefault"
             assert op["operationId"]
 

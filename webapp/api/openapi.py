@@ -43,7 +43,7 @@ def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None 
     if query:
         op["parameters"] = [{"in": "query", "required": False, **q} for q in query]
     for code, text in ERROR_STATUSES.items():
-        if public and code in ("401", "403"):
+        if public and code == "403":
             continue
         op["responses"].setdefault(code, {"$ref": f"#/components/responses/Problem{code}"})
     op["responses"]["default"] = {"$ref": "#/components/responses/ProblemDefault"}
