@@ -110,3 +110,13 @@ def test_an_unexpected_error_answers_500_without_leaking_the_cause(api, engine, 
     response = api.get("/api/v1/instances", as_="ada")
     assert (response.status_code, response.json["code"]) == (500, "internal_error")
     assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_without_a_configured_key_the_secret_is_generated_once_and_kept_in_the_database(engine, monkeypatch):
+    from webapp import create_app
+
+    monkeypatch.delenv("GMPFLOW_SECRET_KEY", raising=False)
+    first, second = create_app(engine=engine), create_app(engine=engine)
+    token = Api(first, first.test_client()).token("olivia")
+    assert Api(second, second.test_client()).get("/api/v1/tasks", token=token).status_code == 200
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"] == engine.secret("secret_key")

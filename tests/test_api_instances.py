@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api_support import DEMO, accounts, api, app, open_task, start_demo  # noqa: F401
+from tests.test_api_support import DEMO, accounts, api, app, start_demo  # noqa: F401
 
 
 @pytest.fixture
@@ -126,3 +126,11 @@ def test_the_landing_page_lists_definitions_and_instance_counts(api, demo):
     text = page.get_data(as_text=True)
     assert "gmpflow" in text and "demo_approval" in text
     assert "<th>waiting</th><td>1</td>" in text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/instances/99999999999999999999", "/api/v1/tasks/1e3",
+                                  "/api/v1/process-definitions/bad%00key/instances"])
+def test_ids_and_keys_that_cannot_exist_answer_404_not_500(api, path):
+    method = "POST" if path.endswith("instances") else "GET"
+    response = api.call(method, path, as_="ada", json={})
+    assert (response.status_code, response.json["code"]) == (404, "not_found")

@@ -20,7 +20,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
     ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
     from webapp import home, problems
-    from webapp.api import IdConverter, api
+    from webapp.api import IdConverter, KeyConverter, api
     from webapp.jsonio import GmpflowJSONProvider
 
     app = Flask(__name__)
@@ -34,7 +34,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     if not app.config["SECRET_KEY"]:
         app.before_request(lambda: _load_stored_secret(app))
 
-    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters.update(id=IdConverter, key=KeyConverter)
     problems.register(app)
     app.register_blueprint(api)
     app.register_blueprint(home.bp)

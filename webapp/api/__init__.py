@@ -36,6 +36,12 @@ class IdConverter(BaseConverter):
         return str(int(value))
 
 
+class KeyConverter(BaseConverter):
+    """A process key: a BPMN id (an XML name without ':'), at most 200 characters."""
+
+    regex = r"[A-Za-z_][A-Za-z0-9_.\-]{0,199}"
+
+
 @api.before_request
 def _authenticate() -> None:
     view = current_app.view_functions.get(request.endpoint or "")

@@ -25,7 +25,7 @@ def list_definitions() -> Any:
     return [definition(dep, set(latest.values())) for dep in deployments]
 
 
-@api.post("/process-definitions/<key>/instances")
+@api.post("/process-definitions/<key:key>/instances")
 @operation("Start an instance of the latest active version", tags=["instances"], body="StartInstanceRequest",
            response=ref("Instance"), status=201)
 def start_instance(key: str) -> Any:

@@ -16,8 +16,9 @@ from flask import Flask
 from webapp.api.schemas import SCHEMAS, ref
 
 F = TypeVar("F", bound=Callable[..., Any])
-PUBLIC = "public"
 _RULE_ARG = re.compile(r"<(?:(?P<conv>[^:<>]+):)?(?P<name>[^<>]+)>")
+PATH_SCHEMAS = {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999},
+                "key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$"}}
 ERROR_STATUSES = {"400": "The request or a filter is invalid (per-field `errors`)",
                   "401": "No, a forged or an expired bearer token",
                   "403": "The user lacks the role for this action",
@@ -87,8 +88,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
             entry["operations"][method.lower()] = {**op, "operationId": rule.endpoint.split(".", 1)[1]}
         for match in _RULE_ARG.finditer(rule.rule):
             param = {"in": "path", "name": match.group("name"), "required": True,
-                     "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}
-                     if match.group("conv") == "id" else {"type": "string"}}
+                     "schema": PATH_SCHEMAS.get(match.group("conv") or "", {"type": "string"})}
             if param not in entry["parameters"]:
                 entry["parameters"].append(param)
     for path, entry in paths.items():
