@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -27,7 +27,7 @@ from engine.definitions.parsing import ParsedDefinition
 from engine.errors import Conflict, NotFound, ScriptFailed, GmpflowError
 from engine.runtime import clocked, spiff
 from engine.runtime.specs import SpecCache
-from engine.runtime.sync import sync_instance
+from engine.runtime.sync import Derived, derive, sync_instance
 from engine.sandbox import SandboxScriptEngine
 from engine.states import InstanceStatus
 from engine.store import Database
@@ -38,11 +38,19 @@ LIVE_CACHE_SIZE = 512
 
 @dataclass
 class Live:
-    """An instance row with its workflow restored onto the cached spec."""
+    """An instance row with its workflow restored onto the cached spec.
+
+    ``indexed`` is what the stored indexes (task rows, jobs, subscriptions) hold for the workflow as
+    last persisted, so a step writes only what changed; ``handled`` are task guids whose rows the
+    caller settles itself during this step (the completed task, the job that ran).
+    """
 
     row: ProcessInstance
     workflow: BpmnWorkflow
     parsed: ParsedDefinition
+    indexed: Derived = field(default_factory=Derived)
+    correlation: Any = None
+    handled: set[str] = field(default_factory=set)
 
 
 def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -63,26 +71,33 @@ class InstanceRuntime:
     def __init__(self, db: Database, clock: Clock, specs: SpecCache) -> None:
         self.db, self.clock, self.specs = db, clock, specs
         self.script_engine = SandboxScriptEngine()
-        self._live: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._live: OrderedDict[int, tuple[int, Live]] = OrderedDict()
         self._live_lock = threading.Lock()
 
     # -- workflow objects -------------------------------------------------------------------------------
     def new_workflow(self, parsed: ParsedDefinition) -> BpmnWorkflow:
         return BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine)
 
-    def _restore(self, row: ProcessInstance) -> Live:
-        parsed = self.specs.get(row.deployment)
+    def _restore(self, session: Session, row: ProcessInstance) -> Live:
         with self._live_lock:
             cached = self._live.pop(row.id, None)  # taken out: nobody else may touch it meanwhile
         if cached is not None and cached[0] == row.lock_version:
-            workflow = cached[1]
-        else:
-            workflow = spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
-        return Live(row, workflow, parsed)
+            live = cached[1]
+            live.row, live.handled = row, set()
+            return live
+        parsed = self.specs.get_by_id(session, row.deployment_id)
+        workflow = spiff.load_state(self._state_of(session, row), parsed.spec, parsed.subprocess_specs,
+                                    self.script_engine)
+        return Live(row, workflow, parsed, indexed=derive(workflow))
+
+    @staticmethod
+    def _state_of(session: Session, row: ProcessInstance) -> str:
+        """The serialized state; deferred on the row, so a cache hit never reads it."""
+        return row.state
 
     def _remember(self, live: Live) -> None:
         with self._live_lock:
-            self._live[live.row.id] = (live.row.lock_version, live.workflow)
+            self._live[live.row.id] = (live.row.lock_version, live)
             while len(self._live) > LIVE_CACHE_SIZE:
                 self._live.popitem(last=False)
 
@@ -93,7 +108,7 @@ class InstanceRuntime:
     def read(self, session: Session, instance_id: int) -> Live:
         """Restore an instance for reading only (never cached back: the caller may not mutate it)."""
         row = self.get_row(session, instance_id)
-        parsed = self.specs.get(row.deployment)
+        parsed = self.specs.get_by_id(session, row.deployment_id)
         return Live(row, spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine),
                     parsed)
 
@@ -121,13 +136,13 @@ class InstanceRuntime:
     def persist(self, session: Session, live: Live, actor: Actor) -> None:
         """Write the state and everything derived from it (task index, jobs, subscriptions, status)."""
         now = self.clock.now()
-        sync_instance(session, live, actor, now, self.script_engine)
+        due_now = sync_instance(session, live, actor, now, self.script_engine, frozenset(live.handled))
         if live.row.status not in (InstanceStatus.SUSPENDED, InstanceStatus.TERMINATED):
             status = live.row.status
             if live.workflow.is_completed():
                 live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, now
             elif status != InstanceStatus.FAILED:
-                live.row.status = InstanceStatus.RUNNING if session.info.get("jobs_due_now") else InstanceStatus.WAITING
+                live.row.status = InstanceStatus.RUNNING if due_now else InstanceStatus.WAITING
             if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
                 audit.record(session, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
                              at=now, before={"status": status}, after={"status": live.row.status})
@@ -137,18 +152,22 @@ class InstanceRuntime:
         session.flush()  # the version counter check happens here
 
     @contextmanager
-    def step(self, instance_id: int, actor: Actor, *, allow: tuple[str, ...] = (InstanceStatus.RUNNING,
+    def step(self, instance: int | Callable[[Session], int], actor: Actor, *, allow: tuple[str, ...] = (InstanceStatus.RUNNING,
              InstanceStatus.WAITING, InstanceStatus.FAILED)) -> Iterator[tuple[Session, Live]]:
-        """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow."""
+        """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
+
+        ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).
+        """
         live: Live | None = None
         token = clocked.CURRENT_CLOCK.set(self.clock)  # the caller's change (a message, a task) may check timers
         try:
             with self.db.unit_of_work() as session:
+                instance_id = instance if isinstance(instance, int) else instance(session)
                 row = self.get_row(session, instance_id, lock=True)
                 if row.status not in allow:
                     raise Conflict(f"Process instance {row.id} is {row.status}; this is not possible now.",
                                    code=f"instance_{row.status}")
-                live = self._restore(row)
+                live = self._restore(session, row)
                 yield session, live
                 self.run_engine(live.workflow)
                 self.persist(session, live, actor)

@@ -122,12 +122,14 @@ class JobRunner:
             task = live.workflow.get_task_from_id(UUID(job.task_guid))
             task.internal_data[SERVICE_RESULT] = audit.normalized(result)
             task.run()
+            live.handled.add(job.task_guid)
             self._done(session, job, "job.completed", {"operation": job.operation, "result": result})
 
     def _run_timer(self, job: ClaimedJob) -> None:
         assert job.instance_id is not None
         with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
             if self._still_owned(session, job):
+                live.handled.add(job.task_guid or "")
                 self._done(session, job, "timer.fired", {"element_id": job.element_id})
 
     def _run_message(self, job: ClaimedJob) -> None:

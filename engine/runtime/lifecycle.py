@@ -54,7 +54,7 @@ def change_status(runtime: InstanceRuntime, actor: Actor, instance_id: int, acti
                 [JobState.PENDING, JobState.RUNNING])).values(state=JobState.CANCELLED, updated_at=now))
             for sub in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == row.id)):
                 session.delete(sub)
-        audit.record(session, actor, f"instance.{action}ed" if action != "terminate" else "instance.terminated",
+        audit.record(session, actor, {"suspend": "instance.suspended", "resume": "instance.resumed", "terminate": "instance.terminated"}[action],
                      "instance", row.id, runtime.label(row), at=now, before={"status": before},
                      after={"status": target}, reason=reason)
     runtime.forget(instance_id)

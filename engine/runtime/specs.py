@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy.orm import Session
+
 from engine.definitions.bundle import Bundle
 from engine.definitions.parsing import ParsedDefinition, parse_bundle
+from engine.errors import NotFound
 from engine.store.models import Deployment
 
 
@@ -20,4 +23,14 @@ class SpecCache:
             parsed = parse_bundle(Bundle(dict(deployment.files)))
             with self._lock:
                 self._parsed[deployment.id] = parsed
+        return parsed
+
+    def get_by_id(self, session: Session, deployment_id: int) -> ParsedDefinition:
+        """The parsed definition; loads the deployment's files only when it is not cached yet."""
+        parsed = self._parsed.get(deployment_id)
+        if parsed is None:
+            deployment = session.get(Deployment, deployment_id)
+            if deployment is None:
+                raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
+            parsed = self.get(deployment)
         return parsed

@@ -99,9 +99,15 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     PermissionDenied without the lane's role, ValidationFailed when the data does not fit the form.
     """
     data = dict(data or {})
-    with runtime.db.read() as session:
-        instance_id = get_task(session, task_id).instance_id
-    with runtime.step(instance_id, principal.actor, allow=(InstanceStatus.WAITING, InstanceStatus.RUNNING,
+
+    def instance_of_task(session: Session) -> int:
+        instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+        if instance_id is None:
+            raise NotFound(f"There is no task {task_id}.", code="task_not_found")
+        return instance_id
+
+    # Lock order everywhere: the instance first, then its task rows.
+    with runtime.step(instance_of_task, principal.actor, allow=(InstanceStatus.WAITING, InstanceStatus.RUNNING,
                                                            InstanceStatus.FAILED)) as (session, live):
         task = get_task(session, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
@@ -127,6 +133,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         now = runtime.clock.now()
         spiff_task.set_data(**data)
         spiff_task.run()
+        live.handled.add(task.task_guid)
         before_state = task.state
         task.state, task.completed_at, task.completed_by, task.data = (TaskState.COMPLETED, now,
                                                                       principal.username, audit.normalized(data))

@@ -54,7 +54,7 @@ class Deployment(Base):
     name: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(20))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    files: Mapped[dict[str, Any]]  # file name -> text
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)  # file name -> text; read on access
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
@@ -79,7 +79,7 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     serializer_version: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state, JSON, without the spec
+    state: Mapped[str] = mapped_column(Text, deferred=True)  # SpiffWorkflow state, JSON, without the spec
     lock_version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": lock_version}  # optimistic lock: a stale write raises
@@ -202,6 +202,17 @@ class User(Base):
     @property
     def role_names(self) -> set[str]:
         return {r.role_name for r in self.roles}
+
+
+class PasswordHistory(Base):
+    """Every password a user had (argon2 hashes, newest last), so the last N cannot be chosen again."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime]
 
 
 class Role(Base):
