@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 
+AUDIT_ACTIONS = {"suspend": "instance.suspended", "resume": "instance.resumed", "terminate": "instance.terminated"}
+
+
 def _require_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
         raise ValidationFailed("This action needs a reason.", errors={"reason": "required"}, code="reason_required")
@@ -54,7 +57,7 @@ def change_status(runtime: InstanceRuntime, actor: Actor, instance_id: int, acti
                 [JobState.PENDING, JobState.RUNNING])).values(state=JobState.CANCELLED, updated_at=now))
             for sub in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == row.id)):
                 session.delete(sub)
-        audit.record(session, actor, {"suspend": "instance.suspended", "resume": "instance.resumed", "terminate": "instance.terminated"}[action],
+        audit.record(session, actor, AUDIT_ACTIONS[action],
                      "instance", row.id, runtime.label(row), at=now, before={"status": before},
                      after={"status": target}, reason=reason)
     runtime.forget(instance_id)
