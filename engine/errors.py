@@ -89,6 +89,22 @@ class PermissionDenied(GmpflowError):
     code = "forbidden"
 
 
+class SignatureRejected(GmpflowError):
+    """An electronic signature was refused; the task stays open and nothing else changes.
+
+    Codes: ``signature_required``, ``signature_user_mismatch``, ``signature_password_invalid``,
+    ``signature_account_locked``, ``signature_password_change_required``,
+    ``signature_meaning_not_allowed``, ``signature_four_eyes``. ``counted_against`` names the user whose
+    failed-attempt count the rejection raises (None: it does not count), recorded after the rollback.
+    """
+
+    code = "signature_rejected"
+
+    def __init__(self, message: str, *, code: str, counted_against: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.counted_against = counted_against
+
+
 class ConnectorError(GmpflowError):
     """A connector call failed; ``retryable`` says whether a retry may succeed."""
 

@@ -1,11 +1,22 @@
 """Users and roles: unique usernames never reused, argon2 passwords, lockout after failed attempts.
 
-Roles are what BPMN lanes name. Every change to a user or a role grant is audited.
+Roles are what BPMN lanes name. Every change to a user or a role grant is audited (who, when, what);
+changes to existing data made by someone else (grant, removal, activation, deactivation, reset,
+unlock) also need a reason (21 CFR 11.10(d)(g), 11.300; Annex 11 §12).
+
+Password rules: at least ``MIN_PASSWORD_LENGTH`` characters, not the username, none of the last
+``PASSWORD_HISTORY`` passwords; older than ``PASSWORD_MAX_AGE_DAYS`` days, or issued by an admin
+reset (a one-time password), it must be changed before the user may log in or sign. After
+``lockout_attempts()`` failed attempts, at login or at signing, the account locks until an admin
+unlocks it.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +27,7 @@ from engine import audit
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
-from engine.store.models import Role, User, UserRole
+from engine.store.models import PasswordHistory, Role, User, UserRole
 
 DEFAULT_ROLES = {
     "operator": "Performs SOP steps on the shop floor",
@@ -28,7 +39,9 @@ DEFAULT_ROLES = {
     "admin": "Administers gmpflow: users, instances, incidents",
 }
 MIN_PASSWORD_LENGTH = 8
-MAX_FAILED_ATTEMPTS = 5
+PASSWORD_HISTORY = 5          # a new password may not be any of the last 5 (the current one included)
+PASSWORD_MAX_AGE_DAYS = 180   # after this a password must be changed before the user may log in or sign
+MAX_FAILED_ATTEMPTS = 5       # default; GMPFLOW_LOCKOUT_ATTEMPTS overrides
 _hasher = PasswordHasher()
 
 
@@ -49,6 +62,17 @@ class Principal:
         return cls(user.username, user.full_name, frozenset(user.role_names))
 
 
+def lockout_attempts() -> int:
+    """Failed attempts (login or signing) that lock an account: ``GMPFLOW_LOCKOUT_ATTEMPTS``, default 5."""
+    value = os.environ.get("GMPFLOW_LOCKOUT_ATTEMPTS", "")
+    if not value:
+        return MAX_FAILED_ATTEMPTS
+    if not value.isdigit() or int(value) < 1:
+        raise ValidationFailed(f"GMPFLOW_LOCKOUT_ATTEMPTS must be a whole number of at least 1, not '{value}'.",
+                               code="bad_setting")
+    return int(value)
+
+
 def ensure_default_roles(session: Session) -> None:
     existing = set(session.scalars(select(Role.name)))
     for name, description in DEFAULT_ROLES.items():
@@ -60,13 +84,83 @@ def role_names(session: Session) -> set[str]:
     return set(session.scalars(select(Role.name)))
 
 
-def get_user(session: Session, username: str) -> User:
-    user = session.scalar(select(User).where(User.username == username))
+def get_user(session: Session, username: str, *, lock: bool = False) -> User:
+    query = select(User).where(User.username == username)
+    if lock:
+        query = query.with_for_update()
+    user = session.scalar(query)
     if user is None:
         raise NotFound(f"There is no user '{username}'.", code="user_not_found")
     return user
 
 
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def require_reason(reason: str | None) -> str:
+    if not reason or not reason.strip():
+        raise ValidationFailed("This change needs a reason.", errors={"reason": "required"}, code="reason_required")
+    return reason.strip()
+
+
+def _state(user: User) -> dict[str, object]:
+    """What the trail shows of an account (never a password or its hash)."""
+    return {"active": user.active, "locked": user.locked, "failed_attempts": user.failed_attempts,
+            "must_change_password": user.must_change_password, "roles": sorted(user.role_names)}
+
+
+# -- passwords ------------------------------------------------------------------------------------------
+def check_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_policy(session: Session, username: str, password: str, user: User | None = None) -> None:
+    """Raise ValidationFailed (``password_too_short``, ``password_is_username``, ``password_reused``)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"A password has at least {MIN_PASSWORD_LENGTH} characters.",
+                               errors={"password": "too short"}, code="password_too_short")
+    if password.casefold() == username.casefold():
+        raise ValidationFailed("A password must not be the username.", errors={"password": "equals the username"},
+                               code="password_is_username")
+    if user is not None:
+        recent = list(session.scalars(select(PasswordHistory.password_hash).where(
+            PasswordHistory.user_id == user.id).order_by(PasswordHistory.id.desc()).limit(PASSWORD_HISTORY)))
+        if user.password_hash not in recent:  # an account older than the history table
+            recent = [user.password_hash, *recent[:PASSWORD_HISTORY - 1]]
+        if any(_matches(h, password) for h in recent):
+            raise ValidationFailed(f"A password must differ from the last {PASSWORD_HISTORY} passwords.",
+                                   errors={"password": "used before"}, code="password_reused")
+
+
+def _set_password(session: Session, user: User, password: str, clock: Clock, *, one_time: bool) -> None:
+    now = clock.now()
+    user.password_hash = _hasher.hash(password)
+    user.password_changed_at = now
+    user.must_change_password = one_time
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
+
+
+def password_expired(user: User, clock: Clock) -> bool:
+    return clock.now() - user.password_changed_at >= timedelta(days=PASSWORD_MAX_AGE_DAYS)
+
+
+def password_change_due(user: User, clock: Clock) -> bool:
+    """True when the user must choose a new password first (one-time password, or too old)."""
+    return user.must_change_password or password_expired(user, clock)
+
+
+# -- users --------------------------------------------------------------------------------------------------
 def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_name: str, password: str,
              roles: list[str]) -> User:
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -75,9 +169,7 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"The username '{username}' exists or existed; usernames are never reused.",
                        code="username_taken")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"A password has at least {MIN_PASSWORD_LENGTH} characters.",
-                               errors={"password": "too short"}, code="password_too_short")
+    check_policy(session, username, password)
     unknown = set(roles) - role_names(session)
     if unknown:
         raise ValidationFailed(f"Unknown roles: {', '.join(sorted(unknown))}.", errors={"roles": "unknown"},
@@ -87,46 +179,148 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
                 password_changed_at=now, created_at=now, roles=[UserRole(role_name=r) for r in sorted(set(roles))])
     session.add(user)
     session.flush()
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
     audit.record(session, actor, "user.created", "user", username, full_name, at=now,
                  after={"username": username, "full_name": full_name, "roles": sorted(set(roles))})
     return user
 
 
-def check_password(user: User, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def change_password(session: Session, clock: Clock, username: str, old: str, new: str) -> User:
+    """The user's own change; the old password proves who asks (a wrong one counts toward lockout).
+
+    A locked or deactivated account is refused (AuthenticationFailed); a new password that breaks the
+    policy raises ValidationFailed. The caller must commit even when this raises ``invalid_credentials``
+    (the failure is recorded).
+    """
+    user = session.scalar(select(User).where(User.username == username).with_for_update())
+    if user is None:
+        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    _check_usable(user)
+    if not check_password(user, old):
+        register_failure(session, clock, user, "password_change")
+        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    check_policy(session, username, new, user)
+    was_one_time = user.must_change_password
+    _set_password(session, user, new, clock, one_time=False)
+    user.failed_attempts = 0
+    audit.record(session, Actor(user.username, user.full_name), "user.password_changed", "user", username,
+                 user.full_name, at=clock.now(), before={"must_change_password": was_one_time},
+                 after={"must_change_password": False, "password_changed_at": clock.now()})
+    return user
+
+
+def reset_password(session: Session, clock: Clock, actor: Actor, username: str, reason: str | None) -> str:
+    """An admin reset: returns a one-time password that must be changed before the user may log in or sign.
+
+    The reset also clears a lockout and the failed-attempt count.
+    """
+    reason = require_reason(reason)
+    user = get_user(session, username, lock=True)
+    before = _state(user)
+    one_time = secrets.token_urlsafe(12)
+    _set_password(session, user, one_time, clock, one_time=True)
+    user.locked, user.failed_attempts = False, 0
+    audit.record(session, actor, "user.password_reset", "user", username, user.full_name, at=clock.now(),
+                 before=before, after=_state(user), reason=reason)
+    return one_time
+
+
+def unlock_user(session: Session, clock: Clock, actor: Actor, username: str, reason: str | None) -> User:
+    reason = require_reason(reason)
+    user = get_user(session, username, lock=True)
+    before = _state(user)
+    user.locked, user.failed_attempts = False, 0
+    audit.record(session, actor, "user.unlocked", "user", username, user.full_name, at=clock.now(),
+                 before=before, after=_state(user), reason=reason)
+    return user
+
+
+def set_user_active(session: Session, clock: Clock, actor: Actor, username: str, active: bool,
+                    reason: str | None) -> User:
+    """Deactivate (the user can no longer log in or sign; the username stays taken) or activate again."""
+    reason = require_reason(reason)
+    user = get_user(session, username, lock=True)
+    if user.active == active:
+        return user
+    before = _state(user)
+    user.active = active
+    audit.record(session, actor, "user.activated" if active else "user.deactivated", "user", username,
+                 user.full_name, at=clock.now(), before=before, after=_state(user), reason=reason)
+    return user
+
+
+def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role: str, reason: str | None) -> User:
+    reason = require_reason(reason)
+    if role not in role_names(session):
+        raise ValidationFailed(f"Unknown role '{role}'.", errors={"role": "unknown"}, code="unknown_role")
+    user = get_user(session, username, lock=True)
+    if role in user.role_names:
+        return user
+    before = sorted(user.role_names)
+    user.roles.append(UserRole(role_name=role))
+    audit.record(session, actor, "user.role_granted", "user", username, user.full_name, at=clock.now(),
+                 before={"roles": before}, after={"roles": sorted(user.role_names), "granted": role}, reason=reason)
+    return user
+
+
+def remove_role(session: Session, clock: Clock, actor: Actor, username: str, role: str, reason: str | None) -> User:
+    reason = require_reason(reason)
+    user = get_user(session, username, lock=True)
+    held = [r for r in user.roles if r.role_name == role]
+    if not held:
+        return user
+    before = sorted(user.role_names)
+    user.roles.remove(held[0])
+    audit.record(session, actor, "user.role_removed", "user", username, user.full_name, at=clock.now(),
+                 before={"roles": before}, after={"roles": sorted(user.role_names), "removed": role}, reason=reason)
+    return user
+
+
+# -- authentication ---------------------------------------------------------------------------------------
+def _check_usable(user: User) -> None:
+    if not user.active:
+        raise AuthenticationFailed("This account is deactivated.", code="account_inactive")
+    if user.locked:
+        raise AuthenticationFailed("This account is locked after too many failed attempts; an administrator "
+                                   "must unlock it.", code="account_locked")
 
 
 def authenticate(session: Session, clock: Clock, username: str, password: str) -> Principal:
     """Check username and password; counts failures and locks the account after too many.
 
     Raises AuthenticationFailed with one message for unknown user and wrong password (no user enumeration);
-    the failure is recorded, so the caller must commit even when this raises (see ``services``).
+    ``password_change_required`` when the password is right but a one-time or expired one (change it
+    with ``change_password``). The failure is recorded, so the caller must commit even when this raises
+    (see ``services``).
     """
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
-    if not user.active:
-        raise AuthenticationFailed("This account is deactivated.", code="account_inactive")
-    if user.locked:
-        raise AuthenticationFailed("This account is locked after too many failed attempts; an administrator "
-                                   "must unlock it.", code="account_locked")
+    _check_usable(user)
     if not check_password(user, password):
         register_failure(session, clock, user, "login")
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
     if user.failed_attempts:
         user.failed_attempts = 0
+    if password_change_due(user, clock):
+        raise AuthenticationFailed("The password must be changed first (it is a one-time password or older than "
+                                   f"{PASSWORD_MAX_AGE_DAYS} days).", code="password_change_required")
     return Principal.of(user)
 
 
-def register_failure(session: Session, clock: Clock, user: User, where: str) -> None:
+def register_failure(session: Session, clock: Clock, user: User, where: str, detail: str | None = None) -> None:
+    """Count a failed attempt (``where``: login, signing, password_change); lock at ``lockout_attempts()``.
+
+    Both the attempt and a resulting lock are audit events (the lock is what alerts the admins).
+    """
     user.failed_attempts += 1
     now = clock.now()
+    after: dict[str, object] = {"failed_attempts": user.failed_attempts}
+    if detail:
+        after["why"] = detail
     audit.record(session, Actor(user.username, user.full_name), f"user.{where}_failed", "user", user.username,
-                 user.full_name, at=now, after={"failed_attempts": user.failed_attempts})
-    if user.failed_attempts >= MAX_FAILED_ATTEMPTS and not user.locked:
+                 user.full_name, at=now, after=after)
+    if user.failed_attempts >= lockout_attempts() and not user.locked:
         user.locked = True
         audit.record(session, Actor.system(), "user.locked", "user", user.username, user.full_name, at=now,
                      after={"locked": True}, reason=f"{user.failed_attempts} failed attempts")

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, identity
+from engine import audit, identity, signatures
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.errors import AuthenticationFailed, DefinitionError, NotFound
+from engine.errors import AuthenticationFailed, DefinitionError, NotFound, SignatureRejected
 from engine.identity import Principal
 from engine.operations import OperationRegistry, builtin_registry
 from engine.runtime import lifecycle, messages, tasks
@@ -180,7 +180,27 @@ class Gmpflow:
 
     def complete_task(self, principal: Principal, task_id: int, data: dict[str, Any] | None,
                       signature: dict[str, Any] | None = None) -> HumanTask:
-        return tasks.complete(self.runtime, principal, task_id, data)
+        """Complete a task; where the model asks, ``signature`` = ``{username, password, meaning}``.
+
+        Raises SignatureRejected (see ``engine.signatures``); the task stays open, and a rejected signing
+        attempt is then counted toward the signer's lockout in its own unit of work (the completion's
+        transaction has rolled back).
+        """
+        signer = signatures.make_signer(self.clock, principal, signature)
+        try:
+            return tasks.complete(self.runtime, principal, task_id, data, sign=signer)
+        except SignatureRejected as exc:
+            if exc.counted_against:
+                with self.db.unit_of_work() as session:
+                    user = identity.get_user(session, exc.counted_against, lock=True)
+                    identity.register_failure(session, self.clock, user, "signing", f"{exc.code} (task {task_id})")
+            raise
+
+    def list_signatures(self, instance_id: int | None = None) -> list[dict[str, Any]]:
+        """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first."""
+        with self.db.read() as session:
+            return [signatures.manifestation(sig, username)
+                    for sig, username in signatures.signatures_of(session, instance_id)]
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, actor: Actor, name: str, correlation_keys: dict[str, Any] | None = None,
@@ -205,6 +225,46 @@ class Gmpflow:
     def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str]) -> User:
         with self.db.unit_of_work() as session:
             return identity.add_user(session, self.clock, actor, username, full_name, password, roles)
+
+    def list_users(self) -> list[User]:
+        """Every user ever created (usernames are never reused), with lock state and failed attempts."""
+        with self.db.read() as session:
+            return identity.list_users(session)
+
+    def change_password(self, username: str, old: str, new: str) -> None:
+        """The user's own change (also the way out of a one-time or expired password).
+
+        A wrong old password is recorded and counts toward lockout before AuthenticationFailed is raised.
+        """
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                identity.change_password(session, self.clock, username, old, new)
+                return
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def reset_password(self, actor: Actor, username: str, reason: str | None) -> str:
+        """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
+        with self.db.unit_of_work() as session:
+            return identity.reset_password(session, self.clock, actor, username, reason)
+
+    def unlock_user(self, actor: Actor, username: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.unlock_user(session, self.clock, actor, username, reason)
+
+    def set_user_active(self, actor: Actor, username: str, active: bool, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.set_user_active(session, self.clock, actor, username, active, reason)
+
+    def grant_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.grant_role(session, self.clock, actor, username, role, reason)
+
+    def remove_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.remove_role(session, self.clock, actor, username, role, reason)
 
     def authenticate(self, username: str, password: str) -> Principal:
         """Check a login; a failure is recorded (and counts toward lockout) before it is raised."""
@@ -252,8 +312,9 @@ class Gmpflow:
             return list(session.scalars(query.order_by(AuditEvent.seq).limit(limit).offset(offset)))
 
     def verify_audit(self) -> audit.ChainReport:
+        """The audit chain, then every signature's record hash and binding to its record."""
         with self.db.read() as session:
-            return audit.verify_chain(session)
+            return signatures.verify_all(session)
 
     def session(self) -> Session:
         """A read session for callers that need one query the services do not offer (tests, bench)."""

@@ -1,0 +1,220 @@
+"""Electronic signatures bound to the records they sign (21 CFR 11.50, 11.70, 11.100, 11.200; Annex 11 §14).
+
+The model says which user tasks need a signature (``signature.meaning``) and who may not sign
+(``signature.distinctFrom``). ``make_signer`` returns the check that ``tasks.complete`` runs inside
+the instance's transaction: the signer is the authenticated user, re-enters the password, holds a
+usable account, chooses an allowed meaning, and is not excluded by four-eyes rules. The signature
+row stores exactly what was signed and its SHA-256; ``verify_all`` recomputes every hash and checks
+that each signature still sits on the record it signed, with the data it signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import audit, identity
+from engine.audit import ChainReport, canonical_json, sha256_hex
+from engine.clock import Clock
+from engine.definitions.properties import split_list
+from engine.errors import SignatureRejected
+from engine.identity import Principal
+from engine.states import TaskState
+from engine.store.models import AuditEvent, Deployment, HumanTask, ProcessInstance, Signature, User
+
+if TYPE_CHECKING:
+    from engine.runtime.instances import Live
+
+Signer = Callable[[Session, HumanTask, "Live", dict[str, Any]], None]
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def signed_record(definition_hash: str, instance_id: int, task: HumanTask, data: dict[str, Any], meaning: str,
+                  signer: str, signed_at: datetime) -> dict[str, Any]:
+    """Exactly what a signature signs; its canonical JSON is hashed into ``record_hash``."""
+    return {"definition_hash": definition_hash, "instance_id": instance_id, "task_id": task.task_guid,
+            "task_name": task.name, "element_id": task.element_id, "data": audit.normalized(data),
+            "meaning": meaning, "signer": signer, "signed_at": utc_iso(signed_at)}
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json(record))
+
+
+def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | None) -> Signer:
+    """The signing step for ``tasks.complete``; raises SignatureRejected with a stable code.
+
+    Without a ``signature`` it only insists when the task requires one (``signature_required``); a
+    completion without any signature object is not a signing attempt and does not count toward lockout.
+    Every other rejection counts against the authenticated user (see ``SignatureRejected``).
+    """
+
+    def sign(session: Session, task: HumanTask, live: Live, data: dict[str, Any]) -> None:
+        allowed = split_list(task.signature_meaning)
+        if signature is None:
+            if allowed:
+                raise SignatureRejected(f"The task '{task.name}' must be signed ({', '.join(allowed)}): give "
+                                        "username, password and meaning.", code="signature_required")
+            return
+        me = principal.username
+
+        def reject(message: str, code: str) -> SignatureRejected:
+            return SignatureRejected(message, code=code, counted_against=me)
+
+        username, password, meaning = (signature.get(k) for k in ("username", "password", "meaning"))
+        if not all(isinstance(v, str) and v for v in (username, password, meaning)):
+            raise reject("A signature needs username, password and meaning.", "signature_required")
+        if username != me:
+            raise reject("The signature's username must be the logged-in user's own.", "signature_user_mismatch")
+        user = identity.get_user(session, me)
+        if not user.active or user.locked:
+            raise SignatureRejected("This account is locked or deactivated; it cannot sign.",
+                                    code="signature_account_locked")
+        if not identity.check_password(user, str(password)):
+            raise reject("The password is wrong; the signature is refused.", "signature_password_invalid")
+        if identity.password_change_due(user, clock):
+            raise SignatureRejected("The password must be changed before this account can sign (one-time or "
+                                    "expired password).", code="signature_password_change_required")
+        if meaning not in allowed:
+            raise reject(f"The task '{task.name}' can be signed as {', '.join(allowed) or 'nothing'}, not "
+                         f"'{meaning}'.", "signature_meaning_not_allowed")
+        excluded = excluded_signers(session, live.row, task)
+        if me in excluded:
+            raise reject(f"{user.full_name} may not sign this task: {excluded[me]} (four eyes).",
+                         "signature_four_eyes")
+        now = clock.now()
+        record = signed_record(live.row.deployment.content_hash, live.row.id, task, data, str(meaning), me, now)
+        row = Signature(user_id=user.id, printed_name=user.full_name, meaning=str(meaning), signed_at=now,
+                        instance_id=live.row.id, task_guid=task.task_guid, record_hash=record_hash(record),
+                        record=record)
+        session.add(row)
+        session.flush()
+        user.failed_attempts = 0
+        audit.record(session, principal.actor, "signature.created", "signature", row.id,
+                     f"{meaning} by {user.full_name}: {task.name} ({live.row.process_key} #{live.row.id})", at=now,
+                     after={"instance_id": live.row.id, "task_id": task.task_guid, "meaning": meaning,
+                            "printed_name": user.full_name, "signed_at": utc_iso(now),
+                            "record_hash": row.record_hash})
+
+    return sign
+
+
+def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTask) -> dict[str, str]:
+    """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules."""
+    excluded: dict[str, str] = {}
+    for rule in split_list(task.signature_distinct_from):
+        kind, _, element_id = rule.partition(":")
+        if kind == "initiator":
+            excluded.setdefault(instance.initiator, "they started the process")
+        elif kind == "performer":
+            for who in session.scalars(select(HumanTask.completed_by).where(
+                    HumanTask.instance_id == instance.id, HumanTask.element_id == element_id,
+                    HumanTask.state == TaskState.COMPLETED)):
+                if who:
+                    excluded.setdefault(who, f"they performed '{element_id}'")
+        elif kind == "signers":
+            guids = select(HumanTask.task_guid).where(HumanTask.instance_id == instance.id,
+                                                      HumanTask.element_id == element_id)
+            for who in session.scalars(select(User.username).join(Signature, Signature.user_id == User.id).where(
+                    Signature.instance_id == instance.id, Signature.task_guid.in_(guids))):
+                excluded.setdefault(who, f"they signed '{element_id}'")
+    return excluded
+
+
+def signatures_of(session: Session, instance_id: int | None = None) -> list[tuple[Signature, str]]:
+    """Signatures (oldest first) with the signer's username."""
+    query = select(Signature, User.username).join(User, User.id == Signature.user_id).order_by(Signature.id)
+    if instance_id is not None:
+        query = query.where(Signature.instance_id == instance_id)
+    return [(sig, username) for sig, username in session.execute(query)]
+
+
+def manifestation(sig: Signature, username: str) -> dict[str, Any]:
+    """What is shown wherever a signed record is shown: printed name, date and time with zone, meaning."""
+    return {"id": sig.id, "instance_id": sig.instance_id, "task_guid": sig.task_guid, "username": username,
+            "printed_name": sig.printed_name, "meaning": sig.meaning, "signed_at": utc_iso(sig.signed_at),
+            "record_hash": sig.record_hash}
+
+
+# -- verification -------------------------------------------------------------------------------------------
+def binding_problem(sig: Signature, username: str, task: HumanTask | None, definition_hash: str | None
+                    ) -> str | None:
+    """Why ``sig`` no longer proves what it claims, or None."""
+    record = sig.record or {}
+    if record_hash(record) != sig.record_hash:
+        return "its signed record does not match its hash"
+    expected = {"instance_id": sig.instance_id, "task_id": sig.task_guid, "signer": username,
+                "meaning": sig.meaning, "signed_at": utc_iso(sig.signed_at)}
+    for key, value in expected.items():
+        if record.get(key) != value:
+            return f"its row says {key} = {value!r} but it signed {record.get(key)!r} (moved or altered)"
+    if task is None:
+        return "the task it signed no longer exists"
+    if task.instance_id != sig.instance_id:
+        return "the task it signed belongs to another instance"
+    if task.state != TaskState.COMPLETED:
+        return "the task it signed is not completed"
+    if audit.normalized(task.data or {}) != record.get("data"):
+        return "the task's data changed after it was signed"
+    if definition_hash != record.get("definition_hash"):
+        return "the instance's process definition is not the one signed"
+    return None
+
+
+def verify_signatures(session: Session) -> tuple[int, tuple[int, str] | None]:
+    """(signatures checked, (first failing signature id, why) or None).
+
+    Each row is checked against its own hash, its task and instance, and the ``signature.created``
+    event the (already verified) audit chain holds for it, so a row rewritten with a fresh hash, a
+    deleted row or a row added outside the engine is caught too.
+    """
+    created = {ev.object_id: ev.after or {} for ev in session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "signature.created", AuditEvent.object_type == "signature"))}
+    checked = 0
+    query = (select(Signature, User.username, HumanTask, ProcessInstance.deployment_id)
+             .join(User, User.id == Signature.user_id)
+             .outerjoin(HumanTask, HumanTask.task_guid == Signature.task_guid)
+             .outerjoin(ProcessInstance, ProcessInstance.id == Signature.instance_id)
+             .order_by(Signature.id))
+    hashes: dict[int, str] = {}
+    for sig, username, task, deployment_id in session.execute(query):
+        checked += 1
+        if deployment_id not in hashes:
+            hashes[deployment_id] = session.scalar(select(Deployment.content_hash)
+                                                   .where(Deployment.id == deployment_id)) or ""
+        problem = binding_problem(sig, username, task, hashes[deployment_id])
+        trail = created.pop(str(sig.id), None)
+        if problem is None and trail is None:
+            problem = "the audit trail has no signature.created event for it (added outside gmpflow)"
+        elif problem is None and (trail.get("record_hash"), trail.get("instance_id"), trail.get("task_id")) != (
+                sig.record_hash, sig.instance_id, sig.task_guid):
+            problem = "it differs from what the audit trail recorded when it was made"
+        if problem:
+            return checked, (sig.id, problem)
+    if created:
+        missing = min(created, key=int)
+        return checked, (int(missing), "the audit trail records it but the row is gone (deleted)")
+    return checked, None
+
+
+def verify_all(session: Session) -> ChainReport:
+    """The audit chain, then every signature's record hash and binding.
+
+    ``checked`` counts events and signatures; a broken signature gives ``first_broken`` = None and names
+    the signature id in ``reason``.
+    """
+    chain = audit.verify_chain(session)
+    if not chain.ok:
+        return chain
+    checked, failure = verify_signatures(session)
+    if failure:
+        sig_id, why = failure
+        return ChainReport(False, chain.checked + checked, None, f"signature {sig_id}: {why}")
+    return ChainReport(True, chain.checked + checked, None, None)
