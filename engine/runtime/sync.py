@@ -6,13 +6,14 @@ kept in step with it here, in the same transaction, so inbox and worker queries 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
     from engine.runtime.instances import Live
 
 SCALAR = (str, int, float, bool)
-
-
-def human_ready_tasks(workflow: Any) -> list[Any]:
-    return [t for t in workflow.get_tasks(state=SpiffState.READY, manual=True)
-            if not isinstance(t.task_spec, DeferredServiceTask)]
-
-
-def service_ready_tasks(workflow: Any) -> list[Any]:
-    return [t for t in workflow.get_tasks(state=SpiffState.READY, spec_class=DeferredServiceTask)]
 
 
 def waiting_events(workflow: Any) -> list[tuple[Any, Any, Any]]:
@@ -73,62 +65,88 @@ def _due_at(task: Any, now: datetime, script_engine: Any) -> datetime | None:
     return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
 
 
-def sync_human_tasks(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any) -> None:
-    ready = {str(t.id): t for t in human_ready_tasks(live.workflow)}
-    rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == live.row.id,
-                                                   HumanTask.state.in_([TaskState.OPEN, TaskState.CLAIMED])))
+@dataclass
+class Derived:
+    """What the stored indexes hold for one workflow state: the keys the sync compares."""
+
+    human: dict[str, Any] = field(default_factory=dict)      # task guid -> ready user/manual task
+    service: dict[str, Any] = field(default_factory=dict)    # task guid -> ready service task
+    timers: dict[str, tuple[Any, datetime]] = field(default_factory=dict)  # task guid -> (task, due)
+    messages: set[str] = field(default_factory=set)          # awaited message names
+
+
+def derive(workflow: Any) -> Derived:
+    derived = Derived()
+    for task in workflow.get_tasks(state=SpiffState.READY):
+        spec = task.task_spec
+        if isinstance(spec, DeferredServiceTask):
+            derived.service[str(task.id)] = task
+        elif spec.manual:
+            derived.human[str(task.id)] = task
+    for task, definition, pending in waiting_events(workflow):
+        if isinstance(definition, TimerEventDefinition):
+            due = timer_due(pending.value)
+            if due is not None:
+                derived.timers[str(task.id)] = (task, due)
+        elif isinstance(definition, MessageEventDefinition):
+            derived.messages.add(pending.name)
+    return derived
+
+
+def _cancel_tasks(session: Session, live: Live, actor: Actor, now: datetime, guids: set[str]) -> None:
     label = f"{live.row.process_key} #{live.row.id}"
+    rows = session.execute(select(HumanTask.id, HumanTask.name).where(
+        HumanTask.task_guid.in_(guids), HumanTask.state.in_([TaskState.OPEN, TaskState.CLAIMED]))).all()
+    if not rows:
+        return
+    session.execute(update(HumanTask).where(HumanTask.id.in_([r.id for r in rows])).values(state=TaskState.CANCELLED))
     for row in rows:
-        if row.task_guid not in ready:
-            row.state = TaskState.CANCELLED
-            audit.record(session, actor, "task.cancelled", "task", row.id, f"{row.name} ({label})", at=now,
-                         before={"state": TaskState.OPEN}, after={"state": TaskState.CANCELLED})
-        else:
-            del ready[row.task_guid]
-    for guid, task in ready.items():
+        audit.record(session, actor, "task.cancelled", "task", row.id, f"{row.name} ({label})", at=now,
+                     before={"state": TaskState.OPEN}, after={"state": TaskState.CANCELLED})
+
+
+def _insert_tasks(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any,
+                  tasks: list[Any]) -> None:
+    label = f"{live.row.process_key} #{live.row.id}"
+    values = []
+    for task in tasks:
         spec = task.task_spec
         props = task_properties(spec)
-        row = HumanTask(instance_id=live.row.id, task_guid=guid, element_id=spec.bpmn_id,
-                        name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
-                        candidate_roles=_lane_roles(spec), form_id=props.form_id, instructions=props.instructions,
-                        signature_meaning=props.signature_meaning,
-                        signature_distinct_from=",".join(props.distinct_from) or None,
-                        due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
-        session.add(row)
-        session.flush()
-        audit.record(session, actor, "task.created", "task", row.id, f"{row.name} ({label})", at=now,
-                     after={"element_id": row.element_id, "lane": row.lane, "state": TaskState.OPEN})
+        values.append(dict(instance_id=live.row.id, task_guid=str(task.id), element_id=spec.bpmn_id,
+                           name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
+                           candidate_roles=_lane_roles(spec), form_id=props.form_id, instructions=props.instructions,
+                           signature_meaning=props.signature_meaning,
+                           signature_distinct_from=",".join(props.distinct_from) or None,
+                           due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now))
+    ids = session.scalars(insert(HumanTask).returning(HumanTask.id, sort_by_parameter_order=True), values).all()
+    for task_id, row in zip(ids, values):
+        audit.record(session, actor, "task.created", "task", task_id, f"{row['name']} ({label})", at=now,
+                     after={"element_id": row["element_id"], "lane": row["lane"], "state": TaskState.OPEN})
 
 
-def sync_jobs(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any) -> None:
-    wanted: dict[tuple[str, str], tuple[Any, dict[str, Any], datetime]] = {}
-    for task in service_ready_tasks(live.workflow):
-        spec = task.task_spec
-        params = {name: value["value"] for name, value in spec.evaluate_params(task).items()}
-        retries = int(spec.retries) if spec.retries not in (None, "") else 2
-        wanted[("service", str(task.id))] = (task, {"params": params, "max_attempts": retries + 1,
-                                                    "backoff": float(spec.retry_backoff_base or 1.0)}, now)
-    for task, definition, pending in waiting_events(live.workflow):
-        due = timer_due(pending.value) if isinstance(definition, TimerEventDefinition) else None
-        if due is not None:
-            wanted[("timer", str(task.id))] = (task, {}, due)
-    existing = session.scalars(select(Job).where(Job.instance_id == live.row.id,
-                                                 Job.state.in_([JobState.PENDING, JobState.RUNNING]),
-                                                 Job.kind.in_(["service", "timer"])))
-    for job in existing:
-        key = (job.kind, job.task_guid or "")
-        if key in wanted and (job.kind != "timer" or job.due_at == wanted[key][2]):
-            del wanted[key]
-        else:
-            job.state, job.updated_at = JobState.CANCELLED, now
-    for (kind, guid), (task, payload, due) in wanted.items():
-        max_attempts = payload.pop("max_attempts", 1)
-        session.add(Job(kind=kind, instance_id=live.row.id, deployment_id=live.row.deployment_id, task_guid=guid,
-                        element_id=task.task_spec.bpmn_id, operation=getattr(task.task_spec, "operation_name", None),
-                        payload=payload, state=JobState.PENDING, due_at=due, attempts=0, max_attempts=max_attempts,
-                        created_at=now, updated_at=now))
-        if due <= now:
-            session.info["jobs_due_now"] = True
+def _cancel_jobs(session: Session, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
+    session.execute(update(Job).where(Job.instance_id == live.row.id, Job.kind == kind, Job.task_guid.in_(guids),
+                                      Job.state == JobState.PENDING)
+                    .values(state=JobState.CANCELLED, updated_at=now))
+
+
+def _job_row(live: Live, now: datetime, kind: str, due: datetime, task: Any = None, payload: dict | None = None,
+             max_attempts: int = 3) -> dict[str, Any]:
+    spec = task.task_spec if task is not None else None
+    return dict(kind=kind, instance_id=live.row.id, deployment_id=live.row.deployment_id,
+                task_guid=str(task.id) if task is not None else None,
+                element_id=getattr(spec, "bpmn_id", None), operation=getattr(spec, "operation_name", None),
+                payload=payload or {}, state=JobState.PENDING, due_at=due, attempts=0, max_attempts=max_attempts,
+                created_at=now, updated_at=now)
+
+
+def _service_job(live: Live, now: datetime, task: Any) -> dict[str, Any]:
+    spec = task.task_spec
+    params = {name: value["value"] for name, value in spec.evaluate_params(task).items()}
+    retries = int(spec.retries) if spec.retries not in (None, "") else 2
+    return _job_row(live, now, "service", now, task, {"params": audit.normalized(params),
+                                                       "backoff": float(spec.retry_backoff_base or 1.0)},
+                    max_attempts=retries + 1)
 
 
 def correlation_snapshot(live: Live) -> dict[str, Any]:
@@ -141,31 +159,26 @@ def correlation_snapshot(live: Live) -> dict[str, Any]:
     return values
 
 
-def sync_subscriptions(session: Session, live: Live, now: datetime) -> list[MessageSubscription]:
-    """Keep one subscription per awaited message name; return the ones created now."""
-    names = {pending.name for task, definition, pending in waiting_events(live.workflow)
-             if isinstance(definition, MessageEventDefinition)}
-    created = []
-    existing = {s.name: s for s in session.scalars(select(MessageSubscription)
-                                                   .where(MessageSubscription.instance_id == live.row.id))}
-    snapshot = correlation_snapshot(live) if names else {}
-    for name, sub in existing.items():
-        if name not in names:
-            session.delete(sub)
-        elif sub.correlation != audit.normalized(snapshot):
-            sub.correlation = audit.normalized(snapshot)
-    for name in names - set(existing):
-        sub = MessageSubscription(instance_id=live.row.id, name=name, correlation=audit.normalized(snapshot),
-                                  created_at=now)
-        session.add(sub)
-        created.append(sub)
+def _sync_subscriptions(session: Session, live: Live, now: datetime, old: set[str], new: set[str]) -> None:
+    """One subscription per awaited message name, carrying the values it can be correlated on."""
+    if old - new:
+        session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == live.row.id,
+                                                          MessageSubscription.name.in_(old - new)))
+    if not new:
+        return
+    snapshot = audit.normalized(correlation_snapshot(live))
+    if old & new and snapshot != live.correlation:
+        session.execute(update(MessageSubscription).where(MessageSubscription.instance_id == live.row.id)
+                        .values(correlation=snapshot))
+    live.correlation = snapshot
+    for name in sorted(new - old):
+        session.add(MessageSubscription(instance_id=live.row.id, name=name, correlation=snapshot, created_at=now))
         waiting = session.scalars(select(Message).where(Message.name == name, Message.status == MessageStatus.PENDING,
                                                         Message.expires_at > now).order_by(Message.id))
         for message in waiting:
-            if matches(message.correlation_keys, sub.correlation):
+            if matches(message.correlation_keys, snapshot):
                 _add_job(session, "message", live, now, {"message_id": message.id})
                 break
-    return created
 
 
 def matches(keys: dict[str, Any], correlation: dict[str, Any]) -> bool:
@@ -174,23 +187,51 @@ def matches(keys: dict[str, Any], correlation: dict[str, Any]) -> bool:
 
 
 def _add_job(session: Session, kind: str, live: Live, now: datetime, payload: dict[str, Any]) -> None:
-    session.add(Job(kind=kind, instance_id=live.row.id, deployment_id=live.row.deployment_id, payload=payload,
-                    state=JobState.PENDING, due_at=now, attempts=0, max_attempts=3, created_at=now, updated_at=now))
-    session.info["jobs_due_now"] = True
+    session.execute(insert(Job), [_job_row(live, now, kind, now, payload=audit.normalized(payload))])
+    session.info["message_job_added"] = True
 
 
-def route_thrown_messages(session: Session, live: Live, now: datetime) -> None:
+def route_thrown_messages(session: Session, live: Live, now: datetime) -> bool:
     """Messages a process throws are delivered by a job after this step commits."""
+    thrown = False
     for event in live.workflow.get_events():
         if isinstance(event.event_definition, MessageEventDefinition):
             payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
             _add_job(session, "message", live, now, {"name": event.event_definition.name, "payload": payload,
                                                      "correlation_keys": dict(event.correlations or {})})
+            thrown = True
+    return thrown
 
 
-def sync_instance(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any) -> None:
-    session.info.pop("jobs_due_now", None)
-    route_thrown_messages(session, live, now)
-    sync_human_tasks(session, live, actor, now, script_engine)
-    sync_jobs(session, live, actor, now, script_engine)
-    sync_subscriptions(session, live, now)
+def sync_instance(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any,
+                  handled: frozenset[str] = frozenset()) -> bool:
+    """Bring the stored indexes from ``live.indexed`` to the workflow's state, writing only differences.
+
+    ``handled`` are task guids whose row the caller already settled (the completed task, the job that ran).
+    Returns whether engine work is due now (a service call, a due timer, a message delivery).
+    """
+    old, new = live.indexed, derive(live.workflow)
+    due_now = route_thrown_messages(session, live, now)
+    gone = set(old.human) - set(new.human) - handled
+    if gone:
+        _cancel_tasks(session, live, actor, now, gone)
+    added = [task for guid, task in new.human.items() if guid not in old.human]
+    if added:
+        _insert_tasks(session, live, actor, now, script_engine, added)
+    gone = set(old.service) - set(new.service) - handled
+    if gone:
+        _cancel_jobs(session, live, now, "service", gone)
+    jobs = [_service_job(live, now, task) for guid, task in new.service.items() if guid not in old.service]
+    changed_timers = {guid for guid, (task, due) in new.timers.items()
+                      if guid not in old.timers or old.timers[guid][1] != due}
+    gone = (set(old.timers) - set(new.timers) - handled) | (changed_timers & set(old.timers))
+    if gone:
+        _cancel_jobs(session, live, now, "timer", gone)
+    jobs += [_job_row(live, now, "timer", new.timers[guid][1], new.timers[guid][0]) for guid in sorted(changed_timers)]
+    if jobs:
+        session.execute(insert(Job), jobs)
+    if old.messages or new.messages:
+        _sync_subscriptions(session, live, now, old.messages, new.messages)
+    live.indexed = new
+    return (due_now or bool(new.service) or any(due <= now for _, due in new.timers.values())
+            or bool(session.info.pop("message_job_added", False)))
