@@ -24,7 +24,7 @@ from engine.definitions.lint import lint
 from engine.errors import AuthenticationFailed, DefinitionError, NotFound, SignatureRejected
 from engine.identity import Principal
 from engine.operations import OperationRegistry, builtin_registry
-from engine.runtime import lifecycle, messages, tasks
+from engine.runtime import lifecycle, messages, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.specs import SpecCache
@@ -88,7 +88,8 @@ class Gmpflow:
         bundle = bundle or read_bundle(paths or [])
         activate = self.change_control == "off" if activate is None else activate
         with self.db.unit_of_work() as session:
-            return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate)
+            return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate,
+                                      on_status=self._deployment_status_changed)
 
     def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
                             approved_by_instance_id: int | None = None) -> Deployment:
@@ -97,8 +98,15 @@ class Gmpflow:
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
             deployments.set_status(session, self.clock, actor, dep, DeploymentStatus.ACTIVE, reason,
-                                   approved_by_instance_id)
+                                   approved_by_instance_id, on_status=self._deployment_status_changed)
             return dep
+
+    def _deployment_status_changed(self, session: Session, dep: Deployment) -> None:
+        """An active version owns its timer-start schedule; any other status has none."""
+        if dep.status == DeploymentStatus.ACTIVE:
+            timer_starts.schedule(session, self.runtime, dep, self.clock.now())
+        else:
+            timer_starts.cancel(session, dep, self.clock.now())
 
     def definitions(self) -> list[Deployment]:
         with self.db.read() as session:

@@ -7,6 +7,8 @@ version retires the previous active one; running instances stay on the version t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -52,8 +54,11 @@ def latest_active(session: Session, key: str) -> Deployment:
     return dep
 
 
+StatusHook = Callable[[Session, Deployment], None]  # told of every status change, in the same transaction
+
+
 def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: Actor, bundle: Bundle,
-           activate: bool) -> tuple[Deployment, bool]:
+           activate: bool, on_status: StatusHook | None = None) -> tuple[Deployment, bool]:
     """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
     parsed = lint_or_raise(bundle, role_names(session), registry)
     content_hash = bundle.content_hash
@@ -72,12 +77,14 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
                  after={"key": dep.key, "version": dep.version, "content_hash": content_hash,
                         "files": sorted(bundle.files)})
     if activate:
-        set_status(session, clock, actor, dep, DeploymentStatus.ACTIVE, reason="change control is off")
+        set_status(session, clock, actor, dep, DeploymentStatus.ACTIVE, reason="change control is off",
+                   on_status=on_status)
     return dep, True
 
 
 def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, status: DeploymentStatus,
-               reason: str | None = None, approved_by_instance_id: int | None = None) -> None:
+               reason: str | None = None, approved_by_instance_id: int | None = None,
+               on_status: StatusHook | None = None) -> None:
     check_transition(dep.status, status, "deployment")
     now = clock.now()
     if status == DeploymentStatus.ACTIVE:
@@ -87,8 +94,12 @@ def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, st
             audit.record(session, actor, "deployment.retired", "deployment", previous.id,
                          f"{previous.key} v{previous.version}", at=now, before={"status": DeploymentStatus.ACTIVE},
                          after={"status": DeploymentStatus.RETIRED}, reason=f"superseded by v{dep.version}")
+            if on_status is not None:
+                on_status(session, previous)
         dep.activated_at, dep.approved_by_instance_id = now, approved_by_instance_id
     before = dep.status
     dep.status = status
     audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}", at=now,
                  before={"status": before}, after={"status": status}, reason=reason)
+    if on_status is not None:
+        on_status(session, dep)

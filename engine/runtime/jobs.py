@@ -22,7 +22,7 @@ from engine import audit
 from engine.audit import Actor
 from engine.errors import ConnectorError, Conflict, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
-from engine.runtime import messages
+from engine.runtime import messages, timer_starts
 from engine.runtime.spiff import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
 from engine.store.models import Incident, Job
@@ -98,6 +98,8 @@ class JobRunner:
                 self._run_timer(job)
             elif job.kind == "message":
                 self._run_message(job)
+            elif job.kind == "timer_start":
+                timer_starts.fire(self.runtime, job.id, self.owner)
             else:
                 raise GmpflowError(f"unknown job kind {job.kind}")
         except Conflict as exc:
