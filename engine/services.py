@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, identity, signatures
+from engine import audit, identity, records, signatures
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
@@ -34,6 +34,13 @@ from engine.store.models import (AuditEvent, Deployment, HumanTask, Incident, Jo
                                  User)
 
 CHANGE_CONTROL_MODES = ("required", "off")
+
+
+def _history(workflow: Any) -> list[dict[str, Any]]:
+    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp)."""
+    return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
+             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change}
+            for t in workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
 
 
 def change_control_mode() -> str:
@@ -158,11 +165,24 @@ class Gmpflow:
                                         .order_by(HumanTask.id)).all()
             jobs = session.scalars(select(Job).where(Job.instance_id == instance_id).order_by(Job.id)).all()
             incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
-        history = [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-                    "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change}
-                   for t in live.workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
-        return {"instance": live.row, "variables": variables_of(live.workflow), "history": history,
-                "tasks": list(task_rows), "jobs": list(jobs), "incidents": list(incidents)}
+            signed = [signatures.manifestation(sig, username)
+                      for sig, username in signatures.signatures_of(session, instance_id)]
+        return {"instance": live.row, "variables": variables_of(live.workflow), "history": _history(live.workflow),
+                "tasks": list(task_rows), "jobs": list(jobs), "incidents": list(incidents), "signatures": signed}
+
+    def instance_record(self, instance_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
+        """The inspector's copy of an instance: ``json`` (a dict), ``html`` (text) or ``pdf`` (bytes).
+
+        All three carry the same facts (see ``engine.records``).
+        """
+        with self.db.read() as session:
+            live = self.runtime.read(session, instance_id)
+            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+        if fmt == "html":
+            return records.to_html(record)
+        if fmt == "pdf":
+            return records.to_pdf(record)
+        return record
 
     def change_instance_status(self, actor: Actor, instance_id: int, action: str, reason: str | None
                                ) -> ProcessInstance:
@@ -204,11 +224,12 @@ class Gmpflow:
                     identity.register_failure(session, self.clock, user, "signing", f"{exc.code} (task {task_id})")
             raise
 
-    def list_signatures(self, instance_id: int | None = None) -> list[dict[str, Any]]:
+    def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None
+                        ) -> list[dict[str, Any]]:
         """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first."""
         with self.db.read() as session:
             return [signatures.manifestation(sig, username)
-                    for sig, username in signatures.signatures_of(session, instance_id)]
+                    for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, actor: Actor, name: str, correlation_keys: dict[str, Any] | None = None,

@@ -128,11 +128,14 @@ def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTas
     return excluded
 
 
-def signatures_of(session: Session, instance_id: int | None = None) -> list[tuple[Signature, str]]:
-    """Signatures (oldest first) with the signer's username."""
+def signatures_of(session: Session, instance_id: int | None = None, task_guids: list[str] | None = None
+                  ) -> list[tuple[Signature, str]]:
+    """Signatures (oldest first) with the signer's username, of one instance and/or of some tasks."""
     query = select(Signature, User.username).join(User, User.id == Signature.user_id).order_by(Signature.id)
     if instance_id is not None:
         query = query.where(Signature.instance_id == instance_id)
+    if task_guids is not None:
+        query = query.where(Signature.task_guid.in_(task_guids))
     return [(sig, username) for sig, username in session.execute(query)]
 
 
