@@ -19,6 +19,8 @@ from engine.store import Database
 from engine.store.migrate import upgrade
 from engine.store.models import Base
 
+pytest_plugins = ["tests.scenario_support"]  # the scenario suites share its fixtures
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "bpmn"
 POSTGRES_URL = os.environ.get("GMPFLOW_TEST_POSTGRES_URL")

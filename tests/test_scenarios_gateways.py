@@ -6,7 +6,6 @@ import pytest
 
 from engine.states import InstanceStatus, JobState
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("ph, branch", [(4.5, "acidic"), (9.1, "basic"), (7.0, "neutral")])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from engine.states import InstanceStatus, MessageStatus
 from engine.store.models import Message
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
 
 def message_status(flow, message_id: int) -> str:  # type: ignore[no-untyped-def]

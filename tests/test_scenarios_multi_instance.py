@@ -9,21 +9,8 @@ import pytest
 
 from engine.states import InstanceStatus
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
-RESTORED_MI_BUG = ("engine bug, not fixed: a multi-instance task whose workflow is restored from the stored "
-                   "state between its instances never creates its next child (sequential) or never "
-                   "completes (parallel); it works while the workflow stays in the live cache")
-
-
-def xfail_when_reloaded(request: pytest.FixtureRequest, reload: bool) -> None:  # noqa: F811
-    if reload:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RESTORED_MI_BUG))
-
-
-def test_a_sequential_multi_instance_by_cardinality_opens_one_task_after_the_other(flow, deploy, users, request,
-                                                                                   reload):  # noqa: F811
-    xfail_when_reloaded(request, reload)
+def test_a_sequential_multi_instance_by_cardinality_opens_one_task_after_the_other(flow, deploy, users):
     deploy("mi_sequential_cardinality.bpmn")
     instance = flow.start_instance(users["operator"].actor, "mi_sequential_cardinality", None, {"drums": 3})
     for weight in (10.5, 11.0, 9.5):
@@ -36,9 +23,7 @@ def test_a_sequential_multi_instance_by_cardinality_opens_one_task_after_the_oth
     assert variables["total_weight"] == 31.0
 
 
-def test_a_parallel_multi_instance_over_a_collection_opens_every_task_at_once(flow, deploy, users, request,
-                                                                              reload):  # noqa: F811
-    xfail_when_reloaded(request, reload)
+def test_a_parallel_multi_instance_over_a_collection_opens_every_task_at_once(flow, deploy, users):
     deploy("mi_parallel_collection.bpmn")
     lots = ["A1", "B2", "C3"]
     instance = flow.start_instance(users["operator"].actor, "mi_parallel_collection", None, {"lots": lots})

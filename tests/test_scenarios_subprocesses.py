@@ -6,7 +6,6 @@ import pytest
 
 from engine.states import InstanceStatus, JobState, TaskState
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
 
 def test_a_call_activity_runs_the_called_process_of_the_bundle_and_returns_its_data(flow, deploy, users):

@@ -7,7 +7,6 @@ import pytest
 from engine.errors import PermissionDenied
 from engine.states import InstanceStatus
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("weight, grade", [(98, "A"), (85, "B"), (40, "reject")])

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 from engine.states import InstanceStatus, JobState
 
-from tests.scenario_support import flow, reload  # noqa: F401  (fixtures)
 
 
 def test_an_intermediate_duration_timer_waits_its_duration_from_a_variable(flow, deploy, users, clock):

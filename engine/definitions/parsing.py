@@ -14,7 +14,7 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from engine.definitions.bundle import Bundle
 from engine.errors import DefinitionError
-from engine.runtime.spiff import DeferredServiceTask
+from engine.runtime.spiff import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -101,6 +101,7 @@ def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None)
         current = None
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
+        wire_specs(spec, *subprocess_specs.values())
     except DefinitionError:
         raise
     except Exception as exc:  # SpiffWorkflow raises many kinds; translate them all at the edge

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 
 from engine import audit
 from engine.audit import Actor
-from engine.errors import ConnectorError, Conflict, GmpflowError, NotFound, ValidationFailed
+from engine.errors import Conflict, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
 from engine.runtime import messages, timer_starts
 from engine.runtime.spiff import SERVICE_RESULT

@@ -17,6 +17,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.util import task as bpmn_task_util
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
@@ -46,6 +47,20 @@ class DeferredServiceTask(ServiceTask):
             raise RuntimeError(f"service task {self.bpmn_id} ran without a result from its job")
         task.data[self.result_variable] = task.internal_data.pop(SERVICE_RESULT)
         return True
+
+
+def wire_specs(*specs: Any) -> None:
+    """Connect each multi-instance task to its child's completion, as SpiffWorkflow's spec restore does.
+
+    A freshly parsed spec connects it only when the first child is created; a workflow restored
+    mid-loop onto a freshly parsed spec would otherwise never merge its children and stall.
+    """
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                child = spec.task_specs[task_spec.task_spec]
+                if not child.completed_event.is_connected(task_spec.merge_child):
+                    child.completed_event.connect(task_spec.merge_child)
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
