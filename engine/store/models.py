@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -280,3 +280,69 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MasterDataType(Base):
+    """One version of a master-data record type: its JSON Schema text as shipped, and that text's hash."""
+
+    __tablename__ = "masterdata_type"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200))
+    schema_text: Mapped[str] = mapped_column(Text)
+    schema_hash: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime]
+    loaded_by: Mapped[str] = mapped_column(String(100))
+
+
+class MasterDataRecord(Base):
+    """A golden record: its type and key never change; its content lives in versions."""
+
+    __tablename__ = "masterdata_record"
+    __table_args__ = (UniqueConstraint("type_name", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    type_name: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class MasterDataVersion(Base):
+    """One version of a record. Data is frozen once the version leaves ``draft``.
+
+    In force over ``[effective_from, effective_until)``; at most one version per record has status
+    ``effective`` and at most one is open (``draft`` or ``in_review``): partial unique indexes say so.
+    """
+
+    __tablename__ = "masterdata_version"
+    __table_args__ = (
+        UniqueConstraint("record_id", "number"),
+        Index("ix_masterdata_version_effective_from", "record_id", "effective_from"),
+        Index("ux_masterdata_version_one_effective", "record_id", unique=True,
+              sqlite_where=text("status = 'effective'"), postgresql_where=text("status = 'effective'")),
+        Index("ux_masterdata_version_one_open", "record_id", unique=True,
+              sqlite_where=text("status IN ('draft', 'in_review')"),
+              postgresql_where=text("status IN ('draft', 'in_review')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("masterdata_record.id"))
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20))
+    type_id: Mapped[int] = mapped_column(ForeignKey("masterdata_type.id"))  # the schema version it was checked by
+    data: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    effective_from: Mapped[datetime | None]
+    effective_until: Mapped[datetime | None]
+    change_request_instance_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(100))
+
+    record: Mapped[MasterDataRecord] = relationship(lazy="joined")
