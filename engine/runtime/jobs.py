@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gmpflow.jobs")
 LEASE = timedelta(minutes=5)
+SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class JobRunner:
     def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry, owner: str | None = None) -> None:
         self.runtime, self.registry = runtime, registry
         self.owner = owner or worker_id()
+        self._next_sweep: datetime | None = None
 
     @property
     def clock(self) -> Any:
@@ -81,7 +83,10 @@ class JobRunner:
     def run_once(self, limit: int = 20) -> int:
         """Run every job due now (and what they make due now); returns how many ran. Tests drive this."""
         ran = 0
-        messages.expire_messages(self.runtime)
+        now = self.clock.now()
+        if self._next_sweep is None or now >= self._next_sweep:  # one sweep per interval, not per call
+            messages.expire_messages(self.runtime)
+            self._next_sweep = now + SWEEP_INTERVAL
         while True:
             jobs = self.claim(limit)
             if not jobs:

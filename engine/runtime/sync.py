@@ -191,6 +191,18 @@ def _add_job(session: Session, kind: str, live: Live, now: datetime, payload: di
     session.info["message_job_added"] = True
 
 
+def flat_correlations(correlations: dict[str, Any] | None) -> dict[str, Any]:
+    """SpiffWorkflow groups a thrown message's correlation properties by correlation key
+    (``{key: {property: value}}``); the engine correlates on property names and values."""
+    flat: dict[str, Any] = {}
+    for key, value in (correlations or {}).items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
 def route_thrown_messages(session: Session, live: Live, now: datetime) -> bool:
     """Messages a process throws are delivered by a job after this step commits."""
     thrown = False
@@ -198,7 +210,7 @@ def route_thrown_messages(session: Session, live: Live, now: datetime) -> bool:
         if isinstance(event.event_definition, MessageEventDefinition):
             payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
             _add_job(session, "message", live, now, {"name": event.event_definition.name, "payload": payload,
-                                                     "correlation_keys": dict(event.correlations or {})})
+                                                     "correlation_keys": flat_correlations(event.correlations)})
             thrown = True
     return thrown
 
