@@ -10,7 +10,7 @@ from engine.services import Gmpflow
 from engine.store import Database
 from webapp import create_app
 
-PUBLIC = {("post", "/api/v1/tokens"), ("get", "/api/v1/openapi.json")}
+PUBLIC = {("post", "/api/v1/tokens"), ("get", "/api/v1/openapi.json"), ("post", "/api/v1/password")}
 
 
 def unconnected_app():

@@ -11,7 +11,7 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from engine.errors import ValidationFailed
-from engine.store.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessInstance
+from engine.store.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessInstance, User
 
 
 class BadJson(ValidationFailed):
@@ -86,13 +86,15 @@ def instance(row: ProcessInstance) -> dict[str, Any]:
             "initiator": row.initiator, "started_at": iso(row.started_at), "ended_at": iso(row.ended_at)}
 
 
-def task(row: HumanTask) -> dict[str, Any]:
+def task(row: HumanTask, signatures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A task; ``signatures``: the manifestations of its signatures (all signatures given may be passed)."""
     return {"id": row.id, "instance_id": row.instance_id, "element_id": row.element_id, "name": row.name,
             "lane": row.lane, "candidate_roles": list(row.candidate_roles or []), "assignee": row.assignee,
             "form_id": row.form_id, "instructions": row.instructions,
             "signature_meaning": row.signature_meaning, "state": row.state, "due_at": iso(row.due_at),
             "created_at": iso(row.created_at), "completed_at": iso(row.completed_at),
-            "completed_by": row.completed_by, "data": row.data}
+            "completed_by": row.completed_by, "data": row.data,
+            "signatures": [s for s in signatures or [] if s["task_guid"] == row.task_guid]}
 
 
 def job(row: Job) -> dict[str, Any]:
@@ -118,7 +120,15 @@ def audit_event(row: AuditEvent) -> dict[str, Any]:
 def instance_detail(detail: dict[str, Any]) -> dict[str, Any]:
     return {**instance(detail["instance"]), "variables": json.loads(json.dumps(detail["variables"],
                                                                                 default=_default)),
-            "tasks": [task(t) for t in detail["tasks"]],
+            "tasks": [task(t, detail["signatures"]) for t in detail["tasks"]],
             "history": [{"element_id": h["element_id"], "name": h["name"], "type": h["type"],
                          "completed_at": iso(h["completed_at"])} for h in detail["history"]],
-            "jobs": [job(j) for j in detail["jobs"]], "incidents": [incident(i) for i in detail["incidents"]]}
+            "jobs": [job(j) for j in detail["jobs"]], "incidents": [incident(i) for i in detail["incidents"]],
+            "signatures": detail["signatures"]}
+
+
+def user(row: User) -> dict[str, Any]:
+    return {"username": row.username, "full_name": row.full_name, "active": row.active, "locked": row.locked,
+            "failed_attempts": row.failed_attempts, "must_change_password": row.must_change_password,
+            "password_changed_at": iso(row.password_changed_at), "created_at": iso(row.created_at),
+            "roles": sorted(row.role_names)}

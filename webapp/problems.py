@@ -7,6 +7,9 @@ problems add ``errors`` (field name → message). Status by engine error class:
 NotFound                               404
 Conflict                               409
 PermissionDenied                       403
+SignatureRejected                      403 (every ``signature_*`` code, a wrong signing password
+                                           included: the bearer token is still valid, so 401 would
+                                           wrongly tell the client to log in again)
 AuthenticationFailed                   401
 ValidationFailed, DefinitionError      400
 any other error                        500 (``internal_error``, nothing of the cause leaked)
@@ -23,7 +26,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (AuthenticationFailed, Conflict, DefinitionError, GmpflowError, NotFound,
-                           PermissionDenied, ValidationFailed)
+                           PermissionDenied, SignatureRejected, ValidationFailed)
 
 log = logging.getLogger("gmpflow.webapp")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -31,6 +34,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (PermissionDenied, 403),
+    (SignatureRejected, 403),
     (AuthenticationFailed, 401),
     (ValidationFailed, 400),
     (DefinitionError, 400),

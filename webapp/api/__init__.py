@@ -1,7 +1,8 @@
 """The REST API under ``/api/v1``: JSON in and out, bearer tokens, problems for errors.
 
 Routes parse input, call one ``Gmpflow`` method, render JSON. Modules by area: ``tokens``,
-``definitions``, ``instances``, ``tasks``, ``operations`` (messages, incidents, audit, signatures).
+``definitions``, ``instances``, ``tasks``, ``operations`` (messages, incidents, audit, signatures),
+``users`` (accounts, roles, password changes).
 """
 
 from __future__ import annotations
@@ -136,4 +137,4 @@ def openapi_document() -> Any:
     return jsonify(spec)
 
 
-from webapp.api import definitions, instances, operations, tasks, tokens  # noqa: E402,F401  (routes)
+from webapp.api import definitions, instances, operations, tasks, tokens, users  # noqa: E402,F401  (routes)

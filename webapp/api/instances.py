@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
+
 from webapp import jsonio
 from webapp.api import PAGING, api, paging, q_int, q_text, q_time
 from webapp.api.auth import engine, principal, require_roles
@@ -34,6 +36,30 @@ def list_instances() -> Any:
            response=ref("InstanceDetail"))
 def get_instance(instance_id: int) -> Any:
     return jsonio.instance_detail(engine().instance_detail(instance_id))
+
+
+@api.get("/instances/<id:instance_id>/record")
+@operation("The inspector's copy of an instance as JSON: process and version, steps with who, when and data, "
+           "signatures with manifestation, the instance's audit trail, values changed after first entry",
+           tags=["instances"], response=ref("Record"))
+def instance_record(instance_id: int) -> Any:
+    return engine().instance_record(instance_id)
+
+
+@api.get("/instances/<id:instance_id>/record.html")
+@operation("The inspector's copy of an instance as HTML (the same facts as the JSON copy)", tags=["instances"],
+           response={"type": "string"}, media_type="text/html")
+def instance_record_html(instance_id: int) -> Any:
+    return Response(engine().instance_record(instance_id, "html"), mimetype="text/html")
+
+
+@api.get("/instances/<id:instance_id>/record.pdf")
+@operation("The inspector's copy of an instance as PDF (the same facts as the JSON copy)", tags=["instances"],
+           response={"type": "string", "contentMediaType": "application/pdf"}, media_type="application/pdf")
+def instance_record_pdf(instance_id: int) -> Any:
+    pdf = engine().instance_record(instance_id, "pdf")
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="instance-{instance_id}-record.pdf"'})
 
 
 def _change(instance_id: int, action: str) -> Any:

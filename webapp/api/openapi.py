@@ -21,7 +21,8 @@ PATH_SCHEMAS = {"id": {"type": "integer", "minimum": 0, "maximum": 999_999_999_9
                 "key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$"}}
 ERROR_STATUSES = {"400": "The request or a filter is invalid (per-field `errors`)",
                   "401": "No, a forged or an expired bearer token",
-                  "403": "The user lacks the role for this action",
+                  "403": "The user lacks the role for this action, or a signature was refused "
+                         "(`signature_*` codes)",
                   "404": "No such object",
                   "409": "The object's state does not allow the action",
                   "413": "The request body is larger than 1 MB",
@@ -30,15 +31,15 @@ ERROR_STATUSES = {"400": "The request or a filter is invalid (per-field `errors`
 
 def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None = None, status: int = 200,
               body: str | None = None, query: list[dict[str, Any]] | None = None, public: bool = False,
-              description: str = "") -> Callable[[F], F]:
-    """Attach an OpenAPI operation to a view: ``response`` schema for ``status``, request ``body``
-    schema name, ``query`` parameters; ``public`` operations need no bearer token."""
+              description: str = "", media_type: str = "application/json") -> Callable[[F], F]:
+    """Attach an OpenAPI operation to a view: ``response`` schema for ``status`` (as ``media_type``),
+    request ``body`` schema name, ``query`` parameters; ``public`` operations need no bearer token."""
     op: dict[str, Any] = {"summary": summary, "tags": tags,
                           "responses": {str(status): {"description": "Success"}}}
     if description:
         op["description"] = description
     if response is not None:
-        op["responses"][str(status)]["content"] = {"application/json": {"schema": response}}
+        op["responses"][str(status)]["content"] = {media_type: {"schema": response}}
     if body:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": ref(body)}}}
     if query:

@@ -58,15 +58,19 @@ def list_audit() -> Any:
 
 
 @api.get("/audit/verify")
-@operation("Verify the audit chain (admin or qa)", tags=["audit"], response=ref("AuditReport"))
+@operation("Verify the audit chain and every signature's record hash and binding (admin or qa)", tags=["audit"],
+           response=ref("AuditReport"),
+           description="`first_broken` is the first broken sequence number of the chain; a signature that "
+                       "fails (edited, moved to another record, its data changed, deleted) is named in "
+                       "`reason` as `signature <id>: why`.")
 @require_roles("admin", "qa")
 def verify_audit() -> Any:
     return engine().verify_audit().to_dict()
 
 
 @api.get("/signatures")
-@operation("Electronic signatures", tags=["signatures"], response=listing("Signature"),
+@operation("Electronic signatures with their manifestation (printed name, UTC date-time with zone, meaning), "
+           "oldest first", tags=["signatures"], response=listing("Signature"),
            query=[{"name": "instance_id", "schema": {"type": "integer", "minimum": 0}}])
 def list_signatures() -> Any:
-    q_int("instance_id")
-    return []  # the engine has no signature service yet; signatures arrive with it
+    return engine().list_signatures(instance_id=q_int("instance_id"))

@@ -41,6 +41,11 @@ REQUESTS: dict[str, dict[str, Any]] = {
                       "properties": {"username": {"type": "string"}, "password": {"type": "string"},
                                      "meaning": {"type": "string"}}},
     }, required=[]),
+    "ChangePasswordRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 100},
+                                  "old_password": {"type": "string", "minLength": 1, "maxLength": 1000},
+                                  "new_password": {"type": "string", "minLength": 1, "maxLength": 1000}}),
+    "RoleRequest": obj({"role": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
     "MessageRequest": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
                            "correlation_keys": OBJECT, "payload": OBJECT,
                            "ttl_seconds": {"type": ["integer", "null"], "minimum": 0, "maximum": 31_536_000}},
@@ -67,7 +72,9 @@ RESPONSES: dict[str, dict[str, Any]] = {
                  "assignee": TEXT_OR_NULL, "form_id": TEXT_OR_NULL, "instructions": TEXT_OR_NULL,
                  "signature_meaning": TEXT_OR_NULL, "state": {"type": "string"}, "due_at": TIME_OR_NULL,
                  "created_at": TIME, "completed_at": TIME_OR_NULL, "completed_by": TEXT_OR_NULL,
-                 "data": {"type": ["object", "null"]}}),
+                 "data": {"type": ["object", "null"]},
+                 "signatures": {**listing("Signature"), "description": "manifestations of the signatures on "
+                                                                       "this task"}}),
     "Job": obj({"id": ID, "kind": {"type": "string"}, "element_id": TEXT_OR_NULL, "operation": TEXT_OR_NULL,
                 "state": {"type": "string"}, "due_at": TIME, "attempts": {"type": "integer"},
                 "max_attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL}),
@@ -79,7 +86,7 @@ RESPONSES: dict[str, dict[str, Any]] = {
                         "completed_at": TIME_OR_NULL}),
     "InstanceDetail": {"allOf": [ref("Instance"), obj({
         "variables": OBJECT, "tasks": listing("Task"), "history": listing("HistoryStep"),
-        "jobs": listing("Job"), "incidents": listing("Incident")})]},
+        "jobs": listing("Job"), "incidents": listing("Incident"), "signatures": listing("Signature")})]},
     "MessageResult": obj({"status": {"type": "string", "enum": ["matched", "pending"]},
                           "instance_id": {"type": "integer"}, "message_id": {"type": "integer"}},
                          required=["status"]),
@@ -93,8 +100,19 @@ RESPONSES: dict[str, dict[str, Any]] = {
                         "first_broken": {"type": ["integer", "null"]}, "reason": TEXT_OR_NULL}),
     "Signature": obj({"id": ID, "instance_id": ID, "task_guid": {"type": "string"},
                       "username": {"type": "string"}, "printed_name": {"type": "string"},
-                      "meaning": {"type": "string"}, "signed_at": TIME, "record_hash": {"type": "string"}},
-                     required=["id", "instance_id", "meaning", "signed_at"]),
+                      "meaning": {"type": "string"},
+                      "signed_at": {**TIME, "description": "UTC, with its zone offset"},
+                      "record_hash": {"type": "string", "description": "SHA-256 of the canonical JSON of "
+                                                                       "exactly what was signed"}}),
+    "User": obj({"username": {"type": "string"}, "full_name": {"type": "string"}, "active": {"type": "boolean"},
+                 "locked": {"type": "boolean"}, "failed_attempts": {"type": "integer"},
+                 "must_change_password": {"type": "boolean"}, "password_changed_at": TIME,
+                 "created_at": TIME, "roles": {"type": "array", "items": {"type": "string"}}}),
+    "OneTimePassword": obj({"username": {"type": "string"}, "one_time_password": {"type": "string"}}),
+    "Record": obj({"generated_at": TIME, "process": OBJECT, "instance": OBJECT,
+                   "steps": {"type": "array", "items": OBJECT}, "history": {"type": "array", "items": OBJECT},
+                   "signatures": listing("Signature"), "changed_after_entry": {"type": "boolean"},
+                   "audit_trail": {"type": "array", "items": OBJECT}}),
 }
 
 SCHEMAS = {**REQUESTS, **RESPONSES}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.states import TaskState
+from engine.store.models import HumanTask
 from webapp import jsonio
 from webapp.api import api, body, q_bool, q_choice, q_int, q_text
 from webapp.api.auth import engine, principal
@@ -18,19 +20,26 @@ FILTERS = [{"name": "state", "schema": {"type": "string", "enum": list(STATES)},
            {"name": "instance_id", "schema": {"type": "integer", "minimum": 0}}]
 
 
+def _shown(*rows: HumanTask) -> list[dict[str, Any]]:
+    """Tasks as JSON, each with the manifestation of its signatures (only completed tasks have any)."""
+    guids = [r.task_guid for r in rows if r.state == TaskState.COMPLETED]
+    signatures = engine().list_signatures(task_guids=guids) if guids else []
+    return [jsonio.task(r, signatures) for r in rows]
+
+
 @api.get("/tasks")
 @operation("Tasks I may work on (admins see all), mine first, then by due date", tags=["tasks"],
            response=listing("Task"), query=FILTERS)
 def list_tasks() -> Any:
     rows = engine().list_tasks(principal(), state=q_choice("state", STATES), mine=q_bool("mine"),
                                role=q_text("role", 100), instance_id=q_int("instance_id"))
-    return [jsonio.task(t) for t in rows]
+    return _shown(*rows)
 
 
 @api.get("/tasks/<id:task_id>")
 @operation("One task", tags=["tasks"], response=ref("Task"))
 def get_task(task_id: int) -> Any:
-    return jsonio.task(engine().get_task(principal(), task_id))
+    return _shown(engine().get_task(principal(), task_id))[0]
 
 
 @api.post("/tasks/<id:task_id>/claim")
@@ -49,7 +58,13 @@ def unclaim_task(task_id: int) -> Any:
 @operation("Complete a task with form data (and a signature where the model asks)", tags=["tasks"],
            body="CompleteTaskRequest", response=ref("Task"),
            description="A task that is no longer open answers 409 `task_not_open` and nothing changes; "
-                       "data outside the form's limits answers 400 with per-field `errors`.")
+                       "data outside the form's limits answers 400 with per-field `errors`. Where the model "
+                       "sets `signature.meaning`, `signature` = `{username, password, meaning}` is required; a "
+                       "refused signature answers 403 with one of the codes `signature_required`, "
+                       "`signature_user_mismatch`, `signature_password_invalid`, `signature_account_locked`, "
+                       "`signature_password_change_required`, `signature_meaning_not_allowed`, "
+                       "`signature_four_eyes`; the task stays open, and every refused signing attempt "
+                       "counts toward the user's lockout.")
 def complete_task(task_id: int) -> Any:
     data = body("CompleteTaskRequest")
-    return jsonio.task(engine().complete_task(principal(), task_id, data.get("data"), data.get("signature")))
+    return _shown(engine().complete_task(principal(), task_id, data.get("data"), data.get("signature")))[0]

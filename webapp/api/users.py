@@ -1,0 +1,88 @@
+"""Users and roles (admin), and a user's own password change (also the way out of a one-time password)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from webapp import jsonio
+from webapp.api import api, body
+from webapp.api.auth import engine, principal, require_roles
+from webapp.api.openapi import operation
+from webapp.api.schemas import listing, ref
+
+REASON = "A reason is required (400 `reason_required`); the change is an audit event with who, when, what and why."
+
+
+@api.get("/users")
+@operation("Every user ever created, with lock state and failed attempts (admin)", tags=["users"],
+           response=listing("User"))
+@require_roles("admin")
+def list_users() -> Any:
+    return [jsonio.user(u) for u in engine().list_users()]
+
+
+@api.post("/password")
+@operation("Change my password with the old one (no token needed: a one-time or expired password cannot log "
+           "in)", tags=["users"], body="ChangePasswordRequest", status=204, public=True,
+           description="A wrong old password answers 401 and counts toward lockout; a new password that "
+                       "breaks the policy (at least 8 characters, not the username, none of the last 5) "
+                       "answers 400 (`password_too_short`, `password_is_username`, `password_reused`).")
+def change_password() -> Any:
+    data = body("ChangePasswordRequest")
+    engine().change_password(data["username"], data["old_password"], data["new_password"])
+    return Response(status=204)
+
+
+def _reason() -> str:
+    return str(body("ReasonRequest")["reason"])
+
+
+@api.post("/users/<username>/reset-password")
+@operation("Reset a password (admin): answers a one-time password that must be changed before the user can "
+           "log in or sign; also unlocks", tags=["users"], body="ReasonRequest", response=ref("OneTimePassword"),
+           description=REASON)
+@require_roles("admin")
+def reset_password(username: str) -> Any:
+    one_time = engine().reset_password(principal().actor, username, _reason())
+    return {"username": username, "one_time_password": one_time}
+
+
+@api.post("/users/<username>/unlock")
+@operation("Unlock an account locked after failed attempts (admin)", tags=["users"], body="ReasonRequest",
+           response=ref("User"), description=REASON)
+@require_roles("admin")
+def unlock_user(username: str) -> Any:
+    return jsonio.user(engine().unlock_user(principal().actor, username, _reason()))
+
+
+@api.post("/users/<username>/deactivate")
+@operation("Deactivate a user (admin): no login, no signing; the username is never reused", tags=["users"],
+           body="ReasonRequest", response=ref("User"), description=REASON)
+@require_roles("admin")
+def deactivate_user(username: str) -> Any:
+    return jsonio.user(engine().set_user_active(principal().actor, username, False, _reason()))
+
+
+@api.post("/users/<username>/activate")
+@operation("Activate a deactivated user again (admin)", tags=["users"], body="ReasonRequest", response=ref("User"),
+           description=REASON)
+@require_roles("admin")
+def activate_user(username: str) -> Any:
+    return jsonio.user(engine().set_user_active(principal().actor, username, True, _reason()))
+
+
+@api.post("/users/<username>/roles")
+@operation("Grant a role (admin)", tags=["users"], body="RoleRequest", response=ref("User"), description=REASON)
+@require_roles("admin")
+def grant_role(username: str) -> Any:
+    data = body("RoleRequest")
+    return jsonio.user(engine().grant_role(principal().actor, username, data["role"], data["reason"]))
+
+
+@api.post("/users/<username>/roles/<role>/remove")
+@operation("Remove a role (admin)", tags=["users"], body="ReasonRequest", response=ref("User"), description=REASON)
+@require_roles("admin")
+def remove_role(username: str, role: str) -> Any:
+    return jsonio.user(engine().remove_role(principal().actor, username, role, _reason()))
