@@ -128,12 +128,16 @@ def audit() -> None:
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first broken sequence number."""
+    """Recompute the hash chain and every signature's record hash and binding; exit 1 naming the first
+    broken sequence number or the failing signature."""
     report = _engine().verify_audit()
     if report.ok:
-        click.echo(f"ok: {report.checked} events verified")
+        click.echo(f"ok: {report.checked} events and signatures verified")
         return
-    click.echo(f"broken at sequence {report.first_broken}: {report.reason}", err=True)
+    if report.first_broken is None:
+        click.echo(f"broken: {report.reason}", err=True)
+    else:
+        click.echo(f"broken at sequence {report.first_broken}: {report.reason}", err=True)
     sys.exit(1)
 
 

@@ -290,3 +290,16 @@ def test_a_deleted_signature_is_detected_by_verification(two_signed_instances):
     raw(engine, "DELETE FROM signature WHERE id = 2")
     report = engine.verify_audit()
     assert not report.ok and report.reason.startswith("signature 2:")
+
+
+def test_the_cli_audit_verify_names_a_broken_signature_and_exits_1(two_signed_instances, monkeypatch):
+    from click.testing import CliRunner
+
+    from engine.cli import main
+
+    engine, first, _ = two_signed_instances
+    monkeypatch.setenv("GMPFLOW_DATABASE_URL", engine.db.url)
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
+    raw(engine, "UPDATE signature SET meaning = 'Approved' WHERE id = 1")
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1 and "signature 1:" in result.output
