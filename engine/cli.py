@@ -21,9 +21,10 @@ def _actor() -> Actor:
 
 
 def _engine():  # type: ignore[no-untyped-def]
+    from engine.operations import configured_registry
     from engine.services import Gmpflow
 
-    return Gmpflow()
+    return Gmpflow(registry=configured_registry())
 
 
 def _fail(exc: GmpflowError) -> None:
@@ -141,6 +142,32 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
+@main.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+def backup_command(target: str) -> None:
+    """Write an online backup of the SQLite database to TARGET."""
+    from engine.backup import backup
+
+    try:
+        path = backup(_engine().db, Path(target))
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(f"backup written to {path}")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+def restore_command(source: str) -> None:
+    """Replace the SQLite database with the backup SOURCE (stop the app and workers first)."""
+    from engine.backup import restore
+
+    try:
+        report = restore(_engine().db, Path(source))
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(f"restored from {source}; audit trail verified: {report.checked} events")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -167,6 +194,28 @@ def worker(interval: float) -> None:
     from engine.worker import run_blocking_worker
 
     run_blocking_worker(_engine(), interval)
+
+
+@main.group()
+def connectors() -> None:
+    """The connector operations service tasks may call (configured from the environment)."""
+
+
+@connectors.command("list")
+def connectors_list() -> None:
+    """Each registered operation, whether it is idempotent, and what it does."""
+    from engine.operations import configured_registry
+
+    for op in configured_registry().all():
+        click.echo(f"{op.name:32} {'idempotent' if op.idempotent else '          '}  {op.description}")
+
+
+@connectors.command("templates")
+def connectors_templates() -> None:
+    """Element templates (JSON) for the browser modeler: one per operation, with its parameters."""
+    from engine.operations import configured_registry
+
+    click.echo(json.dumps(configured_registry().element_templates(), indent=2))
 
 
 @main.command()
