@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, identity, records, signatures
+from engine import audit, identity, records, screens, signatures
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
@@ -170,6 +170,17 @@ class Gmpflow:
         return {"instance": live.row, "variables": variables_of(live.workflow), "history": _history(live.workflow),
                 "tasks": list(task_rows), "jobs": list(jobs), "incidents": list(incidents), "signatures": signed}
 
+    def instance_view(self, instance_id: int) -> dict[str, Any]:
+        """``instance_detail`` for a person's screen, plus ``diagram`` (the BPMN XML of its version),
+        ``markers`` (element id → completed/active/failed) and ``record`` (the inspector's copy as JSON,
+        with the instance's audit trail)."""
+        with self.db.read() as session:
+            live = self.runtime.read(session, instance_id)
+            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+        detail = self.instance_detail(instance_id)
+        return {**detail, "diagram": screens.diagram_xml(live.parsed), "markers": screens.markers(detail),
+                "record": record}
+
     def instance_record(self, instance_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """The inspector's copy of an instance: ``json`` (a dict), ``html`` (text) or ``pdf`` (bytes).
 
@@ -192,6 +203,16 @@ class Gmpflow:
     def list_tasks(self, principal: Principal, **filters: Any) -> list[HumanTask]:
         with self.db.read() as session:
             return list(session.scalars(tasks.inbox_query(principal, **filters).limit(500)))
+
+    def inbox(self, principal: Principal, **filters: Any) -> list[dict[str, Any]]:
+        """Tasks with process and business key; filters: ``state``, ``mine``, ``process``, ``business_key``."""
+        with self.db.read() as session:
+            return screens.inbox(session, principal, **filters)
+
+    def task_view(self, principal: Principal, task_id: int) -> dict[str, Any]:
+        """A task with its instance, process name and form definition (see ``screens.task_view``)."""
+        with self.db.read() as session:
+            return screens.task_view(session, self.runtime, principal, task_id)
 
     def get_task(self, principal: Principal, task_id: int) -> HumanTask:
         with self.db.read() as session:

@@ -1,0 +1,66 @@
+"""Read models for people's screens: the inbox with process and business key, a task with its form,
+an instance with its diagram and audit trail. Reads only; the services open the session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from engine.definitions.parsing import ParsedDefinition
+from engine.identity import Principal
+from engine.runtime import tasks
+from engine.runtime.instances import InstanceRuntime
+from engine.states import JobState, TaskState
+from engine.store.models import Deployment, HumanTask, ProcessInstance
+
+
+def inbox(session: Session, principal: Principal, *, state: str | None = None, mine: bool = False,
+          process: str | None = None, business_key: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Open and claimed tasks (or those in ``state``) the principal may work on, mine first, then by due
+    time; each row: ``task``, ``process_key``, ``process_name``, ``business_key``."""
+    query = tasks.inbox_query(principal, state=state, mine=mine).join(
+        ProcessInstance, ProcessInstance.id == HumanTask.instance_id).join(
+        Deployment, Deployment.id == ProcessInstance.deployment_id).add_columns(
+        ProcessInstance.process_key, Deployment.name, ProcessInstance.business_key)
+    if process:
+        query = query.where(ProcessInstance.process_key == process)
+    if business_key:
+        query = query.where(ProcessInstance.business_key.contains(business_key, autoescape=True))
+    return [{"task": task, "process_key": key, "process_name": name, "business_key": bkey}
+            for task, key, name, bkey in session.execute(query.limit(limit))]
+
+
+def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, task_id: int) -> dict[str, Any]:
+    """A task with its instance, process name and form definition (None when the task has no form).
+
+    Raises NotFound, or PermissionDenied when an open task is not the principal's to see.
+    """
+    task = tasks.get_task(session, task_id)
+    if task.state in (TaskState.OPEN, TaskState.CLAIMED):
+        tasks.check_authority(principal, task, "see")
+    row = runtime.get_row(session, task.instance_id)
+    parsed = runtime.specs.get_by_id(session, row.deployment_id)
+    form = parsed.forms.get(task.form_id) if task.form_id else None
+    return {"task": task, "instance": row, "process_name": parsed.name, "form": form}
+
+
+def diagram_xml(parsed: ParsedDefinition) -> str:
+    """The BPMN document that holds the process itself (the first one when none names it)."""
+    trees = list(parsed.trees.values())
+    chosen = next((t for t in trees if t.xpath("//*[local-name()='process'][@id=$id]", id=parsed.key)),
+                  trees[0] if trees else None)
+    return etree.tostring(chosen, encoding="unicode") if chosen is not None else ""
+
+
+def markers(detail: dict[str, Any]) -> dict[str, str]:
+    """Element id → ``completed``, ``active`` or ``failed`` for an instance detail (later wins)."""
+    marks = {h["element_id"]: "completed" for h in detail["history"]}
+    marks.update({t.element_id: "active" for t in detail["tasks"]
+                  if t.state in (TaskState.OPEN, TaskState.CLAIMED)})
+    marks.update({j.element_id: "active" for j in detail["jobs"]
+                  if j.element_id and j.state in (JobState.PENDING, JobState.RUNNING)})
+    marks.update({i.element_id: "failed" for i in detail["incidents"] if i.element_id and i.resolved_at is None})
+    return marks
+
