@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.store.models import AuditEvent, AuditHead
@@ -47,14 +47,15 @@ def normalized(value: Any) -> Any:
     return None if value is None else json.loads(canonical_json(value))
 
 
-def event_hash(ev: AuditEvent) -> str:
-    at = ev.at.astimezone(timezone.utc).isoformat(timespec="microseconds")
-    body = {
-        "seq": ev.seq, "at": at, "actor_id": ev.actor_id, "actor_name": ev.actor_name, "action": ev.action,
-        "object_type": ev.object_type, "object_id": ev.object_id, "object_label": ev.object_label,
-        "before": ev.before, "after": ev.after, "reason": ev.reason, "correlation_id": ev.correlation_id,
-        "prev_hash": ev.prev_hash,
-    }
+HASHED_FIELDS = ("seq", "actor_id", "actor_name", "action", "object_type", "object_id", "object_label",
+                 "before", "after", "reason", "correlation_id", "prev_hash")
+
+
+def event_hash(ev: AuditEvent | dict[str, Any]) -> str:
+    """SHA-256 of the event's canonical JSON (every field but the hash itself)."""
+    values = ev if isinstance(ev, dict) else {name: getattr(ev, name) for name in (*HASHED_FIELDS, "at")}
+    body = {name: values[name] for name in HASHED_FIELDS}
+    body["at"] = values["at"].astimezone(timezone.utc).isoformat(timespec="microseconds")
     return sha256_hex(canonical_json(body))
 
 
@@ -62,28 +63,33 @@ def record(session: Session, actor: Actor, action: str, object_type: str, object
            *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
            correlation_id: str | None = None) -> None:
     """Queue one audit event; it is chained and inserted when the session commits."""
-    session.info.setdefault("audit_pending", []).append(AuditEvent(
+    session.info.setdefault("audit_pending", []).append(dict(
         at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
         object_id=str(object_id), object_label=label[:300], before=normalized(before), after=normalized(after),
-        reason=reason, correlation_id=correlation_id, prev_hash="", hash=""))
+        reason=reason, correlation_id=correlation_id))
 
 
 @event.listens_for(Session, "before_commit")
 def _chain_pending_events(session: Session) -> None:
-    pending: list[AuditEvent] = session.info.pop("audit_pending", [])
+    pending: list[dict[str, Any]] = session.info.pop("audit_pending", [])
     if not pending:
         return
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+    session.flush()  # the changes the events record go first
+    conn = session.connection()  # Core from here: this runs on every commit of every step
+    head_table, events_table = AuditHead.__table__, AuditEvent.__table__
+    head = conn.execute(select(head_table.c.seq, head_table.c.hash).where(head_table.c.id == 1)
+                        .with_for_update()).first()
+    if head is None:  # a database created before the migration seeded the head
+        conn.execute(insert(head_table).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head
     for ev in pending:
-        ev.seq = head.seq + 1
-        ev.prev_hash = head.hash
-        ev.hash = event_hash(ev)
-        head.seq, head.hash = ev.seq, ev.hash
-        session.add(ev)
-    session.flush()
+        seq += 1
+        ev["seq"], ev["prev_hash"] = seq, prev
+        ev["hash"] = prev = event_hash(ev)
+    conn.execute(insert(events_table), pending)
+    conn.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
 
 
 @event.listens_for(Session, "after_rollback")
