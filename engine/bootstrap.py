@@ -1,16 +1,19 @@
-"""What ``gmpflow init`` loads: the shipped models (first deployment bypasses change control) and demo users."""
+"""What ``gmpflow init`` loads: the shipped models (first deployment bypasses change control), demo users and
+demo master data (made effective directly, also by the bootstrap rule)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
 
 from engine.audit import Actor
 from engine.errors import Conflict
+from engine.masterdata import effective, importer, records, types
 from engine.services import Gmpflow
 from engine.states import DeploymentStatus
-from engine.store.models import Deployment
+from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
 
 PROCESSES = Path(__file__).resolve().parents[1] / "processes"
 DEMO_USERS = [
@@ -56,3 +59,28 @@ def add_demo_users(engine: Gmpflow, actor: Actor) -> list[tuple[str, str, list[s
             continue  # already there from an earlier init
         added.append((username, DEMO_PASSWORD, roles))
     return added
+
+
+def demo_masterdata_files() -> list[Path]:
+    return sorted((types.folder() / "demo").glob("*.json"))
+
+
+def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersion]:
+    """Import ``masterdata/demo/*.json`` (records not there yet) and make each version effective at once.
+
+    Bootstrap rule, like the first deployment of a shipped model: demo data is made effective directly,
+    without a change request, audited with the reason "bootstrap demo data". One transaction.
+    """
+    items = [item for path in demo_masterdata_files() for item in json.loads(path.read_text(encoding="utf-8"))]
+    with engine.db.unit_of_work() as session:
+        known = {(type_name, key) for type_name, key in session.execute(
+            select(MasterDataRecord.type_name, MasterDataRecord.key))}
+        new = [item for item in items if (item.get("type"), item.get("key")) not in known]
+        if not new:
+            return []
+        versions = importer.import_records(session, engine.clock, actor, new)
+        for version in versions:
+            records.submit(session, engine.clock, actor, version.record.type_name, version.record.key,
+                           version.number)
+            effective.apply(session, engine.clock, actor, version.id, None, None, reason="bootstrap demo data")
+        return versions

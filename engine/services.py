@@ -23,6 +23,7 @@ from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
 from engine.errors import AuthenticationFailed, DefinitionError, NotFound, SignatureRejected
 from engine.identity import Principal
+from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
 from engine.runtime import lifecycle, messages, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
@@ -63,14 +64,17 @@ class Gmpflow:
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
+        self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)  # engine.masterdata.service
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
-        """Create or upgrade the schema, the default roles, and record the change-control mode in force."""
+        """Create or upgrade the schema, the default roles, record the change-control mode in force, and load
+        the master-data types (a changed schema becomes a new type version)."""
         from engine.store.migrate import upgrade
 
         upgrade(self.db)
         self.record_start()
+        self.masterdata.load_types(Actor.system())
 
     def record_start(self) -> None:
         with self.db.unit_of_work() as session:

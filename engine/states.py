@@ -38,6 +38,22 @@ class JobState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class MasterDataStatus(StrEnum):
+    """A master-data version: edited as a draft, frozen from review on, in force once effective.
+
+    ``in_review → draft`` returns a version for rework (a rejected change request); ``obsolete``
+    withdraws a version that never became effective, or retires the one in force without successor.
+    Only ``engine.masterdata.make_effective`` (called by the change-control process) makes a version
+    effective; it supersedes the previous one in the same transaction.
+    """
+
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    EFFECTIVE = "effective"
+    SUPERSEDED = "superseded"
+    OBSOLETE = "obsolete"
+
+
 class MessageStatus(StrEnum):
     PENDING = "pending"
     MATCHED = "matched"
@@ -62,6 +78,13 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, set[StrEnum]]] = {
                                    InstanceStatus.TERMINATED},
         InstanceStatus.COMPLETED: set(),
         InstanceStatus.TERMINATED: set(),
+    },
+    MasterDataStatus: {
+        MasterDataStatus.DRAFT: {MasterDataStatus.IN_REVIEW, MasterDataStatus.OBSOLETE},
+        MasterDataStatus.IN_REVIEW: {MasterDataStatus.EFFECTIVE, MasterDataStatus.DRAFT, MasterDataStatus.OBSOLETE},
+        MasterDataStatus.EFFECTIVE: {MasterDataStatus.SUPERSEDED, MasterDataStatus.OBSOLETE},
+        MasterDataStatus.SUPERSEDED: set(),
+        MasterDataStatus.OBSOLETE: set(),
     },
     TaskState: {
         TaskState.OPEN: {TaskState.CLAIMED, TaskState.COMPLETED, TaskState.CANCELLED},

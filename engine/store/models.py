@@ -345,4 +345,4 @@ class MasterDataVersion(Base):
     changed_at: Mapped[datetime]
     changed_by: Mapped[str] = mapped_column(String(100))
 
-    record: Mapped[MasterDataRecord] = relationship(lazy="joined")
+    record: Mapped[MasterDataRecord] = relationship(lazy="joined", innerjoin=True)

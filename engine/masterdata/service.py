@@ -1,0 +1,96 @@
+"""The master-data services, reached as ``Gmpflow.masterdata``: one unit of work (or read) per method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.audit import Actor
+from engine.clock import Clock
+from engine.errors import NotFound
+from engine.masterdata import effective, importer, records, types
+from engine.masterdata.diff import diff
+from engine.store import Database
+from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
+
+
+class MasterData:
+    def __init__(self, db: Database, clock: Clock, change_control: Callable[[], str]) -> None:
+        self.db, self.clock, self._change_control = db, clock, change_control
+
+    # -- types --------------------------------------------------------------------------------------------
+    def load_types(self, actor: Actor, path: Path | None = None) -> list[tuple[MasterDataType, bool]]:
+        """Store the folder's types; a changed schema becomes a new type version (audited)."""
+        with self.db.unit_of_work() as session:
+            return types.load(session, self.clock, actor, path)
+
+    def types(self) -> list[MasterDataType]:
+        """The latest version of every type."""
+        with self.db.read() as session:
+            return types.list_current(session)
+
+    def type(self, name: str) -> MasterDataType:
+        with self.db.read() as session:
+            return types.current(session, name)
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def records(self, type_name: str) -> list[tuple[MasterDataRecord, list[MasterDataVersion]]]:
+        with self.db.read() as session:
+            return records.list_records(session, type_name)
+
+    def record(self, type_name: str, key: str) -> tuple[MasterDataRecord, list[MasterDataVersion]]:
+        with self.db.read() as session:
+            record = records.get_record(session, type_name, key)
+            return record, records.versions_of(session, record.id)
+
+    def version(self, type_name: str, key: str, number: int) -> MasterDataVersion:
+        with self.db.read() as session:
+            return records.get_version(session, type_name, key, number)
+
+    def effective_at(self, type_name: str, key: str, at: datetime | None = None) -> MasterDataVersion:
+        """The version in force at ``at`` (default now); NotFound ``masterdata_not_effective`` if none was."""
+        moment = at or self.clock.now()
+        with self.db.read() as session:
+            version = effective.effective_at(session, type_name, key, moment)
+            if version is None:
+                records.get_record(session, type_name, key)  # an unknown record or type says so
+                raise NotFound(f"No version of {type_name} '{key}' was effective at {moment.isoformat()}.",
+                               code="masterdata_not_effective")
+            return version
+
+    def diff(self, type_name: str, key: str, number_a: int, number_b: int) -> list[dict[str, Any]]:
+        """``[{path, before, after}]`` from version ``number_a`` to version ``number_b``."""
+        with self.db.read() as session:
+            before = records.get_version(session, type_name, key, number_a)
+            after = records.get_version(session, type_name, key, number_b)
+            return diff(before.data, after.data)
+
+    # -- writes -------------------------------------------------------------------------------------------
+    def create_record(self, actor: Actor, type_name: str, key: str, title: str, data: Any) -> MasterDataVersion:
+        with self.db.unit_of_work() as session:
+            return records.create_record(session, self.clock, actor, type_name, key, title, data)
+
+    def new_draft(self, actor: Actor, type_name: str, key: str, data: Any = None) -> MasterDataVersion:
+        with self.db.unit_of_work() as session:
+            return records.new_draft(session, self.clock, actor, type_name, key, data)
+
+    def update_draft(self, actor: Actor, type_name: str, key: str, number: int, data: Any) -> MasterDataVersion:
+        with self.db.unit_of_work() as session:
+            return records.update_draft(session, self.clock, actor, type_name, key, number, data)
+
+    def submit(self, actor: Actor, type_name: str, key: str, number: int) -> MasterDataVersion:
+        with self.db.unit_of_work() as session:
+            return records.submit(session, self.clock, actor, type_name, key, number)
+
+    def import_records(self, actor: Actor, items: Any) -> list[MasterDataVersion]:
+        with self.db.unit_of_work() as session:
+            return importer.import_records(session, self.clock, actor, items)
+
+    def make_effective(self, actor: Actor, version_id: int, effective_from: datetime | None,
+                       change_request_instance_id: int | None) -> MasterDataVersion:
+        """For the change-control process's service task (see ``effective.make_effective``)."""
+        with self.db.unit_of_work() as session:
+            return effective.make_effective(session, self.clock, actor, version_id, effective_from,
+                                            change_request_instance_id, change_control=self._change_control())
