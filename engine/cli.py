@@ -55,6 +55,9 @@ def init(demo: bool) -> None:
         if demo:
             for username, password, roles in bootstrap.add_demo_users(engine, _actor()):
                 click.echo(f"demo user {username} / {password} ({', '.join(roles)})")
+            for version in bootstrap.load_demo_masterdata(engine, _actor()):
+                click.echo(f"demo master data {version.record.type_name} {version.record.key} "
+                           f"v{version.number} {version.status}")
     except GmpflowError as exc:
         _fail(exc)
 
@@ -120,6 +123,80 @@ def users_add(username: str, full_name: str, roles: tuple[str, ...], password_st
     except GmpflowError as exc:
         _fail(exc)
     click.echo(f"user {username} added with roles {', '.join(roles)}")
+
+
+@main.group()
+def masterdata() -> None:
+    """Master data: record types, records, versions."""
+
+
+@masterdata.command("types")
+def masterdata_types() -> None:
+    """The record types (latest version of each) and their schema hashes."""
+    for row in _engine().masterdata.types():
+        click.echo(f"{row.name}\tv{row.version}\t{row.schema_hash[:12]}\t{row.title}")
+
+
+@masterdata.command("records")
+@click.argument("type_name", metavar="TYPE")
+def masterdata_records(type_name: str) -> None:
+    """The records of TYPE: key, title, and each version's number and status."""
+    try:
+        rows = _engine().masterdata.records(type_name)
+    except GmpflowError as exc:
+        _fail(exc)
+    for record, versions in rows:
+        click.echo(f"{record.key}\t{record.title}\t" + ", ".join(f"v{v.number} {v.status}" for v in versions))
+
+
+@masterdata.command("show")
+@click.argument("type_name", metavar="TYPE")
+@click.argument("key")
+def masterdata_show(type_name: str, key: str) -> None:
+    """A record with all its versions, as JSON."""
+    try:
+        record, versions = _engine().masterdata.record(type_name, key)
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(json.dumps({"type": record.type_name, "key": record.key, "title": record.title, "versions": [
+        {"number": v.number, "status": v.status, "effective_from": v.effective_from,
+         "effective_until": v.effective_until, "content_hash": v.content_hash, "data": v.data}
+        for v in versions]}, indent=2, default=str))
+
+
+@masterdata.command("diff")
+@click.argument("type_name", metavar="TYPE")
+@click.argument("key")
+@click.argument("v1", type=int)
+@click.argument("v2", type=int)
+def masterdata_diff(type_name: str, key: str, v1: int, v2: int) -> None:
+    """The changes from version V1 to V2, one JSON pointer per line."""
+    try:
+        changes = _engine().masterdata.diff(type_name, key, v1, v2)
+    except GmpflowError as exc:
+        _fail(exc)
+    for change in changes:
+        click.echo(f"{change['path']}: {json.dumps(change['before'])} -> {json.dumps(change['after'])}")
+
+
+@masterdata.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def masterdata_import(file: str) -> None:
+    """Import records from a JSON file (a list of {type, key, title, data}) as drafts; all or nothing."""
+    try:
+        items = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        click.echo(f"error [bad_json]: {file} is not JSON: {exc}", err=True)
+        sys.exit(1)
+    try:
+        versions = _engine().masterdata.import_records(_actor(), items)
+    except GmpflowError as exc:
+        click.echo(f"error [{exc.code}]: {exc}", err=True)
+        for where, message in (getattr(exc, "errors", None) or {}).items():
+            click.echo(f"  {where}: {message}", err=True)
+        sys.exit(1)
+    for version in versions:
+        click.echo(f"{version.record.type_name} {version.record.key} v{version.number} {version.status}")
 
 
 @main.group()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 import jsonschema
@@ -67,6 +68,46 @@ class OperationRegistry:
     def all(self) -> list[Operation]:
         return [self._operations[n] for n in self.names()]
 
+    def element_templates(self) -> list[dict[str, Any]]:
+        """One element template per operation, in the shape of Camunda/bpmn-js element templates.
+
+        Bindings name SpiffWorkflow's extension elements: ``spiffworkflow:serviceTaskOperator`` (its
+        ``id``) and one ``spiffworkflow:parameter`` per parameter (its ``value`` is an expression, so a
+        literal string is offered quoted). The browser modeler maps these to the XML it writes.
+        """
+        return [_element_template(op) for op in self.all()]
+
+
+def _element_template(op: Operation) -> dict[str, Any]:
+    schema_props: dict[str, Any] = op.params_schema.get("properties", {})
+    required = set(op.params_schema.get("required", []))
+    properties: list[dict[str, Any]] = [{
+        "type": "Hidden", "value": op.name,
+        "binding": {"type": "spiffworkflow:serviceTaskOperator", "name": "id"},
+    }]
+    for name, prop in schema_props.items():
+        kind = prop.get("type", "string")
+        entry: dict[str, Any] = {
+            "label": prop.get("title", name), "type": "String",
+            "binding": {"type": "spiffworkflow:parameter", "name": name,
+                        "parameterType": kind if isinstance(kind, str) else "any"},
+        }
+        if prop.get("description"):
+            entry["description"] = prop["description"]
+        if "enum" in prop:
+            entry["type"] = "Dropdown"
+            entry["choices"] = [{"name": str(v), "value": repr(v)} for v in prop["enum"]]
+        if name in required:
+            entry["constraints"] = {"notEmpty": True}
+        properties.append(entry)
+    return {
+        "name": op.name, "id": f"gmpflow.{op.name}", "version": 1,
+        "description": op.description, "appliesTo": ["bpmn:ServiceTask"],
+        "properties": properties,
+        "gmpflow": {"idempotent": op.idempotent, "paramsSchema": op.params_schema,
+                    "resultSchema": op.result_schema},
+    }
+
 
 def _echo(params: dict[str, Any], context: CallContext) -> Any:
     return params
@@ -92,4 +133,28 @@ def builtin_registry() -> OperationRegistry:
                                                         "retryable": {"type": "boolean"},
                                                         "bpmn_error_code": {"type": "string"}}},
         description="Fails (the first `times` attempts, or always); for testing retries and incidents."))
+    return registry
+
+
+REGISTRY_ENTRY_POINT_GROUP = "gmpflow.registry"
+
+
+def configured_registry() -> OperationRegistry:
+    """The registry of the installed distribution, for composition roots (the CLI, the web app).
+
+    The engine never imports connectors: a distribution that ships them names its registry factory in
+    the entry point group ``gmpflow.registry`` (gmpflow's own: ``connectors.plugins:build_registry``,
+    which reads the environment). Without one, only the built-ins ``echo`` and ``fail`` exist.
+    Raises DefinitionError when more than one factory is installed.
+    """
+    found = list(entry_points(group=REGISTRY_ENTRY_POINT_GROUP))
+    if not found:
+        return builtin_registry()
+    if len(found) > 1:
+        raise DefinitionError("More than one registry factory is installed in the entry point group "
+                              f"{REGISTRY_ENTRY_POINT_GROUP}: {', '.join(ep.value for ep in found)}.",
+                              code="ambiguous_registry")
+    registry = found[0].load()()
+    if not isinstance(registry, OperationRegistry):
+        raise DefinitionError(f"{found[0].value} did not return an OperationRegistry.", code="bad_registry")
     return registry

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from engine.operations import configured_registry
 from engine.services import Gmpflow
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -28,7 +29,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app.json = GmpflowJSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, TOKEN_MAX_AGE_SECONDS=8 * 3600, JSON_SORT_KEYS=False)
     app.config.update(config or {})
-    app.extensions["gmpflow"] = engine or Gmpflow()
+    app.extensions["gmpflow"] = engine or Gmpflow(registry=configured_registry())
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("GMPFLOW_SECRET_KEY") or None
     if not app.config["SECRET_KEY"]:

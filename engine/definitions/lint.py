@@ -90,8 +90,23 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str], registry: Opera
         if op.get("id") not in registry:
             problems.append(_problem(f"Unknown connector operation '{op.get('id')}'; registered: "
                                      f"{', '.join(registry.names())}.", name, op, "unknown_operation"))
+        else:
+            problems += _check_parameter_names(registry.get(op.get("id")).params_schema, name, op)
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
+    return problems
+
+
+def _check_parameter_names(schema: dict[str, Any], file: str, op: etree._Element) -> list[DefinitionError]:
+    """Missing required parameters, and names the schema does not declare (unless it allows any)."""
+    given = [p.get("id") for p in op.iterfind(".//spiffworkflow:parameter", NS)]
+    declared = schema.get("properties")
+    problems = [_problem(f"The operation '{op.get('id')}' requires the parameter '{req}'.", file, op,
+                         "missing_parameter") for req in schema.get("required", []) if req not in given]
+    if declared is not None and schema.get("additionalProperties", False) is False:
+        problems += [_problem(f"The operation '{op.get('id')}' has no parameter '{g}'; its parameters: "
+                              f"{', '.join(declared) or '(none)'}.", file, op, "unknown_parameter")
+                     for g in given if g not in declared]
     return problems
 
 

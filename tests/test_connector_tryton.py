@@ -1,0 +1,140 @@
+"""The Tryton connector against a real Tryton 8.2 started for the session (tests/tryton_server.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import ConnectorError
+from engine.operations import CallContext, OperationRegistry
+
+from connectors.plugins import build_registry
+from tests.tryton_server import PASSWORD, TrytonServer, tryton  # noqa: F401  (the session fixture)
+
+pytestmark = pytest.mark.tryton
+
+
+@pytest.fixture(scope="module")
+def registry(tryton: TrytonServer) -> OperationRegistry:
+    return build_registry(tryton.environ)
+
+
+def call(registry: OperationRegistry, name: str, key: str = "task-1", **params: object) -> dict:
+    operation = registry.get(name)
+    operation.validate_params(params)
+    return operation.call(params, CallContext(key, 1, 1))
+
+
+def test_tryton_starts_within_budget(tryton: TrytonServer) -> None:
+    assert tryton.timings["database_init_s"] < 60
+    assert tryton.timings["server_start_and_seed_s"] < 30
+
+
+def test_reading_an_order_gives_product_bom_quantity_dates_and_materials(tryton, registry) -> None:
+    order = tryton.create_order(quantity=10)
+    read = call(registry, "erp.get_production_order", order=order["number"])
+    assert read["number"] == order["number"] and read["state"] == "waiting"
+    assert (read["product"], read["quantity"], read["unit"]) == ("TAB-100", 10.0, "u")
+    assert read["bom"] == "Paracetamol 500 mg, BoM v1"
+    assert read["planned_start_date"] < read["planned_date"]
+    assert sorted((i["product"], i["quantity"]) for i in read["inputs"]) == [("API-001", 20.0), ("EXC-002", 30.0)]
+    assert [(o["product"], o["quantity"]) for o in read["outputs"]] == [("TAB-100", 10.0)]
+    assert call(registry, "erp.get_production_order", order=order["id"])["number"] == order["number"]
+
+
+def test_an_unknown_order_is_a_business_error_a_boundary_event_can_catch(registry) -> None:
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.get_production_order", order="NO-SUCH-ORDER")
+    assert (err.value.bpmn_error_code, err.value.retryable) == ("order_not_found", False)
+
+
+def test_setting_a_state_goes_through_trytons_workflow_and_repeating_it_is_a_no_op(tryton, registry) -> None:
+    order = tryton.create_order()
+    assert call(registry, "erp.set_order_state", order=order["number"], state="assigned")["changed"] is True
+    assert tryton.read_order(order["id"])["state"] == "assigned"
+    again = call(registry, "erp.set_order_state", order=order["number"], state="assigned")
+    assert (again["state"], again["changed"]) == ("assigned", False)
+    call(registry, "erp.set_order_state", order=order["number"], state="running")
+    assert tryton.read_order(order["id"])["state"] == "running"
+
+
+def test_an_already_released_order_cannot_be_sent_back(tryton, registry) -> None:
+    order = tryton.create_order()
+    for state in ("assigned", "running"):
+        call(registry, "erp.set_order_state", order=order["number"], state=state)
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.set_order_state", order=order["number"], state="waiting")
+    assert (err.value.bpmn_error_code, err.value.retryable) == ("order_already_released", False)
+
+
+def test_a_transition_tryton_refuses_is_a_state_conflict(tryton, registry) -> None:
+    order = tryton.create_order(wait=False)  # draft: cannot be assigned before it waits
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.set_order_state", order=order["id"], state="assigned")
+    assert err.value.bpmn_error_code == "order_state_conflict"
+    assert tryton.read_order(order["id"])["state"] == "draft"
+
+
+def test_reporting_production_records_produced_and_consumed_quantities_and_finishes_the_order(tryton, registry):
+    order = tryton.create_order(quantity=10)
+    for state in ("assigned", "running"):
+        call(registry, "erp.set_order_state", order=order["number"], state=state)
+    result = call(registry, "erp.report_production", order=order["number"], produced_quantity=9,
+                  consumed=[{"product": "API-001", "quantity": 20}, {"product": "EXC-002", "quantity": 28}])
+    assert result == {"order": order["number"], "state": "done", "applied": True}
+    done = tryton.read_order(order["id"])
+    inputs = tryton.moves(done["inputs"])
+    outputs = tryton.moves(done["outputs"])
+    assert sum(m["quantity"] for m in inputs if m["product."]["code"] == "API-001") == 20
+    assert [m["quantity"] for m in outputs if m["product."]["code"] == "TAB-100"] == [9]
+    returned = [m["quantity"] for m in outputs if m["product."]["code"] == "EXC-002"]
+    assert returned == [2.0], "less consumed than issued goes back to the warehouse"
+    repeat = call(registry, "erp.report_production", order=order["number"], produced_quantity=9)
+    assert repeat["applied"] is False
+
+
+def test_consumption_above_what_was_issued_is_refused_and_changes_nothing(tryton, registry) -> None:
+    order = tryton.create_order(quantity=10)
+    for state in ("assigned", "running"):
+        call(registry, "erp.set_order_state", order=order["number"], state=state)
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.report_production", order=order["number"], produced_quantity=10,
+             consumed=[{"product": "API-001", "quantity": 25}])
+    assert err.value.bpmn_error_code == "consumption_exceeds_issue"
+    assert tryton.read_order(order["id"])["state"] == "running"
+
+
+def test_reporting_results_for_an_order_that_is_not_running_is_refused(tryton, registry) -> None:
+    order = tryton.create_order()
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.report_production", order=order["number"], produced_quantity=1)
+    assert err.value.bpmn_error_code == "order_not_running"
+
+
+def test_lot_disposition_is_recorded_once_per_idempotency_key_and_the_latest_wins(tryton, registry) -> None:
+    first = call(registry, "erp.set_lot_disposition", key="task-q", lot="L-2026-001", product="TAB-100",
+                 disposition="quarantined", reason="OOS investigation")
+    assert first == {"lot": "L-2026-001", "disposition": "quarantined", "applied": True}
+    assert call(registry, "erp.set_lot_disposition", key="task-q", lot="L-2026-001", product="TAB-100",
+                disposition="quarantined")["applied"] is False
+    released = call(registry, "erp.set_lot_disposition", key="task-r", lot="L-2026-001", product="TAB-100",
+                    disposition="released")
+    assert released["disposition"] == "released"
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.set_lot_disposition", lot="L-404", product="TAB-100", disposition="released")
+    assert err.value.bpmn_error_code == "lot_not_found"
+
+
+def test_a_wrong_password_fails_without_revealing_the_password(tryton) -> None:
+    environ = {**tryton.environ, "GMPFLOW_TRYTON_PASSWORD": "not-the-password-XYZ"}
+    with pytest.raises(ConnectorError) as err:
+        call(build_registry(environ), "erp.get_production_order", order="1")
+    assert err.value.code == "tryton_login_failed" and err.value.retryable is False
+    assert "not-the-password-XYZ" not in str(err.value.to_dict()) and PASSWORD not in str(err.value.to_dict())
+
+
+def test_tryton_down_is_a_retryable_error(tryton) -> None:
+    environ = {**tryton.environ, "GMPFLOW_TRYTON_URL": "http://127.0.0.1:9"}
+    with pytest.raises(ConnectorError) as err:
+        call(build_registry(environ), "erp.get_production_order", order="1")
+    assert err.value.retryable is True and err.value.bpmn_error_code is None
+    assert PASSWORD not in err.value.message
