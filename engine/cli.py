@@ -161,7 +161,7 @@ def masterdata_show(type_name: str, key: str) -> None:
     click.echo(json.dumps({"type": record.type_name, "key": record.key, "title": record.title, "versions": [
         {"number": v.number, "status": v.status, "effective_from": v.effective_from,
          "effective_until": v.effective_until, "content_hash": v.content_hash, "data": v.data}
-        for v in versions]}, indent=2, default=str))
+        for v in versions]}, indent=2, default=lambda v: v.isoformat()))  # datetimes
 
 
 @masterdata.command("diff")
