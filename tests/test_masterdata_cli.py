@@ -15,8 +15,7 @@ from tests.masterdata_support import material, md  # noqa: F401  (fixture)
 
 @pytest.fixture
 def run(engine: Gmpflow, md, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]  # noqa: F811
-    monkeypatch.setenv("GMPFLOW_DATABASE_URL", engine.db.url)
-    monkeypatch.setenv("GMPFLOW_CHANGE_CONTROL", "off")
+    monkeypatch.setattr("engine.cli._engine", lambda: engine)  # the test's database, not GMPFLOW_DATABASE_URL
     return lambda *args: CliRunner().invoke(main, [str(a) for a in args])
 
 
