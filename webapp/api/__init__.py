@@ -2,7 +2,7 @@
 
 Routes parse input, call one ``Gmpflow`` method, render JSON. Modules by area: ``tokens``,
 ``definitions``, ``instances``, ``tasks``, ``operations`` (messages, incidents, audit, signatures),
-``users`` (accounts, roles, password changes).
+``users`` (accounts, roles, password changes), ``masterdata`` (types, records, versions, drafts, imports).
 """
 
 from __future__ import annotations
@@ -137,4 +137,5 @@ def openapi_document() -> Any:
     return jsonify(spec)
 
 
-from webapp.api import definitions, instances, operations, tasks, tokens, users  # noqa: E402,F401  (routes)
+from webapp.api import (definitions, instances, masterdata, operations, tasks, tokens,  # noqa: E402,F401
+                        users)  # (routes)

@@ -46,6 +46,13 @@ REQUESTS: dict[str, dict[str, Any]] = {
                                   "new_password": {"type": "string", "minLength": 1, "maxLength": 1000}}),
     "RoleRequest": obj({"role": {"type": "string", "minLength": 1, "maxLength": 100},
                         "reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
+    "MasterDataRecordRequest": obj({"key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$"},
+                                    "title": {"type": "string", "minLength": 1, "maxLength": 300},
+                                    "data": OBJECT}, required=["key", "data"]),
+    "MasterDataDraftRequest": obj({"data": OBJECT}, required=[]),
+    "MasterDataDataRequest": obj({"data": OBJECT}),
+    "MasterDataImportRequest": obj({"records": {"type": "array", "minItems": 1, "maxItems": 5000, "items": {
+        "description": "{type, key, title, data}; each is checked by the engine, errors by JSON pointer"}}}),
     "MessageRequest": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
                            "correlation_keys": OBJECT, "payload": OBJECT,
                            "ttl_seconds": {"type": ["integer", "null"], "minimum": 0, "maximum": 31_536_000}},
@@ -113,6 +120,26 @@ RESPONSES: dict[str, dict[str, Any]] = {
                    "steps": {"type": "array", "items": OBJECT}, "history": {"type": "array", "items": OBJECT},
                    "signatures": listing("Signature"), "changed_after_entry": {"type": "boolean"},
                    "audit_trail": {"type": "array", "items": OBJECT}}),
+    "MasterDataType": obj({"name": {"type": "string"}, "version": {"type": "integer"}, "title": {"type": "string"},
+                           "schema_hash": {"type": "string", "description": "SHA-256 of the schema's canonical JSON"},
+                           "loaded_at": TIME}),
+    "MasterDataTypeDetail": {"allOf": [ref("MasterDataType"), obj({"schema": {
+        **OBJECT, "description": "JSON Schema (draft 2020-12); `x-ref` names the type a value refers to"}})]},
+    "MasterDataVersionSummary": obj({"number": {"type": "integer"}, "status": {"type": "string", "enum": [
+        "draft", "in_review", "effective", "superseded", "obsolete"]}, "content_hash": {"type": "string"},
+        "effective_from": TIME_OR_NULL, "effective_until": TIME_OR_NULL}),
+    "MasterDataVersion": {"allOf": [ref("MasterDataVersionSummary"), obj({
+        "id": ID, "type": {"type": "string"}, "key": {"type": "string"}, "data": OBJECT,
+        "change_request_instance_id": {"type": ["integer", "null"]}, "created_at": TIME,
+        "created_by": {"type": "string"}, "changed_at": TIME, "changed_by": {"type": "string"}})]},
+    "MasterDataRecordSummary": obj({"id": ID, "type": {"type": "string"}, "key": {"type": "string"},
+                                    "title": {"type": "string"}, "created_at": TIME, "created_by": {"type": "string"},
+                                    "versions": listing("MasterDataVersionSummary")}),
+    "MasterDataRecord": obj({"id": ID, "type": {"type": "string"}, "key": {"type": "string"},
+                             "title": {"type": "string"}, "created_at": TIME, "created_by": {"type": "string"},
+                             "versions": listing("MasterDataVersion")}),
+    "MasterDataChange": obj({"path": {"type": "string", "description": "JSON pointer"},
+                             "before": {"description": "null when absent"}, "after": {"description": "null when absent"}}),
 }
 
 SCHEMAS = {**REQUESTS, **RESPONSES}
