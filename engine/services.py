@@ -347,6 +347,8 @@ class Gmpflow:
             user = identity.get_user(session, username)
             if not user.active or user.locked:
                 raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
+            if identity.password_change_due(user, self.clock):  # e.g. reset by an admin since the token was issued
+                raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
             return Principal.of(user)
 
     # -- audit ----------------------------------------------------------------------------------------

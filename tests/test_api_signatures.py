@@ -120,3 +120,11 @@ def test_the_api_copies_of_a_record_carry_the_same_facts(api, release):
     assert len(record["signatures"]) == 2
     for fact in facts(record):
         assert squeeze(fact) in html_facts and squeeze(fact) in pdf_facts, fact
+
+
+def test_a_token_stops_working_once_an_admin_resets_the_password(api, release):
+    token = api.token("quinn")
+    assert api.get("/api/v1/tasks", token=token).status_code == 200
+    api.post("/api/v1/users/quinn/reset-password", as_="ada", json={"reason": "suspected compromise"})
+    response = api.get("/api/v1/tasks", token=token)
+    assert (response.status_code, response.json["code"]) == (401, "password_change_required")
