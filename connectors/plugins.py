@@ -20,8 +20,9 @@ from engine.errors import ConnectorError
 from engine.operations import CallContext, Operation, OperationRegistry, builtin_registry
 
 BUILTINS = (
-    "connectors.tryton.plugin",
-    # "connectors.b2mml.plugin",
+    "connectors.tryton.plugin",      # erp.* on Tryton (the default ERP backend)
+    "connectors.simulator.plugin",   # erp.* on the reference simulator when GMPFLOW_ERP=simulator
+    "connectors.b2mml.plugin",       # mes.*: B2MML V0701 over HTTP
 )
 ENTRY_POINT_GROUP = "gmpflow.connectors"
 
