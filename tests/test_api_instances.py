@@ -119,15 +119,6 @@ def test_messages_incidents_and_signatures_answer(api, demo):
     assert api.get("/api/v1/signatures?instance_id=1", as_="ada").json == []
 
 
-def test_the_landing_page_lists_definitions_and_instance_counts(api, demo):
-    start_demo(api)
-    page = api.client.get("/")
-    assert page.status_code == 200
-    text = page.get_data(as_text=True)
-    assert "gmpflow" in text and "demo_approval" in text
-    assert "<th>waiting</th><td>1</td>" in text
-
-
 @pytest.mark.parametrize("path", ["/api/v1/instances/99999999999999999999", "/api/v1/tasks/1e3",
                                   "/api/v1/process-definitions/bad%00key/instances"])
 def test_ids_and_keys_that_cannot_exist_answer_404_not_500(api, path):

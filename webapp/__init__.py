@@ -20,7 +20,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = None) -> Flask:
     """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
     ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
-    from webapp import home, problems
+    from webapp import admin, auth, formatting, guard, home, inbox, problems
     from webapp.api import IdConverter, KeyConverter, api
     from webapp.jsonio import GmpflowJSONProvider
 
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app.json_provider_class = GmpflowJSONProvider
     app.json = GmpflowJSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, TOKEN_MAX_AGE_SECONDS=8 * 3600, JSON_SORT_KEYS=False)
+    app.config.update(guard.session_defaults())
     app.config.update(config or {})
     app.extensions["gmpflow"] = engine or Gmpflow(registry=configured_registry())
     if not app.config.get("SECRET_KEY"):
@@ -37,8 +38,12 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
 
     app.url_map.converters.update(id=IdConverter, key=KeyConverter)
     problems.register(app)
+    guard.init_app(app)  # session, idle timeout, role checks, CSRF (the bearer-token API is exempt), headers
+    formatting.init_app(app)
+    guard.csrf.exempt(api)
     app.register_blueprint(api)
-    app.register_blueprint(home.bp)
+    for area in (home, auth, inbox, admin):
+        app.register_blueprint(area.bp)
     return app
 
 

@@ -1,15 +1,17 @@
-"""The landing page: what gmpflow is, the deployed definitions, instance counts by status."""
+"""The start page after signing in: the deployed definitions and instance counts by status."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
 from engine.states import InstanceStatus
+from webapp.guard import signed_in
 
 bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
+@signed_in
 def index() -> str:
     engine = current_app.extensions["gmpflow"]
     counts = {str(s): engine.list_instances(status=str(s), limit=0)[1] for s in InstanceStatus}

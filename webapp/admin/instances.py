@@ -1,0 +1,72 @@
+"""Instances: the filtered list, one instance's page, its inspector copies, suspend/resume/terminate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+
+from engine.errors import GmpflowError
+from engine.states import InstanceStatus
+from webapp.admin import PAGE_SIZE, bp, day, page_number
+from webapp.guard import engine, principal, roles
+
+VIEWERS = ("admin", "qa", "supervisor", "process_owner")
+ACTIONS = {"suspend": "suspended", "resume": "resumed", "terminate": "terminated"}
+
+
+@bp.get("/admin/instances")
+@roles(*VIEWERS)
+def instances() -> Any:
+    version = request.args.get("version", "")
+    filters = {"key": request.args.get("process") or None,
+               "version": int(version) if version.isdigit() else None,
+               "status": request.args.get("status") if request.args.get("status") in set(InstanceStatus) else None,
+               "business_key": (request.args.get("business_key") or "").strip()[:200] or None,
+               "started_after": day("started_from"), "started_before": day("started_to", end=True)}
+    page = page_number()
+    rows, total = engine().list_instances(**filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    definitions = engine().definitions()
+    return render_template("admin/instances.html", rows=rows, total=total, page=page, page_size=PAGE_SIZE,
+                           definitions=definitions, statuses=list(InstanceStatus), args=request.args)
+
+
+@bp.get("/instances/<id:instance_id>")
+@roles(*VIEWERS)
+def instance(instance_id: int) -> Any:
+    view = engine().instance_view(instance_id)
+    return render_template("admin/instance.html", v=view, i=view["instance"], record=view["record"],
+                           actions=ACTIONS)
+
+
+@bp.get("/instances/<id:instance_id>/record.<fmt>")
+@roles(*VIEWERS)
+def record(instance_id: int, fmt: str) -> Any:
+    if fmt not in ("json", "pdf", "html"):
+        abort(404)
+    copy = engine().instance_record(instance_id, fmt)
+    name = f"instance-{instance_id}-record.{fmt}"
+    if fmt == "json":
+        from flask import json
+        return Response(json.dumps(copy, indent=2), mimetype="application/json",
+                        headers={"Content-Disposition": f"attachment; filename={name}"})
+    if fmt == "pdf":
+        return Response(copy, mimetype="application/pdf", headers={"Content-Disposition": f"inline; filename={name}"})
+    return Response(copy, mimetype="text/html")
+
+
+@bp.post("/admin/instances/<id:instance_id>/<action>")
+@roles("admin")
+def change_status(instance_id: int, action: str) -> Any:
+    if action not in ACTIONS:
+        abort(404)
+    reason = (request.form.get("reason") or "").strip()
+    if not reason:
+        flash(f"A reason is required to {action} an instance.", "error")
+    else:
+        try:
+            engine().change_instance_status(principal().actor, instance_id, action, reason)
+            flash(f"Instance {instance_id} {ACTIONS[action]}.", "success")
+        except GmpflowError as exc:
+            flash(exc.message, "error")
+    return redirect(url_for("admin.instance", instance_id=instance_id))

@@ -1,0 +1,82 @@
+"""Users and roles: create, activate/deactivate, unlock, reset password, grant and remove roles.
+
+Every change goes through an engine method, which writes the audit event with the reason given here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from engine.errors import GmpflowError
+from engine.identity import DEFAULT_ROLES
+from webapp.admin import bp
+from webapp.guard import engine, principal, roles
+
+
+def _reason() -> str:
+    return (request.form.get("reason") or "").strip()
+
+
+def _done(message: str, action: Any) -> Any:
+    try:
+        result = action()
+        flash(message.format(result=result), "success")
+    except GmpflowError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/admin/users")
+@roles("admin")
+def users() -> Any:
+    return render_template("admin/users.html", users=engine().list_users(), roles=sorted(DEFAULT_ROLES))
+
+
+@bp.post("/admin/users")
+@roles("admin")
+def create_user() -> Any:
+    form = request.form
+    username = (form.get("username") or "").strip()
+    chosen = [r for r in form.getlist("roles") if r in DEFAULT_ROLES]
+    return _done(f"User {username} created.", lambda: engine().add_user(
+        principal().actor, username, (form.get("full_name") or "").strip(), form.get("password") or "", chosen))
+
+
+@bp.post("/admin/users/<username>/active")
+@roles("admin")
+def set_active(username: str) -> Any:
+    active = request.form.get("active") == "1"
+    return _done(f"User {username} {'activated' if active else 'deactivated'}.",
+                 lambda: engine().set_user_active(principal().actor, username, active, _reason() or None))
+
+
+@bp.post("/admin/users/<username>/unlock")
+@roles("admin")
+def unlock(username: str) -> Any:
+    return _done(f"User {username} unlocked.",
+                 lambda: engine().unlock_user(principal().actor, username, _reason() or None))
+
+
+@bp.post("/admin/users/<username>/reset-password")
+@roles("admin")
+def reset_password(username: str) -> Any:
+    return _done(f"One-time password for {username}: {{result}} — hand it over in person; it must be changed "
+                 "at the next sign-in.",
+                 lambda: engine().reset_password(principal().actor, username, _reason() or None))
+
+
+@bp.post("/admin/users/<username>/roles")
+@roles("admin")
+def grant_role(username: str) -> Any:
+    role = request.form.get("role") or ""
+    return _done(f"Role {role} granted to {username}.",
+                 lambda: engine().grant_role(principal().actor, username, role, _reason() or None))
+
+
+@bp.post("/admin/users/<username>/roles/<role>/remove")
+@roles("admin")
+def remove_role(username: str, role: str) -> Any:
+    return _done(f"Role {role} removed from {username}.",
+                 lambda: engine().remove_role(principal().actor, username, role, _reason() or None))

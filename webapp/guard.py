@@ -1,0 +1,170 @@
+"""Who may see a page: the browser session, its idle timeout, role checks, CSRF and security headers.
+
+Every page declares who may open it with one decorator: ``@public`` (the login page), ``@signed_in``
+(any signed-in user) or ``@roles("admin", ...)``. A page that declares nothing is refused to everyone
+(default deny); ``tests/test_web_routes.py`` walks every route with every role.
+
+The session cookie holds only the username and the time of the last request. The principal is read
+from the engine on every request, so a deactivated or locked account is signed out at once. Time comes
+from the engine's clock (tests move it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from engine.errors import AuthenticationFailed, NotFound
+from engine.identity import Principal
+from engine.services import Gmpflow
+
+F = TypeVar("F", bound=Callable[..., Any])
+csrf = CSRFProtect()
+PUBLIC = "public"
+SIGNED_IN = "signed_in"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+def session_defaults() -> dict[str, Any]:
+    """Session settings; ``GMPFLOW_SESSION_COOKIE_SECURE=0`` for plain-HTTP development only."""
+    return {"SESSION_COOKIE_SECURE": os.environ.get("GMPFLOW_SESSION_COOKIE_SECURE", "1") != "0",
+            "SESSION_COOKIE_HTTPONLY": True, "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_NAME": "gmpflow_session",
+            "SESSION_IDLE_MINUTES": float(os.environ.get("GMPFLOW_SESSION_IDLE_MINUTES") or 15),
+            "WTF_CSRF_TIME_LIMIT": None}  # the form token lives as long as the session
+
+
+def engine() -> Gmpflow:
+    return current_app.extensions["gmpflow"]  # type: ignore[no-any-return]
+
+
+def principal() -> Principal:
+    """The signed-in user (pages only run for one, see ``_guard``)."""
+    return g.principal  # type: ignore[no-any-return]
+
+
+def _declare(access: str | frozenset[str]) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        view.web_access = access  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+public = _declare(PUBLIC)
+signed_in = _declare(SIGNED_IN)
+
+
+def roles(*names: str) -> Callable[[F], F]:
+    """Only holders of one of ``names`` may open the page."""
+    return _declare(frozenset(names))
+
+
+def access_of(app: Flask, endpoint: str) -> str | frozenset[str] | None:
+    """What a page declared (None: nothing, so nobody may open it)."""
+    return getattr(app.view_functions.get(endpoint), "web_access", None)
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go back to after login; anything else (another host, a scheme) is the inbox."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return url_for("inbox.inbox")
+    return target
+
+
+def _now() -> float:
+    return engine().clock.now().timestamp()
+
+
+def _load_principal() -> Principal | None:
+    username = session.get("user")
+    if not username:
+        return None
+    idle_limit = float(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    if _now() - float(session.get("seen", 0)) > idle_limit:
+        session.clear()
+        flash(f"You were signed out after {current_app.config['SESSION_IDLE_MINUTES']:g} minutes without "
+              "activity. Sign in again to go on.", "info")
+        return None
+    try:
+        found = engine().principal(username)
+    except (AuthenticationFailed, NotFound):
+        session.clear()
+        flash("Your account can no longer sign in; ask an administrator.", "error")
+        return None
+    session["seen"] = _now()
+    return found
+
+
+def _guard() -> Any:
+    endpoint = request.endpoint or ""
+    if endpoint == "static" or endpoint.startswith("api."):
+        return None
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        return None  # 404/405: the error handler answers
+    access = access_of(current_app, endpoint)
+    g.principal = _load_principal()
+    if access == PUBLIC:
+        return None
+    if g.principal is None:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if access == SIGNED_IN:
+        return None
+    if isinstance(access, frozenset) and g.principal.roles & access:
+        return None
+    return forbidden()
+
+
+def forbidden(message: str | None = None) -> tuple[str, int]:
+    return render_template("error.html", title="Not allowed", status=403,
+                           message=message or "Your roles do not allow this page."), 403
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _csrf_failed(error: CSRFError) -> tuple[str, int]:
+    return render_template("error.html", title="Form expired", status=400,
+                           message="The form was too old or not sent from this site. Go back, reload the "
+                                   "page and try again."), 400
+
+
+class _StoredKeySessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions that read the database-kept secret key when none is configured: the session
+    opens before any ``before_request`` hook, so it cannot wait for ``create_app``'s own loader."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if not app.secret_key:
+            app.config["SECRET_KEY"] = app.extensions["gmpflow"].secret("secret_key")
+        return super().open_session(app, request)
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = _StoredKeySessions()
+    app.before_request(_guard)  # before the CSRF check: a stranger learns 'sign in' or 'not allowed' first
+    csrf.init_app(app)
+    app.after_request(_headers)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.context_processor(lambda: {"me": g.get("principal"), "can": _can})
+
+
+def _can(*names: str) -> bool:
+    """Whether the signed-in user holds one of ``names`` (for showing links and buttons)."""
+    me = g.get("principal")
+    return bool(me and me.roles & set(names))
