@@ -298,7 +298,7 @@ def test_the_cli_audit_verify_names_a_broken_signature_and_exits_1(two_signed_in
     from engine.cli import main
 
     engine, first, _ = two_signed_instances
-    monkeypatch.setenv("GMPFLOW_DATABASE_URL", engine.db.url)
+    monkeypatch.setattr("engine.cli._engine", lambda: engine)  # the test's database, no stray connections
     assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
     raw(engine, "UPDATE signature SET meaning = 'Approved' WHERE id = 1")
     result = CliRunner().invoke(main, ["audit", "verify"])
