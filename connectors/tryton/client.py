@@ -88,6 +88,7 @@ class TrytonClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            exc.close()
             if exc.code in (401, 403) and method != "common.db.login":
                 raise _SessionExpired() from None
             if exc.code in (401, 403):

@@ -8,7 +8,7 @@ import pytest
 from engine.errors import DefinitionError, UnsafeXml, ValidationFailed
 
 from connectors.b2mml import messages as m
-from tests.b2mml_schema import assert_valid, b2mml_schema  # noqa: F401  (the session fixture)
+from tests.b2mml_schema import assert_valid
 
 SCHEDULE = m.Schedule(
     bodid="task-3f2a", order="MO-0042", product="TAB-100", quantity=100000, unit="u",

@@ -21,9 +21,9 @@ from connectors import http
 from connectors.b2mml import messages as m
 from connectors.plugins import build_registry
 from connectors.simulator.server import RunningSimulator, serve
-from tests.b2mml_schema import assert_valid, b2mml_schema  # noqa: F401  (the session fixture)
+from tests.b2mml_schema import assert_valid
 from tests.conftest import ADMIN
-from tests.test_b2mml_messages import HOSTILE
+from tests.connectors.test_b2mml_messages import HOSTILE
 
 ORDER = {"order": "MO-0042", "product": "TAB-100", "quantity": 1000, "unit": "u", "planned_start": "2026-12-01",
          "planned_end": "2026-12-02", "operations_definition": "TAB-100 recipe v3",

@@ -8,7 +8,7 @@ from engine.errors import ConnectorError
 from engine.operations import CallContext, OperationRegistry
 
 from connectors.plugins import build_registry
-from tests.tryton_server import PASSWORD, TrytonServer, tryton  # noqa: F401  (the session fixture)
+from tests.tryton_server import PASSWORD, TrytonServer
 
 pytestmark = pytest.mark.tryton
 
