@@ -96,7 +96,9 @@
 
   async function start() {
     if (config.form) {
-      form = await window.GmpflowForm.renderForm(host, config.form, config.data || {});
+      // no input debounce: what is on screen is what the submit sends
+      form = new window.GmpflowForm.Form({ container: host, debounce: false });
+      await form.importSchema(config.form, config.data || {});
       // form-js submits on Enter; the page's own button decides
       form.on('submit', () => {});
       // after the fields' own first validation (an effect after mounting), so the server's words win
