@@ -52,3 +52,16 @@ ensure_web_assets() {
     say "web assets up to date"
   fi
 }
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium for the browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+      || die "could not install chromium; the browser tests need /usr/bin/chromium"
+  else
+    say "warning: /usr/bin/chromium is missing and this is not root: install Debian's chromium, or the browser tests fail"
+  fi
+}
