@@ -23,6 +23,7 @@ BUILTINS = (
     "connectors.tryton.plugin",      # erp.* on Tryton (the default ERP backend)
     "connectors.simulator.plugin",   # erp.* on the reference simulator when GMPFLOW_ERP=simulator
     "connectors.b2mml.plugin",       # mes.*: B2MML V0701 over HTTP
+    "connectors.opcua.plugin",       # equipment.*: OPC UA (asyncua)
 )
 ENTRY_POINT_GROUP = "gmpflow.connectors"
 
