@@ -2,7 +2,7 @@
 
 Every page declares who may open it with one decorator: ``@public`` (the login page), ``@signed_in``
 (any signed-in user) or ``@roles("admin", ...)``. A page that declares nothing is refused to everyone
-(default deny); ``tests/test_web_routes.py`` walks every route with every role.
+(default deny); ``tests/web/test_routes.py`` walks every route with every role.
 
 The session cookie holds only the username and the time of the last request. The principal is read
 from the engine on every request, so a deactivated or locked account is signed out at once. Time comes

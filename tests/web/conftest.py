@@ -1,4 +1,4 @@
-"""Fixtures for the browser journeys (imported by those modules; holds no tests).
+"""Fixtures for the browser journeys.
 
 ``live`` serves the web app with werkzeug on 127.0.0.1 and a free port, in a thread, over a fresh SQLite
 engine (change control off, demo users, the shipped processes and two test processes, a frozen clock the

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.web_support import Live, browser, form_ready, live, login, page, shot  # noqa: F401  (fixtures)
+from tests.web.conftest import Live, form_ready, login, shot
 
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium and one live server
 
