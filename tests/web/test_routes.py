@@ -199,3 +199,28 @@ def test_login_returns_only_to_local_pages(app: Flask, target: str, expected: st
 def test_web_assets_are_not_committed() -> None:
     ignored = (ROOT / ".gitignore").read_text()
     assert "webapp/static/dist/" in ignored and Path(ROOT / "webapp" / "static" / "css" / "gmpflow.css").exists()
+
+
+def test_the_instance_list_pages_and_filters(app: Flask, engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "ada", "Ada Admin", PASSWORD, ["admin"])
+    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    for n in range(27):
+        engine.start_instance(ADMIN, "demo_approval", f"ORD-{n:03}")
+    client = app.test_client()
+    sign_in(client, engine, "ada")
+    second = client.get("/admin/instances?page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in second and second.count("ORD-0") == 2
+    found = client.get("/admin/instances?business_key=ORD-007&status=waiting&process=demo_approval&version=1"
+                       ).get_data(as_text=True)
+    assert "1 found" in found and "ORD-007" in found
+    assert "0 found" in client.get("/admin/instances?started_from=2999-01-01").get_data(as_text=True)
+
+
+def test_an_admin_sees_every_task_but_works_only_those_of_their_lanes(app: Flask, engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "ada", "Ada Admin", PASSWORD, ["admin"])
+    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.start_instance(ADMIN, "demo_approval", "ORD-1")
+    client = app.test_client()
+    sign_in(client, engine, "ada")
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert "Describe the request" in inbox and 'href="/tasks/1"' not in inbox and ">Claim<" not in inbox
