@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from engine.audit import Actor
 from engine.errors import ConnectorError
 from engine.operations import CallContext, OperationRegistry
+from engine.services import Gmpflow
+from engine.states import InstanceStatus
 
 from connectors.plugins import build_registry
 from tests.tryton_server import PASSWORD, TrytonServer
@@ -138,3 +143,51 @@ def test_tryton_down_is_a_retryable_error(tryton) -> None:
         call(build_registry(environ), "erp.get_production_order", order="1")
     assert err.value.retryable is True and err.value.bpmn_error_code is None
     assert PASSWORD not in err.value.message
+
+
+# -- through the engine: service tasks run as jobs against Tryton ---------------------------------------------------
+RELEASE_IN_ERP = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+<bpmn:process id="release_in_erp" isExecutable="true">
+<bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+<bpmn:serviceTask id="fetch"><bpmn:extensionElements>
+  <spiffworkflow:serviceTaskOperator id="erp.get_production_order" resultVariable="erp_order">
+    <spiffworkflow:parameters><spiffworkflow:parameter id="order" type="str" value="order_number"/>
+    </spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements>
+  <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+<bpmn:serviceTask id="reserve"><bpmn:extensionElements>
+  <spiffworkflow:serviceTaskOperator id="erp.set_order_state" resultVariable="erp_state">
+    <spiffworkflow:parameters><spiffworkflow:parameter id="order" type="str" value="order_number"/>
+      <spiffworkflow:parameter id="state" type="str" value="'assigned'"/>
+    </spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements>
+  <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:serviceTask>
+<bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="fetch"/>
+<bpmn:sequenceFlow id="f2" sourceRef="fetch" targetRef="reserve"/>
+<bpmn:sequenceFlow id="f3" sourceRef="reserve" targetRef="end"/>
+</bpmn:process></bpmn:definitions>"""
+
+
+@pytest.fixture
+def engine(database, clock, registry) -> Gmpflow:  # type: ignore[no-untyped-def]
+    """The conftest engine, with the connectors pointed at the test Tryton."""
+    gmp = Gmpflow(database, clock, registry=registry, change_control="off")
+    gmp.record_start()
+    return gmp
+
+
+def test_an_order_created_in_tryton_is_read_and_reserved_by_service_tasks_run_as_jobs(tryton, engine, deploy):
+    order = tryton.create_order(quantity=5)
+    deploy({"release_in_erp.bpmn": RELEASE_IN_ERP})
+    instance = engine.start_instance(Actor("erp", "ERP"), "release_in_erp", order["number"],
+                                     {"order_number": order["number"]})
+    while engine.run_jobs_once():
+        pass
+    detail = engine.instance_detail(instance.id)
+    assert detail["instance"].status == InstanceStatus.COMPLETED
+    assert detail["variables"]["erp_order"]["product"] == "TAB-100"
+    assert detail["variables"]["erp_state"] == {"order": order["number"], "state": "assigned", "changed": True}
+    assert tryton.read_order(order["id"])["state"] == "assigned"
+    trail = json.dumps([[e.before, e.after] for e in engine.audit_events(limit=1000)], default=str)
+    assert PASSWORD not in trail and PASSWORD not in json.dumps(detail["variables"], default=str)
