@@ -9,13 +9,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from engine.errors import ConnectorError
+from engine.errors import ConnectorError, DefinitionError
 from engine.operations import CallContext, Operation
 
 from connectors.hookspecs import Setting, hookimpl
 from connectors.tryton.client import TrytonClient, TrytonSettings
 from connectors.tryton.operations import TrytonProduction, operations
 
+ERP_BACKENDS = ("tryton", "simulator")
 REQUIRED = ("GMPFLOW_TRYTON_URL", "GMPFLOW_TRYTON_DATABASE", "GMPFLOW_TRYTON_USER", "GMPFLOW_TRYTON_PASSWORD")
 
 
@@ -32,7 +33,11 @@ def gmpflow_settings() -> list[Setting]:
 
 @hookimpl
 def gmpflow_operations(config: Mapping[str, str]) -> list[Operation]:
-    if config.get("GMPFLOW_ERP", "tryton") != "tryton":
+    backend = config.get("GMPFLOW_ERP", "tryton")
+    if backend not in ERP_BACKENDS:
+        raise DefinitionError(f"GMPFLOW_ERP must be one of {', '.join(ERP_BACKENDS)}, not '{backend}'.",
+                              code="bad_setting")
+    if backend != "tryton":
         return []
     missing = [name for name in REQUIRED if not config.get(name)]
     if missing:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.errors import ConnectorError
+from engine.errors import ConnectorError, DefinitionError
 from engine.operations import CallContext, Operation, OperationRegistry, configured_registry
 from engine.services import Gmpflow
 
@@ -45,6 +45,12 @@ def test_an_unconfigured_connector_lints_alike_but_its_calls_say_what_to_set() -
         op.call({"order": "1"}, CallContext("t", 1, 1))
     assert err.value.code == "connector_not_configured" and not err.value.retryable
     assert "GMPFLOW_TRYTON_URL" in err.value.message
+
+
+def test_an_unknown_erp_backend_is_refused_when_the_registry_is_built() -> None:
+    with pytest.raises(DefinitionError) as err:
+        plugins.build_registry({"GMPFLOW_ERP": "sap"})
+    assert err.value.code == "bad_setting" and "tryton, simulator" in err.value.message
 
 
 def test_a_third_party_connector_is_loaded_from_the_entry_point_group(tmp_path, monkeypatch) -> None:
