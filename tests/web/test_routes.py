@@ -7,6 +7,7 @@ each role.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from engine import identity
 from engine.clock import FrozenClock
 from engine.identity import DEFAULT_ROLES
 from engine.services import Gmpflow
-from tests.conftest import ADMIN, ROOT
+from tests.conftest import ADMIN, FIXTURES, ROOT
 from webapp import create_app
 from webapp.guard import PUBLIC, SIGNED_IN, access_of, safe_next
 from webapp.inbox import instructions_html, with_limits
@@ -224,3 +225,27 @@ def test_an_admin_sees_every_task_but_works_only_those_of_their_lanes(app: Flask
     sign_in(client, engine, "ada")
     inbox = client.get("/inbox").get_data(as_text=True)
     assert "Describe the request" in inbox and 'href="/tasks/1"' not in inbox and ">Claim<" not in inbox
+
+
+def test_signing_refusals_are_explained_in_words(app: Flask, engine: Gmpflow) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    engine.add_user(ADMIN, "dual", "Dual Role", PASSWORD, ["operator", "qa"])
+    engine.deploy(ADMIN, [FIXTURES / "web_qa_release"])
+    engine.start_instance(ADMIN, "qa_release", "B-1")
+    dual = engine.principal("dual")
+    engine.complete_task(dual, engine.inbox(dual)[0]["task"].id, {"lot": "L-1", "quantity_kg": 12})
+    release = engine.inbox(dual)[0]["task"]
+    client = app.test_client()
+    sign_in(client, engine, "dual")
+    form = {"data": json.dumps({"release": True, "qa_comment": "fine"}), "sign": "1", "sig_username": "dual",
+            "sig_password": PASSWORD, "sig_meaning": "Approved"}
+    refused = client.post(f"/tasks/{release.id}/complete", data=form)
+    assert refused.status_code == 403 and "Four-eyes rule" in refused.get_data(as_text=True)
+    other = client.post(f"/tasks/{release.id}/complete", data={**form, "sig_username": "someone"})
+    assert "only sign with your own account" in other.get_data(as_text=True)
+    wrong = client.post(f"/tasks/{release.id}/complete", data={**form, "sig_password": "wrong"})
+    assert "password is wrong" in wrong.get_data(as_text=True)
+    for _ in range(5):  # every refused signing counts toward the lockout
+        client.post(f"/tasks/{release.id}/complete", data={**form, "sig_password": "wrong"})
+    assert client.get("/inbox").status_code == 302  # locked: signed out at once
+    assert "locked" in client.get("/login").get_data(as_text=True)
