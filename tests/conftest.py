@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from engine.audit import Actor
 from engine.clock import FrozenClock
@@ -51,7 +52,7 @@ def postgres_database(worker_id: str) -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL (e.g. postgresql+psycopg://127.0.0.1/test)")
     name = f"gmpflow_test_{worker_id}_{os.getpid()}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no idle connections
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))

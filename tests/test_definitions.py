@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from engine.errors import DefinitionError, NotFound
 from engine.services import Gmpflow
 from engine.states import DeploymentStatus, InstanceStatus
+from engine.store import Database
 from engine.store.models import Deployment
 
 from tests.conftest import ADMIN, ROOT
@@ -168,3 +169,9 @@ def test_an_instance_starts_with_its_business_key_and_variables(engine, users):
     assert detail["instance"].status == InstanceStatus.WAITING
     assert detail["instance"].business_key == "ORD-7"
     assert detail["variables"]["qty"] == 3
+
+
+def test_lint_needs_no_initialised_database(tmp_path):
+    fresh = Gmpflow(Database(f"sqlite:///{tmp_path / 'never-initialised.db'}"), change_control="off")
+    assert fresh.lint([DEMO]) == []
+    fresh.db.dispose()
