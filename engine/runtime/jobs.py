@@ -18,7 +18,7 @@ from uuid import UUID
 
 from sqlalchemy import or_, select
 
-from engine import audit
+from engine import audit, failpoints
 from engine.audit import Actor
 from engine.errors import Conflict, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 log = logging.getLogger("gmpflow.jobs")
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
 
 
@@ -48,6 +48,25 @@ class ClaimedJob:
     max_attempts: int
 
 
+def job_lease() -> timedelta:
+    """How long a claimed job stays locked to its worker: ``GMPFLOW_JOB_LEASE_SECONDS`` or 5 minutes.
+
+    Longer than any connector call may take (a job whose lease ran out is claimed again while it may
+    still be running); short leases only in tests that kill workers.
+    """
+    value = os.environ.get("GMPFLOW_JOB_LEASE_SECONDS")
+    if not value:
+        return LEASE
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise GmpflowError(f"GMPFLOW_JOB_LEASE_SECONDS must be a number of seconds, not {value!r}.",
+                           code="bad_setting") from None
+    if seconds <= 0:
+        raise GmpflowError("GMPFLOW_JOB_LEASE_SECONDS must be positive.", code="bad_setting")
+    return timedelta(seconds=seconds)
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -56,6 +75,7 @@ class JobRunner:
     def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry, owner: str | None = None) -> None:
         self.runtime, self.registry = runtime, registry
         self.owner = owner or worker_id()
+        self.lease = job_lease()
         self._next_sweep: datetime | None = None
 
     @property
@@ -73,7 +93,7 @@ class JobRunner:
                 query = query.with_for_update(skip_locked=True)
             claimed = []
             for job in session.scalars(query):
-                job.state, job.locked_by, job.lock_expires_at = JobState.RUNNING, self.owner, now + LEASE
+                job.state, job.locked_by, job.lock_expires_at = JobState.RUNNING, self.owner, now + self.lease
                 job.attempts += 1
                 job.updated_at = now
                 claimed.append(ClaimedJob(job.id, job.kind, job.instance_id, job.task_guid, job.element_id,
@@ -122,10 +142,13 @@ class JobRunner:
         operation = self.registry.get(job.operation)
         params = job.payload.get("params", {})
         operation.validate_params(params)
+        failpoints.hit("job.before_call")
         result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))  # no transaction
+        failpoints.hit("job.after_call")
         with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
             if not self._still_owned(session, job):
                 return
+            failpoints.before_commit(session, "job.before_commit")
             task = live.workflow.get_task_from_id(UUID(job.task_guid))
             task.internal_data[SERVICE_RESULT] = audit.normalized(result)
             task.run()
