@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
 from sqlalchemy import or_, select
 
 from engine import audit, failpoints
 from engine.audit import Actor
-from engine.errors import Conflict, GmpflowError, NotFound, ValidationFailed
+from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
 from engine.runtime import messages, timer_starts
 from engine.runtime.spiff import SERVICE_RESULT
@@ -33,6 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("gmpflow.jobs")
 LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
+
+
+class _NotCaught(Exception):
+    """No boundary error event caught a business error; the step rolls back."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,12 @@ class JobRunner:
         params = job.payload.get("params", {})
         operation.validate_params(params)
         failpoints.hit("job.before_call")
-        result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))  # no transaction
+        try:
+            result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))  # no transaction
+        except ConnectorError as exc:
+            if exc.bpmn_error_code and self._throw_bpmn_error(job, exc):
+                return
+            raise
         failpoints.hit("job.after_call")
         with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
             if not self._still_owned(session, job):
@@ -154,6 +165,33 @@ class JobRunner:
             task.run()
             live.handled.add(job.task_guid)
             self._done(session, job, "job.completed", {"operation": job.operation, "result": result})
+
+    def _throw_bpmn_error(self, job: ClaimedJob, exc: ConnectorError) -> bool:
+        """Throw a counterpart's business error at the service task; False when no boundary event catches it
+        (then the error becomes an incident like any other failure)."""
+        assert job.instance_id is not None and job.task_guid is not None
+        code = str(exc.bpmn_error_code)
+        try:
+            with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
+                if not self._still_owned(session, job):
+                    return True
+                task = live.workflow.get_task_from_id(UUID(job.task_guid))
+                error = BpmnEvent(SpiffErrorEventDefinition(code, code=code),
+                                  payload={"error_code": code, "message": exc.message}, target=task.workflow)
+                lineage, workflow = [], task.workflow  # the task's (sub)process and those around it
+                while workflow is not None:
+                    lineage.append(workflow)
+                    workflow = workflow.parent_workflow
+                waiting = live.workflow.event_manager.tasks.values()
+                if not any(t.workflow in lineage and t.task_spec.event_definition.catches(t, error) for t in waiting):
+                    raise _NotCaught
+                live.workflow.catch(error)  # SpiffWorkflow looks outward from the target
+                live.handled.add(job.task_guid)
+                self._done(session, job, "job.bpmn_error", {"operation": job.operation, "error_code": code,
+                                                            "message": exc.message})
+        except _NotCaught:
+            return False
+        return True
 
     def _run_timer(self, job: ClaimedJob) -> None:
         assert job.instance_id is not None
