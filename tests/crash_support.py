@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -162,3 +164,40 @@ def free_port() -> int:
 def audit_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(GMPFLOW), "audit", "verify"], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
+
+
+def http_json(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None,
+              timeout: float = 10) -> tuple[int, Any]:
+    """One JSON request; returns (status, decoded body). Raises OSError when the server is gone."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
+                                     method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def serve_web(args: list[str], env: dict[str, str], log: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a web process (``args`` for ``gmpflow``, or a full command) and wait until it answers."""
+    base = f"http://127.0.0.1:{port}"
+    if args[0].startswith("/"):
+        with log.open("ab") as out:
+            process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+    else:
+        process = start(args, env, log)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the web process exited with {process.returncode}\n{log.read_text()[-3000:]}")
+        try:
+            return http_json("GET", f"{base}/api/v1/openapi.json", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    wait_until(up, 30, "the web process to answer", log)
+    return process, base

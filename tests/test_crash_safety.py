@@ -10,12 +10,9 @@ completion is in flight leaves the task completed once or still open, never half
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,8 +26,8 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import AuditEvent, HumanTask, Job, ProcessInstance
 from tests.conftest import ADMIN, FIXTURES, ROOT
-from tests.crash_support import (Counterpart, audit_verify, free_port, gmpflow_env, kill, plugin_path,
-                                 registry_with_plugin, start, stop, wait_until)
+from tests.crash_support import (Counterpart, audit_verify, free_port, gmpflow_env, http_json, kill, plugin_path,
+                                 registry_with_plugin, serve_web, start, stop, wait_until)
 
 INSTANCES = 3
 LEASE_SECONDS = "2"
@@ -109,33 +106,9 @@ def test_a_killed_worker_s_jobs_complete_exactly_once_after_restart(database: Da
 PASSWORD = "correct horse battery"
 
 
-def _request(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None,
-             timeout: float = 10) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
-                                     method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
 def _serve(env: dict[str, str], log: Path) -> tuple[Any, str]:
     port = free_port()
-    process = start(["run", "--port", str(port)], env, log)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return _request("GET", f"{base}/api/v1/openapi.json", timeout=1)[0] == 200
-        except OSError:
-            return False
-
-    wait_until(up, 30, "the web process to answer", log)
-    return process, base
+    return serve_web(["run", "--port", str(port)], env, log, port)
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.004, 0.012, 0.03])
@@ -160,14 +133,14 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
     log = tmp_path / "web.log"
     web, base = _serve(env, log)
     try:
-        status, body = _request("POST", f"{base}/api/v1/tokens", {"username": "olivia", "password": PASSWORD})
+        status, body = http_json("POST", f"{base}/api/v1/tokens", {"username": "olivia", "password": PASSWORD})
         assert status == 200, body
         token = body["token"]
         answers: list[Any] = []
 
         def complete() -> None:
             try:
-                answers.append(_request("POST", f"{base}/api/v1/tasks/{task.id}/complete",
+                answers.append(http_json("POST", f"{base}/api/v1/tasks/{task.id}/complete",
                                         {"data": {"quantity": 5, "comment": "racing the kill"}}, token))
             except OSError as exc:  # the process died under the request
                 answers.append(exc)
@@ -191,12 +164,12 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
             assert state == "open" and not completions and not next_tasks
             assert row.lock_version == version_before
             # and the task can still be completed, once
-            status, body = _request("POST", f"{base}/api/v1/tasks/{task.id}/complete",
+            status, body = http_json("POST", f"{base}/api/v1/tasks/{task.id}/complete",
                                     {"data": {"quantity": 5, "comment": "after the restart"}}, token)
             assert status == 200, body
         if answers and isinstance(answers[0], tuple) and answers[0][0] == 200:
             assert state == "completed", "the client was told 'completed' but nothing was stored"
-        status, body = _request("POST", f"{base}/api/v1/tasks/{task.id}/complete",
+        status, body = http_json("POST", f"{base}/api/v1/tasks/{task.id}/complete",
                                 {"data": {"quantity": 5, "comment": "a second time"}}, token)
         assert status == 409, body
         verified = audit_verify(env)
