@@ -34,6 +34,7 @@ from engine.store import Database
 from engine.store.models import Deployment, ProcessInstance
 
 LIVE_CACHE_SIZE = 512
+STEPPABLE = (InstanceStatus.RUNNING, InstanceStatus.WAITING, InstanceStatus.FAILED)
 
 
 @dataclass
@@ -86,14 +87,9 @@ class InstanceRuntime:
             live.row, live.handled = row, set()
             return live
         parsed = self.specs.get_by_id(session, row.deployment_id)
-        workflow = spiff.load_state(self._state_of(session, row), parsed.spec, parsed.subprocess_specs,
-                                    self.script_engine)
+        # ``state`` is a deferred column: only a cache miss reads it.
+        workflow = spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
         return Live(row, workflow, parsed, indexed=derive(workflow))
-
-    @staticmethod
-    def _state_of(session: Session, row: ProcessInstance) -> str:
-        """The serialized state; deferred on the row, so a cache hit never reads it."""
-        return row.state
 
     def _remember(self, live: Live) -> None:
         with self._live_lock:
@@ -152,8 +148,8 @@ class InstanceRuntime:
         session.flush()  # the version counter check happens here
 
     @contextmanager
-    def step(self, instance: int | Callable[[Session], int], actor: Actor, *, allow: tuple[str, ...] = (InstanceStatus.RUNNING,
-             InstanceStatus.WAITING, InstanceStatus.FAILED)) -> Iterator[tuple[Session, Live]]:
+    def step(self, instance: int | Callable[[Session], int], actor: Actor, *,
+             allow: tuple[str, ...] = STEPPABLE) -> Iterator[tuple[Session, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
 
         ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).

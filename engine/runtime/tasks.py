@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine import audit, forms
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from engine.identity import Principal
-from engine.states import InstanceStatus, TaskState, check_transition
+from engine.states import TaskState, check_transition
 from engine.store.models import HumanTask
 
 if TYPE_CHECKING:
@@ -107,8 +107,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         return instance_id
 
     # Lock order everywhere: the instance first, then its task rows.
-    with runtime.step(instance_of_task, principal.actor, allow=(InstanceStatus.WAITING, InstanceStatus.RUNNING,
-                                                           InstanceStatus.FAILED)) as (session, live):
+    with runtime.step(instance_of_task, principal.actor) as (session, live):
         task = get_task(session, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
