@@ -76,20 +76,16 @@ def _chain_pending_events(session: Session) -> None:
         return
     session.flush()  # the changes the events record go first
     conn = session.connection()  # Core from here: this runs on every commit of every step
-    head_table, events_table = AuditHead.__table__, AuditEvent.__table__
-    head = conn.execute(select(head_table.c.seq, head_table.c.hash).where(head_table.c.id == 1)
-                        .with_for_update()).first()
+    head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).first()
+    seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
     if head is None:  # a database created before the migration seeded the head
-        conn.execute(insert(head_table).values(id=1, seq=0, hash=GENESIS))
-        seq, prev = 0, GENESIS
-    else:
-        seq, prev = head
+        conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
     for ev in pending:
         seq += 1
         ev["seq"], ev["prev_hash"] = seq, prev
         ev["hash"] = prev = event_hash(ev)
-    conn.execute(insert(events_table), pending)
-    conn.execute(update(head_table).where(head_table.c.id == 1).values(seq=seq, hash=prev))
+    conn.execute(insert(AuditEvent), pending)
+    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -217,7 +217,7 @@ class JobRunner:
 
     def _done(self, session: Any, job: ClaimedJob, action: str | None, after: dict[str, Any] | None) -> None:
         now = self.clock.now()
-        row = session.get(Job, job.id)
+        row = _job(session, job.id)
         row.state, row.locked_by, row.lock_expires_at, row.updated_at = JobState.DONE, None, None, now
         if action:
             audit.record(session, Actor.system(), action, "job", job.id, f"{job.kind} {job.element_id or ''}",
@@ -225,7 +225,7 @@ class JobRunner:
 
     def _postpone(self, job: ClaimedJob) -> None:
         with self.runtime.db.unit_of_work() as session:
-            row = session.get(Job, job.id)
+            row = _job(session, job.id)
             row.state, row.locked_by, row.lock_expires_at = JobState.PENDING, None, None
             row.attempts -= 1
             row.due_at = self.clock.now() + timedelta(minutes=1)
@@ -235,7 +235,7 @@ class JobRunner:
         message = exc.message if isinstance(exc, GmpflowError) else f"{type(exc).__name__}: {exc}"
         retryable = not isinstance(exc, (ValidationFailed, NotFound)) and getattr(exc, "retryable", True)
         with self.runtime.db.unit_of_work() as session:
-            row = session.get(Job, job.id)
+            row = _job(session, job.id)
             row.last_error, row.updated_at, row.locked_by, row.lock_expires_at = message, now, None, None
             if retryable and row.attempts < row.max_attempts:
                 backoff = float(row.payload.get("backoff", 1.0)) * (2 ** (row.attempts - 1))
@@ -262,6 +262,13 @@ class JobRunner:
                     instance.status = InstanceStatus.FAILED
 
 
+def _job(session: Any, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"There is no job {job_id}.", code="job_not_found")
+    return job
+
+
 def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, reason: str) -> Incident:
     """An admin retries the failed job of an incident (reason required)."""
     if not reason or not reason.strip():
@@ -273,7 +280,7 @@ def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, rea
             raise NotFound(f"There is no incident {incident_id}.", code="incident_not_found")
         if incident.resolved_at is not None:
             raise Conflict(f"Incident {incident_id} is already resolved.", code="incident_resolved")
-        job = session.get(Job, incident.job_id)
+        job = _job(session, incident.job_id)
         job.state, job.due_at, job.updated_at = JobState.PENDING, now, now
         job.max_attempts = job.attempts + 1
         incident.resolved_at, incident.resolved_by, incident.resolution_reason = now, actor.id, reason

@@ -42,7 +42,7 @@ def get_task(session: Session, task_id: int, *, lock: bool = False) -> HumanTask
 
 
 def inbox_query(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
-                instance_id: int | None = None) -> Select[tuple[HumanTask]]:
+                instance_id: int | None = None) -> Select[HumanTask]:
     query = select(HumanTask)
     states = [state] if state else [TaskState.OPEN, TaskState.CLAIMED]
     query = query.where(HumanTask.state.in_(states))

@@ -96,8 +96,11 @@ def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
         dep = session.get(Deployment, job.deployment_id)
         if dep is None or dep.status != DeploymentStatus.ACTIVE:
             return
-        live = runtime.create(session, dep, None, {}, Actor.system(),
-                              prepare=lambda wf: (runtime.run_engine(wf), _fire_start_event(wf)))
+        def fire_start_event(workflow: Any) -> None:
+            runtime.run_engine(workflow)  # the start event waits on its timer only once engine steps ran
+            _fire_start_event(workflow)
+
+        live = runtime.create(session, dep, None, {}, Actor.system(), prepare=fire_start_event)
         cycles = int(job.payload.get("cycles", 1))
         if cycles != 1:  # -1: unbounded, n > 1: n - 1 left after this one
             _insert(session, dep, job.element_id or "", job.due_at + timedelta(seconds=job.payload["every_seconds"]),
