@@ -5,11 +5,14 @@
 2. The same BPMN driven by raw SpiffWorkflow in memory, in the same run, and the ratio of the two.
 3. The cost of one step at iteration 10 and at iteration 1,000 of a loop process.
 4. The peak memory (RSS) of the run.
+5. When ``GMPFLOW_BENCH_POSTGRES_URL`` is set: service jobs per second with 1, 2 and 4 ``gmpflow worker``
+   processes on PostgreSQL, next to the same on SQLite (``engine.bench_workers``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -121,15 +124,20 @@ def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> 
 
 
 def run_bench(instances: int = 200) -> dict[str, Any]:
+    from engine.bench_workers import POSTGRES_ENV, worker_scaling
+
     engine = engine_throughput(instances)
     raw = raw_spiff_throughput(instances)
-    return {
+    figures = {
         "approval_engine": engine,
         "approval_raw_spiffworkflow": raw,
         "engine_to_raw_ratio": round(engine["per_second"] / raw["per_second"], 3),
         "loop": loop_step_costs(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if os.environ.get(POSTGRES_ENV):
+        figures["worker_scaling"] = worker_scaling(jobs=max(instances, 100))
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return figures
 
 
 def render_table(figures: dict[str, Any]) -> str:
@@ -140,7 +148,12 @@ def render_table(figures: dict[str, Any]) -> str:
         ("engine / raw", f"{figures['engine_to_raw_ratio']:.3f} (target >= 0.333)"),
         ("loop step 10", f"{loop['step_10_ms']} ms"),
         ("loop step 1000", f"{loop['step_1000_ms']} ms (x{loop['ratio_1000_to_10']})"),
-        ("peak memory", f"{figures['peak_rss_mb']} MB"),
     ]
+    for kind, runs in figures.get("worker_scaling", {}).items():
+        for run in runs:
+            rows.append((f"service jobs, {run['workers']} worker process{'es' if run['workers'] > 1 else ''} "
+                         f"on {'PostgreSQL' if kind == 'postgres' else 'SQLite'}",
+                         f"{run['per_second']} jobs/s ({run['jobs']} jobs)"))
+    rows.append(("peak memory", f"{figures['peak_rss_mb']} MB"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,19 @@
+"""``gmpflow bench``'s worker-scaling section: real worker processes finish every job and a rate comes out."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.bench_workers import _database, one_run
+from tests.conftest import BACKENDS, POSTGRES_URL
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_two_worker_processes_finish_every_job_and_report_a_rate(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if kind == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL")
+        monkeypatch.setenv("GMPFLOW_BENCH_POSTGRES_URL", POSTGRES_URL)
+    with _database(kind, 0) as url:
+        figures = one_run(url, workers=2, jobs=20, timeout=60)
+    assert figures["workers"] == 2 and figures["jobs"] == 20 and figures["per_second"] > 0
