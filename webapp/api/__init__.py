@@ -120,8 +120,9 @@ def q_time(name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+ID_QUERY = {"type": "integer", "minimum": 0, "maximum": MAX_ID}  # what q_int accepts by default
 PAGING = [{"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
-          {"name": "offset", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
+          {"name": "offset", "schema": {**ID_QUERY, "default": 0}}]
 
 
 def paging() -> tuple[int, int]:

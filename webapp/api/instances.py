@@ -7,14 +7,14 @@ from typing import Any
 from flask import Response
 
 from webapp import jsonio
-from webapp.api import PAGING, api, paging, q_int, q_text, q_time
+from webapp.api import ID_QUERY, PAGING, api, paging, q_int, q_text, q_time
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import ref
 
 TEXT = {"type": "string", "maxLength": 200}
 TIME = {"type": "string", "format": "date-time"}
-FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": {"type": "integer", "minimum": 0}},
+FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": ID_QUERY},
            {"name": "status", "schema": TEXT}, {"name": "business_key", "schema": TEXT},
            {"name": "started_after", "schema": TIME, "description": "inclusive"},
            {"name": "started_before", "schema": TIME, "description": "exclusive"}, *PAGING]

@@ -41,7 +41,9 @@ def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None 
     if response is not None:
         op["responses"][str(status)]["content"] = {media_type: {"schema": response}}
     if body:
-        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": ref(body)}}}
+        # required when the schema requires a field (an absent body is then a 400), optional otherwise
+        op["requestBody"] = {"required": bool(SCHEMAS[body].get("required")),
+                             "content": {"application/json": {"schema": ref(body)}}}
     if query:
         op["parameters"] = [{"in": "query", "required": False, **q} for q in query]
     for code, text in ERROR_STATUSES.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp import jsonio
-from webapp.api import PAGING, api, body, paging, q_bool, q_int, q_text, q_time
+from webapp.api import ID_QUERY, PAGING, api, body, paging, q_bool, q_int, q_text, q_time
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
@@ -71,6 +71,6 @@ def verify_audit() -> Any:
 @api.get("/signatures")
 @operation("Electronic signatures with their manifestation (printed name, UTC date-time with zone, meaning), "
            "oldest first", tags=["signatures"], response=listing("Signature"),
-           query=[{"name": "instance_id", "schema": {"type": "integer", "minimum": 0}}])
+           query=[{"name": "instance_id", "schema": ID_QUERY}])
 def list_signatures() -> Any:
     return engine().list_signatures(instance_id=q_int("instance_id"))

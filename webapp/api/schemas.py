@@ -29,12 +29,14 @@ def obj(properties: dict[str, Any], required: list[str] | None = None, **more: A
             "required": list(properties) if required is None else required, **more}
 
 
+REASON = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S",
+          "description": "why (recorded in the audit trail); blank text is refused"}
 REQUESTS: dict[str, dict[str, Any]] = {
     "TokenRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 100},
                          "password": {"type": "string", "minLength": 1, "maxLength": 1000}}),
     "StartInstanceRequest": obj({"business_key": {"type": ["string", "null"], "maxLength": 200},
                                  "variables": OBJECT}, required=[]),
-    "ReasonRequest": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
+    "ReasonRequest": obj({"reason": REASON}),
     "CompleteTaskRequest": obj({
         "data": OBJECT,
         "signature": {"type": ["object", "null"],
@@ -45,7 +47,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                                   "old_password": {"type": "string", "minLength": 1, "maxLength": 1000},
                                   "new_password": {"type": "string", "minLength": 1, "maxLength": 1000}}),
     "RoleRequest": obj({"role": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
+                        "reason": REASON}),
     "MasterDataRecordRequest": obj({"key": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$"},
                                     "title": {"type": "string", "minLength": 1, "maxLength": 300},
                                     "data": OBJECT}, required=["key", "data"]),

@@ -7,7 +7,7 @@ from typing import Any
 from engine.states import TaskState
 from engine.store.models import HumanTask
 from webapp import jsonio
-from webapp.api import api, body, q_bool, q_choice, q_int, q_text
+from webapp.api import ID_QUERY, api, body, q_bool, q_choice, q_int, q_text
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
@@ -17,7 +17,7 @@ FILTERS = [{"name": "state", "schema": {"type": "string", "enum": list(STATES)},
             "description": "default: open and claimed"},
            {"name": "mine", "schema": {"type": "boolean"}, "description": "only tasks claimed by me"},
            {"name": "role", "schema": {"type": "string", "maxLength": 100}},
-           {"name": "instance_id", "schema": {"type": "integer", "minimum": 0}}]
+           {"name": "instance_id", "schema": ID_QUERY}]
 
 
 def _shown(*rows: HumanTask) -> list[dict[str, Any]]:
