@@ -1,7 +1,9 @@
 """The registry of operations that service tasks may call.
 
 Connectors (pluggy plugins, see ``connectors/``) add operations here; the engine itself only knows
-the registry and two built-ins that exercise the job mechanics: ``echo`` and ``fail``.
+the registry, two built-ins that exercise the job mechanics (``echo`` and ``fail``) and
+``notify.downstream``, the change-control process's notification until connectors provide one.
+The operations that read or change governed state are bound to an engine: ``engine.governance``.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ class OperationRegistry:
     def all(self) -> list[Operation]:
         return [self._operations[n] for n in self.names()]
 
+    def extended(self, operations: list[Operation]) -> OperationRegistry:
+        """A new registry with this one's operations and ``operations`` (this one is left as it is).
+
+        Raises DefinitionError ``duplicate_operation`` when a name is taken.
+        """
+        registry = OperationRegistry()
+        for operation in [*self.all(), *operations]:
+            registry.register(operation)
+        return registry
+
     def element_templates(self) -> list[dict[str, Any]]:
         """One element template per operation, in the shape of Camunda/bpmn-js element templates.
 
@@ -123,6 +135,12 @@ def _fail(params: dict[str, Any], context: CallContext) -> Any:
     return params
 
 
+def _notify_downstream(params: dict[str, Any], context: CallContext) -> Any:
+    """Calls nobody yet; the job's audit event records the call and this result."""
+    return {"notified": [], "subject": params.get("subject"), "event": params.get("event"),
+            "instance_id": context.instance_id, "note": "no downstream system is connected"}
+
+
 def builtin_registry() -> OperationRegistry:
     registry = OperationRegistry()
     registry.register(Operation("echo", _echo, idempotent=True, description="Returns its parameters."))
@@ -133,6 +151,13 @@ def builtin_registry() -> OperationRegistry:
                                                         "retryable": {"type": "boolean"},
                                                         "bpmn_error_code": {"type": "string"}}},
         description="Fails (the first `times` attempts, or always); for testing retries and incidents."))
+    registry.register(Operation(
+        "notify.downstream", _notify_downstream, idempotent=True,
+        params_schema={"type": "object", "required": ["subject"], "additionalProperties": False,
+                       "properties": {"subject": {"type": "string"}, "event": {"type": "string"},
+                                      "details": {"type": ["object", "null"]}}},
+        description="Tells downstream systems (ERP, MES) that a governed change is in force. A no-op until "
+                    "connectors provide it: the call and its result are recorded in the audit trail."))
     return registry
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine import audit, identity, records, screens, signatures
+from engine import audit, governance, identity, records, screens, signatures
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
@@ -60,7 +60,8 @@ class Gmpflow:
                  registry: OperationRegistry | None = None, change_control: str | None = None) -> None:
         self.db = db or Database()
         self.clock = clock or Clock()
-        self.registry = registry or builtin_registry()
+        # the change-control operations need this engine's database: bound here, added to a copy
+        self.registry = (registry or builtin_registry()).extended(governance.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
