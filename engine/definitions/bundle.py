@@ -89,7 +89,11 @@ def read_bundle(paths: list[str | Path]) -> Bundle:
             if file.name in bundle.files:
                 raise DefinitionError("Two files of the bundle have the same name.", file=file.name,
                                       code="bundle_duplicate_file")
-            bundle.files[file.name] = file.read_text(encoding="utf-8")
+            try:
+                bundle.files[file.name] = file.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise DefinitionError(f"The file is not UTF-8 text (byte {exc.start}); save it as UTF-8.",
+                                      file=file.name, code="file_not_utf8") from None
     return bundle
 
 
