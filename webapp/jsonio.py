@@ -57,13 +57,18 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity are not JSON (Python's parser accepts them; a NaN passes every min/max check)."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def json_body() -> dict[str, Any]:
     """The request body as a JSON object; an empty body is ``{}``. Raises BadJson otherwise."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
     except (ValueError, RecursionError):
         raise BadJson("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
