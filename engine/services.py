@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine import audit, governance, identity, records, screens, signatures
+from engine import audit, governance, identity, modeling, records, screens, signatures
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.errors import AuthenticationFailed, DefinitionError, NotFound, SignatureRejected
+from engine.errors import AuthenticationFailed, DefinitionError, GmpflowError, NotFound, SignatureRejected
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
@@ -90,7 +90,10 @@ class Gmpflow:
 
     # -- definitions ----------------------------------------------------------------------------------
     def lint(self, paths: list[str | Path]) -> list[DefinitionError]:
-        bundle = read_bundle(paths)
+        return self.lint_bundle(read_bundle(paths))
+
+    def lint_bundle(self, bundle: Bundle) -> list[DefinitionError]:
+        """Every problem of a bundle (file, element id, line), without storing anything."""
         deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
         try:
             with self.db.read() as session:
@@ -134,6 +137,69 @@ class Gmpflow:
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
             return dep
+
+    # -- the modeler and the process overview -----------------------------------------------------------
+    def process_versions(self) -> list[dict[str, Any]]:
+        """Every process with each version's status and instance counts (see ``modeling.process_versions``)."""
+        with self.db.read() as session:
+            return modeling.process_versions(session)
+
+    def deployment_overview(self, deployment_id: int) -> dict[str, Any]:
+        """One version: ``deployment``, its files grouped by kind, the ``diagram`` XML and ``counts`` per
+        element (open human tasks, pending jobs, open incidents of its unfinished instances)."""
+        with self.db.read() as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
+            parsed = self.runtime.specs.get_by_id(session, deployment_id)
+            return {"deployment": dep, "files": modeling.bundle_files(dep), "diagram": screens.diagram_xml(parsed),
+                    "counts": modeling.element_counts(session, deployment_id)}
+
+    def modeler_view(self, deployment_id: int) -> dict[str, Any]:
+        """What the browser modeler opens: ``deployment``, its ``files`` grouped by kind and the connector
+        operations as element ``templates`` (see ``OperationRegistry.element_templates``)."""
+        with self.db.read() as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
+            files = modeling.bundle_files(dep)
+        return {"deployment": dep, "files": files, "templates": self.registry.element_templates()}
+
+    def save_draft(self, actor: Actor, files: dict[str, str]) -> tuple[Deployment, bool]:
+        """Deploy edited files as a new draft version (never active: a change control makes it so);
+        raises ``DefinitionError`` (code ``lint_failed``, with ``problems``) when the lint finds any."""
+        return self.deploy(actor, bundle=Bundle(dict(files)), activate=False)
+
+    def request_change(self, principal: Principal, variables: dict[str, Any],
+                       business_key: str | None = None) -> dict[str, Any]:
+        """Open a change control for a draft deployment or master-data version: start ``change_control``
+        with ``variables`` (``subject_kind`` and the request form's fields) and complete the requester's
+        request task with them. ``{instance, task, error}``: when the request form refuses the values, the
+        task stays open for the requester and ``error`` says why."""
+        started = self.start_instance(principal.actor, "change_control", business_key, variables)
+        element = "request_deployment" if variables.get("subject_kind") == "deployment" else "request_masterdata"
+        with self.db.read() as session:
+            task = session.scalar(select(HumanTask).where(HumanTask.instance_id == started.id,
+                                                          HumanTask.element_id == element))
+        error = None
+        if task is not None:
+            try:
+                task = self.complete_task(principal, task.id, {k: v for k, v in variables.items()
+                                                               if k != "subject_kind"})
+            except GmpflowError as exc:
+                error = exc
+        return {"instance": started, "task": task, "error": error}
+
+    def propose_masterdata_change(self, principal: Principal, type_name: str, key: str, number: int,
+                                  request: dict[str, Any]) -> dict[str, Any]:
+        """Submit a master-data draft for review and open its change control (``request``: the request
+        form's ``reason``, ``product_impact``, ``effective_date``); answers like ``request_change``."""
+        version = self.masterdata.version(type_name, key, number)
+        if version.status == "draft":
+            self.masterdata.submit(principal.actor, type_name, key, number)
+        return self.request_change(principal, {"subject_kind": "masterdata", "record_type": type_name,
+                                               "record_key": key, "version_number": number, **request},
+                                   business_key=f"{type_name} {key} v{number}")
 
     # -- instances ------------------------------------------------------------------------------------
     def start_instance(self, actor: Actor, key: str, business_key: str | None = None,

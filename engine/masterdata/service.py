@@ -12,6 +12,7 @@ from engine.clock import Clock
 from engine.errors import NotFound
 from engine.masterdata import effective, importer, records, types
 from engine.masterdata.diff import diff
+from engine.states import MasterDataStatus
 from engine.store import Database
 from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
 
@@ -66,6 +67,29 @@ class MasterData:
             before = records.get_version(session, type_name, key, number_a)
             after = records.get_version(session, type_name, key, number_b)
             return diff(before.data, after.data)
+
+    def record_view(self, type_name: str, key: str) -> dict[str, Any]:
+        """A record for a person's screen: its ``type`` (latest version) and ``schema``, the ``record``,
+        its ``versions`` (oldest first), the ``effective`` one and the ``open`` one (draft or in review)."""
+        with self.db.read() as session:
+            type_row = types.current(session, type_name)
+            record = records.get_record(session, type_name, key)
+            versions = records.versions_of(session, record.id)
+        return {"type": type_row, "schema": types.schema_of(type_row), "record": record, "versions": versions,
+                "effective": next((v for v in versions if v.status == MasterDataStatus.EFFECTIVE), None),
+                "open": next((v for v in versions if v.status in (MasterDataStatus.DRAFT,
+                                                                   MasterDataStatus.IN_REVIEW)), None)}
+
+    def save_draft(self, actor: Actor, type_name: str, key: str, data: Any) -> MasterDataVersion:
+        """Replace the record's open draft with ``data``, or start the next version as a draft with it.
+        Raises ValidationFailed with per-field errors (JSON pointers) and stores nothing then."""
+        with self.db.unit_of_work() as session:
+            record = records.get_record(session, type_name, key)
+            draft = next((v for v in records.versions_of(session, record.id)
+                          if v.status == MasterDataStatus.DRAFT), None)
+            if draft is not None:
+                return records.update_draft(session, self.clock, actor, type_name, key, draft.number, data)
+            return records.new_draft(session, self.clock, actor, type_name, key, data)
 
     # -- writes -------------------------------------------------------------------------------------------
     def create_record(self, actor: Actor, type_name: str, key: str, title: str, data: Any) -> MasterDataVersion:

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from engine import bootstrap, identity
 from engine.clock import FrozenClock
+from engine.operations import configured_registry
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
@@ -60,7 +61,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         db = Database(f"sqlite:///{tmp_path_factory.mktemp('web') / 'gmpflow.db'}")
         upgrade(db)
         clock = FrozenClock()
-        engine = Gmpflow(db, clock, change_control="off")
+        engine = Gmpflow(db, clock, change_control="off", registry=configured_registry())  # the shipped connectors
         engine.record_start()
         bootstrap.load_bundled_models(engine, ADMIN)
         engine.deploy(ADMIN, [FIXTURES / "web_qa_release"])

@@ -28,6 +28,7 @@ from webapp.inbox import instructions_html, with_limits
 
 PASSWORD = "correct horse battery"
 VIEWERS = {"admin", "qa", "supervisor", "process_owner"}
+MASTERDATA_READERS = {"data_steward", "qa", "admin", "process_owner", "planner", "supervisor"}
 EXPECTED: dict[str, str | set[str]] = {
     "auth.login": PUBLIC, "auth.logout": PUBLIC, "auth.change_password": PUBLIC, "auth.account": SIGNED_IN,
     "home.index": SIGNED_IN,
@@ -40,9 +41,16 @@ EXPECTED: dict[str, str | set[str]] = {
     "admin.users": {"admin"}, "admin.create_user": {"admin"}, "admin.set_active": {"admin"},
     "admin.unlock": {"admin"}, "admin.reset_password": {"admin"}, "admin.grant_role": {"admin"},
     "admin.remove_role": {"admin"},
+    "modeler.processes": {"process_owner", "admin"}, "modeler.edit": {"process_owner", "admin"},
+    "modeler.save": {"process_owner"}, "modeler.check": {"process_owner"}, "modeler.submit": {"process_owner"},
+    "modeler.overview": VIEWERS,
+    "masterdata.types": MASTERDATA_READERS, "masterdata.records": MASTERDATA_READERS,
+    "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,
+    "masterdata.draft": {"data_steward"}, "masterdata.propose": {"data_steward"},
 }
 SAMPLE_ARGS = {"task_id": 1, "instance_id": 1, "incident_id": 1, "fmt": "json", "action": "suspend",
-               "username": "nobody", "role": "qa"}
+               "username": "nobody", "role": "qa", "deployment_id": 1, "name": "material", "key": "MAT-1",
+               "number": 1}
 
 
 @pytest.fixture

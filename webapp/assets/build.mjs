@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, '..', 'static', 'dist');
-const entries = ['viewer', 'modeler', 'dmn', 'form'];
+const entries = ['viewer', 'modeler', 'dmn', 'form', 'formeditor'];
 
 const started = Date.now();
 await rm(outdir, { recursive: true, force: true });

@@ -1,0 +1,129 @@
+"""Browser journeys of the process owner's modeler and the per-version process overview (Debian's Chromium).
+
+Each starts from the login page and saves screenshots under ``test-artifacts/web/``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from engine.definitions.bundle import Bundle
+from tests.web.conftest import Live, login, shot
+
+pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium and one live server
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "spiff": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
+
+
+def active_demo(live: Live) -> Any:
+    return next(d for d in live.engine.definitions() if d.key == "demo_approval" and d.status == "active")
+
+
+def modeler_ready(page: Any) -> None:
+    page.wait_for_selector("body[data-modeler-ready=true]")
+
+
+def properties(root: Any, element_id: str) -> dict[str, str]:
+    return {p.get("name"): p.get("value") for p in root.xpath(
+        f"//bpmn:*[@id='{element_id}']/bpmn:extensionElements/spiff:properties/spiff:property", namespaces=NS)}
+
+
+def test_a_process_owner_edits_saves_a_draft_fixes_a_lint_problem_and_submits_it(page: Any, live: Live) -> None:
+    v1 = active_demo(live)
+    login(page, live, "pete")
+    page.get_by_role("link", name="Models").click()
+    row = page.locator(f"section[data-process=demo_approval] tr[data-deployment-id='{v1.id}']")
+    assert "active" in row.inner_text()
+    shot(page, "modeler-process-list")
+    row.get_by_role("link", name="Edit").click()
+    modeler_ready(page)
+    assert page.locator("#file-tabs [role=tab]").all_inner_texts() == [
+        "demo_approval.bpmn", "demo_request.form", "demo_review.form"]
+
+    page.locator(".djs-element.djs-shape[data-element-id=approve]").click()
+    page.wait_for_selector("#props-body[data-element=approve]")
+    page.get_by_label("Name").fill("Approve the request (QA)")
+    page.get_by_label("Name").press("Tab")
+    page.get_by_label("Form").select_option("demo_request")
+    page.get_by_label("Four eyes: signer differs from").fill("performer:review")
+    page.get_by_label("Four eyes: signer differs from").press("Tab")
+    page.get_by_role("button", name="Save as draft").click()  # a four-eyes rule without a signature meaning
+    page.wait_for_selector("body[data-saved=problems]")
+    problem = page.locator("#problems li[data-element-id=approve]")
+    assert "signature.meaning is not" in problem.inner_text()
+    assert page.locator(".djs-element[data-element-id=approve].gmp-lint-error").count() == 1
+    assert page.locator(".djs-overlay .lint-badge").count() == 1
+    shot(page, "modeler-lint-problem-marked")
+    assert [d.version for d in live.engine.definitions() if d.key == "demo_approval"] == [1]  # nothing stored
+
+    page.get_by_label("Signature meaning").select_option("Approved")
+    page.get_by_role("button", name="Save as draft").click()
+    page.wait_for_selector("body[data-saved]:not([data-saved=problems])")
+    assert page.locator(".gmp-lint-error").count() == 0 and page.locator("#problems-card").is_hidden()
+    draft_id = int(page.locator("body").get_attribute("data-saved"))
+    view = live.engine.modeler_view(draft_id)
+    draft, files = view["deployment"], {**view["files"]["bpmn"], **view["files"]["form"]}
+    assert (draft.key, draft.version, draft.status) == ("demo_approval", 2, "draft")
+    assert "draft" in page.locator("#save-status").inner_text()
+    shot(page, "modeler-saved-draft")
+
+    # the saved file is standard BPMN with our extensions intact and the ids unchanged
+    saved = etree.fromstring(files["demo_approval.bpmn"].encode())
+    original = etree.fromstring(live.engine.modeler_view(v1.id)["files"]["bpmn"]["demo_approval.bpmn"].encode())
+    assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))
+    assert saved.get("exporter") == "gmpflow modeler"
+    assert saved.xpath("//bpmn:userTask[@id='approve']/@name", namespaces=NS) == ["Approve the request (QA)"]
+    assert properties(saved, "approve") == {"formId": "demo_request", "signature.distinctFrom": "performer:review",
+                                            "signature.meaning": "Approved"}
+    assert properties(saved, "request") == properties(original, "request")
+    params = saved.xpath("//bpmn:serviceTask[@id='notify']/bpmn:extensionElements/spiff:serviceTaskOperator"
+                         "/spiff:parameters/spiff:parameter", namespaces=NS)
+    assert [(p.get("id"), p.get("type"), p.get("value")) for p in params] == [
+        ("quantity", "int", "quantity"), ("comment", "str", "comment")]
+    assert live.engine.lint_bundle(Bundle(files)) == []
+
+    page.locator("#saved-version").click()
+    modeler_ready(page)
+    form = page.locator("#submit-form")
+    form.get_by_label("Why it changes").fill("QA approves with a signature, four eyes.")
+    form.get_by_label("Impact on the product").select_option("none")
+    form.get_by_role("button", name="Submit for change control").click()
+    page.wait_for_url(re.compile(rf".*/modeler/{draft_id}$"))
+    assert "Change request #" in page.locator(".flash-success").inner_text()
+    shot(page, "modeler-submitted-for-change-control")
+    live.engine.run_jobs_once()
+    assert live.engine.get_deployment(draft_id).status == "in_review"
+    page.get_by_role("link", name="Process models").click()
+    assert "in review" in page.locator(f"tr[data-deployment-id='{draft_id}']").inner_text()
+
+
+def test_the_process_overview_shows_counts_per_element(page: Any, live: Live) -> None:
+    v1 = active_demo(live)
+    incident_instance = live.start("service_retry_incident", "OVR-ERP", who="ada", fail_times=3)
+    for _ in range(10):
+        live.engine.run_jobs_once()
+        live.clock.advance(minutes=5)
+    assert any(i.instance_id == incident_instance for i in live.engine.list_incidents())
+    for n in range(3):
+        live.start("demo_approval", f"OVR-{n}")
+    expected = live.engine.deployment_overview(v1.id)["counts"]["request"]["tasks"]  # other journeys add some
+    assert expected >= 3
+    login(page, live, "ada")
+    page.get_by_role("link", name="Models").click()
+    page.locator(f"tr[data-deployment-id='{v1.id}']").get_by_role("link", name="Overview").click()
+    page.wait_for_selector("#diagram[data-rendered=true]")
+    badge = page.locator(".count-badges[data-element=request] .count-active")
+    assert badge.inner_text() == str(expected)
+    assert page.locator(".djs-element[data-element-id=request].gmp-active").count() == 1
+    assert page.locator("#element-counts tr[data-element=request]").inner_text().split("\t")[1] == str(expected)
+    shot(page, "process-overview-counts")
+
+    failing = next(d for d in live.engine.definitions() if d.key == "service_retry_incident")
+    page.goto(f"{live.url}/processes/{failing.id}/overview")
+    page.wait_for_selector("#diagram[data-rendered]", state="attached")
+    assert page.locator("#total-incidents").inner_text() == "1"
+    assert page.locator("#element-counts tr[data-element=post_to_erp]").inner_text().split("\t")[3] == "1"
+    shot(page, "process-overview-incident")

@@ -1,0 +1,128 @@
+"""The process owner's modeler: process versions, the bpmn-js/dmn-js/form-js editors, saving a draft
+(linted by the engine), submitting a draft for change control; and the per-version process overview."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+
+from engine.definitions.bundle import kind_of
+from engine.definitions.properties import SIGNATURE_MEANINGS
+from engine.errors import DefinitionError, GmpflowError
+from engine.states import DeploymentStatus
+from webapp.guard import engine, principal, roles
+
+bp = Blueprint("modeler", __name__)
+EDITORS = ("process_owner",)
+READERS = ("process_owner", "admin")
+OVERVIEW = ("admin", "qa", "supervisor", "process_owner")
+IMPACTS = (("none", "None"), ("indirect", "Indirect"), ("direct", "Direct (quality, safety, efficacy)"))
+MAX_FILES = 50
+
+
+@bp.get("/modeler")
+@roles(*READERS)
+def processes() -> Any:
+    return render_template("modeler/processes.html", processes=engine().process_versions())
+
+
+@bp.get("/modeler/<id:deployment_id>")
+@roles(*READERS)
+def edit(deployment_id: int) -> Any:
+    view = engine().modeler_view(deployment_id)
+    dep = view["deployment"]
+    config = {"files": view["files"], "templates": view["templates"], "meanings": list(SIGNATURE_MEANINGS),
+              "deployment": {"id": dep.id, "key": dep.key, "version": dep.version, "status": dep.status},
+              "canEdit": "process_owner" in principal().roles,
+              "saveUrl": url_for("modeler.save"), "lintUrl": url_for("modeler.check")}
+    return render_template("modeler/edit.html", dep=dep, config=config, impacts=IMPACTS,
+                           today=engine().clock.now().date().isoformat(),
+                           can_submit=dep.status == DeploymentStatus.DRAFT and config["canEdit"])
+
+
+def _posted_files() -> dict[str, str]:
+    body = request.get_json(silent=True)
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, dict) or not files or len(files) > MAX_FILES or not all(
+            isinstance(k, str) and isinstance(v, str) and kind_of(k) and "/" not in k and "\\" not in k
+            for k, v in files.items()):
+        raise DefinitionError("Send the bundle as {files: {name: text}} with .bpmn, .dmn and .form files.",
+                              code="bundle_malformed")
+    return files
+
+
+def _problems(exc: DefinitionError) -> list[dict[str, Any]]:
+    found = exc.context.get("problems")
+    if found:
+        return list(found)
+    return [{"message": exc.message, "file": exc.file, "element_id": exc.element_id, "line": exc.line,
+             "code": exc.code}]
+
+
+@bp.post("/modeler/save")
+@roles(*EDITORS)
+def save() -> Any:
+    """Deploy the posted bundle as a new draft version; 400 with the lint problems when there are any."""
+    try:
+        dep, created = engine().save_draft(principal().actor, _posted_files())
+    except DefinitionError as exc:
+        return jsonify({"ok": False, "problems": _problems(exc)}), 400
+    except GmpflowError as exc:
+        return jsonify({"ok": False, "problems": [{"message": exc.message, "code": exc.code}]}), 409
+    return jsonify({"ok": True, "created": created, "id": dep.id, "key": dep.key, "version": dep.version,
+                    "status": dep.status, "url": url_for("modeler.edit", deployment_id=dep.id)})
+
+
+@bp.post("/modeler/lint")
+@roles(*EDITORS)
+def check() -> Any:
+    """The engine's lint of the posted bundle, nothing stored."""
+    from engine.definitions.bundle import Bundle
+    try:
+        problems = engine().lint_bundle(Bundle(_posted_files()))
+    except DefinitionError as exc:
+        return jsonify({"ok": False, "problems": _problems(exc)}), 400
+    found = [{"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line, "code": p.code}
+             for p in problems]
+    return jsonify({"ok": not found, "problems": found}), 200
+
+
+@bp.post("/modeler/<id:deployment_id>/submit")
+@roles(*EDITORS)
+def submit(deployment_id: int) -> Any:
+    """Open a change control for the draft: the change request's form fields come from this form."""
+    form = request.form
+    reason = (form.get("reason") or "").strip()
+    impact = form.get("product_impact") or ""
+    try:
+        effective = date.fromisoformat(form.get("effective_date") or "").isoformat()
+    except ValueError:
+        effective = ""
+    if len(reason) < 5 or impact not in dict(IMPACTS) or not effective:
+        flash("Give a reason (at least 5 characters), the impact on the product and the date it takes effect.",
+              "error")
+        return redirect(url_for("modeler.edit", deployment_id=deployment_id))
+    try:
+        opened = engine().request_change(principal(), {
+            "subject_kind": "deployment", "deployment_id": deployment_id, "reason": reason,
+            "product_impact": impact, "effective_date": effective}, business_key=f"deployment {deployment_id}")
+    except GmpflowError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("modeler.edit", deployment_id=deployment_id))
+    if opened["error"] is not None:
+        flash(f"Change request #{opened['instance'].id} is open, but its request form needs attention: "
+              f"{opened['error'].message}", "error")
+        return redirect(url_for("inbox.task", task_id=opened["task"].id))
+    flash(f"Change request #{opened['instance'].id} opened for this draft; QA reviews it next.", "success")
+    return redirect(url_for("modeler.edit", deployment_id=deployment_id))
+
+
+@bp.get("/processes/<id:deployment_id>/overview")
+@roles(*OVERVIEW)
+def overview(deployment_id: int) -> Any:
+    view = engine().deployment_overview(deployment_id)
+    totals = {name: sum(c.get(name, 0) for c in view["counts"].values()) for name in ("tasks", "jobs", "incidents")}
+    return render_template("modeler/overview.html", dep=view["deployment"], counts=view["counts"], totals=totals,
+                           config={"xml": view["diagram"], "counts": view["counts"]})
