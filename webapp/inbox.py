@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from engine.errors import Conflict, GmpflowError, NotFound, PermissionDenied, SignatureRejected, ValidationFailed
 from webapp.guard import engine, forbidden, principal, safe_next, signed_in
+from webapp.jsonio import not_json
 
 bp = Blueprint("inbox", __name__)
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -134,7 +135,7 @@ def _act(task_id: int, action: Any, done: str) -> Any:
 
 def _submitted_data() -> dict[str, Any]:
     try:
-        data = json.loads(request.form.get("data") or "{}")
+        data = json.loads(request.form.get("data") or "{}", parse_constant=not_json)
     except ValueError:
         data = None
     if not isinstance(data, dict):

@@ -57,7 +57,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _not_json(constant: str) -> Any:
+def not_json(constant: str) -> Any:
     """NaN and Infinity are not JSON (Python's parser accepts them; a NaN passes every min/max check)."""
     raise ValueError(f"{constant} is not a JSON value")
 
@@ -68,7 +68,7 @@ def json_body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_constant=_not_json)
+        body = json.loads(raw, parse_constant=not_json)
     except (ValueError, RecursionError):
         raise BadJson("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
