@@ -312,6 +312,19 @@ def test_a_web_form_post_without_the_csrf_token_is_refused_with_400(app: Any, ap
     assert snapshot(engine.db) == before
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", '"five"', "0", "1001", "1e999"])
+def test_bad_form_data_from_the_web_page_is_refused_and_nothing_changes(app: Any, api: Api, engine: Gmpflow,
+                                                                        demo: dict[str, Any], value: str) -> None:
+    client = _signed_in(app, engine, "olivia")
+    page = client.get(f"/tasks/{demo['task']['id']}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    before = snapshot(engine.db)
+    response = client.post(f"/tasks/{demo['task']['id']}/complete", data={
+        "csrf_token": token, "data": '{"quantity": %s, "comment": "c"}' % value})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert snapshot(engine.db) == before
+
+
 @pytest.mark.parametrize("door", ["api", "web"])
 def test_login_brute_force_locks_the_account_and_changes_nothing_else(app: Any, api: Api, engine: Gmpflow,
                                                                       door: str) -> None:
