@@ -18,6 +18,7 @@ from engine import bootstrap
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.identity import Principal
+from engine.operations import configured_registry
 from engine.services import Gmpflow
 from engine.store import Database
 from webapp import create_app
@@ -29,7 +30,9 @@ EXAMPLES = 30  # per operation (positive and negative cases): the whole run stay
 def seeded_app(tmp_path: Path, sqlite_template: Path) -> Any:
     path = tmp_path / "gmpflow.db"
     shutil.copy(sqlite_template, path)
-    engine = Gmpflow(Database(f"sqlite:///{path}"), FrozenClock(), change_control="off")
+    # as `gmpflow init --demo` does: the installed registry (connectors), every shipped model, demo data
+    engine = Gmpflow(Database(f"sqlite:///{path}"), FrozenClock(), registry=configured_registry(),
+                     change_control="off")
     engine.record_start()
     engine.masterdata.load_types(Actor.system())
     bootstrap.load_bundled_models(engine, Actor.system())

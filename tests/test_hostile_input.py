@@ -204,8 +204,9 @@ SQL_PAYLOADS = ["' OR '1'='1", "1; DROP TABLE audit_event; --", "%' OR 1=1 --", 
 
 
 def _filters(api: Api) -> list[tuple[str, str]]:
-    """Every query parameter of every GET operation in the OpenAPI document (paths without parameters)."""
-    return [(path, param["name"]) for path, item in api.spec["paths"].items() if "{" not in path
+    """Every query parameter of every GET operation in the OpenAPI document (path parameters filled with
+    names that exist nowhere, so those answer 404 or refuse the filter)."""
+    return [(re.sub(r"\{[^}]+\}", "nothing_here", path), param["name"]) for path, item in api.spec["paths"].items()
             for method, op in item.items() if method == "get"
             for param in op.get("parameters", []) if param.get("in") == "query"]
 
@@ -213,13 +214,16 @@ def _filters(api: Api) -> list[tuple[str, str]]:
 def test_sql_metacharacters_in_every_filter_find_nothing_and_change_nothing(api: Api, engine: Gmpflow,
                                                                             demo: dict[str, Any]) -> None:
     filters = _filters(api)
-    assert len(filters) >= 15, filters  # instances, tasks, audit, signatures, incidents, masterdata...
+    assert len(filters) >= 20, filters  # instances, tasks, audit, signatures, incidents, masterdata...
     api.token("ada")
     before = snapshot(engine.db)
     for path, name in filters:
         for payload in SQL_PAYLOADS:
             response = api.get(path, as_="ada", query_string={name: payload})
-            assert response.status_code in (200, 400), (path, name, payload, response.json)
+            assert response.status_code in ((200, 400, 404) if "nothing_here" in path else (200, 400)), (
+                path, name, payload, response.json)
+            if response.status_code == 404:
+                continue
             if response.status_code == 400:
                 assert response.json["code"] == "bad_filter", (path, name, response.json)
                 continue
