@@ -7,6 +7,8 @@
 4. The peak memory (RSS) of the run.
 5. When ``GMPFLOW_BENCH_POSTGRES_URL`` is set: service jobs per second with 1, 2 and 4 ``gmpflow worker``
    processes on PostgreSQL, next to the same on SQLite (``engine.bench_workers``).
+6. The cost of one SOP step at step 10 and at step 1,000 of a 1,000-step SOP, each step its own instance
+   (``engine.bench_sop``; target: step 1,000 at most 1.5x step 10).
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> 
 
 
 def run_bench(instances: int = 200) -> dict[str, Any]:
+    from engine.bench_sop import sop_step_costs
     from engine.bench_workers import POSTGRES_ENV, worker_scaling
 
     engine = engine_throughput(instances)
@@ -133,6 +136,7 @@ def run_bench(instances: int = 200) -> dict[str, Any]:
         "approval_raw_spiffworkflow": raw,
         "engine_to_raw_ratio": round(engine["per_second"] / raw["per_second"], 3),
         "loop": loop_step_costs(),
+        "sop_steps": sop_step_costs(),
     }
     if os.environ.get(POSTGRES_ENV):
         figures["worker_scaling"] = worker_scaling(jobs=max(instances, 100))
@@ -149,6 +153,11 @@ def render_table(figures: dict[str, Any]) -> str:
         ("loop step 10", f"{loop['step_10_ms']} ms"),
         ("loop step 1000", f"{loop['step_1000_ms']} ms (x{loop['ratio_1000_to_10']})"),
     ]
+    if "sop_steps" in figures:
+        sop = figures["sop_steps"]
+        rows += [("SOP step 10 (own instance per step)", f"{sop['step_10_ms']} ms"),
+                 ("SOP step 1000 (own instance per step)",
+                  f"{sop['step_1000_ms']} ms (x{sop['ratio_1000_to_10']}, target <= 1.5)")]
     for kind, runs in figures.get("worker_scaling", {}).items():
         for run in runs:
             rows.append((f"service jobs, {run['workers']} worker process{'es' if run['workers'] > 1 else ''} "

@@ -12,14 +12,16 @@ from typing import Any
 from engine.errors import ValidationFailed
 
 INPUT_TYPES = {"textfield", "textarea", "number", "checkbox", "select", "radio", "datetime", "checklist",
-               "taglist", "expression"}
+               "taglist", "expression", "dynamiclist"}
 
 
 def fields(form: dict[str, Any]) -> list[dict[str, Any]]:
     """The input components of a form, groups flattened."""
     result = []
     for component in form.get("components", []):
-        if component.get("components"):
+        if component.get("type") == "dynamiclist" and component.get("key"):  # a list of rows: checked row by row
+            result.append(component)
+        elif component.get("components"):
             result += fields(component)
         elif component.get("key") and component.get("type") in INPUT_TYPES:
             result.append(component)
@@ -51,6 +53,17 @@ def _check(component: dict[str, Any], value: Any) -> tuple[Any, str | None]:
         if rules.get("max") is not None and number > rules["max"]:
             return number, f"{label} must be at most {rules['max']}."
         return number, None
+    if kind == "dynamiclist":
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            return value, f"{label} must be a list of rows."
+        rows = []
+        for index, row in enumerate(value, start=1):
+            try:
+                rows.append(validate({"components": component.get("components", [])}, row))
+            except ValidationFailed as exc:
+                problems = "; ".join(str(v) for v in (exc.errors or {}).values())
+                return value, f"{label}, row {index}: {problems}"
+        return rows, None
     if kind == "checkbox":
         return (value, None) if isinstance(value, bool) else (value, f"{label} must be true or false.")
     if kind in ("select", "radio"):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import audit, governance, identity, modeling, records, screens, signatures
+from engine import batch, batch_record
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
@@ -62,6 +63,8 @@ class Gmpflow:
         self.clock = clock or Clock()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
+        # SOP execution and batch release read master data and start step instances: bound here too
+        self.registry = self.registry.extended(batch.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -270,6 +273,15 @@ class Gmpflow:
             return records.to_pdf(record)
         return record
 
+    def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
+        """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``, ``pdf``."""
+        record = batch_record.build(self, batch_id)
+        if fmt == "html":
+            return batch_record.to_html(record)
+        if fmt == "pdf":
+            return batch_record.to_pdf(record)
+        return record
+
     def change_instance_status(self, actor: Actor, instance_id: int, action: str, reason: str | None
                                ) -> ProcessInstance:
         return lifecycle.change_status(self.runtime, actor, instance_id, action, reason)
@@ -311,8 +323,10 @@ class Gmpflow:
         transaction has rolled back).
         """
         signer = signatures.make_signer(self.clock, principal, signature)
+        meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
-            return tasks.complete(self.runtime, principal, task_id, data, sign=signer)
+            return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
+                                  guard_context={"signature_meaning": meaning})
         except SignatureRejected as exc:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:

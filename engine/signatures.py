@@ -85,7 +85,7 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         if meaning not in allowed:
             raise reject(f"The task '{task.name}' can be signed as {', '.join(allowed) or 'nothing'}, not "
                          f"'{meaning}'.", "signature_meaning_not_allowed")
-        excluded = excluded_signers(session, live.row, task)
+        excluded = excluded_signers(session, live.row, task, _task_data(live, task))
         if me in excluded:
             raise reject(f"{user.full_name} may not sign this task: {excluded[me]} (four eyes).",
                          "signature_four_eyes")
@@ -106,8 +106,20 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
     return sign
 
 
-def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTask) -> dict[str, str]:
-    """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules."""
+def _task_data(live: Live, task: HumanTask) -> dict[str, Any]:
+    from uuid import UUID
+
+    spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
+    return dict(spiff_task.data) if spiff_task is not None else {}
+
+
+def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTask,
+                     variables: dict[str, Any] | None = None) -> dict[str, str]:
+    """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules.
+
+    ``variable:<name>``: the usernames in the task's variable ``<name>`` (a list, e.g. everyone who performed
+    or verified a step of a batch, gathered by a service task before the signing task).
+    """
     excluded: dict[str, str] = {}
     for rule in split_list(task.signature_distinct_from):
         kind, _, element_id = rule.partition(":")
@@ -125,6 +137,11 @@ def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTas
             for who in session.scalars(select(User.username).join(Signature, Signature.user_id == User.id).where(
                     Signature.instance_id == instance.id, Signature.task_guid.in_(guids))):
                 excluded.setdefault(who, f"they signed '{element_id}'")
+        elif kind == "variable":
+            value = (variables or {}).get(element_id) or []
+            for who in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(who, str) and who:
+                    excluded.setdefault(who, f"they are listed in '{element_id}' (they took part in the work)")
     return excluded
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from engine.errors import DefinitionError
 
 SIGNATURE_MEANINGS = ("Performed", "Verified", "Reviewed", "Approved", "Rejected", "Released", "Quarantined")
-_DISTINCT = re.compile(r"^(initiator|(performer|signers):[A-Za-z_][\w.-]*)$")
+_DISTINCT = re.compile(r"^(initiator|(performer|signers|variable):[A-Za-z_][\w.-]*)$")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class TaskProperties:
     form_id: str | None
     instructions: str | None
     meanings: tuple[str, ...]          # allowed signature meanings; empty: no signature required
-    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>"
+    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>", "variable:<name>"
     due: str | None                    # ISO-8601 duration expression, e.g. "'P2D'"
 
     @property
@@ -61,9 +61,9 @@ def check_properties(props: TaskProperties, task_ids: set[str], forms: set[str],
                     "unknown_signature_meaning")
     for rule in props.distinct_from:
         if not _DISTINCT.match(rule):
-            problem(f"signature.distinctFrom '{rule}' is not 'initiator', 'performer:<taskId>' or "
-                    "'signers:<taskId>'.", "bad_distinct_from")
-        elif ":" in rule and rule.split(":", 1)[1] not in task_ids:
+            problem(f"signature.distinctFrom '{rule}' is not 'initiator', 'performer:<taskId>', "
+                    "'signers:<taskId>' or 'variable:<name>'.", "bad_distinct_from")
+        elif ":" in rule and not rule.startswith("variable:") and rule.split(":", 1)[1] not in task_ids:
             problem(f"signature.distinctFrom names task '{rule.split(':', 1)[1]}', which the process does "
                     "not have.", "bad_distinct_from")
     if props.distinct_from and not props.meanings:

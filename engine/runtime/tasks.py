@@ -92,8 +92,13 @@ def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Hum
 
 
 def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data: dict[str, Any] | None,
-             sign: Any = None) -> HumanTask:
+             sign: Any = None, guard_context: dict[str, Any] | None = None) -> HumanTask:
     """Complete a task with data; ``sign(session, task, live, data)`` checks and stores a signature.
+
+    The task's ``guard`` properties (``guard`` or ``guard.<name>``, each with ``guardMessage[.<name>]``) are
+    sandboxed expressions over the task's data, the submitted data and ``guard_context`` (e.g. the
+    ``signature_meaning`` chosen); one that is false refuses the completion (ValidationFailed
+    ``guard_failed``) before anything is signed or stored.
 
     Raises Conflict when the task is no longer open or is claimed by someone else (nothing changes),
     PermissionDenied without the lane's role, ValidationFailed when the data does not fit the form.
@@ -124,6 +129,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
         if spiff_task is None or spiff_task.state != SpiffState.READY:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
+        check_guards(runtime, spiff_task, data, guard_context or {})
         if sign is not None:
             sign(session, task, live, data)
         elif task.signature_meaning:
@@ -142,3 +148,19 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                      after={"state": TaskState.COMPLETED, "data": data})
     return task
 
+
+
+def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any], context: dict[str, Any]) -> None:
+    from engine.definitions.properties import properties_of
+
+    props = properties_of(spiff_task.task_spec)
+    for name in sorted(p for p in props if p == "guard" or p.startswith("guard.")):
+        suffix = name[len("guard"):]
+        try:
+            ok = runtime.script_engine.evaluate(spiff_task, props[name], {**context, **data})
+        except Exception as exc:  # a guard that cannot be evaluated refuses, naming why
+            raise ValidationFailed(f"{props.get('guardMessage' + suffix) or 'The entry is refused'} "
+                                   f"({exc}).", errors={"guard": str(exc)}, code="guard_failed") from None
+        if not ok:
+            message = props.get("guardMessage" + suffix) or f"The entry is refused: {props[name]}."
+            raise ValidationFailed(message, errors={"guard": message}, code="guard_failed")

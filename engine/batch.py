@@ -1,0 +1,245 @@
+"""The operations of SOP execution and batch release (``processes/sop_execution``, ``processes/sop_step``,
+``processes/batch_release``): the few steps a model cannot do itself because they read master data or
+start other instances.
+
+Scale: a batch never loops inside one workflow. ``sop.start_batch`` starts step 1 as its own small
+``sop_step`` instance (business key ``<batch>/<number>``); each step instance ends with ``sop.advance``,
+which starts the next step instance, or after the last step tells the batch (message
+``sop_steps_completed``, correlated on the batch id). Every step therefore costs the same, whatever
+its number: no SpiffWorkflow tree grows with the SOP's length.
+
+Like ``engine.governance`` these operations are bound to one engine (``Gmpflow`` adds ``operations(self)``
+to its registry). Each runs as a job outside any transaction and is idempotent: a retried call finds the
+instance it started earlier (by business key) and does not start it again.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from engine import batch_record
+from engine.audit import Actor
+from engine.errors import NotFound, ValidationFailed
+from engine.masterdata import effective
+from engine.operations import CallContext, Operation
+from engine.store.models import MasterDataVersion, MessageSubscription, ProcessInstance
+
+if TYPE_CHECKING:
+    from engine.services import Gmpflow
+
+STEP_PROCESS = "sop_step"
+STEP_REQUESTED = "sop_step_requested"
+STEPS_COMPLETED = "sop_steps_completed"
+USABLE_EQUIPMENT = ("available", "in_use")
+RUNNABLE = ("effective", "superseded")
+
+
+def step_key(batch_id: str, number: int) -> str:
+    return f"{batch_id}/{number:05d}"
+
+
+class _Recipes:
+    """Recipe versions by id; an effective (or superseded) version never changes, so it is cached."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, engine: Gmpflow, version_id: int) -> dict[str, Any]:
+        with self._lock:
+            found = self._cache.get(version_id)
+        if found is not None:
+            return found
+        with engine.db.read() as session:
+            version = session.get(MasterDataVersion, version_id)
+            if version is None or version.record.type_name != "recipe":
+                raise NotFound(f"There is no recipe version {version_id}.", code="recipe_version_not_found")
+            found = {"id": version.id, "key": version.record.key, "version": version.number,
+                     "status": version.status, "content_hash": version.content_hash,
+                     "steps": {int(s["number"]): s for s in version.data.get("steps", [])},
+                     "numbers": sorted(int(s["number"]) for s in version.data.get("steps", [])),
+                     "product": version.data.get("product")}
+        with self._lock:
+            self._cache[version_id] = found
+        return found
+
+
+def step_definition(step: dict[str, Any]) -> dict[str, Any]:
+    """A recipe step as the step instance and its forms use it (``critical``: any critical parameter)."""
+    parameters = [{"name": p["name"], "unit": p["unit"], "target": p["target"], "low": p.get("low"),
+                   "high": p.get("high"), "critical": bool(p.get("critical"))} for p in step.get("parameters", [])]
+    return {"number": int(step["number"]), "instruction": step["instruction"], "parameters": parameters,
+            "required_equipment_class": step.get("required_equipment_class"),
+            "required_qualification": step.get("required_qualification"),
+            "materials": list(step.get("materials", [])),
+            "critical": any(p["critical"] for p in parameters)}
+
+
+def operations(engine: Gmpflow) -> list[Operation]:
+    recipes = _Recipes()
+    return [
+        Operation("sop.start_batch", lambda p, c: start_batch(engine, recipes, p, c), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch"], "properties": {"batch": {"type": "object"}}},
+                  description="Pins the batch to the recipe version released with it and starts its first step."),
+        Operation("sop.advance", lambda p, c: advance(engine, recipes, p, c), idempotent=True,
+                  params_schema=ADVANCE_SCHEMA,
+                  description="Starts the batch's next step, or after the last step (or a stop) tells the batch."),
+        Operation("sop.check_equipment", lambda p, c: check_equipment(engine, p), idempotent=True,
+                  params_schema={"type": "object", "properties": {
+                      "equipment_id": {"type": ["string", "null"]},
+                      "required_class": {"type": ["string", "null"]}}},
+                  description="Checks the equipment used against the required class, its status and its "
+                              "calibration at the time of use (the equipment master data in force now)."),
+        Operation("message.send", lambda p, c: send_message(engine, p, c), idempotent=True,
+                  params_schema={"type": "object", "required": ["name", "business_key"],
+                                 "properties": {"name": {"type": "string"}, "business_key": {"type": "string"},
+                                                "payload": {"type": ["object", "null"]}}},
+                  description="Sends a message correlated on a business key (starts or continues an instance)."),
+        Operation("batch.summary", lambda p, c: batch_summary(engine, p), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id"],
+                                 "properties": {"batch_id": {"type": "string"}}},
+                  description="Counts of what may be an exception in the batch record, the open deviations "
+                              "and who performed or verified a step (for the release's four-eyes rule)."),
+        Operation("batch.exceptions", lambda p, c: batch_exceptions(engine, p), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id", "kinds"],
+                                 "properties": {"batch_id": {"type": "string"},
+                                                "kinds": {"type": "array", "items": {"type": "string"}}}},
+                  description="The entries of the batch record of the given exception kinds."),
+        Operation("batch.export_record", lambda p, c: export_record(engine, p), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id"],
+                                 "properties": {"batch_id": {"type": "string"}}},
+                  description="Writes the batch record as PDF and JSON to the archive (GMPFLOW_ARCHIVE_DIR)."),
+    ]
+
+
+ADVANCE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["batch_id", "number", "recipe_version_id"],
+    "properties": {"batch_id": {"type": "string"}, "number": {"type": "integer"},
+                   "recipe_version_id": {"type": "integer"}, "stopped": {"type": ["boolean", "null"]},
+                   "batch": {"type": ["object", "null"]}}}
+
+
+def _system(context: CallContext) -> Actor:
+    return Actor.system()
+
+
+def _instance_with_key(engine: Gmpflow, process_key: str, business_key: str) -> int | None:
+    with engine.db.read() as session:
+        return session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == business_key,
+                                                               ProcessInstance.process_key == process_key))
+
+
+def _start_step(engine: Gmpflow, recipes: _Recipes, batch: dict[str, Any], number: int,
+                context: CallContext) -> dict[str, Any]:
+    recipe = recipes.get(engine, int(batch["recipe_version_id"]))
+    key = step_key(str(batch["batch_id"]), number)
+    existing = _instance_with_key(engine, STEP_PROCESS, key)
+    if existing is None:
+        payload = {"batch": batch, "step": step_definition(recipe["steps"][number]),
+                   "step_count": len(recipe["numbers"]), "last": number == recipe["numbers"][-1]}
+        started = engine.correlate(_system(context), STEP_REQUESTED, {"business_key": key}, payload)
+        existing = started.get("instance_id")
+    return {"step": number, "instance_id": existing}
+
+
+def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    batch = dict(params["batch"])
+    missing = [k for k in ("batch_id", "recipe_version_id") if not batch.get(k)]
+    if missing:
+        raise ValidationFailed("The batch execution request lacks " + ", ".join(missing) + ".",
+                               errors={k: "required" for k in missing}, code="batch_request_invalid")
+    recipe = recipes.get(engine, int(batch["recipe_version_id"]))
+    if recipe["status"] not in RUNNABLE:  # superseded: a newer version came into force after the release
+        raise ValidationFailed(f"Recipe {recipe['key']} version {recipe['version']} is {recipe['status']}; a batch "
+                               "runs only on a version that was in force.", code="recipe_version_not_in_force")
+    if recipe["key"] != batch.get("recipe_key", recipe["key"]):
+        raise ValidationFailed(f"Recipe version {recipe['id']} belongs to {recipe['key']}, not "
+                               f"{batch.get('recipe_key')}.", code="batch_request_invalid")
+    first = _start_step(engine, recipes, batch, recipe["numbers"][0], context)
+    return {"recipe_key": recipe["key"], "recipe_version": recipe["version"], "recipe_version_id": recipe["id"],
+            "recipe_content_hash": recipe["content_hash"], "step_count": len(recipe["numbers"]),
+            "first_step_instance": first["instance_id"]}
+
+
+def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    batch_id, number = str(params["batch_id"]), int(params["number"])
+    recipe = recipes.get(engine, int(params["recipe_version_id"]))
+    later = [n for n in recipe["numbers"] if n > number]
+    if later and not params.get("stopped"):
+        batch = dict(params.get("batch") or {"batch_id": batch_id, "recipe_version_id": recipe["id"]})
+        return {"next": _start_step(engine, recipes, batch, later[0], context), "completed": False}
+    with engine.db.read() as session:  # idempotent: only a batch still waiting is told
+        waiting = session.scalar(select(MessageSubscription.id).join(
+            ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id).where(
+            MessageSubscription.name == STEPS_COMPLETED, ProcessInstance.business_key == batch_id))
+    if waiting is not None:
+        engine.correlate(_system(context), STEPS_COMPLETED, {"business_key": batch_id},
+                         {"last_step": number, "stopped": bool(params.get("stopped"))})
+    return {"next": None, "completed": True, "stopped": bool(params.get("stopped"))}
+
+
+def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
+    """{ok, reason, equipment}: the equipment record in force now, checked for class, status, calibration."""
+    required, equipment_id = params.get("required_class"), (params.get("equipment_id") or "").strip()
+    if not required and not equipment_id:
+        return {"ok": True, "reason": None, "equipment": None}
+    if not equipment_id:
+        return {"ok": False, "reason": f"This step needs equipment of class {required}.", "equipment": None}
+    now = engine.clock.now()
+    with engine.db.read() as session:
+        version = effective.effective_at(session, "equipment", equipment_id, now)
+        data = dict(version.data) if version is not None else None
+        number = version.number if version is not None else None
+    if data is None:
+        return {"ok": False, "reason": f"Equipment {equipment_id} is not registered (no effective record).",
+                "equipment": None}
+    info = {"id": equipment_id, "class": data.get("class"), "status": data.get("status"),
+            "calibration_due": data.get("calibration_due"), "version": number,
+            "checked_at": now.astimezone(timezone.utc).isoformat()}
+    today = now.astimezone(timezone.utc).date()
+    if required and data.get("class") != required:
+        return {"ok": False, "reason": f"Equipment {equipment_id} is a {data.get('class')}, not a {required}.",
+                "equipment": info}
+    if data.get("status") not in USABLE_EQUIPMENT:
+        return {"ok": False, "reason": f"Equipment {equipment_id} is {data.get('status')}.", "equipment": info}
+    due = data.get("calibration_due")
+    if due and date.fromisoformat(due) < today:
+        return {"ok": False, "reason": f"The calibration of {equipment_id} was due on {due}.", "equipment": info}
+    return {"ok": True, "reason": None, "equipment": info}
+
+
+def send_message(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    """Idempotent for a message that starts a process: a second call finds the instance it started."""
+    name, key = params["name"], params["business_key"]
+    with engine.db.read() as session:
+        from engine.runtime.messages import message_start_deployments
+
+        starts = message_start_deployments(session, engine.runtime, name)
+    if starts:
+        existing = _instance_with_key(engine, starts[0].key, key)
+        if existing is not None:
+            return {"status": "matched", "instance_id": existing, "repeated": True}
+    return engine.correlate(_system(context), name, {"business_key": key}, dict(params.get("payload") or {}))
+
+
+def batch_summary(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
+    record = engine.batch_record(str(params["batch_id"]))
+    return batch_record.summary(record)
+
+
+def batch_exceptions(engine: Gmpflow, params: dict[str, Any]) -> list[dict[str, Any]]:
+    record = engine.batch_record(str(params["batch_id"]))
+    kinds = set(params["kinds"])
+    return [e for e in record["exceptions"] if e["kind"] in kinds]
+
+
+def export_record(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
+    return batch_record.export(engine, str(params["batch_id"]))
+
+
+def utc_now_iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()

@@ -1,0 +1,345 @@
+"""The electronic batch record: one batch's facts gathered from its instances, as JSON, HTML and PDF.
+
+The batch (``sop_execution``, business key = batch id) keeps no per-step state; each SOP step ran as
+its own ``sop_step`` instance (business key ``<batch>/<number>``), so the record is read from the
+stored indexes of those instances, never from a workflow state: the completed human tasks (what was
+entered, by whom, when), the signatures (manifestations), the equipment checks (job results in the
+audit trail), the incidents, and the batch release instance's deviation closures and decision.
+
+Exceptions (review by exception) are entries of these kinds: ``deviation``, ``out_of_limit``,
+``correction``, ``late_signature``, ``calibration_lapsed``, ``unresolved_incident``; which kinds QA must
+see first is decided by the model (``processes/batch_release/release_exceptions.dmn``) from the counts
+in ``summary``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine import audit, signatures
+from engine.errors import NotFound
+from engine.states import TaskState
+from engine.store.models import (AuditEvent, HumanTask, Incident, Job, MasterDataVersion, ProcessInstance,
+                                 Signature, User)
+
+if TYPE_CHECKING:
+    from engine.services import Gmpflow
+
+TEMPLATES = Path(__file__).parent / "templates"
+EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
+                   "unresolved_incident")
+LATE_SIGNATURE = timedelta(hours=8)  # a step signed more than a shift after it was opened is "signed late"
+STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(timezone.utc).isoformat() if moment is not None else None
+
+
+def _outside(value: Any, low: Any, high: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+def _started_payload(session: Session, instance_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The message payload each instance was started with (from its ``message.started_instance`` event)."""
+    found: dict[int, dict[str, Any]] = {}
+    for event in session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "message.started_instance", AuditEvent.object_type == "instance",
+            AuditEvent.object_id.in_([str(i) for i in instance_ids]))):
+        found[int(event.object_id)] = dict((event.after or {}).get("payload") or {})
+    return found
+
+
+def _job_results(session: Session, instance_ids: list[int], element_id: str) -> dict[int, list[Any]]:
+    jobs = {j.id: j.instance_id for j in session.scalars(select(Job).where(
+        Job.instance_id.in_(instance_ids), Job.element_id == element_id, Job.kind == "service"))}
+    results: dict[int, list[Any]] = {}
+    if not jobs:
+        return results
+    for event in session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "job.completed", AuditEvent.object_type == "job",
+            AuditEvent.object_id.in_([str(j) for j in jobs])).order_by(AuditEvent.seq)):
+        results.setdefault(jobs[int(event.object_id)], []).append((event.after or {}).get("result"))
+    return results
+
+
+def build(engine: Gmpflow, batch_id: str, *, with_audit_trail: bool = True) -> dict[str, Any]:
+    with engine.db.read() as session:
+        return _build(session, engine, batch_id, with_audit_trail)
+
+
+def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: bool) -> dict[str, Any]:
+    batch_row = session.scalar(select(ProcessInstance).where(ProcessInstance.process_key == "sop_execution",
+                                                             ProcessInstance.business_key == batch_id)
+                               .order_by(ProcessInstance.id.desc()).limit(1))
+    if batch_row is None:
+        raise NotFound(f"There is no batch {batch_id}.", code="batch_not_found")
+    step_rows = list(session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == "sop_step", ProcessInstance.business_key.like(f"{batch_id}/%"))
+        .order_by(ProcessInstance.business_key)))
+    release_rows = list(session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id)
+        .order_by(ProcessInstance.id)))
+    all_ids = [batch_row.id, *[r.id for r in step_rows], *[r.id for r in release_rows]]
+    order = _started_payload(session, [batch_row.id]).get(batch_row.id, {})
+    recipe_version = session.get(MasterDataVersion, int(order["recipe_version_id"])) \
+        if order.get("recipe_version_id") else None
+    recipe_steps = {int(s["number"]): s for s in (recipe_version.data.get("steps", []) if recipe_version else [])}
+
+    tasks: dict[int, list[HumanTask]] = {}
+    for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(all_ids),
+                                                        HumanTask.state == TaskState.COMPLETED)
+                                .order_by(HumanTask.completed_at, HumanTask.id)):
+        tasks.setdefault(task.instance_id, []).append(task)
+    signed: dict[str, list[dict[str, Any]]] = {}
+    for sig, username in session.execute(select(Signature, User.username).join(User, User.id == Signature.user_id)
+                                         .where(Signature.instance_id.in_(all_ids)).order_by(Signature.id)):
+        signed.setdefault(sig.task_guid, []).append(signatures.manifestation(sig, username))
+    names = dict(session.execute(select(User.username, User.full_name)).all())
+    checks = _job_results(session, [r.id for r in step_rows], "check_equipment")
+    incidents = list(session.scalars(select(Incident).where(Incident.instance_id.in_(all_ids)).order_by(Incident.id)))
+
+    closures: dict[str, dict[str, Any]] = {}
+    decision: dict[str, Any] | None = None
+    reviews: list[dict[str, Any]] = []
+    for release in release_rows:
+        for task in tasks.get(release.id, []):
+            entry = _task_entry(task, names, signed)
+            data = task.data or {}
+            if task.element_id == "close_deviation" and data.get("closure") == "close" and data.get("deviation_id"):
+                closures[str(data["deviation_id"])] = {**entry, "root_cause": data.get("root_cause"),
+                                                      "capa_ref": data.get("capa_ref")}
+            elif task.element_id == "decide":
+                decision = {**entry, "disposition": data.get("disposition"), "reason": data.get("decision_reason")}
+            elif task.element_id in ("review_record", "review_audit_trail"):
+                reviews.append(entry)
+
+    steps, exceptions, deviations, participants, consumed = [], [], [], set(), {}
+    for row in step_rows:
+        number = int(row.business_key.rsplit("/", 1)[1])
+        step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
+                     checks.get(row.id, []))
+        steps.append(step)
+        participants |= {t["by"] for t in step["_participants"]}
+        step.pop("_participants")
+        for material in step["materials_used"]:
+            key = str(material.get("material"))
+            if isinstance(material.get("quantity"), (int, float)):
+                consumed[key] = consumed.get(key, 0) + material["quantity"]
+        if step["deviation"]:
+            dev = step["deviation"]
+            dev["closure"] = closures.get(dev["id"])
+            dev["state"] = "closed" if dev["closure"] else ("assessed" if dev.get("assessment") else "open")
+            deviations.append(dev)
+    batch_end = max((s["performed"]["at"] for s in steps if s.get("performed")), default=None)
+    for step in steps:
+        n = step["number"]
+        if step["deviation"]:
+            exceptions.append({"kind": "deviation", "step": n, "id": step["deviation"]["id"],
+                               "text": f"Deviation {step['deviation']['id']} ({step['deviation']['state']}): "
+                                       f"{step['deviation']['description']}"})
+        for p in step["parameters"]:
+            if p["out_of_limit"]:
+                exceptions.append({"kind": "out_of_limit", "step": n, "parameter": p["name"],
+                                   "text": f"{p['name']} = {p['value']} {p['unit']} outside "
+                                           f"{p['low']}–{p['high']} {p['unit']}"})
+        for c in step["corrections"]:
+            exceptions.append({"kind": "correction", "step": n, "parameter": c["name"],
+                               "text": f"{c['name']} corrected from {c['old_value']} to {c['new_value']} by "
+                                       f"{c['by_name'] or c['by']}: {c['reason']}"})
+        if step["signed_late"]:
+            exceptions.append({"kind": "late_signature", "step": n,
+                               "text": f"step {n} was signed more than {LATE_SIGNATURE} after it was opened"})
+        equipment = step.get("equipment") or {}
+        due = equipment.get("calibration_due")
+        if due and batch_end and date.fromisoformat(due) < datetime.fromisoformat(batch_end).date():
+            exceptions.append({"kind": "calibration_lapsed", "step": n, "equipment": equipment.get("id"),
+                               "text": f"the calibration of {equipment.get('id')} lapsed on {due}, during the "
+                                       "batch"})
+    instance_names = {batch_row.id: "sop_execution", **{r.id: r.business_key for r in step_rows},
+                      **{r.id: "batch_release" for r in release_rows}}
+    incident_list = [{"id": i.id, "instance_id": i.instance_id, "where": instance_names.get(i.instance_id),
+                      "element_id": i.element_id, "error": i.error, "created_at": iso(i.created_at),
+                      "resolved_at": iso(i.resolved_at), "resolved_by": i.resolved_by,
+                      "resolution_reason": i.resolution_reason} for i in incidents]
+    for i in incident_list:
+        if i["resolved_at"] is None:
+            exceptions.append({"kind": "unresolved_incident", "step": None, "id": i["id"],
+                               "text": f"incident {i['id']} at {i['element_id']} ({i['where']}): {i['error']}"})
+    yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"), None)
+    if yield_task is not None:
+        participants.add(yield_task.completed_by)
+    record: dict[str, Any] = {
+        "batch_id": batch_id,
+        "generated_at": iso(engine.clock.now()),
+        "order": order,
+        "sop": {"key": recipe_version.record.key if recipe_version else order.get("recipe_key"),
+                "version": recipe_version.number if recipe_version else order.get("recipe_version"),
+                "version_id": recipe_version.id if recipe_version else order.get("recipe_version_id"),
+                "content_hash": recipe_version.content_hash if recipe_version else None,
+                "step_count": len(recipe_steps)},
+        "execution": {"instance_id": batch_row.id, "status": batch_row.status, "started_at": iso(batch_row.started_at),
+                      "ended_at": iso(batch_row.ended_at),
+                      "produced_quantity": (yield_task.data or {}).get("produced_quantity") if yield_task else None,
+                      "yield_recorded_by": _task_entry(yield_task, names, signed) if yield_task else None},
+        "steps": steps,
+        "deviations": deviations,
+        "corrections": [{**c, "step": s["number"]} for s in steps for c in s["corrections"]],
+        "consumed": [{"product": k, "quantity": round(v, 6)} for k, v in sorted(consumed.items())],
+        "incidents": incident_list,
+        "exceptions": exceptions,
+        "participants": sorted(p for p in participants if p),
+        "release": {"instance_ids": [r.id for r in release_rows], "reviews": reviews, "decision": decision},
+    }
+    if with_audit_trail:
+        record["audit_trail"] = _audit_trail(session, all_ids)
+    return record
+
+
+def _task_entry(task: HumanTask, names: dict[str, str], signed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {"task_id": task.id, "by": task.completed_by, "by_name": names.get(task.completed_by or ""),
+            "at": iso(task.completed_at), "opened_at": iso(task.created_at),
+            "signatures": signed.get(task.task_guid, [])}
+
+
+def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: list[HumanTask],
+          names: dict[str, str], signed: dict[str, list[dict[str, Any]]], checks: list[Any]) -> dict[str, Any]:
+    performs = [t for t in tasks if t.element_id == "perform"]
+    last = performs[-1] if performs else None
+    entered = {v.get("name"): v.get("value") for v in ((last.data or {}).get("values") or [])} if last else {}
+    first_entry = dict(entered)
+    corrections, deviation, participants = [], None, []
+    for task in tasks:
+        if task.element_id in STEP_ROLES:
+            participants.append({"by": task.completed_by})
+    for task in [t for t in tasks if t.element_id == "confirm_value"]:
+        data = task.data or {}
+        entry = _task_entry(task, names, signed)
+        if data.get("out_of_limit_action") == "correct":
+            for c in data.get("corrected_values") or []:
+                if c.get("name") in entered:
+                    corrections.append({"name": c["name"], "old_value": entered[c["name"]], "new_value": c.get("value"),
+                                        "reason": data.get("correction_reason"), **entry})
+                    entered[c["name"]] = c.get("value")
+        elif data.get("out_of_limit_action") == "confirm":
+            deviation = {"id": f"DEV-{row.business_key}", "step": number, "instance_id": row.id,
+                         "description": data.get("deviation_description"),
+                         "immediate_action": data.get("immediate_action"), "opened": entry, "assessment": None,
+                         "hold": None}
+    assess = next((t for t in reversed(tasks) if t.element_id == "assess_deviation"), None)
+    if deviation is not None and assess is not None:
+        deviation["assessment"] = {**_task_entry(assess, names, signed),
+                                   "classification": (assess.data or {}).get("classification"),
+                                   "decision": (assess.data or {}).get("assessment_decision"),
+                                   "comment": (assess.data or {}).get("assessment_comment")}
+    hold = next((t for t in reversed(tasks) if t.element_id == "qa_hold_decision"), None)
+    if deviation is not None and hold is not None:
+        deviation["hold"] = {**_task_entry(hold, names, signed), "decision": (hold.data or {}).get("hold_decision")}
+    parameters = []
+    for p in definition.get("parameters", []):
+        value = entered.get(p["name"])
+        parameters.append({"name": p["name"], "unit": p["unit"], "target": p["target"], "low": p.get("low"),
+                           "high": p.get("high"), "critical": bool(p.get("critical")), "value": value,
+                           "first_entry": first_entry.get(p["name"]),
+                           "out_of_limit": _outside(value, p.get("low"), p.get("high"))})
+    verify = next((t for t in reversed(tasks) if t.element_id == "verify"), None)
+    performed = _task_entry(last, names, signed) if last else None
+    signed_late = False
+    if last is not None and last.created_at and last.completed_at:
+        signed_late = last.completed_at - last.created_at > LATE_SIGNATURE
+    equipment = None
+    for result in reversed(checks):
+        if isinstance(result, dict) and result.get("equipment"):
+            equipment = {**result["equipment"], "accepted": bool(result.get("ok")), "refusal": result.get("reason")}
+            break
+    return {"number": number, "instance_id": row.id, "status": row.status,
+            "instruction": definition.get("instruction"),
+            "required_equipment_class": definition.get("required_equipment_class"),
+            "required_qualification": definition.get("required_qualification"),
+            "critical": any(p["critical"] for p in parameters),
+            "parameters": parameters,
+            "equipment_id": (last.data or {}).get("equipment_id") if last else None,
+            "equipment": equipment,
+            "materials_planned": definition.get("materials", []),
+            "materials_used": list((last.data or {}).get("materials_used") or []) if last else [],
+            "performed": performed, "attempts": len(performs),
+            "verified": _task_entry(verify, names, signed) if verify else None,
+            "corrections": corrections, "deviation": deviation, "signed_late": signed_late,
+            "_participants": participants}
+
+
+def _audit_trail(session: Session, instance_ids: list[int]) -> list[dict[str, Any]]:
+    task_ids = [str(i) for i in session.scalars(select(HumanTask.id).where(HumanTask.instance_id.in_(instance_ids)))]
+    sig_ids = [str(i) for i in session.scalars(select(Signature.id).where(Signature.instance_id.in_(instance_ids)))]
+    inc_ids = [str(i) for i in session.scalars(select(Incident.id).where(Incident.instance_id.in_(instance_ids)))]
+    events = session.scalars(select(AuditEvent).where(or_(
+        (AuditEvent.object_type == "instance") & AuditEvent.object_id.in_([str(i) for i in instance_ids]),
+        (AuditEvent.object_type == "task") & AuditEvent.object_id.in_(task_ids),
+        (AuditEvent.object_type == "signature") & AuditEvent.object_id.in_(sig_ids),
+        (AuditEvent.object_type == "incident") & AuditEvent.object_id.in_(inc_ids),
+    )).order_by(AuditEvent.seq))
+    return [{"seq": e.seq, "at": iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
+             "object_type": e.object_type, "object_id": e.object_id, "object_label": e.object_label,
+             "before": e.before, "after": e.after, "reason": e.reason} for e in events]
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What the release process decides on: counts per exception kind, the deviations not closed, who took
+    part (performed, verified, confirmed a value, recorded the yield) and what was consumed."""
+    counts = {kind: 0 for kind in EXCEPTION_KINDS}
+    for item in record["exceptions"]:
+        counts[item["kind"]] += 1
+    return {"batch_id": record["batch_id"], "counts": counts,
+            "open_deviations": [{"id": d["id"], "step": d["step"], "description": d["description"],
+                                 "classification": (d.get("assessment") or {}).get("classification"),
+                                 "state": d["state"]} for d in record["deviations"] if d["state"] != "closed"],
+            "participants": record["participants"], "consumed": record["consumed"],
+            "step_count": len(record["steps"]), "sop": record["sop"]}
+
+
+# -- copies -------------------------------------------------------------------------------------------------
+def to_html(record: dict[str, Any]) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["json"] = audit.canonical_json
+    return str(env.get_template("batch_record.html").render(r=record))
+
+
+def to_pdf(record: dict[str, Any]) -> bytes:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="HarfBuzz-Subset", category=DeprecationWarning)
+        from weasyprint import HTML
+
+    return bytes(HTML(string=to_html(record)).write_pdf())
+
+
+def archive_dir() -> Path:
+    return Path(os.environ.get("GMPFLOW_ARCHIVE_DIR", "instance/archive"))
+
+
+def export(engine: Gmpflow, batch_id: str) -> dict[str, Any]:
+    """The batch record as JSON and PDF in the archive folder; the same facts in both (one ``build``)."""
+    record = build(engine, batch_id)
+    folder = archive_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
+    json_bytes = json.dumps(audit.normalized(record), indent=1, sort_keys=True, ensure_ascii=False).encode()
+    pdf_bytes = to_pdf(record)
+    json_path, pdf_path = folder / f"{safe}-batch-record.json", folder / f"{safe}-batch-record.pdf"
+    json_path.write_bytes(json_bytes)
+    pdf_path.write_bytes(pdf_bytes)
+    return {"json": str(json_path), "pdf": str(pdf_path), "json_sha256": hashlib.sha256(json_bytes).hexdigest(),
+            "pdf_sha256": hashlib.sha256(pdf_bytes).hexdigest()}

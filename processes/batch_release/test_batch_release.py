@@ -1,0 +1,111 @@
+"""Batch release: the electronic batch record reviewed by exception, the audit trail reviewed, every deviation
+closed, a signed disposition by someone who took no part in the batch, the disposition sent to ERP and MES and
+the record archived as PDF and JSON carrying the same facts.
+
+Every scenario runs twice (cached engine, and save-and-reload: a new engine before every call)."""
+
+# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from engine.errors import SignatureRejected, ValidationFailed
+from engine.states import InstanceStatus
+from processes.sop_execution.test_sop_execution import run_batch
+from tests.b2mml_schema import assert_valid, b2mml_schema  # noqa: F401
+from tests.batch_support import Plant, plant, simulator  # noqa: F401
+from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
+from tests.scenario_support import reload  # noqa: F401
+
+REVIEWED = {"record_reviewed": True, "review_comment": "exceptions understood"}
+AUDITED = {"audit_trail_reviewed": True}
+CLOSE = {"deviation_id": "DEV-B-1/00002", "closure": "close", "root_cause": "water dosing pump drift",
+         "capa_ref": "CAPA-2026-014"}
+
+
+def reviewed(plant: Plant) -> int:
+    run_batch(plant)
+    release = plant.instance("batch_release", "B-1")
+    plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
+    plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
+    return release
+
+
+def pdf_text(data: bytes) -> str:
+    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(plant: Plant, b2mml_schema) -> None:
+    run_batch(plant)
+    release = plant.instance("batch_release", "B-1")
+    exceptions = plant.engine.instance_detail(release)["variables"]["exceptions"]
+    assert sorted((e["kind"], e["step"]) for e in exceptions) == [
+        ("correction", 1), ("deviation", 2), ("out_of_limit", 2)]  # exactly what happened, QA sees it first
+    assert plant.engine.instance_detail(release)["variables"]["exception_kinds"] == [
+        "deviation", "out_of_limit", "correction"]
+    plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
+    assert plant.open_elements(release) == ["review_audit_trail"]  # the audit-trail review is its own step
+    plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
+    assert plant.open_elements(release) == ["close_deviation"]
+    plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
+    plant.complete("quinn", release, "decide",
+                   {"disposition": "released", "decision_reason": "record complete, deviation closed"}, "Released")
+    assert plant.status(release) == InstanceStatus.COMPLETED
+    assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"  # the ERP's lot
+    [sync] = [m for m in plant.simulator.counterpart.received if m["kind"] == "SyncMaterialLot"]  # the MES's
+    assert_valid(b2mml_schema, sync["xml"].encode())
+    assert "B-1" in sync["xml"] and "Released" in sync["xml"]
+    archived = plant.engine.instance_detail(release)["variables"]["archived"]
+    record = json.loads(Path(archived["json"]).read_text())
+    text = pdf_text(Path(archived["pdf"]).read_bytes())
+    assert record["release"]["decision"]["disposition"] == "released"
+    assert record["deviations"][0]["state"] == "closed" and record["deviations"][0]["closure"]["capa_ref"] == "CAPA-2026-014"
+    for fact in ("B-1", "MO-1", "SOP-TEST", "CAPA-2026-014", "water dosing pump drift", "typed 5.0 for 0.50",
+                 "granulate too wet", "EQ-GRAN-01", "L-PARA-7", "Olivia Example", "Oscar Example", "Released"):
+        assert fact in json.dumps(record) and fact in text, fact
+    assert plant.engine.verify_audit().ok
+
+
+def test_a_qa_person_who_took_part_is_refused_the_decision(plant: Plant) -> None:
+    batch = plant.start_batch()
+    plant.perform("rita", "B-1", 1, {"weight": 0.5})  # rita (qa and operator) performs step 1
+    step2 = plant.perform("olivia", "B-1", 2, {"impeller speed": 200, "moisture": 2.0}, equipment="EQ-GRAN-01")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})
+    plant.complete("olivia", batch, "record_yield", {"produced_quantity": 1000}, "Performed")
+    release = plant.instance("batch_release", "B-1")
+    assert plant.engine.instance_detail(release)["variables"]["exceptions"] == []  # still reviewed
+    with pytest.raises(SignatureRejected) as refused:
+        plant.complete("rita", release, "review_record", REVIEWED, "Reviewed")
+    assert refused.value.code == "signature_four_eyes"
+    plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
+    plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
+    with pytest.raises(SignatureRejected) as refused:
+        plant.complete("rita", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+    assert refused.value.code == "signature_four_eyes"
+    plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+    assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
+
+
+def test_release_with_an_open_deviation_is_refused(plant: Plant) -> None:
+    release = reviewed(plant)
+    with pytest.raises(ValidationFailed) as refused:  # closing needs root cause and CAPA
+        plant.complete("quinn", release, "close_deviation", {**CLOSE, "capa_ref": ""}, "Approved")
+    assert refused.value.code == "guard_failed"
+    plant.complete("quinn", release, "close_deviation",
+                   {"deviation_id": CLOSE["deviation_id"], "closure": "keep_open"}, "Reviewed")
+    with pytest.raises(ValidationFailed) as refused:
+        plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+    assert refused.value.code == "guard_failed" and "deviation" in refused.value.message
+    with pytest.raises(ValidationFailed):  # the signature's meaning is the disposition
+        plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
+                       "Released")
+    plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
+                   "Quarantined")
+    assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "quarantined"
+    assert plant.engine.batch_record("B-1")["deviations"][0]["state"] != "closed"

@@ -1,0 +1,157 @@
+"""SOP execution: a batch started by message runs each SOP step as its own instance, with out-of-limit values,
+deviations, corrections and second-person verification; then batch release is requested.
+
+Every scenario runs twice (cached engine, and save-and-reload: a new engine before every call)."""
+
+# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import SignatureRejected, ValidationFailed
+from engine.states import InstanceStatus
+from tests.batch_support import SOP, SOP_KEY, Plant, effective, plant, sig, simulator  # noqa: F401
+from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
+from tests.scenario_support import reload  # noqa: F401
+
+GRANULATE = {"impeller speed": 200, "moisture": 2.0}
+
+
+def run_batch(plant: Plant, batch_id: str = "B-1") -> int:
+    """Step 1 with a mistyped weight corrected, step 2 with an out-of-limit moisture confirmed as a deviation
+    (assessed: minor, continue) and verified by a second operator, step 3 clean; the yield recorded."""
+    batch = plant.start_batch(batch_id)
+    step1 = plant.perform("olivia", batch_id, 1, {"weight": 5.0},
+                          materials=[{"material": "MAT-PARACETAMOL", "lot": "L-PARA-7", "quantity": 0.5, "unit": "kg"}])
+    assert plant.open_elements(step1) == ["confirm_value"]
+    plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct",
+                                                     "corrected_values": [{"name": "weight", "value": 0.5}],
+                                                     "correction_reason": "typed 5.0 for 0.50"}, "Performed")
+    assert plant.status(step1) == InstanceStatus.COMPLETED
+    step2 = plant.perform("olivia", batch_id, 2, {**GRANULATE, "moisture": 2.8}, equipment="EQ-GRAN-01",
+                          materials=[{"material": "MAT-LACTOSE", "lot": "L-LAC-3", "quantity": 0.15, "unit": "kg"}])
+    plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
+                                                     "deviation_description": "granulate too wet",
+                                                     "immediate_action": "dried 10 min longer"}, "Performed")
+    plant.complete("sam", step2, "assess_deviation", {"classification": "minor", "assessment_decision": "continue",
+                                                     "assessment_comment": "within validated drying range"},
+                   "Reviewed")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    assert plant.status(step2) == InstanceStatus.COMPLETED
+    step3 = plant.perform("oscar", batch_id, 3, {"blend time": 10})
+    assert plant.status(step3) == InstanceStatus.COMPLETED
+    plant.complete("olivia", batch, "record_yield", {"produced_quantity": 990}, "Performed")
+    return batch
+
+
+def test_a_batch_runs_its_steps_reports_production_and_requests_release(plant: Plant) -> None:
+    batch = run_batch(plant)
+    assert plant.status(batch) == InstanceStatus.COMPLETED
+    order = plant.simulator.counterpart.orders["MO-1"]
+    assert order["state"] == "done" and order["produced_quantity"] == 990
+    assert {c["product"]: c["quantity"] for c in order["consumed"]} == {"MAT-PARACETAMOL": 0.5, "MAT-LACTOSE": 0.15}
+    release = plant.instance("batch_release", "B-1")
+    assert plant.open_elements(release) == ["review_record"]
+    record = plant.engine.batch_record("B-1")
+    assert [s["number"] for s in record["steps"]] == [1, 2, 3]
+    weight = record["steps"][0]["parameters"][0]
+    assert (weight["value"], weight["first_entry"], weight["out_of_limit"]) == (0.5, 5.0, False)
+    assert record["corrections"][0]["old_value"] == 5.0 and record["corrections"][0]["reason"] == "typed 5.0 for 0.50"
+    step2 = record["steps"][1]
+    assert step2["performed"]["by"] == "olivia" and step2["verified"]["by"] == "oscar"
+    assert step2["equipment"]["id"] == "EQ-GRAN-01" and step2["equipment"]["accepted"]
+    assert step2["deviation"]["state"] == "assessed" and step2["deviation"]["assessment"]["classification"] == "minor"
+    assert record["participants"] == ["olivia", "oscar"]
+
+
+def test_the_witness_cannot_be_the_performer(plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    with pytest.raises(SignatureRejected) as refused:
+        plant.complete("olivia", step2, "verify", {"verified": True}, "Verified")
+    assert refused.value.code == "signature_four_eyes"
+    assert plant.open_elements(step2) == ["verify"]
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    assert plant.status(step2) == InstanceStatus.COMPLETED
+
+
+def test_equipment_of_the_wrong_class_or_unknown_is_refused_at_the_step(plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
+    assert plant.open_elements(step2) == ["perform"]  # asked again, with the reason
+    assert "not registered" in plant.engine.instance_detail(step2)["variables"]["entry_errors"][0]
+    plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    assert plant.open_elements(step2) == ["verify"]
+
+
+def test_a_correction_needs_a_reason_and_a_signature(plant: Plant) -> None:
+    plant.start_batch()
+    step1 = plant.perform("olivia", "B-1", 1, {"weight": 5.0})
+    with pytest.raises(ValidationFailed) as refused:
+        plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct",
+                                                         "corrected_values": [{"name": "weight", "value": 0.5}]},
+                       "Performed")
+    assert refused.value.code == "guard_failed"
+    with pytest.raises(SignatureRejected):
+        plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct", "correction_reason": "typo",
+                                                         "corrected_values": [{"name": "weight", "value": 0.5}]})
+    assert plant.open_elements(step1) == ["confirm_value"]
+
+
+def test_a_hold_stops_the_batch_until_qa_decides(plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("olivia", "B-1", 2, {**GRANULATE, "moisture": 3.5}, equipment="EQ-GRAN-01")
+    plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
+                                                     "deviation_description": "far too wet",
+                                                     "immediate_action": "granulator stopped"}, "Performed")
+    plant.complete("sam", step2, "assess_deviation", {"classification": "major", "assessment_decision": "hold",
+                                                     "assessment_comment": "QA to decide"}, "Reviewed")
+    assert plant.open_elements(step2) == ["qa_hold_decision"]
+    assert plant.engine.list_instances(key="sop_step", business_key="B-1/00003")[1] == 0  # nothing goes on
+    plant.complete("quinn", step2, "qa_hold_decision", {"hold_decision": "resume", "hold_reason": "dried, retested"},
+                   "Approved")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    assert plant.engine.list_instances(key="sop_step", business_key="B-1/00003")[1] == 1
+
+
+def test_a_new_sop_version_made_effective_mid_batch_does_not_change_the_batch(plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    changed = {**SOP, "steps": [*SOP["steps"][:2], {**SOP["steps"][2], "instruction": "Blend longer.",
+                                                   "parameters": [{**SOP["steps"][2]["parameters"][0], "target": 20,
+                                                                   "low": 19, "high": 21}]}]}
+    engine = plant.engine
+    draft = engine.masterdata.new_draft(plant.people["ada"].actor, "recipe", SOP_KEY, changed)
+    engine.masterdata.submit(plant.people["ada"].actor, "recipe", SOP_KEY, draft.number)
+    engine.masterdata.make_effective(plant.people["ada"].actor, draft.id, None, None)
+    assert plant.engine.masterdata.effective_at("recipe", SOP_KEY).number == 2
+    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    step3 = plant.step("B-1", 3)
+    variables = plant.engine.instance_detail(step3)["variables"]
+    assert variables["step"]["instruction"] == "Blend for the set time."  # version 1, pinned at release
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})  # within version 1's limits (version 2 would refuse)
+    assert plant.open_elements(step3) == []
+    record = plant.engine.batch_record("B-1")
+    assert record["sop"]["version"] == 1 and record["exceptions"] == []
+
+
+@pytest.mark.parametrize("name", ["sop_step", "sop_execution", "batch_release"])
+def test_the_models_lint_clean_and_every_element_has_a_diagram_shape(plant: Plant, name: str) -> None:
+    from lxml import etree
+
+    from tests.batch_support import PROCESSES
+
+    [folder] = [p for p in PROCESSES if p.name == name]
+    assert plant.engine.lint([folder]) == []
+    tree = etree.parse(str(folder / f"{name}.bpmn"))
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
+    process = tree.find("bpmn:process", ns)
+    elements = {e.get("id") for e in process if e.get("id") and not e.tag.endswith("laneSet")}
+    elements |= {lane.get("id") for lane in process.iterfind(".//bpmn:lane", ns)}
+    drawn = {d.get("bpmnElement") for d in tree.iterfind(".//bpmndi:BPMNShape", ns)}
+    drawn |= {d.get("bpmnElement") for d in tree.iterfind(".//bpmndi:BPMNEdge", ns)}
+    assert elements - drawn == set()
