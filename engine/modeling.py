@@ -61,7 +61,8 @@ def element_counts(session: Session, deployment_id: int) -> dict[str, dict[str, 
     }
     for name, query in queries.items():
         for element_id, n in session.execute(query):
-            result[element_id][name] = n
+            if element_id:
+                result[element_id][name] = n
     return dict(result)
 
 

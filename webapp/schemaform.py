@@ -62,6 +62,8 @@ def _scalar(pointer: str, name: str, schema: dict[str, Any], value: Any, require
                   f"max {schema['maximum']}" if "maximum" in schema else ""]
         if any(limits):
             node["hint"] = " · ".join(x for x in [node["hint"], ", ".join(x for x in limits if x)] if x)
+    elif kind == "string" and int(schema.get("maxLength", 0)) > 500:
+        node["input"] = "textarea"
     elif schema.get("format") == "date":
         node["input"] = "date"
     elif kind == "array":
@@ -149,7 +151,7 @@ def parse(schema: dict[str, Any], form: MultiDict[str, str], root: dict[str, Any
                           if k.startswith(prefix) and k[len(prefix):].split("/", 1)[0].isdigit()})
         rows = [parse(schema.get("items", {}), form, root, f"{pointer}/{i}") for i in indices]
         rows = [r for r in rows if not _empty(r)]
-        return rows if indices else None
+        return rows or None  # no rows: left out (an empty table is not an empty list)
     if kind == "boolean":
         return form.get(pointer) == "on" if f"{pointer}?" in form else None
     text = (form.get(pointer) or "").strip()
