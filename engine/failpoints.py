@@ -8,6 +8,8 @@ exactly once. The points (see ``engine.runtime.jobs``):
 ``job.before_call``   a service job is claimed, its connector call not yet made
 ``job.after_call``    the connector call returned, the task not yet completed
 ``job.before_commit`` the task's completion is written (flushed) but its transaction not committed
+``step.before_commit`` any step on an instance (a task completed through the web app, a message...) is
+                      written but not committed
 """
 
 from __future__ import annotations

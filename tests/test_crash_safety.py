@@ -10,6 +10,7 @@ completion is in flight leaves the task completed once or still open, never half
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -114,8 +115,6 @@ def _serve(env: dict[str, str], log: Path) -> tuple[Any, str]:
 @pytest.mark.parametrize("delay", [0.0, 0.004, 0.012, 0.03])
 def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open(
         tmp_path: Path, sqlite_template: Path, delay: float) -> None:
-    import shutil
-
     path = tmp_path / "gmpflow.db"
     shutil.copy(sqlite_template, path)
     database = Database(f"sqlite:///{path}")
@@ -175,6 +174,48 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
         verified = audit_verify(env)
         assert verified.returncode == 0, verified.stderr
         print(f"delay {delay * 1000:.0f} ms: task {state} when the web process died; answer {answers}")
+    finally:
+        stop(web)
+        database.dispose()
+
+
+def test_a_web_process_killed_between_writing_and_committing_a_completion_leaves_the_task_open(
+        tmp_path: Path, sqlite_template: Path) -> None:
+    """Deterministic companion of the race above: the web process dies at ``step.before_commit``, with the
+    completion's statements sent and not committed."""
+    path = tmp_path / "gmpflow.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    engine = Gmpflow(database, Clock(), change_control="off")
+    engine.record_start()
+    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
+    instance = engine.start_instance(ADMIN, "demo_approval", "KILL-2")
+    with database.read() as session:
+        task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
+    env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret")
+    log = tmp_path / "web.log"
+    port = free_port()
+    web, base = serve_web(["run", "--port", str(port)], {**env, "GMPFLOW_FAILPOINT": "step.before_commit"}, log,
+                          port)
+    try:
+        status, body = http_json("POST", f"{base}/api/v1/tokens", {"username": "olivia", "password": PASSWORD})
+        assert status == 200, body
+        token = body["token"]
+        with pytest.raises(OSError):  # the process died under the request
+            http_json("POST", f"{base}/api/v1/tasks/{task.id}/complete",
+                      {"data": {"quantity": 5, "comment": "dies before commit"}}, token)
+        assert web.wait(30) == -signal.SIGKILL
+        web, base = _serve(env, log)
+        with database.read() as session:
+            assert session.get(HumanTask, task.id).state == "open"
+            assert not session.scalars(select(AuditEvent).where(AuditEvent.action == "task.completed")).all()
+            assert session.get(ProcessInstance, instance.id).lock_version == instance.lock_version
+        status, body = http_json("POST", f"{base}/api/v1/tasks/{task.id}/complete",
+                                 {"data": {"quantity": 5, "comment": "after the restart"}}, token)
+        assert status == 200, body
+        verified = audit_verify(env)
+        assert verified.returncode == 0, verified.stderr
     finally:
         stop(web)
         database.dispose()

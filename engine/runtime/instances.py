@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, failpoints
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions.parsing import ParsedDefinition
@@ -167,6 +167,7 @@ class InstanceRuntime:
                 yield session, live
                 self.run_engine(live.workflow)
                 self.persist(session, live, actor)
+                failpoints.before_commit(session, "step.before_commit")
         except BaseException:
             live = None  # the workflow object may be half-changed: never reuse it
             raise
