@@ -1,0 +1,80 @@
+"""Files stay standard BPMN 2.0: a diagram drawn in the desktop Camunda Modeler (its ``camunda:`` attributes and
+extension elements, its BPMNDI) lints, is saved through the web modeler's route as a draft, and runs; the
+draft is never active while change control is required."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher, profiles
+from flask import Flask
+
+from engine import identity
+from engine.services import Gmpflow
+from tests.conftest import ADMIN, FIXTURES
+from webapp import create_app
+
+CAMUNDA = FIXTURES / "camunda_style"
+
+
+@pytest.fixture
+def app(engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setattr(identity, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    engine.add_user(ADMIN, "pete", "Pete Process-Owner", "correct horse battery", ["process_owner"])
+    return create_app({"SECRET_KEY": "files", "SESSION_COOKIE_SECURE": False, "WTF_CSRF_ENABLED": False},
+                      engine=engine)
+
+
+def signed_in(app: Flask, engine: Gmpflow, username: str) -> Any:
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user"], session["seen"] = username, engine.clock.now().timestamp()
+    return client
+
+
+def test_a_camunda_modeler_file_lints_saves_as_a_draft_through_the_modeler_and_runs(app: Flask,
+                                                                                     engine: Gmpflow) -> None:
+    assert engine.lint([CAMUNDA]) == []
+    client = signed_in(app, engine, "pete")
+    files = {p.name: p.read_text() for p in CAMUNDA.iterdir()}
+    checked = client.post("/modeler/lint", json={"files": files})
+    assert checked.status_code == 200 and checked.json == {"ok": True, "problems": []}
+    saved = client.post("/modeler/save", json={"files": files})
+    assert saved.status_code == 200, saved.json
+    assert (saved.json["key"], saved.json["version"], saved.json["status"]) == ("camunda_style", 1, "draft")
+    stored = engine.modeler_view(saved.json["id"])
+    assert stored["files"]["bpmn"]["camunda_style.bpmn"] == files["camunda_style.bpmn"]  # byte for byte
+    assert "demo_request.form" in stored["files"]["form"]  # the referenced form joined the bundle
+    assert client.post("/modeler/save", json={"files": files}).json["created"] is False  # same content
+    engine.activate_deployment(ADMIN, saved.json["id"], "test: change control approved")
+    started = engine.start_instance(ADMIN, "camunda_style", "LC-1", {"quantity": 5})
+    assert engine.instance_detail(started.id)["tasks"][0].form_id == "demo_request"
+    page = client.get(f"/modeler/{saved.json['id']}")
+    assert page.status_code == 200 and b"camunda_style.bpmn" in page.data
+
+
+def test_the_modeler_reports_lint_problems_with_element_and_line_and_stores_nothing(app: Flask,
+                                                                                     engine: Gmpflow) -> None:
+    client = signed_in(app, engine, "pete")
+    text = (CAMUNDA / "camunda_style.bpmn").read_text().replace(
+        '<spiffworkflow:property name="formId" value="demo_request" />',
+        '<spiffworkflow:property name="formId" value="no_such_form" />'
+        '<spiffworkflow:property name="signature.meaning" value="Blessed" />')
+    refused = client.post("/modeler/save", json={"files": {"camunda_style.bpmn": text}})
+    assert refused.status_code == 400 and refused.json["ok"] is False
+    assert {(p["element_id"], p["code"]) for p in refused.json["problems"]} == {
+        ("Activity_clear_line", "unknown_form"), ("Activity_clear_line", "unknown_signature_meaning")}
+    assert all(p["file"] == "camunda_style.bpmn" and p["line"] for p in refused.json["problems"])
+    assert not [d for d in engine.definitions() if d.key == "camunda_style"]
+    bad = client.post("/modeler/save", json={"files": {"../evil.bpmn": text}})
+    assert bad.status_code == 400 and bad.json["problems"][0]["code"] == "bundle_malformed"
+
+
+def test_only_process_owners_save_and_the_admin_sees_the_modeler_read_only(app: Flask, engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "ada", "Ada Admin", "correct horse battery", ["admin"])
+    dep, _ = engine.deploy(ADMIN, [CAMUNDA])
+    admin = signed_in(app, engine, "ada")
+    assert admin.post("/modeler/save", json={"files": {}}).status_code == 403
+    page = admin.get(f"/modeler/{dep.id}").get_data(as_text=True)
+    assert "Read only" in page and "save-button" not in page and '"canEdit": false' in page
