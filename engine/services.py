@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine import audit, governance, identity, modeling, records, screens, signatures
+from engine import audit, governance, identity, modeling, orders, records, screens, signatures
 from engine import batch, batch_record
 from engine.audit import Actor
 from engine.clock import Clock
@@ -63,6 +63,7 @@ class Gmpflow:
         self.clock = clock or Clock()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
+        self.registry = self.registry.extended(orders.operations(self))  # order release: master data, signatures
         # SOP execution and batch release read master data and start step instances: bound here too
         self.registry = self.registry.extended(batch.operations(self))
         self.change_control = change_control or change_control_mode()
@@ -272,6 +273,16 @@ class Gmpflow:
         if fmt == "pdf":
             return records.to_pdf(record)
         return record
+
+    def batch_review(self, principal: Principal, batch_id: str) -> dict[str, Any]:
+        """The batch review screen: the electronic batch record (exceptions, steps, deviations, audit trail;
+        see ``engine.batch_record``) and the open tasks of its release that ``principal`` may see (the release
+        decision is taken and signed on its task page)."""
+        record = batch_record.build(self, batch_id)
+        with self.db.read() as session:
+            open_tasks = [t for i in record["release"]["instance_ids"]
+                          for t in session.scalars(tasks.inbox_query(principal, instance_id=i))]
+        return {"record": record, "open_tasks": open_tasks}
 
     def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``, ``pdf``."""

@@ -1,7 +1,5 @@
-"""Fixtures of the connector tests: a real Tryton (tests/tryton_server.py, session-scoped) and the
-official B2MML schemas as the test oracle (tests/b2mml_schema.py), an OPC UA equipment server
-(tests/opcua_server.py)."""
+"""Fixtures of the connector tests: an OPC UA equipment server (tests/opcua_server.py). The real Tryton
+(tests/tryton_server.py) and the official B2MML schemas (tests/b2mml_schema.py) are session fixtures of
+the root conftest.py, shared with the process tests."""
 
-from tests.b2mml_schema import b2mml_schema  # noqa: F401
 from tests.opcua_server import opcua_equipment  # noqa: F401
-from tests.tryton_server import tryton  # noqa: F401
