@@ -227,12 +227,11 @@ def send_message(engine: Gmpflow, params: dict[str, Any], context: CallContext) 
 
 
 def batch_summary(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
-    record = engine.batch_record(str(params["batch_id"]))
-    return batch_record.summary(record)
+    return batch_record.summary(batch_record.build(engine, str(params["batch_id"]), with_audit_trail=False))
 
 
 def batch_exceptions(engine: Gmpflow, params: dict[str, Any]) -> list[dict[str, Any]]:
-    record = engine.batch_record(str(params["batch_id"]))
+    record = batch_record.build(engine, str(params["batch_id"]), with_audit_trail=False)
     kinds = set(params["kinds"])
     return [e for e in record["exceptions"] if e["kind"] in kinds]
 

@@ -62,7 +62,7 @@ def _started_payload(session: Session, instance_ids: list[int]) -> dict[int, dic
 
 
 def _job_results(session: Session, instance_ids: list[int], element_id: str) -> dict[int, list[Any]]:
-    jobs = {j.id: j.instance_id for j in session.scalars(select(Job).where(
+    jobs = {j.id: int(j.instance_id or 0) for j in session.scalars(select(Job).where(
         Job.instance_id.in_(instance_ids), Job.element_id == element_id, Job.kind == "service"))}
     results: dict[int, list[Any]] = {}
     if not jobs:
@@ -101,7 +101,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(all_ids),
                                                         HumanTask.state == TaskState.COMPLETED)
                                 .order_by(HumanTask.completed_at, HumanTask.id)):
-        tasks.setdefault(task.instance_id, []).append(task)
+        tasks.setdefault(int(task.instance_id), []).append(task)
     signed: dict[str, list[dict[str, Any]]] = {}
     for sig, username in session.execute(select(Signature, User.username).join(User, User.id == Signature.user_id)
                                          .where(Signature.instance_id.in_(all_ids)).order_by(Signature.id)):
@@ -125,9 +125,13 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
             elif task.element_id in ("review_record", "review_audit_trail"):
                 reviews.append(entry)
 
-    steps, exceptions, deviations, participants, consumed = [], [], [], set(), {}
+    steps: list[dict[str, Any]] = []
+    exceptions: list[dict[str, Any]] = []
+    deviations: list[dict[str, Any]] = []
+    participants: set[str] = set()
+    consumed: dict[str, float] = {}
     for row in step_rows:
-        number = int(row.business_key.rsplit("/", 1)[1])
+        number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
                      checks.get(row.id, []))
         steps.append(step)
@@ -169,7 +173,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                        "batch"})
     instance_names = {batch_row.id: "sop_execution", **{r.id: r.business_key for r in step_rows},
                       **{r.id: "batch_release" for r in release_rows}}
-    incident_list = [{"id": i.id, "instance_id": i.instance_id, "where": instance_names.get(i.instance_id),
+    incident_list = [{"id": i.id, "instance_id": i.instance_id, "where": instance_names.get(i.instance_id or 0),
                       "element_id": i.element_id, "error": i.error, "created_at": iso(i.created_at),
                       "resolved_at": iso(i.resolved_at), "resolved_by": i.resolved_by,
                       "resolution_reason": i.resolution_reason} for i in incidents]
@@ -178,7 +182,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
             exceptions.append({"kind": "unresolved_incident", "step": None, "id": i["id"],
                                "text": f"incident {i['id']} at {i['element_id']} ({i['where']}): {i['error']}"})
     yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"), None)
-    if yield_task is not None:
+    if yield_task is not None and yield_task.completed_by:
         participants.add(yield_task.completed_by)
     record: dict[str, Any] = {
         "batch_id": batch_id,
