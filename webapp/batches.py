@@ -1,0 +1,27 @@
+"""Batch review for QA: the exception list first, then the full electronic batch record, the batch's audit
+trail, its deviations, and the release decision (taken and signed on the release task's page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from webapp.guard import engine, principal, roles
+
+bp = Blueprint("batches", __name__)
+REVIEWERS = ("qa", "admin", "supervisor")
+
+
+@bp.get("/batches")
+@roles(*REVIEWERS)
+def batches() -> Any:
+    rows, total = engine().list_instances(key="sop_execution", limit=200)
+    return render_template("batches/list.html", rows=rows, total=total)
+
+
+@bp.get("/batches/<batch_id>")
+@roles(*REVIEWERS)
+def review(batch_id: str) -> Any:
+    view = engine().batch_review(principal(), batch_id)
+    return render_template("batches/review.html", r=view["record"], open_tasks=view["open_tasks"])
