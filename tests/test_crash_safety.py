@@ -72,7 +72,10 @@ def test_a_killed_worker_s_jobs_complete_exactly_once_after_restart(database: Da
             doomed.send_signal(signal.SIGKILL)
         else:
             doomed = start(worker_args, env, log, failpoint=kill_point)
-        assert doomed.wait(60) == -signal.SIGKILL, log.read_text()
+        try:
+            assert doomed.wait(60) == -signal.SIGKILL, log.read_text()
+        finally:
+            kill(doomed)  # never left running when the failpoint was not reached
         counterpart.release.set()
         calls_before_restart = sum(counterpart.calls.values())
         assert calls_before_restart == (0 if kill_point == "job.before_call" else 1)
