@@ -127,3 +127,28 @@ def test_the_process_overview_shows_counts_per_element(page: Any, live: Live) ->
     assert page.locator("#total-incidents").inner_text() == "1"
     assert page.locator("#element-counts tr[data-element=post_to_erp]").inner_text().split("\t")[3] == "1"
     shot(page, "process-overview-incident")
+
+
+def test_the_modeler_opens_a_bundles_dmn_table_and_forms_and_an_untouched_bundle_saves_nothing(page: Any,
+                                                                                               live: Live) -> None:
+    cc = next(d for d in live.engine.definitions() if d.key == "change_control" and d.status == "active")
+    login(page, live, "pete")
+    page.goto(f"{live.url}/modeler/{cc.id}")
+    modeler_ready(page)
+    page.get_by_role("tab", name="classify_change.dmn").click()
+    page.wait_for_selector(".editor-dmn .tjs-table, .editor-dmn .dmn-drd-container")
+    shot(page, "modeler-dmn-editor")
+    page.get_by_role("tab", name="change_impact.form").click()
+    page.wait_for_selector(".editor-form .fjs-editor-container")
+    assert page.locator("#props-panel").is_hidden()  # our BPMN panel only beside diagrams
+    shot(page, "modeler-form-editor")
+    page.get_by_role("tab", name="change_control.bpmn").click()
+    page.locator(".djs-element.djs-shape[data-element-id=open_deployment]").click()
+    page.wait_for_selector("#props-body[data-element=open_deployment]")
+    assert page.get_by_label("Connector operation").input_value() == "change_request.open"
+    assert page.get_by_label("Result variable").input_value() == "change"
+    shot(page, "modeler-service-task-panel")
+    page.get_by_role("button", name="Save as draft").click()
+    page.wait_for_selector("body[data-saved]")
+    assert "Nothing changed" in page.locator("#save-status").inner_text()
+    assert [d.version for d in live.engine.definitions() if d.key == "change_control"] == [cc.version]
