@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -380,7 +381,7 @@ def test_the_erp_down_is_retried_then_an_incident_and_an_admin_retry_finishes_wi
         database, clock, reload, mes: RunningSimulator, people, monkeypatch):
     registry = build_registry({"GMPFLOW_MES_URL": mes.url, "GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": mes.url})
     flow = build(database, clock, registry, reload, monkeypatch)
-    number = f"SIM-{reload}-{clock.now().timestamp()}"
+    number = f"SIM-{uuid.uuid4().hex[:8]}"  # the simulator lives for the module: a number of its own
     start = TODAY + timedelta(days=1)
     mes.counterpart.add_order(number, "TAB-100", 10, planned_start_date=start.isoformat(),
                               planned_date=(start + timedelta(days=1)).isoformat(), bom="Paracetamol 500 mg, BoM v1",
