@@ -155,3 +155,29 @@ def test_the_models_lint_clean_and_every_element_has_a_diagram_shape(plant: Plan
     drawn = {d.get("bpmnElement") for d in tree.iterfind(".//bpmndi:BPMNShape", ns)}
     drawn |= {d.get("bpmnElement") for d in tree.iterfind(".//bpmndi:BPMNEdge", ns)}
     assert elements - drawn == set()
+
+
+def test_a_connector_incident_is_in_the_batch_record_with_its_resolution(plant: Plant) -> None:
+    batch = plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})
+    plant.simulator.counterpart.fail_next = 100  # the ERP is down
+    plant.complete("olivia", batch, "record_yield", {"produced_quantity": 1000}, "Performed")
+    for _ in range(4):
+        plant.clock.advance(seconds=30)
+        plant.run_jobs()
+    assert plant.status(batch) == InstanceStatus.FAILED
+    [incident] = plant.engine.list_incidents()
+    open_record = plant.engine.batch_record("B-1")
+    assert [e["kind"] for e in open_record["exceptions"]] == ["unresolved_incident"]
+    plant.simulator.counterpart.fail_next = 0
+    plant.engine.retry_incident(plant.people["ada"].actor, incident.id, "ERP back up")
+    plant.run_jobs()
+    assert plant.status(batch) == InstanceStatus.COMPLETED
+    record = plant.engine.batch_record("B-1")
+    assert record["exceptions"] == []
+    [listed] = record["incidents"]
+    assert listed["element_id"] == "report_production" and listed["resolution_reason"] == "ERP back up"
+    assert plant.simulator.counterpart.orders["MO-1"]["produced_quantity"] == 1000
