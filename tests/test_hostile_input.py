@@ -92,6 +92,40 @@ def test_a_hostile_model_file_is_refused_and_nothing_is_stored(engine: Gmpflow, 
     assert snapshot(engine.db) == before
 
 
+MODELER_CASES = [case for case in DEPLOY_CASES
+                 if all(isinstance(c, str) for c in case[1].values()) and case[2] != "xml_too_large"]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # the same refusals on both are tested above
+@pytest.mark.parametrize("route", ["/modeler/save", "/modeler/lint"])
+@pytest.mark.parametrize(("files", "code"), [c[1:] for c in MODELER_CASES], ids=[c[0] for c in MODELER_CASES])
+def test_a_hostile_model_posted_to_the_browser_modeler_is_refused_and_nothing_is_stored(
+        app: Any, api: Api, engine: Gmpflow, route: str, files: dict[str, str], code: str) -> None:
+    """The modeler's save and lint endpoints take the bundle's files as JSON text (the XML entry point of
+    the web app); an oversize one stops at the 1 MB body limit (413)."""
+    engine.add_user(ADMIN, "pete", "Pete Owner", PASSWORD, ["process_owner"])
+    client = _signed_in(app, engine, "pete")
+    page = client.get("/modeler").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    before = snapshot(engine.db)
+    response = client.post(route, json={"files": files}, headers={"X-CSRFToken": token})
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert code in [p["code"] for p in response.json["problems"]], response.json
+    assert snapshot(engine.db) == before
+
+
+def test_an_oversize_model_posted_to_the_browser_modeler_is_refused_with_413(app: Any, api: Api,
+                                                                             engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "pete", "Pete Owner", PASSWORD, ["process_owner"])
+    client = _signed_in(app, engine, "pete")
+    page = client.get("/modeler").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    before = snapshot(engine.db)
+    response = client.post("/modeler/save", json={"files": {"hostile.bpmn": OVERSIZE}}, headers={"X-CSRFToken": token})
+    assert response.status_code == 413
+    assert snapshot(engine.db) == before
+
+
 # Sandbox escapes: every compile-time refusal of the sandbox's own table, in a script task; the
 # expression ones also in a gateway condition, a DMN input cell and a DMN output cell.
 REFUSED = [(case_id, code, mode) for case_id, code, mode, error, _ in ESCAPES if error is ScriptRejected]
