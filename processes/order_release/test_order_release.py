@@ -236,6 +236,35 @@ def test_an_order_from_tryton_is_released_downloaded_to_the_mes_and_set_running(
     assert signature["username"] == "sam"
 
 
+def test_the_erp_and_the_mes_reach_the_process_through_the_rest_api(
+        make_flow, tryton: TrytonServer, mes: RunningSimulator, people):
+    """The ERP announces the order and the MES acknowledges it with POST /api/v1/messages."""
+    from webapp import create_app
+
+    flow = make_flow()
+    control(mes, acknowledge=False)
+    client = create_app({"TESTING": True, "SECRET_KEY": "test-secret"}, engine=flow.current).test_client()
+    token = client.post("/api/v1/tokens", json={"username": "paula", "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    order = tryton.create_order(10)
+
+    started = client.post("/api/v1/messages", headers=headers, json={
+        "name": "order_ready", "correlation_keys": {"business_key": order["number"]},
+        "payload": {"order_id": order["number"]}})
+    assert started.status_code == 200 and started.json["status"] == "matched", started.json
+    instance_id = started.json["instance_id"]
+    flow.run_jobs()
+    release(flow, people, instance_id)
+    assert flow.status(instance_id) == InstanceStatus.WAITING  # for the MES
+
+    acked = client.post("/api/v1/messages", headers=headers, json={
+        "name": "mes_ack", "correlation_keys": {"business_key": order["number"]}, "payload": {"accepted": True}})
+    assert acked.json == {"status": "matched", "instance_id": instance_id}
+    flow.run_jobs()
+    assert flow.status(instance_id) == InstanceStatus.COMPLETED
+    assert tryton.read_order(order["id"])["state"] == "running"
+
+
 # -- exception paths ----------------------------------------------------------------------------------------------------
 def test_uncalibrated_equipment_is_an_exception_the_planner_overrides_with_a_signed_reason(
         make_flow, tryton: TrytonServer, mes: RunningSimulator, people):
