@@ -26,7 +26,9 @@ from engine.audit import Actor
 from engine.errors import NotFound, ValidationFailed
 from engine.masterdata import effective
 from engine.operations import CallContext, Operation
-from engine.store.models import MasterDataVersion, MessageSubscription, ProcessInstance
+from engine.states import TaskState
+from engine.store.models import (HumanTask, MasterDataRecord, MasterDataVersion, MessageSubscription,
+                                 ProcessInstance)
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -88,12 +90,13 @@ def operations(engine: Gmpflow) -> list[Operation]:
         Operation("sop.advance", lambda p, c: advance(engine, recipes, p, c), idempotent=True,
                   params_schema=ADVANCE_SCHEMA,
                   description="Starts the batch's next step, or after the last step (or a stop) tells the batch."),
-        Operation("sop.check_equipment", lambda p, c: check_equipment(engine, p), idempotent=True,
+        Operation("sop.check_entry", lambda p, c: check_entry(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "properties": {
                       "equipment_id": {"type": ["string", "null"]},
-                      "required_class": {"type": ["string", "null"]}}},
-                  description="Checks the equipment used against the required class, its status and its "
-                              "calibration at the time of use (the equipment master data in force now)."),
+                      "required_class": {"type": ["string", "null"]},
+                      "required_qualification": {"type": ["string", "null"]}}},
+                  description="Checks a performed step against the master data in force now: the equipment used "
+                              "(required class, status, calibration) and the performer's qualification."),
         Operation("message.send", lambda p, c: send_message(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "required": ["name", "business_key"],
                                  "properties": {"name": {"type": "string"}, "business_key": {"type": "string"},
@@ -180,6 +183,40 @@ def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], context:
         engine.correlate(_system(context), STEPS_COMPLETED, {"business_key": batch_id},
                          {"last_step": number, "stopped": bool(params.get("stopped"))})
     return {"next": None, "completed": True, "stopped": bool(params.get("stopped"))}
+
+
+def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    """{ok, reason, equipment, qualification}: the equipment check, then the qualification of whoever
+    completed the instance's latest ``perform`` task (a ``personnel_qualification`` in force now, valid
+    until today or later)."""
+    result = check_equipment(engine, params)
+    result["qualification"] = None
+    skill = params.get("required_qualification")
+    if not skill or context.instance_id is None:
+        return result
+    now = engine.clock.now()
+    with engine.db.read() as session:
+        performer = session.scalar(select(HumanTask.completed_by).where(
+            HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
+            HumanTask.state == TaskState.COMPLETED).order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
+            .limit(1))
+        keys = session.scalars(select(MasterDataRecord.key).where(
+            MasterDataRecord.type_name == "personnel_qualification")).all()
+        found = None
+        for key in keys:
+            version = effective.effective_at(session, "personnel_qualification", key, now)
+            if version is not None and version.data.get("person") == performer \
+                    and version.data.get("qualification") == skill:
+                found = {"key": key, "version": version.number, "valid_until": version.data.get("valid_until")}
+    result["qualification"] = {"person": performer, "qualification": skill, "record": found}
+    today = now.astimezone(timezone.utc).date()
+    if found is None:
+        reason = f"{performer} holds no qualification '{skill}' in force."
+    elif date.fromisoformat(str(found["valid_until"])) < today:
+        reason = f"{performer}'s qualification '{skill}' expired on {found['valid_until']}."
+    else:
+        return result
+    return {**result, "ok": False, "reason": " ".join(r for r in (result.get("reason"), reason) if r)}
 
 
 def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:

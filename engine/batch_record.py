@@ -262,11 +262,13 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
     signed_late = False
     if last is not None and last.created_at and last.completed_at:
         signed_late = last.completed_at - last.created_at > LATE_SIGNATURE
-    equipment = None
-    for result in reversed(checks):
-        if isinstance(result, dict) and result.get("equipment"):
-            equipment = {**result["equipment"], "accepted": bool(result.get("ok")), "refusal": result.get("reason")}
-            break
+    equipment, qualification = None, None
+    last_check = next((r for r in reversed(checks) if isinstance(r, dict)), None)
+    if last_check is not None:
+        if last_check.get("equipment"):
+            equipment = {**last_check["equipment"], "accepted": bool(last_check.get("ok")),
+                         "refusal": last_check.get("reason")}
+        qualification = last_check.get("qualification")
     return {"number": number, "instance_id": row.id, "status": row.status,
             "instruction": definition.get("instruction"),
             "required_equipment_class": definition.get("required_equipment_class"),
@@ -274,7 +276,7 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
             "critical": any(p["critical"] for p in parameters),
             "parameters": parameters,
             "equipment_id": (last.data or {}).get("equipment_id") if last else None,
-            "equipment": equipment,
+            "equipment": equipment, "qualification": qualification,
             "materials_planned": definition.get("materials", []),
             "materials_used": list((last.data or {}).get("materials_used") or []) if last else [],
             "performed": performed, "attempts": len(performs),

@@ -6,6 +6,9 @@ Every scenario runs twice (cached engine, and save-and-reload: a new engine befo
 # ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 
 from engine.errors import SignatureRejected, ValidationFailed
@@ -181,3 +184,44 @@ def test_a_connector_incident_is_in_the_batch_record_with_its_resolution(plant: 
     [listed] = record["incidents"]
     assert listed["element_id"] == "report_production" and listed["resolution_reason"] == "ERP back up"
     assert plant.simulator.counterpart.orders["MO-1"]["produced_quantity"] == 1000
+
+
+def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(plant: Plant) -> None:
+    engine, admin = plant.engine, plant.people["ada"].actor
+    qualified = {**SOP, "steps": [{**SOP["steps"][0], "required_qualification": "weighing"}, *SOP["steps"][1:]]}
+    draft = engine.masterdata.new_draft(admin, "recipe", SOP_KEY, qualified)
+    engine.masterdata.submit(admin, "recipe", SOP_KEY, draft.number)
+    plant.sop = engine.masterdata.make_effective(admin, draft.id, None, None)
+    effective(engine, "personnel_qualification", "olivia.weighing",
+              {"person": "olivia", "qualification": "weighing", "valid_until": "2026-12-31"})
+    plant.start_batch()
+    step1 = plant.perform("oscar", "B-1", 1, {"weight": 0.5})
+    assert plant.open_elements(step1) == ["perform"]
+    assert plant.engine.instance_detail(step1)["variables"]["entry_errors"] == [
+        "oscar holds no qualification 'weighing' in force."]
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    assert plant.status(step1) == InstanceStatus.COMPLETED
+    step = plant.engine.batch_record("B-1")["steps"][0]
+    assert step["performed"]["by"] == "olivia" and step["attempts"] == 2
+    assert step["qualification"]["record"]["key"] == "olivia.weighing"
+
+
+def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(plant: Plant) -> None:
+    engine, admin = plant.engine, plant.people["ada"].actor
+    due_tomorrow = {**json.loads(json.dumps(engine.masterdata.effective_at("equipment", "EQ-GRAN-01").data)),
+                    "calibration_due": (plant.clock.now() + timedelta(days=1)).date().isoformat()}
+    draft = engine.masterdata.new_draft(admin, "equipment", "EQ-GRAN-01", due_tomorrow)
+    engine.masterdata.submit(admin, "equipment", "EQ-GRAN-01", draft.number)
+    engine.masterdata.make_effective(admin, draft.id, None, None)
+    batch = plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")  # calibrated today
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    plant.clock.advance(days=2)  # step 3 is signed two days after it opened, after the calibration lapsed
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})
+    plant.complete("olivia", batch, "record_yield", {"produced_quantity": 1000}, "Performed")
+    release = plant.instance("batch_release", "B-1")
+    variables = plant.engine.instance_detail(release)["variables"]
+    assert sorted(variables["exception_kinds"]) == ["calibration_lapsed", "late_signature"]
+    assert sorted((e["kind"], e["step"]) for e in variables["exceptions"]) == [
+        ("calibration_lapsed", 2), ("late_signature", 3)]
