@@ -97,6 +97,13 @@ def operations(engine: Gmpflow) -> list[Operation]:
                       "required_qualification": {"type": ["string", "null"]}}},
                   description="Checks a performed step against the master data in force now: the equipment used "
                               "(required class, status, calibration) and the performer's qualification."),
+        Operation("sop.correction_context", lambda p, c: correction_context(engine, p), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id", "step_number", "parameter"],
+                                 "properties": {"batch_id": {"type": "string"},
+                                                "step_number": {"type": ["integer", "number"]},
+                                                "parameter": {"type": "string"}}},
+                  description="The value recorded for a parameter of a batch's step, for a correction: "
+                              "{ok, reason, current_value, unit, low, high}."),
         Operation("message.send", lambda p, c: send_message(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "required": ["name", "business_key"],
                                  "properties": {"name": {"type": "string"}, "business_key": {"type": "string"},
@@ -247,6 +254,19 @@ def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
     if due and date.fromisoformat(due) < today:
         return {"ok": False, "reason": f"The calibration of {equipment_id} was due on {due}.", "equipment": info}
     return {"ok": True, "reason": None, "equipment": info}
+
+
+def correction_context(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
+    record = batch_record.build(engine, str(params["batch_id"]), with_audit_trail=False)
+    number, name = int(params["step_number"]), str(params["parameter"])
+    step = next((s for s in record["steps"] if s["number"] == number), None)
+    if step is None or not step.get("performed"):
+        return {"ok": False, "reason": f"Step {number} of batch {record['batch_id']} has not been performed."}
+    parameter = next((p for p in step["parameters"] if p["name"] == name), None)
+    if parameter is None:
+        return {"ok": False, "reason": f"Step {number} has no parameter '{name}'."}
+    return {"ok": True, "reason": None, "current_value": parameter["value"], "unit": parameter["unit"],
+            "low": parameter["low"], "high": parameter["high"], "step_instance_id": step["instance_id"]}
 
 
 def send_message(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:

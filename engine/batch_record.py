@@ -91,7 +91,11 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     release_rows = list(session.scalars(select(ProcessInstance).where(
         ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id)
         .order_by(ProcessInstance.id)))
-    all_ids = [batch_row.id, *[r.id for r in step_rows], *[r.id for r in release_rows]]
+    correction_rows = list(session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key == "sop_correction", ProcessInstance.business_key == batch_id)
+        .order_by(ProcessInstance.id)))
+    all_ids = [batch_row.id, *[r.id for r in step_rows], *[r.id for r in release_rows],
+               *[r.id for r in correction_rows]]
     order = _started_payload(session, [batch_row.id]).get(batch_row.id, {})
     recipe_version = session.get(MasterDataVersion, int(order["recipe_version_id"])) \
         if order.get("recipe_version_id") else None
@@ -125,6 +129,18 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
             elif task.element_id in ("review_record", "review_audit_trail"):
                 reviews.append(entry)
 
+    later: dict[int, list[dict[str, Any]]] = {}  # approved corrections requested after the step, by step number
+    for row in correction_rows:
+        done = tasks.get(row.id, [])
+        requested = next((t for t in reversed(done) if t.element_id == "request_correction"), None)
+        approved = next((t for t in reversed(done) if t.element_id == "approve_correction"), None)
+        if requested is None or approved is None or (approved.data or {}).get("correction_decision") != "approve":
+            continue
+        data = requested.data or {}
+        later.setdefault(int(data.get("step_number") or 0), []).append({
+            "name": data.get("parameter"), "new_value": data.get("new_value"), "reason": data.get("correction_reason"),
+            **_task_entry(requested, names, signed), "instance_id": row.id,
+            "approved": _task_entry(approved, names, signed)})
     steps: list[dict[str, Any]] = []
     exceptions: list[dict[str, Any]] = []
     deviations: list[dict[str, Any]] = []
@@ -133,7 +149,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     for row in step_rows:
         number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
-                     checks.get(row.id, []))
+                     checks.get(row.id, []), later.get(number, []))
         steps.append(step)
         participants |= {t["by"] for t in step["_participants"]}
         step.pop("_participants")
@@ -218,7 +234,8 @@ def _task_entry(task: HumanTask, names: dict[str, str], signed: dict[str, list[d
 
 
 def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: list[HumanTask],
-          names: dict[str, str], signed: dict[str, list[dict[str, Any]]], checks: list[Any]) -> dict[str, Any]:
+          names: dict[str, str], signed: dict[str, list[dict[str, Any]]], checks: list[Any],
+          later: list[dict[str, Any]]) -> dict[str, Any]:
     performs = [t for t in tasks if t.element_id == "perform"]
     last = performs[-1] if performs else None
     entered = {v.get("name"): v.get("value") for v in ((last.data or {}).get("values") or [])} if last else {}
@@ -241,6 +258,11 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
                          "description": data.get("deviation_description"),
                          "immediate_action": data.get("immediate_action"), "opened": entry, "assessment": None,
                          "hold": None}
+    for correction in later:  # corrections of the recorded value, requested and approved afterwards
+        participants.append({"by": correction["by"]})
+        if correction["name"] in entered:
+            corrections.append({**correction, "old_value": entered[correction["name"]]})
+            entered[correction["name"]] = correction["new_value"]
     assess = next((t for t in reversed(tasks) if t.element_id == "assess_deviation"), None)
     if deviation is not None and assess is not None:
         deviation["assessment"] = {**_task_entry(assess, names, signed),

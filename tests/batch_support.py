@@ -42,7 +42,7 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
     {"number": 3, "instruction": "Blend for the set time.",
      "parameters": [{"name": "blend time", "unit": "min", "target": 10, "low": 9, "high": 11, "critical": False}]},
 ]}
-PROCESSES = [ROOT / "processes" / name for name in ("sop_step", "sop_execution", "batch_release")]
+PROCESSES = [ROOT / "processes" / name for name in ("sop_step", "sop_execution", "batch_release", "sop_correction")]
 
 
 def sig(username: str, meaning: str) -> dict[str, str]:

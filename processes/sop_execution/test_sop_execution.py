@@ -142,7 +142,7 @@ def test_a_new_sop_version_made_effective_mid_batch_does_not_change_the_batch(pl
     assert record["sop"]["version"] == 1 and record["exceptions"] == []
 
 
-@pytest.mark.parametrize("name", ["sop_step", "sop_execution", "batch_release"])
+@pytest.mark.parametrize("name", ["sop_step", "sop_execution", "batch_release", "sop_correction"])
 def test_the_models_lint_clean_and_every_element_has_a_diagram_shape(plant: Plant, name: str) -> None:
     from lxml import etree
 
@@ -225,3 +225,51 @@ def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(
     assert sorted(variables["exception_kinds"]) == ["calibration_lapsed", "late_signature"]
     assert sorted((e["kind"], e["step"]) for e in variables["exceptions"]) == [
         ("calibration_lapsed", 2), ("late_signature", 3)]
+
+
+def test_a_recorded_value_is_corrected_later_with_reason_signature_and_a_second_persons_approval(
+        plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    correction = plant.engine.start_instance(plant.people["olivia"].actor, "sop_correction", "B-1",
+                                             {"batch_id": "B-1"}).id
+    request = {"step_number": 1, "parameter": "weight", "new_value": 0.502}
+    with pytest.raises(ValidationFailed):  # no reason
+        plant.complete("olivia", correction, "request_correction", request, "Performed")
+    with pytest.raises(SignatureRejected):  # no signature
+        plant.complete("olivia", correction, "request_correction", {**request, "correction_reason": "printout 0.502"})
+    plant.complete("olivia", correction, "request_correction", {**request, "correction_reason": "printout 0.502"},
+                   "Performed")
+    assert plant.open_elements(correction) == ["approve_correction"]
+    assert plant.engine.instance_detail(correction)["variables"]["correction"]["current_value"] == 0.5
+    plant.complete("sam", correction, "approve_correction", {"correction_decision": "approve"}, "Approved")
+    record = plant.engine.batch_record("B-1")
+    weight = record["steps"][0]["parameters"][0]
+    assert (weight["value"], weight["first_entry"]) == (0.502, 0.5)  # the old value stays visible
+    [listed] = record["corrections"]
+    assert (listed["old_value"], listed["new_value"], listed["reason"], listed["by"]) == (0.5, 0.502, "printout 0.502",
+                                                                                         "olivia")
+    assert listed["approved"]["by"] == "sam" and listed["signatures"][0]["meaning"] == "Performed"
+    assert [e["kind"] for e in record["exceptions"]] == ["correction"]
+    assert any(e["action"] == "task.completed" and (e["after"] or {}).get("data", {}).get("new_value") == 0.502
+               for e in record["audit_trail"])
+
+
+def test_a_correction_of_a_step_not_performed_goes_back_and_a_rejected_one_changes_nothing(plant: Plant) -> None:
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    correction = plant.engine.start_instance(plant.people["olivia"].actor, "sop_correction", "B-1",
+                                             {"batch_id": "B-1"}).id
+    plant.complete("olivia", correction, "request_correction",
+                   {"step_number": 3, "parameter": "blend time", "new_value": 10, "correction_reason": "typo"},
+                   "Performed")
+    assert plant.open_elements(correction) == ["request_correction"]
+    assert "not been performed" in plant.engine.instance_detail(correction)["variables"]["correction"]["reason"]
+    plant.complete("olivia", correction, "request_correction",
+                   {"step_number": 1, "parameter": "weight", "new_value": 0.6, "correction_reason": "typo"}, "Performed")
+    with pytest.raises(ValidationFailed):  # the meaning must match the decision
+        plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Approved")
+    plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Rejected")
+    record = plant.engine.batch_record("B-1")
+    assert record["steps"][0]["parameters"][0]["value"] == 0.5 and record["corrections"] == []
