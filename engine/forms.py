@@ -6,6 +6,7 @@ lengths, patterns and select options. Errors are per field, in words an operator
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,15 +30,18 @@ def fields(form: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _number(value: Any) -> float | None:
+    """The value as a finite number, or None (NaN and infinity would slip past every min/max check)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return value
     if isinstance(value, str):
         try:
-            return float(value) if any(c in value for c in ".eE") else int(value)
+            value = float(value) if any(c in value.lower() for c in ".en") else int(value)
         except ValueError:
             return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     return None
 
 

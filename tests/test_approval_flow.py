@@ -87,3 +87,14 @@ def test_form_data_out_of_limits_is_refused_per_field_and_the_task_stays_open(en
         engine.complete_task(users["operator"], task.id, data)
     assert field in err.value.errors
     assert engine.get_task(users["operator"], task.id).state == TaskState.OPEN
+
+
+@pytest.mark.parametrize("quantity", [float("nan"), float("inf"), "NaN", "-Infinity", "1e999"],
+                         ids=["nan", "inf", "nan-text", "minus-infinity-text", "overflow-text"])
+def test_a_non_finite_number_is_refused_even_from_a_direct_caller(engine, deploy, users, quantity):
+    deploy(DEMO)
+    instance = engine.start_instance(users["operator"].actor, "demo_approval", "REQ-NaN")
+    task = open_task(engine, users["operator"], instance.id)
+    with pytest.raises(ValidationFailed) as err:
+        engine.complete_task(users["operator"], task.id, {"quantity": quantity, "comment": "x"})
+    assert "quantity" in err.value.errors
