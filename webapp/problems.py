@@ -14,6 +14,11 @@ AuthenticationFailed                   401
 ValidationFailed, DefinitionError      400
 any other error                        500 (``internal_error``, nothing of the cause leaked)
 =====================================  ======
+
+The database unreachable (SQLAlchemy ``OperationalError`` or ``InterfaceError``: the SQLite file gone or
+unreadable, the PostgreSQL server refusing or a connection dropped) is a 503 ``database_unavailable`` with
+``Retry-After``; the request changed nothing, and the same request succeeds once the database is back.
+Other database errors (an integrity error is a bug, not an outage) stay 500.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (AuthenticationFailed, Conflict, DefinitionError, GmpflowError, NotFound,
@@ -83,6 +89,12 @@ def _http_error(error: HTTPException) -> Response:
     return problem(status, code, error.description or HTTPStatus(status).phrase, headers=headers)
 
 
+def _database_unavailable(error: Exception) -> Response:
+    log.error("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+    return problem(503, "database_unavailable", "The database is not reachable at the moment; nothing was "
+                   "changed. Try again shortly.", headers={"Retry-After": "5"})
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error", exc_info=error)
     return problem(500, "internal_error", "The server failed to handle the request.")
@@ -91,4 +103,6 @@ def _unexpected(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(GmpflowError, _engine_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)
