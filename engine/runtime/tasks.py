@@ -157,7 +157,8 @@ def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any]
     for name in sorted(p for p in props if p == "guard" or p.startswith("guard.")):
         suffix = name[len("guard"):]
         try:
-            ok = runtime.script_engine.evaluate(spiff_task, props[name], {**context, **data})
+            # What is submitted now wins over what the task held before (e.g. a decision made again).
+            ok = runtime.script_engine.environment.evaluate(props[name], {**spiff_task.data, **context, **data})
         except Exception as exc:  # a guard that cannot be evaluated refuses, naming why
             raise ValidationFailed(f"{props.get('guardMessage' + suffix) or 'The entry is refused'} "
                                    f"({exc}).", errors={"guard": str(exc)}, code="guard_failed") from None

@@ -340,3 +340,13 @@ def test_a_new_process_version_goes_live_only_through_an_approved_change_control
     governed.verify(cr)
     assert governed.instance(cr)["status"] == "completed"
 
+
+
+def test_an_approver_cannot_sign_a_meaning_other_than_their_decision(cc: ChangeControl) -> None:
+    cr = cc.request("rita", masterdata_request(number=cc.propose("material", "MAT-1", {
+        **MATERIAL, "supplier": "Gamma Pharma Supplies"})))
+    cc.assess(cr)
+    refused = cc.complete("quinn", cr, "approve_qa", {"qa_decision": "Rejected", "qa_comment": "no"},
+                          meaning="Approved", status=400)
+    assert refused["code"] == "guard_failed"
+    assert cc.elements("quinn", cr) == ["approve_qa"]
