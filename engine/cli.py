@@ -300,10 +300,19 @@ def connectors_templates() -> None:
 @click.option("--instances", default=200, type=int, help="Instances of the approval process to run.")
 @click.option("--audit-events", default=0, type=int,
               help="Also time audit-trail queries on a trail of this many events (the target is 1,000,000).")
-def bench(as_json: bool, instances: int, audit_events: int) -> None:
+@click.option("--load", is_flag=True,
+              help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (engine.bench_load).")
+def bench(as_json: bool, instances: int, audit_events: int, load: bool) -> None:
     """Run the benchmark workloads and print the figures."""
     from engine.bench import render_table, run_bench
     from engine.bench_audit import audit_query_costs
+
+    if load:
+        from engine.bench_load import load_bench, render_load
+
+        figures_load = load_bench()
+        click.echo(json.dumps(figures_load, indent=2) if as_json else render_load(figures_load))
+        return
 
     figures = run_bench(instances=instances)
     text = render_table(figures)

@@ -1,0 +1,321 @@
+"""``gmpflow bench --load``: simulated operators against a real WSGI server, on loopback only.
+
+For each database (a fresh SQLite file; and a fresh database on the server of ``GMPFLOW_BENCH_POSTGRES_URL``
+when that is set, dropped afterwards) gunicorn serves ``webapp:create_app()`` on 127.0.0.1 (a free port;
+``workers`` processes of ``threads`` threads). ``operators`` threads, each signed in as its own operator,
+loop: start a demo approval through the API, list the inbox (open tasks), claim the task of that instance,
+complete it. The loop is bounded by a count (``cycles`` per operator) and by time (``seconds``).
+
+Printed: requests per second over the run, p50/p95/p99 latency of the task completion (and of all
+requests), and the error count (any answer that is not the expected 2xx, or no answer). Target: p99 of the
+completion under 150 ms on SQLite with 20 operators, zero errors.
+
+Memory: the same loop then runs for ``memory_requests`` requests (10,000 by default) while the resident
+set (RSS, from /proc) of the web worker processes is sampled every 100 requests; printed is the mean of the
+samples over the first thousand requests, over the last thousand, and the growth between them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.audit import Actor
+from engine.bench_workers import POSTGRES_ENV, _database
+from engine.clock import Clock
+from engine.services import Gmpflow
+from engine.store import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+APPROVAL = ROOT / "processes" / "demo_approval"
+PASSWORD = "load test operator password"
+TARGET_P99_MS = 150.0
+
+
+class _Client:
+    """One operator's HTTP client: JSON in and out, latency and errors recorded."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        self.base, self.token = base, token
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any, float]:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.base + path, method=method, headers=headers,
+                                         data=json.dumps(body).encode() if body is not None else None)
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, payload = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, payload = exc.code, exc.read()
+        elapsed = time.perf_counter() - started
+        return status, json.loads(payload or b"null"), elapsed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class _Server:
+    """gunicorn serving the web app on 127.0.0.1, started as a subprocess."""
+
+    def __init__(self, url: str, workers: int, threads: int, log: Path) -> None:
+        port = _free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "GMPFLOW_DATABASE_URL": url, "GMPFLOW_CHANGE_CONTROL": "off",
+               "GMPFLOW_SECRET_KEY": "bench-load-secret", "PYTHONPATH": str(ROOT)}
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [str(gunicorn), "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
+                 "--backlog", "256", "webapp:create_app()"],
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {log.read_text()[-2000:]}")
+            try:
+                if _Client(self.base).call("GET", "/api/v1/openapi.json")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not answer in 60 s: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        while len(_children(self.process.pid)) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def worker_rss_kb(self) -> int:
+        return sum(_rss_kb(pid) for pid in _children(self.process.pid))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    if len(values) == 1:
+        cuts = values * 99
+    else:
+        cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49] * 1000, 1), "p95_ms": round(cuts[94] * 1000, 1),
+            "p99_ms": round(cuts[98] * 1000, 1), "max_ms": round(max(values) * 1000, 1)}
+
+
+class _Load:
+    """The operators' loop, shared counters and latencies."""
+
+    def __init__(self, base: str, tokens: list[str], max_requests: int, seconds: float,
+                 on_request: Callable[[int], None] | None = None) -> None:
+        self.base, self.tokens = base, tokens
+        self.max_requests, self.deadline = max_requests, time.monotonic() + seconds
+        self.on_request = on_request
+        self.lock = threading.Lock()
+        self.requests = self.errors = self.cycles = 0
+        self.completions: list[float] = []
+        self.latencies: list[float] = []
+        self.error_samples: list[str] = []
+
+    def _take(self) -> bool:
+        """Reserve one cycle (4 requests) of the budget; False when the count or the time is used up."""
+        with self.lock:
+            if self.requests + 4 > self.max_requests or time.monotonic() > self.deadline:
+                return False
+            self.requests += 4
+            return True
+
+    def _record(self, status: int, expected: int, elapsed: float, what: str, body: Any) -> bool:
+        with self.lock:
+            if status:  # an answer (not a transport failure or a missing task)
+                self.latencies.append(elapsed)
+            count = len(self.latencies)
+            ok = status == expected
+            if not ok:
+                self.errors += 1
+                if len(self.error_samples) < 5:
+                    self.error_samples.append(f"{what}: {status} {str(body)[:200]}")
+        if self.on_request:
+            self.on_request(count)
+        return ok
+
+    def operator(self, n: int) -> None:
+        client = _Client(self.base, self.tokens[n])
+        cycle = 0
+        while True:
+            if not self._take():
+                return
+            cycle += 1
+            try:
+                status, instance, t = client.call("POST", "/api/v1/process-definitions/demo_approval/instances",
+                                                  {"business_key": f"LOAD-{n}-{cycle}", "variables": {}})
+                if not self._record(status, 201, t, "start", instance):
+                    continue
+                status, inbox, t = client.call("GET", "/api/v1/tasks?state=open")
+                if not self._record(status, 200, t, "inbox", inbox):
+                    continue
+                mine = [task for task in inbox if task.get("instance_id") == instance["id"]]
+                if not mine:
+                    self._record(0, 1, 0.0, "inbox", f"the task of instance {instance['id']} is not listed")
+                    continue
+                status, body, t = client.call("POST", f"/api/v1/tasks/{mine[0]['id']}/claim")
+                if not self._record(status, 200, t, "claim", body):
+                    continue
+                status, body, t = client.call("POST", f"/api/v1/tasks/{mine[0]['id']}/complete",
+                                              {"data": {"quantity": 5, "comment": f"load {n}/{cycle}"}})
+                if self._record(status, 200, t, "complete", body):
+                    with self.lock:
+                        self.completions.append(t)
+                        self.cycles += 1
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self._record(0, 1, 0.0, "transport", repr(exc))
+
+    def run(self, operators: int) -> float:
+        started = time.perf_counter()
+        threads = [threading.Thread(target=self.operator, args=(n % len(self.tokens),), daemon=True)
+                   for n in range(operators)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - started
+
+
+def _prepare(url: str, operators: int) -> None:
+    engine = Gmpflow(Database(url), Clock(), change_control="off")
+    try:
+        engine.init_database()
+        engine.deploy(Actor.system(), [APPROVAL])
+        for n in range(operators):
+            engine.add_user(Actor.system(), f"load_op{n}", f"Load Operator {n}", PASSWORD, ["operator"])
+    finally:
+        engine.db.dispose()
+
+
+def load_run(url: str, *, operators: int = 20, cycles: int = 50, seconds: float = 60.0,
+             memory_requests: int = 10_000, workers: int = 2, threads: int = 8) -> dict[str, Any]:
+    """One database: the timed operator load, then the memory run. Figures as a dict."""
+    _prepare(url, operators)
+    with tempfile.TemporaryDirectory() as folder:
+        server = _Server(url, workers, threads, Path(folder) / "gunicorn.log")
+        try:
+            tokens = []
+            for n in range(operators):
+                status, body, _ = _Client(server.base).call("POST", "/api/v1/tokens",
+                                                            {"username": f"load_op{n}", "password": PASSWORD})
+                if status != 200:
+                    raise RuntimeError(f"no token for load_op{n}: {status} {body}")
+                tokens.append(body["token"])
+            load = _Load(server.base, tokens, operators * cycles * 4, seconds)
+            elapsed = load.run(operators)
+            figures: dict[str, Any] = {
+                "operators": operators, "web_workers": workers, "web_threads": threads,
+                "requests": len(load.latencies), "seconds": round(elapsed, 2),
+                "requests_per_second": round(len(load.latencies) / elapsed, 1),
+                "completions": len(load.completions),
+                "completion": _percentiles(load.completions), "all_requests": _percentiles(load.latencies),
+                "errors": load.errors, "error_samples": load.error_samples,
+            }
+            figures["p99_target_met"] = figures["completion"]["p99_ms"] < TARGET_P99_MS and load.errors == 0
+            if memory_requests:
+                figures["memory"] = _memory(server, tokens, operators, memory_requests)
+            return figures
+        finally:
+            server.stop()
+
+
+def _memory(server: _Server, tokens: list[str], operators: int, requests: int) -> dict[str, Any]:
+    samples: list[tuple[int, int]] = []
+    sample_lock = threading.Lock()
+
+    def on_request(count: int) -> None:
+        if count % 100 == 0:
+            rss = server.worker_rss_kb()
+            with sample_lock:
+                samples.append((count, rss))
+
+    samples.append((0, server.worker_rss_kb()))
+    load = _Load(server.base, tokens, requests, 3600, on_request)
+    elapsed = load.run(operators)
+    window = min(1000, max(100, requests // 10))
+    first = [rss for count, rss in samples if count <= window]
+    last = [rss for count, rss in samples if count > len(load.latencies) - window]
+    first_kb, last_kb = statistics.mean(first), statistics.mean(last or first)
+    return {"requests": len(load.latencies), "seconds": round(elapsed, 2), "errors": load.errors,
+            "window": window, "rss_first_kb": round(first_kb), "rss_last_kb": round(last_kb),
+            "growth_kb": round(last_kb - first_kb), "growth_percent": round(100 * (last_kb - first_kb) / first_kb, 1),
+            "error_samples": load.error_samples}
+
+
+def load_bench(*, operators: int = 20, cycles: int = 50, seconds: float = 60.0, memory_requests: int = 10_000,
+               workers: int = 2, threads: int = 8) -> dict[str, dict[str, Any]]:
+    """The load figures on SQLite and, when ``GMPFLOW_BENCH_POSTGRES_URL`` is set, on PostgreSQL."""
+    kinds = ["sqlite"] + (["postgres"] if os.environ.get(POSTGRES_ENV) else [])
+    figures = {}
+    for run, kind in enumerate(kinds, start=100):
+        with _database(kind, run) as url:
+            figures[kind] = load_run(url, operators=operators, cycles=cycles, seconds=seconds,
+                                     memory_requests=memory_requests, workers=workers, threads=threads)
+    return figures
+
+
+def render_load(figures: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for kind, f in figures.items():
+        c, a = f["completion"], f["all_requests"]
+        lines.append(f"load {kind}: {f['operators']} operators, gunicorn {f['web_workers']}x{f['web_threads']}: "
+                     f"{f['requests']} requests in {f['seconds']} s = {f['requests_per_second']} requests/s; "
+                     f"task completion p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms "
+                     f"(max {c['max_ms']} ms, {f['completions']} completions); all requests p50 {a['p50_ms']} ms, "
+                     f"p99 {a['p99_ms']} ms; errors {f['errors']}; target p99 < {TARGET_P99_MS:.0f} ms and no "
+                     f"errors: {'met' if f['p99_target_met'] else 'NOT met'}")
+        for sample in f["error_samples"]:
+            lines.append(f"  error: {sample}")
+        if "memory" in f:
+            m = f["memory"]
+            lines.append(f"memory {kind}: web workers' RSS over {m['requests']} requests ({m['seconds']} s, "
+                         f"{m['errors']} errors): first {m['window']} requests {m['rss_first_kb']} kB, last "
+                         f"{m['window']} {m['rss_last_kb']} kB, growth {m['growth_kb']} kB "
+                         f"({m['growth_percent']} %)")
+    return "\n".join(lines)
