@@ -8,12 +8,16 @@ uses row locks (see ``engine.runtime.instances``).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///instance/gmpflow.db"
@@ -46,6 +50,37 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class _WriterQueue:
+    """Serializes SQLite units of work: a thread lock, then an advisory file lock beside the database
+    (released by the kernel if the process dies)."""
+
+    def __init__(self, url: str) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        path = url.removeprefix("sqlite:///")
+        self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" and not path.startswith("file:") \
+            else None
+        self._file: Any = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._lock_path is not None:
+            try:
+                self._file = open(self._lock_path, "a+b")  # noqa: SIM115 (closed in __exit__)
+            except OSError as exc:  # the database's folder is gone: the database is unavailable
+                self.__exit__()
+                raise OperationalError("opening the SQLite writer lock", None, exc) from exc
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._file is not None:
+            self._file.close()  # closing releases the file lock
+            self._file = None
+        self._thread_lock.release()
+
+
 class Database:
     """Owns the SQLAlchemy engine. Nothing connects until a session is used."""
 
@@ -58,6 +93,10 @@ class Database:
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(write=True), expire_on_commit=False)
+        # SQLite has one writer at a time. Writers queue on a lock (threads of this process) and a file
+        # lock (other processes on this machine) instead of in SQLite's busy handler, whose growing sleeps
+        # made the slowest requests wait seconds under load.
+        self._writers = None if self.is_postgres else _WriterQueue(self.url)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -71,9 +110,8 @@ class Database:
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: commits when the block ends normally, rolls back on any error."""
-        with self._write() as session:
-            with session.begin():
-                yield session
+        with self._writers or nullcontext(), self._write() as session, session.begin():
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
