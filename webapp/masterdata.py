@@ -3,7 +3,6 @@ edit a draft in a form generated from the type's JSON Schema, propose the change
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -11,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine.errors import GmpflowError, ValidationFailed
 from webapp import schemaform
 from webapp.guard import engine, principal, roles
-from webapp.modeler import IMPACTS
+from webapp.change_requests import IMPACTS, open_and_answer, request_fields
 
 bp = Blueprint("masterdata", __name__)
 READERS = ("data_steward", "qa", "admin", "process_owner", "planner", "supervisor")
@@ -112,27 +111,10 @@ def _pointers(node: dict[str, Any]) -> set[str]:
 @bp.post("/masterdata/<name>/<key>/versions/<int:number>/propose")
 @roles(*STEWARDS)
 def propose(name: str, key: str, number: int) -> Any:
-    form = request.form
-    reason = (form.get("reason") or "").strip()
-    impact = form.get("product_impact") or ""
-    try:
-        effective = date.fromisoformat(form.get("effective_date") or "").isoformat()
-    except ValueError:
-        effective = ""
-    if len(reason) < 5 or impact not in dict(IMPACTS) or not effective:
-        flash("Give a reason (at least 5 characters), the impact on the product and the date it takes effect.",
-              "error")
-        return redirect(url_for("masterdata.record", name=name, key=key, version=number))
-    try:
-        opened = engine().propose_masterdata_change(principal(), name, key, number, {
-            "reason": reason, "product_impact": impact, "effective_date": effective})
-    except GmpflowError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("masterdata.record", name=name, key=key, version=number))
-    if opened["error"] is not None:
-        flash(f"Change request #{opened['instance'].id} is open, but its request form needs attention: "
-              f"{opened['error'].message}", "error")
-        return redirect(url_for("inbox.task", task_id=opened["task"].id))
-    flash(f"Change request #{opened['instance'].id} opened for v{number}; it is in review now.", "success")
-    return redirect(url_for("masterdata.record", name=name, key=key, version=number))
+    back = url_for("masterdata.record", name=name, key=key, version=number)
+    fields = request_fields(request.form)
+    if fields is None:
+        return redirect(back)
+    return open_and_answer(lambda: engine().propose_masterdata_change(principal(), name, key, number, fields), back,
+                           f"opened for v{number}; it is in review now.")
 

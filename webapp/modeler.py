@@ -3,22 +3,21 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from engine.definitions.bundle import kind_of
 from engine.definitions.properties import SIGNATURE_MEANINGS
 from engine.errors import DefinitionError, GmpflowError
 from engine.states import DeploymentStatus
+from webapp.change_requests import IMPACTS, open_and_answer, request_fields
 from webapp.guard import engine, principal, roles
 
 bp = Blueprint("modeler", __name__)
 EDITORS = ("process_owner",)
 READERS = ("process_owner", "admin")
 OVERVIEW = ("admin", "qa", "supervisor", "process_owner")
-IMPACTS = (("none", "None"), ("indirect", "Indirect"), ("direct", "Direct (quality, safety, efficacy)"))
 MAX_FILES = 50
 
 
@@ -93,30 +92,13 @@ def check() -> Any:
 @roles(*EDITORS)
 def submit(deployment_id: int) -> Any:
     """Open a change control for the draft: the change request's form fields come from this form."""
-    form = request.form
-    reason = (form.get("reason") or "").strip()
-    impact = form.get("product_impact") or ""
-    try:
-        effective = date.fromisoformat(form.get("effective_date") or "").isoformat()
-    except ValueError:
-        effective = ""
-    if len(reason) < 5 or impact not in dict(IMPACTS) or not effective:
-        flash("Give a reason (at least 5 characters), the impact on the product and the date it takes effect.",
-              "error")
-        return redirect(url_for("modeler.edit", deployment_id=deployment_id))
-    try:
-        opened = engine().request_change(principal(), {
-            "subject_kind": "deployment", "deployment_id": deployment_id, "reason": reason,
-            "product_impact": impact, "effective_date": effective}, business_key=f"deployment {deployment_id}")
-    except GmpflowError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("modeler.edit", deployment_id=deployment_id))
-    if opened["error"] is not None:
-        flash(f"Change request #{opened['instance'].id} is open, but its request form needs attention: "
-              f"{opened['error'].message}", "error")
-        return redirect(url_for("inbox.task", task_id=opened["task"].id))
-    flash(f"Change request #{opened['instance'].id} opened for this draft; QA reviews it next.", "success")
-    return redirect(url_for("modeler.edit", deployment_id=deployment_id))
+    back = url_for("modeler.edit", deployment_id=deployment_id)
+    fields = request_fields(request.form)
+    if fields is None:
+        return redirect(back)
+    return open_and_answer(lambda: engine().request_change(principal(), {
+        "subject_kind": "deployment", "deployment_id": deployment_id, **fields},
+        business_key=f"deployment {deployment_id}"), back, "opened for this draft; QA reviews it next.")
 
 
 @bp.get("/processes/<id:deployment_id>/overview")
