@@ -34,7 +34,6 @@ from engine.store.models import (AuditEvent, HumanTask, Incident, Job, MasterDat
 if TYPE_CHECKING:
     from engine.services import Gmpflow
 
-TEMPLATES = Path(__file__).parent / "templates"
 EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
                    "unresolved_incident")
 LATE_SIGNATURE = timedelta(hours=8)  # a step signed more than a shift after it was opened is "signed late"
@@ -338,12 +337,9 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
 
 # -- copies -------------------------------------------------------------------------------------------------
 def to_html(record: dict[str, Any]) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from engine.records import template_environment
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["json"] = audit.canonical_json
-    return str(env.get_template("batch_record.html").render(r=record))
+    return str(template_environment().get_template("batch_record.html").render(r=record))
 
 
 def to_pdf(record: dict[str, Any]) -> bytes:

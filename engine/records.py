@@ -81,7 +81,8 @@ def build(session: Session, row: ProcessInstance, history: list[dict[str, Any]],
     }
 
 
-def _environment() -> Any:
+def template_environment() -> Any:
+    """The Jinja environment of the inspector copies (instance record, batch record)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
@@ -91,7 +92,7 @@ def _environment() -> Any:
 
 
 def to_html(record: dict[str, Any]) -> str:
-    return str(_environment().get_template("record.html").render(r=record))
+    return str(template_environment().get_template("record.html").render(r=record))
 
 
 def to_pdf(record: dict[str, Any]) -> bytes:
