@@ -111,6 +111,23 @@ def _state(user: User) -> dict[str, object]:
 
 
 # -- passwords ------------------------------------------------------------------------------------------
+def _verified_user(session: Session, clock: Clock, username: str, password: str, where: str, *,
+                   lock: bool = False) -> User:
+    """The usable user with this password; a wrong password is counted toward lockout (``where``).
+
+    One message for an unknown user and a wrong password, so usernames cannot be probed.
+    """
+    query = select(User).where(User.username == username)
+    user = session.scalar(query.with_for_update() if lock else query)
+    if user is None:
+        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    _check_usable(user)
+    if not check_password(user, password):
+        register_failure(session, clock, user, where)
+        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    return user
+
+
 def check_password(user: User, password: str) -> bool:
     try:
         return _hasher.verify(user.password_hash, password)
@@ -192,13 +209,7 @@ def change_password(session: Session, clock: Clock, username: str, old: str, new
     policy raises ValidationFailed. The caller must commit even when this raises ``invalid_credentials``
     (the failure is recorded).
     """
-    user = session.scalar(select(User).where(User.username == username).with_for_update())
-    if user is None:
-        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
-    _check_usable(user)
-    if not check_password(user, old):
-        register_failure(session, clock, user, "password_change")
-        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    user = _verified_user(session, clock, username, old, "password_change", lock=True)
     check_policy(session, username, new, user)
     was_one_time = user.must_change_password
     _set_password(session, user, new, clock, one_time=False)
@@ -293,13 +304,7 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     with ``change_password``). The failure is recorded, so the caller must commit even when this raises
     (see ``services``).
     """
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
-    _check_usable(user)
-    if not check_password(user, password):
-        register_failure(session, clock, user, "login")
-        raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+    user = _verified_user(session, clock, username, password, "login")
     if user.failed_attempts:
         user.failed_attempts = 0
     if password_change_due(user, clock):
