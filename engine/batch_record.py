@@ -323,7 +323,8 @@ def _audit_trail(session: Session, instance_ids: list[int]) -> list[dict[str, An
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     """What the release process decides on: counts per exception kind, the deviations not closed, who took
-    part (performed, verified, confirmed a value, recorded the yield) and what was consumed."""
+    part (performed, verified, confirmed a value, recorded the yield); and what the production reports
+    need: what was consumed, when the batch started and when its last step was performed."""
     counts = {kind: 0 for kind in EXCEPTION_KINDS}
     for item in record["exceptions"]:
         counts[item["kind"]] += 1
@@ -332,6 +333,8 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
                                  "classification": (d.get("assessment") or {}).get("classification"),
                                  "state": d["state"]} for d in record["deviations"] if d["state"] != "closed"],
             "participants": record["participants"], "consumed": record["consumed"],
+            "started_at": record["execution"]["started_at"],
+            "ended_at": max((s["performed"]["at"] for s in record["steps"] if s.get("performed")), default=None),
             "step_count": len(record["steps"]), "sop": record["sop"]}
 
 

@@ -31,7 +31,7 @@ PASSWORD = "bench password 1"
 
 def _stub(name: str) -> Operation:
     return Operation(name, lambda params, context: {"applied": True}, idempotent=True,
-                     description="bench stand-in for the ERP")
+                     description="bench stand-in for the ERP or the MES")
 
 
 def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
@@ -41,7 +41,8 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
     identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)  # signing is measured, not argon2's cost
     try:
         with tempfile.TemporaryDirectory() as folder:
-            registry = builtin_registry().extended([_stub("erp.report_production")])
+            registry = builtin_registry().extended([_stub("erp.report_production"),
+                                                    _stub("mes.report_performance")])
             engine = Gmpflow(Database(f"sqlite:///{folder}/bench.db"), FrozenClock(), registry=registry,
                              change_control="off")
             engine.init_database()

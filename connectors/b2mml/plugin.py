@@ -29,6 +29,13 @@ LOT_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["lot", "product", "disposition"],
     "properties": {"lot": {"type": "string"}, "product": {"type": "string"},
                    "disposition": {"enum": sorted(m.DISPOSITIONS)}, "reason": {"type": "string"}}}
+PERFORMANCE_PARAMS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["order", "product", "produced_quantity"],
+    "properties": {"order": {"type": "string"}, "product": {"type": "string", "description": "What was produced."},
+                   "produced_quantity": {"type": "number", "minimum": 0}, "unit": {"type": "string"},
+                   "consumed": _MATERIALS,
+                   "start": {"type": ["string", "null"], "description": "ISO date-time production started."},
+                   "end": {"type": ["string", "null"], "description": "ISO date-time production ended."}}}
 DEFINITION_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["id", "version", "product"],
     "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "product": {"type": "string"},
@@ -75,6 +82,15 @@ class MesClient:
                                  bpmn_error_code="schedule_rejected")
         return {"bodid": schedule.bodid, "acknowledged": True, "acknowledgement_bodid": ack.bodid}
 
+    def report_performance(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+        performance = m.Performance(
+            context.idempotency_key, params["order"],
+            m.Material(params["product"], float(params["produced_quantity"]), params.get("unit", ""), "Produced"),
+            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", "")) for x in params.get("consumed", [])),
+            params.get("start") or "", params.get("end") or "")
+        self.post(m.build_performance(performance), f"the production results of order {performance.order}")
+        return {"bodid": performance.bodid, "order": performance.order}
+
     def sync_lot(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         message = m.build_lot_disposition(m.LotDisposition(context.idempotency_key, params["lot"], params["product"],
                                                            params["disposition"], params.get("reason", "")))
@@ -103,6 +119,9 @@ def gmpflow_operations(config: Mapping[str, str]) -> list[Operation]:
         Operation("mes.send_schedule", client.send_schedule, SCHEDULE_PARAMS, SCHEDULE_RESULT, idempotent=True,
                   description="Download a released order to the MES (ProcessOperationsSchedule); returns whether "
                               "the MES acknowledged it at once."),
+        Operation("mes.report_performance", client.report_performance, PERFORMANCE_PARAMS, idempotent=True,
+                  description="Report an order's produced quantity and consumed materials to the MES "
+                              "(ProcessOperationsPerformance)."),
         Operation("mes.sync_lot_disposition", client.sync_lot, LOT_PARAMS, idempotent=True,
                   description="Tell the MES a lot's disposition (SyncMaterialLot)."),
         Operation("mes.sync_operations_definition", client.sync_definition, DEFINITION_PARAMS, idempotent=True,

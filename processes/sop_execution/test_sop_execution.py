@@ -11,8 +11,11 @@ from datetime import timedelta
 
 import pytest
 
+from connectors.b2mml import messages as m
+from engine import failpoints
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
+from tests.b2mml_schema import assert_valid
 from tests.batch_support import SOP, SOP_KEY, Plant, effective, plant, sig, simulator  # noqa: F401
 from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
 from tests.scenario_support import reload  # noqa: F401
@@ -65,6 +68,46 @@ def test_a_batch_runs_its_steps_reports_production_and_requests_release(plant: P
     assert step2["equipment"]["id"] == "EQ-GRAN-01" and step2["equipment"]["accepted"]
     assert step2["deviation"]["state"] == "assessed" and step2["deviation"]["assessment"]["classification"] == "minor"
     assert record["participants"] == ["olivia", "oscar"]
+
+
+def performance_reports(plant: Plant) -> list[dict]:
+    return [r for r in plant.simulator.counterpart.received if r["kind"] == "ProcessOperationsPerformance"]
+
+
+def test_production_is_reported_to_the_mes_as_valid_process_operations_performance(plant: Plant,
+                                                                                   b2mml_schema) -> None:
+    batch = run_batch(plant)
+    [report] = performance_reports(plant)
+    assert_valid(b2mml_schema, report["xml"].encode())
+    performance = m.parse_performance(report["xml"])
+    assert (performance.order, performance.produced.product, performance.produced.quantity) == (
+        "MO-1", "PRD-PARA-500", 990)
+    assert {c.product: c.quantity for c in performance.consumed} == {"MAT-PARACETAMOL": 0.5, "MAT-LACTOSE": 0.15}
+    assert performance.start and performance.end  # when the batch started, when its last step was performed
+    variables = plant.engine.instance_detail(batch)["variables"]
+    assert variables["performance_reported"] == {"bodid": report["bodid"], "order": "MO-1"}
+
+
+def test_the_mes_applies_the_production_report_once_when_the_worker_fails_after_sending_it(
+        plant: Plant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MES took the report, then the worker failed before completing the task (as in a database outage):
+    the job runs again with the same idempotency key (the BODID) and the MES does not apply it twice."""
+    sent_first: list[str] = []
+
+    def fail_after_the_first_report(name: str) -> None:
+        if name == "job.after_call" and performance_reports(plant) and not sent_first:
+            sent_first.append(performance_reports(plant)[0]["bodid"])
+            raise ConnectionError("the database went away before the task was completed")
+
+    monkeypatch.setattr(failpoints, "hit", fail_after_the_first_report)
+    batch = run_batch(plant)
+    assert plant.status(batch) == InstanceStatus.RUNNING and sent_first  # the report job waits for its retry
+    plant.clock.advance(seconds=60)
+    plant.run_jobs()
+    assert plant.status(batch) == InstanceStatus.COMPLETED
+    [job] = [j for j in plant.engine.instance_detail(batch)["jobs"] if j.element_id == "report_performance"]
+    assert job.attempts == 2
+    assert [r["bodid"] for r in performance_reports(plant)] == sent_first  # sent twice, applied once
 
 
 def test_the_witness_cannot_be_the_performer(plant: Plant) -> None:

@@ -116,6 +116,21 @@ def test_lot_disposition_and_operations_definition_reach_the_mes_as_valid_b2mml(
     assert simulator.counterpart.definitions == {"TAB-100 recipe": "4"}
 
 
+def test_production_results_reach_the_mes_as_valid_b2mml_once_per_idempotency_key(simulator, registry, b2mml_schema):
+    results = {"order": "MO-0042", "product": "TAB-100", "produced_quantity": 990, "unit": "u",
+               "consumed": [{"product": "API-001", "quantity": 495, "unit": "g"}],
+               "start": "2026-12-01T06:00:00+01:00", "end": None}
+    first = call(registry, "mes.report_performance", key="task-perf", **results)
+    again = call(registry, "mes.report_performance", key="task-perf", attempt=2, **results)  # a retried job
+    assert first == again == {"bodid": "task-perf", "order": "MO-0042"}
+    (doc,) = received(simulator)
+    assert (doc["kind"], doc["bodid"], doc["order"]) == ("ProcessOperationsPerformance", "task-perf", "MO-0042")
+    assert_valid(b2mml_schema, doc["xml"].encode())
+    performance = m.parse_performance(doc["xml"])
+    assert (performance.produced.quantity, performance.consumed) == (990, (m.Material("API-001", 495, "g"),))
+    assert (performance.start, performance.end) == ("2026-12-01T05:00:00Z", "")
+
+
 def test_execution_results_uploaded_by_the_mes_finish_the_erp_order(simulator):
     simulator.counterpart.orders["MO-0042"]["state"] = "running"
     performance = m.build_performance(m.Performance("mes-1", "MO-0042", m.Material("TAB-100", 990, "u", "Produced"),
