@@ -9,7 +9,8 @@ audit trail), the incidents, and the batch release instance's deviation closures
 Exceptions (review by exception) are entries of these kinds: ``deviation``, ``out_of_limit``,
 ``correction``, ``late_signature``, ``calibration_lapsed``, ``unresolved_incident``; which kinds QA must
 see first is decided by the model (``processes/batch_release/release_exceptions.dmn``) from the counts
-in ``summary``.
+in ``summary``. How late a step's signature may come is SOP master data (``late_signature_hours``), so
+the record of a batch applies the rule of the SOP version the batch ran on.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ from sqlalchemy.orm import Session
 from engine import audit, signatures
 from engine.errors import NotFound
 from engine.states import TaskState
-from engine.store.models import (AuditEvent, HumanTask, Incident, Job, MasterDataVersion, ProcessInstance,
-                                 Signature, User)
+from engine.store.models import (AuditEvent, HumanTask, Incident, Job, MasterDataType, MasterDataVersion,
+                                 ProcessInstance, Signature, User)
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
 
 EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
                    "unresolved_incident")
-LATE_SIGNATURE = timedelta(hours=8)  # a step signed more than a shift after it was opened is "signed late"
 STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
 
 
@@ -58,6 +58,19 @@ def _started_payload(session: Session, instance_ids: list[int]) -> dict[int, dic
             AuditEvent.object_id.in_([str(i) for i in instance_ids]))):
         found[int(event.object_id)] = dict((event.after or {}).get("payload") or {})
     return found
+
+
+def late_signature_hours(session: Session, recipe: MasterDataVersion | None) -> float | None:
+    """How many hours after a step opened its signature may come: the SOP version's ``late_signature_hours``,
+    else the default declared by the recipe schema that version was checked against
+    (``masterdata/recipe.schema.json``). None: neither says, no step counts as signed late."""
+    if recipe is None:
+        return None
+    if recipe.data.get("late_signature_hours") is not None:
+        return float(recipe.data["late_signature_hours"])
+    schema = json.loads(session.get(MasterDataType, recipe.type_id).schema_text)
+    default = schema.get("properties", {}).get("late_signature_hours", {}).get("default")
+    return float(default) if default is not None else None
 
 
 def _job_results(session: Session, instance_ids: list[int], element_id: str) -> dict[int, list[Any]]:
@@ -99,6 +112,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     recipe_version = session.get(MasterDataVersion, int(order["recipe_version_id"])) \
         if order.get("recipe_version_id") else None
     recipe_steps = {int(s["number"]): s for s in (recipe_version.data.get("steps", []) if recipe_version else [])}
+    late_hours = late_signature_hours(session, recipe_version)
 
     tasks: dict[int, list[HumanTask]] = {}
     for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(all_ids),
@@ -148,7 +162,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     for row in step_rows:
         number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
-                     checks.get(row.id, []), later.get(number, []))
+                     checks.get(row.id, []), later.get(number, []), late_hours)
         steps.append(step)
         participants |= {t["by"] for t in step["_participants"]}
         step.pop("_participants")
@@ -179,7 +193,8 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                        f"{c['by_name'] or c['by']}: {c['reason']}"})
         if step["signed_late"]:
             exceptions.append({"kind": "late_signature", "step": n,
-                               "text": f"step {n} was signed more than {LATE_SIGNATURE} after it was opened"})
+                               "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was opened "
+                                       f"(the SOP allows {late_hours:g} h)"})
         equipment = step.get("equipment") or {}
         due = equipment.get("calibration_due")
         if due and batch_end and date.fromisoformat(due) < datetime.fromisoformat(batch_end).date():
@@ -207,7 +222,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                 "version": recipe_version.number if recipe_version else order.get("recipe_version"),
                 "version_id": recipe_version.id if recipe_version else order.get("recipe_version_id"),
                 "content_hash": recipe_version.content_hash if recipe_version else None,
-                "step_count": len(recipe_steps)},
+                "step_count": len(recipe_steps), "late_signature_hours": late_hours},
         "execution": {"instance_id": batch_row.id, "status": batch_row.status, "started_at": iso(batch_row.started_at),
                       "ended_at": iso(batch_row.ended_at),
                       "produced_quantity": (yield_task.data or {}).get("produced_quantity") if yield_task else None,
@@ -234,7 +249,7 @@ def _task_entry(task: HumanTask, names: dict[str, str], signed: dict[str, list[d
 
 def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: list[HumanTask],
           names: dict[str, str], signed: dict[str, list[dict[str, Any]]], checks: list[Any],
-          later: list[dict[str, Any]]) -> dict[str, Any]:
+          later: list[dict[str, Any]], late_hours: float | None) -> dict[str, Any]:
     performs = [t for t in tasks if t.element_id == "perform"]
     last = performs[-1] if performs else None
     entered = {v.get("name"): v.get("value") for v in ((last.data or {}).get("values") or [])} if last else {}
@@ -280,9 +295,11 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
                            "out_of_limit": _outside(value, p.get("low"), p.get("high"))})
     verify = next((t for t in reversed(tasks) if t.element_id == "verify"), None)
     performed = _task_entry(last, names, signed) if last else None
-    signed_late = False
+    delay_hours, signed_late = None, False
     if last is not None and last.created_at and last.completed_at:
-        signed_late = last.completed_at - last.created_at > LATE_SIGNATURE
+        delay = last.completed_at - last.created_at
+        delay_hours = round(delay.total_seconds() / 3600, 2)
+        signed_late = late_hours is not None and delay > timedelta(hours=late_hours)
     equipment, qualification = None, None
     last_check = next((r for r in reversed(checks) if isinstance(r, dict)), None)
     if last_check is not None:
@@ -302,7 +319,8 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
             "materials_used": list((last.data or {}).get("materials_used") or []) if last else [],
             "performed": performed, "attempts": len(performs),
             "verified": _task_entry(verify, names, signed) if verify else None,
-            "corrections": corrections, "deviation": deviation, "signed_late": signed_late,
+            "corrections": corrections, "deviation": deviation, "signing_delay_hours": delay_hours,
+            "signed_late": signed_late,
             "_participants": participants}
 
 

@@ -270,6 +270,29 @@ def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(
         ("calibration_lapsed", 2), ("late_signature", 3)]
 
 
+@pytest.mark.parametrize(("sop_allows_hours", "signed_after_hours", "late"), [
+    (None, 3, False),  # the recipe schema's default: 8 h
+    (2, 3, True),
+    (12, 9, False),
+    (None, 9, True),
+])
+def test_the_sop_says_how_late_a_step_may_be_signed(plant: Plant, sop_allows_hours: float | None,
+                                                     signed_after_hours: float, late: bool) -> None:
+    if sop_allows_hours is not None:  # the data steward's change, under change control in production
+        admin = plant.people["ada"].actor
+        draft = plant.engine.masterdata.new_draft(admin, "recipe", SOP_KEY,
+                                                  {**SOP, "late_signature_hours": sop_allows_hours})
+        plant.engine.masterdata.submit(admin, "recipe", SOP_KEY, draft.number)
+        plant.sop = plant.engine.masterdata.make_effective(admin, draft.id, None, None)
+    plant.start_batch()
+    plant.clock.advance(hours=signed_after_hours)
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    record = plant.engine.batch_record("B-1")
+    assert record["sop"]["late_signature_hours"] == (sop_allows_hours or 8)
+    assert record["steps"][0]["signing_delay_hours"] == signed_after_hours
+    assert [(e["kind"], e["step"]) for e in record["exceptions"]] == ([("late_signature", 1)] if late else [])
+
+
 def test_a_recorded_value_is_corrected_later_with_reason_signature_and_a_second_persons_approval(
         plant: Plant) -> None:
     plant.start_batch()
