@@ -5,6 +5,7 @@ Each starts from the login page and saves screenshots under ``test-artifacts/web
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -152,3 +153,62 @@ def test_the_modeler_opens_a_bundles_dmn_table_and_forms_and_an_untouched_bundle
     page.wait_for_selector("body[data-saved]")
     assert "Nothing changed" in page.locator("#save-status").inner_text()
     assert [d.version for d in live.engine.definitions() if d.key == "change_control"] == [cc.version]
+
+
+
+def release_bundle(live: Live) -> Any:
+    return next(d for d in live.engine.definitions() if d.key == "batch_release" and d.status == "active")
+
+
+def save_draft(page: Any, live: Live) -> dict[str, Any]:
+    """Click "Save as draft" and return the engine's view of the new draft version."""
+    page.get_by_role("button", name="Save as draft").click()
+    page.wait_for_selector("body[data-saved]:not([data-saved=problems])")
+    assert "Saved as draft" in page.locator("#save-status").inner_text()
+    return live.engine.modeler_view(int(page.locator("body").get_attribute("data-saved")))
+
+
+def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any, live: Live) -> None:
+    active = release_bundle(live)
+    login(page, live, "pete")
+    page.goto(f"{live.url}/modeler/{active.id}")
+    modeler_ready(page)
+    page.get_by_role("tab", name="release_exceptions.dmn").click()
+    cell = page.locator(".editor-dmn td[data-element-id=r_late_signature_out] .content-editable")
+    assert cell.inner_text().strip() == '"late_signature"'
+    cell.click()  # dmn-js's own cell editor
+    page.keyboard.press("Control+A")
+    page.keyboard.type('"signed_late"')  # and save at once
+    shot(page, "modeler-dmn-cell-edited")
+    view = save_draft(page, live)
+    assert (view["deployment"].key, view["deployment"].status) == ("batch_release", "draft")
+    assert view["deployment"].version > active.version
+    saved = etree.fromstring(view["files"]["dmn"]["release_exceptions.dmn"].encode())
+    assert saved.xpath("//*[@id='r_late_signature_out']/*[local-name()='text']/text()") == ['"signed_late"']
+    original = etree.fromstring(live.engine.modeler_view(active.id)["files"]["dmn"]["release_exceptions.dmn"].encode())
+    assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))  # one cell changed, no rule lost
+    assert view["files"]["bpmn"] == live.engine.modeler_view(active.id)["files"]["bpmn"]  # untouched files as stored
+
+
+def test_a_process_owner_renames_a_field_in_the_form_js_editor_and_saves_a_draft(page: Any, live: Live) -> None:
+    active = release_bundle(live)
+    login(page, live, "pete")
+    page.goto(f"{live.url}/modeler/{active.id}")
+    modeler_ready(page)
+    page.get_by_role("tab", name="batch_review.form").click()
+    page.locator(".editor-form .fjs-element", has_text="Review comment").last.click()
+    panel = page.locator(".editor-form .fjs-properties-panel")  # the form-js editor's own properties panel
+    panel.locator("[data-group-id=group-general] .bio-properties-panel-group-header").click()
+    label = panel.locator("[data-entry-id=label] [contenteditable=true]")
+    assert label.inner_text() == "Review comment"
+    label.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Reviewer's comment")  # and save at once: no edit may wait in a debounce
+    shot(page, "modeler-form-field-renamed")
+    view = save_draft(page, live)
+    form = json.loads(view["files"]["form"]["batch_review.form"])
+    assert form["id"] == "batch_review"
+    labels = {c.get("key"): c.get("label") for c in form["components"]}
+    assert labels["review_comment"] == "Reviewer's comment"
+    assert labels["record_reviewed"] == "I reviewed the exceptions and the batch record"
+    assert view["deployment"].content_hash != active.content_hash  # a form change is a new version

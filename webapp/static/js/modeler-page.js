@@ -12,6 +12,7 @@
   const problemsCard = document.getElementById('problems-card');
   const problemsEl = document.getElementById('problems');
   const EXPORTER = 'gmpflow modeler';
+  const FORM_DEBOUNCE_MS = 300;
 
   const files = Object.assign({}, cfg.files.bpmn, cfg.files.dmn, cfg.files.form);
   const kinds = {};
@@ -53,7 +54,8 @@
         onChange: () => markDirty(name),
       });
     } else if (ed.kind === 'dmn') {
-      ed.instance = new window.GmpflowDmn.DmnModeler({ container: el });
+      // no input debounce: a save right after typing in a cell keeps the last keystrokes
+      ed.instance = new window.GmpflowDmn.DmnModeler({ container: el, common: { debounceInput: false } });
       await ed.instance.importXML(files[name]);
       const watched = new Set();
       const watch = () => {
@@ -66,7 +68,8 @@
       ed.instance.on('views.changed', watch);
       watch();
     } else {
-      ed.instance = new window.GmpflowFormEditor.FormEditor({ container: el });
+      // the form editor's panel needs its input debounce (without it typing loses characters): save waits it out
+      ed.instance = new window.GmpflowFormEditor.FormEditor({ container: el, debounce: FORM_DEBOUNCE_MS });
       await ed.instance.importSchema(JSON.parse(files[name]));
       ed.instance.on('changed', () => markDirty(name));
     }
@@ -146,6 +149,9 @@
   }
 
   async function post(url) {
+    if (Object.values(editors).some((ed) => ed.kind === 'form')) {
+      await new Promise((resolve) => setTimeout(resolve, FORM_DEBOUNCE_MS + 50));  // the last typed edit lands
+    }
     const response = await fetch(url, {
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf },
