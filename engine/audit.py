@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.store.models import AuditEvent, AuditHead
@@ -69,6 +69,12 @@ def record(session: Session, actor: Actor, action: str, object_type: str, object
         reason=reason, correlation_id=correlation_id))
 
 
+# Built once: this runs on every commit of every step, and building a statement costs more than running it.
+_LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_EVENTS = insert(AuditEvent)
+_ADVANCE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+
+
 @event.listens_for(Session, "before_commit")
 def _chain_pending_events(session: Session) -> None:
     pending: list[dict[str, Any]] = session.info.pop("audit_pending", [])
@@ -76,7 +82,7 @@ def _chain_pending_events(session: Session) -> None:
         return
     session.flush()  # the changes the events record go first
     conn = session.connection()  # Core from here: this runs on every commit of every step
-    head = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).first()
+    head = conn.execute(_LOCK_HEAD).first()
     seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
     if head is None:  # a database created before the migration seeded the head
         conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
@@ -84,8 +90,8 @@ def _chain_pending_events(session: Session) -> None:
         seq += 1
         ev["seq"], ev["prev_hash"] = seq, prev
         ev["hash"] = prev = event_hash(ev)
-    conn.execute(insert(AuditEvent), pending)
-    conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_INSERT_EVENTS, pending)
+    conn.execute(_ADVANCE_HEAD, {"to_seq": seq, "to_hash": prev})
 
 
 @event.listens_for(Session, "after_rollback")

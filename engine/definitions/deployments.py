@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -46,9 +46,13 @@ def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry) 
     return parsed
 
 
+_LATEST_ACTIVE = (select(Deployment).where(Deployment.key == bindparam("key"),
+                                          Deployment.status == DeploymentStatus.ACTIVE)
+                  .order_by(Deployment.version.desc()).limit(1))  # built once: every start runs it
+
+
 def latest_active(session: Session, key: str) -> Deployment:
-    dep = session.scalar(select(Deployment).where(Deployment.key == key, Deployment.status == DeploymentStatus.ACTIVE)
-                         .order_by(Deployment.version.desc()).limit(1))
+    dep = session.scalar(_LATEST_ACTIVE, {"key": key})
     if dep is None:
         raise NotFound(f"There is no active version of process '{key}'.", code="definition_not_found")
     return dep

@@ -17,7 +17,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import audit, failpoints
@@ -35,6 +35,9 @@ from engine.store.models import Deployment, ProcessInstance
 
 LIVE_CACHE_SIZE = 512
 STEPPABLE = (InstanceStatus.RUNNING, InstanceStatus.WAITING, InstanceStatus.FAILED)
+# Built once (every step reads its row). SQLite ignores FOR UPDATE: BEGIN IMMEDIATE holds the write lock.
+_ROW = select(ProcessInstance).where(ProcessInstance.id == bindparam("id"))
+_ROW_LOCKED = _ROW.with_for_update(of=ProcessInstance)
 
 
 @dataclass
@@ -109,10 +112,7 @@ class InstanceRuntime:
                     parsed)
 
     def get_row(self, session: Session, instance_id: int, *, lock: bool = False) -> ProcessInstance:
-        query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-        if lock and self.db.is_postgres:
-            query = query.with_for_update(of=ProcessInstance)
-        row = session.scalar(query)
+        row = session.scalar(_ROW_LOCKED if lock and self.db.is_postgres else _ROW, {"id": instance_id})
         if row is None:
             raise NotFound(f"There is no process instance {instance_id}.", code="instance_not_found")
         return row

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from engine import audit, failpoints
 from engine.audit import Actor
@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("gmpflow.jobs")
 LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
+# Due jobs: pending, or running with an expired lease (its worker died). Built once: every poll runs it.
+_NOW = bindparam("now")
+_DUE = (select(Job).where(or_(Job.state == JobState.PENDING,
+                              (Job.state == JobState.RUNNING) & (Job.lock_expires_at < _NOW)), Job.due_at <= _NOW)
+        .order_by(Job.due_at, Job.id).limit(bindparam("limit")))
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 
 
 class _NotCaught(Exception):
@@ -91,14 +97,9 @@ class JobRunner:
     def claim(self, limit: int = 20) -> list[ClaimedJob]:
         now = self.clock.now()
         with self.runtime.db.unit_of_work() as session:
-            query = (select(Job).where(or_(Job.state == JobState.PENDING,
-                                           (Job.state == JobState.RUNNING) & (Job.lock_expires_at < now)),
-                                       Job.due_at <= now)
-                     .order_by(Job.due_at, Job.id).limit(limit))
-            if self.runtime.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
+            query = _DUE_LOCKED if self.runtime.db.is_postgres else _DUE
             claimed = []
-            for job in session.scalars(query):
+            for job in session.scalars(query, {"now": now, "limit": limit}):
                 job.state, job.locked_by, job.lock_expires_at = JobState.RUNNING, self.owner, now + self.lease
                 job.attempts += 1
                 job.updated_at = now

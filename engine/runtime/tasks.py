@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from engine import audit, forms
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 ADMIN_ROLE = "admin"
+# Built once: completing a task runs these on every step.
+_TASK = select(HumanTask).where(HumanTask.id == bindparam("id"))
+_TASK_LOCKED = _TASK.with_for_update()
+_INSTANCE_OF_TASK = select(HumanTask.instance_id).where(HumanTask.id == bindparam("id"))
 
 
 def may_work_on(principal: Principal, task: HumanTask) -> bool:
@@ -32,10 +37,7 @@ def check_authority(principal: Principal, task: HumanTask, action: str) -> None:
 
 
 def get_task(session: Session, task_id: int, *, lock: bool = False) -> HumanTask:
-    query = select(HumanTask).where(HumanTask.id == task_id)
-    if lock:
-        query = query.with_for_update()
-    task = session.scalar(query)
+    task = session.scalar(_TASK_LOCKED if lock else _TASK, {"id": task_id})
     if task is None:
         raise NotFound(f"There is no task {task_id}.", code="task_not_found")
     return task
@@ -43,17 +45,25 @@ def get_task(session: Session, task_id: int, *, lock: bool = False) -> HumanTask
 
 def inbox_query(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
                 instance_id: int | None = None) -> Select[HumanTask]:
-    query = select(HumanTask)
-    states = [state] if state else [TaskState.OPEN, TaskState.CLAIMED]
-    query = query.where(HumanTask.state.in_(states))
-    if ADMIN_ROLE not in principal.roles or mine or role:
-        lanes = [role] if role else sorted(principal.roles)
-        query = query.where(or_(HumanTask.lane.in_(lanes), HumanTask.lane.is_(None)))
+    """Open and claimed tasks of the principal's lanes (all lanes for an admin), the principal's own first."""
+    every_lane = ADMIN_ROLE in principal.roles and not mine and not role
+    query = _inbox_shape(every_lane, mine, instance_id is not None)
+    return query.params(states=[state] if state else [TaskState.OPEN, TaskState.CLAIMED],
+                        lanes=[role] if role else sorted(principal.roles), me=principal.username,
+                        instance_id=instance_id)
+
+
+@lru_cache(maxsize=None)  # eight shapes; building a query costs a hundred times more than binding its values
+def _inbox_shape(every_lane: bool, mine: bool, by_instance: bool) -> Select[HumanTask]:
+    me = bindparam("me")
+    query = select(HumanTask).where(HumanTask.state.in_(bindparam("states", expanding=True)))
+    if not every_lane:
+        query = query.where(or_(HumanTask.lane.in_(bindparam("lanes", expanding=True)), HumanTask.lane.is_(None)))
     if mine:
-        query = query.where(HumanTask.assignee == principal.username)
-    if instance_id is not None:
-        query = query.where(HumanTask.instance_id == instance_id)
-    return query.order_by((HumanTask.assignee == principal.username).desc(), HumanTask.due_at, HumanTask.id)
+        query = query.where(HumanTask.assignee == me)
+    if by_instance:
+        query = query.where(HumanTask.instance_id == bindparam("instance_id"))
+    return query.order_by((HumanTask.assignee == me).desc(), HumanTask.due_at, HumanTask.id)
 
 
 def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> HumanTask:
@@ -106,7 +116,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     data = dict(data or {})
 
     def instance_of_task(session: Session) -> int:
-        instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+        instance_id = session.scalar(_INSTANCE_OF_TASK, {"id": task_id})
         if instance_id is None:
             raise NotFound(f"There is no task {task_id}.", code="task_not_found")
         return instance_id
