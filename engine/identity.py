@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -92,6 +93,21 @@ def get_user(session: Session, username: str, *, lock: bool = False) -> User:
     if user is None:
         raise NotFound(f"There is no user '{username}'.", code="user_not_found")
     return user
+
+
+# Every API request names its user: the account and its roles in one statement, built once.
+_ACCOUNT = (select(User.username, User.full_name, User.active, User.locked, User.must_change_password,
+                   User.password_changed_at, UserRole.role_name)
+            .outerjoin(UserRole, UserRole.user_id == User.id).where(User.username == bindparam("username")))
+
+
+def account(session: Session, username: str) -> tuple[Any, Principal]:
+    """The account's sign-in state (active, locked, password dates) and the principal it makes."""
+    rows = session.execute(_ACCOUNT, {"username": username}).all()
+    if not rows:
+        raise NotFound(f"There is no user '{username}'.", code="user_not_found")
+    first = rows[0]
+    return first, Principal(first.username, first.full_name, frozenset(r.role_name for r in rows if r.role_name))
 
 
 def list_users(session: Session) -> list[User]:

@@ -440,12 +440,12 @@ class Gmpflow:
 
     def principal(self, username: str) -> Principal:
         with self.db.read() as session:
-            user = identity.get_user(session, username)
-            if not user.active or user.locked:
-                raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
-            if identity.password_change_due(user, self.clock):  # e.g. reset by an admin since the token was issued
-                raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
-            return Principal.of(user)
+            user, principal = identity.account(session, username)
+        if not user.active or user.locked:
+            raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
+        if identity.password_change_due(user, self.clock):  # e.g. reset by an admin since the token was issued
+            raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
+        return principal
 
     # -- audit ----------------------------------------------------------------------------------------
     def audit_events(self, *, object_type: str | None = None, object_id: str | None = None,
