@@ -1,0 +1,159 @@
+"""Layer 3 and the script engines: model code runs with the guarded builtins, under a deadline, and every
+failure becomes ScriptFailed (or ScriptRejected at compile time) naming the line and the element."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import CodeType, FrameType, TracebackType
+from typing import Any, Callable
+
+from SpiffWorkflow.bpmn.script_engine import BasePythonScriptEngineEnvironment, PythonScriptEngine
+
+from engine.errors import ConnectorError, GmpflowError, ScriptFailed, ScriptRejected
+from engine.sandbox.guards import SAFE_BUILTINS, Refused
+from engine.sandbox.policy import FILENAME, compiled
+
+DEFAULT_MAX_SECONDS = 1.0
+
+
+class _Timeout(BaseException):
+    pass
+
+
+def _namespace(*sources: dict[str, Any] | None) -> dict[str, Any]:
+    """The globals: later sources win; keys starting with '_' stay out (user code cannot name them)."""
+    namespace = {"__builtins__": SAFE_BUILTINS}
+    for source in sources:
+        if source:
+            namespace.update((k, v) for k, v in source.items() if not k.startswith("_"))
+    return namespace
+
+
+def _user_line(tb: TracebackType | None) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
+    """Evaluates expressions and runs scripts in the sandbox, with TaskDataEnvironment's data semantics.
+
+    ``execute`` writes the variables a script assigns (minus functions and classes) back to the task
+    data and removes those it deletes; if the script fails, the task data is left unchanged.
+    """
+
+    def __init__(self, environment_globals: dict[str, Any] | None = None, *,
+                 max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+        super().__init__(environment_globals)
+        self.max_seconds = max_seconds
+
+    def evaluate(self, expression: str, context: dict[str, Any],
+                 external_context: dict[str, Any] | None = None) -> Any:
+        """Return the expression's value; raise ScriptRejected or ScriptFailed."""
+        code = compiled(expression, "eval")
+        return self._run(code, _namespace(self.globals, external_context, context))
+
+    def execute(self, script: str, context: dict[str, Any],
+                external_context: dict[str, Any] | None = None) -> bool:
+        """Run the script and update ``context`` (the task data) with what it assigned."""
+        code = compiled(script, "exec")
+        namespace = _namespace(self.globals, external_context, context)
+        self._run(code, namespace)
+        hidden = set(self.globals) | set(external_context or {}) | {"__builtins__"}
+        for key in [k for k in context if not k.startswith("_") and k not in namespace]:
+            del context[key]
+        context.update((k, v) for k, v in namespace.items() if k not in hidden and not callable(v))
+        return True
+
+    def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
+        raise ConnectorError("service calls go through SandboxScriptEngine's service_handler",
+                             code="service_handler_missing", retryable=False)
+
+    def _run(self, code: CodeType, namespace: dict[str, Any]) -> Any:
+        deadline = time.perf_counter() + self.max_seconds
+
+        def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
+            # Checked on every opcode ('while True: pass' emits no line events); once past the
+            # deadline every opcode raises again, so no handler can keep a loop going.
+            if time.perf_counter() > deadline:
+                raise _Timeout
+            return local_trace
+
+        def global_trace(frame: FrameType, event: str, arg: Any) -> Any:
+            if frame.f_code.co_filename != FILENAME:
+                return None  # our guards and the standard library run untraced
+            frame.f_trace_opcodes = True
+            return local_trace(frame, event, arg)
+
+        previous = sys.gettrace()
+        sys.settrace(global_trace)
+        try:
+            return eval(code, namespace)
+        except _Timeout:
+            raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "
+                               "(an endless loop?)", sys.exc_info()[2]) from None
+        except Refused as err:
+            raise self._failed(str(err), err.__traceback__) from None
+        except MemoryError as err:
+            raise self._failed("ran out of memory", err.__traceback__) from None
+        except Exception as err:  # user code may raise anything; report it, never leak it
+            detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            raise self._failed(detail, err.__traceback__) from err
+        finally:
+            sys.settrace(previous)
+
+    @staticmethod
+    def _failed(message: str, tb: TracebackType | None) -> ScriptFailed:
+        line = _user_line(tb)
+        return ScriptFailed(f"line {line}: {message}" if line else message, line=line)
+
+
+class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    """SpiffWorkflow's script engine, running everything in SandboxEnvironment.
+
+    ``service_handler(task, operation_name=..., operation_params=...)`` answers service tasks; without one,
+    a service task raises ConnectorError(code="service_handler_missing"). Sandbox errors propagate as
+    ScriptRejected/ScriptFailed with ``element_id`` set to the task's BPMN id, never wrapped by SpiffWorkflow.
+    """
+
+    def __init__(self, environment: SandboxEnvironment | None = None, *,
+                 service_handler: Callable[..., Any] | None = None,
+                 max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
+        super().__init__(environment or SandboxEnvironment(max_seconds=max_seconds))
+        self.service_handler = service_handler
+
+    def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except (ScriptRejected, ScriptFailed) as err:
+            raise _at_element(err, task) from None
+
+    def execute(self, task: Any, script: str, external_context: dict[str, Any] | None = None) -> bool:
+        try:
+            return bool(self.environment.execute(script, task.data, external_context or {}))
+        except (ScriptRejected, ScriptFailed) as err:
+            raise _at_element(err, task) from None
+
+    def call_service(self, task: Any, **kwargs: Any) -> Any:
+        if self.service_handler is None:
+            raise ConnectorError(
+                f"service task '{_element_id(task)}' calls '{kwargs.get('operation_name')}', "
+                "but no service handler is configured", code="service_handler_missing", retryable=False)
+        return self.service_handler(task, **kwargs)
+
+
+def _element_id(task: Any) -> str:
+    spec = task.task_spec
+    return str(getattr(spec, "bpmn_id", None) or spec.name)
+
+
+def _at_element(err: GmpflowError, task: Any) -> GmpflowError:
+    element_id = _element_id(task)
+    err.context["element_id"] = element_id
+    if isinstance(err, ScriptRejected):
+        err.element_id = element_id
+    return err

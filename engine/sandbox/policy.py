@@ -1,0 +1,147 @@
+"""Layer 1, compile time: RestrictedPython plus our policy refuses what a model's code may not say, and
+rewrites size-prone operations into calls of the run-time guards (``engine.sandbox.guards``)."""
+
+from __future__ import annotations
+
+import ast
+import functools
+from types import CodeType
+from typing import Any, Literal
+
+from RestrictedPython import RestrictingNodeTransformer
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from engine.errors import ScriptRejected
+
+FILENAME = "<gmpflow-sandbox>"  # marks the frames of model code (traced, and named in errors)
+
+# Names refused wherever they appear, and names refused when called (a data field may be called "type").
+FORBIDDEN_NAMES = frozenset({
+    "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
+    "vars", "breakpoint", "dir", "memoryview", "super", "builtins", "exit", "quit", "print", "printed",
+    "classmethod", "staticmethod", "property",
+})
+FORBIDDEN_CALLS = frozenset({"type", "input", "help", "object", "id", "format", "iter", "next"})
+FORBIDDEN_ATTRIBUTES = INSPECT_ATTRIBUTES | {"mro", "format", "format_map"}
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's policy with our refusals, our messages and our size guards."""
+
+    def error(self, node: ast.AST, info: str) -> None:
+        self.errors.append((getattr(node, "lineno", None), info))  # type: ignore[arg-type]
+
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
+        if name is None:
+            return
+        if name.startswith("_") and name != "_":
+            self.error(node, f"names starting with '_' are not allowed: {name}")
+        elif name in FORBIDDEN_NAMES:
+            self.error(node, f"'{name}' is not available in scripts")
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id.startswith("_") or node.id in FORBIDDEN_NAMES:
+            self.check_name(node, node.id)
+            return node
+        return super().visit_Name(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.error(node, "imports are not allowed in scripts")
+
+    visit_ImportFrom = visit_Import  # type: ignore[assignment]
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.error(node, "class definitions are not allowed in scripts")
+
+    def visit_With(self, node: ast.With) -> None:
+        self.error(node, "'with' statements are not allowed in scripts")
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
+        if node.type is None:
+            self.error(node, "a bare 'except:' is not allowed; name the error, e.g. 'except ValueError:'")
+        return super().visit_ExceptHandler(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        if node.attr.startswith("_"):
+            self.error(node, f"names starting with '_' are not allowed: {node.attr}")
+            return node
+        if node.attr in FORBIDDEN_ATTRIBUTES:
+            hint = "; use an f-string" if node.attr.startswith("format") else ""
+            self.error(node, f"the attribute '{node.attr}' is not allowed in scripts{hint}")
+            return node
+        return super().visit_Attribute(node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS | FORBIDDEN_NAMES:
+            self.error(node, f"'{node.func.id}()' is not available in scripts")
+            return node
+        return super().visit_Call(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        node = self.node_contents_visit(node)
+        if type(node.op) not in _GUARDED_OPS:
+            return node
+        return _call("_binop_", ast.Constant(_GUARDED_OPS[type(node.op)]), node.left, node.right, like=node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> Any:
+        return _call("_sized_", self.node_contents_visit(node), like=node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
+        node = self.node_contents_visit(node)
+        spec = node.format_spec or ast.Constant("")
+        value = _call("_format_", node.value, ast.Constant(node.conversion), spec, like=node)
+        return ast.copy_location(ast.FormattedValue(value=value, conversion=-1, format_spec=None), node)
+
+    def _sized_display(self, node: ast.List | ast.Tuple | ast.Set) -> Any:
+        node = self.node_contents_visit(node)
+        if isinstance(getattr(node, "ctx", ast.Load()), ast.Load) and any(
+                isinstance(e, ast.Starred) for e in node.elts):
+            return _call("_sized_", node, like=node)
+        return node
+
+    visit_List = visit_Tuple = visit_Set = _sized_display  # type: ignore[assignment]
+
+
+_GUARDED_OPS: dict[type[ast.operator], str] = {
+    ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+
+
+def _call(name: str, *args: ast.expr, like: ast.AST) -> ast.Call:
+    node = ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+    return ast.fix_missing_locations(ast.copy_location(node, like))
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(source: str, mode: Literal["eval", "exec"]) -> CodeType:
+    """Compile once per distinct source; raise ScriptRejected (without element or file) on refusal."""
+    kind = "expression" if mode == "eval" else "script"
+    try:
+        tree = ast.parse(source, FILENAME, mode)
+    except SyntaxError as err:
+        raise ScriptRejected(f"the {kind} is not valid Python: {err.msg}", line=err.lineno) from None
+    errors: list[tuple[int | None, str]] = []
+    tree = _Policy(errors, [], {}).visit(tree)  # type: ignore[arg-type]
+    if errors:
+        problems = [{"line": line, "message": message} for line, message in errors]
+        line, message = errors[0]
+        raise ScriptRejected(message, line=line, problems=problems if len(problems) > 1 else None)
+    return compile(tree, FILENAME, mode)
+
+
+def _check(source: str, mode: Literal["eval", "exec"], element_id: str | None, file: str | None) -> None:
+    try:
+        compiled(source, mode)
+    except ScriptRejected as err:
+        raise ScriptRejected(err.message, line=err.line, element_id=element_id, file=file,
+                             problems=err.context.get("problems")) from None
+
+
+def check_expression(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
+    """Compile-only check for the model linter; raises ScriptRejected with ``line`` set."""
+    _check(source, "eval", element_id, file)
+
+
+def check_script(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
+    """Like check_expression, for a script task's statements."""
+    _check(source, "exec", element_id, file)
+
