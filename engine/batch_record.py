@@ -97,9 +97,9 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                .order_by(ProcessInstance.id.desc()).limit(1))
     if batch_row is None:
         raise NotFound(f"There is no batch {batch_id}.", code="batch_not_found")
+    of_this_batch = ProcessInstance.business_key.startswith(f"{batch_id}/", autoescape=True)  # '_' is no wildcard
     step_rows = list(session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_key == "sop_step", ProcessInstance.business_key.like(f"{batch_id}/%"))
-        .order_by(ProcessInstance.business_key)))
+        ProcessInstance.process_key == "sop_step", of_this_batch).order_by(ProcessInstance.business_key)))
     release_rows = list(session.scalars(select(ProcessInstance).where(
         ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id)
         .order_by(ProcessInstance.id)))
@@ -375,15 +375,21 @@ def archive_dir() -> Path:
     return Path(os.environ.get("GMPFLOW_ARCHIVE_DIR", "instance/archive"))
 
 
+def file_name(batch_id: str, extension: str) -> str:
+    """``<batch>-batch-record.<extension>``, with every character but ASCII letters, digits, '-', '_' and
+    '.' replaced, so that it is safe as a file name and in a Content-Disposition header."""
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in batch_id)
+    return f"{safe}-batch-record.{extension}"
+
+
 def export(engine: Gmpflow, batch_id: str) -> dict[str, Any]:
     """The batch record as JSON and PDF in the archive folder; the same facts in both (one ``build``)."""
     record = build(engine, batch_id)
     folder = archive_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
     json_bytes = json.dumps(audit.normalized(record), indent=1, sort_keys=True, ensure_ascii=False).encode()
     pdf_bytes = to_pdf(record)
-    json_path, pdf_path = folder / f"{safe}-batch-record.json", folder / f"{safe}-batch-record.pdf"
+    json_path, pdf_path = folder / file_name(batch_id, "json"), folder / file_name(batch_id, "pdf")
     json_path.write_bytes(json_bytes)
     pdf_path.write_bytes(pdf_bytes)
     return {"json": str(json_path), "pdf": str(pdf_path), "json_sha256": hashlib.sha256(json_bytes).hexdigest(),

@@ -26,11 +26,14 @@ from webapp.api.openapi import api_rules
 PUBLIC, SIGNED_IN = "public", "signed_in"
 PASSWORD = "correct horse battery"
 STEWARD = {"data_steward"}
+BATCH_REVIEWERS = {"qa", "admin", "supervisor"}
 EXPECTED: dict[str, str | set[str]] = {
     "api.openapi_document": PUBLIC, "api.issue": PUBLIC, "api.change_password": PUBLIC,
     "api.list_definitions": SIGNED_IN, "api.start_instance": SIGNED_IN,
     "api.list_instances": SIGNED_IN, "api.get_instance": SIGNED_IN, "api.instance_record": SIGNED_IN,
     "api.instance_record_html": SIGNED_IN, "api.instance_record_pdf": SIGNED_IN,
+    "api.batch_record": BATCH_REVIEWERS, "api.batch_record_html": BATCH_REVIEWERS,
+    "api.batch_record_pdf": BATCH_REVIEWERS,
     "api.suspend_instance": {"admin"}, "api.resume_instance": {"admin"}, "api.terminate_instance": {"admin"},
     "api.list_masterdata_types": SIGNED_IN, "api.show_masterdata_type": SIGNED_IN,
     "api.list_masterdata_records": SIGNED_IN, "api.show_masterdata_record": SIGNED_IN,
@@ -48,7 +51,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "api.remove_role": {"admin"},
 }
 SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1, "type_name": "material",
-               "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa"}
+               "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa", "batch_id": "B-1"}
 # allowed callers may still be refused the sample object or its state, or send a body the route rejects
 ALLOWED = {200, 201, 400, 404, 409, 413, 415}
 

@@ -18,7 +18,7 @@ from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from processes.sop_execution.test_sop_execution import run_batch
 from tests.b2mml_schema import assert_valid, b2mml_schema  # noqa: F401
-from tests.batch_support import Plant, plant, simulator  # noqa: F401
+from tests.batch_support import PASSWORD, Plant, plant, simulator  # noqa: F401
 from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
 from tests.scenario_support import reload  # noqa: F401
 
@@ -69,6 +69,29 @@ def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(
                  "granulate too wet", "EQ-GRAN-01", "L-PARA-7", "Olivia Example", "Oscar Example", "Released"):
         assert fact in json.dumps(record) and fact in text, fact
     assert plant.engine.verify_audit().ok
+
+
+def test_the_batch_record_api_serves_reviewers_json_html_and_pdf_with_the_same_facts(plant: Plant) -> None:
+    from webapp import create_app
+
+    run_batch(plant)
+    client = create_app({"TESTING": True, "SECRET_KEY": "batch-record"}, engine=plant.engine).test_client()
+
+    def as_(username: str) -> dict[str, str]:
+        token = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD}).json["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    quinn = as_("quinn")
+    record = client.get("/api/v1/batches/B-1/record", headers=quinn).json
+    html = client.get("/api/v1/batches/B-1/record.html", headers=quinn)
+    pdf = client.get("/api/v1/batches/B-1/record.pdf", headers=quinn)
+    assert (html.mimetype, pdf.mimetype) == ("text/html", "application/pdf")
+    assert pdf.headers["Content-Disposition"] == 'inline; filename="B-1-batch-record.pdf"'
+    for fact in ("B-1", "MO-1", "SOP-TEST", "typed 5.0 for 0.50", "granulate too wet", "L-PARA-7", "Olivia Example"):
+        assert fact in json.dumps(record) and fact in html.text and fact in pdf_text(pdf.data), fact
+    assert client.get("/api/v1/batches/B-1/record", headers=as_("olivia")).json["code"] == "role_required"
+    missing = client.get("/api/v1/batches/B-404/record.pdf", headers=quinn)
+    assert (missing.status_code, missing.json["code"]) == (404, "batch_not_found")
 
 
 def test_a_qa_person_who_took_part_is_refused_the_decision(plant: Plant) -> None:

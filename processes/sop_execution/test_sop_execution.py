@@ -270,6 +270,13 @@ def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(
         ("calibration_lapsed", 2), ("late_signature", 3)]
 
 
+def test_a_batch_record_holds_only_its_own_steps_whatever_characters_the_batch_id_has(plant: Plant) -> None:
+    plant.start_batch("BX1", "MO-2")
+    plant.start_batch("B_1", "MO-3")  # '_' would match any character in a LIKE pattern
+    record = plant.engine.batch_record("B_1")
+    assert [s["instance_id"] for s in record["steps"]] == [plant.step("B_1", 1)]
+
+
 @pytest.mark.parametrize(("sop_allows_hours", "signed_after_hours", "late"), [
     (None, 3, False),  # the recipe schema's default: 8 h
     (2, 3, True),

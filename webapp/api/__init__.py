@@ -1,8 +1,9 @@
 """The REST API under ``/api/v1``: JSON in and out, bearer tokens, problems for errors.
 
 Routes parse input, call one ``Gmpflow`` method, render JSON. Modules by area: ``tokens``,
-``definitions``, ``instances``, ``tasks``, ``operations`` (messages, incidents, audit, signatures),
-``users`` (accounts, roles, password changes), ``masterdata`` (types, records, versions, drafts, imports).
+``definitions``, ``instances``, ``batches`` (batch records), ``tasks``, ``operations`` (messages,
+incidents, audit, signatures), ``users`` (accounts, roles, password changes), ``masterdata`` (types,
+records, versions, drafts, imports).
 """
 
 from __future__ import annotations
@@ -138,5 +139,5 @@ def openapi_document() -> Any:
     return jsonify(spec)
 
 
-from webapp.api import (definitions, instances, masterdata, operations, tasks, tokens,  # noqa: E402,F401
-                        users)  # (routes)
+from webapp.api import (batches, definitions, instances, masterdata, operations, tasks,  # noqa: E402,F401
+                        tokens, users)  # (routes)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.batch_record import EXCEPTION_KINDS
+
 ID = {"type": "integer", "minimum": 1}
 TIME = {"type": "string", "format": "date-time"}
 TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
@@ -122,6 +124,19 @@ RESPONSES: dict[str, dict[str, Any]] = {
                    "steps": {"type": "array", "items": OBJECT}, "history": {"type": "array", "items": OBJECT},
                    "signatures": listing("Signature"), "changed_after_entry": {"type": "boolean"},
                    "audit_trail": {"type": "array", "items": OBJECT}}),
+    "BatchRecord": obj({
+        "batch_id": {"type": "string"}, "generated_at": TIME, "order": OBJECT,
+        "sop": {**OBJECT, "description": "key, version, content hash and late_signature_hours of the SOP version "
+                                         "the batch ran on"},
+        "execution": OBJECT, "steps": {"type": "array", "items": OBJECT},
+        "deviations": {"type": "array", "items": OBJECT}, "corrections": {"type": "array", "items": OBJECT},
+        "consumed": {"type": "array", "items": OBJECT}, "incidents": {"type": "array", "items": OBJECT},
+        "exceptions": {"type": "array", "description": "what QA sees first", "items": obj({
+            "kind": {"type": "string", "enum": list(EXCEPTION_KINDS)},
+            "step": {"type": ["integer", "null"]}, "text": {"type": "string"}}, required=["kind", "text"])},
+        "participants": {"type": "array", "items": {"type": "string"},
+                         "description": "who performed, confirmed, verified a step or recorded the yield"},
+        "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT}}),
     "MasterDataType": obj({"name": {"type": "string"}, "version": {"type": "integer"}, "title": {"type": "string"},
                            "schema_hash": {"type": "string", "description": "SHA-256 of the schema's canonical JSON"},
                            "loaded_at": TIME}),
