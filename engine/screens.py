@@ -3,7 +3,10 @@ an instance with its diagram and audit trail. Reads only; the services open the 
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
+from uuid import UUID
 
 from lxml import etree
 from sqlalchemy.orm import Session
@@ -43,7 +46,20 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, 
     row = runtime.get_row(session, task.instance_id)
     parsed = runtime.specs.get_by_id(session, row.deployment_id)
     form = parsed.forms.get(task.form_id) if task.form_id else None
-    return {"task": task, "instance": row, "process_name": parsed.name, "form": form}
+    inputs = form_inputs(runtime, session, task, form) if task.state in (TaskState.OPEN, TaskState.CLAIMED) else {}
+    return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs}
+
+
+def form_inputs(runtime: InstanceRuntime, session: Session, task: HumanTask, form: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    """What an open task's form shows before anyone types: the task's variables that its form names (field
+    keys, templated text such as ``{{deviation.id}}``), as JSON. No other variable of the instance reaches
+    the page."""
+    if not form:
+        return {}
+    named = set(re.findall(r"[A-Za-z_]\w*", json.dumps(form)))
+    data = runtime.read(session, task.instance_id).workflow.get_task_from_id(UUID(task.task_guid)).data
+    return json.loads(json.dumps({k: v for k, v in data.items() if k in named}, default=str))
 
 
 def diagram_xml(parsed: ParsedDefinition) -> str:

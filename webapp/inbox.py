@@ -19,7 +19,8 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 STATES = ("open", "claimed")
 
 SIGNATURE_MESSAGES = {
-    "signature_required": "This step must be signed: enter your username and password in the signing dialog.",
+    "signature_required": "This step must be signed: choose the meaning where asked, and enter your username and "
+                          "password in the signing dialog.",
     "signature_user_mismatch": "You can only sign with your own account: the username must be the one you "
                                "are signed in with.",
     "signature_password_invalid": "The password is wrong. The step is not signed and nothing was saved; "
@@ -99,7 +100,9 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
         "view": view, "task": task, "instance": view["instance"],
         "instructions": instructions_html(task.instructions),
         "form": with_limits(view["form"]), "labels": _labels(view["form"]),
-        "data": data if data is not None else (task.data or {}), "errors": errors or {}, "error": error,
+        # the form starts from the task's inputs; what the user submitted (after a refusal) wins
+        "data": {**view["inputs"], **(data if data is not None else (task.data or {}))},
+        "errors": errors or {}, "error": error,
         "sign_error": sign_error, "signatures": engine().list_signatures(task_guids=[task.task_guid])
         if task.state == "completed" else [],
     }
@@ -171,4 +174,4 @@ def complete(task_id: int) -> Any:
     except PermissionDenied as exc:
         return forbidden(exc.message)
     flash(f"“{done.name}” completed" + (" and signed." if signature else "."), "success")
-    return redirect(url_for("inbox.inbox"))
+    return redirect(safe_next(request.form.get("next")))  # back where the task was opened from, or the inbox

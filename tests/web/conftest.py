@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,18 +68,27 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         engine.deploy(ADMIN, [FIXTURES / "web_qa_release"])
         engine.deploy(ADMIN, [FIXTURES / "service_retry_incident.bpmn"])
         bootstrap.add_demo_users(engine, ADMIN)
-        from webapp import create_app
-
-        app = create_app({"SECRET_KEY": "browser-tests", "SESSION_COOKIE_SECURE": False}, engine=engine)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-        thread.start()
         try:
-            yield Live(f"http://127.0.0.1:{server.server_port}", engine, clock)
+            with serving(engine) as url:
+                yield Live(url, engine, clock)
         finally:
-            server.shutdown()
-            thread.join(5)
             db.dispose()
+
+
+@contextmanager
+def serving(engine: Gmpflow) -> Iterator[str]:
+    """The web app over ``engine`` on 127.0.0.1 and a free port, in a thread; yields its base URL."""
+    from webapp import create_app
+
+    app = create_app({"SECRET_KEY": "browser-tests", "SESSION_COOKIE_SECURE": False}, engine=engine)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 @pytest.fixture(scope="session")
