@@ -6,8 +6,8 @@ would go on working, so the outage drops the connection pool (as a restarted web
 have none). PostgreSQL: the test database stops accepting connections (``ALLOW_CONNECTIONS false``) and
 every backend connected to it is terminated (``pg_terminate_backend``), so pooled connections die mid-use.
 
-While the database is away, API requests answer 503 ``database_unavailable`` (problem+json, Retry-After)
-and the worker loop (APScheduler, the same ``_tick`` as ``gmpflow worker``) logs each failed tick and goes
+While the database is away, API requests answer 503 ``database_unavailable`` (problem+json, Retry-After),
+a page opened in a browser answers 503 with the site's error page saying the same in words, and the worker loop (APScheduler, the same ``_tick`` as ``gmpflow worker``) logs each failed tick and goes
 on. Once the database is back, with nothing repaired by hand, the same requests succeed, the waiting
 service job runs on the loop's next tick, the instance completes and the audit trail verifies.
 """
@@ -15,6 +15,7 @@ service job runs on the loop's next tick, the instance completes and the audit t
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -131,6 +132,11 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
     for username, data in (("olivia", {"quantity": 5, "comment": "before the outage"}), ("sam", {"accepted": True})):
         assert complete_open_task(username, data).status_code == 200
     qa_task = client.get(f"/api/v1/tasks?instance_id={instance_id}&state=open", headers=auth["quinn"]).get_json()[0]
+    browser = app.test_client()  # quinn signed in on the web pages too
+    login_page = browser.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)  # type: ignore[union-attr]
+    assert browser.post("/login", data={"username": "quinn", "password": PASSWORD, "csrf_token": csrf}).status_code == 302
+    page_accept = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
     events_before = len(engine.audit_events(limit=100_000))
 
     caplog.set_level(logging.ERROR)
@@ -149,6 +155,10 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
                 assert answer.mimetype == "application/problem+json"
                 assert body["code"] == "database_unavailable" and answer.headers["Retry-After"] == "5"
                 assert "sqlite" not in body["detail"].lower() and "psycopg" not in body["detail"].lower()
+            page = browser.get("/inbox", headers=page_accept)
+            assert page.status_code == 503 and page.mimetype == "text/html", page.get_data(as_text=True)[:300]
+            assert "The database is not reachable" in page.get_data(as_text=True)
+            assert "database_unavailable" in page.get_data(as_text=True) and page.headers["Retry-After"] == "5"
             # the worker loop keeps ticking through the outage, logging each failure
             _wait(lambda: sum(r.message == "worker tick failed" for r in caplog.records) >= 3, 20,
                   "three failed worker ticks")

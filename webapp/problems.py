@@ -19,6 +19,9 @@ The database unreachable (SQLAlchemy ``OperationalError`` or ``InterfaceError``:
 unreadable, the PostgreSQL server refusing or a connection dropped) is a 503 ``database_unavailable`` with
 ``Retry-After``; the request changed nothing, and the same request succeeds once the database is back.
 Other database errors (an integrity error is a bug, not an outage) stay 500.
+
+A browser navigating to a page (``Accept`` prefers ``text/html``, outside ``/api/``) gets the same status
+as a readable page instead of JSON; scripts and API clients keep the problem document.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -64,9 +67,28 @@ def problem(status: int, code: str, detail: str, *, errors: dict[str, str] | Non
     if errors:
         body["errors"] = {str(k): str(v) for k, v in errors.items()}
     body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    response = _page(body) if _wants_page() else None
+    if response is None:
+        response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
     response.headers.update(headers or {})
     return response
+
+
+def _wants_page() -> bool:
+    if request.path.startswith("/api/"):
+        return False
+    return request.accept_mimetypes.best_match([PROBLEM_MEDIA_TYPE, "application/json", "text/html"]) == "text/html"
+
+
+def _page(body: dict[str, Any]) -> Response | None:
+    """The problem as the site's error page; None when even that cannot be drawn (the JSON is sent then)."""
+    try:
+        html = render_template("error.html", title=body["title"], status=body["status"], message=body["detail"],
+                               code=body["code"], errors=body.get("errors"))
+    except Exception:  # an error page must never raise: the caller falls back to the problem document
+        log.exception("the error page could not be drawn")
+        return None
+    return Response(html, status=body["status"], mimetype="text/html")
 
 
 def _engine_error(error: GmpflowError) -> Response:
