@@ -7,8 +7,8 @@ have none). PostgreSQL: the test database stops accepting connections (``ALLOW_C
 every backend connected to it is terminated (``pg_terminate_backend``), so pooled connections die mid-use.
 
 While the database is away, API requests answer 503 ``database_unavailable`` (problem+json, Retry-After),
-a page opened in a browser answers 503 with the site's error page saying the same in words, and the worker loop (APScheduler, the same ``_tick`` as ``gmpflow worker``) logs each failed tick and goes
-on. Once the database is back, with nothing repaired by hand, the same requests succeed, the waiting
+a page opened in a browser answers 503 with the site's error page saying the same in words, and the worker
+loop (APScheduler, the same ``_tick`` as ``gmpflow worker``) logs each failed tick and goes on. Once the database is back, with nothing repaired by hand, the same requests succeed, the waiting
 service job runs on the loop's next tick, the instance completes and the audit trail verifies.
 """
 
@@ -135,7 +135,8 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
     browser = app.test_client()  # quinn signed in on the web pages too
     login_page = browser.get("/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)  # type: ignore[union-attr]
-    assert browser.post("/login", data={"username": "quinn", "password": PASSWORD, "csrf_token": csrf}).status_code == 302
+    signed_in = browser.post("/login", data={"username": "quinn", "password": PASSWORD, "csrf_token": csrf})
+    assert signed_in.status_code == 302
     page_accept = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
     events_before = len(engine.audit_events(limit=100_000))
 
