@@ -61,6 +61,26 @@ LINT_CASES = {
     "unsupported-element": (process('<bpmn:complexGateway id="t1"><bpmn:incoming>f1</bpmn:incoming>'
                                     '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:complexGateway>'),
                             "unsupported_element", "t1"),
+    # what a file drawn for Camunda carries that gmpflow cannot run, each named with its element and line
+    "camunda-juel-expression": (process('<bpmn:intermediateCatchEvent id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+                                        '<bpmn:outgoing>f2</bpmn:outgoing><bpmn:timerEventDefinition>'
+                                        '<bpmn:timeDuration>${wait}</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                                        '</bpmn:intermediateCatchEvent>'), "foreign_expression", "t1"),
+    "camunda-feel-expression": (process('<bpmn:intermediateCatchEvent id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+                                        '<bpmn:outgoing>f2</bpmn:outgoing><bpmn:timerEventDefinition>'
+                                        '<bpmn:timeDuration>= wait</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                                        '</bpmn:intermediateCatchEvent>'), "foreign_expression", "t1"),
+    "service-task-without-operation": (process('<bpmn:serviceTask id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+                                               '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>'),
+                                       "missing_operation", "t1"),
+    "business-rule-task-without-decision": (process('<bpmn:businessRuleTask id="t1"><bpmn:incoming>f1'
+                                                    '</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+                                                    '</bpmn:businessRuleTask>'), "missing_decision", "t1"),
+    "call-activity-without-process": (process('<bpmn:callActivity id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+                                              '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>'),
+                                      "missing_called_element", "t1"),
+    "data-store": (process(user_task() + '<bpmn:dataStoreReference id="ds" name="ERP"/>'),
+                   "unsupported_element", "ds"),
     "unknown-meaning": (process(user_task('<spiffworkflow:property name="signature.meaning" value="Liked"/>')),
                         "unknown_signature_meaning", "t1"),
     "distinct-from-unknown-task": (process(user_task(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from engine.definitions.bundle import kind_of
 from engine.definitions.properties import SIGNATURE_MEANINGS
@@ -39,6 +39,33 @@ def edit(deployment_id: int) -> Any:
     return render_template("modeler/edit.html", dep=dep, config=config, impacts=IMPACTS,
                            today=engine().clock.now().date().isoformat(),
                            can_submit=dep.status == DeploymentStatus.DRAFT and config["canEdit"])
+
+
+@bp.post("/modeler/open")
+@roles(*EDITORS)
+def open_files() -> Any:
+    """Files from disk (e.g. drawn in the desktop Camunda Modeler) in the editors: nothing is stored until
+    they are saved as a draft, which the engine lints like any other."""
+    files: dict[str, str] = {}
+    for upload in request.files.getlist("files")[:MAX_FILES]:
+        name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+        if not kind_of(name):
+            continue
+        try:
+            files[name] = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            flash(f"{name} is not UTF-8 text; save it as UTF-8 and open it again.", "error")
+            return redirect(url_for("modeler.processes"))
+    if not any(kind_of(name) == "bpmn" for name in files):
+        flash("Choose at least one .bpmn file (with its .dmn and .form files, if any).", "error")
+        return redirect(url_for("modeler.processes"))
+    grouped = {kind: {n: t for n, t in sorted(files.items()) if kind_of(n) == kind}
+               for kind in ("bpmn", "dmn", "form")}
+    config = {"files": grouped, "templates": engine().registry.element_templates(),
+              "meanings": list(SIGNATURE_MEANINGS), "deployment": None, "canEdit": True,
+              "saveUrl": url_for("modeler.save"), "lintUrl": url_for("modeler.check")}
+    return render_template("modeler/edit.html", dep=None, names=sorted(files), config=config, impacts=IMPACTS,
+                           can_submit=False)
 
 
 def _posted_files() -> dict[str, str]:

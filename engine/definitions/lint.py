@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,10 @@ SUPPORTED = {
     "sourceRef", "targetRef", "text", "childLaneSet", "eventDefinitionRef",
 }
 HUMAN_TAGS = {"userTask", "manualTask", "task"}
+EXPRESSION_TAGS = {"conditionExpression", "condition", "timeDuration", "timeDate", "timeCycle", "loopCardinality",
+                   "completionCondition"}
+# Camunda's expression languages, as files drawn in the Camunda Modeler carry them: JUEL ${...} / #{...}, FEEL =...
+FOREIGN_EXPRESSION = re.compile(r"\s*([$#]\{.*\}|=)", re.DOTALL)
 
 
 def _local(tag: Any) -> str:
@@ -37,8 +42,9 @@ def _local(tag: Any) -> str:
 
 
 def _problem(message: str, file: str, node: etree._Element, code: str) -> DefinitionError:
-    element = node  # the nearest BPMN/DMN element with an id (extension elements' ids are not element ids)
-    while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)):
+    element = node  # the nearest BPMN/DMN element with an id (extension elements' and expressions' ids are not
+    while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)  # diagram's)
+                                   or _local(element.tag) in EXPRESSION_TAGS):
         element = element.getparent()
     return DefinitionError(message, file=file, element_id=element.get("id") if element is not None else None,
                            line=node.sourceline, code=code)
@@ -47,6 +53,10 @@ def _problem(message: str, file: str, node: etree._Element, code: str) -> Defini
 def _check_code(text: str | None, file: str, node: etree._Element, *, script: bool) -> Iterable[DefinitionError]:
     if not text or not text.strip():
         return []
+    if not script and FOREIGN_EXPRESSION.match(text):
+        return [_problem(f"'{text.strip()}' is a Camunda expression (JUEL or FEEL); gmpflow evaluates Python "
+                         "expressions over the process variables, e.g. approved == True.", file, node,
+                         "foreign_expression")]
     try:
         (sandbox.check_script if script else sandbox.check_expression)(text.strip())
     except DefinitionError as exc:
@@ -79,9 +89,10 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str], registry: Opera
                                      f"{', '.join(sorted(roles))}.", name, node, "unknown_role"))
         if local == "script":
             problems += _check_code(node.text, name, node, script=True)
-        if local in ("conditionExpression", "timeDuration", "timeDate", "timeCycle", "loopCardinality",
-                     "completionCondition"):
+        if local in EXPRESSION_TAGS - {"condition"}:
             problems += _check_code(node.text, name, node, script=False)
+        if in_process:
+            problems += _not_runnable(name, node, local)
     for node in root.iterfind(".//spiffworkflow:preScript", NS):
         problems += _check_code(node.text, name, node, script=True)
     for node in root.iterfind(".//spiffworkflow:postScript", NS):
@@ -95,6 +106,27 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str], registry: Opera
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
     return problems
+
+
+def _not_runnable(file: str, node: etree._Element, local: str) -> list[DefinitionError]:
+    """Elements that parse as BPMN but lack what gmpflow needs to run them (typically a file from another
+    engine's modeler: Camunda's camunda:class, decisionRef or caseRef are not read here)."""
+    if local == "serviceTask" and node.find(".//spiffworkflow:serviceTaskOperator", NS) is None:
+        return [_problem("The service task names no connector operation (spiffworkflow:serviceTaskOperator); "
+                         "Camunda's class, expression, delegate expression or external topic is not run here.",
+                         file, node, "missing_operation")]
+    if local == "businessRuleTask" and node.find(".//spiffworkflow:calledDecisionId", NS) is None:
+        return [_problem("The business rule task names no DMN decision of the bundle "
+                         "(spiffworkflow:calledDecisionId); Camunda's decisionRef is not read here.",
+                         file, node, "missing_decision")]
+    if local == "callActivity" and not node.get("calledElement"):
+        return [_problem("The call activity names no process to call (calledElement); CMMN cases are not "
+                         "supported.", file, node, "missing_called_element")]
+    if local == "dataStoreReference":
+        return [_problem(f"The data store '{node.get('name') or node.get('id')}' has no implementation here: "
+                         "remove it (outside systems are reached through connector operations).",
+                         file, node, "unsupported_element")]
+    return []
 
 
 def _check_parameter_names(schema: dict[str, Any], file: str, op: etree._Element) -> list[DefinitionError]:

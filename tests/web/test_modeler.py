@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import SpiffWorkflow.dmn.parser
 from lxml import etree
 
 from engine.definitions.bundle import Bundle
 from tests.web.conftest import Live, login, shot
 
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium and one live server
+DMN_XSD = Path(SpiffWorkflow.dmn.parser.__file__).parent / "schema" / "DMN13.xsd"  # the OMG's, as Spiff ships it
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "spiff": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
 
 
@@ -184,6 +187,7 @@ def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft
     assert (view["deployment"].key, view["deployment"].status) == ("batch_release", "draft")
     assert view["deployment"].version > active.version
     saved = etree.fromstring(view["files"]["dmn"]["release_exceptions.dmn"].encode())
+    etree.XMLSchema(etree.parse(str(DMN_XSD))).assertValid(saved)  # still standard DMN 1.3
     assert saved.xpath("//*[@id='r_late_signature_out']/*[local-name()='text']/text()") == ['"signed_late"']
     original = etree.fromstring(live.engine.modeler_view(active.id)["files"]["dmn"]["release_exceptions.dmn"].encode())
     assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))  # one cell changed, no rule lost

@@ -1,6 +1,8 @@
 """Files stay standard BPMN 2.0: a diagram drawn in the desktop Camunda Modeler (its ``camunda:`` attributes and
 extension elements, its BPMNDI) lints, is saved through the web modeler's route as a draft, and runs; the
-draft is never active while change control is required."""
+draft is never active while change control is required. A real file from the Camunda Modeler
+(``tests/bpmn/camunda_modeler``) lints with one finding per part gmpflow cannot run; its browser round trip is
+in ``test_camunda_modeler_file.py``."""
 
 from __future__ import annotations
 
@@ -11,11 +13,19 @@ from argon2 import PasswordHasher, profiles
 from flask import Flask
 
 from engine import identity
+from engine.errors import DefinitionError
 from engine.services import Gmpflow
 from tests.conftest import ADMIN, FIXTURES
 from webapp import create_app
 
 CAMUNDA = FIXTURES / "camunda_style"
+CAMUNDA_MODELER_FILE = FIXTURES / "camunda_modeler" / "invoice.v2.bpmn"
+FINDINGS = {  # element: (code, line) of what the Camunda example carries that gmpflow does not run
+    "Approver": ("unknown_role", 12), "teamAssistant": ("unknown_role", 16), "Accountant": ("unknown_role", 23),
+    "invoiceNotApproved": ("foreign_expression", 61), "invoiceApproved": ("foreign_expression", 66),
+    "clarificationNotSuccessful": ("foreign_expression", 69), "clarificationSuccessful": ("foreign_expression", 72),
+    "DataStoreReference_1": ("unsupported_element", 74), "assignApprover": ("missing_decision", 75),
+    "archiveInvoice": ("missing_operation", 91), "invoiceClarification": ("missing_called_element", 96)}
 
 
 @pytest.fixture
@@ -78,3 +88,15 @@ def test_only_process_owners_save_and_the_admin_sees_the_modeler_read_only(app: 
     assert admin.post("/modeler/save", json={"files": {}}).status_code == 403
     page = admin.get(f"/modeler/{dep.id}").get_data(as_text=True)
     assert "Read only" in page and "save-button" not in page and '"canEdit": false' in page
+
+
+def test_a_file_the_camunda_modeler_produced_lints_with_a_finding_for_each_part_gmpflow_cannot_run(
+        engine: Gmpflow) -> None:
+    problems = engine.lint([CAMUNDA_MODELER_FILE])
+    assert {p.element_id: (p.code, p.line) for p in problems} == FINDINGS  # all at once, each where it is
+    assert len(problems) == len(FINDINGS) and {p.file for p in problems} == {"invoice.v2.bpmn"}
+    assert "'${approved}' is a Camunda expression" in next(p.message for p in problems
+                                                            if p.element_id == "invoiceApproved")
+    with pytest.raises(DefinitionError) as refused:
+        engine.deploy(ADMIN, [CAMUNDA_MODELER_FILE])
+    assert refused.value.code == "lint_failed" and not [d for d in engine.definitions() if d.key == "invoice"]

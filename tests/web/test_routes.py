@@ -43,6 +43,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "admin.remove_role": {"admin"},
     "modeler.processes": {"process_owner", "admin"}, "modeler.edit": {"process_owner", "admin"},
     "modeler.save": {"process_owner"}, "modeler.check": {"process_owner"}, "modeler.submit": {"process_owner"},
+    "modeler.open_files": {"process_owner"},
     "modeler.overview": VIEWERS,
     "masterdata.types": MASTERDATA_READERS, "masterdata.records": MASTERDATA_READERS,
     "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,

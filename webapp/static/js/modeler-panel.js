@@ -130,6 +130,8 @@
    * The panel for `modeler` in `container`. `options`: {forms: [ids], meanings: [..], templates: [..],
    * readOnly, onChange()}.
    */
+  const GATEWAYS = ['bpmn:ExclusiveGateway', 'bpmn:InclusiveGateway'];
+
   function PropertiesPanel(modeler, container, options) {
     const moddle = modeler.get('moddle');
     const modeling = modeler.get('modeling');
@@ -182,8 +184,24 @@
         container.append(field('prop-instructions', 'Instructions (markdown)', instructions));
       }
 
+      if (bo.$type === 'bpmn:SequenceFlow' && bo.sourceRef && GATEWAYS.includes(bo.sourceRef.$type)) renderCondition(element);
       if (bo.$type === 'bpmn:ServiceTask') renderOperator(bo);
       if (options.readOnly) container.querySelectorAll('select, input, textarea').forEach((el) => { el.disabled = true; });
+    }
+
+    /** A gateway's outgoing flow: its condition, a Python expression (the expression's own id is kept). */
+    function renderCondition(element) {
+      const bo = element.businessObject;
+      const input = h('input', { type: 'text', value: (bo.conditionExpression && bo.conditionExpression.body) || '',
+        placeholder: 'e.g. approved == True' });
+      input.addEventListener('change', () => {
+        const body = input.value.trim();
+        if (body && bo.conditionExpression) modeling.updateModdleProperties(element, bo.conditionExpression, { body });
+        else modeling.updateProperties(element, { conditionExpression: body ? moddle.create('bpmn:FormalExpression', { body }) : undefined });
+        changed();
+      });
+      container.append(field('prop-condition', 'Condition', input,
+        'A Python expression over the process variables; the flow is taken when it is true. Empty: always (or the default flow).'));
     }
 
     function renderOperator(bo) {
