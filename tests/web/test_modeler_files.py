@@ -6,6 +6,9 @@ in ``test_camunda_modeler_file.py``."""
 
 from __future__ import annotations
 
+import io
+import json
+import re
 from typing import Any
 
 import pytest
@@ -100,3 +103,25 @@ def test_a_file_the_camunda_modeler_produced_lints_with_a_finding_for_each_part_
     with pytest.raises(DefinitionError) as refused:
         engine.deploy(ADMIN, [CAMUNDA_MODELER_FILE])
     assert refused.value.code == "lint_failed" and not [d for d in engine.definitions() if d.key == "invoice"]
+
+
+def test_files_opened_from_disk_reach_the_editor_as_data_and_nothing_is_stored(app: Flask, engine: Gmpflow) -> None:
+    client = signed_in(app, engine, "pete")
+    text = CAMUNDA_MODELER_FILE.read_text().replace("Approve the invoice (or not).",
+                                                    "</script><script>alert(1)</script>")
+    page = client.post("/modeler/open", content_type="multipart/form-data", data={"files": [
+        (io.BytesIO(text.encode()), "invoice.v2.bpmn"), (io.BytesIO(b"notes"), "notes.txt")]})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    config = json.loads(re.search(r'<script type="application/json" id="modeler-config">(.*?)</script>', html,
+                                  re.DOTALL).group(1))
+    assert config["files"] == {"bpmn": {"invoice.v2.bpmn": text}, "dmn": {}, "form": {}}  # a .txt is not opened
+    assert "<script>alert(1)" not in html  # the file is data in the page, never markup
+    assert config["deployment"] is None and "not saved" in html
+    for name, body, reason in (("latin1.bpmn", "Prüfung".encode("latin-1"), "is not UTF-8 text"),
+                               ("notes.txt", b"notes", "Choose at least one .bpmn file")):
+        refused = client.post("/modeler/open", content_type="multipart/form-data",
+                              data={"files": [(io.BytesIO(body), name)]})
+        assert refused.status_code == 302 and refused.headers["Location"].endswith("/modeler")
+        assert reason in client.get("/modeler").get_data(as_text=True)  # back to the list, with the reason
+    assert not engine.definitions()
