@@ -18,7 +18,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import BindParameter, bindparam, or_, select
 
 from engine import audit, failpoints
 from engine.audit import Actor
@@ -36,7 +36,7 @@ log = logging.getLogger("gmpflow.jobs")
 LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
 # Due jobs: pending, or running with an expired lease (its worker died). Built once: every poll runs it.
-_NOW = bindparam("now")
+_NOW: BindParameter[Any] = bindparam("now")  # typed by the columns it is compared with
 _DUE = (select(Job).where(or_(Job.state == JobState.PENDING,
                               (Job.state == JobState.RUNNING) & (Job.lock_expires_at < _NOW)), Job.due_at <= _NOW)
         .order_by(Job.due_at, Job.id).limit(bindparam("limit")))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 SCALAR = (str, int, float, bool)
 # Core inserts, built once: the ORM's bulk insert costs more than the row it writes, on every step.
-_INSERT_TASKS = insert(HumanTask.__table__).returning(HumanTask.__table__.c.id, sort_by_parameter_order=True)
-_INSERT_JOBS = insert(Job.__table__)
+_TASK_TABLE, _JOB_TABLE = cast(Table, HumanTask.__table__), cast(Table, Job.__table__)
+_INSERT_TASKS = insert(_TASK_TABLE).returning(_TASK_TABLE.c.id, sort_by_parameter_order=True)
+_INSERT_JOBS = insert(_JOB_TABLE)
 
 
 def waiting_events(workflow: Any) -> list[tuple[Any, Any, Any]]:

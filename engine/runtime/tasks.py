@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from engine import audit, forms
@@ -55,7 +55,7 @@ def inbox_query(principal: Principal, *, state: str | None = None, mine: bool = 
 
 @lru_cache(maxsize=None)  # eight shapes; building a query costs a hundred times more than binding its values
 def _inbox_shape(every_lane: bool, mine: bool, by_instance: bool) -> Select[HumanTask]:
-    me = bindparam("me")
+    me: BindParameter[Any] = bindparam("me")
     query = select(HumanTask).where(HumanTask.state.in_(bindparam("states", expanding=True)))
     if not every_lane:
         query = query.where(or_(HumanTask.lane.in_(bindparam("lanes", expanding=True)), HumanTask.lane.is_(None)))
