@@ -68,7 +68,7 @@ def late_signature_hours(session: Session, recipe: MasterDataVersion | None) -> 
         return None
     if recipe.data.get("late_signature_hours") is not None:
         return float(recipe.data["late_signature_hours"])
-    schema = json.loads(session.get(MasterDataType, recipe.type_id).schema_text)
+    schema = json.loads(session.get_one(MasterDataType, recipe.type_id).schema_text)
     default = schema.get("properties", {}).get("late_signature_hours", {}).get("default")
     return float(default) if default is not None else None
 
