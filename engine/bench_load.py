@@ -20,6 +20,7 @@ samples over the first thousand requests, over the last thousand, and the growth
 
 from __future__ import annotations
 
+import http.client
 import json
 import multiprocessing
 import os
@@ -30,8 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,25 +50,56 @@ CLIENT_PROCESSES = 4
 
 
 class _Client:
-    """One operator's HTTP client: JSON in and out, latency and errors recorded."""
+    """One operator's HTTP client: JSON in and out, on one kept-alive connection as a browser keeps one.
+
+    A connection idle for longer than ``FRESH_AFTER`` seconds is replaced before the request: the server
+    closes idle connections (gunicorn's keep-alive is 2 s), and a request sent on a closing connection
+    must not be retried (it may have been applied).
+    """
+
+    FRESH_AFTER = 1.0
 
     def __init__(self, base: str, token: str | None = None) -> None:
         self.base, self.token = base, token
+        address = urllib.parse.urlsplit(base)
+        self._host, self._port = address.hostname or "127.0.0.1", address.port
+        self._connection: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any, float]:
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base + path, method=method, headers=headers,
-                                         data=json.dumps(body).encode() if body is not None else None)
+        data = json.dumps(body).encode() if body is not None else None
+        if self._connection is not None and time.monotonic() - self._last_used > self.FRESH_AFTER:
+            self._connection.close()
+            self._connection = None
         started = time.perf_counter()
+        connection = self._connection or http.client.HTTPConnection(self._host, self._port, timeout=30)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, payload = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, payload = exc.code, exc.read()
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status, payload = response.status, response.read()
+        except BaseException:
+            connection.close()
+            self._connection = None
+            raise
         elapsed = time.perf_counter() - started
+        self._connection, self._last_used = (None if response.will_close else connection), time.monotonic()
+        if response.will_close:
+            connection.close()
         return status, json.loads(payload or b"null"), elapsed
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _free_port() -> int:
@@ -114,8 +145,9 @@ class _Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {log.read_text()[-2000:]}")
             try:
-                if _Client(self.base).call("GET", "/api/v1/openapi.json")[0] == 200:
-                    break
+                with _Client(self.base) as client:
+                    if client.call("GET", "/api/v1/openapi.json")[0] == 200:
+                        break
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -186,7 +218,10 @@ class _Load:
         return ok
 
     def operator(self, n: int) -> None:
-        client = _Client(self.base, self.tokens[n])
+        with _Client(self.base, self.tokens[n]) as client:
+            self._cycles(client, n)
+
+    def _cycles(self, client: _Client, n: int) -> None:
         cycle = 0
         while True:
             if not self._take():
@@ -283,12 +318,13 @@ def load_run(url: str, *, operators: int = 20, cycles: int = 50, seconds: float 
         server = _Server(url, workers, threads, Path(folder) / "gunicorn.log")
         try:
             tokens = []
-            for n in range(operators):
-                status, body, _ = _Client(server.base).call("POST", "/api/v1/tokens",
-                                                            {"username": f"load_op{n}", "password": PASSWORD})
-                if status != 200:
-                    raise RuntimeError(f"no token for load_op{n}: {status} {body}")
-                tokens.append(body["token"])
+            with _Client(server.base) as client:
+                for n in range(operators):
+                    status, body, _ = client.call("POST", "/api/v1/tokens",
+                                                  {"username": f"load_op{n}", "password": PASSWORD})
+                    if status != 200:
+                        raise RuntimeError(f"no token for load_op{n}: {status} {body}")
+                    tokens.append(body["token"])
             load = _timed_load(server.base, tokens, operators, cycles, seconds)
             elapsed = load["elapsed"]
             figures: dict[str, Any] = {

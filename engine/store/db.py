@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -50,12 +51,55 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class FairLock:
+    """A reentrant lock that hands itself to its waiters in arrival order.
+
+    ``threading.RLock`` wakes an arbitrary waiter and lets a newcomer barge in, so under load some
+    requests waited for many turns of the writer queue while others waited for none.
+    """
+
+    _HANDED = object()  # the owner while the lock passes to the next waiter
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._owner: object = None
+        self._depth = 0
+
+    def acquire(self) -> None:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None:
+                self._owner, self._depth = me, 1
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        turn.acquire()  # released by the previous owner when it is our turn
+        with self._mutex:
+            self._owner, self._depth = me, 1
+
+    def release(self) -> None:
+        with self._mutex:
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiters:
+                self._owner = self._HANDED
+                self._waiters.popleft().release()
+            else:
+                self._owner = None
+
+
 class _WriterQueue:
     """Serializes SQLite units of work: a thread lock, then an advisory file lock beside the database
     (released by the kernel if the process dies)."""
 
     def __init__(self, url: str) -> None:
-        self._thread_lock = threading.RLock()
+        self._thread_lock = FairLock()
         self._depth = 0
         path = url.removeprefix("sqlite:///")
         self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" and not path.startswith("file:") \
