@@ -13,9 +13,11 @@ Printed: requests per second over the run, p50/p95/p99 latency of the task compl
 requests), and the error count (any answer that is not the expected 2xx, or no answer). Target: p99 of the
 completion under 150 ms on SQLite with 20 operators, zero errors.
 
-Memory: the same loop then runs for ``memory_requests`` requests (10,000 by default) while the resident
-set (RSS, from /proc) of the web worker processes is sampled every 100 requests; printed is the mean of the
-samples over the first thousand requests, over the last thousand, and the growth between them.
+Memory: the same loop first runs ``memory_warmup`` requests unmeasured (10,000 by default: each web process
+keeps up to 512 live instances in its cache, and filling it grows the process by about 10 MB), then
+``memory_requests`` requests (10,000 by default) while the resident set (RSS, from /proc) of the web worker
+processes is sampled every 100 requests; printed is the mean of the samples over the first thousand
+requests, over the last thousand, and the growth between them.
 """
 
 from __future__ import annotations
@@ -311,7 +313,8 @@ def _prepare(url: str, operators: int) -> None:
 
 
 def load_run(url: str, *, operators: int = 20, cycles: int = 50, seconds: float = 60.0,
-             memory_requests: int = 10_000, workers: int = 2, threads: int = 8) -> dict[str, Any]:
+             memory_requests: int = 10_000, memory_warmup: int = 10_000, workers: int = 2,
+             threads: int = 8) -> dict[str, Any]:
     """One database: the timed operator load, then the memory run. Figures as a dict."""
     _prepare(url, operators)
     with tempfile.TemporaryDirectory() as folder:
@@ -338,13 +341,15 @@ def load_run(url: str, *, operators: int = 20, cycles: int = 50, seconds: float 
             }
             figures["p99_target_met"] = figures["completion"]["p99_ms"] < TARGET_P99_MS and load["errors"] == 0
             if memory_requests:
-                figures["memory"] = _memory(server, tokens, operators, memory_requests)
+                figures["memory"] = _memory(server, tokens, operators, memory_requests, memory_warmup)
             return figures
         finally:
             server.stop()
 
 
-def _memory(server: _Server, tokens: list[str], operators: int, requests: int) -> dict[str, Any]:
+def _memory(server: _Server, tokens: list[str], operators: int, requests: int, warmup: int) -> dict[str, Any]:
+    if warmup:
+        _Load(server.base, tokens, warmup, 3600).run(list(range(operators)))
     samples: list[tuple[int, int]] = []
     sample_lock = threading.Lock()
 
@@ -361,21 +366,22 @@ def _memory(server: _Server, tokens: list[str], operators: int, requests: int) -
     first = [rss for count, rss in samples if count <= window]
     last = [rss for count, rss in samples if count > len(load.latencies) - window]
     first_kb, last_kb = statistics.mean(first), statistics.mean(last or first)
-    return {"requests": len(load.latencies), "seconds": round(elapsed, 2), "errors": load.errors,
+    return {"warmup": warmup, "requests": len(load.latencies), "seconds": round(elapsed, 2), "errors": load.errors,
             "window": window, "rss_first_kb": round(first_kb), "rss_last_kb": round(last_kb),
             "growth_kb": round(last_kb - first_kb), "growth_percent": round(100 * (last_kb - first_kb) / first_kb, 1),
             "error_samples": load.error_samples}
 
 
 def load_bench(*, operators: int = 20, cycles: int = 50, seconds: float = 60.0, memory_requests: int = 10_000,
-               workers: int = 2, threads: int = 8) -> dict[str, dict[str, Any]]:
+               memory_warmup: int = 10_000, workers: int = 2, threads: int = 8) -> dict[str, dict[str, Any]]:
     """The load figures on SQLite and, when ``GMPFLOW_BENCH_POSTGRES_URL`` is set, on PostgreSQL."""
     kinds = ["sqlite"] + (["postgres"] if os.environ.get(POSTGRES_ENV) else [])
     figures = {}
     for run, kind in enumerate(kinds, start=100):
         with _database(kind, run) as url:
             figures[kind] = load_run(url, operators=operators, cycles=cycles, seconds=seconds,
-                                     memory_requests=memory_requests, workers=workers, threads=threads)
+                                     memory_requests=memory_requests, memory_warmup=memory_warmup,
+                                     workers=workers, threads=threads)
     return figures
 
 
@@ -394,7 +400,8 @@ def render_load(figures: dict[str, dict[str, Any]]) -> str:
             lines.append(f"  error: {sample}")
         if "memory" in f:
             m = f["memory"]
-            lines.append(f"memory {kind}: web workers' RSS over {m['requests']} requests ({m['seconds']} s, "
+            lines.append(f"memory {kind}: web workers' RSS over {m['requests']} requests after "
+                         f"{m['warmup']} warm-up requests ({m['seconds']} s, "
                          f"{m['errors']} errors): first {m['window']} requests {m['rss_first_kb']} kB, last "
                          f"{m['window']} {m['rss_last_kb']} kB, growth {m['growth_kb']} kB "
                          f"({m['growth_percent']} %)")

@@ -13,7 +13,8 @@ from engine.cli import main
 
 def test_a_small_load_run_answers_every_request_and_produces_the_figures(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     with _database("sqlite", 0) as url:
-        figures = load_run(url, operators=5, cycles=10, seconds=60, memory_requests=400, workers=2, threads=4)
+        figures = load_run(url, operators=5, cycles=10, seconds=60, memory_requests=400, memory_warmup=100,
+                           workers=2, threads=4)
     assert figures["errors"] == 0, figures["error_samples"]
     assert figures["requests"] == 200 and figures["completions"] == 50
     assert figures["requests_per_second"] > 0
