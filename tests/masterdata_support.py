@@ -1,4 +1,4 @@
-"""Master-data fixtures (imported by the test_masterdata* modules; holds no tests)."""
+"""Master-data fixtures and helpers (a plugin of the root conftest.py; holds no tests)."""
 
 from __future__ import annotations
 

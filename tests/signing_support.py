@@ -1,4 +1,4 @@
-"""Fixtures for identity, signature and record tests (imported by those modules; holds no tests).
+"""Fixtures for identity, signature and record tests (a plugin of the root conftest.py; holds no tests).
 
 ``people`` creates real accounts (signing checks the password against the database) and returns
 their principals by username; ``signed_release`` deploys tests/bpmn/signed_release.bpmn.

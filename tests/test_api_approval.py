@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.test_api_support import DEMO, Api, accounts, api, app, open_task, start_demo  # noqa: F401
+from tests.api_support import DEMO, open_task, start_demo
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_api_support import PASSWORD, Api, accounts, api, app  # noqa: F401  (fixtures)
+from tests.api_support import PASSWORD, Api
 
 
 def test_a_correct_password_gets_a_token_valid_for_eight_hours(api, clock):

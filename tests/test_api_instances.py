@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_api_support import DEMO, accounts, api, app, start_demo  # noqa: F401
+from tests.api_support import DEMO, start_demo
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from argon2 import PasswordHasher, profiles
 
 from engine import identity
 from tests.conftest import FIXTURES
-from tests.test_api_support import PASSWORD, Api, accounts, api, app, open_task  # noqa: F401
+from tests.api_support import PASSWORD, Api, open_task
 from tests.test_records import facts, html_text, pdf_text, squeeze
 
 

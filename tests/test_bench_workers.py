@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.bench_workers import _database, one_run
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.engine_support import BACKENDS, POSTGRES_URL
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

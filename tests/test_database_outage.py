@@ -34,7 +34,8 @@ from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import Base
 from engine.worker import start_background_worker
-from tests.conftest import ADMIN, POSTGRES_URL, ROOT
+from tests.conftest import ADMIN, ROOT
+from tests.engine_support import POSTGRES_URL
 from webapp import create_app
 
 PASSWORD = "correct horse battery"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.test_api_support are parameters here)
 """Hostile and bad input, table-driven. Every case gets a clear error code, and neither the stored state
 (row counts of every table) nor the audit trail (its last link) changes.
 
@@ -22,7 +21,7 @@ from engine.errors import ScriptRejected
 from engine.services import Gmpflow
 from tests.conftest import ADMIN
 from tests.hostile_support import bundle, snapshot
-from tests.test_api_support import DEMO, PASSWORD, Api, accounts, api, app, open_task, start_demo  # noqa: F401
+from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
 from tests.test_sandbox import ESCAPES
 
 # -- deploying models ---------------------------------------------------------------------------------------

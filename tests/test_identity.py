@@ -7,7 +7,7 @@ import pytest
 
 from engine.errors import AuthenticationFailed, Conflict, ValidationFailed
 from tests.conftest import ADMIN
-from tests.signing_support import PASSWORD, people  # noqa: F401
+from tests.signing_support import PASSWORD
 
 
 def events(engine, action):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from engine.masterdata.service import MasterData
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent, MasterDataRecord, MasterDataType, MasterDataVersion
 from tests.conftest import ADMIN, ROOT
-from tests.masterdata_support import bom, effective_version, material, md  # noqa: F401  (fixture)
+from tests.masterdata_support import bom, effective_version, material
 
 SHIPPED_TYPES = {"bom", "equipment", "equipment_class", "material", "personnel_qualification", "product",
                  "recipe", "routing"}

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.services import Gmpflow
-from tests.masterdata_support import material, md  # noqa: F401  (fixture)
+from tests.masterdata_support import material
 
 
 @pytest.fixture

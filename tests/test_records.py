@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from engine.audit import canonical_json
-from tests.signing_support import people, run_to_approval, sig, signed_release, open_task  # noqa: F401
+from tests.signing_support import run_to_approval, sig, open_task
 
 
 class _Text(HTMLParser):

@@ -12,8 +12,7 @@ from engine.errors import PermissionDenied, SignatureRejected
 from engine.states import TaskState
 from engine.store.models import HumanTask, Signature
 from tests.conftest import ADMIN
-from tests.signing_support import (PASSWORD, open_task, people, run_to_approval, sig,  # noqa: F401
-                                   signed_release)
+from tests.signing_support import PASSWORD, open_task, run_to_approval, sig
 
 
 def raw(engine, *statements: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ the record archived as PDF and JSON carrying the same facts.
 
 Every scenario runs twice (cached engine, and save-and-reload: a new engine before every call)."""
 
-# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
 from __future__ import annotations
 
 import io
@@ -17,10 +16,8 @@ from pypdf import PdfReader
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from processes.sop_execution.test_sop_execution import run_batch
-from tests.b2mml_schema import assert_valid, b2mml_schema  # noqa: F401
-from tests.batch_support import PASSWORD, Plant, plant, simulator  # noqa: F401
-from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
-from tests.scenario_support import reload  # noqa: F401
+from tests.b2mml_schema import assert_valid
+from tests.batch_support import PASSWORD, Plant
 
 REVIEWED = {"record_reviewed": True, "review_comment": "exceptions understood"}
 AUDITED = {"audit_trail_reviewed": True}

@@ -10,7 +10,6 @@ verifies through the API and with ``gmpflow audit verify``.
 Between the API calls only the worker runs (``run_jobs_once``, what ``gmpflow worker`` loops on). With
 ``reload`` every request meets a new app on a new engine (a web server restarted between requests)."""
 
-# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
 from __future__ import annotations
 
 import io
@@ -32,8 +31,7 @@ from connectors.tryton.operations import TrytonProduction
 from processes.order_release.test_order_release import ReleaseEngine, build, new_version
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, PROCESSES
-from tests.conftest import ADMIN, clock, database, postgres_database, sqlite_template  # noqa: F401
-from tests.scenario_support import reload  # noqa: F401
+from tests.conftest import ADMIN
 from tests.tryton_server import TrytonServer
 from webapp import create_app
 

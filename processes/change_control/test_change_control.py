@@ -5,7 +5,6 @@ a new engine and web app built on the same database before every request and eve
 step restores the instance from its stored state. Workers run the service tasks and timers as jobs.
 """
 
-# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -22,9 +21,8 @@ from engine.governance import CLAIMED
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import AuditEvent
-from tests.conftest import ADMIN, ROOT, clock, database, engine, postgres_database, sqlite_template  # noqa: F401
-from tests.scenario_support import reload  # noqa: F401  (every scenario: cached, and save-and-reload)
-from tests.test_api_support import Api
+from tests.conftest import ADMIN, ROOT
+from tests.api_support import Api
 from webapp import create_app
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,6 @@ deviations, corrections and second-person verification; then batch release is re
 
 Every scenario runs twice (cached engine, and save-and-reload: a new engine before every call)."""
 
-# ruff: noqa: F811  (the conftest fixtures are imported by name: processes/ has no conftest of its own)
 from __future__ import annotations
 
 import json
@@ -16,9 +15,7 @@ from engine import failpoints
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from tests.b2mml_schema import assert_valid
-from tests.batch_support import SOP, SOP_KEY, Plant, effective, plant, sig, simulator  # noqa: F401
-from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
-from tests.scenario_support import reload  # noqa: F401
+from tests.batch_support import SOP, SOP_KEY, Plant, effective
 
 GRANULATE = {"impeller speed": 200, "moisture": 2.0}
 

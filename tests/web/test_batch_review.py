@@ -4,7 +4,6 @@ deviations, and the release decision (the open release step links to its task pa
 Over the batch-release world of ``tests/batch_support`` (ERP/MES simulator): QA's whole journey in Debian's
 Chromium (screenshots under ``test-artifacts/web/``), and the page's contract with Flask's test client."""
 
-# ruff: noqa: F811  (fixtures imported by name)
 from __future__ import annotations
 
 import json
@@ -16,9 +15,7 @@ import pytest
 
 from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
 from processes.sop_execution.test_sop_execution import run_batch
-from tests.batch_support import PASSWORD, Plant, plant, simulator  # noqa: F401
-from tests.conftest import clock, database, postgres_database, sqlite_template  # noqa: F401
-from tests.scenario_support import reload  # noqa: F401
+from tests.batch_support import PASSWORD, Plant
 from tests.web.conftest import Live, form_ready, login, serving, shot
 from webapp import create_app
 

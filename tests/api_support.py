@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the REST API tests (imported by the test_api_* modules; holds no tests).
+"""Fixtures and helpers for the REST API tests (a plugin of the root conftest.py; holds no tests).
 
 ``api`` is a client that logs people in by username and checks that every response it sees
 matches the OpenAPI document (status documented, body valid against the schema, media type).

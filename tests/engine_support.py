@@ -1,0 +1,90 @@
+"""The engine fixtures every test folder shares (tests/ and processes/; a plugin of the root conftest.py):
+an engine on a fresh, migrated database (SQLite always, PostgreSQL too when GMPFLOW_TEST_POSTGRES_URL is
+set) and an injected clock the tests move."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from engine.clock import FrozenClock
+from engine.services import Gmpflow
+from engine.store import Database
+from engine.store.migrate import upgrade
+from engine.store.models import Base
+
+POSTGRES_URL = os.environ.get("GMPFLOW_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if POSTGRES_URL:
+        return f"PostgreSQL tests: on ({POSTGRES_URL.rsplit('@', 1)[-1]})"
+    return "PostgreSQL tests: SKIPPED, GMPFLOW_TEST_POSTGRES_URL is not set"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for every test (migrating each time would be slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id: str) -> Iterator[str]:
+    """One PostgreSQL database per xdist worker, migrated once."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL (e.g. postgresql+psycopg://127.0.0.1/test)")
+    name = f"gmpflow_test_{worker_id}_{os.getpid()}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no idle connections
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    upgrade(db)
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "gmpflow.db"
+        shutil.copy(sqlite_template, path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        url = request.getfixturevalue("postgres_database")
+        db = Database(url)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def engine(database: Database, clock: FrozenClock) -> Gmpflow:
+    """An engine on an empty, migrated database, change control off, default roles present."""
+    gmp = Gmpflow(database, clock, change_control="off")
+    gmp.record_start()
+    return gmp
