@@ -27,8 +27,13 @@ from engine.errors import NotFound, ValidationFailed
 from engine.masterdata import effective
 from engine.operations import CallContext, Operation
 from engine.states import TaskState
-from engine.store.models import (HumanTask, MasterDataRecord, MasterDataVersion, MessageSubscription,
-                                 ProcessInstance)
+from engine.store.models import (
+    HumanTask,
+    MasterDataRecord,
+    MasterDataVersion,
+    MessageSubscription,
+    ProcessInstance,
+)
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow

@@ -29,8 +29,17 @@ from sqlalchemy.orm import Session
 from engine import audit, signatures
 from engine.errors import NotFound
 from engine.states import TaskState
-from engine.store.models import (AuditEvent, HumanTask, Incident, Job, MasterDataType, MasterDataVersion,
-                                 ProcessInstance, Signature, User)
+from engine.store.models import (
+    AuditEvent,
+    HumanTask,
+    Incident,
+    Job,
+    MasterDataType,
+    MasterDataVersion,
+    ProcessInstance,
+    Signature,
+    User,
+)
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow

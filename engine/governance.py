@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
-from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.definitions import deployments
+from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.masterdata import effective, records, types
 from engine.masterdata.diff import diff
 from engine.operations import CallContext, Operation

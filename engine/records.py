@@ -19,8 +19,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine import audit, signatures
-from engine.store.models import AuditEvent, HumanTask, Incident, ProcessInstance, User
 from engine.states import TaskState
+from engine.store.models import AuditEvent, HumanTask, Incident, ProcessInstance, User
 
 TEMPLATES = Path(__file__).parent / "templates"
 CORRECTION_ACTION = "task.data_corrected"

@@ -16,8 +16,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from engine import audit, governance, identity, modeling, orders, records, screens, signatures
-from engine import batch, batch_record
+from engine import (
+    audit,
+    batch,
+    batch_record,
+    governance,
+    identity,
+    modeling,
+    orders,
+    records,
+    screens,
+    signatures,
+)
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments
@@ -33,8 +43,16 @@ from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.specs import SpecCache
 from engine.states import DeploymentStatus, TaskState
 from engine.store import Database
-from engine.store.models import (AuditEvent, Deployment, HumanTask, Incident, Job, ProcessInstance, Setting,
-                                 User)
+from engine.store.models import (
+    AuditEvent,
+    Deployment,
+    HumanTask,
+    Incident,
+    Job,
+    ProcessInstance,
+    Setting,
+    User,
+)
 
 CHANGE_CONTROL_MODES = ("required", "off")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.services import Gmpflow
-from tests.masterdata_support import bom, material
 from tests.api_support import ACCOUNTS, Api
+from tests.masterdata_support import bom, material
 
 BASE = "/api/v1/masterdata"
 PRODUCT = {"part_number": "PRD-1", "description": "Tablet", "unit": "pcs"}

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from engine import bootstrap
@@ -70,16 +69,21 @@ def test_every_generated_request_gets_a_documented_non_5xx_answer(seeded_app: An
 
         # roles are data, not schema: a well-formed but unknown role is a 400 unknown_role by design
         excluded = [positive_data_acceptance] if operation.path == "/api/v1/users/{username}/roles" else []
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])
-        def run(case: Any) -> None:
-            case.call_and_validate(headers=headers, excluded_checks=excluded)
-
         try:
-            run()
+            fuzz(operation, headers, excluded)
         except (Exception, BaseExceptionGroup) as exc:  # collect every operation's first failure, report them together
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert operations > 20
     assert not failures, "\n\n".join(failures)
+
+
+def fuzz(operation: Any, headers: dict[str, str], excluded: list[Any]) -> None:
+    """Hypothesis' examples of one operation's generated requests; raises at the first failing one."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    def run(case: Any) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    run()

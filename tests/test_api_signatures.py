@@ -6,8 +6,8 @@ import pytest
 from argon2 import PasswordHasher, profiles
 
 from engine import identity
-from tests.conftest import FIXTURES
 from tests.api_support import PASSWORD, Api, open_task
+from tests.conftest import FIXTURES
 from tests.test_records import facts, html_text, pdf_text, squeeze
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from engine.errors import Conflict, PermissionDenied, ValidationFailed
 from engine.states import InstanceStatus, TaskState
-
 from tests.conftest import ROOT
 
 DEMO = ROOT / "processes" / "demo_approval"

@@ -13,7 +13,6 @@ from engine.errors import GmpflowError
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
 from engine.store import Database
-
 from tests.conftest import ADMIN, ROOT
 
 DEMO = ROOT / "processes" / "demo_approval"

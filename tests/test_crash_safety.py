@@ -27,8 +27,20 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import AuditEvent, HumanTask, Job, ProcessInstance
 from tests.conftest import ADMIN, FIXTURES, ROOT
-from tests.crash_support import (Counterpart, audit_verify, free_port, gmpflow_env, http_json, kill, plugin_path,
-                                 registry_with_plugin, serve_web, start, stop, wait_until)
+from tests.crash_support import (
+    Counterpart,
+    audit_verify,
+    free_port,
+    gmpflow_env,
+    http_json,
+    kill,
+    plugin_path,
+    registry_with_plugin,
+    serve_web,
+    start,
+    stop,
+    wait_until,
+)
 
 INSTANCES = 3
 LEASE_SECONDS = "2"

@@ -10,7 +10,6 @@ from engine.services import Gmpflow
 from engine.states import DeploymentStatus, InstanceStatus
 from engine.store import Database
 from engine.store.models import Deployment
-
 from tests.conftest import ADMIN, ROOT
 
 DEMO = ROOT / "processes" / "demo_approval"

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from engine.errors import DefinitionError
-from engine.errors import ScriptRejected
+from engine.errors import DefinitionError, ScriptRejected
 from engine.services import Gmpflow
+from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
 from tests.conftest import ADMIN
 from tests.hostile_support import bundle, snapshot
-from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
 from tests.test_sandbox import ESCAPES
 
 # -- deploying models ---------------------------------------------------------------------------------------

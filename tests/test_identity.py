@@ -3,6 +3,8 @@ every change audited with who, when, what and (for changes to existing data) why
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from engine.errors import AuthenticationFailed, Conflict, ValidationFailed
@@ -23,7 +25,7 @@ def test_a_password_that_breaks_the_policy_is_refused(engine, password, code):
 
 def test_none_of_the_last_5_passwords_can_be_chosen_again(engine, people):
     passwords = [PASSWORD] + [f"password number {i}" for i in range(1, 5)]
-    for old, new in zip(passwords, passwords[1:]):
+    for old, new in pairwise(passwords):
         engine.change_password("olivia", old, new)
     for reused in passwords:
         with pytest.raises(ValidationFailed) as err:

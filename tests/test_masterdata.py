@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from engine import masterdata
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -151,7 +152,7 @@ def test_a_failed_make_effective_leaves_the_version_in_force(engine: Gmpflow, md
 def test_the_database_refuses_a_second_effective_version(engine: Gmpflow, md: MasterData) -> None:
     effective_version(engine, "material", "MAT-1", material("MAT-1"))
     md.new_draft(ADMIN, "material", "MAT-1")
-    with pytest.raises(Exception):  # IntegrityError from the partial unique index
+    with pytest.raises(IntegrityError):  # the partial unique index
         with engine.db.unit_of_work() as session:
             row = session.scalars(select(MasterDataVersion).where(MasterDataVersion.number == 2)).one()
             row.status = "effective"

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from engine.audit import canonical_json
-from tests.signing_support import run_to_approval, sig, open_task
+from tests.signing_support import open_task, run_to_approval, sig
 
 
 class _Text(HTMLParser):

@@ -26,8 +26,17 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import AuditEvent, Base, HumanTask, Job, ProcessInstance
 from tests.conftest import ADMIN, ROOT
-from tests.crash_support import (GMPFLOW, audit_verify, free_port, gmpflow_env, http_json, serve_web, start, stop,
-                                 wait_until)
+from tests.crash_support import (
+    GMPFLOW,
+    audit_verify,
+    free_port,
+    gmpflow_env,
+    http_json,
+    serve_web,
+    start,
+    stop,
+    wait_until,
+)
 
 INSTANCES = int(os.environ.get("GMPFLOW_SCALE_INSTANCES", "500"))
 WORKERS, WEB_PROCESSES, CLIENT_THREADS = 4, 2, 16

@@ -7,7 +7,6 @@ import pytest
 from engine.states import InstanceStatus, JobState
 
 
-
 @pytest.mark.parametrize("ph, branch", [(4.5, "acidic"), (9.1, "basic"), (7.0, "neutral")])
 def test_the_exclusive_gateway_takes_the_first_true_condition_or_the_default(flow, deploy, users, ph, branch):
     deploy("gateway_exclusive.bpmn")

@@ -6,7 +6,6 @@ from engine.states import InstanceStatus, MessageStatus
 from engine.store.models import Message
 
 
-
 def message_status(flow, message_id: int) -> str:  # type: ignore[no-untyped-def]
     with flow.session() as session:
         return session.get(Message, message_id).status

@@ -29,7 +29,7 @@ def test_a_parallel_multi_instance_over_a_collection_opens_every_task_at_once(fl
     instance = flow.start_instance(users["operator"].actor, "mi_parallel_collection", None, {"lots": lots})
     tasks = flow.open_tasks(users["qa"], instance.id)
     assert [t.element_id for t in tasks] == ["inspect_lot"] * 3
-    for task, verdict in zip(reversed(tasks), ["pass", "fail", "pass"]):  # in any order
+    for task, verdict in zip(reversed(tasks), ["pass", "fail", "pass"], strict=True):  # in any order
         flow.complete_task(users["qa"], task.id, {"verdict": verdict})
     assert flow.status(instance.id) == InstanceStatus.COMPLETED
     variables = flow.variables(instance.id)

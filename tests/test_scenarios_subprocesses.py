@@ -7,7 +7,6 @@ import pytest
 from engine.states import InstanceStatus, JobState, TaskState
 
 
-
 def test_a_call_activity_runs_the_called_process_of_the_bundle_and_returns_its_data(flow, deploy, users):
     deploy("call_activity_bundle")
     instance = flow.start_instance(users["operator"].actor, "dispense_batch", "B-1", {"quantity": 5})

@@ -8,7 +8,6 @@ from engine.errors import PermissionDenied
 from engine.states import InstanceStatus
 
 
-
 @pytest.mark.parametrize("weight, grade", [(98, "A"), (85, "B"), (40, "reject")])
 def test_every_task_kind_runs_in_order_and_the_decision_table_grades_the_yield(flow, deploy, users, weight, grade):
     deploy("task_kinds_bundle")

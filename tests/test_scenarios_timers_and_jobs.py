@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 from engine.states import InstanceStatus, JobState
 
 
-
 def test_an_intermediate_duration_timer_waits_its_duration_from_a_variable(flow, deploy, users, clock):
     deploy("timer_duration.bpmn")
     instance = flow.start_instance(users["operator"].actor, "timer_duration", None, {"cure_time": "PT45M"})

@@ -4,7 +4,6 @@ and ends when the version is retired."""
 from __future__ import annotations
 
 from engine.services import Gmpflow
-
 from tests.conftest import ADMIN, FIXTURES
 
 

@@ -10,7 +10,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from engine.errors import Conflict, GmpflowError, NotFound, PermissionDenied, SignatureRejected, ValidationFailed
+from engine.errors import (
+    Conflict,
+    GmpflowError,
+    NotFound,
+    PermissionDenied,
+    SignatureRejected,
+    ValidationFailed,
+)
 from webapp.guard import engine, forbidden, principal, safe_next, signed_in
 from webapp.jsonio import not_json
 

@@ -9,8 +9,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.errors import GmpflowError, ValidationFailed
 from webapp import schemaform
-from webapp.guard import engine, principal, roles
 from webapp.change_requests import IMPACTS, open_and_answer, request_fields
+from webapp.guard import engine, principal, roles
 
 bp = Blueprint("masterdata", __name__)
 READERS = ("data_steward", "qa", "admin", "process_owner", "planner", "supervisor")

@@ -34,8 +34,16 @@ from flask import Flask, Response, json, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import (AuthenticationFailed, Conflict, DefinitionError, GmpflowError, NotFound,
-                           PermissionDenied, SignatureRejected, ValidationFailed)
+from engine.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DefinitionError,
+    GmpflowError,
+    NotFound,
+    PermissionDenied,
+    SignatureRejected,
+    ValidationFailed,
+)
 
 log = logging.getLogger("gmpflow.webapp")
 PROBLEM_MEDIA_TYPE = "application/problem+json"

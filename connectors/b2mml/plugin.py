@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import ConnectorError, GmpflowError
-from engine.operations import CallContext, Operation
-
 from connectors import http
 from connectors.b2mml import messages as m
 from connectors.hookspecs import Setting, hookimpl
+from engine.errors import ConnectorError, GmpflowError
+from engine.operations import CallContext, Operation
 
 _MATERIALS = {"type": "array", "items": {"type": "object", "required": ["product", "quantity"], "properties": {
     "product": {"type": "string"}, "quantity": {"type": "number"}, "unit": {"type": "string"}}}}

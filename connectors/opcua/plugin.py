@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from connectors.hookspecs import Setting, hookimpl
 from engine.errors import ConnectorError
 from engine.operations import CallContext, Operation
-
-from connectors.hookspecs import Setting, hookimpl
 
 DEFAULT_NAMESPACE = "urn:gmpflow:equipment"
 TIMEOUT_SECONDS = 10.0

@@ -20,9 +20,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from engine.errors import GmpflowError
-
 from connectors.b2mml import messages as m
+from engine.errors import GmpflowError
 
 ORDER_FLOW = ["draft", "waiting", "assigned", "running", "done"]
 

@@ -7,11 +7,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import ConnectorError
-from engine.operations import CallContext, Operation
-
 from connectors import erp, http
 from connectors.hookspecs import Setting, hookimpl
+from engine.errors import ConnectorError
+from engine.operations import CallContext, Operation
 
 BUSINESS_CODES = {"order_not_found", "order_already_released", "order_not_running", "lot_not_found"}
 

@@ -95,7 +95,8 @@ class TrytonClient:
                 raise ConnectorError(f"{where} refused the login of user '{self.settings.user}'.",
                                      code="tryton_login_failed", retryable=False) from None
             if exc.code == 429:
-                raise ConnectorError(f"{where} is rate-limiting logins (HTTP 429).", code="tryton_unavailable")
+                raise ConnectorError(f"{where} is rate-limiting logins (HTTP 429).",
+                                     code="tryton_unavailable") from None
             retryable = exc.code >= 500 or exc.code == 404 and method == "common.db.login"
             raise ConnectorError(f"{where} answered HTTP {exc.code} to {method}.", code="tryton_http_error",
                                  retryable=retryable) from None

@@ -14,11 +14,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from engine.errors import ConnectorError
-from engine.operations import CallContext, Operation
-
 from connectors import erp
 from connectors.tryton.client import TrytonClient
+from engine.errors import ConnectorError
+from engine.operations import CallContext, Operation
 
 ORDER_FIELDS = ["number", "state", "product.code", "product.rec_name", "quantity", "unit.symbol", "bom.rec_name",
                 "planned_start_date", "planned_date", "inputs", "outputs", "location", "warehouse", "company"]

@@ -9,12 +9,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from engine.errors import ConnectorError, DefinitionError
-from engine.operations import CallContext, Operation
-
 from connectors.hookspecs import Setting, hookimpl
 from connectors.tryton.client import TrytonClient, TrytonSettings
 from connectors.tryton.operations import TrytonProduction, operations
+from engine.errors import ConnectorError, DefinitionError
+from engine.operations import CallContext, Operation
 
 ERP_BACKENDS = ("tryton", "simulator")
 REQUIRED = ("GMPFLOW_TRYTON_URL", "GMPFLOW_TRYTON_DATABASE", "GMPFLOW_TRYTON_USER", "GMPFLOW_TRYTON_PASSWORD")

@@ -12,7 +12,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 
 from engine.clock import Clock
 
-CURRENT_CLOCK: ContextVar[Clock] = ContextVar("gmpflow_clock", default=Clock())
+# Clock is stateless (it reads the wall clock): one shared default instance is safe
+CURRENT_CLOCK: ContextVar[Clock] = ContextVar("gmpflow_clock", default=Clock())  # noqa: B039
 
 
 class _ClockedDatetime(datetime):

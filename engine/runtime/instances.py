@@ -24,7 +24,7 @@ from engine import audit, failpoints
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions.parsing import ParsedDefinition
-from engine.errors import Conflict, NotFound, ScriptFailed, GmpflowError
+from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
 from engine.runtime import clocked, spiff
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance

@@ -123,7 +123,7 @@ def _insert_tasks(session: Session, live: Live, actor: Actor, now: datetime, scr
                            signature_distinct_from=",".join(props.distinct_from) or None,
                            due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now))
     ids = session.scalars(_INSERT_TASKS, values).all()
-    for task_id, row in zip(ids, values):
+    for task_id, row in zip(ids, values, strict=True):
         audit.record(session, actor, "task.created", "task", task_id, f"{row['name']} ({label})", at=now,
                      after={"element_id": row["element_id"], "lane": row["lane"], "state": TaskState.OPEN})
 

@@ -21,8 +21,8 @@ from engine.governance import CLAIMED
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import AuditEvent
-from tests.conftest import ADMIN, ROOT
 from tests.api_support import Api
+from tests.conftest import ADMIN, ROOT
 from webapp import create_app
 
 HERE = Path(__file__).resolve().parent

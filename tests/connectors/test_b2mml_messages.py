@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import DefinitionError, UnsafeXml, ValidationFailed
-
 from connectors.b2mml import messages as m
+from engine.errors import DefinitionError, UnsafeXml, ValidationFailed
 from tests.b2mml_schema import assert_valid
 
 SCHEDULE = m.Schedule(

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from connectors import hookspecs, plugins
 from engine.errors import ConnectorError, DefinitionError
 from engine.operations import CallContext, Operation, OperationRegistry, configured_registry
 from engine.services import Gmpflow
-
-from connectors import hookspecs, plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 ERP_OPERATIONS = {"erp.get_production_order", "erp.set_order_state", "erp.report_production",

@@ -11,16 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from connectors import http
+from connectors.b2mml import messages as m
+from connectors.plugins import build_registry
+from connectors.simulator.server import RunningSimulator, serve
 from engine.audit import Actor
 from engine.errors import ConnectorError
 from engine.operations import CallContext, OperationRegistry
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
-
-from connectors import http
-from connectors.b2mml import messages as m
-from connectors.plugins import build_registry
-from connectors.simulator.server import RunningSimulator, serve
 from tests.b2mml_schema import assert_valid
 from tests.conftest import ADMIN
 from tests.connectors.test_b2mml_messages import HOSTILE

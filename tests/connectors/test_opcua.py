@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.plugins import build_registry
 from engine.errors import ConnectorError
 from engine.operations import CallContext
-
-from connectors.plugins import build_registry
 from tests.tryton_server import free_port
 
 

@@ -6,13 +6,12 @@ import json
 
 import pytest
 
+from connectors.plugins import build_registry
 from engine.audit import Actor
 from engine.errors import ConnectorError
 from engine.operations import CallContext, OperationRegistry
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
-
-from connectors.plugins import build_registry
 from tests.tryton_server import PASSWORD, TrytonServer
 
 pytestmark = pytest.mark.tryton

@@ -139,5 +139,14 @@ def openapi_document() -> Any:
     return jsonify(spec)
 
 
-from webapp.api import (batches, definitions, instances, masterdata, operations, tasks,  # noqa: E402,F401
-                        tokens, users)  # (routes)
+# the route modules, imported last: they register their views on ``api``
+from webapp.api import (  # noqa: E402,F401
+    batches,
+    definitions,
+    instances,
+    masterdata,
+    operations,
+    tasks,
+    tokens,
+    users,
+)

@@ -46,7 +46,7 @@ def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None 
                              "content": {"application/json": {"schema": ref(body)}}}
     if query:
         op["parameters"] = [{"in": "query", "required": False, **q} for q in query]
-    for code, text in ERROR_STATUSES.items():
+    for code in ERROR_STATUSES:
         if public and code == "403":
             continue
         op["responses"].setdefault(code, {"$ref": f"#/components/responses/Problem{code}"})
