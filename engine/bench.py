@@ -82,7 +82,7 @@ def raw_spiff_throughput(instances: int) -> dict[str, Any]:
     parser.add_bpmn_files([str(p) for p in APPROVAL.glob("*.bpmn")])
     spec, subs = parser.get_spec("demo_approval"), parser.get_subprocess_specs("demo_approval")
     script_engine = _EchoEngine()
-    answers = [REQUEST, {"accepted": True}, {"accepted": True}]
+    answers: list[dict[str, Any]] = [REQUEST, {"accepted": True}, {"accepted": True}]
 
     def one() -> None:
         workflow = BpmnWorkflow(spec, subs, script_engine=script_engine)

@@ -213,7 +213,8 @@ def verify_signatures(session: Session) -> tuple[int, tuple[int, str] | None]:
         trail = created.pop(str(sig.id), None)
         if problem is None and trail is None:
             problem = "the audit trail has no signature.created event for it (added outside gmpflow)"
-        elif problem is None and (trail.get("record_hash"), trail.get("instance_id"), trail.get("task_id")) != (
+        elif problem is None and trail is not None and (
+                trail.get("record_hash"), trail.get("instance_id"), trail.get("task_id")) != (
                 sig.record_hash, sig.instance_id, sig.task_guid):
             problem = "it differs from what the audit trail recorded when it was made"
         if problem:

@@ -60,7 +60,7 @@ class Api:
             self.ensure_user(username)
             response = self.call("POST", "/api/v1/tokens", json={"username": username, "password": PASSWORD})
             assert response.status_code == 200, response.json
-            self.tokens[username] = response.json["token"]
+            self.tokens[username] = body(response)["token"]
         return self.tokens[username]
 
     def call(self, method: str, path: str, *, as_: str | None = None, token: str | None = None,
@@ -83,7 +83,7 @@ class Api:
     @property
     def spec(self) -> dict[str, Any]:
         if self._spec is None:
-            self._spec = self.client.get("/api/v1/openapi.json").json
+            self._spec = body(self.client.get("/api/v1/openapi.json"))
         return self._spec
 
     def check_documented(self, method: str, path: str, response: TestResponse) -> None:
@@ -113,6 +113,13 @@ class Api:
         Draft202012Validator({"components": self.spec["components"], **schema}).validate(body)
 
 
+def body(response: TestResponse) -> Any:
+    """The response's JSON body; fails the test when it has none (Flask types ``response.json`` as optional)."""
+    data = response.json
+    assert data is not None, (response.status_code, response.data[:200])
+    return data
+
+
 @pytest.fixture
 def api(app: Flask, accounts: dict[str, list[str]]) -> Api:
     return Api(app, app.test_client())
@@ -122,10 +129,10 @@ def start_demo(api: Api, business_key: str = "REQ-1", as_: str = "olivia") -> di
     response = api.post("/api/v1/process-definitions/demo_approval/instances", as_=as_,
                         json={"business_key": business_key, "variables": {}})
     assert response.status_code == 201, response.json
-    return response.json  # type: ignore[no-any-return]
+    return body(response)  # type: ignore[no-any-return]
 
 
 def open_task(api: Api, instance_id: int, as_: str) -> dict[str, Any]:
-    tasks = api.get(f"/api/v1/tasks?instance_id={instance_id}", as_=as_).json
+    tasks = body(api.get(f"/api/v1/tasks?instance_id={instance_id}", as_=as_))
     assert len(tasks) == 1, tasks
     return tasks[0]  # type: ignore[no-any-return]

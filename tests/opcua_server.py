@@ -24,7 +24,8 @@ class EquipmentServer:
     def __init__(self) -> None:
         self.url = f"opc.tcp://127.0.0.1:{free_port()}/gmpflow/"
         self._loop = asyncio.new_event_loop()
-        self._ready, self._stop = threading.Event(), None  # type: ignore[var-annotated]
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None  # set in the server's loop, once it runs
         self._thread = threading.Thread(target=self._run, name="opcua-server", daemon=True)
         self.error: BaseException | None = None
 
@@ -50,10 +51,10 @@ class EquipmentServer:
             node = await folder.add_object(ns, equipment)
             for name, value in variables.items():
                 await node.add_variable(ns, name, value)
-        self._stop = asyncio.Event()
+        self._stop = stop = asyncio.Event()
         async with server:
             self._ready.set()
-            await self._stop.wait()
+            await stop.wait()
 
     def start(self) -> None:
         self._thread.start()

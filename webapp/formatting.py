@@ -16,10 +16,11 @@ def when(value: datetime | str | None) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     return aware(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

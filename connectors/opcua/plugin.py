@@ -53,12 +53,12 @@ class EquipmentReader:
         if not self.url:
             raise ConnectorError("equipment.get_status needs GMPFLOW_OPCUA_URL in gmpflow's environment.",
                                  code="connector_not_configured", retryable=False)
-        return asyncio.run(self._read(params["equipment"]))
+        return asyncio.run(self._read(self.url, params["equipment"]))
 
-    async def _read(self, equipment: str) -> dict[str, Any]:
+    async def _read(self, url: str, equipment: str) -> dict[str, Any]:
         from asyncua import Client, ua
 
-        client = Client(self.url, timeout=self.timeout)
+        client = Client(url, timeout=self.timeout)
         if self.user:
             client.set_user(self.user)
             client.set_password(self.password or "")

@@ -104,7 +104,7 @@ def create_app(counterpart: Counterpart | None = None) -> Flask:
 
     # -- ERP: orders and lots --------------------------------------------------------------------------------------
     @app.post("/orders")
-    def create_order() -> Response:
+    def create_order() -> tuple[Response, int]:
         body = request.get_json(force=True)
         with state.lock:
             order = state.add_order(**body)

@@ -125,8 +125,8 @@ class TrytonProduction:
         (its RPC cannot assign a stock move): that is refused before anything changes."""
         issued: dict[str, dict[str, Any]] = {}
         for move in self._moves(row["inputs"]):
-            line = issued.setdefault(_code(move, "product"), {"quantity": 0.0, "move": move})
-            line["quantity"] += move["quantity"] if move["state"] == "done" else 0.0
+            entry = issued.setdefault(_code(move, "product"), {"quantity": 0.0, "move": move})
+            entry["quantity"] += move["quantity"] if move["state"] == "done" else 0.0
         returns = []
         for item in consumed:
             line = issued.get(item["product"])

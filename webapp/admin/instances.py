@@ -19,6 +19,7 @@ ACTIONS = {"suspend": "suspended", "resume": "resumed", "terminate": "terminated
 @roles(*VIEWERS)
 def instances() -> Any:
     version = request.args.get("version", "")
+    filters: dict[str, Any]  # the keyword arguments of list_instances
     filters = {"key": request.args.get("process") or None,
                "version": int(version) if version.isdigit() else None,
                "status": request.args.get("status") if request.args.get("status") in set(InstanceStatus) else None,
