@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from engine.store.db import UnitOfWork
+from engine.store.dbapi import DbApi, dbapi
 from engine.store.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -59,39 +61,56 @@ def event_hash(ev: AuditEvent | dict[str, Any]) -> str:
     return sha256_hex(canonical_json(body))
 
 
-def record(session: Session, actor: Actor, action: str, object_type: str, object_id: Any, label: str = "",
+def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any, label: str = "",
            *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
            correlation_id: str | None = None) -> None:
-    """Queue one audit event; it is chained and inserted when the session commits."""
+    """Queue one audit event; it is chained and inserted when the unit of work commits."""
     session.info.setdefault("audit_pending", []).append(dict(
         at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
         object_id=str(object_id), object_label=label[:300], before=normalized(before), after=normalized(after),
         reason=reason, correlation_id=correlation_id))
 
 
-# Built once: this runs on every commit of every step, and building a statement costs more than running it.
-_LOCK_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-_INSERT_EVENTS = insert(AuditEvent)
-_ADVANCE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("to_seq"), hash=bindparam("to_hash"))
+# Every commit of every step runs these: on the DB-API (engine.store.dbapi). SQLite ignores FOR UPDATE:
+# its writers are serialized already (BEGIN IMMEDIATE behind the writer queue).
+_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_INSERT_HEAD = "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :hash)"
+_INSERT_EVENT = ("INSERT INTO audit_event (seq, at, actor_id, actor_name, action, object_type, object_id, "
+                 "object_label, before, after, reason, correlation_id, prev_hash, hash) VALUES (:seq, :at, "
+                 ":actor_id, :actor_name, :action, :object_type, :object_id, :object_label, :before, :after, "
+                 ":reason, :correlation_id, :prev_hash, :hash)")
+_ADVANCE_HEAD = "UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"
 
 
 @event.listens_for(Session, "before_commit")
-def _chain_pending_events(session: Session) -> None:
-    pending: list[dict[str, Any]] = session.info.pop("audit_pending", [])
-    if not pending:
-        return
-    session.flush()  # the changes the events record go first
-    conn = session.connection()  # Core from here: this runs on every commit of every step
-    head = conn.execute(_LOCK_HEAD).first()
-    seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
+def _chain_session_events(session: Session) -> None:
+    if session.info.get("audit_pending"):
+        session.flush()  # the changes the events record go first
+        _chain(dbapi(session), session.info.pop("audit_pending"))
+
+
+def _chain_unit_events(uow: UnitOfWork) -> None:
+    if uow.info.get("audit_pending"):
+        _chain(uow.db, uow.info.pop("audit_pending"))
+
+
+UnitOfWork.BEFORE_COMMIT.append(_chain_unit_events)
+
+
+def _chain(db: DbApi, pending: list[dict[str, Any]]) -> None:
+    """Number, link and insert the pending events, and advance the chain head (locked on PostgreSQL)."""
+    head = db.first(_LOCK_HEAD + (" FOR UPDATE" if db.is_postgres else ""))
+    seq, prev = (head[0], head[1]) if head is not None else (0, GENESIS)
     if head is None:  # a database created before the migration seeded the head
-        conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
+        db.execute(_INSERT_HEAD, {"hash": GENESIS})
+    rows = []
     for ev in pending:
         seq += 1
         ev["seq"], ev["prev_hash"] = seq, prev
         ev["hash"] = prev = event_hash(ev)
-    conn.execute(_INSERT_EVENTS, pending)
-    conn.execute(_ADVANCE_HEAD, {"to_seq": seq, "to_hash": prev})
+        rows.append({**ev, "at": db.time(ev["at"]), "before": db.json(ev["before"]), "after": db.json(ev["after"])})
+    db.many(_INSERT_EVENT, rows)
+    db.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev})
 
 
 @event.listens_for(Session, "after_rollback")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event
+if TYPE_CHECKING:
+    from engine.store.db import UnitOfWork
 
 ENV = "GMPFLOW_FAILPOINT"
 ARMED: str | None = os.environ.get(ENV) or None
@@ -30,7 +31,7 @@ def hit(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def before_commit(session: Any, name: str) -> None:
-    """``hit(name)`` when ``session`` is about to commit (after every statement of the unit was sent)."""
+def before_commit(uow: UnitOfWork, name: str) -> None:
+    """``hit(name)`` when ``uow`` is about to commit (after every statement of the unit was sent)."""
     if ARMED is not None and ARMED == name:
-        event.listen(session, "before_commit", lambda _session: hit(name), once=True)
+        uow.on_commit(lambda: hit(name))

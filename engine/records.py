@@ -19,8 +19,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from engine import audit, signatures
+from engine.runtime.rows import InstanceRow
 from engine.states import TaskState
-from engine.store.models import AuditEvent, HumanTask, Incident, ProcessInstance, User
+from engine.store.models import AuditEvent, Deployment, HumanTask, Incident, ProcessInstance, User
 
 TEMPLATES = Path(__file__).parent / "templates"
 CORRECTION_ACTION = "task.data_corrected"
@@ -34,7 +35,7 @@ def iso(moment: datetime | float | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def build(session: Session, row: ProcessInstance, history: list[dict[str, Any]], generated_at: datetime
+def build(session: Session, row: InstanceRow | ProcessInstance, history: list[dict[str, Any]], generated_at: datetime
           ) -> dict[str, Any]:
     """The record of one instance as plain JSON values. ``history``: the engine's completed steps."""
     tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id,
@@ -61,7 +62,8 @@ def build(session: Session, row: ProcessInstance, history: list[dict[str, Any]],
               "completed_at": iso(t.completed_at), "data": audit.normalized(t.data or {}),
               "changed_after_entry": str(t.id) in corrected, "signatures": by_task.get(t.task_guid, [])}
              for t in tasks]
-    dep = row.deployment
+    dep = session.get(Deployment, row.deployment_id)
+    assert dep is not None  # deployments are never deleted
     return {
         "generated_at": iso(generated_at),
         "process": {"key": dep.key, "name": dep.name, "version": dep.version, "content_hash": dep.content_hash,

@@ -13,26 +13,19 @@ from sqlalchemy.orm import Session
 
 from engine.definitions.parsing import ParsedDefinition
 from engine.identity import Principal
-from engine.runtime import tasks
+from engine.runtime import rows, tasks
 from engine.runtime.instances import InstanceRuntime
 from engine.states import JobState, TaskState
-from engine.store.models import Deployment, HumanTask, ProcessInstance
+from engine.store.dbapi import dbapi
 
 
 def inbox(session: Session, principal: Principal, *, state: str | None = None, mine: bool = False,
           process: str | None = None, business_key: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
     """Open and claimed tasks (or those in ``state``) the principal may work on, mine first, then by due
     time; each row: ``task``, ``process_key``, ``process_name``, ``business_key``."""
-    query = tasks.inbox_query(principal, state=state, mine=mine).join(
-        ProcessInstance, ProcessInstance.id == HumanTask.instance_id).join(
-        Deployment, Deployment.id == ProcessInstance.deployment_id).add_columns(
-        ProcessInstance.process_key, Deployment.name, ProcessInstance.business_key)
-    if process:
-        query = query.where(ProcessInstance.process_key == process)
-    if business_key:
-        query = query.where(ProcessInstance.business_key.contains(business_key, autoescape=True))
+    which = tasks.inbox_filter(principal, state=state, mine=mine, process=process, business_key=business_key)
     return [{"task": task, "process_key": key, "process_name": name, "business_key": bkey}
-            for task, key, name, bkey in session.execute(query.limit(limit))]
+            for task, key, name, bkey in rows.inbox(dbapi(session), which, limit)]
 
 
 def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, task_id: int) -> dict[str, Any]:
@@ -40,7 +33,7 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, 
 
     Raises NotFound, or PermissionDenied when an open task is not the principal's to see.
     """
-    task = tasks.get_task(session, task_id)
+    task = tasks.get_task(dbapi(session), task_id)
     if task.state in (TaskState.OPEN, TaskState.CLAIMED):
         tasks.check_authority(principal, task, "see")
     row = runtime.get_row(session, task.instance_id)
@@ -50,7 +43,7 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, 
     return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs}
 
 
-def form_inputs(runtime: InstanceRuntime, session: Session, task: HumanTask, form: dict[str, Any] | None
+def form_inputs(runtime: InstanceRuntime, session: Session, task: tasks.Task, form: dict[str, Any] | None
                 ) -> dict[str, Any]:
     """What an open task's form shows before anyone types: the task's variables that its form names (field
     keys, templated text such as ``{{deviation.id}}``), as JSON. No other variable of the instance reaches

@@ -37,9 +37,10 @@ from engine.errors import AuthenticationFailed, DefinitionError, GmpflowError, N
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
-from engine.runtime import lifecycle, messages, tasks, timer_starts
+from engine.runtime import lifecycle, messages, rows, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
+from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.states import DeploymentStatus, TaskState
 from engine.store import Database
@@ -201,8 +202,8 @@ class Gmpflow:
         started = self.start_instance(principal.actor, "change_control", business_key, variables)
         element = "request_deployment" if variables.get("subject_kind") == "deployment" else "request_masterdata"
         with self.db.read() as session:
-            task = session.scalar(select(HumanTask).where(HumanTask.instance_id == started.id,
-                                                          HumanTask.element_id == element))
+            task: tasks.Task | None = session.scalar(select(HumanTask).where(
+                HumanTask.instance_id == started.id, HumanTask.element_id == element))
         error = None
         if task is not None:
             try:
@@ -225,11 +226,11 @@ class Gmpflow:
 
     # -- instances ------------------------------------------------------------------------------------
     def start_instance(self, actor: Actor, key: str, business_key: str | None = None,
-                       variables: dict[str, Any] | None = None) -> ProcessInstance:
-        with self.db.unit_of_work() as session:
-            dep = deployments.latest_active(session, key)
-            live = self.runtime.create(session, dep, business_key, dict(variables or {}), actor)
-        self.runtime.remember_created(session)
+                       variables: dict[str, Any] | None = None) -> InstanceRow:
+        with self.db.transaction() as uow:
+            dep = rows.latest_active(uow.db, key)
+            live = self.runtime.create(uow, dep, business_key, dict(variables or {}), actor)
+        self.runtime.remember_created(uow)
         return live.row
 
     def list_instances(self, *, key: str | None = None, version: int | None = None, status: str | None = None,
@@ -251,8 +252,8 @@ class Gmpflow:
             query = query.where(ProcessInstance.started_at < started_before)
         with self.db.read() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)).all()
-        return list(rows), total
+            found = session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)).all()
+        return list(found), total
 
     def instance_detail(self, instance_id: int) -> dict[str, Any]:
         """Status, current tasks, variables and the history of completed steps."""
@@ -297,9 +298,9 @@ class Gmpflow:
         see ``engine.batch_record``) and the open tasks of its release that ``principal`` may see (the release
         decision is taken and signed on its task page)."""
         record = batch_record.build(self, batch_id)
-        with self.db.read() as session:
-            open_tasks = [t for i in record["release"]["instance_ids"]
-                          for t in session.scalars(tasks.inbox_query(principal, instance_id=i))]
+        with self.db.query() as db:
+            open_tasks = [t for i in record["release"]["instance_ids"] for t in tasks.inbox(db, principal,
+                                                                                             instance_id=i)]
         return {"record": record, "open_tasks": open_tasks}
 
     def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
@@ -316,9 +317,10 @@ class Gmpflow:
         return lifecycle.change_status(self.runtime, actor, instance_id, action, reason)
 
     # -- tasks ----------------------------------------------------------------------------------------
-    def list_tasks(self, principal: Principal, **filters: Any) -> list[HumanTask]:
-        with self.db.read() as session:
-            return list(session.scalars(tasks.inbox_query(principal, **filters).limit(500)))
+    def list_tasks(self, principal: Principal, **filters: Any) -> list[TaskRow]:
+        """Filters: ``state``, ``mine``, ``role``, ``instance_id`` (see ``tasks.inbox_filter``)."""
+        with self.db.query() as db:
+            return tasks.inbox(db, principal, **filters)
 
     def inbox(self, principal: Principal, **filters: Any) -> list[dict[str, Any]]:
         """Tasks with process and business key; filters: ``state``, ``mine``, ``process``, ``business_key``."""
@@ -330,21 +332,21 @@ class Gmpflow:
         with self.db.read() as session:
             return screens.task_view(session, self.runtime, principal, task_id)
 
-    def get_task(self, principal: Principal, task_id: int) -> HumanTask:
-        with self.db.read() as session:
-            task = tasks.get_task(session, task_id)
+    def get_task(self, principal: Principal, task_id: int) -> TaskRow:
+        with self.db.query() as db:
+            task = tasks.get_task(db, task_id)
         if task.state in (TaskState.OPEN, TaskState.CLAIMED):
             tasks.check_authority(principal, task, "see")
         return task
 
-    def claim_task(self, principal: Principal, task_id: int) -> HumanTask:
+    def claim_task(self, principal: Principal, task_id: int) -> TaskRow:
         return tasks.claim(self.runtime, principal, task_id)
 
-    def unclaim_task(self, principal: Principal, task_id: int) -> HumanTask:
+    def unclaim_task(self, principal: Principal, task_id: int) -> TaskRow:
         return tasks.unclaim(self.runtime, principal, task_id)
 
     def complete_task(self, principal: Principal, task_id: int, data: dict[str, Any] | None,
-                      signature: dict[str, Any] | None = None) -> HumanTask:
+                      signature: dict[str, Any] | None = None) -> TaskRow:
         """Complete a task; where the model asks, ``signature`` = ``{username, password, meaning}``.
 
         Raises SignatureRejected (see ``engine.signatures``); the task stays open, and a rejected signing

@@ -28,15 +28,18 @@ from engine.store.models import AuditEvent, Deployment, HumanTask, ProcessInstan
 
 if TYPE_CHECKING:
     from engine.runtime.instances import Live
+    from engine.runtime.rows import InstanceRow
+    from engine.runtime.tasks import Task
+    from engine.store.db import UnitOfWork
 
-Signer = Callable[[Session, HumanTask, "Live", dict[str, Any]], None]
+Signer = Callable[["UnitOfWork", "Task", "Live", dict[str, Any]], None]
 
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def signed_record(definition_hash: str, instance_id: int, task: HumanTask, data: dict[str, Any], meaning: str,
+def signed_record(definition_hash: str, instance_id: int, task: Task, data: dict[str, Any], meaning: str,
                   signer: str, signed_at: datetime) -> dict[str, Any]:
     """Exactly what a signature signs; its canonical JSON is hashed into ``record_hash``."""
     return {"definition_hash": definition_hash, "instance_id": instance_id, "task_id": task.task_guid,
@@ -56,7 +59,7 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
     Every other rejection counts against the authenticated user (see ``SignatureRejected``).
     """
 
-    def sign(session: Session, task: HumanTask, live: Live, data: dict[str, Any]) -> None:
+    def sign(uow: UnitOfWork, task: Task, live: Live, data: dict[str, Any]) -> None:
         allowed = split_list(task.signature_meaning)
         if signature is None:
             if allowed:
@@ -73,6 +76,7 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
             raise reject("A signature needs username, password and meaning.", "signature_required")
         if username != me:
             raise reject("The signature's username must be the logged-in user's own.", "signature_user_mismatch")
+        session = uow.session
         user = identity.get_user(session, me)
         if not user.active or user.locked:
             raise SignatureRejected("This account is locked or deactivated; it cannot sign.",
@@ -90,7 +94,7 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
             raise reject(f"{user.full_name} may not sign this task: {excluded[me]} (four eyes).",
                          "signature_four_eyes")
         now = clock.now()
-        record = signed_record(live.row.deployment.content_hash, live.row.id, task, data, str(meaning), me, now)
+        record = signed_record(live.row.content_hash, live.row.id, task, data, str(meaning), me, now)
         row = Signature(user_id=user.id, printed_name=user.full_name, meaning=str(meaning), signed_at=now,
                         instance_id=live.row.id, task_guid=task.task_guid, record_hash=record_hash(record),
                         record=record)
@@ -106,14 +110,14 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
     return sign
 
 
-def _task_data(live: Live, task: HumanTask) -> dict[str, Any]:
+def _task_data(live: Live, task: Task) -> dict[str, Any]:
     from uuid import UUID
 
     spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
     return dict(spiff_task.data) if spiff_task is not None else {}
 
 
-def excluded_signers(session: Session, instance: ProcessInstance, task: HumanTask,
+def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, task: Task,
                      variables: dict[str, Any] | None = None) -> dict[str, str]:
     """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules.
 

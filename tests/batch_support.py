@@ -21,9 +21,9 @@ from connectors.simulator.server import RunningSimulator, serve
 from engine import identity
 from engine.clock import FrozenClock
 from engine.identity import Principal
+from engine.runtime.rows import TaskRow
 from engine.services import Gmpflow
 from engine.store import Database
-from engine.store.models import HumanTask
 from tests.conftest import ADMIN, ROOT
 
 PASSWORD = "correct horse battery"
@@ -116,14 +116,14 @@ class Plant:
     def step(self, batch_id: str, number: int) -> int:
         return self.instance("sop_step", f"{batch_id}/{number:05d}")
 
-    def task(self, who: str, instance_id: int, element_id: str) -> HumanTask:
+    def task(self, who: str, instance_id: int, element_id: str) -> TaskRow:
         found = [t for t in self.engine.list_tasks(self.people[who], instance_id=instance_id)
                  if t.element_id == element_id]
         assert len(found) == 1, [t.element_id for t in self.engine.list_tasks(self.people[who], instance_id=instance_id)]
         return found[0]
 
     def complete(self, who: str, instance_id: int, element_id: str, data: dict[str, Any],
-                 meaning: str | None = None) -> HumanTask:
+                 meaning: str | None = None) -> TaskRow:
         task = self.task(who, instance_id, element_id)
         done = self.engine.complete_task(self.people[who], task.id, data, sig(who, meaning) if meaning else None)
         self.run_jobs()

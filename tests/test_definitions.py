@@ -166,7 +166,7 @@ def test_running_instances_finish_on_the_version_they_started_with(engine, tmp_p
     assert names == {old.id: "Describe the request", new.id: "Describe v2"}
     task = engine.list_tasks(users["operator"], instance_id=old.id)[0]
     engine.complete_task(users["operator"], task.id, {"quantity": 1, "comment": "still v1"})
-    assert engine.instance_detail(old.id)["instance"].deployment.version == 1
+    assert engine.instance_detail(old.id)["instance"].version == 1
 
 
 def test_with_change_control_required_a_deployment_is_a_draft_that_cannot_start(database, clock, users):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from engine.store.db import FairLock
+from engine.store.sqlite import FairLock
 
 
 def _queued(lock: FairLock, count: int) -> None:

@@ -11,7 +11,9 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from engine.errors import ValidationFailed
-from engine.store.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessInstance, User
+from engine.runtime.rows import InstanceRow
+from engine.runtime.tasks import Task
+from engine.store.models import AuditEvent, Deployment, Incident, Job, ProcessInstance, User
 
 
 class BadJson(ValidationFailed):
@@ -85,13 +87,13 @@ def definition(dep: Deployment, latest_active_ids: set[int]) -> dict[str, Any]:
             "latest_active": dep.id in latest_active_ids}
 
 
-def instance(row: ProcessInstance) -> dict[str, Any]:
-    return {"id": row.id, "process_key": row.process_key, "version": row.deployment.version,
+def instance(row: InstanceRow | ProcessInstance) -> dict[str, Any]:
+    return {"id": row.id, "process_key": row.process_key, "version": row.version,
             "business_key": row.business_key, "status": row.status, "status_reason": row.status_reason,
             "initiator": row.initiator, "started_at": iso(row.started_at), "ended_at": iso(row.ended_at)}
 
 
-def task(row: HumanTask, signatures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def task(row: Task, signatures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A task; ``signatures``: the manifestations of its signatures (all signatures given may be passed)."""
     return {"id": row.id, "instance_id": row.instance_id, "element_id": row.element_id, "name": row.name,
             "lane": row.lane, "candidate_roles": list(row.candidate_roles or []), "assignee": row.assignee,

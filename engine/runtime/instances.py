@@ -25,19 +25,21 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions.parsing import ParsedDefinition
 from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
-from engine.runtime import clocked, spiff
+from engine.runtime import clocked, rows, spiff
+from engine.runtime.rows import DeploymentRef, InstanceRow
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance
 from engine.sandbox import SandboxScriptEngine
 from engine.states import InstanceStatus
 from engine.store import Database
+from engine.store.db import UnitOfWork
+from engine.store.dbapi import dbapi
 from engine.store.models import Deployment, ProcessInstance
 
 LIVE_CACHE_SIZE = 512
 STEPPABLE = (InstanceStatus.RUNNING, InstanceStatus.WAITING, InstanceStatus.FAILED)
-# Built once (every step reads its row). SQLite ignores FOR UPDATE: BEGIN IMMEDIATE holds the write lock.
 _ROW = select(ProcessInstance).where(ProcessInstance.id == bindparam("id"))
-_ROW_LOCKED = _ROW.with_for_update(of=ProcessInstance)
+_ROW_LOCKED = _ROW.with_for_update(of=ProcessInstance)  # SQLite ignores it: BEGIN IMMEDIATE holds the lock
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Live:
     caller settles itself during this step (the completed task, the job that ran).
     """
 
-    row: ProcessInstance
+    row: InstanceRow
     workflow: BpmnWorkflow
     parsed: ParsedDefinition
     indexed: Derived = field(default_factory=Derived)
@@ -82,16 +84,16 @@ class InstanceRuntime:
     def new_workflow(self, parsed: ParsedDefinition) -> BpmnWorkflow:
         return BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine)
 
-    def _restore(self, session: Session, row: ProcessInstance) -> Live:
+    def _restore(self, uow: UnitOfWork, row: InstanceRow) -> Live:
         with self._live_lock:
             cached = self._live.pop(row.id, None)  # taken out: nobody else may touch it meanwhile
         if cached is not None and cached[0] == row.lock_version:
             live = cached[1]
             live.row, live.handled = row, set()
             return live
-        parsed = self.specs.get_by_id(session, row.deployment_id)
-        # ``state`` is a deferred column: only a cache miss reads it.
-        workflow = spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+        parsed = self.parsed(uow, row.deployment_id)
+        state = rows.instance_state(uow.db, row.id)  # only a cache miss reads the state
+        workflow = spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine)
         return Live(row, workflow, parsed, indexed=derive(workflow))
 
     def _remember(self, live: Live) -> None:
@@ -106,12 +108,14 @@ class InstanceRuntime:
 
     def read(self, session: Session, instance_id: int) -> Live:
         """Restore an instance for reading only (never cached back: the caller may not mutate it)."""
-        row = self.get_row(session, instance_id)
-        parsed = self.specs.get_by_id(session, row.deployment_id)
-        return Live(row, spiff.load_state(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine),
-                    parsed)
+        db = dbapi(session)
+        row = rows.load_instance(db, instance_id)
+        parsed = self.specs.cached(row.deployment_id) or self.specs.get_by_id(session, row.deployment_id)
+        state = rows.instance_state(db, instance_id)
+        return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine), parsed)
 
     def get_row(self, session: Session, instance_id: int, *, lock: bool = False) -> ProcessInstance:
+        """The ORM row, for the admin's status changes (suspend, terminate, incidents); steps use ``rows``."""
         row = session.scalar(_ROW_LOCKED if lock and self.db.is_postgres else _ROW, {"id": instance_id})
         if row is None:
             raise NotFound(f"There is no process instance {instance_id}.", code="instance_not_found")
@@ -129,10 +133,14 @@ class InstanceRuntime:
         finally:
             clocked.CURRENT_CLOCK.reset(token)
 
-    def persist(self, session: Session, live: Live, actor: Actor) -> None:
+    def parsed(self, uow: UnitOfWork, deployment_id: int) -> ParsedDefinition:
+        """The cached parse of a deployment (the ORM reads its files on the first use in this process)."""
+        return self.specs.cached(deployment_id) or self.specs.get_by_id(uow.session, deployment_id)
+
+    def persist(self, uow: UnitOfWork, live: Live, actor: Actor) -> None:
         """Write the state and everything derived from it (task index, jobs, subscriptions, status)."""
         now = self.clock.now()
-        due_now = sync_instance(session, live, actor, now, self.script_engine, frozenset(live.handled))
+        due_now = sync_instance(uow, live, actor, now, self.script_engine, frozenset(live.handled))
         if live.row.status not in (InstanceStatus.SUSPENDED, InstanceStatus.TERMINATED):
             status = live.row.status
             if live.workflow.is_completed():
@@ -140,16 +148,15 @@ class InstanceRuntime:
             elif status != InstanceStatus.FAILED:
                 live.row.status = InstanceStatus.RUNNING if due_now else InstanceStatus.WAITING
             if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
-                audit.record(session, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
+                audit.record(uow, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
                              at=now, before={"status": status}, after={"status": live.row.status})
-        live.row.state = spiff.dump_state(live.workflow)
         live.row.serializer_version = spiff.SERIALIZER_VERSION
         live.row.updated_at = now
-        session.flush()  # the version counter check happens here
+        rows.update_instance(uow.db, live.row, spiff.dump_state(live.workflow))
 
     @contextmanager
-    def step(self, instance: int | Callable[[Session], int], actor: Actor, *,
-             allow: tuple[str, ...] = STEPPABLE) -> Iterator[tuple[Session, Live]]:
+    def step(self, instance: int | Callable[[UnitOfWork], int], actor: Actor, *,
+             allow: tuple[str, ...] = STEPPABLE) -> Iterator[tuple[UnitOfWork, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
 
         ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).
@@ -157,17 +164,17 @@ class InstanceRuntime:
         live: Live | None = None
         token = clocked.CURRENT_CLOCK.set(self.clock)  # the caller's change (a message, a task) may check timers
         try:
-            with self.db.unit_of_work() as session:
-                instance_id = instance if isinstance(instance, int) else instance(session)
-                row = self.get_row(session, instance_id, lock=True)
+            with self.db.transaction() as uow:
+                instance_id = instance if isinstance(instance, int) else instance(uow)
+                row = rows.load_instance(uow.db, instance_id, lock=True)
                 if row.status not in allow:
                     raise Conflict(f"Process instance {row.id} is {row.status}; this is not possible now.",
                                    code=f"instance_{row.status}")
-                live = self._restore(session, row)
-                yield session, live
+                live = self._restore(uow, row)
+                yield uow, live
                 self.run_engine(live.workflow)
-                self.persist(session, live, actor)
-                failpoints.before_commit(session, "step.before_commit")
+                self.persist(uow, live, actor)
+                failpoints.before_commit(uow, "step.before_commit")
         except BaseException:
             live = None  # the workflow object may be half-changed: never reuse it
             raise
@@ -176,23 +183,21 @@ class InstanceRuntime:
             if live is not None:
                 self._remember(live)
 
-    def create(self, session: Session, deployment: Deployment, business_key: str | None,
+    def create(self, uow: UnitOfWork, deployment: Deployment | DeploymentRef, business_key: str | None,
                variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None
                ) -> Live:
-        """Create and run a new instance of ``deployment`` inside the caller's unit of work."""
-        parsed = self.specs.get(deployment)
+        """Create and run a new instance of ``deployment`` inside the caller's unit of work; it joins the live
+        cache once that commits (``remember_created``)."""
+        parsed = self.parsed(uow, deployment.id)
         workflow = self.new_workflow(parsed)
         for task in workflow.get_tasks(state=SpiffState.READY):
             task.data.update(variables)
         now = self.clock.now()
-        row = ProcessInstance(deployment=deployment, deployment_id=deployment.id, process_key=deployment.key,
-                              business_key=business_key, status=InstanceStatus.RUNNING, initiator=actor.id,
-                              started_at=now, updated_at=now, serializer_version=spiff.SERIALIZER_VERSION,
-                              state="{}")
-        session.add(row)
-        session.flush()
+        ref = DeploymentRef(deployment.id, deployment.key, deployment.version, deployment.content_hash)
+        row = rows.insert_instance(uow.db, ref, business_key, InstanceStatus.RUNNING, actor.id, now,
+                                   spiff.SERIALIZER_VERSION)
         live = Live(row, workflow, parsed)
-        audit.record(session, actor, "instance.started", "instance", row.id, self.label(row), at=now,
+        audit.record(uow, actor, "instance.started", "instance", row.id, self.label(row), at=now,
                      after={"process": deployment.key, "version": deployment.version, "business_key": business_key,
                             "variables": variables})
         if prepare is not None:
@@ -202,14 +207,14 @@ class InstanceRuntime:
             finally:
                 clocked.CURRENT_CLOCK.reset(token)
         self.run_engine(live.workflow)
-        self.persist(session, live, actor)
-        session.info.setdefault("after_commit_live", []).append(live)
+        self.persist(uow, live, actor)
+        uow.info.setdefault("after_commit_live", []).append(live)
         return live
 
-    def remember_created(self, session: Session) -> None:
-        for live in session.info.pop("after_commit_live", []):
+    def remember_created(self, uow: UnitOfWork) -> None:
+        for live in uow.info.pop("after_commit_live", []):
             self._remember(live)
 
     @staticmethod
-    def label(row: ProcessInstance) -> str:
+    def label(row: InstanceRow | ProcessInstance) -> str:
         return f"{row.process_key} #{row.id}" + (f" ({row.business_key})" if row.business_key else "")

@@ -11,22 +11,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
-from sqlalchemy import BindParameter, bindparam, or_, select
+from sqlalchemy import select
 
 from engine import audit, failpoints
 from engine.audit import Actor
 from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
-from engine.runtime import messages, timer_starts
+from engine.runtime import messages, rows, timer_starts
+from engine.runtime.rows import ClaimedJob
 from engine.runtime.spiff import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
+from engine.store.db import UnitOfWork
 from engine.store.models import Incident, Job
 
 if TYPE_CHECKING:
@@ -35,29 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("gmpflow.jobs")
 LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
-# Due jobs: pending, or running with an expired lease (its worker died). Built once: every poll runs it.
-_NOW: BindParameter[Any] = bindparam("now")  # typed by the columns it is compared with
-_DUE = (select(Job).where(or_(Job.state == JobState.PENDING,
-                              (Job.state == JobState.RUNNING) & (Job.lock_expires_at < _NOW)), Job.due_at <= _NOW)
-        .order_by(Job.due_at, Job.id).limit(bindparam("limit")))
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 
 
 class _NotCaught(Exception):
     """No boundary error event caught a business error; the step rolls back."""
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    id: int
-    kind: str
-    instance_id: int | None
-    task_guid: str | None
-    element_id: str | None
-    operation: str | None
-    payload: dict[str, Any]
-    attempts: int
-    max_attempts: int
 
 
 def job_lease() -> timedelta:
@@ -95,17 +77,13 @@ class JobRunner:
         return self.runtime.clock
 
     def claim(self, limit: int = 20) -> list[ClaimedJob]:
+        """Due jobs, locked to this worker for its lease; an idle poll only reads."""
         now = self.clock.now()
-        with self.runtime.db.unit_of_work() as session:
-            query = _DUE_LOCKED if self.runtime.db.is_postgres else _DUE
-            claimed = []
-            for job in session.scalars(query, {"now": now, "limit": limit}):
-                job.state, job.locked_by, job.lock_expires_at = JobState.RUNNING, self.owner, now + self.lease
-                job.attempts += 1
-                job.updated_at = now
-                claimed.append(ClaimedJob(job.id, job.kind, job.instance_id, job.task_guid, job.element_id,
-                                          job.operation, dict(job.payload), job.attempts, job.max_attempts))
-        return claimed
+        with self.runtime.db.query() as db:
+            if not rows.any_due(db, now):
+                return []
+        with self.runtime.db.transaction() as uow:
+            return rows.claim_due(uow.db, self.owner, now, now + self.lease, limit)
 
     def run_once(self, limit: int = 20) -> int:
         """Run every job due now (and what they make due now); returns how many ran. Tests drive this."""
@@ -157,15 +135,14 @@ class JobRunner:
                 return
             raise
         failpoints.hit("job.after_call")
-        with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
-            if not self._still_owned(session, job):
+        with self.runtime.step(job.instance_id, Actor.system()) as (uow, live):
+            if not self._finish(uow, job, "job.completed", {"operation": job.operation, "result": result}):
                 return
-            failpoints.before_commit(session, "job.before_commit")
+            failpoints.before_commit(uow, "job.before_commit")
             task = live.workflow.get_task_from_id(UUID(job.task_guid))
             task.internal_data[SERVICE_RESULT] = audit.normalized(result)
             task.run()
             live.handled.add(job.task_guid)
-            self._done(session, job, "job.completed", {"operation": job.operation, "result": result})
 
     def _throw_bpmn_error(self, job: ClaimedJob, exc: ConnectorError) -> bool:
         """Throw a counterpart's business error at the service task; False when no boundary event catches it
@@ -173,8 +150,9 @@ class JobRunner:
         assert job.instance_id is not None and job.task_guid is not None
         code = str(exc.bpmn_error_code)
         try:
-            with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
-                if not self._still_owned(session, job):
+            with self.runtime.step(job.instance_id, Actor.system()) as (uow, live):
+                if not self._finish(uow, job, "job.bpmn_error", {"operation": job.operation,
+                                                                      "error_code": code, "message": exc.message}):
                     return True
                 task = live.workflow.get_task_from_id(UUID(job.task_guid))
                 error = BpmnEvent(SpiffErrorEventDefinition(code, code=code),
@@ -188,18 +166,15 @@ class JobRunner:
                     raise _NotCaught
                 live.workflow.catch(error)  # SpiffWorkflow looks outward from the target
                 live.handled.add(job.task_guid)
-                self._done(session, job, "job.bpmn_error", {"operation": job.operation, "error_code": code,
-                                                            "message": exc.message})
         except _NotCaught:
             return False
         return True
 
     def _run_timer(self, job: ClaimedJob) -> None:
         assert job.instance_id is not None
-        with self.runtime.step(job.instance_id, Actor.system()) as (session, live):
-            if self._still_owned(session, job):
+        with self.runtime.step(job.instance_id, Actor.system()) as (uow, live):
+            if self._finish(uow, job, "timer.fired", {"element_id": job.element_id}):
                 live.handled.add(job.task_guid or "")
-                self._done(session, job, "timer.fired", {"element_id": job.element_id})
 
     def _run_message(self, job: ClaimedJob) -> None:
         if "message_id" in job.payload:
@@ -208,21 +183,20 @@ class JobRunner:
         else:
             messages.correlate(self.runtime, Actor.system(), job.payload["name"],
                                job.payload.get("correlation_keys", {}), job.payload.get("payload", {}))
-        with self.runtime.db.unit_of_work() as session:
-            self._done(session, job, None, None)
+        with self.runtime.db.transaction() as uow:
+            self._finish(uow, job, None, None)
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
-    def _still_owned(self, session: Any, job: ClaimedJob) -> bool:
-        row = session.get(Job, job.id)
-        return row is not None and row.state == JobState.RUNNING and row.locked_by == self.owner
-
-    def _done(self, session: Any, job: ClaimedJob, action: str | None, after: dict[str, Any] | None) -> None:
+    def _finish(self, uow: UnitOfWork, job: ClaimedJob, action: str | None, after: dict[str, Any] | None) -> bool:
+        """Mark the job done (with its audit event) while this worker still holds it; False, changing
+        nothing, when its lease ran out and another worker took it."""
         now = self.clock.now()
-        row = _job(session, job.id)
-        row.state, row.locked_by, row.lock_expires_at, row.updated_at = JobState.DONE, None, None, now
+        if not rows.finish_job(uow.db, job.id, self.owner, now):
+            return False
         if action:
-            audit.record(session, Actor.system(), action, "job", job.id, f"{job.kind} {job.element_id or ''}",
+            audit.record(uow, Actor.system(), action, "job", job.id, f"{job.kind} {job.element_id or ''}",
                          at=now, after=after)
+        return True
 
     def _postpone(self, job: ClaimedJob) -> None:
         with self.runtime.db.unit_of_work() as session:

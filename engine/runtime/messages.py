@@ -59,17 +59,18 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
                                         .order_by(MessageSubscription.id)).all()
         target = next((s.instance_id for s in subscriptions if matches(correlation_keys, s.correlation)), None)
     if target is not None:
-        with runtime.step(target, actor) as (session, live):
+        with runtime.step(target, actor) as (uow, live):
             deliver(live.workflow, name, payload)
-            audit.record(session, actor, "message.correlated", "instance", target, runtime.label(live.row), at=now,
+            audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row), at=now,
                          after={"message": name, "correlation_keys": correlation_keys, "payload": payload})
         return {"status": MessageStatus.MATCHED, "instance_id": target}
-    with runtime.db.unit_of_work() as session:
+    with runtime.db.transaction() as uow:
+        session = uow.session
         starts = message_start_deployments(session, runtime, name)
         if starts:
             dep = starts[0]
             business_key = correlation_keys.get("business_key")
-            live = runtime.create(session, dep, business_key, {}, actor,
+            live = runtime.create(uow, dep, business_key, {}, actor,
                                   prepare=lambda wf: _start_by_message(runtime, wf, name, payload))
             audit.record(session, actor, "message.started_instance", "instance", live.row.id,
                          runtime.label(live.row), at=now, after={"message": name, "payload": payload})
@@ -84,7 +85,7 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
             audit.record(session, actor, "message.stored", "message", message.id, name, at=now,
                          after={"correlation_keys": correlation_keys, "expires_at": message.expires_at})
             return {"status": MessageStatus.PENDING, "message_id": message.id}
-    runtime.remember_created(session)
+    runtime.remember_created(uow)
     return {"status": MessageStatus.MATCHED, "instance_id": instance_id}
 
 
@@ -109,7 +110,8 @@ def expire_messages(runtime: InstanceRuntime) -> int:
 def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) -> None:
     """Deliver a kept message to an instance that started waiting for it (run as a job)."""
     now = runtime.clock.now()
-    with runtime.step(instance_id, Actor.system()) as (session, live):
+    with runtime.step(instance_id, Actor.system()) as (uow, live):
+        session = uow.session
         message = session.get(Message, message_id)
         if message is None or message.status != MessageStatus.PENDING:
             return

@@ -25,6 +25,9 @@ class SpecCache:
                 self._parsed[deployment.id] = parsed
         return parsed
 
+    def cached(self, deployment_id: int) -> ParsedDefinition | None:
+        return self._parsed.get(deployment_id)
+
     def get_by_id(self, session: Session, deployment_id: int) -> ParsedDefinition:
         """The parsed definition; loads the deployment's files only when it is not cached yet."""
         parsed = self._parsed.get(deployment_id)

@@ -8,29 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
 
 from engine import audit
 from engine.audit import Actor
 from engine.definitions.properties import task_properties
+from engine.runtime import rows
 from engine.runtime.spiff import DeferredServiceTask
 from engine.states import JobState, MessageStatus, TaskState
-from engine.store.models import HumanTask, Job, Message, MessageSubscription
+from engine.store.db import UnitOfWork
+from engine.store.models import Message, MessageSubscription
 
 if TYPE_CHECKING:
     from engine.runtime.instances import Live
 
 SCALAR = (str, int, float, bool)
-# Core inserts, built once: the ORM's bulk insert costs more than the row it writes, on every step.
-_TASK_TABLE, _JOB_TABLE = cast(Table, HumanTask.__table__), cast(Table, Job.__table__)
-_INSERT_TASKS = insert(_TASK_TABLE).returning(_TASK_TABLE.c.id, sort_by_parameter_order=True)
-_INSERT_JOBS = insert(_JOB_TABLE)
 
 
 def waiting_events(workflow: Any) -> list[tuple[Any, Any, Any]]:
@@ -97,41 +94,33 @@ def derive(workflow: Any) -> Derived:
     return derived
 
 
-def _cancel_tasks(session: Session, live: Live, actor: Actor, now: datetime, guids: set[str]) -> None:
+def _cancel_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, guids: set[str]) -> None:
     label = f"{live.row.process_key} #{live.row.id}"
-    rows = session.execute(select(HumanTask.id, HumanTask.name).where(
-        HumanTask.task_guid.in_(guids), HumanTask.state.in_([TaskState.OPEN, TaskState.CLAIMED]))).all()
-    if not rows:
-        return
-    session.execute(update(HumanTask).where(HumanTask.id.in_([r.id for r in rows])).values(state=TaskState.CANCELLED))
-    for row in rows:
-        audit.record(session, actor, "task.cancelled", "task", row.id, f"{row.name} ({label})", at=now,
+    for task_id, name in rows.cancel_tasks(uow.db, live.row.id, sorted(guids)):
+        audit.record(uow, actor, "task.cancelled", "task", task_id, f"{name} ({label})", at=now,
                      before={"state": TaskState.OPEN}, after={"state": TaskState.CANCELLED})
 
 
-def _insert_tasks(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any,
+def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, script_engine: Any,
                   tasks: list[Any]) -> None:
     label = f"{live.row.process_key} #{live.row.id}"
-    values = []
+    db = uow.db
     for task in tasks:
         spec = task.task_spec
         props = task_properties(spec)
-        values.append(dict(instance_id=live.row.id, task_guid=str(task.id), element_id=spec.bpmn_id,
-                           name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
-                           candidate_roles=_lane_roles(spec), form_id=props.form_id, instructions=props.instructions,
-                           signature_meaning=props.signature_meaning,
-                           signature_distinct_from=",".join(props.distinct_from) or None,
-                           due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now))
-    ids = session.scalars(_INSERT_TASKS, values).all()
-    for task_id, row in zip(ids, values, strict=True):
-        audit.record(session, actor, "task.created", "task", task_id, f"{row['name']} ({label})", at=now,
-                     after={"element_id": row["element_id"], "lane": row["lane"], "state": TaskState.OPEN})
+        values = dict(instance_id=live.row.id, task_guid=str(task.id), element_id=spec.bpmn_id,
+                      name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
+                      candidate_roles=_lane_roles(spec), form_id=props.form_id, instructions=props.instructions,
+                      signature_meaning=props.signature_meaning,
+                      signature_distinct_from=",".join(props.distinct_from) or None,
+                      due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
+        task_id = rows.insert_task(db, values)
+        audit.record(uow, actor, "task.created", "task", task_id, f"{values['name']} ({label})", at=now,
+                     after={"element_id": values["element_id"], "lane": values["lane"], "state": TaskState.OPEN})
 
 
-def _cancel_jobs(session: Session, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
-    session.execute(update(Job).where(Job.instance_id == live.row.id, Job.kind == kind, Job.task_guid.in_(guids),
-                                      Job.state == JobState.PENDING)
-                    .values(state=JobState.CANCELLED, updated_at=now))
+def _cancel_jobs(uow: UnitOfWork, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
+    rows.cancel_jobs(uow.db, live.row.id, kind, sorted(guids), now)
 
 
 def _job_row(live: Live, now: datetime, kind: str, due: datetime, task: Any = None, payload: dict | None = None,
@@ -163,8 +152,9 @@ def correlation_snapshot(live: Live) -> dict[str, Any]:
     return values
 
 
-def _sync_subscriptions(session: Session, live: Live, now: datetime, old: set[str], new: set[str]) -> None:
+def _sync_subscriptions(uow: UnitOfWork, live: Live, now: datetime, old: set[str], new: set[str]) -> None:
     """One subscription per awaited message name, carrying the values it can be correlated on."""
+    session = uow.session
     if old - new:
         session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == live.row.id,
                                                           MessageSubscription.name.in_(old - new)))
@@ -181,7 +171,7 @@ def _sync_subscriptions(session: Session, live: Live, now: datetime, old: set[st
                                                         Message.expires_at > now).order_by(Message.id))
         for message in waiting:
             if matches(message.correlation_keys, snapshot):
-                _add_job(session, "message", live, now, {"message_id": message.id})
+                _add_job(uow, "message", live, now, {"message_id": message.id})
                 break
 
 
@@ -190,9 +180,9 @@ def matches(keys: dict[str, Any], correlation: dict[str, Any]) -> bool:
     return all(k in correlation and str(correlation[k]) == str(v) for k, v in keys.items())
 
 
-def _add_job(session: Session, kind: str, live: Live, now: datetime, payload: dict[str, Any]) -> None:
-    session.execute(_INSERT_JOBS, [_job_row(live, now, kind, now, payload=audit.normalized(payload))])
-    session.info["message_job_added"] = True
+def _add_job(uow: UnitOfWork, kind: str, live: Live, now: datetime, payload: dict[str, Any]) -> None:
+    rows.insert_jobs(uow.db, [_job_row(live, now, kind, now, payload=audit.normalized(payload))])
+    uow.info["message_job_added"] = True
 
 
 def flat_correlations(correlations: dict[str, Any] | None) -> dict[str, Any]:
@@ -207,19 +197,19 @@ def flat_correlations(correlations: dict[str, Any] | None) -> dict[str, Any]:
     return flat
 
 
-def route_thrown_messages(session: Session, live: Live, now: datetime) -> bool:
+def route_thrown_messages(uow: UnitOfWork, live: Live, now: datetime) -> bool:
     """Messages a process throws are delivered by a job after this step commits."""
     thrown = False
     for event in live.workflow.get_events():
         if isinstance(event.event_definition, MessageEventDefinition):
             payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
-            _add_job(session, "message", live, now, {"name": event.event_definition.name, "payload": payload,
+            _add_job(uow, "message", live, now, {"name": event.event_definition.name, "payload": payload,
                                                      "correlation_keys": flat_correlations(event.correlations)})
             thrown = True
     return thrown
 
 
-def sync_instance(session: Session, live: Live, actor: Actor, now: datetime, script_engine: Any,
+def sync_instance(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, script_engine: Any,
                   handled: frozenset[str] = frozenset()) -> bool:
     """Bring the stored indexes from ``live.indexed`` to the workflow's state, writing only differences.
 
@@ -227,27 +217,27 @@ def sync_instance(session: Session, live: Live, actor: Actor, now: datetime, scr
     Returns whether engine work is due now (a service call, a due timer, a message delivery).
     """
     old, new = live.indexed, derive(live.workflow)
-    due_now = route_thrown_messages(session, live, now)
+    due_now = route_thrown_messages(uow, live, now)
     gone = set(old.human) - set(new.human) - handled
     if gone:
-        _cancel_tasks(session, live, actor, now, gone)
+        _cancel_tasks(uow, live, actor, now, gone)
     added = [task for guid, task in new.human.items() if guid not in old.human]
     if added:
-        _insert_tasks(session, live, actor, now, script_engine, added)
+        _insert_tasks(uow, live, actor, now, script_engine, added)
     gone = set(old.service) - set(new.service) - handled
     if gone:
-        _cancel_jobs(session, live, now, "service", gone)
+        _cancel_jobs(uow, live, now, "service", gone)
     jobs = [_service_job(live, now, task) for guid, task in new.service.items() if guid not in old.service]
     changed_timers = {guid for guid, (task, due) in new.timers.items()
                       if guid not in old.timers or old.timers[guid][1] != due}
     gone = (set(old.timers) - set(new.timers) - handled) | (changed_timers & set(old.timers))
     if gone:
-        _cancel_jobs(session, live, now, "timer", gone)
+        _cancel_jobs(uow, live, now, "timer", gone)
     jobs += [_job_row(live, now, "timer", new.timers[guid][1], new.timers[guid][0]) for guid in sorted(changed_timers)]
     if jobs:
-        session.execute(_INSERT_JOBS, jobs)
+        rows.insert_jobs(uow.db, jobs)
     if old.messages or new.messages:
-        _sync_subscriptions(session, live, now, old.messages, new.messages)
+        _sync_subscriptions(uow, live, now, old.messages, new.messages)
     live.indexed = new
     return (due_now or bool(new.service) or any(due <= now for _, due in new.timers.values())
-            or bool(session.info.pop("message_job_added", False)))
+            or bool(uow.info.pop("message_job_added", False)))

@@ -2,74 +2,62 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import BindParameter, Select, bindparam, or_, select
-from sqlalchemy.orm import Session
 
 from engine import audit, forms
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from engine.identity import Principal
+from engine.runtime import rows
+from engine.runtime.rows import TaskRow
 from engine.states import TaskState, check_transition
+from engine.store.dbapi import DbApi
 from engine.store.models import HumanTask
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 ADMIN_ROLE = "admin"
-# Built once: completing a task runs these on every step.
-_TASK = select(HumanTask).where(HumanTask.id == bindparam("id"))
-_TASK_LOCKED = _TASK.with_for_update()
-_INSTANCE_OF_TASK = select(HumanTask.instance_id).where(HumanTask.id == bindparam("id"))
+Task = TaskRow | HumanTask  # the hot path reads TaskRow; other queries the ORM's HumanTask
 
 
-def may_work_on(principal: Principal, task: HumanTask) -> bool:
+def may_work_on(principal: Principal, task: Task) -> bool:
     return not task.candidate_roles or bool(principal.roles & set(task.candidate_roles))
 
 
-def check_authority(principal: Principal, task: HumanTask, action: str) -> None:
+def check_authority(principal: Principal, task: Task, action: str) -> None:
     if not may_work_on(principal, task):
         raise PermissionDenied(f"Only holders of the role {', '.join(task.candidate_roles)} may {action} the "
                                f"task '{task.name}'.", code="role_required")
 
 
-def get_task(session: Session, task_id: int, *, lock: bool = False) -> HumanTask:
-    task = session.scalar(_TASK_LOCKED if lock else _TASK, {"id": task_id})
-    if task is None:
-        raise NotFound(f"There is no task {task_id}.", code="task_not_found")
-    return task
+def get_task(db: DbApi, task_id: int, *, lock: bool = False) -> TaskRow:
+    """Raises NotFound."""
+    return rows.load_task(db, task_id, lock=lock)
 
 
-def inbox_query(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
-                instance_id: int | None = None) -> Select[HumanTask]:
-    """Open and claimed tasks of the principal's lanes (all lanes for an admin), the principal's own first."""
+def inbox_filter(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
+                 instance_id: int | None = None, process: str | None = None,
+                 business_key: str | None = None) -> rows.InboxFilter:
+    """Open and claimed tasks (or those in ``state``) of the principal's lanes (all lanes for an admin)."""
     every_lane = ADMIN_ROLE in principal.roles and not mine and not role
-    query = _inbox_shape(every_lane, mine, instance_id is not None)
-    return query.params(states=[state] if state else [TaskState.OPEN, TaskState.CLAIMED],
-                        lanes=[role] if role else sorted(principal.roles), me=principal.username,
-                        instance_id=instance_id)
+    return rows.InboxFilter(states=(state,) if state else (TaskState.OPEN, TaskState.CLAIMED),
+                            lanes=None if every_lane else (role,) if role else tuple(sorted(principal.roles)),
+                            me=principal.username, mine=mine, instance_id=instance_id, process=process,
+                            business_key=business_key)
 
 
-@lru_cache(maxsize=None)  # eight shapes; building a query costs a hundred times more than binding its values
-def _inbox_shape(every_lane: bool, mine: bool, by_instance: bool) -> Select[HumanTask]:
-    me: BindParameter[Any] = bindparam("me")
-    query = select(HumanTask).where(HumanTask.state.in_(bindparam("states", expanding=True)))
-    if not every_lane:
-        query = query.where(or_(HumanTask.lane.in_(bindparam("lanes", expanding=True)), HumanTask.lane.is_(None)))
-    if mine:
-        query = query.where(HumanTask.assignee == me)
-    if by_instance:
-        query = query.where(HumanTask.instance_id == bindparam("instance_id"))
-    return query.order_by((HumanTask.assignee == me).desc(), HumanTask.due_at, HumanTask.id)
+def inbox(db: DbApi, principal: Principal, limit: int = 500, **filters: Any) -> list[TaskRow]:
+    """The principal's tasks, their own first, then by due time (see ``inbox_filter`` for ``filters``)."""
+    return [task for task, *_ in rows.inbox(db, inbox_filter(principal, **filters), limit)]
 
 
-def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> HumanTask:
+def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskRow:
     now = runtime.clock.now()
-    with runtime.db.unit_of_work() as session:
-        task = get_task(session, task_id, lock=True)
+    with runtime.db.transaction() as uow:
+        task = get_task(uow.db, task_id, lock=True)
         check_authority(principal, task, "claim")
         if task.state == TaskState.CLAIMED and task.assignee == principal.username:
             return task  # claiming twice is harmless
@@ -78,16 +66,17 @@ def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Human
                            assignee=task.assignee)
         check_transition(task.state, TaskState.CLAIMED, "task")
         task.state, task.assignee = TaskState.CLAIMED, principal.username
-        audit.record(session, principal.actor, "task.claimed", "task", task.id, task.name, at=now,
+        rows.save_task(uow.db, task)
+        audit.record(uow, principal.actor, "task.claimed", "task", task.id, task.name, at=now,
                      before={"state": TaskState.OPEN, "assignee": None},
                      after={"state": TaskState.CLAIMED, "assignee": principal.username})
     return task
 
 
-def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> HumanTask:
+def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskRow:
     now = runtime.clock.now()
-    with runtime.db.unit_of_work() as session:
-        task = get_task(session, task_id, lock=True)
+    with runtime.db.transaction() as uow:
+        task = get_task(uow.db, task_id, lock=True)
         if task.state != TaskState.CLAIMED:
             raise Conflict("The task is not claimed.", code=f"task_{task.state}")
         if task.assignee != principal.username and ADMIN_ROLE not in principal.roles:
@@ -95,15 +84,16 @@ def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Hum
                            code="task_claimed_by_other", assignee=task.assignee)
         before = task.assignee
         task.state, task.assignee = TaskState.OPEN, None
-        audit.record(session, principal.actor, "task.unclaimed", "task", task.id, task.name, at=now,
+        rows.save_task(uow.db, task)
+        audit.record(uow, principal.actor, "task.unclaimed", "task", task.id, task.name, at=now,
                      before={"state": TaskState.CLAIMED, "assignee": before},
                      after={"state": TaskState.OPEN, "assignee": None})
     return task
 
 
 def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data: dict[str, Any] | None,
-             sign: Any = None, guard_context: dict[str, Any] | None = None) -> HumanTask:
-    """Complete a task with data; ``sign(session, task, live, data)`` checks and stores a signature.
+             sign: Any = None, guard_context: dict[str, Any] | None = None) -> TaskRow:
+    """Complete a task with data; ``sign(uow, task, live, data)`` checks and stores a signature.
 
     The task's ``guard`` properties (``guard`` or ``guard.<name>``, each with ``guardMessage[.<name>]``) are
     sandboxed expressions over the task's data, the submitted data and ``guard_context`` (e.g. the
@@ -115,15 +105,9 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     """
     data = dict(data or {})
 
-    def instance_of_task(session: Session) -> int:
-        instance_id = session.scalar(_INSTANCE_OF_TASK, {"id": task_id})
-        if instance_id is None:
-            raise NotFound(f"There is no task {task_id}.", code="task_not_found")
-        return instance_id
-
     # Lock order everywhere: the instance first, then its task rows.
-    with runtime.step(instance_of_task, principal.actor) as (session, live):
-        task = get_task(session, task_id, lock=True)
+    with runtime.step(lambda uow: rows.instance_of_task(uow.db, task_id), principal.actor) as (uow, live):
+        task = get_task(uow.db, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
                            state=task.state)
@@ -141,7 +125,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
         if sign is not None:
-            sign(session, task, live, data)
+            sign(uow, task, live, data)
         elif task.signature_meaning:
             raise ValidationFailed(f"The task '{task.name}' must be signed ({task.signature_meaning}).",
                                    errors={"signature": "required"}, code="signature_required")
@@ -153,7 +137,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         task.state, task.completed_at, task.completed_by, task.data = (TaskState.COMPLETED, now,
                                                                       principal.username, audit.normalized(data))
         task.assignee = task.assignee or principal.username
-        audit.record(session, principal.actor, "task.completed", "task", task.id,
+        rows.save_task(uow.db, task)
+        audit.record(uow, principal.actor, "task.completed", "task", task.id,
                      f"{task.name} ({runtime.label(live.row)})", at=now, before={"state": before_state},
                      after={"state": TaskState.COMPLETED, "data": data})
     return task

@@ -91,7 +91,8 @@ def _fire_start_event(workflow: Any) -> None:
 def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
     """Start the instance for a due timer-start job and schedule the next cycle, in one transaction."""
     now = runtime.clock.now()
-    with runtime.db.unit_of_work() as session:
+    with runtime.db.transaction() as uow:
+        session = uow.session
         job = session.get(Job, job_id)
         if job is None or job.state != JobState.RUNNING or job.locked_by != owner:
             return
@@ -103,11 +104,11 @@ def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
             runtime.run_engine(workflow)  # the start event waits on its timer only once engine steps ran
             _fire_start_event(workflow)
 
-        live = runtime.create(session, dep, None, {}, Actor.system(), prepare=fire_start_event)
+        live = runtime.create(uow, dep, None, {}, Actor.system(), prepare=fire_start_event)
         cycles = int(job.payload.get("cycles", 1))
         if cycles != 1:  # -1: unbounded, n > 1: n - 1 left after this one
             _insert(session, dep, job.element_id or "", job.due_at + timedelta(seconds=job.payload["every_seconds"]),
                     cycles - 1 if cycles > 1 else -1, job.payload["every_seconds"], now)
         audit.record(session, Actor.system(), "timer_start.fired", "deployment", dep.id, f"{dep.key} v{dep.version}",
                      at=now, after={"instance_id": live.row.id, "due_at": job.due_at})
-    runtime.remember_created(session)
+    runtime.remember_created(uow)

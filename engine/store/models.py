@@ -86,6 +86,15 @@ class ProcessInstance(Base):
 
     deployment: Mapped[Deployment] = relationship(lazy="joined")
 
+    @property
+    def version(self) -> int:
+        """The deployment's version number (as on ``engine.runtime.rows.InstanceRow``)."""
+        return self.deployment.version
+
+    @property
+    def content_hash(self) -> str:
+        return self.deployment.content_hash
+
 
 class HumanTask(Base):
     """The inbox index: inbox queries never touch the serialized state."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.runtime.tasks import Task
 from engine.states import TaskState
-from engine.store.models import HumanTask
 from webapp import jsonio
 from webapp.api import ID_QUERY, api, body, q_bool, q_choice, q_int, q_text
 from webapp.api.auth import engine, principal
@@ -20,7 +20,7 @@ FILTERS = [{"name": "state", "schema": {"type": "string", "enum": list(STATES)},
            {"name": "instance_id", "schema": ID_QUERY}]
 
 
-def _shown(*rows: HumanTask) -> list[dict[str, Any]]:
+def _shown(*rows: Task) -> list[dict[str, Any]]:
     """Tasks as JSON, each with the manifestation of its signatures (only completed tasks have any)."""
     guids = [r.task_guid for r in rows if r.state == TaskState.COMPLETED]
     signatures = engine().list_signatures(task_guids=guids) if guids else []
