@@ -2,7 +2,8 @@
 
 1. The approval process (start, 3 user tasks, a gateway, a service job) through the engine's service
    layer on a fresh SQLite file: persistence, task index and audit trail included.
-2. The same BPMN driven by raw SpiffWorkflow in memory, in the same run, and the ratio of the two.
+2. The same BPMN driven by raw SpiffWorkflow in memory, in the same run, and the ratio of the two (best of
+   three rounds each, interleaved).
 3. The cost of one step at iteration 10 and at iteration 1,000 of a loop process.
 4. The peak memory (RSS) of the run.
 5. When ``GMPFLOW_BENCH_POSTGRES_URL`` is set: service jobs per second with 1, 2 and 4 ``gmpflow worker``
@@ -103,8 +104,19 @@ def raw_spiff_throughput(instances: int) -> dict[str, Any]:
     return {"instances": instances, "seconds": round(elapsed, 3), "per_second": round(instances / elapsed, 1)}
 
 
+ROUNDS = 3  # the approval workloads: best of three, engine and raw interleaved
+WINDOW = 31  # step costs: the median of the 31 steps nearest the probed step
+
+
+def around(timings: dict[int, float], probe: int, width: int = WINDOW) -> float:
+    """The median cost of the ``width`` steps nearest ``probe``: one step's time on a shared machine varies
+    by half from one step to the next, the median of a window around it by a few percent."""
+    nearest = sorted(timings, key=lambda n: (abs(n - probe), n))[:width]
+    return round(statistics.median(timings[n] for n in nearest), 2)
+
+
 def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
-    """Milliseconds to complete one loop step at the given iterations (median of 5 around each)."""
+    """Milliseconds to complete one loop step at the given iterations (``around`` each)."""
     with tempfile.TemporaryDirectory() as folder:
         engine = _fresh_engine(folder)
         engine.deploy(Actor.system(), [LOOP])
@@ -119,18 +131,26 @@ def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> 
         engine.db.dispose()
     result: dict[str, Any] = {"steps": steps, "final_status": status}
     for probe in probes:
-        window = [timings[i] for i in range(max(1, probe - 4), min(steps, probe + 2) + 1)]
-        result[f"step_{probe}_ms"] = round(statistics.median(window), 2)
+        result[f"step_{probe}_ms"] = around(timings, probe)
     result["ratio_1000_to_10"] = round(result[f"step_{probes[-1]}_ms"] / result[f"step_{probes[0]}_ms"], 2)
     return result
+
+
+def _best_of_rounds(instances: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Engine and raw SpiffWorkflow, interleaved, ``ROUNDS`` times; the best of each (the runs a busy
+    neighbour on the machine slowed down least)."""
+    rounds = [(engine_throughput(instances), raw_spiff_throughput(instances)) for _ in range(ROUNDS)]
+    best_engine = max((e for e, _ in rounds), key=lambda r: r["per_second"])
+    best_raw = max((r for _, r in rounds), key=lambda r: r["per_second"])
+    return ({**best_engine, "rounds": [e["per_second"] for e, _ in rounds]},
+            {**best_raw, "rounds": [r["per_second"] for _, r in rounds]})
 
 
 def run_bench(instances: int = 200) -> dict[str, Any]:
     from engine.bench_sop import sop_step_costs
     from engine.bench_workers import POSTGRES_ENV, worker_scaling
 
-    engine = engine_throughput(instances)
-    raw = raw_spiff_throughput(instances)
+    engine, raw = _best_of_rounds(instances)
     figures = {
         "approval_engine": engine,
         "approval_raw_spiffworkflow": raw,
@@ -147,8 +167,9 @@ def run_bench(instances: int = 200) -> dict[str, Any]:
 def render_table(figures: dict[str, Any]) -> str:
     e, r, loop = figures["approval_engine"], figures["approval_raw_spiffworkflow"], figures["loop"]
     rows = [
-        ("approval, engine on SQLite", f"{e['per_second']} instances/s ({e['instances']} in {e['seconds']} s)"),
-        ("approval, raw SpiffWorkflow in memory", f"{r['per_second']} instances/s"),
+        ("approval, engine on SQLite", f"{e['per_second']} instances/s (best of {e['rounds']}, "
+                                       f"{e['instances']} instances each)"),
+        ("approval, raw SpiffWorkflow in memory", f"{r['per_second']} instances/s (best of {r['rounds']})"),
         ("engine / raw", f"{figures['engine_to_raw_ratio']:.3f} (target >= 0.333)"),
         ("loop step 10", f"{loop['step_10_ms']} ms"),
         ("loop step 1000", f"{loop['step_1000_ms']} ms (x{loop['ratio_1000_to_10']})"),

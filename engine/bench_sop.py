@@ -9,7 +9,6 @@ on a fresh SQLite file.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from argon2 import PasswordHasher, profiles
 
 from engine import identity
 from engine.audit import Actor
+from engine.bench import around
 from engine.clock import FrozenClock
 from engine.operations import Operation, builtin_registry
 from engine.services import Gmpflow
@@ -36,7 +36,7 @@ def _stub(name: str) -> Operation:
 
 def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
     """Milliseconds for one complete SOP step (task completion and its jobs) at the probed step numbers
-    (median of the 7 steps around each)."""
+    (``engine.bench.around`` each)."""
     hasher = identity._hasher
     identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)  # signing is measured, not argon2's cost
     try:
@@ -82,8 +82,7 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
     result: dict[str, Any] = {"steps": steps, "completed_step_instances": step_instances,
                               "batch_waiting_for_yield": waiting_for_yield, "batch_status": batch.status}
     for probe in probes:
-        window = [timings[i] for i in range(max(1, probe - 3), min(steps, probe + 3) + 1)]
-        result[f"step_{probe}_ms"] = round(statistics.median(window), 2)
+        result[f"step_{probe}_ms"] = around(timings, probe)
     result[f"ratio_{probes[-1]}_to_{probes[0]}"] = round(result[f"step_{probes[-1]}_ms"] / result[f"step_{probes[0]}_ms"], 2)
     return result
 

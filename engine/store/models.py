@@ -65,7 +65,7 @@ class ProcessInstance(Base):
     __tablename__ = "process_instance"
     __table_args__ = (
         Index("ix_instance_status_started", "status", "started_at"),
-        Index("ix_instance_business_key", "business_key"),
+        Index("ix_instance_business_key", "business_key", "process_key"),  # lookups by both: see 0004
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

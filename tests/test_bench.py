@@ -1,0 +1,34 @@
+"""``gmpflow bench``'s approval and loop sections on small counts: every instance it times completes, the
+loop runs to its end, and the step cost it reports is the median of the steps around the probed one."""
+
+from __future__ import annotations
+
+from engine.bench import around, engine_throughput, loop_step_costs, raw_spiff_throughput, render_table
+
+
+def test_every_timed_approval_completes_through_the_engine_and_in_raw_spiffworkflow() -> None:
+    engine = engine_throughput(3)
+    assert engine["completed"] == 3 + 5  # the timed instances and the warm-up's
+    assert engine["per_second"] > 0 and raw_spiff_throughput(3)["per_second"] > 0
+
+
+def test_a_loop_of_many_iterations_runs_to_its_end() -> None:
+    figures = loop_step_costs(steps=40, probes=(10, 40))
+    assert figures["final_status"] == "completed"
+    assert figures["step_10_ms"] > 0 and figures["step_40_ms"] > 0
+
+
+def test_a_step_cost_is_the_median_of_the_steps_nearest_the_probe() -> None:
+    timings = {n: float(n) for n in range(1, 101)}
+    timings[50] = 10_000.0  # one step slowed down by a neighbour on the machine does not move it
+    assert around(timings, 50, width=5) == 51.0  # steps 48..52, one of them an outlier
+    assert around(timings, 100, width=5) == 98.0  # the last steps: 96..100
+
+
+def test_the_table_names_the_target() -> None:
+    figures = {"approval_engine": {"per_second": 100.0, "instances": 200, "rounds": [90.0, 100.0, 95.0]},
+               "approval_raw_spiffworkflow": {"per_second": 400.0, "rounds": [400.0, 380.0, 390.0]},
+               "engine_to_raw_ratio": 0.25, "loop": {"step_10_ms": 1.0, "step_1000_ms": 2.0, "ratio_1000_to_10": 2.0},
+               "peak_rss_mb": 100.0}
+    table = render_table(figures)
+    assert "0.250 (target >= 0.333)" in table and "best of [90.0, 100.0, 95.0]" in table
