@@ -16,18 +16,18 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from engine.store.dbapi import DbApi
 from engine.store.models import PasswordHistory, Role, User, UserRole
 
 DEFAULT_ROLES = {
@@ -95,19 +95,31 @@ def get_user(session: Session, username: str, *, lock: bool = False) -> User:
     return user
 
 
-# Every API request names its user: the account and its roles in one statement, built once.
-_ACCOUNT = (select(User.username, User.full_name, User.active, User.locked, User.must_change_password,
-                   User.password_changed_at, UserRole.role_name)
-            .outerjoin(UserRole, UserRole.user_id == User.id).where(User.username == bindparam("username")))
+@dataclass(frozen=True)
+class Account:
+    """An account's sign-in state, as every API request checks it (``User`` has the same attributes)."""
+
+    username: str
+    full_name: str
+    active: bool
+    locked: bool
+    must_change_password: bool
+    password_changed_at: datetime
 
 
-def account(session: Session, username: str) -> tuple[Any, Principal]:
+# Every API request names its user: the account and its roles in one statement, on the DB-API (the hot path).
+_ACCOUNT = ("SELECT u.username, u.full_name, u.active, u.locked, u.must_change_password, u.password_changed_at, "
+            "r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id WHERE u.username = :username")
+
+
+def account(db: DbApi, username: str) -> tuple[Account, Principal]:
     """The account's sign-in state (active, locked, password dates) and the principal it makes."""
-    rows = session.execute(_ACCOUNT, {"username": username}).all()
+    rows = db.all(_ACCOUNT, {"username": username})
     if not rows:
         raise NotFound(f"There is no user '{username}'.", code="user_not_found")
-    first = rows[0]
-    return first, Principal(first.username, first.full_name, frozenset(r.role_name for r in rows if r.role_name))
+    name, full_name, active, locked, must_change, changed_at, _ = rows[0]
+    found = Account(name, full_name, bool(active), bool(locked), bool(must_change), db.read_time(changed_at))  # type: ignore[arg-type]
+    return found, Principal(name, full_name, frozenset(r[6] for r in rows if r[6]))
 
 
 def list_users(session: Session) -> list[User]:
@@ -184,11 +196,11 @@ def _set_password(session: Session, user: User, password: str, clock: Clock, *, 
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
 
 
-def password_expired(user: User, clock: Clock) -> bool:
+def password_expired(user: User | Account, clock: Clock) -> bool:
     return clock.now() - user.password_changed_at >= timedelta(days=PASSWORD_MAX_AGE_DAYS)
 
 
-def password_change_due(user: User, clock: Clock) -> bool:
+def password_change_due(user: User | Account, clock: Clock) -> bool:
     """True when the user must choose a new password first (one-time password, or too old)."""
     return user.must_change_password or password_expired(user, clock)
 

@@ -459,8 +459,8 @@ class Gmpflow:
             return row.value
 
     def principal(self, username: str) -> Principal:
-        with self.db.read() as session:
-            user, principal = identity.account(session, username)
+        with self.db.query() as db:
+            user, principal = identity.account(db, username)
         if not user.active or user.locked:
             raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
         if identity.password_change_due(user, self.clock):  # e.g. reset by an admin since the token was issued
