@@ -61,6 +61,15 @@ def postgres_database(worker_id: str) -> Iterator[str]:
     admin.dispose()
 
 
+def emptied_postgres(url: str) -> Database:
+    """The migrated PostgreSQL database of this xdist worker, every table emptied (faster than migrating)."""
+    db = Database(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return db
+
+
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     if request.param == "sqlite":
@@ -68,11 +77,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Pa
         shutil.copy(sqlite_template, path)
         db = Database(f"sqlite:///{path}")
     else:
-        url = request.getfixturevalue("postgres_database")
-        db = Database(url)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db = emptied_postgres(request.getfixturevalue("postgres_database"))
     yield db
     db.dispose()
 

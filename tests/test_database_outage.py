@@ -32,10 +32,9 @@ from engine import identity
 from engine.clock import Clock
 from engine.services import Gmpflow
 from engine.store import Database
-from engine.store.models import Base
 from engine.worker import start_background_worker
 from tests.conftest import ADMIN, ROOT
-from tests.engine_support import POSTGRES_URL
+from tests.engine_support import POSTGRES_URL, emptied_postgres
 from webapp import create_app
 
 PASSWORD = "correct horse battery"
@@ -71,10 +70,7 @@ def outage(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         return
     url = request.getfixturevalue("postgres_database")
     name = url.rsplit("/", 1)[1]
-    db = Database(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db = emptied_postgres(url)
     admin = create_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
     def pg_down() -> None:

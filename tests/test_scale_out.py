@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from engine.clock import Clock
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
 from engine.store import Database
-from engine.store.models import AuditEvent, Base, HumanTask, Job, ProcessInstance
+from engine.store.models import AuditEvent, HumanTask, Job, ProcessInstance
 from tests.conftest import ADMIN, ROOT
 from tests.crash_support import (
     GMPFLOW,
@@ -37,6 +37,7 @@ from tests.crash_support import (
     stop,
     wait_until,
 )
+from tests.engine_support import emptied_postgres
 
 INSTANCES = int(os.environ.get("GMPFLOW_SCALE_INSTANCES", "500"))
 WORKERS, WEB_PROCESSES, CLIENT_THREADS = 4, 2, 16
@@ -50,10 +51,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 @pytest.fixture
 def postgres(postgres_database: str) -> Iterator[Database]:
-    db = Database(postgres_database)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db = emptied_postgres(postgres_database)
     yield db
     db.dispose()
 

@@ -171,12 +171,19 @@ def save_draft(page: Any, live: Live) -> dict[str, Any]:
     return live.engine.modeler_view(int(page.locator("body").get_attribute("data-saved")))
 
 
-def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any, live: Live) -> None:
+def open_release_file(page: Any, live: Live, tab: str) -> Any:
+    """As the process owner, open the active batch release in the modeler at one of its files; returns the
+    deployment."""
     active = release_bundle(live)
     login(page, live, "pete")
     page.goto(f"{live.url}/modeler/{active.id}")
     modeler_ready(page)
-    page.get_by_role("tab", name="release_exceptions.dmn").click()
+    page.get_by_role("tab", name=tab).click()
+    return active
+
+
+def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any, live: Live) -> None:
+    active = open_release_file(page, live, "release_exceptions.dmn")
     cell = page.locator(".editor-dmn td[data-element-id=r_late_signature_out] .content-editable")
     assert cell.inner_text().strip() == '"late_signature"'
     cell.click()  # dmn-js's own cell editor
@@ -195,11 +202,7 @@ def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft
 
 
 def test_a_process_owner_renames_a_field_in_the_form_js_editor_and_saves_a_draft(page: Any, live: Live) -> None:
-    active = release_bundle(live)
-    login(page, live, "pete")
-    page.goto(f"{live.url}/modeler/{active.id}")
-    modeler_ready(page)
-    page.get_by_role("tab", name="batch_review.form").click()
+    active = open_release_file(page, live, "batch_review.form")
     page.locator(".editor-form .fjs-element", has_text="Review comment").last.click()
     panel = page.locator(".editor-form .fjs-properties-panel")  # the form-js editor's own properties panel
     panel.locator("[data-group-id=group-general] .bio-properties-panel-group-header").click()
