@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -18,7 +18,7 @@ from engine.clock import Clock
 from engine.definitions import lint as linting
 from engine.definitions.bundle import Bundle, add_referenced_forms
 from engine.definitions.parsing import NS, parse_documents
-from engine.errors import DefinitionError, NotFound
+from engine.errors import DefinitionError
 from engine.identity import role_names
 from engine.operations import OperationRegistry
 from engine.states import DeploymentStatus, check_transition
@@ -44,18 +44,6 @@ def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry) 
                               element_id=first.element_id, line=first.line, code="lint_failed",
                               problems=[{"message": p.message, **p.context, "code": p.code} for p in problems])
     return parsed
-
-
-_LATEST_ACTIVE = (select(Deployment).where(Deployment.key == bindparam("key"),
-                                          Deployment.status == DeploymentStatus.ACTIVE)
-                  .order_by(Deployment.version.desc()).limit(1))  # built once: every start runs it
-
-
-def latest_active(session: Session, key: str) -> Deployment:
-    dep = session.scalar(_LATEST_ACTIVE, {"key": key})
-    if dep is None:
-        raise NotFound(f"There is no active version of process '{key}'.", code="definition_not_found")
-    return dep
 
 
 StatusHook = Callable[[Session, Deployment], None]  # told of every status change, in the same transaction
