@@ -110,7 +110,7 @@ class InstanceRuntime:
         """Restore an instance for reading only (never cached back: the caller may not mutate it)."""
         db = dbapi(session)
         row = rows.load_instance(db, instance_id)
-        parsed = self.specs.cached(row.deployment_id) or self.specs.get_by_id(session, row.deployment_id)
+        parsed = self.specs.get_by_id(session, row.deployment_id)
         state = rows.instance_state(db, instance_id)
         return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine), parsed)
 

@@ -171,14 +171,17 @@ def instance_of_task(db: DbApi, task_id: int) -> int:
     return found[0]  # type: ignore[no-any-return]
 
 
+_NEW_TASK_COLUMNS = TASK_COLUMNS[1:]  # all but id
+_INSERT_TASK = (f"INSERT INTO human_task ({', '.join(_NEW_TASK_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + c for c in _NEW_TASK_COLUMNS)}) RETURNING id")
+
+
 def insert_task(db: DbApi, values: dict[str, Any]) -> int:
-    """A new open task from column values (``id`` excluded); returns its id."""
-    columns = [c for c in TASK_COLUMNS if c != "id"]
+    """A new open task from column values (``id`` excluded, missing ones NULL); returns its id."""
     params = {**values, "candidate_roles": db.json(values["candidate_roles"]), "data": db.json(values.get("data")),
               "due_at": db.time(values.get("due_at")), "created_at": db.time(values["created_at"]),
               "completed_at": db.time(values.get("completed_at"))}
-    found = db.first(f"INSERT INTO human_task ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
-                     "RETURNING id", {c: params.get(c) for c in columns})
+    found = db.first(_INSERT_TASK, {c: params.get(c) for c in _NEW_TASK_COLUMNS})
     assert found is not None
     return found[0]  # type: ignore[no-any-return]
 

@@ -26,6 +26,7 @@ class SpecCache:
         return parsed
 
     def cached(self, deployment_id: int) -> ParsedDefinition | None:
+        """The parsed definition if this process has it already (a caller can then skip opening a session)."""
         return self._parsed.get(deployment_id)
 
     def get_by_id(self, session: Session, deployment_id: int) -> ParsedDefinition:
