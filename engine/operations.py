@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -37,8 +38,12 @@ class Operation:
     idempotent: bool = False
     description: str = ""
 
+    @cached_property
+    def _params_validator(self) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator(self.params_schema)  # building one costs more than validating
+
     def validate_params(self, params: dict[str, Any]) -> None:
-        validator = jsonschema.Draft202012Validator(self.params_schema)
+        validator = self._params_validator
         errors = {"/".join(map(str, e.absolute_path)) or "(parameters)": e.message
                   for e in validator.iter_errors(params)}
         if errors:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, PoolProxiedConnection, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -80,6 +80,12 @@ class DbApi:
         except _driver_error(self.is_postgres) as exc:
             raise DBAPIError.instance(sql, None, exc, _driver_error(self.is_postgres)) from exc
 
+    def commit(self) -> None:
+        try:
+            self.connection.commit()
+        except _driver_error(self.is_postgres) as exc:
+            raise DBAPIError.instance("COMMIT", None, exc, _driver_error(self.is_postgres)) from exc
+
     # -- values, as the models' column types store them ----------------------------------------------
     def time(self, value: datetime | None) -> Any:
         """A ``UtcDateTime`` parameter; naive datetimes are refused as the column type refuses them."""
@@ -106,6 +112,15 @@ class DbApi:
         if isinstance(value, str) and not self.is_postgres:  # psycopg has parsed it already
             return json.loads(value)
         return value
+
+
+def checkout(engine: Engine, is_postgres: bool) -> PoolProxiedConnection:
+    """A connection from the engine's pool; a driver error on connecting is raised as SQLAlchemy's (as a
+    SQLAlchemy ``Connection`` would raise it: an outage is an ``OperationalError``)."""
+    try:
+        return engine.raw_connection()
+    except _driver_error(is_postgres) as exc:
+        raise DBAPIError.instance("connect", None, exc, _driver_error(is_postgres)) from exc
 
 
 def dbapi(session: Session) -> DbApi:
