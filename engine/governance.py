@@ -228,7 +228,7 @@ def _has_critical(node: Any) -> bool:
     return False
 
 
-# -- masterdata.make_effective, deployment.activate ------------------------------------------------------------
+# -- masterdata.make_effective, deployment.activate ----------------------------------------------------------
 def make_effective(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
     """``effective.make_effective`` with this instance as the change request; from ``effective_from`` only
     if that is still ahead (a timer that fired late must not date the change into the past)."""

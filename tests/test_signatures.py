@@ -133,7 +133,7 @@ def test_the_witness_who_signed_cannot_also_approve(engine, people, signed_relea
     assert rejected(engine, people["dana"], task.id, {}, sig("dana", "Approved")) == "signature_four_eyes"
 
 
-# -- roles x actions ------------------------------------------------------------------------------------------
+# -- roles x actions -----------------------------------------------------------------------------------------
 ROLE_TABLE = [
     # task,      user,      action,     allowed
     ("witness", "oscar", "claim", True), ("witness", "quinn", "claim", False), ("witness", "paula", "claim", False),
@@ -176,7 +176,7 @@ def test_only_holders_of_the_lane_role_may_claim_complete_or_sign(engine, people
         assert len(engine.list_signatures(instance.id)) == (0 if element_id == "witness" else 1)
 
 
-# -- lockout, one-time and expired passwords ------------------------------------------------------------------------
+# -- lockout, one-time and expired passwords -----------------------------------------------------------------
 def test_five_failed_signings_lock_the_account_visibly_to_admins_and_audited(engine, people, signed_release):
     instance = run_to_approval(engine, people)
     task = approve_task(engine, people, instance)
@@ -218,7 +218,7 @@ def test_a_deactivated_user_cannot_sign(engine, people, signed_release):
     assert rejected(engine, people["quinn"], task.id, {}, sig("quinn", "Approved")) == "signature_account_locked"
 
 
-# -- the database and verification ------------------------------------------------------------------------------
+# -- the database and verification ---------------------------------------------------------------------------
 @pytest.mark.parametrize("statement", ["UPDATE signature SET meaning = 'Rejected'", "DELETE FROM signature"],
                          ids=["update", "delete"])
 def test_the_database_refuses_update_and_delete_on_signatures(engine, people, signed_release, statement):

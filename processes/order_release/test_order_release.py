@@ -48,7 +48,7 @@ CONTRACT = {"order_id", "batch_id", "product", "quantity", "recipe_key", "recipe
             "bom_version_id", "routing_version_id", "released_by", "released_at"}
 
 
-# -- counterparts ------------------------------------------------------------------------------------------------
+# -- counterparts --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[RunningSimulator]:
     running = serve()
@@ -73,7 +73,7 @@ def mes(simulator: RunningSimulator) -> RunningSimulator:
     return simulator
 
 
-# -- the engine ---------------------------------------------------------------------------------------------------
+# -- the engine ----------------------------------------------------------------------------------------------
 class ReleaseEngine(ScenarioEngine):
     """A scenario engine whose engines carry the connector registry."""
 
@@ -113,7 +113,7 @@ def make_flow(database, clock, reload, tryton, mes, monkeypatch):  # type: ignor
     return lambda **changes: build(database, clock, registry, reload, monkeypatch, **changes)
 
 
-# -- master data (product TAB-100 as Tryton's seed names it) ----------------------------------------------------
+# -- master data (product TAB-100 as Tryton's seed names it) -------------------------------------------------
 def effective(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any]) -> Any:
     version = engine.masterdata.create_record(ADMIN, type_name, key, key, data)
     engine.masterdata.submit(ADMIN, type_name, key, 1)
@@ -163,7 +163,7 @@ def seed_masterdata(engine: Gmpflow, *, press_calibration_due: date | None = Non
               qualification("oscar", "compression", compression_valid_until or TODAY + timedelta(days=365)))
 
 
-# -- steps ----------------------------------------------------------------------------------------------------------
+# -- steps ---------------------------------------------------------------------------------------------------
 def sig(username: str, meaning: str) -> dict[str, str]:
     return {"username": username, "password": PASSWORD, "meaning": meaning}
 
@@ -211,7 +211,7 @@ def assert_execution_requested(flow: ReleaseEngine, order: dict[str, Any], insta
     return payload
 
 
-# -- end to end -------------------------------------------------------------------------------------------------------
+# -- end to end ----------------------------------------------------------------------------------------------
 def test_an_order_from_tryton_is_released_downloaded_to_the_mes_and_set_running(
         make_flow, tryton: TrytonServer, mes: RunningSimulator, people, b2mml_schema):
     flow = make_flow()
@@ -265,7 +265,7 @@ def test_the_erp_and_the_mes_reach_the_process_through_the_rest_api(
     assert tryton.read_order(order["id"])["state"] == "running"
 
 
-# -- exception paths ----------------------------------------------------------------------------------------------------
+# -- exception paths -----------------------------------------------------------------------------------------
 def test_uncalibrated_equipment_is_an_exception_the_planner_overrides_with_a_signed_reason(
         make_flow, tryton: TrytonServer, mes: RunningSimulator, people):
     flow = make_flow(press_calibration_due=TODAY)  # due before the planned end
@@ -439,7 +439,7 @@ def test_the_erp_down_is_retried_then_an_incident_and_an_admin_retry_finishes_wi
     assert len(schedules_of(mes, number)) == 1  # no duplicate order in the MES
 
 
-# -- helpers that touch Tryton --------------------------------------------------------------------------------------
+# -- helpers that touch Tryton -------------------------------------------------------------------------------
 def order_dates(tryton: TrytonServer, order: dict[str, Any]) -> tuple[str, str]:
     row = tryton.client.model("production", "read", [order["id"]], ["planned_start_date", "planned_date"])[0]
     as_iso = [date(v["year"], v["month"], v["day"]).isoformat() for v in (row["planned_start_date"], row["planned_date"])]

@@ -60,7 +60,7 @@ def control(simulator: RunningSimulator, **settings: object) -> None:
     urllib.request.urlopen(request).close()
 
 
-# -- MES: B2MML ------------------------------------------------------------------------------------------------
+# -- MES: B2MML ----------------------------------------------------------------------------------------------
 def test_a_schedule_arrives_in_the_mes_as_valid_b2mml_and_is_acknowledged(simulator, registry, b2mml_schema):
     result = call(registry, "mes.send_schedule", key="task-3f2a", **ORDER)
     assert result == {"bodid": "task-3f2a", "acknowledged": True, "acknowledgement_bodid": "ack-task-3f2a"}
@@ -140,7 +140,7 @@ def test_execution_results_uploaded_by_the_mes_finish_the_erp_order(simulator):
     assert (order["state"], order["produced_quantity"]) == ("done", 990)
 
 
-# -- ERP: the simulator backend of erp.* --------------------------------------------------------------------------
+# -- ERP: the simulator backend of erp.* ---------------------------------------------------------------------
 def test_the_simulator_erp_answers_the_same_contract_as_tryton(simulator, registry):
     order = call(registry, "erp.get_production_order", order="MO-0042")
     assert (order["number"], order["state"], order["product"], order["quantity"]) == ("MO-0042", "waiting",
@@ -154,7 +154,7 @@ def test_the_simulator_erp_answers_the_same_contract_as_tryton(simulator, regist
     assert err.value.bpmn_error_code == "order_not_found"
 
 
-# -- through the engine: retries, incident, admin retry, no duplicate -----------------------------------------------
+# -- through the engine: retries, incident, admin retry, no duplicate ----------------------------------------
 SEND_SCHEDULE = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">

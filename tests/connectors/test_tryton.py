@@ -144,7 +144,7 @@ def test_tryton_down_is_a_retryable_error(tryton) -> None:
     assert PASSWORD not in err.value.message
 
 
-# -- through the engine: service tasks run as jobs against Tryton ---------------------------------------------------
+# -- through the engine: service tasks run as jobs against Tryton --------------------------------------------
 RELEASE_IN_ERP = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
