@@ -16,7 +16,8 @@ _LINE = {"type": "object", "properties": {"product": {"type": "string"}, "quanti
                                           "unit": {"type": "string"}}}
 
 GET_ORDER_PARAMS: dict[str, Any] = {
-    "type": "object", "properties": {"order": ORDER_REF}, "required": ["order"], "additionalProperties": False}
+    "type": "object", "properties": {"order": ORDER_REF}, "required": ["order"],
+    "additionalProperties": False}
 ORDER_RESULT: dict[str, Any] = {
     "type": "object",
     "required": ["id", "number", "state", "product", "quantity", "unit"],
@@ -45,7 +46,8 @@ REPORT_PARAMS: dict[str, Any] = {
         "consumed": {"type": "array", "items": {"type": "object", "required": ["product", "quantity"],
                                                 "properties": {"product": {"type": "string"},
                                                                "quantity": {"type": "number", "minimum": 0}}},
-                     "description": "Consumed materials by product code; omitted ones keep the planned quantity."},
+                     "description": "Consumed materials by product code; "
+                                    "omitted ones keep the planned quantity."},
     },
 }
 DISPOSITIONS = ["released", "quarantined", "rejected"]

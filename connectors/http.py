@@ -33,12 +33,14 @@ def request(method: str, url: str, *, counterpart: str, body: bytes | None = Non
             exc.close()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ConnectorError(f"{counterpart} cannot be reached: {reason}.", code="counterpart_unavailable") from None
+        raise ConnectorError(f"{counterpart} cannot be reached: {reason}.",
+                             code="counterpart_unavailable") from None
 
 
 def unexpected(counterpart: str, what: str, reply: Reply) -> ConnectorError:
     """A ConnectorError for a status the caller did not expect: 5xx and 429 retryable, the rest not."""
     detail = reply.body[:300].decode("utf-8", "replace").strip()
     retryable = reply.status >= 500 or reply.status == 429
-    return ConnectorError(f"{counterpart} answered HTTP {reply.status} to {what}" + (f": {detail}" if detail else "."),
+    return ConnectorError(f"{counterpart} answered HTTP {reply.status} to {what}"
+                          + (f": {detail}" if detail else "."),
                           code="counterpart_http_error", retryable=retryable)

@@ -18,8 +18,8 @@ from engine.store import Database
 
 def _sqlite_path(db: Database) -> Path:
     if not db.url.startswith("sqlite:///"):
-        raise GmpflowError("Backup and restore here are for SQLite; for PostgreSQL use pg_dump and pg_restore "
-                           "(see README, 'Backup and restore').", code="backup_unsupported")
+        raise GmpflowError("Backup and restore here are for SQLite; for PostgreSQL use pg_dump and "
+                           "pg_restore (see README, 'Backup and restore').", code="backup_unsupported")
     return Path(db.url.removeprefix("sqlite:///"))
 
 
@@ -27,8 +27,8 @@ def backup(db: Database, target: Path) -> Path:
     """Write a consistent copy of the live database to ``target`` (which must not exist)."""
     source = _sqlite_path(db)
     if target.exists():
-        raise ValidationFailed(f"{target} exists; choose a new file for the backup.", code="backup_target_exists",
-                               errors={"target": "exists"})
+        raise ValidationFailed(f"{target} exists; choose a new file for the backup.",
+                               code="backup_target_exists", errors={"target": "exists"})
     target.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(source) as live, sqlite3.connect(target) as copy:
         live.backup(copy)

@@ -78,7 +78,8 @@ class _Recipes:
 def step_definition(step: dict[str, Any]) -> dict[str, Any]:
     """A recipe step as the step instance and its forms use it (``critical``: any critical parameter)."""
     parameters = [{"name": p["name"], "unit": p["unit"], "target": p["target"], "low": p.get("low"),
-                   "high": p.get("high"), "critical": bool(p.get("critical"))} for p in step.get("parameters", [])]
+                   "high": p.get("high"), "critical": bool(p.get("critical"))}
+                  for p in step.get("parameters", [])]
     return {"number": int(step["number"]), "instruction": step["instruction"], "parameters": parameters,
             "required_equipment_class": step.get("required_equipment_class"),
             "required_qualification": step.get("required_qualification"),
@@ -90,18 +91,22 @@ def operations(engine: Gmpflow) -> list[Operation]:
     recipes = _Recipes()
     return [
         Operation("sop.start_batch", lambda p, c: start_batch(engine, recipes, p, c), idempotent=True,
-                  params_schema={"type": "object", "required": ["batch"], "properties": {"batch": {"type": "object"}}},
-                  description="Pins the batch to the recipe version released with it and starts its first step."),
+                  params_schema={"type": "object", "required": ["batch"],
+                                 "properties": {"batch": {"type": "object"}}},
+                  description="Pins the batch to the recipe version released with it and starts its first "
+                              "step."),
         Operation("sop.advance", lambda p, c: advance(engine, recipes, p, c), idempotent=True,
                   params_schema=ADVANCE_SCHEMA,
-                  description="Starts the batch's next step, or after the last step (or a stop) tells the batch."),
+                  description="Starts the batch's next step, or after the last step (or a stop) tells the "
+                              "batch."),
         Operation("sop.check_entry", lambda p, c: check_entry(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "properties": {
                       "equipment_id": {"type": ["string", "null"]},
                       "required_class": {"type": ["string", "null"]},
                       "required_qualification": {"type": ["string", "null"]}}},
-                  description="Checks a performed step against the master data in force now: the equipment used "
-                              "(required class, status, calibration) and the performer's qualification."),
+                  description="Checks a performed step against the master data in force now: the equipment "
+                              "used (required class, status, calibration) and the performer's "
+                              "qualification."),
         Operation("sop.correction_context", lambda p, c: correction_context(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id", "step_number", "parameter"],
                                  "properties": {"batch_id": {"type": "string"},
@@ -111,9 +116,11 @@ def operations(engine: Gmpflow) -> list[Operation]:
                               "{ok, reason, current_value, unit, low, high}."),
         Operation("message.send", lambda p, c: send_message(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "required": ["name", "business_key"],
-                                 "properties": {"name": {"type": "string"}, "business_key": {"type": "string"},
+                                 "properties": {"name": {"type": "string"},
+                                                "business_key": {"type": "string"},
                                                 "payload": {"type": ["object", "null"]}}},
-                  description="Sends a message correlated on a business key (starts or continues an instance)."),
+                  description="Sends a message correlated on a business key (starts or continues an "
+                              "instance)."),
         Operation("batch.summary", lambda p, c: batch_summary(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
@@ -127,7 +134,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
         Operation("batch.export_record", lambda p, c: export_record(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
-                  description="Writes the batch record as PDF and JSON to the archive (GMPFLOW_ARCHIVE_DIR)."),
+                  description="Writes the batch record as PDF and JSON to the archive "
+                              "(GMPFLOW_ARCHIVE_DIR)."),
     ]
 
 
@@ -161,7 +169,8 @@ def _start_step(engine: Gmpflow, recipes: _Recipes, batch: dict[str, Any], numbe
     return {"step": number, "instance_id": existing}
 
 
-def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
+                context: CallContext) -> dict[str, Any]:
     batch = dict(params["batch"])
     missing = [k for k in ("batch_id", "recipe_version_id") if not batch.get(k)]
     if missing:
@@ -169,18 +178,21 @@ def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], cont
                                errors={k: "required" for k in missing}, code="batch_request_invalid")
     recipe = recipes.get(engine, int(batch["recipe_version_id"]))
     if recipe["status"] not in RUNNABLE:  # superseded: a newer version came into force after the release
-        raise ValidationFailed(f"Recipe {recipe['key']} version {recipe['version']} is {recipe['status']}; a batch "
-                               "runs only on a version that was in force.", code="recipe_version_not_in_force")
+        raise ValidationFailed(f"Recipe {recipe['key']} version {recipe['version']} is {recipe['status']}; "
+                               "a batch runs only on a version that was in force.",
+                               code="recipe_version_not_in_force")
     if recipe["key"] != batch.get("recipe_key", recipe["key"]):
         raise ValidationFailed(f"Recipe version {recipe['id']} belongs to {recipe['key']}, not "
                                f"{batch.get('recipe_key')}.", code="batch_request_invalid")
     first = _start_step(engine, recipes, batch, recipe["numbers"][0], context)
-    return {"recipe_key": recipe["key"], "recipe_version": recipe["version"], "recipe_version_id": recipe["id"],
-            "recipe_content_hash": recipe["content_hash"], "step_count": len(recipe["numbers"]),
+    return {"recipe_key": recipe["key"], "recipe_version": recipe["version"],
+            "recipe_version_id": recipe["id"], "recipe_content_hash": recipe["content_hash"],
+            "step_count": len(recipe["numbers"]),
             "first_step_instance": first["instance_id"]}
 
 
-def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
+            context: CallContext) -> dict[str, Any]:
     batch_id, number = str(params["batch_id"]), int(params["number"])
     recipe = recipes.get(engine, int(params["recipe_version_id"]))
     later = [n for n in recipe["numbers"] if n > number]
@@ -210,7 +222,8 @@ def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
     with engine.db.read() as session:
         performer = session.scalar(select(HumanTask.completed_by).where(
             HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
-            HumanTask.state == TaskState.COMPLETED).order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
+            HumanTask.state == TaskState.COMPLETED)
+            .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
             .limit(1))
         keys = session.scalars(select(MasterDataRecord.key).where(
             MasterDataRecord.type_name == "personnel_qualification")).all()
@@ -219,7 +232,8 @@ def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
             version = effective.effective_at(session, "personnel_qualification", key, now)
             if version is not None and version.data.get("person") == performer \
                     and version.data.get("qualification") == skill:
-                found = {"key": key, "version": version.number, "valid_until": version.data.get("valid_until")}
+                found = {"key": key, "version": version.number,
+                         "valid_until": version.data.get("valid_until")}
     result["qualification"] = {"person": performer, "qualification": skill, "record": found}
     today = now.astimezone(timezone.utc).date()
     if found is None:
@@ -251,13 +265,16 @@ def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
             "checked_at": now.astimezone(timezone.utc).isoformat()}
     today = now.astimezone(timezone.utc).date()
     if required and data.get("class") != required:
-        return {"ok": False, "reason": f"Equipment {equipment_id} is a {data.get('class')}, not a {required}.",
+        return {"ok": False,
+                "reason": f"Equipment {equipment_id} is a {data.get('class')}, not a {required}.",
                 "equipment": info}
     if data.get("status") not in USABLE_EQUIPMENT:
-        return {"ok": False, "reason": f"Equipment {equipment_id} is {data.get('status')}.", "equipment": info}
+        return {"ok": False, "reason": f"Equipment {equipment_id} is {data.get('status')}.",
+                "equipment": info}
     due = data.get("calibration_due")
     if due and date.fromisoformat(due) < today:
-        return {"ok": False, "reason": f"The calibration of {equipment_id} was due on {due}.", "equipment": info}
+        return {"ok": False, "reason": f"The calibration of {equipment_id} was due on {due}.",
+                "equipment": info}
     return {"ok": True, "reason": None, "equipment": info}
 
 

@@ -106,7 +106,8 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                .order_by(ProcessInstance.id.desc()).limit(1))
     if batch_row is None:
         raise NotFound(f"There is no batch {batch_id}.", code="batch_not_found")
-    of_this_batch = ProcessInstance.business_key.startswith(f"{batch_id}/", autoescape=True)  # '_' is no wildcard
+    # '_' is no wildcard
+    of_this_batch = ProcessInstance.business_key.startswith(f"{batch_id}/", autoescape=True)
     step_rows = list(session.scalars(select(ProcessInstance).where(
         ProcessInstance.process_key == "sop_step", of_this_batch).order_by(ProcessInstance.business_key)))
     release_rows = list(session.scalars(select(ProcessInstance).where(
@@ -120,7 +121,8 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     order = _started_payload(session, [batch_row.id]).get(batch_row.id, {})
     recipe_version = session.get(MasterDataVersion, int(order["recipe_version_id"])) \
         if order.get("recipe_version_id") else None
-    recipe_steps = {int(s["number"]): s for s in (recipe_version.data.get("steps", []) if recipe_version else [])}
+    recipe_steps = {int(s["number"]): s
+                    for s in (recipe_version.data.get("steps", []) if recipe_version else [])}
     late_hours = late_signature_hours(session, recipe_version)
 
     tasks: dict[int, list[HumanTask]] = {}
@@ -129,12 +131,14 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                 .order_by(HumanTask.completed_at, HumanTask.id)):
         tasks.setdefault(int(task.instance_id), []).append(task)
     signed: dict[str, list[dict[str, Any]]] = {}
-    for sig, username in session.execute(select(Signature, User.username).join(User, User.id == Signature.user_id)
+    for sig, username in session.execute(select(Signature, User.username)
+                                         .join(User, User.id == Signature.user_id)
                                          .where(Signature.instance_id.in_(all_ids)).order_by(Signature.id)):
         signed.setdefault(sig.task_guid, []).append(signatures.manifestation(sig, username))
     names = dict(session.execute(select(User.username, User.full_name)).all())
     checks = _job_results(session, [r.id for r in step_rows], "check_equipment")
-    incidents = list(session.scalars(select(Incident).where(Incident.instance_id.in_(all_ids)).order_by(Incident.id)))
+    incidents = list(session.scalars(select(Incident).where(Incident.instance_id.in_(all_ids))
+                                     .order_by(Incident.id)))
 
     closures: dict[str, dict[str, Any]] = {}
     decision: dict[str, Any] | None = None
@@ -143,24 +147,29 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
         for task in tasks.get(release.id, []):
             entry = _task_entry(task, names, signed)
             data = task.data or {}
-            if task.element_id == "close_deviation" and data.get("closure") == "close" and data.get("deviation_id"):
+            if (task.element_id == "close_deviation" and data.get("closure") == "close"
+                    and data.get("deviation_id")):
                 closures[str(data["deviation_id"])] = {**entry, "root_cause": data.get("root_cause"),
                                                       "capa_ref": data.get("capa_ref")}
             elif task.element_id == "decide":
-                decision = {**entry, "disposition": data.get("disposition"), "reason": data.get("decision_reason")}
+                decision = {**entry, "disposition": data.get("disposition"),
+                            "reason": data.get("decision_reason")}
             elif task.element_id in ("review_record", "review_audit_trail"):
                 reviews.append(entry)
 
-    later: dict[int, list[dict[str, Any]]] = {}  # approved corrections requested after the step, by step number
+    # approved corrections requested after the step, by step number
+    later: dict[int, list[dict[str, Any]]] = {}
     for row in correction_rows:
         done = tasks.get(row.id, [])
         requested = next((t for t in reversed(done) if t.element_id == "request_correction"), None)
         approved = next((t for t in reversed(done) if t.element_id == "approve_correction"), None)
-        if requested is None or approved is None or (approved.data or {}).get("correction_decision") != "approve":
+        if (requested is None or approved is None
+                or (approved.data or {}).get("correction_decision") != "approve"):
             continue
         data = requested.data or {}
         later.setdefault(int(data.get("step_number") or 0), []).append({
-            "name": data.get("parameter"), "new_value": data.get("new_value"), "reason": data.get("correction_reason"),
+            "name": data.get("parameter"), "new_value": data.get("new_value"),
+            "reason": data.get("correction_reason"),
             **_task_entry(requested, names, signed), "instance_id": row.id,
             "approved": _task_entry(approved, names, signed)})
     steps: list[dict[str, Any]] = []
@@ -202,25 +211,28 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                                        f"{c['by_name'] or c['by']}: {c['reason']}"})
         if step["signed_late"]:
             exceptions.append({"kind": "late_signature", "step": n,
-                               "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was opened "
-                                       f"(the SOP allows {late_hours:g} h)"})
+                               "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was "
+                                       f"opened (the SOP allows {late_hours:g} h)"})
         equipment = step.get("equipment") or {}
         due = equipment.get("calibration_due")
         if due and batch_end and date.fromisoformat(due) < datetime.fromisoformat(batch_end).date():
             exceptions.append({"kind": "calibration_lapsed", "step": n, "equipment": equipment.get("id"),
-                               "text": f"the calibration of {equipment.get('id')} lapsed on {due}, during the "
-                                       "batch"})
+                               "text": f"the calibration of {equipment.get('id')} lapsed on {due}, during "
+                                       "the batch"})
     instance_names = {batch_row.id: "sop_execution", **{r.id: r.business_key for r in step_rows},
                       **{r.id: "batch_release" for r in release_rows}}
-    incident_list = [{"id": i.id, "instance_id": i.instance_id, "where": instance_names.get(i.instance_id or 0),
+    incident_list = [{"id": i.id, "instance_id": i.instance_id,
+                      "where": instance_names.get(i.instance_id or 0),
                       "element_id": i.element_id, "error": i.error, "created_at": iso(i.created_at),
                       "resolved_at": iso(i.resolved_at), "resolved_by": i.resolved_by,
                       "resolution_reason": i.resolution_reason} for i in incidents]
     for i in incident_list:
         if i["resolved_at"] is None:
             exceptions.append({"kind": "unresolved_incident", "step": None, "id": i["id"],
-                               "text": f"incident {i['id']} at {i['element_id']} ({i['where']}): {i['error']}"})
-    yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"), None)
+                               "text": f"incident {i['id']} at {i['element_id']} ({i['where']}): "
+                                       f"{i['error']}"})
+    yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"),
+                      None)
     if yield_task is not None and yield_task.completed_by:
         participants.add(yield_task.completed_by)
     record: dict[str, Any] = {
@@ -232,9 +244,10 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
                 "version_id": recipe_version.id if recipe_version else order.get("recipe_version_id"),
                 "content_hash": recipe_version.content_hash if recipe_version else None,
                 "step_count": len(recipe_steps), "late_signature_hours": late_hours},
-        "execution": {"instance_id": batch_row.id, "status": batch_row.status, "started_at": iso(batch_row.started_at),
-                      "ended_at": iso(batch_row.ended_at),
-                      "produced_quantity": (yield_task.data or {}).get("produced_quantity") if yield_task else None,
+        "execution": {"instance_id": batch_row.id, "status": batch_row.status,
+                      "started_at": iso(batch_row.started_at), "ended_at": iso(batch_row.ended_at),
+                      "produced_quantity": ((yield_task.data or {}).get("produced_quantity")
+                                            if yield_task else None),
                       "yield_recorded_by": _task_entry(yield_task, names, signed) if yield_task else None},
         "steps": steps,
         "deviations": deviations,
@@ -250,7 +263,8 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     return record
 
 
-def _task_entry(task: HumanTask, names: dict[str, str], signed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def _task_entry(task: HumanTask, names: dict[str, str],
+                signed: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"task_id": task.id, "by": task.completed_by, "by_name": names.get(task.completed_by or ""),
             "at": iso(task.completed_at), "opened_at": iso(task.created_at),
             "signatures": signed.get(task.task_guid, [])}
@@ -273,14 +287,15 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
         if data.get("out_of_limit_action") == "correct":
             for c in data.get("corrected_values") or []:
                 if c.get("name") in entered:
-                    corrections.append({"name": c["name"], "old_value": entered[c["name"]], "new_value": c.get("value"),
-                                        "reason": data.get("correction_reason"), **entry})
+                    corrections.append({"name": c["name"], "old_value": entered[c["name"]],
+                                        "new_value": c.get("value"), "reason": data.get("correction_reason"),
+                                        **entry})
                     entered[c["name"]] = c.get("value")
         elif data.get("out_of_limit_action") == "confirm":
             deviation = {"id": f"DEV-{row.business_key}", "step": number, "instance_id": row.id,
                          "description": data.get("deviation_description"),
-                         "immediate_action": data.get("immediate_action"), "opened": entry, "assessment": None,
-                         "hold": None}
+                         "immediate_action": data.get("immediate_action"), "opened": entry,
+                         "assessment": None, "hold": None}
     for correction in later:  # corrections of the recorded value, requested and approved afterwards
         participants.append({"by": correction["by"]})
         if correction["name"] in entered:
@@ -294,7 +309,8 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
                                    "comment": (assess.data or {}).get("assessment_comment")}
     hold = next((t for t in reversed(tasks) if t.element_id == "qa_hold_decision"), None)
     if deviation is not None and hold is not None:
-        deviation["hold"] = {**_task_entry(hold, names, signed), "decision": (hold.data or {}).get("hold_decision")}
+        deviation["hold"] = {**_task_entry(hold, names, signed),
+                             "decision": (hold.data or {}).get("hold_decision")}
     parameters = []
     for p in definition.get("parameters", []):
         value = entered.get(p["name"])
@@ -334,17 +350,21 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
 
 
 def _audit_trail(session: Session, instance_ids: list[int]) -> list[dict[str, Any]]:
-    task_ids = [str(i) for i in session.scalars(select(HumanTask.id).where(HumanTask.instance_id.in_(instance_ids)))]
-    sig_ids = [str(i) for i in session.scalars(select(Signature.id).where(Signature.instance_id.in_(instance_ids)))]
-    inc_ids = [str(i) for i in session.scalars(select(Incident.id).where(Incident.instance_id.in_(instance_ids)))]
+    task_ids = [str(i) for i in session.scalars(select(HumanTask.id)
+                                                .where(HumanTask.instance_id.in_(instance_ids)))]
+    sig_ids = [str(i) for i in session.scalars(select(Signature.id)
+                                               .where(Signature.instance_id.in_(instance_ids)))]
+    inc_ids = [str(i) for i in session.scalars(select(Incident.id)
+                                               .where(Incident.instance_id.in_(instance_ids)))]
     events = session.scalars(select(AuditEvent).where(or_(
         (AuditEvent.object_type == "instance") & AuditEvent.object_id.in_([str(i) for i in instance_ids]),
         (AuditEvent.object_type == "task") & AuditEvent.object_id.in_(task_ids),
         (AuditEvent.object_type == "signature") & AuditEvent.object_id.in_(sig_ids),
         (AuditEvent.object_type == "incident") & AuditEvent.object_id.in_(inc_ids),
     )).order_by(AuditEvent.seq))
-    return [{"seq": e.seq, "at": iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name, "action": e.action,
-             "object_type": e.object_type, "object_id": e.object_id, "object_label": e.object_label,
+    return [{"seq": e.seq, "at": iso(e.at), "actor_id": e.actor_id, "actor_name": e.actor_name,
+             "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
+             "object_label": e.object_label,
              "before": e.before, "after": e.after, "reason": e.reason} for e in events]
 
 
@@ -358,10 +378,12 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
     return {"batch_id": record["batch_id"], "counts": counts,
             "open_deviations": [{"id": d["id"], "step": d["step"], "description": d["description"],
                                  "classification": (d.get("assessment") or {}).get("classification"),
-                                 "state": d["state"]} for d in record["deviations"] if d["state"] != "closed"],
+                                 "state": d["state"]}
+                                for d in record["deviations"] if d["state"] != "closed"],
             "participants": record["participants"], "consumed": record["consumed"],
             "started_at": record["execution"]["started_at"],
-            "ended_at": max((s["performed"]["at"] for s in record["steps"] if s.get("performed")), default=None),
+            "ended_at": max((s["performed"]["at"] for s in record["steps"] if s.get("performed")),
+                            default=None),
             "step_count": len(record["steps"]), "sop": record["sop"]}
 
 
@@ -401,5 +423,6 @@ def export(engine: Gmpflow, batch_id: str) -> dict[str, Any]:
     json_path, pdf_path = folder / file_name(batch_id, "json"), folder / file_name(batch_id, "pdf")
     json_path.write_bytes(json_bytes)
     pdf_path.write_bytes(pdf_bytes)
-    return {"json": str(json_path), "pdf": str(pdf_path), "json_sha256": hashlib.sha256(json_bytes).hexdigest(),
+    return {"json": str(json_path), "pdf": str(pdf_path),
+            "json_sha256": hashlib.sha256(json_bytes).hexdigest(),
             "pdf_sha256": hashlib.sha256(pdf_bytes).hexdigest()}

@@ -72,7 +72,8 @@ def audit_query_costs(count: int) -> dict[str, Any]:
         result: dict[str, Any] = {"events": count, "fill_seconds": fill_seconds}
         for name, filters in queries.items():
             result[f"{name}_ms"] = _timed(lambda f=filters: engine.audit_events(**f, limit=100))
-        result["by_actor_page_100_ms"] = _timed(lambda: engine.audit_events(actor="user7", limit=100, offset=10_000))
+        result["by_actor_page_100_ms"] = _timed(lambda: engine.audit_events(actor="user7", limit=100,
+                                                                            offset=10_000))
         started = time.perf_counter()
         report = engine.verify_audit()
         result["verify_seconds"] = round(time.perf_counter() - started, 1)

@@ -145,7 +145,8 @@ class _Server:
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {log.read_text()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: "
+                                   f"{log.read_text()[-2000:]}")
             try:
                 with _Client(self.base) as client:
                     if client.call("GET", "/api/v1/openapi.json")[0] == 200:
@@ -230,8 +231,9 @@ class _Load:
                 return
             cycle += 1
             try:
-                status, instance, t = client.call("POST", "/api/v1/process-definitions/demo_approval/instances",
-                                                  {"business_key": f"LOAD-{n}-{cycle}", "variables": {}})
+                status, instance, t = client.call(
+                    "POST", "/api/v1/process-definitions/demo_approval/instances",
+                    {"business_key": f"LOAD-{n}-{cycle}", "variables": {}})
                 if not self._record(status, 201, t, "start", instance):
                     continue
                 status, inbox, t = client.call("GET", "/api/v1/tasks?state=open")
@@ -283,7 +285,8 @@ def _timed_load(base: str, tokens: list[str], operators: int, cycles: int, secon
               for first in range(min(CLIENT_PROCESSES, operators))]
     start, results = context.Barrier(len(shares) + 1), context.Queue()
     processes = [context.Process(target=_client_process, daemon=True,
-                                 args=(base, tokens, share, cycles, seconds, start, results)) for share in shares]
+                                 args=(base, tokens, share, cycles, seconds, start, results))
+                 for share in shares]
     for process in processes:
         process.start()
     try:
@@ -336,10 +339,12 @@ def load_run(url: str, *, operators: int = 20, cycles: int = 50, seconds: float 
                 "requests": len(load["latencies"]), "seconds": round(elapsed, 2),
                 "requests_per_second": round(len(load["latencies"]) / elapsed, 1),
                 "completions": len(load["completions"]),
-                "completion": _percentiles(load["completions"]), "all_requests": _percentiles(load["latencies"]),
+                "completion": _percentiles(load["completions"]),
+                "all_requests": _percentiles(load["latencies"]),
                 "errors": load["errors"], "error_samples": load["error_samples"],
             }
-            figures["p99_target_met"] = figures["completion"]["p99_ms"] < TARGET_P99_MS and load["errors"] == 0
+            figures["p99_target_met"] = (figures["completion"]["p99_ms"] < TARGET_P99_MS
+                                         and load["errors"] == 0)
             if memory_requests:
                 figures["memory"] = _memory(server, tokens, operators, memory_requests, memory_warmup)
             return figures
@@ -366,9 +371,10 @@ def _memory(server: _Server, tokens: list[str], operators: int, requests: int, w
     first = [rss for count, rss in samples if count <= window]
     last = [rss for count, rss in samples if count > len(load.latencies) - window]
     first_kb, last_kb = statistics.mean(first), statistics.mean(last or first)
-    return {"warmup": warmup, "requests": len(load.latencies), "seconds": round(elapsed, 2), "errors": load.errors,
-            "window": window, "rss_first_kb": round(first_kb), "rss_last_kb": round(last_kb),
-            "growth_kb": round(last_kb - first_kb), "growth_percent": round(100 * (last_kb - first_kb) / first_kb, 1),
+    return {"warmup": warmup, "requests": len(load.latencies), "seconds": round(elapsed, 2),
+            "errors": load.errors, "window": window, "rss_first_kb": round(first_kb),
+            "rss_last_kb": round(last_kb), "growth_kb": round(last_kb - first_kb),
+            "growth_percent": round(100 * (last_kb - first_kb) / first_kb, 1),
             "error_samples": load.error_samples}
 
 
@@ -393,8 +399,9 @@ def render_load(figures: dict[str, dict[str, Any]]) -> str:
                      f"gunicorn {f['web_workers']}x{f['web_threads']}: "
                      f"{f['requests']} requests in {f['seconds']} s = {f['requests_per_second']} requests/s; "
                      f"task completion p50 {c['p50_ms']} ms, p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms "
-                     f"(max {c['max_ms']} ms, {f['completions']} completions); all requests p50 {a['p50_ms']} ms, "
-                     f"p99 {a['p99_ms']} ms; errors {f['errors']}; target p99 < {TARGET_P99_MS:.0f} ms and no "
+                     f"(max {c['max_ms']} ms, {f['completions']} completions); "
+                     f"all requests p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms; errors {f['errors']}; "
+                     f"target p99 < {TARGET_P99_MS:.0f} ms and no "
                      f"errors: {'met' if f['p99_target_met'] else 'NOT met'}")
         for sample in f["error_samples"]:
             lines.append(f"  error: {sample}")

@@ -38,7 +38,8 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
     """Milliseconds for one complete SOP step (task completion and its jobs) at the probed step numbers
     (``engine.bench.around`` each)."""
     hasher = identity._hasher
-    identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)  # signing is measured, not argon2's cost
+    # signing is measured, not argon2's cost
+    identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     try:
         with tempfile.TemporaryDirectory() as folder:
             registry = builtin_registry().extended([_stub("erp.report_production"),
@@ -51,7 +52,8 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
             operator = engine.principal("bench-op")
             recipe = {"description": "bench SOP", "steps": [
                 {"number": n, "instruction": f"Step {n}: do it.",
-                 "parameters": [{"name": "value", "unit": "g", "target": 10, "low": 9, "high": 11, "critical": False}]}
+                 "parameters": [{"name": "value", "unit": "g", "target": 10, "low": 9, "high": 11,
+                                 "critical": False}]}
                 for n in range(1, steps + 1)]}
             version = engine.masterdata.create_record(actor, "recipe", "SOP-BENCH", "bench SOP", recipe)
             engine.masterdata.submit(actor, "recipe", "SOP-BENCH", 1)
@@ -60,7 +62,8 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
                 engine.deploy(actor, [path])
             engine.correlate(actor, "batch_execution_requested", {"business_key": "BENCH"},
                              {"batch_id": "BENCH", "order_id": "MO-BENCH", "product": "P", "quantity": 1,
-                              "recipe_key": "SOP-BENCH", "recipe_version": 1, "recipe_version_id": version.id})
+                              "recipe_key": "SOP-BENCH", "recipe_version": 1,
+                              "recipe_version_id": version.id})
             while engine.run_jobs_once():
                 pass
             signature = {"username": "bench-op", "password": PASSWORD, "meaning": "Performed"}
@@ -83,7 +86,8 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
                               "batch_waiting_for_yield": waiting_for_yield, "batch_status": batch.status}
     for probe in probes:
         result[f"step_{probe}_ms"] = around(timings, probe)
-    result[f"ratio_{probes[-1]}_to_{probes[0]}"] = round(result[f"step_{probes[-1]}_ms"] / result[f"step_{probes[0]}_ms"], 2)
+    result[f"ratio_{probes[-1]}_to_{probes[0]}"] = round(result[f"step_{probes[-1]}_ms"]
+                                                         / result[f"step_{probes[0]}_ms"], 2)
     return result
 
 

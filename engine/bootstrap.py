@@ -44,7 +44,8 @@ def load_bundled_models(engine: Gmpflow, actor: Actor) -> list[tuple[Deployment,
             has_active = session.scalar(select(Deployment.id).where(
                 Deployment.key == dep.key, Deployment.status == DeploymentStatus.ACTIVE)) is not None
         if created and (not has_active or engine.change_control == "off"):
-            dep = engine.activate_deployment(actor, dep.id, reason="bootstrap: first deployment of a shipped model"
+            dep = engine.activate_deployment(actor, dep.id,
+                                             reason="bootstrap: first deployment of a shipped model"
                                              if not has_active else "change control is off")
         results.append((dep, created))
     return results
@@ -71,7 +72,8 @@ def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersio
     Bootstrap rule, like the first deployment of a shipped model: demo data is made effective directly,
     without a change request, audited with the reason "bootstrap demo data". One transaction.
     """
-    items = [item for path in demo_masterdata_files() for item in json.loads(path.read_text(encoding="utf-8"))]
+    items = [item for path in demo_masterdata_files()
+             for item in json.loads(path.read_text(encoding="utf-8"))]
     with engine.db.unit_of_work() as session:
         known = {(type_name, key) for type_name, key in session.execute(
             select(MasterDataRecord.type_name, MasterDataRecord.key))}
@@ -82,5 +84,6 @@ def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersio
         for version in versions:
             records.submit(session, engine.clock, actor, version.record.type_name, version.record.key,
                            version.number)
-            effective.apply(session, engine.clock, actor, version.id, None, None, reason="bootstrap demo data")
+            effective.apply(session, engine.clock, actor, version.id, None, None,
+                            reason="bootstrap demo data")
         return versions

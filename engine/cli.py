@@ -103,7 +103,8 @@ def start(key: str, business_key: str | None, variables: str) -> None:
         sys.exit(1)
     except GmpflowError as exc:
         _fail(exc)
-    click.echo(json.dumps({"id": instance.id, "status": instance.status, "business_key": instance.business_key}))
+    click.echo(json.dumps({"id": instance.id, "status": instance.status,
+                           "business_key": instance.business_key}))
 
 
 @main.group()

@@ -32,7 +32,8 @@ class DefinitionError(GmpflowError):
     code = "definition_invalid"
 
     def __init__(self, message: str, *, file: str | None = None, element_id: str | None = None,
-                 line: int | None = None, code: str | None = None, problems: list[dict[str, Any]] | None = None) -> None:
+                 line: int | None = None, code: str | None = None,
+                 problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message, code=code, file=file, element_id=element_id, line=line, problems=problems)
         self.file, self.element_id, self.line = file, element_id, line
 
@@ -66,7 +67,8 @@ class ValidationFailed(GmpflowError):
 
     code = "validation_failed"
 
-    def __init__(self, message: str, *, errors: dict[str, str] | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, errors: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message, code=code, errors=errors or {})
         self.errors = errors or {}
 

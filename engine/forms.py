@@ -20,7 +20,8 @@ def fields(form: dict[str, Any]) -> list[dict[str, Any]]:
     """The input components of a form, groups flattened."""
     result = []
     for component in form.get("components", []):
-        if component.get("type") == "dynamiclist" and component.get("key"):  # a list of rows: checked row by row
+        # a list of rows: checked row by row
+        if component.get("type") == "dynamiclist" and component.get("key"):
             result.append(component)
         elif component.get("components"):
             result += fields(component)

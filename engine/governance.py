@@ -42,9 +42,9 @@ def operations(engine: Gmpflow) -> list[Operation]:
     return [
         Operation("change_request.open", lambda p, c: open_request(engine, p, c), idempotent=True,
                   params_schema=OPEN_SCHEMA,
-                  description="Checks the subject of a change request and claims it for this instance. Answers "
-                              "{accepted: false, error: {code, message}} when it cannot be changed now; "
-                              "nothing is stored then."),
+                  description="Checks the subject of a change request and claims it for this instance. "
+                              "Answers {accepted: false, error: {code, message}} when it cannot be changed "
+                              "now; nothing is stored then."),
         Operation("masterdata.diff_summary", lambda p, c: diff_summary(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["version_id"], "additionalProperties": False,
                                  "properties": {"version_id": {"type": "integer"}}},
@@ -55,9 +55,11 @@ def operations(engine: Gmpflow) -> list[Operation]:
                                  "properties": {"version_id": {"type": "integer"},
                                                 "effective_from": {"type": ["string", "null"]}}},
                   description="Makes the approved version effective (now, or from effective_from if that is "
-                              "still ahead), superseding the one in force; the instance is the change request."),
+                              "still ahead), superseding the one in force; the instance is the change "
+                              "request."),
         Operation("deployment.activate", lambda p, c: activate(engine, p, c), idempotent=True,
-                  params_schema={"type": "object", "required": ["deployment_id"], "additionalProperties": False,
+                  params_schema={"type": "object", "required": ["deployment_id"],
+                                 "additionalProperties": False,
                                  "properties": {"deployment_id": {"type": "integer"},
                                                 "reason": {"type": ["string", "null"]}}},
                   description="Activates the approved process deployment, approved by this instance."),
@@ -72,7 +74,8 @@ OPEN_SCHEMA: dict[str, Any] = {
         "record_key": {"type": ["string", "null"]},
         "version": {"type": ["integer", "null"]},
         "deployment_id": {"type": ["integer", "null"]},
-        "effective_date": {"type": ["string", "null"], "description": "ISO date or date-time; empty: at once"},
+        "effective_date": {"type": ["string", "null"],
+                           "description": "ISO date or date-time; empty: at once"},
     },
 }
 
@@ -94,7 +97,8 @@ def open_request(engine: Gmpflow, params: dict[str, Any], context: CallContext) 
     except (NotFound, Conflict, ValidationFailed) as exc:
         return {"accepted": False, "error": {"code": exc.code, "message": exc.message,
                                              **audit.normalized(exc.context)}}
-    return {"accepted": True, "error": None, "kind": params["kind"], "effective_from": effective_from, **subject}
+    return {"accepted": True, "error": None, "kind": params["kind"], "effective_from": effective_from,
+            **subject}
 
 
 def _effective_from(value: str | None, now: datetime) -> str:
@@ -105,8 +109,10 @@ def _effective_from(value: str | None, now: datetime) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValidationFailed("The effective date is not an ISO date (YYYY-MM-DD) or date-time.",
-                               errors={"effective_date": "not an ISO date"}, code="effective_date_invalid") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat()
+                               errors={"effective_date": "not an ISO date"},
+                               code="effective_date_invalid") from None
+    return ((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+            .astimezone(timezone.utc).isoformat())
 
 
 def _holder(session: Session, instance_id: int | None) -> ProcessInstance | None:
@@ -138,7 +144,8 @@ def _claim_version(session: Session, engine: Gmpflow, params: dict[str, Any], co
     if version.change_request_instance_id != context.instance_id:
         version.change_request_instance_id = context.instance_id
         audit.record(session, _actor(context), CLAIMED, "masterdata_record", version.record_id, label,
-                     at=engine.clock.now(), after={"version": version.number, "instance_id": context.instance_id})
+                     at=engine.clock.now(),
+                     after={"version": version.number, "instance_id": context.instance_id})
     return {"label": label, "record_type": version.record.type_name, "record_key": version.record.key,
             "version": version.number, "version_id": version.id, "deployment_id": None}
 
@@ -162,7 +169,8 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
         raise NotFound(f"There is no deployment {params['deployment_id']}.", code="deployment_not_found")
     label = f"{dep.key} v{dep.version}"
     holder = _holder(session, _deployment_holder(session, dep.id))
-    mine = dep.status == DeploymentStatus.IN_REVIEW and holder is not None and holder.id == context.instance_id
+    mine = (dep.status == DeploymentStatus.IN_REVIEW and holder is not None
+            and holder.id == context.instance_id)
     if not mine:
         if dep.status == DeploymentStatus.IN_REVIEW and holder is not None:
             raise Conflict(f"{label} is already under change request {holder.id}.",
@@ -175,8 +183,8 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
                                    reason=f"change request {context.instance_id}")
         audit.record(session, _actor(context), CLAIMED, "deployment", dep.id, label, at=engine.clock.now(),
                      after={"instance_id": context.instance_id})
-    return {"label": label, "record_type": "process_deployment", "record_key": dep.key, "version": dep.version,
-            "version_id": None, "deployment_id": dep.id}
+    return {"label": label, "record_type": "process_deployment", "record_key": dep.key,
+            "version": dep.version, "version_id": None, "deployment_id": dep.id}
 
 
 # -- masterdata.diff_summary --------------------------------------------------------------------------------
@@ -192,7 +200,8 @@ def diff_summary(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
         before = current.data if current is not None else {}
         changes = diff(before, proposed.data)
         return {"record_type": proposed.record.type_name, "record_key": proposed.record.key,
-                "from_version": current.number if current is not None else None, "to_version": proposed.number,
+                "from_version": current.number if current is not None else None,
+                "to_version": proposed.number,
                 "changes": changes, "changed_paths": [c["path"] for c in changes],
                 "changes_limits": any(c["path"].rsplit("/", 1)[-1] in LIMIT_FIELDS for c in changes),
                 "changes_critical": any(_touches_critical(c["path"], before, proposed.data) for c in changes)}
@@ -228,7 +237,7 @@ def _has_critical(node: Any) -> bool:
     return False
 
 
-# -- masterdata.make_effective, deployment.activate ------------------------------------------------------------
+# -- masterdata.make_effective, deployment.activate ----------------------------------------------------------
 def make_effective(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
     """``effective.make_effective`` with this instance as the change request; from ``effective_from`` only
     if that is still ahead (a timer that fired late must not date the change into the past)."""
@@ -239,10 +248,11 @@ def make_effective(engine: Gmpflow, params: dict[str, Any], context: CallContext
         if version is None:
             raise NotFound(f"There is no master-data version {params['version_id']}.",
                            code="masterdata_version_not_found")
-        if version.status != MasterDataStatus.EFFECTIVE or version.change_request_instance_id != context.instance_id:
+        if (version.status != MasterDataStatus.EFFECTIVE
+                or version.change_request_instance_id != context.instance_id):
             if version.change_request_instance_id != context.instance_id:
-                raise Conflict(f"{records.label(version.record, version.number)} is not claimed by change request "
-                               f"{context.instance_id}.", code="change_request_not_holder")
+                raise Conflict(f"{records.label(version.record, version.number)} is not claimed by change "
+                               f"request {context.instance_id}.", code="change_request_not_holder")
             version = effective.make_effective(session, engine.clock, _actor(context), version.id,
                                                requested if requested and requested > now else None,
                                                context.instance_id, change_control=engine.change_control)
@@ -256,9 +266,10 @@ def activate(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> d
         with engine.db.read() as session:
             holder = _deployment_holder(session, dep.id)
         if holder != context.instance_id:
-            raise Conflict(f"{dep.key} v{dep.version} is not claimed by change request {context.instance_id}.",
-                           code="change_request_not_holder")
+            raise Conflict(f"{dep.key} v{dep.version} is not claimed by change request "
+                           f"{context.instance_id}.", code="change_request_not_holder")
         reason = params.get("reason") or f"approved by change request {context.instance_id}"
-        dep = engine.activate_deployment(_actor(context), dep.id, reason, approved_by_instance_id=context.instance_id)
+        dep = engine.activate_deployment(_actor(context), dep.id, reason,
+                                         approved_by_instance_id=context.instance_id)
     return {"deployment_id": dep.id, "label": f"{dep.key} v{dep.version}", "status": dep.status,
             "approved_by_instance_id": dep.approved_by_instance_id}

@@ -69,8 +69,8 @@ def lockout_attempts() -> int:
     if not value:
         return MAX_FAILED_ATTEMPTS
     if not value.isdigit() or int(value) < 1:
-        raise ValidationFailed(f"GMPFLOW_LOCKOUT_ATTEMPTS must be a whole number of at least 1, not '{value}'.",
-                               code="bad_setting")
+        raise ValidationFailed(f"GMPFLOW_LOCKOUT_ATTEMPTS must be a whole number of at least 1, "
+                               f"not '{value}'.", code="bad_setting")
     return int(value)
 
 
@@ -108,8 +108,9 @@ class Account:
 
 
 # Every API request names its user: the account and its roles in one statement, on the DB-API (the hot path).
-_ACCOUNT = ("SELECT u.username, u.full_name, u.active, u.locked, u.must_change_password, u.password_changed_at, "
-            "r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id WHERE u.username = :username")
+_ACCOUNT = ("SELECT u.username, u.full_name, u.active, u.locked, u.must_change_password, "
+            "u.password_changed_at, r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id "
+            "WHERE u.username = :username")
 
 
 def account(db: DbApi, username: str) -> tuple[Account, Principal]:
@@ -128,7 +129,8 @@ def list_users(session: Session) -> list[User]:
 
 def require_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise ValidationFailed("This change needs a reason.", errors={"reason": "required"}, code="reason_required")
+        raise ValidationFailed("This change needs a reason.", errors={"reason": "required"},
+                               code="reason_required")
     return reason.strip()
 
 
@@ -176,8 +178,8 @@ def check_policy(session: Session, username: str, password: str, user: User | No
         raise ValidationFailed(f"A password has at least {MIN_PASSWORD_LENGTH} characters.",
                                errors={"password": "too short"}, code="password_too_short")
     if password.casefold() == username.casefold():
-        raise ValidationFailed("A password must not be the username.", errors={"password": "equals the username"},
-                               code="password_is_username")
+        raise ValidationFailed("A password must not be the username.",
+                               errors={"password": "equals the username"}, code="password_is_username")
     if user is not None:
         recent = list(session.scalars(select(PasswordHistory.password_hash).where(
             PasswordHistory.user_id == user.id).order_by(PasswordHistory.id.desc()).limit(PASSWORD_HISTORY)))
@@ -221,7 +223,8 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
                                code="unknown_role")
     now = clock.now()
     user = User(username=username, full_name=full_name, password_hash=_hasher.hash(password),
-                password_changed_at=now, created_at=now, roles=[UserRole(role_name=r) for r in sorted(set(roles))])
+                password_changed_at=now, created_at=now,
+                roles=[UserRole(role_name=r) for r in sorted(set(roles))])
     session.add(user)
     session.flush()
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
@@ -288,7 +291,8 @@ def set_user_active(session: Session, clock: Clock, actor: Actor, username: str,
     return user
 
 
-def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role: str, reason: str | None) -> User:
+def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role: str,
+               reason: str | None) -> User:
     reason = require_reason(reason)
     if role not in role_names(session):
         raise ValidationFailed(f"Unknown role '{role}'.", errors={"role": "unknown"}, code="unknown_role")
@@ -298,11 +302,13 @@ def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role
     before = sorted(user.role_names)
     user.roles.append(UserRole(role_name=role))
     audit.record(session, actor, "user.role_granted", "user", username, user.full_name, at=clock.now(),
-                 before={"roles": before}, after={"roles": sorted(user.role_names), "granted": role}, reason=reason)
+                 before={"roles": before}, after={"roles": sorted(user.role_names), "granted": role},
+                 reason=reason)
     return user
 
 
-def remove_role(session: Session, clock: Clock, actor: Actor, username: str, role: str, reason: str | None) -> User:
+def remove_role(session: Session, clock: Clock, actor: Actor, username: str, role: str,
+                reason: str | None) -> User:
     reason = require_reason(reason)
     user = get_user(session, username, lock=True)
     held = [r for r in user.roles if r.role_name == role]
@@ -311,7 +317,8 @@ def remove_role(session: Session, clock: Clock, actor: Actor, username: str, rol
     before = sorted(user.role_names)
     user.roles.remove(held[0])
     audit.record(session, actor, "user.role_removed", "user", username, user.full_name, at=clock.now(),
-                 before={"roles": before}, after={"roles": sorted(user.role_names), "removed": role}, reason=reason)
+                 before={"roles": before}, after={"roles": sorted(user.role_names), "removed": role},
+                 reason=reason)
     return user
 
 
@@ -336,12 +343,13 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     if user.failed_attempts:
         user.failed_attempts = 0
     if password_change_due(user, clock):
-        raise AuthenticationFailed("The password must be changed first (it is a one-time password or older than "
-                                   f"{PASSWORD_MAX_AGE_DAYS} days).", code="password_change_required")
+        raise AuthenticationFailed("The password must be changed first (it is a one-time password or older "
+                                   f"than {PASSWORD_MAX_AGE_DAYS} days).", code="password_change_required")
     return Principal.of(user)
 
 
-def register_failure(session: Session, clock: Clock, user: User, where: str, detail: str | None = None) -> None:
+def register_failure(session: Session, clock: Clock, user: User, where: str,
+                     detail: str | None = None) -> None:
     """Count a failed attempt (``where``: login, signing, password_change); lock at ``lockout_attempts()``.
 
     Both the attempt and a resulting lock are audit events (the lock is what alerts the admins).

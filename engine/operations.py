@@ -57,14 +57,16 @@ class OperationRegistry:
 
     def register(self, operation: Operation) -> None:
         if operation.name in self._operations:
-            raise DefinitionError(f"Operation {operation.name} is registered twice.", code="duplicate_operation")
+            raise DefinitionError(f"Operation {operation.name} is registered twice.",
+                                  code="duplicate_operation")
         self._operations[operation.name] = operation
 
     def get(self, name: str) -> Operation:
         try:
             return self._operations[name]
         except KeyError:
-            raise DefinitionError(f"Unknown connector operation '{name}'.", code="unknown_operation") from None
+            raise DefinitionError(f"Unknown connector operation '{name}'.",
+                                  code="unknown_operation") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._operations

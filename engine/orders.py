@@ -37,10 +37,12 @@ NAMED_VERSION = re.compile(r"\bv(?:ersion)?\s*(\d+)\s*$", re.IGNORECASE)
 RESOLVE_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["product", "planned_start"], "additionalProperties": False,
     "properties": {
-        "product": {"type": "string", "minLength": 1, "description": "The ERP's product code (= master-data key)."},
+        "product": {"type": "string", "minLength": 1,
+                    "description": "The ERP's product code (= master-data key)."},
         "planned_start": {"type": "string", "description": "ISO date or date-time the order starts."},
         "planned_end": {"type": ["string", "null"], "description": "ISO date or date-time it ends."},
-        "bom_name": {"type": ["string", "null"], "description": "The ERP BoM's name; a trailing v<N> names a version."},
+        "bom_name": {"type": ["string", "null"],
+                     "description": "The ERP BoM's name; a trailing v<N> names a version."},
         "recipe_version": {"type": ["integer", "null"], "description": "The recipe version the order names."},
     },
 }
@@ -87,7 +89,8 @@ def _moment(value: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), time(), tzinfo=timezone.utc)
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ConnectorError(f"'{value}' is not an ISO date or date-time.", code="bad_date", retryable=False) from None
+        raise ConnectorError(f"'{value}' is not an ISO date or date-time.", code="bad_date",
+                             retryable=False) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
@@ -115,8 +118,9 @@ def resolve_for_order(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]
     start = _moment(params["planned_start"])
     product = params["product"]
     with engine.db.read() as session:
-        defining = {t: next((v for v in _in_force(session, t, start) if (v.data or {}).get("product") == product),
-                            None) for t in DEFINING_TYPES}
+        defining = {t: next((v for v in _in_force(session, t, start)
+                             if (v.data or {}).get("product") == product), None)
+                    for t in DEFINING_TYPES}
         steps = (defining["recipe"].data.get("steps", []) if defining["recipe"] is not None else [])
         classes = sorted({s["required_equipment_class"] for s in steps if s.get("required_equipment_class")})
         skills = sorted({s["required_qualification"] for s in steps if s.get("required_qualification")})

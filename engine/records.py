@@ -35,15 +35,17 @@ def iso(moment: datetime | float | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat()
 
 
-def build(session: Session, row: InstanceRow | ProcessInstance, history: list[dict[str, Any]], generated_at: datetime
-          ) -> dict[str, Any]:
+def build(session: Session, row: InstanceRow | ProcessInstance, history: list[dict[str, Any]],
+          generated_at: datetime) -> dict[str, Any]:
     """The record of one instance as plain JSON values. ``history``: the engine's completed steps."""
     tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id,
                                                     HumanTask.state == TaskState.COMPLETED)
                             .order_by(HumanTask.completed_at, HumanTask.id)).all()
     signed = signatures.signatures_of(session, row.id)
-    incident_ids = [str(i) for i in session.scalars(select(Incident.id).where(Incident.instance_id == row.id))]
-    all_task_ids = [str(i) for i in session.scalars(select(HumanTask.id).where(HumanTask.instance_id == row.id))]
+    incident_ids = [str(i) for i in session.scalars(select(Incident.id)
+                                                    .where(Incident.instance_id == row.id))]
+    all_task_ids = [str(i) for i in session.scalars(select(HumanTask.id)
+                                                    .where(HumanTask.instance_id == row.id))]
     events = session.scalars(select(AuditEvent).where(or_(
         (AuditEvent.object_type == "instance") & (AuditEvent.object_id == str(row.id)),
         (AuditEvent.object_type == "task") & AuditEvent.object_id.in_(all_task_ids),
@@ -66,8 +68,8 @@ def build(session: Session, row: InstanceRow | ProcessInstance, history: list[di
     assert dep is not None  # deployments are never deleted
     return {
         "generated_at": iso(generated_at),
-        "process": {"key": dep.key, "name": dep.name, "version": dep.version, "content_hash": dep.content_hash,
-                    "deployment_id": dep.id},
+        "process": {"key": dep.key, "name": dep.name, "version": dep.version,
+                    "content_hash": dep.content_hash, "deployment_id": dep.id},
         "instance": {"id": row.id, "business_key": row.business_key, "status": row.status,
                      "initiator": row.initiator, "initiator_name": names.get(row.initiator),
                      "started_at": iso(row.started_at), "ended_at": iso(row.ended_at)},

@@ -20,7 +20,8 @@ from engine.store.dbapi import dbapi
 
 
 def inbox(session: Session, principal: Principal, *, state: str | None = None, mine: bool = False,
-          process: str | None = None, business_key: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+          process: str | None = None, business_key: str | None = None,
+          limit: int = 500) -> list[dict[str, Any]]:
     """Open and claimed tasks (or those in ``state``) the principal may work on, mine first, then by due
     time; each row: ``task``, ``process_key``, ``process_name``, ``business_key``."""
     which = tasks.inbox_filter(principal, state=state, mine=mine, process=process, business_key=business_key)
@@ -28,7 +29,8 @@ def inbox(session: Session, principal: Principal, *, state: str | None = None, m
             for task, key, name, bkey in rows.inbox(dbapi(session), which, limit)]
 
 
-def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, task_id: int) -> dict[str, Any]:
+def task_view(session: Session, runtime: InstanceRuntime, principal: Principal,
+              task_id: int) -> dict[str, Any]:
     """A task with its instance, process name and form definition (None when the task has no form).
 
     Raises NotFound, or PermissionDenied when an open task is not the principal's to see.
@@ -39,7 +41,8 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal, 
     row = runtime.get_row(session, task.instance_id)
     parsed = runtime.specs.get_by_id(session, row.deployment_id)
     form = parsed.forms.get(task.form_id) if task.form_id else None
-    inputs = form_inputs(runtime, session, task, form) if task.state in (TaskState.OPEN, TaskState.CLAIMED) else {}
+    inputs = (form_inputs(runtime, session, task, form) if task.state in (TaskState.OPEN, TaskState.CLAIMED)
+              else {})
     return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs}
 
 
@@ -70,6 +73,7 @@ def markers(detail: dict[str, Any]) -> dict[str, str]:
                   if t.state in (TaskState.OPEN, TaskState.CLAIMED)})
     marks.update({j.element_id: "active" for j in detail["jobs"]
                   if j.element_id and j.state in (JobState.PENDING, JobState.RUNNING)})
-    marks.update({i.element_id: "failed" for i in detail["incidents"] if i.element_id and i.resolved_at is None})
+    marks.update({i.element_id: "failed" for i in detail["incidents"]
+                  if i.element_id and i.resolved_at is None})
     return marks
 

@@ -82,14 +82,16 @@ class Gmpflow:
         self.clock = clock or Clock()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
-        self.registry = self.registry.extended(orders.operations(self))  # order release: master data, signatures
+        # order release: master data, signatures
+        self.registry = self.registry.extended(orders.operations(self))
         # SOP execution and batch release read master data and start step instances: bound here too
         self.registry = self.registry.extended(batch.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
-        self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)  # engine.masterdata.service
+        # engine.masterdata.service
+        self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
@@ -108,7 +110,8 @@ class Gmpflow:
             if current is None or current.value != self.change_control:
                 audit.record(session, Actor.system(), "setting.change_control", "setting", "change_control",
                              "change control mode", at=self.clock.now(),
-                             before={"mode": current.value} if current else None, after={"mode": self.change_control})
+                             before={"mode": current.value} if current else None,
+                             after={"mode": self.change_control})
                 session.merge(Setting(key="change_control", value=self.change_control))
 
     # -- definitions ----------------------------------------------------------------------------------
@@ -163,7 +166,8 @@ class Gmpflow:
 
     # -- the modeler and the process overview -----------------------------------------------------------
     def process_versions(self) -> list[dict[str, Any]]:
-        """Every process with each version's status and instance counts (see ``modeling.process_versions``)."""
+        """Every process with each version's status and instance counts (see
+        ``modeling.process_versions``)."""
         with self.db.read() as session:
             return modeling.process_versions(session)
 
@@ -175,7 +179,8 @@ class Gmpflow:
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
             parsed = self.runtime.specs.get_by_id(session, deployment_id)
-            return {"deployment": dep, "files": modeling.bundle_files(dep), "diagram": screens.diagram_xml(parsed),
+            return {"deployment": dep, "files": modeling.bundle_files(dep),
+                    "diagram": screens.diagram_xml(parsed),
                     "counts": modeling.element_counts(session, deployment_id)}
 
     def modeler_view(self, deployment_id: int) -> dict[str, Any]:
@@ -200,7 +205,8 @@ class Gmpflow:
         request task with them. ``{instance, task, error}``: when the request form refuses the values, the
         task stays open for the requester and ``error`` says why."""
         started = self.start_instance(principal.actor, "change_control", business_key, variables)
-        element = "request_deployment" if variables.get("subject_kind") == "deployment" else "request_masterdata"
+        element = ("request_deployment" if variables.get("subject_kind") == "deployment"
+                   else "request_masterdata")
         with self.db.read() as session:
             task: tasks.Task | None = session.scalar(select(HumanTask).where(
                 HumanTask.instance_id == started.id, HumanTask.element_id == element))
@@ -252,7 +258,8 @@ class Gmpflow:
             query = query.where(ProcessInstance.started_at < started_before)
         with self.db.read() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            found = session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit).offset(offset)).all()
+            found = session.scalars(query.order_by(ProcessInstance.id.desc())
+                                    .limit(limit).offset(offset)).all()
         return list(found), total
 
     def instance_detail(self, instance_id: int) -> dict[str, Any]:
@@ -265,8 +272,9 @@ class Gmpflow:
             incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
             signed = [signatures.manifestation(sig, username)
                       for sig, username in signatures.signatures_of(session, instance_id)]
-        return {"instance": live.row, "variables": variables_of(live.workflow), "history": _history(live.workflow),
-                "tasks": list(task_rows), "jobs": list(jobs), "incidents": list(incidents), "signatures": signed}
+        return {"instance": live.row, "variables": variables_of(live.workflow),
+                "history": _history(live.workflow), "tasks": list(task_rows), "jobs": list(jobs),
+                "incidents": list(incidents), "signatures": signed}
 
     def instance_view(self, instance_id: int) -> dict[str, Any]:
         """``instance_detail`` for a person's screen, plus ``diagram`` (the BPMN XML of its version),
@@ -304,7 +312,8 @@ class Gmpflow:
         return {"record": record, "open_tasks": open_tasks}
 
     def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
-        """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``, ``pdf``."""
+        """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
+        ``pdf``."""
         record = batch_record.build(self, batch_id)
         if fmt == "html":
             return batch_record.to_html(record)
@@ -323,7 +332,8 @@ class Gmpflow:
             return tasks.inbox(db, principal, **filters)
 
     def inbox(self, principal: Principal, **filters: Any) -> list[dict[str, Any]]:
-        """Tasks with process and business key; filters: ``state``, ``mine``, ``process``, ``business_key``."""
+        """Tasks with process and business key; filters: ``state``, ``mine``, ``process``,
+        ``business_key``."""
         with self.db.read() as session:
             return screens.inbox(session, principal, **filters)
 
@@ -362,7 +372,8 @@ class Gmpflow:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:
                     user = identity.get_user(session, exc.counted_against, lock=True)
-                    identity.register_failure(session, self.clock, user, "signing", f"{exc.code} (task {task_id})")
+                    identity.register_failure(session, self.clock, user, "signing",
+                                              f"{exc.code} (task {task_id})")
             raise
 
     def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None
@@ -375,8 +386,8 @@ class Gmpflow:
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, actor: Actor, name: str, correlation_keys: dict[str, Any] | None = None,
                   payload: dict[str, Any] | None = None, ttl_seconds: int | None = None) -> dict[str, Any]:
-        return messages.correlate(self.runtime, actor, name, dict(correlation_keys or {}), dict(payload or {}),
-                                  ttl_seconds)
+        return messages.correlate(self.runtime, actor, name, dict(correlation_keys or {}),
+                                  dict(payload or {}), ttl_seconds)
 
     def run_jobs_once(self) -> int:
         return self.jobs.run_once()
@@ -463,7 +474,8 @@ class Gmpflow:
             user, principal = identity.account(db, username)
         if not user.active or user.locked:
             raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
-        if identity.password_change_due(user, self.clock):  # e.g. reset by an admin since the token was issued
+        # e.g. reset by an admin since the token was issued
+        if identity.password_change_due(user, self.clock):
             raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
         return principal
 

@@ -75,7 +75,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         if not all(isinstance(v, str) and v for v in (username, password, meaning)):
             raise reject("A signature needs username, password and meaning.", "signature_required")
         if username != me:
-            raise reject("The signature's username must be the logged-in user's own.", "signature_user_mismatch")
+            raise reject("The signature's username must be the logged-in user's own.",
+                         "signature_user_mismatch")
         session = uow.session
         user = identity.get_user(session, me)
         if not user.active or user.locked:
@@ -102,8 +103,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         session.flush()
         user.failed_attempts = 0
         audit.record(session, principal.actor, "signature.created", "signature", row.id,
-                     f"{meaning} by {user.full_name}: {task.name} ({live.row.process_key} #{live.row.id})", at=now,
-                     after={"instance_id": live.row.id, "task_id": task.task_guid, "meaning": meaning,
+                     f"{meaning} by {user.full_name}: {task.name} ({live.row.process_key} #{live.row.id})",
+                     at=now, after={"instance_id": live.row.id, "task_id": task.task_guid, "meaning": meaning,
                             "printed_name": user.full_name, "signed_at": utc_iso(now),
                             "record_hash": row.record_hash})
 
@@ -138,14 +139,16 @@ def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, 
         elif kind == "signers":
             guids = select(HumanTask.task_guid).where(HumanTask.instance_id == instance.id,
                                                       HumanTask.element_id == element_id)
-            for who in session.scalars(select(User.username).join(Signature, Signature.user_id == User.id).where(
-                    Signature.instance_id == instance.id, Signature.task_guid.in_(guids))):
+            for who in session.scalars(select(User.username).join(Signature, Signature.user_id == User.id)
+                                       .where(Signature.instance_id == instance.id,
+                                              Signature.task_guid.in_(guids))):
                 excluded.setdefault(who, f"they signed '{element_id}'")
         elif kind == "variable":
             value = (variables or {}).get(element_id) or []
             for who in value if isinstance(value, (list, tuple)) else [value]:
                 if isinstance(who, str) and who:
-                    excluded.setdefault(who, f"they are listed in '{element_id}' (they took part in the work)")
+                    excluded.setdefault(who, f"they are listed in '{element_id}' "
+                                             "(they took part in the work)")
     return excluded
 
 
@@ -200,7 +203,8 @@ def verify_signatures(session: Session) -> tuple[int, tuple[int, str] | None]:
     deleted row or a row added outside the engine is caught too.
     """
     created = {ev.object_id: ev.after or {} for ev in session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "signature.created", AuditEvent.object_type == "signature"))}
+        select(AuditEvent).where(AuditEvent.action == "signature.created",
+                                 AuditEvent.object_type == "signature"))}
     checked = 0
     query = (select(Signature, User.username, HumanTask, ProcessInstance.deployment_id)
              .join(User, User.id == Signature.user_id)

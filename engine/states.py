@@ -62,8 +62,10 @@ class MessageStatus(StrEnum):
 
 TRANSITIONS: dict[type[StrEnum], dict[StrEnum, set[StrEnum]]] = {
     DeploymentStatus: {
-        DeploymentStatus.DRAFT: {DeploymentStatus.IN_REVIEW, DeploymentStatus.ACTIVE, DeploymentStatus.RETIRED},
-        DeploymentStatus.IN_REVIEW: {DeploymentStatus.ACTIVE, DeploymentStatus.DRAFT, DeploymentStatus.RETIRED},
+        DeploymentStatus.DRAFT: {DeploymentStatus.IN_REVIEW, DeploymentStatus.ACTIVE,
+                                 DeploymentStatus.RETIRED},
+        DeploymentStatus.IN_REVIEW: {DeploymentStatus.ACTIVE, DeploymentStatus.DRAFT,
+                                     DeploymentStatus.RETIRED},
         DeploymentStatus.ACTIVE: {DeploymentStatus.RETIRED},
         DeploymentStatus.RETIRED: set(),
     },
@@ -81,7 +83,8 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, set[StrEnum]]] = {
     },
     MasterDataStatus: {
         MasterDataStatus.DRAFT: {MasterDataStatus.IN_REVIEW, MasterDataStatus.OBSOLETE},
-        MasterDataStatus.IN_REVIEW: {MasterDataStatus.EFFECTIVE, MasterDataStatus.DRAFT, MasterDataStatus.OBSOLETE},
+        MasterDataStatus.IN_REVIEW: {MasterDataStatus.EFFECTIVE, MasterDataStatus.DRAFT,
+                                     MasterDataStatus.OBSOLETE},
         MasterDataStatus.EFFECTIVE: {MasterDataStatus.SUPERSEDED, MasterDataStatus.OBSOLETE},
         MasterDataStatus.SUPERSEDED: set(),
         MasterDataStatus.OBSOLETE: set(),

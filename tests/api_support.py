@@ -100,7 +100,8 @@ class Api:
             return
         operation = next(op for item in self.spec["paths"].values() for m, op in item.items()
                          if isinstance(op, dict) and op.get("operationId") == endpoint.split(".", 1)[1])
-        documented = operation["responses"].get(str(response.status_code)) or operation["responses"]["default"]
+        documented = (operation["responses"].get(str(response.status_code))
+                      or operation["responses"]["default"])
         if "$ref" in documented:
             documented = self.spec["components"]["responses"][documented["$ref"].rsplit("/", 1)[1]]
         content = documented.get("content", {})
@@ -114,7 +115,8 @@ class Api:
 
 
 def body(response: TestResponse) -> Any:
-    """The response's JSON body; fails the test when it has none (Flask types ``response.json`` as optional)."""
+    """The response's JSON body; fails the test when it has none (Flask types ``response.json`` as
+    optional)."""
     data = response.json
     assert data is not None, (response.status_code, response.data[:200])
     return data

@@ -1,4 +1,5 @@
-"""Fixtures of the SOP execution and batch release scenarios (processes/sop_execution, processes/batch_release).
+"""Fixtures of the SOP execution and batch release scenarios (processes/sop_execution,
+processes/batch_release).
 
 ``plant`` is one scenario's world: the ERP/MES simulator on 127.0.0.1, an engine whose registry has its
 ``erp.*`` and ``mes.*`` operations, real accounts (signing checks passwords), the master data (equipment,
@@ -33,16 +34,22 @@ DEMO = ROOT / "masterdata" / "demo"
 SOP_KEY = "SOP-TEST"
 SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps": [
     {"number": 1, "instruction": "Weigh the paracetamol.",
-     "parameters": [{"name": "weight", "unit": "kg", "target": 0.5, "low": 0.495, "high": 0.505, "critical": False}],
+     "parameters": [{"name": "weight", "unit": "kg", "target": 0.5, "low": 0.495, "high": 0.505,
+                     "critical": False}],
      "materials": [{"material": "MAT-PARACETAMOL", "quantity": 0.5, "unit": "kg"}]},
-    {"number": 2, "instruction": "Granulate; stop at the end point.", "required_equipment_class": "GRANULATOR",
-     "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 200, "low": 180, "high": 220, "critical": False},
-                    {"name": "moisture", "unit": "%", "target": 2.0, "low": 1.5, "high": 2.5, "critical": True}],
+    {"number": 2, "instruction": "Granulate; stop at the end point.",
+     "required_equipment_class": "GRANULATOR",
+     "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 200, "low": 180, "high": 220,
+                     "critical": False},
+                    {"name": "moisture", "unit": "%", "target": 2.0, "low": 1.5, "high": 2.5,
+                     "critical": True}],
      "materials": [{"material": "MAT-LACTOSE", "quantity": 0.15, "unit": "kg"}]},
     {"number": 3, "instruction": "Blend for the set time.",
-     "parameters": [{"name": "blend time", "unit": "min", "target": 10, "low": 9, "high": 11, "critical": False}]},
+     "parameters": [{"name": "blend time", "unit": "min", "target": 10, "low": 9, "high": 11,
+                     "critical": False}]},
 ]}
-PROCESSES = [ROOT / "processes" / name for name in ("sop_step", "sop_execution", "batch_release", "sop_correction")]
+PROCESSES = [ROOT / "processes" / name
+             for name in ("sop_step", "sop_execution", "batch_release", "sop_correction")]
 
 
 def sig(username: str, meaning: str) -> dict[str, str]:
@@ -60,7 +67,8 @@ def effective(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any]) -
 
 
 class Plant:
-    def __init__(self, database: Database, clock: FrozenClock, simulator: RunningSimulator, reload: bool) -> None:
+    def __init__(self, database: Database, clock: FrozenClock, simulator: RunningSimulator,
+                 reload: bool) -> None:
         self.database, self.clock, self.simulator, self.reload = database, clock, simulator, reload
         self.registry = build_registry({"GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": simulator.url,
                                         "GMPFLOW_MES_URL": simulator.url})
@@ -97,7 +105,8 @@ class Plant:
                    "recipe_key": SOP_KEY, "recipe_version": self.sop.number, "recipe_version_id": self.sop.id,
                    "bom_version_id": None, "routing_version_id": None, "released_by": "paula",
                    "released_at": self.clock.now().isoformat()}
-        started = self.engine.correlate(ADMIN, "batch_execution_requested", {"business_key": batch_id}, payload)
+        started = self.engine.correlate(ADMIN, "batch_execution_requested", {"business_key": batch_id},
+                                        payload)
         self.run_jobs()
         return int(started["instance_id"])
 
@@ -119,28 +128,31 @@ class Plant:
     def task(self, who: str, instance_id: int, element_id: str) -> TaskRow:
         found = [t for t in self.engine.list_tasks(self.people[who], instance_id=instance_id)
                  if t.element_id == element_id]
-        assert len(found) == 1, [t.element_id for t in self.engine.list_tasks(self.people[who], instance_id=instance_id)]
+        assert len(found) == 1, [t.element_id
+                                 for t in self.engine.list_tasks(self.people[who], instance_id=instance_id)]
         return found[0]
 
     def complete(self, who: str, instance_id: int, element_id: str, data: dict[str, Any],
                  meaning: str | None = None) -> TaskRow:
         task = self.task(who, instance_id, element_id)
-        done = self.engine.complete_task(self.people[who], task.id, data, sig(who, meaning) if meaning else None)
+        done = self.engine.complete_task(self.people[who], task.id, data,
+                                         sig(who, meaning) if meaning else None)
         self.run_jobs()
         return done
 
     def open_elements(self, instance_id: int) -> list[str]:
-        return sorted(t.element_id for t in self.engine.list_tasks(self.people["ada"], instance_id=instance_id))
+        return sorted(t.element_id
+                      for t in self.engine.list_tasks(self.people["ada"], instance_id=instance_id))
 
     def status(self, instance_id: int) -> str:
         return self.engine.instance_detail(instance_id)["instance"].status
 
-    def perform(self, who: str, batch_id: str, number: int, values: dict[str, float], equipment: str | None = None,
-                materials: list[dict[str, Any]] | None = None) -> int:
+    def perform(self, who: str, batch_id: str, number: int, values: dict[str, float],
+                equipment: str | None = None, materials: list[dict[str, Any]] | None = None) -> int:
         instance_id = self.step(batch_id, number)
         self.complete(who, instance_id, "perform",
-                      {"values": [{"name": k, "value": v} for k, v in values.items()], "equipment_id": equipment,
-                       "materials_used": materials or []}, "Performed")
+                      {"values": [{"name": k, "value": v} for k, v in values.items()],
+                       "equipment_id": equipment, "materials_used": materials or []}, "Performed")
         return instance_id
 
 

@@ -58,7 +58,8 @@ class Counterpart:
                     counterpart.calls[key] += 1
                     if key not in counterpart.results:
                         counterpart.applied[key] += 1
-                        counterpart.results[key] = {"item": body["item"], "receipt": len(counterpart.results) + 1}
+                        counterpart.results[key] = {"item": body["item"],
+                                                    "receipt": len(counterpart.results) + 1}
                         hold, counterpart.hold_first = counterpart.hold_first, False
                     result = counterpart.results[key]
                 if hold:
@@ -109,21 +110,23 @@ def registry_with_plugin(counterpart_url: str) -> OperationRegistry:
 
 
 def gmpflow_env(database_url: str, plugins: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMPFLOW_") or k == "GMPFLOW_TEST_POSTGRES_URL"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GMPFLOW_") or k == "GMPFLOW_TEST_POSTGRES_URL"}
     env.update(GMPFLOW_DATABASE_URL=database_url, GMPFLOW_CHANGE_CONTROL="off", PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(str(p) for p in (plugins, ROOT) if p))
     env.update(extra)
     return env
 
 
-def start(args: list[str], env: dict[str, str], log: Path, failpoint: str | None = None) -> subprocess.Popen[bytes]:
+def start(args: list[str], env: dict[str, str], log: Path,
+          failpoint: str | None = None) -> subprocess.Popen[bytes]:
     """Start ``gmpflow ARGS`` with its output in ``log``; ``failpoint`` arms ``GMPFLOW_FAILPOINT``."""
     env = dict(env)
     if failpoint:
         env["GMPFLOW_FAILPOINT"] = failpoint
     with log.open("ab") as out:
-        return subprocess.Popen([str(GMPFLOW), *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen([str(GMPFLOW), *args], env=env, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
@@ -162,8 +165,8 @@ def free_port() -> int:
 
 
 def audit_verify(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(GMPFLOW), "audit", "verify"], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([str(GMPFLOW), "audit", "verify"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
 
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None,
@@ -181,7 +184,8 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None, token: 
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def serve_web(args: list[str], env: dict[str, str], log: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+def serve_web(args: list[str], env: dict[str, str], log: Path,
+              port: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start a web process (``args`` for ``gmpflow``, or a full command) and wait until it answers."""
     base = f"http://127.0.0.1:{port}"
     if args[0].startswith("/"):
@@ -193,7 +197,8 @@ def serve_web(args: list[str], env: dict[str, str], log: Path, port: int) -> tup
 
     def up() -> bool:
         if process.poll() is not None:
-            raise AssertionError(f"the web process exited with {process.returncode}\n{log.read_text()[-3000:]}")
+            raise AssertionError(f"the web process exited with {process.returncode}\n"
+                                 f"{log.read_text()[-3000:]}")
         try:
             return http_json("GET", f"{base}/api/v1/openapi.json", timeout=1)[0] == 200
         except OSError:

@@ -47,7 +47,8 @@ def postgres_database(worker_id: str) -> Iterator[str]:
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL (e.g. postgresql+psycopg://127.0.0.1/test)")
     name = f"gmpflow_test_{worker_id}_{os.getpid()}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)  # no idle connections
+    # no idle connections
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))

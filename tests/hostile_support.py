@@ -62,16 +62,18 @@ def bundle(script: str = "x = 1", condition: str = "x &gt; 0", input_cell: str =
            output_cell: str = '"A"', *, escape_code: bool = True) -> dict[str, str]:
     """A valid two-file bundle (BPMN + DMN) with one piece of code replaced; code is XML-escaped."""
     esc = escape if escape_code else (lambda s: s)
-    return {"hostile.bpmn": BPMN.format(script=esc(script), condition=esc(condition) if condition != "x &gt; 0"
-                                        else condition),
-            "hostile_rule.dmn": DMN.format(input_cell=esc(input_cell) if input_cell != "&gt;= 1" else input_cell,
+    return {"hostile.bpmn": BPMN.format(script=esc(script),
+                                        condition=esc(condition) if condition != "x &gt; 0" else condition),
+            "hostile_rule.dmn": DMN.format(input_cell=esc(input_cell) if input_cell != "&gt;= 1"
+                                           else input_cell,
                                            output_cell=esc(output_cell))}
 
 
 def snapshot(db: Database) -> dict[str, Any]:
     """Row counts of every table and the audit trail's last sequence number and hash."""
     with db.read() as session:
-        counts = {t.name: session.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables}
-        last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-                               ).first()
+        counts = {t.name: session.scalar(select(func.count()).select_from(t))
+                  for t in Base.metadata.sorted_tables}
+        last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
+                               .limit(1)).first()
     return {"rows": counts, "last_audit": tuple(last) if last else None}

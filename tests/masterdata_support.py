@@ -18,7 +18,8 @@ def material(key: str, **changes: Any) -> dict[str, Any]:
 
 
 def bom(product: str, *materials: str) -> dict[str, Any]:
-    return {"product": product, "lines": [{"material": m, "quantity": 1.5, "unit": "kg", "tolerance_percent": 2}
+    return {"product": product, "lines": [{"material": m, "quantity": 1.5, "unit": "kg",
+                                           "tolerance_percent": 2}
                                           for m in materials]}
 
 
@@ -29,7 +30,8 @@ def md(engine: Gmpflow) -> MasterData:
     return engine.masterdata
 
 
-def effective_version(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any], title: str = "") -> Any:
+def effective_version(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any],
+                      title: str = "") -> Any:
     """A record whose version 1 is effective now (change control is off in tests)."""
     version = engine.masterdata.create_record(ADMIN, type_name, key, title or key, data)
     engine.masterdata.submit(ADMIN, type_name, key, 1)

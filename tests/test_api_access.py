@@ -50,8 +50,9 @@ EXPECTED: dict[str, str | set[str]] = {
     "api.deactivate_user": {"admin"}, "api.activate_user": {"admin"}, "api.grant_role": {"admin"},
     "api.remove_role": {"admin"},
 }
-SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1, "type_name": "material",
-               "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa", "batch_id": "B-1"}
+SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1,
+               "type_name": "material", "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa",
+               "batch_id": "B-1"}
 # allowed callers may still be refused the sample object or its state, or send a body the route rejects
 ALLOWED = {200, 201, 400, 404, 409, 413, 415}
 
@@ -78,7 +79,8 @@ def test_every_api_route_has_an_expectation(app: Flask) -> None:
         assert declared(app, endpoint) == expected, endpoint
 
 
-def test_every_api_route_answers_anonymous_callers_and_each_role_as_expected(app: Flask, engine: Gmpflow) -> None:
+def test_every_api_route_answers_anonymous_callers_and_each_role_as_expected(app: Flask,
+                                                                             engine: Gmpflow) -> None:
     engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
     client = app.test_client()
     headers: dict[str | None, dict[str, str]] = {None: {}}
@@ -114,7 +116,8 @@ def test_every_api_route_answers_anonymous_callers_and_each_role_as_expected(app
                     assert status in ALLOWED or (status == 403 and body.get("code") != "role_required"), where
                 else:
                     assert (status, body.get("code")) == (403, "role_required"), where
-    assert walked == sum(len((r.methods or set()) - {"HEAD", "OPTIONS"}) for r in api_rules(app)) * len(headers)
+    assert walked == sum(len((r.methods or set()) - {"HEAD", "OPTIONS"})
+                         for r in api_rules(app)) * len(headers)
 
 
 @pytest.mark.parametrize("header", ["Bearer not-a-token", "Basic b2xpdmlhOnNlY3JldA==", "Bearer ", "bearer"])

@@ -17,7 +17,8 @@ def demo(deploy):
 def test_an_approval_runs_to_completion_through_the_api(api, engine, demo):
     instance = start_demo(api, "REQ-1")
     assert instance["status"] == "waiting"
-    assert (instance["process_key"], instance["version"], instance["initiator"]) == ("demo_approval", 1, "olivia")
+    assert (instance["process_key"], instance["version"], instance["initiator"]) == ("demo_approval", 1,
+                                                                                     "olivia")
 
     task = open_task(api, instance["id"], "olivia")
     assert api.post(f"/api/v1/tasks/{task['id']}/claim", as_="olivia").json["assignee"] == "olivia"
@@ -48,7 +49,8 @@ def test_completing_an_already_completed_task_answers_409_and_changes_nothing(ap
     again = api.post(url, as_="olivia", json={"data": {"quantity": 6, "comment": "y"}})
     assert (again.status_code, again.json["code"]) == (409, "task_not_open")
     assert len(engine.audit_events(limit=500)) == events
-    assert api.get(f"/api/v1/tasks/{task['id']}", as_="olivia").json["data"] == {"quantity": 5, "comment": "x"}
+    assert api.get(f"/api/v1/tasks/{task['id']}", as_="olivia").json["data"] == {"quantity": 5,
+                                                                                 "comment": "x"}
 
 
 def test_a_task_claimed_by_someone_else_answers_409(api, demo):
@@ -108,7 +110,8 @@ def test_two_people_racing_to_complete_one_task_get_exactly_one_200_and_one_409(
     def complete(token: str) -> None:
         client = app.test_client()
         barrier.wait()
-        response = client.post(f"/api/v1/tasks/{task['id']}/complete", headers={"Authorization": f"Bearer {token}"},
+        response = client.post(f"/api/v1/tasks/{task['id']}/complete",
+                               headers={"Authorization": f"Bearer {token}"},
                                json={"data": {"quantity": 5, "comment": token[:5]}})
         statuses.append(response.status_code)
         if response.status_code == 409:

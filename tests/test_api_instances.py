@@ -37,11 +37,13 @@ def test_instance_filters_narrow_the_search_and_count_the_total(api, clock, demo
     assert [i["id"] for i in before["items"]] == [first["id"]]
     page = api.get("/api/v1/instances?limit=1&offset=1", as_="ada").json
     assert ([i["id"] for i in page["items"]], page["total"]) == ([first["id"]], 2)
-    assert api.get("/api/v1/instances?key=demo_approval&version=1&status=waiting", as_="ada").json["total"] == 2
+    assert api.get("/api/v1/instances?key=demo_approval&version=1&status=waiting",
+                   as_="ada").json["total"] == 2
     assert api.get("/api/v1/instances?version=2", as_="ada").json["total"] == 0
 
 
-@pytest.mark.parametrize("value", ["' OR '1'='1", "x\"; DROP TABLE process_instance; --", "%", "_", "\\", "REQ-%"])
+@pytest.mark.parametrize("value", ["' OR '1'='1", "x\"; DROP TABLE process_instance; --", "%", "_", "\\",
+                                   "REQ-%"])
 def test_sql_metacharacters_in_filters_match_nothing_and_break_nothing(api, demo, value):
     start_demo(api, "REQ-1")
     response = api.get("/api/v1/instances", as_="ada", query_string={"business_key": value, "key": value})
@@ -71,8 +73,8 @@ def test_an_admin_suspends_and_resumes_an_instance_with_a_reason(api, engine, de
 
 
 @pytest.mark.parametrize("action", ["suspend", "resume", "terminate"])
-@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}], ids=["no-body", "empty", "blank",
-                                                                                       "spaces"])
+@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}],
+                         ids=["no-body", "empty", "blank", "spaces"])
 def test_instance_actions_without_a_reason_answer_400_reason_required(api, demo, action, body):
     instance = start_demo(api)
     response = api.post(f"/api/v1/instances/{instance['id']}/{action}", as_="ada", json=body)
@@ -95,7 +97,8 @@ def test_terminating_cancels_open_tasks_and_cannot_be_undone(api, demo):
 def test_only_an_admin_may_suspend_resume_or_terminate(api, demo, who):
     instance = start_demo(api)
     for action in ("suspend", "resume", "terminate"):
-        response = api.post(f"/api/v1/instances/{instance['id']}/{action}", as_=who, json={"reason": "because"})
+        response = api.post(f"/api/v1/instances/{instance['id']}/{action}", as_=who,
+                            json={"reason": "because"})
         assert (response.status_code, response.json["code"]) == (403, "role_required")
 
 

@@ -42,7 +42,8 @@ def test_types_are_listed_and_shown_with_their_schema(steward: Api) -> None:
 
 def test_a_draft_is_created_updated_submitted_and_then_frozen(steward: Api) -> None:
     created = create(steward, "material", "MAT-1", material("MAT-1"), "Lactose")
-    assert (created["number"], created["status"], created["type"], created["key"]) == (1, "draft", "material", "MAT-1")
+    assert (created["number"], created["status"], created["type"], created["key"]) == (1, "draft", "material",
+                                                                                       "MAT-1")
     path = f"{BASE}/types/material/records/MAT-1/versions/1"
     updated = steward.call("PUT", path, as_="dana", json={"data": material("MAT-1", shelf_life_days=400)})
     assert updated.status_code == 200 and updated.json["data"]["shelf_life_days"] == 400
@@ -69,7 +70,8 @@ def test_an_unknown_reference_is_a_400_naming_the_field(steward: Api) -> None:
 
 
 def test_only_data_stewards_write(steward: Api) -> None:
-    response = steward.post(f"{BASE}/types/product/records", as_="olivia", json={"key": "PRD-1", "data": PRODUCT})
+    response = steward.post(f"{BASE}/types/product/records", as_="olivia",
+                            json={"key": "PRD-1", "data": PRODUCT})
     assert (response.status_code, response.json["code"]) == (403, "role_required")
 
 
@@ -80,7 +82,8 @@ def test_record_effective_version_and_diff(steward: Api, engine: Gmpflow, clock)
     make_effective(engine, first["id"])
     in_force_then = clock.now().isoformat()
     clock.advance(hours=1)  # within the tokens' lifetime
-    second = steward.post(f"{record}/versions", as_="dana", json={"data": {**PRODUCT, "description": "Caplet"}})
+    second = steward.post(f"{record}/versions", as_="dana",
+                          json={"data": {**PRODUCT, "description": "Caplet"}})
     assert (second.status_code, second.json["number"], second.json["status"]) == (201, 2, "draft")
     again = steward.post(f"{record}/versions", as_="dana", json={})
     assert (again.status_code, again.json["code"]) == (409, "masterdata_open_version_exists")
@@ -98,7 +101,8 @@ def test_record_effective_version_and_diff(steward: Api, engine: Gmpflow, clock)
     assert steward.get(f"{record}/diff/1/2", as_="olivia").json == [
         {"path": "/description", "before": "Tablet", "after": "Caplet"}]
     listed = steward.get(f"{BASE}/types/product/records", as_="olivia").json
-    assert [(r["key"], [v["status"] for v in r["versions"]]) for r in listed] == [("PRD-1", ["superseded", "effective"])]
+    assert [(r["key"], [v["status"] for v in r["versions"]]) for r in listed] == [
+        ("PRD-1", ["superseded", "effective"])]
 
 
 def test_an_import_is_all_or_nothing(steward: Api) -> None:
@@ -108,6 +112,7 @@ def test_an_import_is_all_or_nothing(steward: Api) -> None:
     assert (failed.status_code, failed.json["code"]) == (400, "import_failed")
     assert failed.json["errors"] == {"/1/data/product": "there is no product record 'PRD-404'"}
     assert steward.get(f"{BASE}/types/material/records", as_="dana").json == []
-    items.append({"type": "product", "key": "PRD-404", "title": "Tablet", "data": {**PRODUCT, "part_number": "PRD-404"}})
+    items.append({"type": "product", "key": "PRD-404", "title": "Tablet",
+                  "data": {**PRODUCT, "part_number": "PRD-404"}})
     done = steward.post(f"{BASE}/import", as_="dana", json={"records": items})
     assert done.status_code == 201 and [v["key"] for v in done.json] == ["MAT-1", "BOM-1", "PRD-404"]

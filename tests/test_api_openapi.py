@@ -14,7 +14,8 @@ PUBLIC = {("post", "/api/v1/tokens"), ("get", "/api/v1/openapi.json"), ("post", 
 
 
 def unconnected_app():
-    return create_app({"SECRET_KEY": "x"}, engine=Gmpflow(Database("sqlite:///:memory:"), change_control="off"))
+    return create_app({"SECRET_KEY": "x"},
+                      engine=Gmpflow(Database("sqlite:///:memory:"), change_control="off"))
 
 
 @pytest.fixture

@@ -46,7 +46,8 @@ def seeded_app(tmp_path: Path, sqlite_template: Path) -> Any:
             task = engine.list_tasks(olivia, instance_id=instance.id)[0]
             engine.complete_task(olivia, task.id, {"quantity": 2, "comment": "seeded"})
     app = create_app({"TESTING": True, "SECRET_KEY": "schemathesis-secret"}, engine=engine)
-    response = app.test_client().post("/api/v1/tokens", json={"username": "ada", "password": bootstrap.DEMO_PASSWORD})
+    response = app.test_client().post("/api/v1/tokens",
+                                      json={"username": "ada", "password": bootstrap.DEMO_PASSWORD})
     assert response.status_code == 200, response.json
     app.config["FUZZ_TOKEN"] = response.json["token"]
     yield app
@@ -71,7 +72,8 @@ def test_every_generated_request_gets_a_documented_non_5xx_answer(seeded_app: An
         excluded = [positive_data_acceptance] if operation.path == "/api/v1/users/{username}/roles" else []
         try:
             fuzz(operation, headers, excluded)
-        except (Exception, BaseExceptionGroup) as exc:  # collect every operation's first failure, report them together
+        except (Exception, BaseExceptionGroup) as exc:
+            # collect every operation's first failure, report them together
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert operations > 20
     assert not failures, "\n\n".join(failures)

@@ -26,7 +26,8 @@ def signature(username: str, meaning: str, password: str = PASSWORD) -> dict[str
 
 
 def complete(api: Api, task_id: int, as_: str, data=None, sign=None):  # type: ignore[no-untyped-def]
-    return api.post(f"/api/v1/tasks/{task_id}/complete", as_=as_, json={"data": data or {}, "signature": sign})
+    return api.post(f"/api/v1/tasks/{task_id}/complete", as_=as_,
+                    json={"data": data or {}, "signature": sign})
 
 
 def to_approval(api: Api) -> int:
@@ -95,7 +96,8 @@ def test_an_admin_reset_gives_a_one_time_password_to_change_before_login(api, re
     response = api.post("/api/v1/password", json={"username": "quinn", "old_password": one_time,
                                                   "new_password": "quinn's own secret"})
     assert response.status_code == 204
-    assert api.post("/api/v1/tokens", json={"username": "quinn", "password": "quinn's own secret"}).status_code == 200
+    assert api.post("/api/v1/tokens",
+                    json={"username": "quinn", "password": "quinn's own secret"}).status_code == 200
 
 
 def test_roles_are_granted_and_removed_by_admins_with_a_reason(api, release):
@@ -104,8 +106,10 @@ def test_roles_are_granted_and_removed_by_admins_with_a_reason(api, release):
     assert response.json["roles"] == ["planner", "qa"]
     response = api.post("/api/v1/users/paula/roles/qa/remove", as_="ada", json={"reason": "moved"})
     assert response.json["roles"] == ["planner"]
-    assert api.post("/api/v1/users/paula/deactivate", as_="ada", json={"reason": "left"}).json["active"] is False
-    assert api.post("/api/v1/users/paula/roles", as_="olivia", json={"role": "qa", "reason": "x"}).status_code == 403
+    assert api.post("/api/v1/users/paula/deactivate", as_="ada",
+                    json={"reason": "left"}).json["active"] is False
+    assert api.post("/api/v1/users/paula/roles", as_="olivia",
+                    json={"role": "qa", "reason": "x"}).status_code == 403
 
 
 def test_the_api_copies_of_a_record_carry_the_same_facts(api, release):

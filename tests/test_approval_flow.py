@@ -30,7 +30,8 @@ def test_an_accepted_request_runs_to_completion_with_the_service_result(engine, 
     detail = engine.instance_detail(instance.id)
     assert detail["instance"].status == InstanceStatus.COMPLETED
     assert detail["variables"]["notified"] == {"quantity": 5, "comment": "gloves"}
-    assert [h["element_id"] for h in detail["history"] if h["type"] == "UserTask"] == ["request", "review", "approve"]
+    assert [h["element_id"] for h in detail["history"] if h["type"] == "UserTask"] == ["request", "review",
+                                                                                       "approve"]
     assert engine.verify_audit().ok
 
 
@@ -78,7 +79,8 @@ def test_only_holders_of_the_lane_role_may_claim_or_complete(engine, deploy, use
     ({"quantity": 5}, "comment"),
     ({"quantity": 5, "comment": "x" * 501}, "comment"),
 ], ids=["missing", "below-min", "above-max", "not-a-number", "required-text", "too-long"])
-def test_form_data_out_of_limits_is_refused_per_field_and_the_task_stays_open(engine, deploy, users, data, field):
+def test_form_data_out_of_limits_is_refused_per_field_and_the_task_stays_open(engine, deploy, users, data,
+                                                                              field):
     deploy(DEMO)
     instance = engine.start_instance(users["operator"].actor, "demo_approval", "REQ-5")
     task = open_task(engine, users["operator"], instance.id)

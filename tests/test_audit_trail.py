@@ -59,15 +59,17 @@ def test_every_change_is_recorded_with_actor_time_and_values(trail, users):
 
 
 TAMPERING = {
-    "edited": ["UPDATE audit_event SET after = '{\"data\": {\"quantity\": 999}}' WHERE action = 'task.completed'"],
+    "edited": [
+        "UPDATE audit_event SET after = '{\"data\": {\"quantity\": 999}}' WHERE action = 'task.completed'"],
     "deleted": ["DELETE FROM audit_event WHERE seq = 3"],
     "deleted-last": ["DELETE FROM audit_event WHERE seq = (SELECT max(seq) FROM audit_event)"],
     "inserted": ["UPDATE audit_event SET seq = seq + 1000 WHERE seq >= 4",
                  "INSERT INTO audit_event (seq, at, actor_id, actor_name, action, object_type, object_id, "
-                 "object_label, prev_hash, hash) SELECT 4, at, 'mallory', 'Mallory', 'task.completed', 'task', '1', "
-                 "'forged', hash, hash FROM audit_event WHERE seq = 3",
+                 "object_label, prev_hash, hash) SELECT 4, at, 'mallory', 'Mallory', 'task.completed', "
+                 "'task', '1', 'forged', hash, hash FROM audit_event WHERE seq = 3",
                  "UPDATE audit_event SET seq = seq - 999 WHERE seq >= 1004"],
-    "reordered": ["UPDATE audit_event SET seq = -1 WHERE seq = 3", "UPDATE audit_event SET seq = 3 WHERE seq = 4",
+    "reordered": ["UPDATE audit_event SET seq = -1 WHERE seq = 3",
+                  "UPDATE audit_event SET seq = 3 WHERE seq = 4",
                   "UPDATE audit_event SET seq = 4 WHERE seq = -1"],
 }
 

@@ -71,10 +71,10 @@ def test_the_cli_backs_up_and_restores(tmp_path):
     env = {"GMPFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
     gmpflow = [sys.executable, "-m", "engine.cli"]
     subprocess.run([*gmpflow, "init"], env=env, check=True, capture_output=True, cwd=ROOT)
-    made = subprocess.run([*gmpflow, "backup", str(tmp_path / "b.db")], env=env, capture_output=True, text=True,
-                          cwd=ROOT)
+    made = subprocess.run([*gmpflow, "backup", str(tmp_path / "b.db")], env=env, capture_output=True,
+                          text=True, cwd=ROOT)
     assert made.returncode == 0, made.stderr
-    back = subprocess.run([*gmpflow, "restore", str(tmp_path / "b.db")], env=env, capture_output=True, text=True,
-                          cwd=ROOT)
+    back = subprocess.run([*gmpflow, "restore", str(tmp_path / "b.db")], env=env, capture_output=True,
+                          text=True, cwd=ROOT)
     assert back.returncode == 0, back.stderr
     assert "audit trail verified" in back.stdout

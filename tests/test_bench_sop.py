@@ -1,4 +1,5 @@
-"""``gmpflow bench``'s SOP section: a short SOP runs step by step, each step its own instance, and figures come out."""
+"""``gmpflow bench``'s SOP section: a short SOP runs step by step, each step its own instance, and figures
+come out."""
 
 from engine.bench_sop import sop_step_costs
 

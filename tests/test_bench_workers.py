@@ -9,7 +9,8 @@ from tests.engine_support import BACKENDS, POSTGRES_URL
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_two_worker_processes_finish_every_job_and_report_a_rate(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_worker_processes_finish_every_job_and_report_a_rate(kind: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     if kind == "postgres":
         if not POSTGRES_URL:
             pytest.skip("PostgreSQL tests need GMPFLOW_TEST_POSTGRES_URL")

@@ -65,7 +65,8 @@ def test_a_killed_worker_s_jobs_complete_exactly_once_after_restart(database: Da
                                                                    kill_point: str) -> None:
     counterpart = Counterpart(hold_first=kill_point == "during_call")
     try:
-        engine = Gmpflow(database, Clock(), registry=registry_with_plugin(counterpart.url), change_control="off")
+        engine = Gmpflow(database, Clock(), registry=registry_with_plugin(counterpart.url),
+                         change_control="off")
         engine.record_start()
         engine.deploy(ADMIN, [FIXTURES / "crash_service.bpmn"])
         for i in range(INSTANCES):
@@ -75,7 +76,8 @@ def test_a_killed_worker_s_jobs_complete_exactly_once_after_restart(database: Da
         assert len(guids) == INSTANCES
 
         env = gmpflow_env(database.url, plugin_path(tmp_path / "plugins"),
-                          GMPFLOW_CRASH_COUNTERPART_URL=counterpart.url, GMPFLOW_JOB_LEASE_SECONDS=LEASE_SECONDS)
+                          GMPFLOW_CRASH_COUNTERPART_URL=counterpart.url,
+                          GMPFLOW_JOB_LEASE_SECONDS=LEASE_SECONDS)
         log = tmp_path / "worker.log"
         worker_args = ["worker", "--interval", "0.2"]
         if kill_point == "during_call":
@@ -147,7 +149,8 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
     log = tmp_path / "web.log"
     web, base = _serve(env, log)
     try:
-        status, body = http_json("POST", f"{base}/api/v1/tokens", {"username": "olivia", "password": PASSWORD})
+        status, body = http_json("POST", f"{base}/api/v1/tokens",
+                                 {"username": "olivia", "password": PASSWORD})
         assert status == 200, body
         token = body["token"]
         answers: list[Any] = []
@@ -211,10 +214,11 @@ def test_a_web_process_killed_between_writing_and_committing_a_completion_leaves
     env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret")
     log = tmp_path / "web.log"
     port = free_port()
-    web, base = serve_web(["run", "--port", str(port)], {**env, "GMPFLOW_FAILPOINT": "step.before_commit"}, log,
-                          port)
+    web, base = serve_web(["run", "--port", str(port)], {**env, "GMPFLOW_FAILPOINT": "step.before_commit"},
+                          log, port)
     try:
-        status, body = http_json("POST", f"{base}/api/v1/tokens", {"username": "olivia", "password": PASSWORD})
+        status, body = http_json("POST", f"{base}/api/v1/tokens",
+                                 {"username": "olivia", "password": PASSWORD})
         assert status == 200, body
         token = body["token"]
         with pytest.raises(OSError):  # the process died under the request

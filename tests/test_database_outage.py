@@ -127,9 +127,11 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
         return client.post(f"/api/v1/tasks/{tasks.get_json()[0]['id']}/complete", json={"data": data},
                            headers=auth[username])
 
-    for username, data in (("olivia", {"quantity": 5, "comment": "before the outage"}), ("sam", {"accepted": True})):
+    for username, data in (("olivia", {"quantity": 5, "comment": "before the outage"}),
+                           ("sam", {"accepted": True})):
         assert complete_open_task(username, data).status_code == 200
-    qa_task = client.get(f"/api/v1/tasks?instance_id={instance_id}&state=open", headers=auth["quinn"]).get_json()[0]
+    qa_task = client.get(f"/api/v1/tasks?instance_id={instance_id}&state=open",
+                         headers=auth["quinn"]).get_json()[0]
     browser = app.test_client()  # quinn signed in on the web pages too
     login_page = browser.get("/login").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)  # type: ignore[union-attr]
@@ -145,8 +147,8 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
         try:
             answers = [client.get("/api/v1/tasks", headers=auth["quinn"]),
                        client.get(f"/api/v1/instances/{instance_id}", headers=auth["quinn"]),
-                       client.post(f"/api/v1/tasks/{qa_task['id']}/complete", json={"data": {"accepted": True}},
-                                   headers=auth["quinn"]),
+                       client.post(f"/api/v1/tasks/{qa_task['id']}/complete",
+                                   json={"data": {"accepted": True}}, headers=auth["quinn"]),
                        client.post("/api/v1/tokens", json={"username": "quinn", "password": PASSWORD})]
             for answer in answers:
                 body = answer.get_json()
@@ -157,7 +159,8 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
             page = browser.get("/inbox", headers=page_accept)
             assert page.status_code == 503 and page.mimetype == "text/html", page.get_data(as_text=True)[:300]
             assert "The database is not reachable" in page.get_data(as_text=True)
-            assert "database_unavailable" in page.get_data(as_text=True) and page.headers["Retry-After"] == "5"
+            assert ("database_unavailable" in page.get_data(as_text=True)
+                    and page.headers["Retry-After"] == "5")
             # the worker loop keeps ticking through the outage, logging each failure
             _wait(lambda: sum(r.message == "worker tick failed" for r in caplog.records) >= 3, 20,
                   "three failed worker ticks")
@@ -169,7 +172,8 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
         assert completed.status_code == 200, completed.get_json()
 
         def instance_status() -> str:
-            return str(client.get(f"/api/v1/instances/{instance_id}", headers=auth["quinn"]).get_json()["status"])
+            return str(client.get(f"/api/v1/instances/{instance_id}",
+                                  headers=auth["quinn"]).get_json()["status"])
 
         _wait(lambda: instance_status() == "completed", 20, "the service job to run after the outage")
         assert token("quinn")

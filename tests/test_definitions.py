@@ -45,7 +45,8 @@ LINT_CASES = {
     "unknown-form": (process(user_task('<spiffworkflow:property name="formId" value="nope"/>')),
                      "unknown_form", "t1"),
     "unknown-operation": (process('<bpmn:serviceTask id="t1"><bpmn:extensionElements>'
-                                  '<spiffworkflow:serviceTaskOperator id="erp.nothing"/></bpmn:extensionElements>'
+                                  '<spiffworkflow:serviceTaskOperator id="erp.nothing"/>'
+                                  '</bpmn:extensionElements>'
                                   '<bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
                                   '</bpmn:serviceTask>'), "unknown_operation", "t1"),
     "unknown-role": (process(user_task(), lanes='<bpmn:laneSet id="ls"><bpmn:lane id="l1" name="wizard">'
@@ -61,13 +62,17 @@ LINT_CASES = {
                                     '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:complexGateway>'),
                             "unsupported_element", "t1"),
     # what a file drawn for Camunda carries that gmpflow cannot run, each named with its element and line
-    "camunda-juel-expression": (process('<bpmn:intermediateCatchEvent id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+    "camunda-juel-expression": (process('<bpmn:intermediateCatchEvent id="t1">'
+                                        '<bpmn:incoming>f1</bpmn:incoming>'
                                         '<bpmn:outgoing>f2</bpmn:outgoing><bpmn:timerEventDefinition>'
-                                        '<bpmn:timeDuration>${wait}</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                                        '<bpmn:timeDuration>${wait}</bpmn:timeDuration>'
+                                        '</bpmn:timerEventDefinition>'
                                         '</bpmn:intermediateCatchEvent>'), "foreign_expression", "t1"),
-    "camunda-feel-expression": (process('<bpmn:intermediateCatchEvent id="t1"><bpmn:incoming>f1</bpmn:incoming>'
+    "camunda-feel-expression": (process('<bpmn:intermediateCatchEvent id="t1">'
+                                        '<bpmn:incoming>f1</bpmn:incoming>'
                                         '<bpmn:outgoing>f2</bpmn:outgoing><bpmn:timerEventDefinition>'
-                                        '<bpmn:timeDuration>= wait</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                                        '<bpmn:timeDuration>= wait</bpmn:timeDuration>'
+                                        '</bpmn:timerEventDefinition>'
                                         '</bpmn:intermediateCatchEvent>'), "foreign_expression", "t1"),
     "service-task-without-operation": (process('<bpmn:serviceTask id="t1"><bpmn:incoming>f1</bpmn:incoming>'
                                                '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>'),
@@ -80,7 +85,8 @@ LINT_CASES = {
                                       "missing_called_element", "t1"),
     "data-store": (process(user_task() + '<bpmn:dataStoreReference id="ds" name="ERP"/>'),
                    "unsupported_element", "ds"),
-    "unknown-meaning": (process(user_task('<spiffworkflow:property name="signature.meaning" value="Liked"/>')),
+    "unknown-meaning": (process(user_task(
+                            '<spiffworkflow:property name="signature.meaning" value="Liked"/>')),
                         "unknown_signature_meaning", "t1"),
     "distinct-from-unknown-task": (process(user_task(
         '<spiffworkflow:property name="signature.meaning" value="Approved"/>'
@@ -183,7 +189,8 @@ def test_with_change_control_required_a_deployment_is_a_draft_that_cannot_start(
 
 def test_an_instance_starts_with_its_business_key_and_variables(engine, users):
     engine.deploy(ADMIN, [DEMO])
-    instance = engine.start_instance(users["operator"].actor, "demo_approval", "ORD-7", {"order": "ORD-7", "qty": 3})
+    instance = engine.start_instance(users["operator"].actor, "demo_approval", "ORD-7",
+                                     {"order": "ORD-7", "qty": 3})
     detail = engine.instance_detail(instance.id)
     assert detail["instance"].status == InstanceStatus.WAITING
     assert detail["instance"].business_key == "ORD-7"

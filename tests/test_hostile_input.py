@@ -30,7 +30,8 @@ BILLION_LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
                             for i in range(1, 10))
                   + ']>\n<lolz>&lol9;</lolz>')
 EXTERNAL_DTD = '<?xml version="1.0"?>\n<!DOCTYPE d SYSTEM "http://127.0.0.1:9/evil.dtd">\n<d/>'
-PARAMETER_ENTITY = ('<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY % ext SYSTEM "http://127.0.0.1:9/x"> %ext;]>'
+PARAMETER_ENTITY = ('<?xml version="1.0"?>\n'
+                    '<!DOCTYPE d [<!ENTITY % ext SYSTEM "http://127.0.0.1:9/x"> %ext;]>'
                     '\n<d/>')
 OVERSIZE = bundle()["hostile.bpmn"] + "<!--" + "x" * 5_100_000 + "-->"
 
@@ -56,7 +57,8 @@ DEPLOY_CASES: list[tuple[str, dict[str, str | bytes], str]] = [
     ("bpmn-external-dtd", _with("hostile.bpmn", EXTERNAL_DTD), "xml_forbidden"),
     ("dmn-external-dtd", _with("hostile_rule.dmn", EXTERNAL_DTD), "xml_forbidden"),
     ("bpmn-parameter-entity", _with("hostile.bpmn", PARAMETER_ENTITY), "xml_forbidden"),
-    ("bpmn-doctype-after-whitespace", _with("hostile.bpmn", "\n\n   " + XXE.split("\n", 1)[1]), "xml_forbidden"),
+    ("bpmn-doctype-after-whitespace", _with("hostile.bpmn", "\n\n   " + XXE.split("\n", 1)[1]),
+     "xml_forbidden"),
     ("bpmn-oversize", _with("hostile.bpmn", OVERSIZE), "xml_too_large"),
     ("dmn-oversize", _with("hostile_rule.dmn", OVERSIZE), "xml_too_large"),
     ("bpmn-utf16-with-doctype", _with("hostile.bpmn", XXE.replace('"1.0"?>', '"1.0" encoding="UTF-16"?>')
@@ -81,8 +83,10 @@ def test_the_unchanged_template_deploys(deploy_files: Callable[..., None]) -> No
 
 
 @pytest.mark.parametrize(("files", "code"), [c[1:] for c in DEPLOY_CASES], ids=[c[0] for c in DEPLOY_CASES])
-def test_a_hostile_model_file_is_refused_and_nothing_is_stored(engine: Gmpflow, deploy_files: Callable[..., None],
-                                                              files: dict[str, str | bytes], code: str) -> None:
+def test_a_hostile_model_file_is_refused_and_nothing_is_stored(engine: Gmpflow,
+                                                              deploy_files: Callable[..., None],
+                                                              files: dict[str, str | bytes],
+                                                              code: str) -> None:
     before = snapshot(engine.db)
     with pytest.raises(DefinitionError) as refused:
         deploy_files(files)
@@ -119,7 +123,8 @@ def test_an_oversize_model_posted_to_the_browser_modeler_is_refused_with_413(app
     page = client.get("/modeler").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     before = snapshot(engine.db)
-    response = client.post("/modeler/save", json={"files": {"hostile.bpmn": OVERSIZE}}, headers={"X-CSRFToken": token})
+    response = client.post("/modeler/save", json={"files": {"hostile.bpmn": OVERSIZE}},
+                           headers={"X-CSRFToken": token})
     assert response.status_code == 413
     assert snapshot(engine.db) == before
 
@@ -206,7 +211,8 @@ TASK_CASES = [  # (id, method, path, who, status, code)
     ("foreign-task-complete", "POST", "{task}/complete", "sam", 403, None),
     ("foreign-task-claim", "POST", "{task}/claim", "quinn", 403, None),
     ("foreign-task-unclaim", "POST", "{claimed}/unclaim", "sam", 409, "task_claimed_by_other"),
-    ("unknown-instance-suspend", "POST", "/api/v1/instances/987654/suspend", "ada", 404, "instance_not_found"),
+    ("unknown-instance-suspend", "POST", "/api/v1/instances/987654/suspend", "ada", 404,
+     "instance_not_found"),
     ("unknown-incident-retry", "POST", "/api/v1/incidents/987654/retry", "ada", 404, "incident_not_found"),
     ("unknown-definition-start", "POST", "/api/v1/process-definitions/nope/instances", "olivia", 404, None),
 ]
@@ -214,14 +220,16 @@ TASK_CASES = [  # (id, method, path, who, status, code)
 
 @pytest.mark.parametrize(("method", "path", "who", "status", "code"), [c[1:] for c in TASK_CASES],
                          ids=[c[0] for c in TASK_CASES])
-def test_unknown_and_foreign_ids_are_refused_and_nothing_changes(api: Api, engine: Gmpflow, demo: dict[str, Any],
-                                                                 method: str, path: str, who: str, status: int,
+def test_unknown_and_foreign_ids_are_refused_and_nothing_changes(api: Api, engine: Gmpflow,
+                                                                 demo: dict[str, Any], method: str, path: str,
+                                                                 who: str, status: int,
                                                                  code: str | None) -> None:
     task = f"/api/v1/tasks/{demo['task']['id']}"
     if "{claimed}" in path:  # olivia holds it; someone else tries to release it
         assert api.post(f"{task}/claim", as_="olivia").status_code == 200
     path = path.format(task=task, claimed=task)
-    body = {"data": {"quantity": 5, "comment": "c"}, "reason": "because", "business_key": "X", "variables": {}}
+    body = {"data": {"quantity": 5, "comment": "c"}, "reason": "because", "business_key": "X",
+            "variables": {}}
     token = api.token(who)  # made before the snapshot: the account is not part of the case
     before = snapshot(engine.db)
     response = api.call(method, path, token=token, **({"json": body} if method == "POST" else {}))
@@ -238,7 +246,8 @@ SQL_PAYLOADS = ["' OR '1'='1", "1; DROP TABLE audit_event; --", "%' OR 1=1 --", 
 def _filters(api: Api) -> list[tuple[str, str]]:
     """Every query parameter of every GET operation in the OpenAPI document (path parameters filled with
     names that exist nowhere, so those answer 404 or refuse the filter)."""
-    return [(re.sub(r"\{[^}]+\}", "nothing_here", path), param["name"]) for path, item in api.spec["paths"].items()
+    return [(re.sub(r"\{[^}]+\}", "nothing_here", path), param["name"])
+            for path, item in api.spec["paths"].items()
             for method, op in item.items() if method == "get"
             for param in op.get("parameters", []) if param.get("in") == "query"]
 
@@ -259,7 +268,8 @@ def test_sql_metacharacters_in_every_filter_find_nothing_and_change_nothing(api:
             if response.status_code == 400:
                 assert response.json["code"] == "bad_filter", (path, name, response.json)
                 continue
-            items = response.json.get("items", response.json) if isinstance(response.json, dict) else response.json
+            items = (response.json.get("items", response.json) if isinstance(response.json, dict)
+                     else response.json)
             if isinstance(items, list) and name not in ("limit", "offset", "mine"):
                 assert items == [], (path, name, payload, items[:1])
     assert snapshot(engine.db) == before
@@ -329,16 +339,18 @@ CSRF_CASES = [("login", "/login", None, {"username": "olivia", "password": PASSW
               ("logout", "/logout", "olivia", {}),
               ("claim-task", "/tasks/{task}/claim", "olivia", {}),
               ("complete-task", "/tasks/{task}/complete", "olivia", {"quantity": "5", "comment": "c"}),
-              ("create-user", "/admin/users", "ada", {"username": "mallory", "full_name": "M", "role": "admin"}),
+              ("create-user", "/admin/users", "ada",
+               {"username": "mallory", "full_name": "M", "role": "admin"}),
               ("grant-role", "/admin/users/olivia/roles", "ada", {"role": "admin", "reason": "r"}),
-              ("change-password", "/account/password", "olivia", {"old_password": PASSWORD, "new_password": "x" * 20,
-                                                                  "confirm": "x" * 20})]
+              ("change-password", "/account/password", "olivia",
+               {"old_password": PASSWORD, "new_password": "x" * 20, "confirm": "x" * 20})]
 
 
 @pytest.mark.parametrize(("path", "who", "form"), [c[1:] for c in CSRF_CASES], ids=[c[0] for c in CSRF_CASES])
 def test_a_web_form_post_without_the_csrf_token_is_refused_with_400(app: Any, api: Api, engine: Gmpflow,
                                                                     demo: dict[str, Any], path: str,
-                                                                    who: str | None, form: dict[str, str]) -> None:
+                                                                    who: str | None,
+                                                                    form: dict[str, str]) -> None:
     if who:
         api.ensure_user(who)
     client = _signed_in(app, engine, who) if who else app.test_client()
@@ -350,7 +362,8 @@ def test_a_web_form_post_without_the_csrf_token_is_refused_with_400(app: Any, ap
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", '"five"', "0", "1001", "1e999"])
 def test_bad_form_data_from_the_web_page_is_refused_and_nothing_changes(app: Any, api: Api, engine: Gmpflow,
-                                                                        demo: dict[str, Any], value: str) -> None:
+                                                                        demo: dict[str, Any],
+                                                                        value: str) -> None:
     client = _signed_in(app, engine, "olivia")
     page = client.get(f"/tasks/{demo['task']['id']}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
@@ -373,7 +386,8 @@ def test_login_brute_force_locks_the_account_and_changes_nothing_else(app: Any, 
             return response.status_code, response.json["code"]
         page = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        response = client.post("/login", data={"username": "olivia", "password": password, "csrf_token": token})
+        response = client.post("/login", data={"username": "olivia", "password": password,
+                                               "csrf_token": token})
         text = response.get_data(as_text=True)
         return response.status_code, "account_locked" if "locked" in text else (
             "invalid_credentials" if response.status_code != 302 else "ok")
@@ -387,7 +401,7 @@ def test_login_brute_force_locks_the_account_and_changes_nothing_else(app: Any, 
     after = snapshot(engine.db)
     changed = {t for t, n in after["rows"].items() if n != before["rows"][t]}
     assert changed <= {"audit_event"}, changed  # the user row changed in place; nothing was created
-    actions = {e.action for e in engine.audit_events(actor="olivia")} | {e.action for e in engine.audit_events(
-        object_type="user")}
+    actions = ({e.action for e in engine.audit_events(actor="olivia")}
+               | {e.action for e in engine.audit_events(object_type="user")})
     assert "user.locked" in actions or any("lock" in a for a in actions), actions
     assert engine.verify_audit().ok

@@ -16,7 +16,8 @@ def events(engine, action):  # type: ignore[no-untyped-def]
     return [e for e in engine.audit_events(action=action, limit=500)]
 
 
-@pytest.mark.parametrize("password, code", [("short7!", "password_too_short"), ("newcomer", "password_is_username")])
+@pytest.mark.parametrize("password, code", [("short7!", "password_too_short"),
+                                            ("newcomer", "password_is_username")])
 def test_a_password_that_breaks_the_policy_is_refused(engine, password, code):
     with pytest.raises(ValidationFailed) as err:
         engine.add_user(ADMIN, "newcomer", "New Comer", password, ["operator"])

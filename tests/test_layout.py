@@ -26,7 +26,8 @@ def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
             found += [(alias.name, node.lineno, id(node) in top_level) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module == "connectors":  # `from connectors import hookspecs`
-                found += [(f"connectors.{alias.name}", node.lineno, id(node) in top_level) for alias in node.names]
+                found += [(f"connectors.{alias.name}", node.lineno, id(node) in top_level)
+                          for alias in node.names]
             else:
                 found.append((node.module, node.lineno, id(node) in top_level))
     return found

@@ -61,8 +61,10 @@ def test_a_changed_schema_becomes_a_new_audited_type_version(engine: Gmpflow, md
 @pytest.mark.parametrize(("data", "errors"), [
     ({"supplier": "Acme", "unit_of_measure": "kg", "shelf_life_days": 0},
      {"/id": "'id' is required", "/shelf_life_days": "0 is less than the minimum of 1"}),
-    ({**material("MAT-1"), "shelf_life_days": "a year"}, {"/shelf_life_days": "'a year' is not of type 'integer'"}),
-    ({**material("MAT-1"), "colour": "blue"}, {"": "Additional properties are not allowed ('colour' was unexpected)"}),
+    ({**material("MAT-1"), "shelf_life_days": "a year"},
+     {"/shelf_life_days": "'a year' is not of type 'integer'"}),
+    ({**material("MAT-1"), "colour": "blue"},
+     {"": "Additional properties are not allowed ('colour' was unexpected)"}),
     (material("MAT-2"), {"/id": "must equal the record key 'MAT-1'"}),
 ])
 def test_schema_violations_are_reported_per_field_and_nothing_is_stored(engine: Gmpflow, md: MasterData,
@@ -93,7 +95,8 @@ def test_dates_are_checked_as_dates(engine: Gmpflow, md: MasterData) -> None:
 
 
 def test_a_reference_to_a_record_that_does_not_exist_is_refused(engine: Gmpflow, md: MasterData) -> None:
-    effective_version(engine, "product", "PRD-1", {"part_number": "PRD-1", "description": "Tablet", "unit": "pcs"})
+    effective_version(engine, "product", "PRD-1", {"part_number": "PRD-1", "description": "Tablet",
+                                                   "unit": "pcs"})
     effective_version(engine, "material", "MAT-1", material("MAT-1"))
     with pytest.raises(ValidationFailed) as caught:
         md.create_record(ADMIN, "bom", "BOM-1", "BoM", bom("PRD-1", "MAT-1", "MAT-404"))
@@ -109,7 +112,8 @@ def test_an_sop_step_requires_an_equipment_class_that_is_declared(engine: Gmpflo
         md.create_record(ADMIN, "recipe", "SOP-1", "SOP", {"steps": [step]})
     assert caught.value.errors == {"/steps/0/required_equipment_class":
                                    "there is no equipment_class record 'GRANULATOR'"}
-    effective_version(engine, "equipment_class", "GRANULATOR", {"code": "GRANULATOR", "description": "High shear"})
+    effective_version(engine, "equipment_class", "GRANULATOR", {"code": "GRANULATOR",
+                                                                "description": "High shear"})
     assert md.create_record(ADMIN, "recipe", "SOP-1", "SOP", {"steps": [step]}).status == "draft"
 
 
@@ -132,8 +136,10 @@ def test_only_one_version_is_effective_and_the_previous_is_superseded_in_the_sam
     assert versions[0].effective_until == made.effective_from == clock.now()
     with engine.db.read() as session:  # one commit: both changes are in the same transaction's audit events
         events = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(
-            ["masterdata.version_superseded", "masterdata.version_effective"])).order_by(AuditEvent.seq)).all()
-    assert [e.action for e in events][-2:] == ["masterdata.version_superseded", "masterdata.version_effective"]
+            ["masterdata.version_superseded", "masterdata.version_effective"]))
+            .order_by(AuditEvent.seq)).all()
+    assert [e.action for e in events][-2:] == ["masterdata.version_superseded",
+                                               "masterdata.version_effective"]
     assert events[-1].at == events[-2].at
     assert first.id != second.id
 
@@ -218,7 +224,8 @@ def test_a_second_open_version_of_a_record_is_refused(engine: Gmpflow, md: Maste
 
 
 def test_the_diff_lists_changes_by_json_pointer(engine: Gmpflow, md: MasterData) -> None:
-    effective_version(engine, "product", "PRD-1", {"part_number": "PRD-1", "description": "Tablet", "unit": "pcs"})
+    effective_version(engine, "product", "PRD-1", {"part_number": "PRD-1", "description": "Tablet",
+                                                   "unit": "pcs"})
     for key in ("MAT-1", "MAT-2", "MAT-3"):
         effective_version(engine, "material", key, material(key))
     effective_version(engine, "bom", "BOM-1", bom("PRD-1", "MAT-1", "MAT-2"))
@@ -251,7 +258,8 @@ def test_make_effective_is_refused_without_a_change_request(engine: Gmpflow, md:
         governed.masterdata.make_effective(ADMIN, version.id, None, None)
     assert caught.value.code == "change_control_required"
     with engine.db.unit_of_work() as session, pytest.raises(PermissionDenied):
-        masterdata.make_effective(session, engine.clock, ADMIN, version.id, None, None, change_control="required")
+        masterdata.make_effective(session, engine.clock, ADMIN, version.id, None, None,
+                                  change_control="required")
     with pytest.raises(NotFound) as unknown:
         governed.masterdata.make_effective(ADMIN, version.id, None, 999)
     assert unknown.value.code == "change_request_not_found"
@@ -280,7 +288,8 @@ def test_an_import_is_all_or_nothing_with_errors_per_record(engine: Gmpflow, md:
     effective_version(engine, "material", "MAT-1", material("MAT-1"))
     audited = len(actions(engine))
     items = [{"type": "material", "key": "MAT-2", "title": "Starch", "data": material("MAT-2")},
-             {"type": "material", "key": "MAT-3", "title": "Talc", "data": material("MAT-3", shelf_life_days=-1)},
+             {"type": "material", "key": "MAT-3", "title": "Talc",
+              "data": material("MAT-3", shelf_life_days=-1)},
              {"type": "bom", "key": "BOM-1", "title": "BoM", "data": bom("PRD-404", "MAT-2")},
              {"type": "spaceship", "key": "X", "data": {}},
              {"type": "material", "key": "MAT-2", "data": material("MAT-2")},
@@ -288,7 +297,8 @@ def test_an_import_is_all_or_nothing_with_errors_per_record(engine: Gmpflow, md:
     with pytest.raises(ValidationFailed) as caught:
         md.import_records(ADMIN, items)
     assert caught.value.code == "import_failed"
-    assert set(caught.value.errors) == {"/1/data/shelf_life_days", "/2/data/product", "/3/type", "/4/key", "/5"}
+    assert set(caught.value.errors) == {"/1/data/shelf_life_days", "/2/data/product", "/3/type", "/4/key",
+                                        "/5"}
     assert count(engine, MasterDataRecord) == 1 and count(engine, MasterDataVersion) == 1
     assert len(actions(engine)) == audited
 
@@ -307,7 +317,8 @@ def test_demo_data_files_import_cleanly(engine: Gmpflow, md: MasterData) -> None
     assert count(engine, MasterDataType) == len(SHIPPED_TYPES)
 
 
-def test_demo_master_data_is_loaded_effective_by_the_bootstrap_rule_once(engine: Gmpflow, md: MasterData) -> None:
+def test_demo_master_data_is_loaded_effective_by_the_bootstrap_rule_once(engine: Gmpflow,
+                                                                         md: MasterData) -> None:
     from engine import bootstrap
 
     versions = bootstrap.load_demo_masterdata(engine, ADMIN)
@@ -317,7 +328,8 @@ def test_demo_master_data_is_loaded_effective_by_the_bootstrap_rule_once(engine:
         reasons = set(session.scalars(select(AuditEvent.reason).where(
             AuditEvent.action == "masterdata.version_effective")))
     assert statuses == {"effective"} and reasons == {"bootstrap demo data"}
-    assert md.effective_at("equipment", "EQ-PRESS-02").data["calibration_due"] < engine.clock.now().date().isoformat()
+    assert (md.effective_at("equipment", "EQ-PRESS-02").data["calibration_due"]
+            < engine.clock.now().date().isoformat())
     steps = md.effective_at("recipe", "SOP-PARA-500").data["steps"]
     assert len(steps) == 3 and [p["name"] for s in steps for p in s["parameters"] if p["critical"]] == [
         "granulate moisture"]

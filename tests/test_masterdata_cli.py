@@ -21,11 +21,13 @@ def run(engine: Gmpflow, md, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
 
 def test_import_then_list_show_and_diff(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     file = tmp_path / "materials.json"
-    file.write_text(json.dumps([{"type": "material", "key": "MAT-1", "title": "Lactose", "data": material("MAT-1")}]))
+    file.write_text(json.dumps([{"type": "material", "key": "MAT-1", "title": "Lactose",
+                                 "data": material("MAT-1")}]))
     assert run("masterdata", "import", file).output == "material MAT-1 v1 draft\n"
     assert "material\tv1\t" in run("masterdata", "types").output
     assert run("masterdata", "records", "material").output == "MAT-1\tLactose\tv1 draft\n"
-    assert json.loads(run("masterdata", "show", "material", "MAT-1").output)["versions"][0]["data"]["id"] == "MAT-1"
+    assert json.loads(run("masterdata", "show", "material",
+                          "MAT-1").output)["versions"][0]["data"]["id"] == "MAT-1"
     assert run("masterdata", "diff", "material", "MAT-1", 1, 1).output == ""
 
 

@@ -87,15 +87,17 @@ def test_four_workers_and_two_web_processes_complete_every_instance_once(postgre
         def drive(i: int) -> int:
             base = bases[i % len(bases)]
             status, instance = http_json("POST", f"{base}/api/v1/process-definitions/demo_approval/instances",
-                                         {"business_key": f"SCALE-{i}", "variables": {}}, tokens["olivia"], 60)
+                                         {"business_key": f"SCALE-{i}", "variables": {}}, tokens["olivia"],
+                                         60)
             assert status == 201, instance
             for step, (username, data) in enumerate(STEPS):
                 base = bases[(i + step + 1) % len(bases)]  # each step on the other web process
-                status, tasks = http_json("GET", f"{base}/api/v1/tasks?instance_id={instance['id']}&state=open",
+                status, tasks = http_json("GET",
+                                          f"{base}/api/v1/tasks?instance_id={instance['id']}&state=open",
                                           token=tokens[username], timeout=60)
                 assert status == 200 and len(tasks) == 1, tasks
-                status, body = http_json("POST", f"{base}/api/v1/tasks/{tasks[0]['id']}/complete", {"data": data},
-                                         tokens[username], 60)
+                status, body = http_json("POST", f"{base}/api/v1/tasks/{tasks[0]['id']}/complete",
+                                         {"data": data}, tokens[username], 60)
                 assert status == 200, body
             return int(instance["id"])
 
@@ -117,7 +119,8 @@ def test_four_workers_and_two_web_processes_complete_every_instance_once(postgre
 
     assert len(set(ids)) == INSTANCES
     with postgres.read() as session:
-        assert Counter(session.scalars(select(ProcessInstance.status))) == {InstanceStatus.COMPLETED: INSTANCES}
+        assert Counter(session.scalars(select(ProcessInstance.status))) == {
+            InstanceStatus.COMPLETED: INSTANCES}
         guid_of = {str(j.id): j.task_guid for j in session.scalars(select(Job))}
         job_runs = Counter(guid_of[e.object_id] for e in session.scalars(
             select(AuditEvent).where(AuditEvent.action == "job.completed")))
@@ -131,7 +134,8 @@ def test_four_workers_and_two_web_processes_complete_every_instance_once(postgre
     verified = audit_verify(env)
     assert verified.returncode == 0, verified.stderr
     requests = INSTANCES * 7
-    print(f"\nscale-out on PostgreSQL: {INSTANCES} instances, {WORKERS} workers, {WEB_PROCESSES} web processes, "
-          f"{CLIENT_THREADS} client threads: API driven in {driven:.1f} s ({requests / driven:.0f} requests/s), "
+    print(f"\nscale-out on PostgreSQL: {INSTANCES} instances, {WORKERS} workers, "
+          f"{WEB_PROCESSES} web processes, {CLIENT_THREADS} client threads: "
+          f"API driven in {driven:.1f} s ({requests / driven:.0f} requests/s), "
           f"all completed in {elapsed:.1f} s ({INSTANCES / elapsed:.1f} instances/s)")
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -40,8 +40,8 @@ def test_the_parallel_join_waits_for_both_branches_in_either_order(flow, deploy,
     (False, True, ["chem"]),
     (False, False, []),
 ])
-def test_the_inclusive_gateway_runs_every_true_branch_and_joins_only_those(flow, deploy, users, sterile, active,
-                                                                          branches):
+def test_the_inclusive_gateway_runs_every_true_branch_and_joins_only_those(flow, deploy, users, sterile,
+                                                                          active, branches):
     deploy("gateway_inclusive.bpmn")
     instance = flow.start_instance(users["operator"].actor, "gateway_inclusive", None,
                                    {"sterile": sterile, "active_ingredient": active})

@@ -1,4 +1,5 @@
-"""Scenarios: message start, intermediate message catch, messages between instances, kept and expired messages."""
+"""Scenarios: message start, intermediate message catch, messages between instances, kept and expired
+messages."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def test_a_parallel_multi_instance_over_a_collection_opens_every_task_at_once(fl
 @pytest.mark.slow
 def test_a_loop_of_1000_iterations_completes(flow, deploy, users):
     deploy("loop_1000.bpmn")
-    instance = flow.start_instance(users["operator"].actor, "loop_1000", None, {"counter": 0, "iterations": 1000})
+    instance = flow.start_instance(users["operator"].actor, "loop_1000", None,
+                                   {"counter": 0, "iterations": 1000})
     assert flow.open_elements(users["operator"], instance.id) == ["confirm"]
     assert flow.variables(instance.id)["counter"] == 1000
     flow.complete(users["operator"], instance.id, "confirm", {})

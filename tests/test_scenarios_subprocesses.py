@@ -56,7 +56,8 @@ def test_an_interrupting_boundary_timer_cancels_the_overdue_task_and_escalates(f
     assert "record" not in flow.path(instance.id)
 
 
-def test_a_non_interrupting_boundary_timer_adds_a_reminder_and_the_task_stays_open(flow, deploy, users, clock):
+def test_a_non_interrupting_boundary_timer_adds_a_reminder_and_the_task_stays_open(flow, deploy, users,
+                                                                                   clock):
     deploy("boundary_timer_noninterrupting.bpmn")
     instance = flow.start_instance(users["operator"].actor, "boundary_timer_noninterrupting")
     clock.advance(minutes=16)

@@ -9,11 +9,13 @@ from engine.states import InstanceStatus
 
 
 @pytest.mark.parametrize("weight, grade", [(98, "A"), (85, "B"), (40, "reject")])
-def test_every_task_kind_runs_in_order_and_the_decision_table_grades_the_yield(flow, deploy, users, weight, grade):
+def test_every_task_kind_runs_in_order_and_the_decision_table_grades_the_yield(flow, deploy, users, weight,
+                                                                               grade):
     deploy("task_kinds_bundle")
     instance = flow.start_instance(users["operator"].actor, "task_kinds", "LOT-1", {"planned": 100})
     assert flow.status(instance.id) == InstanceStatus.WAITING
-    assert flow.open_elements(users["supervisor"], instance.id) == []  # the first task is in the operator lane
+    # the first task is in the operator lane
+    assert flow.open_elements(users["supervisor"], instance.id) == []
 
     flow.complete(users["operator"], instance.id, "weigh", {"weight": weight})
     assert flow.status(instance.id) == InstanceStatus.RUNNING  # the service call is a due job

@@ -12,7 +12,8 @@ def test_an_intermediate_duration_timer_waits_its_duration_from_a_variable(flow,
     instance = flow.start_instance(users["operator"].actor, "timer_duration", None, {"cure_time": "PT45M"})
     (timer,) = flow.instance_detail(instance.id)["jobs"]
     due = timer.due_at.replace(tzinfo=timezone.utc)
-    assert timer.kind == "timer" and abs(due - datetime(2026, 1, 5, 8, 45, tzinfo=timezone.utc)) < timedelta(seconds=1)
+    assert (timer.kind == "timer"
+            and abs(due - datetime(2026, 1, 5, 8, 45, tzinfo=timezone.utc)) < timedelta(seconds=1))
     clock.advance(minutes=44)
     assert flow.run_jobs() == 0
     assert flow.status(instance.id) == InstanceStatus.WAITING
@@ -38,7 +39,8 @@ def test_an_intermediate_date_timer_waits_until_its_date(flow, deploy, users, cl
 
 def test_timers_and_pending_jobs_survive_a_restart(flow, deploy, users, clock):
     deploy("restart_survival.bpmn")
-    instance = flow.start_instance(users["operator"].actor, "restart_survival", "LOT-R", {"material": "API-7"})
+    instance = flow.start_instance(users["operator"].actor, "restart_survival", "LOT-R",
+                                   {"material": "API-7"})
     kinds = sorted((j.kind, j.state) for j in flow.instance_detail(instance.id)["jobs"])
     assert kinds == [("service", JobState.PENDING), ("timer", JobState.PENDING)]
     flow.restart()  # a new process: nothing in memory, the same database

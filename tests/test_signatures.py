@@ -37,8 +37,8 @@ def failed_attempts(engine, username: str) -> int:  # type: ignore[no-untyped-de
 
 
 # -- a good signature ---------------------------------------------------------------------------------------
-def test_a_signed_completion_stores_a_signature_bound_to_exactly_what_was_signed(engine, people, signed_release,
-                                                                                 clock):
+def test_a_signed_completion_stores_a_signature_bound_to_exactly_what_was_signed(engine, people,
+                                                                                 signed_release, clock):
     instance = run_to_approval(engine, people)
     task = approve_task(engine, people, instance)
     engine.complete_task(people["quinn"], task.id, {"decision": "release"}, sig("quinn", "Approved"))
@@ -62,7 +62,8 @@ def test_a_signed_completion_stores_a_signature_bound_to_exactly_what_was_signed
 def test_the_manifestation_shows_printed_name_time_with_zone_and_meaning(engine, people, signed_release):
     instance = run_to_approval(engine, people)
     [shown] = engine.list_signatures(instance.id)
-    assert (shown["printed_name"], shown["meaning"], shown["username"]) == ("Oscar Example", "Verified", "oscar")
+    assert (shown["printed_name"], shown["meaning"], shown["username"]) == ("Oscar Example", "Verified",
+                                                                             "oscar")
     assert shown["signed_at"].endswith("+00:00")
 
 
@@ -93,7 +94,8 @@ def test_completing_a_task_that_needs_a_signature_without_one_is_rejected_and_no
 def test_signing_in_the_name_of_another_user_is_rejected_and_counted(engine, people, signed_release):
     instance = run_to_approval(engine, people)
     task = approve_task(engine, people, instance)
-    assert rejected(engine, people["quinn"], task.id, {}, sig("quentin", "Approved")) == "signature_user_mismatch"
+    assert rejected(engine, people["quinn"], task.id, {},
+                    sig("quentin", "Approved")) == "signature_user_mismatch"
     assert (failed_attempts(engine, "quinn"), failed_attempts(engine, "quentin")) == (1, 0)
 
 
@@ -110,7 +112,8 @@ def test_a_witness_cannot_be_the_performer(engine, people, signed_release):
     task = open_task(engine, people["olivia"], instance.id, "record_values")
     engine.complete_task(people["olivia"], task.id, {"quantity_kg": 3})
     witness = open_task(engine, people["olivia"], instance.id, "witness")
-    assert rejected(engine, people["olivia"], witness.id, {}, sig("olivia", "Verified")) == "signature_four_eyes"
+    assert rejected(engine, people["olivia"], witness.id, {},
+                    sig("olivia", "Verified")) == "signature_four_eyes"
     engine.complete_task(people["oscar"], witness.id, {}, sig("oscar", "Verified"))
 
 
@@ -133,14 +136,18 @@ def test_the_witness_who_signed_cannot_also_approve(engine, people, signed_relea
     assert rejected(engine, people["dana"], task.id, {}, sig("dana", "Approved")) == "signature_four_eyes"
 
 
-# -- roles x actions ------------------------------------------------------------------------------------------
+# -- roles x actions -----------------------------------------------------------------------------------------
 ROLE_TABLE = [
     # task,      user,      action,     allowed
-    ("witness", "oscar", "claim", True), ("witness", "quinn", "claim", False), ("witness", "paula", "claim", False),
-    ("witness", "oscar", "sign", True), ("witness", "quinn", "sign", False), ("witness", "ada", "sign", False),
-    ("approve", "quinn", "claim", True), ("approve", "oscar", "claim", False), ("approve", "ada", "claim", False),
+    ("witness", "oscar", "claim", True), ("witness", "quinn", "claim", False),
+    ("witness", "paula", "claim", False),
+    ("witness", "oscar", "sign", True), ("witness", "quinn", "sign", False),
+    ("witness", "ada", "sign", False),
+    ("approve", "quinn", "claim", True), ("approve", "oscar", "claim", False),
+    ("approve", "ada", "claim", False),
     ("approve", "quinn", "complete", True), ("approve", "oscar", "complete", False),
-    ("approve", "quinn", "sign", True), ("approve", "oscar", "sign", False), ("approve", "paula", "sign", False),
+    ("approve", "quinn", "sign", True), ("approve", "oscar", "sign", False),
+    ("approve", "paula", "sign", False),
 ]
 
 
@@ -150,7 +157,8 @@ def test_only_holders_of_the_lane_role_may_claim_complete_or_sign(engine, people
                                                                   username, action, allowed):
     if element_id == "witness":
         instance = engine.start_instance(people["olivia"].actor, "signed_release", "B-3")
-        engine.complete_task(people["olivia"], open_task(engine, people["olivia"], instance.id, "record_values").id,
+        engine.complete_task(people["olivia"],
+                             open_task(engine, people["olivia"], instance.id, "record_values").id,
                              {"quantity_kg": 1})
         meaning = "Verified"
     else:
@@ -176,7 +184,7 @@ def test_only_holders_of_the_lane_role_may_claim_complete_or_sign(engine, people
         assert len(engine.list_signatures(instance.id)) == (0 if element_id == "witness" else 1)
 
 
-# -- lockout, one-time and expired passwords ------------------------------------------------------------------------
+# -- lockout, one-time and expired passwords -----------------------------------------------------------------
 def test_five_failed_signings_lock_the_account_visibly_to_admins_and_audited(engine, people, signed_release):
     instance = run_to_approval(engine, people)
     task = approve_task(engine, people, instance)
@@ -187,7 +195,8 @@ def test_five_failed_signings_lock_the_account_visibly_to_admins_and_audited(eng
     assert (quinn.locked, quinn.failed_attempts) == (True, 5)
     [locked] = engine.audit_events(action="user.locked")
     assert (locked.object_id, locked.actor_id) == ("quinn", "system")
-    assert rejected(engine, people["quinn"], task.id, {}, sig("quinn", "Approved")) == "signature_account_locked"
+    assert rejected(engine, people["quinn"], task.id, {},
+                    sig("quinn", "Approved")) == "signature_account_locked"
     engine.unlock_user(ADMIN, "quinn", "confirmed in person")
     engine.complete_task(people["quinn"], task.id, {}, sig("quinn", "Approved"))
 
@@ -215,10 +224,11 @@ def test_a_deactivated_user_cannot_sign(engine, people, signed_release):
     instance = run_to_approval(engine, people)
     task = approve_task(engine, people, instance)
     engine.set_user_active(ADMIN, "quinn", False, "left the company")
-    assert rejected(engine, people["quinn"], task.id, {}, sig("quinn", "Approved")) == "signature_account_locked"
+    assert rejected(engine, people["quinn"], task.id, {},
+                    sig("quinn", "Approved")) == "signature_account_locked"
 
 
-# -- the database and verification ------------------------------------------------------------------------------
+# -- the database and verification ---------------------------------------------------------------------------
 @pytest.mark.parametrize("statement", ["UPDATE signature SET meaning = 'Rejected'", "DELETE FROM signature"],
                          ids=["update", "delete"])
 def test_the_database_refuses_update_and_delete_on_signatures(engine, people, signed_release, statement):
@@ -258,7 +268,8 @@ def test_an_edited_signature_row_is_detected_by_verification(two_signed_instance
 
 def test_a_signature_moved_to_another_record_is_detected_by_verification(two_signed_instances):
     engine, first, second = two_signed_instances
-    raw(engine, f"UPDATE signature SET instance_id = {second.id}, task_guid = '{_guid(engine, second.id, 'witness')}'"
+    raw(engine, f"UPDATE signature SET instance_id = {second.id}, "
+                f"task_guid = '{_guid(engine, second.id, 'witness')}'"
                 " WHERE id = 1")
     report = engine.verify_audit()
     assert not report.ok and report.reason.startswith("signature 1:")

@@ -11,7 +11,8 @@ def started(engine: Gmpflow, key: str) -> int:
     return engine.list_instances(key=key)[1]
 
 
-def test_a_cycle_timer_starts_one_instance_per_occurrence_and_stops_after_its_repetitions(engine, deploy, clock):
+def test_a_cycle_timer_starts_one_instance_per_occurrence_and_stops_after_its_repetitions(engine, deploy,
+                                                                                          clock):
     deploy("timer_start_cycle.bpmn")
     engine.run_jobs_once()
     assert started(engine, "poll_erp") == 0  # 08:00; the first occurrence is at 09:00

@@ -43,7 +43,8 @@ def test_a_doctype_hidden_in_utf16_is_refused_after_parsing() -> None:
     assert caught.value.code == "xml_forbidden"
 
 
-@pytest.mark.parametrize(("size", "limit"), [(2_000, 1_000), (5_000_001, 5_000_000)], ids=["custom", "default"])
+@pytest.mark.parametrize(("size", "limit"), [(2_000, 1_000), (5_000_001, 5_000_000)],
+                         ids=["custom", "default"])
 def test_oversize_documents_are_refused_before_parsing(size: int, limit: int) -> None:
     xml = ROOT + "x" * size + "</bpmn:definitions>"
     with pytest.raises(UnsafeXml) as caught:

@@ -63,8 +63,8 @@ class TrytonServer:
             "inputs": [["create", [
                 {**move, "product": ids["api"], "quantity": quantity * 2, "from_location": ids["storage"],
                  "to_location": ids["production"]},
-                {**move, "product": ids["excipient"], "quantity": quantity * 3, "from_location": ids["storage"],
-                 "to_location": ids["production"]}]]],
+                {**move, "product": ids["excipient"], "quantity": quantity * 3,
+                 "from_location": ids["storage"], "to_location": ids["production"]}]]],
             "outputs": [["create", [
                 {**move, "product": ids["tablet"], "quantity": quantity, "from_location": ids["production"],
                  "to_location": ids["storage"], "unit_price": "1", "currency": ids["currency"]}]]],
@@ -107,7 +107,8 @@ def _seed(client: TrytonClient) -> dict[str, int]:
     ids["currency"] = create("currency.currency", {"name": "Euro", "symbol": "€", "code": "EUR"})
     party = create("party.party", {"name": "Acme Pharma"})
     ids["company"] = create("company.company", {"party": party, "currency": ids["currency"]})
-    client.model("res.user", "write", [1], {"companies": [["add", [ids["company"]]]], "company": ids["company"]})
+    client.model("res.user", "write", [1], {"companies": [["add", [ids["company"]]]],
+                                            "company": ids["company"]})
     client._context = client.model("res.user", "get_preferences", True)  # the company is now in the context
     ids["unit"] = find("product.uom", [["symbol", "=", "u"]])
     for key, code in (("warehouse", "WH"), ("storage", "STO"), ("production", "PROD"), ("supplier", "SUP")):

@@ -13,7 +13,8 @@ bp = Blueprint("auth", __name__)
 
 LOGIN_MESSAGES = {
     "invalid_credentials": "Unknown username or wrong password. Too many failed attempts lock the account.",
-    "account_locked": "This account is locked after too many failed attempts. An administrator can unlock it.",
+    "account_locked": "This account is locked after too many failed attempts. "
+                      "An administrator can unlock it.",
     "account_inactive": "This account is deactivated. Ask an administrator.",
     "password_change_required": "Your password is a one-time or expired password: choose a new one below.",
 }

@@ -15,7 +15,8 @@ IMPACTS = (("none", "None"), ("indirect", "Indirect"), ("direct", "Direct (quali
 
 
 def request_fields(form: MultiDict[str, str]) -> dict[str, str] | None:
-    """The change request's reason, product impact and effective date; None (and a message) when incomplete."""
+    """The change request's reason, product impact and effective date; None (and a message) when
+    incomplete."""
     reason = (form.get("reason") or "").strip()
     impact = form.get("product_impact") or ""
     try:
@@ -23,14 +24,15 @@ def request_fields(form: MultiDict[str, str]) -> dict[str, str] | None:
     except ValueError:
         effective = ""
     if len(reason) < 5 or impact not in dict(IMPACTS) or not effective:
-        flash("Give a reason (at least 5 characters), the impact on the product and the date it takes effect.",
-              "error")
+        flash("Give a reason (at least 5 characters), the impact on the product and the date it takes "
+              "effect.", "error")
         return None
     return {"reason": reason, "product_impact": impact, "effective_date": effective}
 
 
 def open_and_answer(open_request: Callable[[], dict[str, Any]], back: str, opened_message: str) -> Any:
-    """Open the change request and answer: back to the page, or to its request form when that needs attention."""
+    """Open the change request and answer: back to the page, or to its request form when that needs
+    attention."""
     try:
         opened = open_request()
     except GmpflowError as exc:

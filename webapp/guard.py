@@ -98,7 +98,8 @@ def _load_principal() -> Principal | None:
         found = engine().principal(username)
     except (AuthenticationFailed, NotFound):
         session.clear()
-        flash("Your account is locked (too many failed attempts) or deactivated; ask an administrator.", "error")
+        flash("Your account is locked (too many failed attempts) or deactivated; ask an administrator.",
+              "error")
         return None
     session["seen"] = _now()
     return found

@@ -26,8 +26,8 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 STATES = ("open", "claimed")
 
 SIGNATURE_MESSAGES = {
-    "signature_required": "This step must be signed: choose the meaning where asked, and enter your username and "
-                          "password in the signing dialog.",
+    "signature_required": "This step must be signed: choose the meaning where asked, and enter your "
+                          "username and password in the signing dialog.",
     "signature_user_mismatch": "You can only sign with your own account: the username must be the one you "
                                "are signed in with.",
     "signature_password_invalid": "The password is wrong. The step is not signed and nothing was saved; "
@@ -175,7 +175,8 @@ def complete(task_id: int) -> Any:
     except Conflict as exc:
         if exc.code == "task_not_open":
             return render_template("error.html", title="Already completed", status=409,
-                                   message="This task was already completed; your submission changed nothing.",
+                                   message="This task was already completed; your submission changed "
+                                           "nothing.",
                                    link=url_for("inbox.inbox"), link_text="Back to the inbox"), 409
         return _render_task(task_id, status=409, data=data, error=exc.message)
     except PermissionDenied as exc:

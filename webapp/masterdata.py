@@ -20,7 +20,8 @@ STEWARDS = ("data_steward",)
 def readable_path(pointer: str) -> str:
     """``/steps/0/parameters/1/target`` → ``steps › 1 › parameters › 2 › target`` (rows counted from 1)."""
     parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-    return " › ".join(str(int(p) + 1) if p.isdigit() else p.replace("_", " ") for p in parts) or "(whole record)"
+    return (" › ".join(str(int(p) + 1) if p.isdigit() else p.replace("_", " ") for p in parts)
+            or "(whole record)")
 
 
 @bp.app_template_filter("pointer")
@@ -61,7 +62,8 @@ def diff(name: str, key: str) -> Any:
         flash("Choose two versions to compare.", "error")
         return redirect(url_for("masterdata.record", name=name, key=key))
     changes = engine().masterdata.diff(name, key, int(a), int(b))
-    return render_template("masterdata/diff.html", type_name=name, key=key, a=int(a), b=int(b), changes=changes)
+    return render_template("masterdata/diff.html", type_name=name, key=key, a=int(a), b=int(b),
+                           changes=changes)
 
 
 @bp.route("/masterdata/<name>/<key>/draft", methods=["GET", "POST"])
@@ -86,14 +88,16 @@ def draft(name: str, key: str) -> Any:
             return redirect(url_for("masterdata.record", name=name, key=key, version=saved.number))
     else:
         if view["open"] is not None and view["open"].status != "draft":
-            flash(f"Version {view['open'].number} is in review; a new draft can start once it is decided.", "error")
+            flash(f"Version {view['open'].number} is in review; a new draft can start once it is decided.",
+                  "error")
             return redirect(url_for("masterdata.record", name=name, key=key))
         base = view["open"] or view["effective"] or (view["versions"][-1] if view["versions"] else None)
         data = base.data if base is not None else {}
     tree = schemaform.build(view["schema"], data, errors)
     placed = _pointers(tree)
     unplaced = {p: m for p, m in errors.items() if p not in placed}
-    return render_template("masterdata/draft.html", v=view, tree=tree, errors=errors, unplaced=unplaced), status
+    return render_template("masterdata/draft.html", v=view, tree=tree, errors=errors,
+                           unplaced=unplaced), status
 
 
 def _pointers(node: dict[str, Any]) -> set[str]:
@@ -115,6 +119,6 @@ def propose(name: str, key: str, number: int) -> Any:
     fields = request_fields(request.form)
     if fields is None:
         return redirect(back)
-    return open_and_answer(lambda: engine().propose_masterdata_change(principal(), name, key, number, fields), back,
-                           f"opened for v{number}; it is in review now.")
+    return open_and_answer(lambda: engine().propose_masterdata_change(principal(), name, key, number, fields),
+                           back, f"opened for v{number}; it is in review now.")
 

@@ -110,7 +110,8 @@ def check() -> Any:
         problems = engine().lint_bundle(Bundle(_posted_files()))
     except DefinitionError as exc:
         return jsonify({"ok": False, "problems": _problems(exc)}), 400
-    found = [{"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line, "code": p.code}
+    found = [{"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line,
+              "code": p.code}
              for p in problems]
     return jsonify({"ok": not found, "problems": found}), 200
 
@@ -132,6 +133,7 @@ def submit(deployment_id: int) -> Any:
 @roles(*OVERVIEW)
 def overview(deployment_id: int) -> Any:
     view = engine().deployment_overview(deployment_id)
-    totals = {name: sum(c.get(name, 0) for c in view["counts"].values()) for name in ("tasks", "jobs", "incidents")}
-    return render_template("modeler/overview.html", dep=view["deployment"], counts=view["counts"], totals=totals,
-                           config={"xml": view["diagram"], "counts": view["counts"]})
+    totals = {name: sum(c.get(name, 0) for c in view["counts"].values())
+              for name in ("tasks", "jobs", "incidents")}
+    return render_template("modeler/overview.html", dep=view["deployment"], counts=view["counts"],
+                           totals=totals, config={"xml": view["diagram"], "counts": view["counts"]})

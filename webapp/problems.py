@@ -85,14 +85,15 @@ def problem(status: int, code: str, detail: str, *, errors: dict[str, str] | Non
 def _wants_page() -> bool:
     if request.path.startswith("/api/"):
         return False
-    return request.accept_mimetypes.best_match([PROBLEM_MEDIA_TYPE, "application/json", "text/html"]) == "text/html"
+    return (request.accept_mimetypes.best_match([PROBLEM_MEDIA_TYPE, "application/json", "text/html"])
+            == "text/html")
 
 
 def _page(body: dict[str, Any]) -> Response | None:
     """The problem as the site's error page; None when even that cannot be drawn (the JSON is sent then)."""
     try:
-        html = render_template("error.html", title=body["title"], status=body["status"], message=body["detail"],
-                               code=body["code"], errors=body.get("errors"))
+        html = render_template("error.html", title=body["title"], status=body["status"],
+                               message=body["detail"], code=body["code"], errors=body.get("errors"))
     except Exception:  # an error page must never raise: the caller falls back to the problem document
         log.exception("the error page could not be drawn")
         return None

@@ -48,8 +48,9 @@ def _type(schema: dict[str, Any]) -> str:
 def _scalar(pointer: str, name: str, schema: dict[str, Any], value: Any, required: bool,
             errors: dict[str, str]) -> dict[str, Any]:
     kind = _type(schema)
-    node: dict[str, Any] = {"kind": "scalar", "pointer": pointer, "name": name, "label": label_of(name, schema),
-                            "required": required, "error": errors.get(pointer), "hint": schema.get("description"),
+    node: dict[str, Any] = {"kind": "scalar", "pointer": pointer, "name": name,
+                            "label": label_of(name, schema), "required": required,
+                            "error": errors.get(pointer), "hint": schema.get("description"),
                             "value": "" if value is None else value, "input": "text", "options": None}
     if "enum" in schema:
         node["input"], node["options"] = "select", [str(o) for o in schema["enum"]]
@@ -86,7 +87,8 @@ def build(schema: dict[str, Any], data: Any, errors: dict[str, str], root: dict[
         needed = set(schema.get("required", []))
         children = [build(sub, data.get(key), errors, root, f"{pointer}/{key}", key, key in needed)
                     for key, sub in schema.get("properties", {}).items()]
-        return {"kind": "object", "pointer": pointer, "name": name, "label": label_of(name, schema) if name else "",
+        return {"kind": "object", "pointer": pointer, "name": name,
+                "label": label_of(name, schema) if name else "",
                 "children": children, "error": errors.get(pointer) if pointer else None}
     if kind == "array":
         items = resolve(schema.get("items", {}), root)

@@ -90,7 +90,7 @@ class OperationsDefinition:
     segments: tuple[str, ...] = ()
 
 
-# -- helpers --------------------------------------------------------------------------------------------------
+# -- helpers -------------------------------------------------------------------------------------------------
 def now_utc() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
@@ -129,7 +129,8 @@ def _parse(data: bytes | str, noun: str) -> etree._Element:
     root = parse_xml(data, source=f"B2MML {noun}", max_bytes=MAX_BYTES)
     if root.tag != f"{{{NS}}}{noun}":
         raise ValidationFailed(f"Expected a B2MML V0701 {noun}, got {etree.QName(root).localname} "
-                               f"in namespace {etree.QName(root).namespace or '(none)'}.", code="b2mml_unexpected")
+                               f"in namespace {etree.QName(root).namespace or '(none)'}.",
+                               code="b2mml_unexpected")
     return root
 
 
@@ -168,7 +169,7 @@ def _read_materials(node: etree._Element, tag: str) -> tuple[Material, ...]:
                  for m in node.iterfind(f".//b:{tag}", _N))
 
 
-# -- ProcessOperationsSchedule / AcknowledgeOperationsSchedule --------------------------------------------------
+# -- ProcessOperationsSchedule / AcknowledgeOperationsSchedule -----------------------------------------------
 def _operations_schedule(s: Schedule) -> etree._Element:
     materials = (Material(s.product, s.quantity, s.unit, "Produced"), *s.materials)
     return E.OperationsSchedule(
@@ -180,7 +181,8 @@ def _operations_schedule(s: Schedule) -> etree._Element:
             E.OperationsType("Production"), E.RequestState("Released"),
             E.OperationsDefinitionID(s.operations_definition),
             E.SegmentRequirement(
-                E.ID(f"{s.order}-1"), E.EarliestStartTime(date_time(s.start)), E.LatestEndTime(date_time(s.end)),
+                E.ID(f"{s.order}-1"), E.EarliestStartTime(date_time(s.start)),
+                E.LatestEndTime(date_time(s.end)),
                 E.ProcessSegmentID("Production"), E.OperationsDefinitionID(s.operations_definition),
                 E.OperationsSegmentID(s.operations_definition),
                 *_materials(materials, E.MaterialRequirement, "M"))))
@@ -208,10 +210,12 @@ def _read_schedule(node: etree._Element, bodid: str) -> Schedule:
 
 def parse_schedule(data: bytes | str) -> Schedule:
     root = _parse(data, "ProcessOperationsSchedule")
-    return _read_schedule(root.find("b:DataArea/b:OperationsSchedule", _N), _text(root, "b:ApplicationArea/b:BODID"))
+    return _read_schedule(root.find("b:DataArea/b:OperationsSchedule", _N),
+                          _text(root, "b:ApplicationArea/b:BODID"))
 
 
-def build_acknowledgement(schedule: Schedule, bodid: str, *, accepted: bool = True, reason: str = "") -> bytes:
+def build_acknowledgement(schedule: Schedule, bodid: str, *, accepted: bool = True,
+                          reason: str = "") -> bytes:
     criteria = E.ResponseCriteria(E.ResponseExpression("Accepted" if accepted else "Rejected",
                                                        actionCode="Accepted" if accepted else "Rejected"))
     if reason:
@@ -235,10 +239,11 @@ def parse_acknowledgement(data: bytes | str) -> Acknowledgement:
                            _text(ack, "b:ResponseCriteria/b:ChangeStatus/b:Description", required=False))
 
 
-# -- ProcessOperationsPerformance --------------------------------------------------------------------------------
+# -- ProcessOperationsPerformance ----------------------------------------------------------------------------
 def build_performance(p: Performance) -> bytes:
     actuals = (p.produced, *p.consumed)
-    times = ([E.StartTime(date_time(p.start))] if p.start else []) + ([E.Endtime(date_time(p.end))] if p.end else [])
+    times = (([E.StartTime(date_time(p.start))] if p.start else [])
+             + ([E.Endtime(date_time(p.end))] if p.end else []))
     return _serialize(E.ProcessOperationsPerformance(
         _application_area(p.bodid),
         E.DataArea(E.Process(), E.OperationsPerformance(
@@ -260,21 +265,25 @@ def parse_performance(data: bytes | str) -> Performance:
     actuals = _read_materials(perf, "MaterialActual")
     produced = [m for m in actuals if m.use == "Produced"]
     if len(produced) != 1:
-        raise ValidationFailed("The performance must report exactly one produced material.", code="b2mml_invalid")
+        raise ValidationFailed("The performance must report exactly one produced material.",
+                               code="b2mml_invalid")
     return Performance(_text(root, "b:ApplicationArea/b:BODID"), _text(perf, "b:ID"), produced[0],
-                       tuple(m for m in actuals if m.use != "Produced"), _text(perf, "b:StartTime", required=False),
-                       _text(perf, "b:Endtime", required=False), _text(perf, "b:PerformanceState", required=False))
+                       tuple(m for m in actuals if m.use != "Produced"),
+                       _text(perf, "b:StartTime", required=False), _text(perf, "b:Endtime", required=False),
+                       _text(perf, "b:PerformanceState", required=False))
 
 
-# -- SyncMaterialLot ---------------------------------------------------------------------------------------------
+# -- SyncMaterialLot -----------------------------------------------------------------------------------------
 def build_lot_disposition(d: LotDisposition) -> bytes:
     if d.disposition not in DISPOSITIONS:
         raise ValidationFailed(f"Unknown disposition '{d.disposition}'.", code="b2mml_invalid")
-    change = E.ChangeStatus(E.Code(d.disposition.capitalize()), *([E.Description(d.reason)] if d.reason else []))
+    change = E.ChangeStatus(E.Code(d.disposition.capitalize()),
+                            *([E.Description(d.reason)] if d.reason else []))
     return _serialize(E.SyncMaterialLot(
         _application_area(d.bodid),
         E.DataArea(E.Sync(E.ActionCriteria(E.ActionExpression(actionCode="Change"), change)),
-                   E.MaterialLot(E.ID(d.lot), E.MaterialDefinitionID(d.product), E.Status(d.disposition.capitalize()),
+                   E.MaterialLot(E.ID(d.lot), E.MaterialDefinitionID(d.product),
+                                 E.Status(d.disposition.capitalize()),
                                  E.Disposition(DISPOSITIONS[d.disposition]))), releaseID="7.0.1"))
 
 
@@ -288,10 +297,11 @@ def parse_lot_disposition(data: bytes | str) -> LotDisposition:
         raise ValidationFailed(f"Unknown lot status '{status}'.", code="b2mml_invalid")
     return LotDisposition(_text(root, "b:ApplicationArea/b:BODID"), _text(lot, "b:ID"),
                           _text(lot, "b:MaterialDefinitionID"), status,
-                          _text(root, "b:DataArea/b:Sync/b:ActionCriteria/b:ChangeStatus/b:Description", required=False))
+                          _text(root, "b:DataArea/b:Sync/b:ActionCriteria/b:ChangeStatus/b:Description",
+                                required=False))
 
 
-# -- SyncOperationsDefinition -------------------------------------------------------------------------------------
+# -- SyncOperationsDefinition --------------------------------------------------------------------------------
 def build_operations_definition(d: OperationsDefinition) -> bytes:
     segments = [E.OperationsSegment(E.ID(s), E.OperationsType("Production")) for s in d.segments]
     definition = E.OperationsDefinition(
@@ -308,6 +318,7 @@ def parse_operations_definition(data: bytes | str) -> OperationsDefinition:
     d = root.find("b:DataArea/b:OperationsDefinition", _N)
     if d is None:
         raise ValidationFailed("The message has no OperationsDefinition.", code="b2mml_invalid")
-    return OperationsDefinition(_text(root, "b:ApplicationArea/b:BODID"), _text(d, "b:ID"), _text(d, "b:Version"),
-                                _text(d, "b:BillOfMaterialsID"), _text(d, "b:Description", required=False),
+    return OperationsDefinition(_text(root, "b:ApplicationArea/b:BODID"), _text(d, "b:ID"),
+                                _text(d, "b:Version"), _text(d, "b:BillOfMaterialsID"),
+                                _text(d, "b:Description", required=False),
                                 tuple(_text(s, "b:ID") for s in d.iterfind("b:OperationsSegment", _N)))

@@ -13,24 +13,29 @@ from connectors.hookspecs import Setting, hookimpl
 from engine.errors import ConnectorError, GmpflowError
 from engine.operations import CallContext, Operation
 
-_MATERIALS = {"type": "array", "items": {"type": "object", "required": ["product", "quantity"], "properties": {
-    "product": {"type": "string"}, "quantity": {"type": "number"}, "unit": {"type": "string"}}}}
+_MATERIALS = {"type": "array", "items": {
+    "type": "object", "required": ["product", "quantity"], "properties": {
+        "product": {"type": "string"}, "quantity": {"type": "number"}, "unit": {"type": "string"}}}}
 SCHEDULE_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
     "required": ["order", "product", "quantity", "planned_start", "planned_end", "operations_definition"],
     "properties": {"order": {"type": "string"}, "product": {"type": "string"}, "quantity": {"type": "number"},
-                   "unit": {"type": "string"}, "planned_start": {"type": "string"}, "planned_end": {"type": "string"},
-                   "operations_definition": {"type": "string", "description": "Recipe/routing id and version."},
+                   "unit": {"type": "string"}, "planned_start": {"type": "string"},
+                   "planned_end": {"type": "string"},
+                   "operations_definition": {"type": "string",
+                                             "description": "Recipe/routing id and version."},
                    "materials": _MATERIALS, "description": {"type": "string"}}}
 SCHEDULE_RESULT: dict[str, Any] = {"type": "object", "properties": {
-    "bodid": {"type": "string"}, "acknowledged": {"type": "boolean"}, "acknowledgement_bodid": {"type": "string"}}}
+    "bodid": {"type": "string"}, "acknowledged": {"type": "boolean"},
+    "acknowledgement_bodid": {"type": "string"}}}
 LOT_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["lot", "product", "disposition"],
     "properties": {"lot": {"type": "string"}, "product": {"type": "string"},
                    "disposition": {"enum": sorted(m.DISPOSITIONS)}, "reason": {"type": "string"}}}
 PERFORMANCE_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["order", "product", "produced_quantity"],
-    "properties": {"order": {"type": "string"}, "product": {"type": "string", "description": "What was produced."},
+    "properties": {"order": {"type": "string"},
+                   "product": {"type": "string", "description": "What was produced."},
                    "produced_quantity": {"type": "number", "minimum": 0}, "unit": {"type": "string"},
                    "consumed": _MATERIALS,
                    "start": {"type": ["string", "null"], "description": "ISO date-time production started."},
@@ -38,7 +43,8 @@ PERFORMANCE_PARAMS: dict[str, Any] = {
 DEFINITION_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["id", "version", "product"],
     "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "product": {"type": "string"},
-                   "description": {"type": "string"}, "segments": {"type": "array", "items": {"type": "string"}}}}
+                   "description": {"type": "string"},
+                   "segments": {"type": "array", "items": {"type": "string"}}}}
 
 
 class MesClient:
@@ -61,8 +67,10 @@ class MesClient:
     def send_schedule(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         schedule = m.Schedule(
             context.idempotency_key, params["order"], params["product"], float(params["quantity"]),
-            params.get("unit", ""), params["planned_start"], params["planned_end"], params["operations_definition"],
-            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", "")) for x in params.get("materials", [])),
+            params.get("unit", ""), params["planned_start"], params["planned_end"],
+            params["operations_definition"],
+            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", ""))
+                  for x in params.get("materials", [])),
             params.get("description", ""))
         reply = self.post(m.build_schedule(schedule), f"the schedule of order {schedule.order}")
         if reply.status == 202 or not reply.body.strip():
@@ -77,22 +85,25 @@ class MesClient:
                                  code="mes_bad_acknowledgement", retryable=False)
         if not ack.accepted:
             raise ConnectorError(f"The MES rejected the schedule of order {schedule.order}: "
-                                 f"{ack.reason or 'no reason given'}.", code="schedule_rejected", retryable=False,
-                                 bpmn_error_code="schedule_rejected")
+                                 f"{ack.reason or 'no reason given'}.", code="schedule_rejected",
+                                 retryable=False, bpmn_error_code="schedule_rejected")
         return {"bodid": schedule.bodid, "acknowledged": True, "acknowledgement_bodid": ack.bodid}
 
     def report_performance(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         performance = m.Performance(
             context.idempotency_key, params["order"],
-            m.Material(params["product"], float(params["produced_quantity"]), params.get("unit", ""), "Produced"),
-            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", "")) for x in params.get("consumed", [])),
+            m.Material(params["product"], float(params["produced_quantity"]), params.get("unit", ""),
+                       "Produced"),
+            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", ""))
+                  for x in params.get("consumed", [])),
             params.get("start") or "", params.get("end") or "")
         self.post(m.build_performance(performance), f"the production results of order {performance.order}")
         return {"bodid": performance.bodid, "order": performance.order}
 
     def sync_lot(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-        message = m.build_lot_disposition(m.LotDisposition(context.idempotency_key, params["lot"], params["product"],
-                                                           params["disposition"], params.get("reason", "")))
+        message = m.build_lot_disposition(m.LotDisposition(context.idempotency_key, params["lot"],
+                                                           params["product"], params["disposition"],
+                                                           params.get("reason", "")))
         self.post(message, f"the disposition of lot {params['lot']}")
         return {"bodid": context.idempotency_key, "lot": params["lot"], "disposition": params["disposition"]}
 
@@ -115,14 +126,16 @@ def gmpflow_settings() -> list[Setting]:
 def gmpflow_operations(config: Mapping[str, str]) -> list[Operation]:
     client = MesClient(config.get("GMPFLOW_MES_URL"), config.get("GMPFLOW_MES_TOKEN"))
     return [
-        Operation("mes.send_schedule", client.send_schedule, SCHEDULE_PARAMS, SCHEDULE_RESULT, idempotent=True,
-                  description="Download a released order to the MES (ProcessOperationsSchedule); returns whether "
-                              "the MES acknowledged it at once."),
+        Operation("mes.send_schedule", client.send_schedule, SCHEDULE_PARAMS, SCHEDULE_RESULT,
+                  idempotent=True,
+                  description="Download a released order to the MES (ProcessOperationsSchedule); "
+                              "returns whether the MES acknowledged it at once."),
         Operation("mes.report_performance", client.report_performance, PERFORMANCE_PARAMS, idempotent=True,
                   description="Report an order's produced quantity and consumed materials to the MES "
                               "(ProcessOperationsPerformance)."),
         Operation("mes.sync_lot_disposition", client.sync_lot, LOT_PARAMS, idempotent=True,
                   description="Tell the MES a lot's disposition (SyncMaterialLot)."),
-        Operation("mes.sync_operations_definition", client.sync_definition, DEFINITION_PARAMS, idempotent=True,
+        Operation("mes.sync_operations_definition", client.sync_definition, DEFINITION_PARAMS,
+                  idempotent=True,
                   description="Send a recipe/routing version to the MES (SyncOperationsDefinition)."),
     ]

@@ -29,7 +29,8 @@ PARAMS: dict[str, Any] = {"type": "object", "additionalProperties": False, "requ
                           "properties": {"equipment": {"type": "string", "description": "The equipment id."}}}
 RESULT: dict[str, Any] = {"type": "object", "properties": {
     "equipment": {"type": "string"}, "status": {"type": "string"},
-    "calibration_due": {"type": ["string", "null"], "format": "date"}, "current_batch": {"type": ["string", "null"]}}}
+    "calibration_due": {"type": ["string", "null"], "format": "date"},
+    "current_batch": {"type": ["string", "null"]}}}
 
 logging.getLogger("asyncua").setLevel(logging.WARNING)
 
@@ -47,7 +48,8 @@ def _iso_date(value: Any) -> str | None:
 class EquipmentReader:
     def __init__(self, url: str | None, namespace: str, user: str | None = None, password: str | None = None,
                  timeout: float = TIMEOUT_SECONDS) -> None:
-        self.url, self.namespace, self.user, self.password, self.timeout = url, namespace, user, password, timeout
+        self.url, self.namespace, self.user, self.password, self.timeout = (url, namespace, user, password,
+                                                                             timeout)
 
     def get_status(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         if not self.url:
@@ -96,14 +98,17 @@ class EquipmentReader:
 @hookimpl
 def gmpflow_settings() -> list[Setting]:
     return [Setting("GMPFLOW_OPCUA_URL", "The OPC UA server, e.g. opc.tcp://scada.example.com:4840."),
-            Setting("GMPFLOW_OPCUA_NAMESPACE", f"The equipment model's namespace URI (default {DEFAULT_NAMESPACE})."),
+            Setting("GMPFLOW_OPCUA_NAMESPACE",
+                    f"The equipment model's namespace URI (default {DEFAULT_NAMESPACE})."),
             Setting("GMPFLOW_OPCUA_USER", "A user for the OPC UA server, if it wants one."),
             Setting("GMPFLOW_OPCUA_PASSWORD", "That user's password.", secret=True)]
 
 
 @hookimpl
 def gmpflow_operations(config: Mapping[str, str]) -> list[Operation]:
-    reader = EquipmentReader(config.get("GMPFLOW_OPCUA_URL"), config.get("GMPFLOW_OPCUA_NAMESPACE", DEFAULT_NAMESPACE),
+    reader = EquipmentReader(config.get("GMPFLOW_OPCUA_URL"),
+                             config.get("GMPFLOW_OPCUA_NAMESPACE", DEFAULT_NAMESPACE),
                              config.get("GMPFLOW_OPCUA_USER"), config.get("GMPFLOW_OPCUA_PASSWORD"))
     return [Operation("equipment.get_status", reader.get_status, PARAMS, RESULT, idempotent=True,
-                      description="Read an equipment's status, calibration due date and current batch (OPC UA).")]
+                      description="Read an equipment's status, calibration due date and current batch "
+                                  "(OPC UA).")]

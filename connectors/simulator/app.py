@@ -43,7 +43,8 @@ class Counterpart:
                  "product_name": extra.pop("product_name", product), "quantity": quantity, "unit": unit,
                  "bom": extra.pop("bom", None), "planned_start_date": extra.pop("planned_start_date", None),
                  "planned_date": extra.pop("planned_date", None), "inputs": extra.pop("inputs", []),
-                 "outputs": [{"product": product, "quantity": quantity, "unit": unit}], "applied": [], **extra}
+                 "outputs": [{"product": product, "quantity": quantity, "unit": unit}], "applied": [],
+                 **extra}
         self.orders[number] = order
         return order
 
@@ -76,7 +77,7 @@ def create_app(counterpart: Counterpart | None = None) -> Flask:
             state.fail_next = int(body.get("fail_next", state.fail_next))
         return jsonify({"acknowledge": state.acknowledge, "fail_next": state.fail_next})
 
-    # -- MES: B2MML ---------------------------------------------------------------------------------------------
+    # -- MES: B2MML ------------------------------------------------------------------------------------------
     @app.post("/b2mml")
     def b2mml() -> Response:
         data = request.get_data()
@@ -102,7 +103,7 @@ def create_app(counterpart: Counterpart | None = None) -> Flask:
         with state.lock:
             return jsonify(list(state.received))
 
-    # -- ERP: orders and lots --------------------------------------------------------------------------------------
+    # -- ERP: orders and lots --------------------------------------------------------------------------------
     @app.post("/orders")
     def create_order() -> tuple[Response, int]:
         body = request.get_json(force=True)
@@ -143,7 +144,8 @@ def create_app(counterpart: Counterpart | None = None) -> Flask:
                 return jsonify({"order": number, "state": "done", "applied": False})
             if order["state"] != "running":
                 return _problem(409, "order_not_running", f"order {number} is {order['state']}")
-            order.update(state="done", produced_quantity=body["produced_quantity"], consumed=body.get("consumed", []))
+            order.update(state="done", produced_quantity=body["produced_quantity"],
+                         consumed=body.get("consumed", []))
         return jsonify({"order": number, "state": "done", "applied": True})
 
     @app.route("/lots/<lot>", methods=["GET", "POST"])

@@ -26,8 +26,8 @@ class RunningSimulator:
 def serve(counterpart: Counterpart | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
     state = counterpart or Counterpart()
     server = make_server(host, port, create_app(state), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="gmpflow-simulator",
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="gmpflow-simulator", daemon=True)
     thread.start()
     return RunningSimulator(f"http://{host}:{server.server_port}", state, server, thread)
 

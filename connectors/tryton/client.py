@@ -48,7 +48,8 @@ class TrytonClient:
         self._ids = 0
 
     def model(self, model: str, method: str, *args: Any) -> Any:
-        """Call ``model.<model>.<method>(*args, context)``, logging in first (again if the session expired)."""
+        """Call ``model.<model>.<method>(*args, context)``, logging in first (again if the session
+        expired)."""
         for attempt in (1, 2):
             auth = self._session()
             try:

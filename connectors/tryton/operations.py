@@ -19,8 +19,9 @@ from connectors.tryton.client import TrytonClient
 from engine.errors import ConnectorError
 from engine.operations import CallContext, Operation
 
-ORDER_FIELDS = ["number", "state", "product.code", "product.rec_name", "quantity", "unit.symbol", "bom.rec_name",
-                "planned_start_date", "planned_date", "inputs", "outputs", "location", "warehouse", "company"]
+ORDER_FIELDS = ["number", "state", "product.code", "product.rec_name", "quantity", "unit.symbol",
+                "bom.rec_name", "planned_start_date", "planned_date", "inputs", "outputs", "location",
+                "warehouse", "company"]
 MOVE_FIELDS = ["product", "product.code", "quantity", "unit", "unit.symbol", "state", "from_location",
                "to_location"]
 BUTTONS = {"draft": "draft", "waiting": "wait", "assigned": "assign_try", "running": "run", "done": "do",
@@ -59,7 +60,8 @@ class TrytonProduction:
         return list(self.client.model("stock.move", "read", ids, MOVE_FIELDS)) if ids else []
 
     def _lines(self, ids: list[int]) -> list[dict[str, Any]]:
-        return [{"product": _code(m, "product"), "quantity": m["quantity"], "unit": _code(m, "unit", "symbol")}
+        return [{"product": _code(m, "product"), "quantity": m["quantity"],
+                 "unit": _code(m, "unit", "symbol")}
                 for m in sorted(self._moves(ids), key=lambda m: m["id"])]
 
     def get_order(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
@@ -69,7 +71,8 @@ class TrytonProduction:
             "product": _code(row, "product"), "product_name": _code(row, "product", "rec_name"),
             "quantity": row["quantity"], "unit": _code(row, "unit", "symbol"),
             "bom": _code(row, "bom", "rec_name"),
-            "planned_start_date": _date(row["planned_start_date"]), "planned_date": _date(row["planned_date"]),
+            "planned_start_date": _date(row["planned_start_date"]),
+            "planned_date": _date(row["planned_date"]),
             "inputs": self._lines(row["inputs"]), "outputs": self._lines(row["outputs"]),
         }
 
@@ -85,7 +88,8 @@ class TrytonProduction:
         self.client.model("production", BUTTONS[target], [row["id"]])
         now = self._order_row(row["id"])["state"]
         if now != target:
-            code = "materials_unavailable" if target == "assigned" and now == "waiting" else "order_state_conflict"
+            code = ("materials_unavailable" if target == "assigned" and now == "waiting"
+                    else "order_state_conflict")
             raise business_error(f"Production order {row['number']} stayed {now}: Tryton does not allow "
                                  f"{current} → {target}" + (" (materials are not available)"
                                                            if code == "materials_unavailable" else "") + ".",
@@ -96,7 +100,8 @@ class TrytonProduction:
     def report_production(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         row = self._order_row(params["order"])
         produced = float(params["produced_quantity"])
-        outputs = [m for m in self._moves(row["outputs"]) if m["product"] == (row.get("product.") or {}).get("id")]
+        outputs = [m for m in self._moves(row["outputs"])
+                   if m["product"] == (row.get("product.") or {}).get("id")]
         if row["state"] == "done":
             if outputs and abs(sum(m["quantity"] for m in outputs) - produced) < 1e-9:
                 return {"order": row["number"], "state": "done", "applied": False}
@@ -142,19 +147,23 @@ class TrytonProduction:
                 returns.append((line["move"], delta))
         for move, quantity in returns:
             self.client.model("stock.move", "create", [{
-                "product": move["product"], "unit": move["unit"], "quantity": quantity, "company": row["company"],
-                "from_location": row["location"], "to_location": move["from_location"],
+                "product": move["product"], "unit": move["unit"], "quantity": quantity,
+                "company": row["company"], "from_location": row["location"],
+                "to_location": move["from_location"],
                 "production_output": row["id"], "unit_price": "0", "currency": self._currency(row)}])
 
     def _currency(self, row: dict[str, Any]) -> int:
-        return int(self.client.model("company.company", "read", [row["company"]], ["currency"])[0]["currency"])
+        return int(self.client.model("company.company", "read", [row["company"]],
+                                     ["currency"])[0]["currency"])
 
-    # -- lots -------------------------------------------------------------------------------------------------
+    # -- lots ------------------------------------------------------------------------------------------------
     def set_lot_disposition(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-        lots = self.client.model("stock.lot", "search", [["number", "=", params["lot"]],
-                                                         ["product.code", "=", params["product"]]], 0, 2, None)
+        lots = self.client.model("stock.lot", "search",
+                                 [["number", "=", params["lot"]], ["product.code", "=", params["product"]]],
+                                 0, 2, None)
         if not lots:
-            raise business_error(f"The ERP has no lot {params['lot']} of {params['product']}.", "lot_not_found")
+            raise business_error(f"The ERP has no lot {params['lot']} of {params['product']}.",
+                                 "lot_not_found")
         resource = f"stock.lot,{lots[0]}"
         marker = f"[gmpflow {context.idempotency_key}]"
         done = self.client.model("ir.note", "search", [["resource", "=", resource],
@@ -162,7 +171,8 @@ class TrytonProduction:
         if not done:
             reason = f"\nReason: {params['reason']}" if params.get("reason") else ""
             self.client.model("ir.note", "create", [{
-                "resource": resource, "message": f"{DISPOSITION_PREFIX}{params['disposition']}{reason}\n{marker}"}])
+                "resource": resource,
+                "message": f"{DISPOSITION_PREFIX}{params['disposition']}{reason}\n{marker}"}])
         return {"lot": params["lot"], "disposition": self.lot_disposition(lots[0]), "applied": not done}
 
     def lot_disposition(self, lot_id: int) -> str | None:

@@ -50,7 +50,7 @@ def _unconfigured(operation: Operation, missing: list[str]) -> Operation:
     """The same operation (name, schemas: models lint alike everywhere) failing with what to set."""
     def call(params: dict[str, Any], context: CallContext) -> Any:
         raise ConnectorError(f"{operation.name} needs the Tryton connector configured; set "
-                             f"{', '.join(missing)} in gmpflow's environment.", code="connector_not_configured",
-                             retryable=False)
+                             f"{', '.join(missing)} in gmpflow's environment.",
+                             code="connector_not_configured", retryable=False)
 
     return replace(operation, call=call)

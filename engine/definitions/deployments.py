@@ -42,7 +42,8 @@ def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry) 
         summary = f"{len(problems)} problem(s); first: {first}" if len(problems) > 1 else str(first)
         raise DefinitionError(f"The model cannot be deployed: {summary}", file=first.file,
                               element_id=first.element_id, line=first.line, code="lint_failed",
-                              problems=[{"message": p.message, **p.context, "code": p.code} for p in problems])
+                              problems=[{"message": p.message, **p.context, "code": p.code}
+                                        for p in problems])
     return parsed
 
 
@@ -59,14 +60,15 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
                           .order_by(Deployment.version.desc()).limit(1))
     if same is not None:
         return same, False
-    version = (session.scalar(select(func.max(Deployment.version)).where(Deployment.key == parsed.key)) or 0) + 1
+    version = (session.scalar(select(func.max(Deployment.version))
+                              .where(Deployment.key == parsed.key)) or 0) + 1
     now = clock.now()
     dep = Deployment(key=parsed.key, version=version, name=parsed.name, status=DeploymentStatus.DRAFT,
                      content_hash=content_hash, files=dict(bundle.files), created_by=actor.id, created_at=now)
     session.add(dep)
     session.flush()
-    audit.record(session, actor, "deployment.created", "deployment", dep.id, f"{dep.key} v{dep.version}", at=now,
-                 after={"key": dep.key, "version": dep.version, "content_hash": content_hash,
+    audit.record(session, actor, "deployment.created", "deployment", dep.id, f"{dep.key} v{dep.version}",
+                 at=now, after={"key": dep.key, "version": dep.version, "content_hash": content_hash,
                         "files": sorted(bundle.files)})
     if activate:
         set_status(session, clock, actor, dep, DeploymentStatus.ACTIVE, reason="change control is off",
@@ -80,18 +82,19 @@ def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, st
     check_transition(dep.status, status, "deployment")
     now = clock.now()
     if status == DeploymentStatus.ACTIVE:
-        for previous in session.scalars(select(Deployment).where(Deployment.key == dep.key,
-                                                                 Deployment.status == DeploymentStatus.ACTIVE)):
+        for previous in session.scalars(select(Deployment).where(
+                Deployment.key == dep.key, Deployment.status == DeploymentStatus.ACTIVE)):
             previous.status = DeploymentStatus.RETIRED
             audit.record(session, actor, "deployment.retired", "deployment", previous.id,
-                         f"{previous.key} v{previous.version}", at=now, before={"status": DeploymentStatus.ACTIVE},
+                         f"{previous.key} v{previous.version}", at=now,
+                         before={"status": DeploymentStatus.ACTIVE},
                          after={"status": DeploymentStatus.RETIRED}, reason=f"superseded by v{dep.version}")
             if on_status is not None:
                 on_status(session, previous)
         dep.activated_at, dep.approved_by_instance_id = now, approved_by_instance_id
     before = dep.status
     dep.status = status
-    audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}", at=now,
-                 before={"status": before}, after={"status": status}, reason=reason)
+    audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}",
+                 at=now, before={"status": before}, after={"status": status}, reason=reason)
     if on_status is not None:
         on_status(session, dep)

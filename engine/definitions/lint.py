@@ -17,10 +17,12 @@ from engine.operations import OperationRegistry
 
 SUPPORTED = {
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask", "receiveTask",
+    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask",
+    "receiveTask",
     "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
     "subProcess", "callActivity", "transaction", "sequenceFlow", "laneSet", "lane", "flowNodeRef",
-    "dataObject", "dataObjectReference", "dataStoreReference", "dataInputAssociation", "dataOutputAssociation",
+    "dataObject", "dataObjectReference", "dataStoreReference", "dataInputAssociation",
+    "dataOutputAssociation",
     "ioSpecification", "dataInput", "dataOutput", "inputSet", "outputSet", "property",
     "textAnnotation", "association", "group", "extensionElements", "documentation", "incoming", "outgoing",
     "conditionExpression", "script", "multiInstanceLoopCharacteristics", "standardLoopCharacteristics",
@@ -31,9 +33,10 @@ SUPPORTED = {
     "sourceRef", "targetRef", "text", "childLaneSet", "eventDefinitionRef",
 }
 HUMAN_TAGS = {"userTask", "manualTask", "task"}
-EXPRESSION_TAGS = {"conditionExpression", "condition", "timeDuration", "timeDate", "timeCycle", "loopCardinality",
-                   "completionCondition"}
-# Camunda's expression languages, as files drawn in the Camunda Modeler carry them: JUEL ${...} / #{...}, FEEL =...
+EXPRESSION_TAGS = {"conditionExpression", "condition", "timeDuration", "timeDate", "timeCycle",
+                   "loopCardinality", "completionCondition"}
+# Camunda's expression languages, as files drawn in the Camunda Modeler carry them: JUEL ${...} / #{...},
+# FEEL =...
 FOREIGN_EXPRESSION = re.compile(r"\s*([$#]\{.*\}|=)", re.DOTALL)
 
 
@@ -42,15 +45,17 @@ def _local(tag: Any) -> str:
 
 
 def _problem(message: str, file: str, node: etree._Element, code: str) -> DefinitionError:
-    element = node  # the nearest BPMN/DMN element with an id (extension elements' and expressions' ids are not
-    while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)  # diagram's)
+    # the nearest BPMN/DMN element with an id (extension elements' and expressions' ids are not diagram's)
+    element = node
+    while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)
                                    or _local(element.tag) in EXPRESSION_TAGS):
         element = element.getparent()
     return DefinitionError(message, file=file, element_id=element.get("id") if element is not None else None,
                            line=node.sourceline, code=code)
 
 
-def _check_code(text: str | None, file: str, node: etree._Element, *, script: bool) -> Iterable[DefinitionError]:
+def _check_code(text: str | None, file: str, node: etree._Element, *,
+                script: bool) -> Iterable[DefinitionError]:
     if not text or not text.strip():
         return []
     if not script and FOREIGN_EXPRESSION.match(text):
@@ -74,7 +79,8 @@ def _dmn_entry_as_expression(text: str) -> str | None:
     return text
 
 
-def _lint_bpmn(name: str, root: etree._Element, roles: set[str], registry: OperationRegistry) -> list[DefinitionError]:
+def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
+               registry: OperationRegistry) -> list[DefinitionError]:
     problems: list[DefinitionError] = []
     for node in root.iter():
         if not isinstance(node.tag, str) or etree.QName(node.tag).namespace != BPMN_NS:
@@ -113,8 +119,8 @@ def _not_runnable(file: str, node: etree._Element, local: str) -> list[Definitio
     engine's modeler: Camunda's camunda:class, decisionRef or caseRef are not read here)."""
     if local == "serviceTask" and node.find(".//spiffworkflow:serviceTaskOperator", NS) is None:
         return [_problem("The service task names no connector operation (spiffworkflow:serviceTaskOperator); "
-                         "Camunda's class, expression, delegate expression or external topic is not run here.",
-                         file, node, "missing_operation")]
+                         "Camunda's class, expression, delegate expression or external topic is not run "
+                         "here.", file, node, "missing_operation")]
     if local == "businessRuleTask" and node.find(".//spiffworkflow:calledDecisionId", NS) is None:
         return [_problem("The business rule task names no DMN decision of the bundle "
                          "(spiffworkflow:calledDecisionId); Camunda's decisionRef is not read here.",
@@ -180,7 +186,8 @@ def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> tuple[
         return None, [exc]
     problems: list[DefinitionError] = []
     for name, root in trees.items():
-        problems += _lint_bpmn(name, root, roles, registry) if name in bundle.of_kind("bpmn") else _lint_dmn(name, root)
+        problems += (_lint_bpmn(name, root, roles, registry) if name in bundle.of_kind("bpmn")
+                     else _lint_dmn(name, root))
     if problems:  # do not parse models whose scripts the sandbox refuses
         return None, problems
     try:

@@ -17,7 +17,8 @@ class TaskProperties:
     form_id: str | None
     instructions: str | None
     meanings: tuple[str, ...]          # allowed signature meanings; empty: no signature required
-    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>", "variable:<name>"
+    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>",
+                                       # "variable:<name>"
     due: str | None                    # ISO-8601 duration expression, e.g. "'P2D'"
 
     @property

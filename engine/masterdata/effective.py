@@ -35,9 +35,9 @@ def effective_at(session: Session, type_name: str, key: str, at: datetime) -> Ma
         .order_by(MasterDataVersion.effective_from.desc()).limit(1)).first()
 
 
-def make_effective(session: Session, clock: Clock, actor: Actor, version_id: int, effective_from: datetime | None,
-                   change_request_instance_id: int | None, *, change_control: str | None = None
-                   ) -> MasterDataVersion:
+def make_effective(session: Session, clock: Clock, actor: Actor, version_id: int,
+                   effective_from: datetime | None, change_request_instance_id: int | None, *,
+                   change_control: str | None = None) -> MasterDataVersion:
     """Make an in-review version effective from ``effective_from`` (None: now), superseding the one in force.
 
     The change-control process calls this once a change request is approved, naming its instance.
@@ -50,10 +50,12 @@ def make_effective(session: Session, clock: Clock, actor: Actor, version_id: int
     if change_request_instance_id is None and mode != "off":
         raise PermissionDenied("A master-data version becomes effective only through an approved change "
                                "control.", code="change_control_required")
-    if change_request_instance_id is not None and session.get(ProcessInstance, change_request_instance_id) is None:
+    if (change_request_instance_id is not None
+            and session.get(ProcessInstance, change_request_instance_id) is None):
         raise NotFound(f"There is no change-request instance {change_request_instance_id}.",
                        code="change_request_not_found")
-    reason = f"change request {change_request_instance_id}" if change_request_instance_id else "change control is off"
+    reason = (f"change request {change_request_instance_id}" if change_request_instance_id
+              else "change control is off")
     return apply(session, clock, actor, version_id, effective_from, change_request_instance_id, reason)
 
 
@@ -64,7 +66,8 @@ def apply(session: Session, clock: Clock, actor: Actor, version_id: int, effecti
                               .with_for_update()).first()
     if version is None:
         raise NotFound(f"There is no master-data version {version_id}.", code="masterdata_version_not_found")
-    session.scalars(select(MasterDataRecord).where(MasterDataRecord.id == version.record_id).with_for_update()).one()
+    session.scalars(select(MasterDataRecord).where(MasterDataRecord.id == version.record_id)
+                    .with_for_update()).one()
     now = clock.now()
     start = effective_from or now
     if start < now:
@@ -76,11 +79,13 @@ def apply(session: Session, clock: Clock, actor: Actor, version_id: int, effecti
         MasterDataVersion.status == MasterDataStatus.EFFECTIVE).with_for_update()).first()
     if previous is not None:
         if previous.effective_from and start < previous.effective_from:
-            raise Conflict(f"Version {previous.number} is effective from {previous.effective_from.isoformat()}; "
-                           "a successor cannot start earlier.", code="effective_before_current")
+            raise Conflict(f"Version {previous.number} is effective from "
+                           f"{previous.effective_from.isoformat()}; a successor cannot start earlier.",
+                           code="effective_before_current")
         previous.effective_until = start
-        set_status(session, clock, actor, previous, MasterDataStatus.SUPERSEDED, "masterdata.version_superseded",
+        set_status(session, clock, actor, previous, MasterDataStatus.SUPERSEDED,
+                   "masterdata.version_superseded",
                    reason=f"superseded by version {version.number} ({reason})")
     version.effective_from, version.change_request_instance_id = start, change_request_instance_id
-    return set_status(session, clock, actor, version, MasterDataStatus.EFFECTIVE, "masterdata.version_effective",
-                      reason=reason)
+    return set_status(session, clock, actor, version, MasterDataStatus.EFFECTIVE,
+                      "masterdata.version_effective", reason=reason)

@@ -58,7 +58,8 @@ def check_references(session: Session, type_name: str, references: list[Referenc
 
 # -- reads ------------------------------------------------------------------------------------------------
 def get_record(session: Session, type_name: str, key: str, *, lock: bool = False) -> MasterDataRecord:
-    query = select(MasterDataRecord).where(MasterDataRecord.type_name == type_name, MasterDataRecord.key == key)
+    query = select(MasterDataRecord).where(MasterDataRecord.type_name == type_name,
+                                           MasterDataRecord.key == key)
     record = session.scalars(query.with_for_update() if lock else query).first()
     if record is None:
         types.current(session, type_name)  # an unknown type says so
@@ -73,7 +74,8 @@ def versions_of(session: Session, record_id: int) -> list[MasterDataVersion]:
 
 def get_version(session: Session, type_name: str, key: str, number: int, *, lock: bool = False
                 ) -> MasterDataVersion:
-    query = (select(MasterDataVersion).join(MasterDataRecord, MasterDataVersion.record_id == MasterDataRecord.id)
+    query = (select(MasterDataVersion)
+             .join(MasterDataRecord, MasterDataVersion.record_id == MasterDataRecord.id)
              .where(MasterDataRecord.type_name == type_name, MasterDataRecord.key == key,
                     MasterDataVersion.number == number))
     version = session.scalars(query.with_for_update(of=MasterDataVersion) if lock else query).first()
@@ -90,7 +92,8 @@ def list_records(session: Session, type_name: str) -> list[tuple[MasterDataRecor
                                    .order_by(MasterDataRecord.key)))
     by_record: dict[int, list[MasterDataVersion]] = {r.id: [] for r in records}
     if records:
-        for version in session.scalars(select(MasterDataVersion).where(MasterDataVersion.record_id.in_(by_record))
+        for version in session.scalars(select(MasterDataVersion)
+                                       .where(MasterDataVersion.record_id.in_(by_record))
                                        .order_by(MasterDataVersion.number)):
             by_record[version.record_id].append(version)
     return [(r, by_record[r.id]) for r in records]
@@ -150,7 +153,8 @@ def update_draft(session: Session, clock: Clock, actor: Actor, type_name: str, k
     version = get_version(session, type_name, key, number, lock=True)
     if version.status != MasterDataStatus.DRAFT:
         raise Conflict(f"{label(version.record, number)} is {version.status}; only a draft can be changed. "
-                       "Create a new draft instead.", code="masterdata_version_immutable", current=version.status)
+                       "Create a new draft instead.", code="masterdata_version_immutable",
+                       current=version.status)
     type_row = types.current(session, type_name)
     check_references(session, type_name, checked(type_row, key, data))
     before = summary(version)
@@ -169,7 +173,8 @@ def submit(session: Session, clock: Clock, actor: Actor, type_name: str, key: st
     check_transition(version.status, MasterDataStatus.IN_REVIEW, "masterdata_version")
     type_row = types.current(session, type_name)
     check_references(session, type_name, checked(type_row, key, version.data))
-    return set_status(session, clock, actor, version, MasterDataStatus.IN_REVIEW, "masterdata.version_submitted")
+    return set_status(session, clock, actor, version, MasterDataStatus.IN_REVIEW,
+                      "masterdata.version_submitted")
 
 
 def set_status(session: Session, clock: Clock, actor: Actor, version: MasterDataVersion,
@@ -189,8 +194,9 @@ def set_status(session: Session, clock: Clock, actor: Actor, version: MasterData
 
 def _add_version(session: Session, now: Any, actor: Actor, record: MasterDataRecord, type_row: MasterDataType,
                  number: int, data: Any) -> MasterDataVersion:
-    version = MasterDataVersion(record_id=record.id, record=record, number=number, status=MasterDataStatus.DRAFT,
-                                type_id=type_row.id, data=data, content_hash=content_hash(record, data),
+    version = MasterDataVersion(record_id=record.id, record=record, number=number,
+                                status=MasterDataStatus.DRAFT, type_id=type_row.id, data=data,
+                                content_hash=content_hash(record, data),
                                 created_at=now, created_by=actor.id, changed_at=now, changed_by=actor.id)
     session.add(version)
     session.flush()

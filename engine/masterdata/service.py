@@ -92,7 +92,8 @@ class MasterData:
             return records.new_draft(session, self.clock, actor, type_name, key, data)
 
     # -- writes -------------------------------------------------------------------------------------------
-    def create_record(self, actor: Actor, type_name: str, key: str, title: str, data: Any) -> MasterDataVersion:
+    def create_record(self, actor: Actor, type_name: str, key: str, title: str,
+                      data: Any) -> MasterDataVersion:
         with self.db.unit_of_work() as session:
             return records.create_record(session, self.clock, actor, type_name, key, title, data)
 
@@ -100,7 +101,8 @@ class MasterData:
         with self.db.unit_of_work() as session:
             return records.new_draft(session, self.clock, actor, type_name, key, data)
 
-    def update_draft(self, actor: Actor, type_name: str, key: str, number: int, data: Any) -> MasterDataVersion:
+    def update_draft(self, actor: Actor, type_name: str, key: str, number: int,
+                     data: Any) -> MasterDataVersion:
         with self.db.unit_of_work() as session:
             return records.update_draft(session, self.clock, actor, type_name, key, number, data)
 

@@ -43,7 +43,8 @@ def read_folder(path: Path | None = None) -> dict[str, tuple[str, dict[str, Any]
     """
     path = path or folder()
     if not path.is_dir():
-        raise DefinitionError(f"The master-data folder {path} does not exist.", code="masterdata_folder_missing")
+        raise DefinitionError(f"The master-data folder {path} does not exist.",
+                              code="masterdata_folder_missing")
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for file in sorted(path.glob(f"*{SUFFIX}")):
         text = file.read_text(encoding="utf-8")
@@ -94,7 +95,8 @@ def load(session: Session, clock: Clock, actor: Actor, path: Path | None = None
         session.flush()
         audit.record(session, actor, "masterdata.type_loaded", "masterdata_type", name,
                      f"master-data type {name} v{row.version}", at=row.loaded_at,
-                     before={"version": latest.version, "schema_hash": latest.schema_hash} if latest else None,
+                     before=({"version": latest.version, "schema_hash": latest.schema_hash}
+                             if latest else None),
                      after={"version": row.version, "schema_hash": digest})
         results.append((row, True))
     return results

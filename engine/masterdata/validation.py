@@ -30,7 +30,8 @@ class Reference:
     key: str
 
 
-def _mark_reference(validator: Any, target: str, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _mark_reference(validator: Any, target: str, instance: Any,
+                    schema: dict[str, Any]) -> Iterator[ValidationError]:
     if isinstance(instance, str):
         yield ValidationError(f"refers to {target} '{instance}'")
 
@@ -51,7 +52,8 @@ def pointer(path: Iterable[Any]) -> str:
 
 
 def check(schema: dict[str, Any], data: Any, key: str) -> tuple[dict[str, str], list[Reference]]:
-    """``(errors by JSON pointer, references)``; a missing required property is reported at its own pointer."""
+    """``(errors by JSON pointer, references)``; a missing required property is reported at its own
+    pointer."""
     errors: dict[str, str] = {}
     references: list[Reference] = []
     for err in _validator(canonical_json(schema)).iter_errors(data):

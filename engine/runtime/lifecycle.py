@@ -16,12 +16,14 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 
-AUDIT_ACTIONS = {"suspend": "instance.suspended", "resume": "instance.resumed", "terminate": "instance.terminated"}
+AUDIT_ACTIONS = {"suspend": "instance.suspended", "resume": "instance.resumed",
+                 "terminate": "instance.terminated"}
 
 
 def _require_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise ValidationFailed("This action needs a reason.", errors={"reason": "required"}, code="reason_required")
+        raise ValidationFailed("This action needs a reason.", errors={"reason": "required"},
+                               code="reason_required")
     return reason.strip()
 
 
@@ -55,7 +57,8 @@ def change_status(runtime: InstanceRuntime, actor: Actor, instance_id: int, acti
                 [TaskState.OPEN, TaskState.CLAIMED])).values(state=TaskState.CANCELLED))
             session.execute(update(Job).where(Job.instance_id == row.id, Job.state.in_(
                 [JobState.PENDING, JobState.RUNNING])).values(state=JobState.CANCELLED, updated_at=now))
-            for sub in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == row.id)):
+            for sub in session.scalars(select(MessageSubscription)
+                                       .where(MessageSubscription.instance_id == row.id)):
                 session.delete(sub)
         audit.record(session, actor, AUDIT_ACTIONS[action],
                      "instance", row.id, runtime.label(row), at=now, before={"status": before},

@@ -57,11 +57,13 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
     with runtime.db.read() as session:
         subscriptions = session.scalars(select(MessageSubscription).where(MessageSubscription.name == name)
                                         .order_by(MessageSubscription.id)).all()
-        target = next((s.instance_id for s in subscriptions if matches(correlation_keys, s.correlation)), None)
+        target = next((s.instance_id for s in subscriptions if matches(correlation_keys, s.correlation)),
+                      None)
     if target is not None:
         with runtime.step(target, actor) as (uow, live):
             deliver(live.workflow, name, payload)
-            audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row), at=now,
+            audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row),
+                         at=now,
                          after={"message": name, "correlation_keys": correlation_keys, "payload": payload})
         return {"status": MessageStatus.MATCHED, "instance_id": target}
     with runtime.db.transaction() as uow:
@@ -78,8 +80,8 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
         else:
             ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else int(ttl_seconds)
             message = Message(name=name, correlation_keys=audit.normalized(correlation_keys),
-                              payload=audit.normalized(payload), status=MessageStatus.PENDING, received_at=now,
-                              expires_at=now + timedelta(seconds=ttl), sender=actor.id)
+                              payload=audit.normalized(payload), status=MessageStatus.PENDING,
+                              received_at=now, expires_at=now + timedelta(seconds=ttl), sender=actor.id)
             session.add(message)
             session.flush()
             audit.record(session, actor, "message.stored", "message", message.id, name, at=now,
@@ -102,8 +104,9 @@ def expire_messages(runtime: InstanceRuntime) -> int:
                                                         Message.expires_at <= now)).all()
         for message in expired:
             message.status = MessageStatus.EXPIRED
-            audit.record(session, Actor.system(), "message.expired", "message", message.id, message.name, at=now,
-                         before={"status": MessageStatus.PENDING}, after={"status": MessageStatus.EXPIRED})
+            audit.record(session, Actor.system(), "message.expired", "message", message.id, message.name,
+                         at=now, before={"status": MessageStatus.PENDING},
+                         after={"status": MessageStatus.EXPIRED})
     return len(expired)
 
 
@@ -118,4 +121,5 @@ def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) 
         deliver(live.workflow, message.name, message.payload)
         message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
         audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
-                     runtime.label(live.row), at=now, after={"message": message.name, "message_id": message.id})
+                     runtime.label(live.row), at=now,
+                     after={"message": message.name, "message_id": message.id})

@@ -38,8 +38,8 @@ def get_task(db: DbApi, task_id: int, *, lock: bool = False) -> TaskRow:
     return rows.load_task(db, task_id, lock=lock)
 
 
-def inbox_filter(principal: Principal, *, state: str | None = None, mine: bool = False, role: str | None = None,
-                 instance_id: int | None = None, process: str | None = None,
+def inbox_filter(principal: Principal, *, state: str | None = None, mine: bool = False,
+                 role: str | None = None, instance_id: int | None = None, process: str | None = None,
                  business_key: str | None = None) -> rows.InboxFilter:
     """Open and claimed tasks (or those in ``state``) of the principal's lanes (all lanes for an admin)."""
     every_lane = ADMIN_ROLE in principal.roles and not mine and not role
@@ -118,7 +118,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         if task.form_id:
             form = live.parsed.forms.get(task.form_id)
             if form is None:
-                raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
+                raise NotFound(f"The form '{task.form_id}' is not part of the deployment.",
+                               code="form_not_found")
             data = forms.validate(form, data)
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
         if spiff_task is None or spiff_task.state != SpiffState.READY:
@@ -134,8 +135,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         spiff_task.run()
         live.handled.add(task.task_guid)
         before_state = task.state
-        task.state, task.completed_at, task.completed_by, task.data = (TaskState.COMPLETED, now,
-                                                                      principal.username, audit.normalized(data))
+        task.state, task.completed_at, task.completed_by, task.data = (
+            TaskState.COMPLETED, now, principal.username, audit.normalized(data))
         task.assignee = task.assignee or principal.username
         rows.save_task(uow.db, task)
         audit.record(uow, principal.actor, "task.completed", "task", task.id,
@@ -145,7 +146,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
 
 
 
-def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any], context: dict[str, Any]) -> None:
+def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any],
+                 context: dict[str, Any]) -> None:
     from engine.definitions.properties import properties_of
 
     props = properties_of(spiff_task.task_spec)
@@ -153,7 +155,8 @@ def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any]
         suffix = name[len("guard"):]
         try:
             # What is submitted now wins over what the task held before (e.g. a decision made again).
-            ok = runtime.script_engine.environment.evaluate(props[name], {**spiff_task.data, **context, **data})
+            ok = runtime.script_engine.environment.evaluate(props[name],
+                                                            {**spiff_task.data, **context, **data})
         except Exception as exc:  # a guard that cannot be evaluated refuses, naming why
             raise ValidationFailed(f"{props.get('guardMessage' + suffix) or 'The entry is refused'} "
                                    f"({exc}).", errors={"guard": str(exc)}, code="guard_failed") from None

@@ -36,7 +36,8 @@ def start_timer(parsed: ParsedDefinition) -> tuple[Any, TimerEventDefinition] | 
     return None
 
 
-def first_due(definition: TimerEventDefinition, expression_value: str, now: datetime) -> tuple[datetime, int, float]:
+def first_due(definition: TimerEventDefinition, expression_value: str,
+              now: datetime) -> tuple[datetime, int, float]:
     """(first due time, cycles (-1: unbounded, 1: once), seconds between cycles)."""
     if isinstance(definition, CycleTimerEventDefinition):
         cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression_value)
@@ -67,13 +68,15 @@ def schedule(session: Session, runtime: InstanceRuntime, dep: Deployment, now: d
 def _insert(session: Session, dep: Deployment, element_id: str, due: datetime, cycles: int, every: float,
             now: datetime) -> None:
     session.execute(insert(Job), [dict(kind="timer_start", deployment_id=dep.id, element_id=element_id,
-                                       payload={"cycles": cycles, "every_seconds": every}, state=JobState.PENDING,
-                                       due_at=due, attempts=0, max_attempts=3, created_at=now, updated_at=now)])
+                                       payload={"cycles": cycles, "every_seconds": every},
+                                       state=JobState.PENDING, due_at=due, attempts=0, max_attempts=3,
+                                       created_at=now, updated_at=now)])
 
 
 def cancel(session: Session, dep: Deployment, now: datetime) -> None:
     session.execute(update(Job).where(Job.kind == "timer_start", Job.deployment_id == dep.id,
-                                      Job.state == JobState.PENDING).values(state=JobState.CANCELLED, updated_at=now))
+                                      Job.state == JobState.PENDING)
+                    .values(state=JobState.CANCELLED, updated_at=now))
 
 
 def _fire_start_event(workflow: Any) -> None:
@@ -107,8 +110,10 @@ def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
         live = runtime.create(uow, dep, None, {}, Actor.system(), prepare=fire_start_event)
         cycles = int(job.payload.get("cycles", 1))
         if cycles != 1:  # -1: unbounded, n > 1: n - 1 left after this one
-            _insert(session, dep, job.element_id or "", job.due_at + timedelta(seconds=job.payload["every_seconds"]),
+            _insert(session, dep, job.element_id or "",
+                    job.due_at + timedelta(seconds=job.payload["every_seconds"]),
                     cycles - 1 if cycles > 1 else -1, job.payload["every_seconds"], now)
-        audit.record(session, Actor.system(), "timer_start.fired", "deployment", dep.id, f"{dep.key} v{dep.version}",
-                     at=now, after={"instance_id": live.row.id, "due_at": job.due_at})
+        audit.record(session, Actor.system(), "timer_start.fired", "deployment", dep.id,
+                     f"{dep.key} v{dep.version}", at=now,
+                     after={"instance_id": live.row.id, "due_at": job.due_at})
     runtime.remember_created(uow)

@@ -100,7 +100,8 @@ class HumanTask(Base):
     """The inbox index: inbox queries never touch the serialized state."""
 
     __tablename__ = "human_task"
-    __table_args__ = (Index("ix_task_state_lane", "state", "lane"), Index("ix_task_assignee", "assignee", "state"))
+    __table_args__ = (Index("ix_task_state_lane", "state", "lane"),
+                      Index("ix_task_assignee", "assignee", "state"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -343,7 +344,8 @@ class MasterDataVersion(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("masterdata_record.id"))
     number: Mapped[int]
     status: Mapped[str] = mapped_column(String(20))
-    type_id: Mapped[int] = mapped_column(ForeignKey("masterdata_type.id"))  # the schema version it was checked by
+    # the schema version it was checked by
+    type_id: Mapped[int] = mapped_column(ForeignKey("masterdata_type.id"))
     data: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
     effective_from: Mapped[datetime | None]

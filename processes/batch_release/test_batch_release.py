@@ -37,7 +37,8 @@ def pdf_text(data: bytes) -> str:
     return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
 
 
-def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(plant: Plant, b2mml_schema) -> None:
+def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(
+        plant: Plant, b2mml_schema) -> None:
     run_batch(plant)
     release = plant.instance("batch_release", "B-1")
     exceptions = plant.engine.instance_detail(release)["variables"]["exceptions"]
@@ -51,7 +52,8 @@ def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(
     assert plant.open_elements(release) == ["close_deviation"]
     plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
     plant.complete("quinn", release, "decide",
-                   {"disposition": "released", "decision_reason": "record complete, deviation closed"}, "Released")
+                   {"disposition": "released", "decision_reason": "record complete, deviation closed"},
+                   "Released")
     assert plant.status(release) == InstanceStatus.COMPLETED
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"  # the ERP's lot
     [sync] = [m for m in plant.simulator.counterpart.received if m["kind"] == "SyncMaterialLot"]  # the MES's
@@ -61,9 +63,11 @@ def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(
     record = json.loads(Path(archived["json"]).read_text())
     text = pdf_text(Path(archived["pdf"]).read_bytes())
     assert record["release"]["decision"]["disposition"] == "released"
-    assert record["deviations"][0]["state"] == "closed" and record["deviations"][0]["closure"]["capa_ref"] == "CAPA-2026-014"
+    assert (record["deviations"][0]["state"] == "closed"
+            and record["deviations"][0]["closure"]["capa_ref"] == "CAPA-2026-014")
     for fact in ("B-1", "MO-1", "SOP-TEST", "CAPA-2026-014", "water dosing pump drift", "typed 5.0 for 0.50",
-                 "granulate too wet", "EQ-GRAN-01", "L-PARA-7", "Olivia Example", "Oscar Example", "Released"):
+                 "granulate too wet", "EQ-GRAN-01", "L-PARA-7", "Olivia Example", "Oscar Example",
+                 "Released"):
         assert fact in json.dumps(record) and fact in text, fact
     assert plant.engine.verify_audit().ok
 
@@ -84,7 +88,8 @@ def test_the_batch_record_api_serves_reviewers_json_html_and_pdf_with_the_same_f
     pdf = client.get("/api/v1/batches/B-1/record.pdf", headers=quinn)
     assert (html.mimetype, pdf.mimetype) == ("text/html", "application/pdf")
     assert pdf.headers["Content-Disposition"] == 'inline; filename="B-1-batch-record.pdf"'
-    for fact in ("B-1", "MO-1", "SOP-TEST", "typed 5.0 for 0.50", "granulate too wet", "L-PARA-7", "Olivia Example"):
+    for fact in ("B-1", "MO-1", "SOP-TEST", "typed 5.0 for 0.50", "granulate too wet", "L-PARA-7",
+                 "Olivia Example"):
         assert fact in json.dumps(record) and fact in html.text and fact in pdf_text(pdf.data), fact
     assert client.get("/api/v1/batches/B-1/record", headers=as_("olivia")).json["code"] == "role_required"
     missing = client.get("/api/v1/batches/B-404/record.pdf", headers=quinn)
@@ -94,7 +99,8 @@ def test_the_batch_record_api_serves_reviewers_json_html_and_pdf_with_the_same_f
 def test_a_qa_person_who_took_part_is_refused_the_decision(plant: Plant) -> None:
     batch = plant.start_batch()
     plant.perform("rita", "B-1", 1, {"weight": 0.5})  # rita (qa and operator) performs step 1
-    step2 = plant.perform("olivia", "B-1", 2, {"impeller speed": 200, "moisture": 2.0}, equipment="EQ-GRAN-01")
+    step2 = plant.perform("olivia", "B-1", 2, {"impeller speed": 200, "moisture": 2.0},
+                          equipment="EQ-GRAN-01")
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
     plant.perform("oscar", "B-1", 3, {"blend time": 10})
     plant.complete("olivia", batch, "record_yield", {"produced_quantity": 1000}, "Performed")
@@ -106,9 +112,11 @@ def test_a_qa_person_who_took_part_is_refused_the_decision(plant: Plant) -> None
     plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
     plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
     with pytest.raises(SignatureRejected) as refused:
-        plant.complete("rita", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+        plant.complete("rita", release, "decide", {"disposition": "released", "decision_reason": "ok"},
+                       "Released")
     assert refused.value.code == "signature_four_eyes"
-    plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+    plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"},
+                   "Released")
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
 
 
@@ -120,11 +128,12 @@ def test_release_with_an_open_deviation_is_refused(plant: Plant) -> None:
     plant.complete("quinn", release, "close_deviation",
                    {"deviation_id": CLOSE["deviation_id"], "closure": "keep_open"}, "Reviewed")
     with pytest.raises(ValidationFailed) as refused:
-        plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"}, "Released")
+        plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"},
+                       "Released")
     assert refused.value.code == "guard_failed" and "deviation" in refused.value.message
     with pytest.raises(ValidationFailed):  # the signature's meaning is the disposition
-        plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
-                       "Released")
+        plant.complete("quinn", release, "decide",
+                       {"disposition": "quarantined", "decision_reason": "open CAPA"}, "Released")
     plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
                    "Quarantined")
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "quarantined"

@@ -41,7 +41,8 @@ STAFF = {"olivia": ["operator"], "oscar": ["operator"], "quinn": ["qa"]}  # besi
 SOP_WITH_LIMITS = {"product": "TAB-100", "description": "Paracetamol tablets", "steps": [
     {"number": 1, "instruction": "Granulate with purified water.", "required_equipment_class": "GRANULATOR",
      "required_qualification": "granulation",
-     "parameters": [{"name": "moisture", "unit": "%", "target": 2.0, "low": 1.5, "high": 2.5, "critical": False}],
+     "parameters": [{"name": "moisture", "unit": "%", "target": 2.0, "low": 1.5, "high": 2.5,
+                     "critical": False}],
      "materials": [{"material": "API-001", "quantity": 20, "unit": "u"},
                    {"material": "EXC-002", "quantity": 30, "unit": "u"}]},
     {"number": 2, "instruction": "Compress to tablets.", "required_equipment_class": "TABLET_PRESS",
@@ -69,7 +70,8 @@ class Api:
 
     def client(self) -> FlaskClient:
         engine = self.flow.restart() if self.flow.reload else self.flow.current
-        return create_app({"TESTING": True, "SECRET_KEY": "order-to-disposition"}, engine=engine).test_client()
+        return create_app({"TESTING": True, "SECRET_KEY": "order-to-disposition"},
+                          engine=engine).test_client()
 
     def get(self, path: str, status: int = 200, **query: Any) -> Any:
         reply = self.client().get(f"/api/v1{path}", headers=self.headers, query_string=query)
@@ -112,18 +114,21 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
         b2mml_schema) -> None:
     monkeypatch.setenv("GMPFLOW_ARCHIVE_DIR", str(tmp_path / "archive"))
     registry = build_registry({**tryton.environ, "GMPFLOW_MES_URL": simulator.url})
-    flow = build(database, clock, registry, reload, monkeypatch)  # order release, its master data, paula, sam, ada
+    # order release, its master data, paula, sam, ada
+    flow = build(database, clock, registry, reload, monkeypatch)
     for username, roles in STAFF.items():
         flow.current.add_user(ADMIN, username, f"{username.title()} Example", PASSWORD, roles)
     for path in PROCESSES:
         flow.current.deploy(ADMIN, [path])
     new_version(flow.current, "recipe", "SOP-TAB-100", SOP_WITH_LIMITS)  # in force at the order's start
-    erp, sam, olivia, oscar, quinn = (Api(flow, name) for name in ("paula", "sam", "olivia", "oscar", "quinn"))
+    erp, sam, olivia, oscar, quinn = (Api(flow, name)
+                                      for name in ("paula", "sam", "olivia", "oscar", "quinn"))
     work = flow.run_jobs  # the worker, between requests
 
     # the ERP announces a production order; the supervisor releases it
     order = tryton.create_order(10)
-    announced = erp.post("/messages", {"name": "order_ready", "correlation_keys": {"business_key": order["number"]},
+    announced = erp.post("/messages", {"name": "order_ready",
+                                       "correlation_keys": {"business_key": order["number"]},
                                        "payload": {"order_id": order["number"]}})
     work()
     sam.sign(announced["instance_id"], "release", {"release_comment": "master data checked"}, "Released")
@@ -137,10 +142,13 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     olivia.sign(step1["id"], "perform", {
         "values": [{"name": "moisture", "value": 21}], "equipment_id": "EQ-GRAN-01",
         "materials_used": [{"material": "API-001", "lot": "L-API-7", "quantity": 19, "unit": "u"},
-                           {"material": "EXC-002", "lot": "L-EXC-3", "quantity": 30, "unit": "u"}]}, "Performed")
+                           {"material": "EXC-002", "lot": "L-EXC-3", "quantity": 30, "unit": "u"}]},
+                "Performed")
     work()
-    olivia.sign(step1["id"], "confirm_value", {"out_of_limit_action": "correct", "correction_reason": "typed 21 for 2.1",
-                                               "corrected_values": [{"name": "moisture", "value": 2.1}]}, "Performed")
+    olivia.sign(step1["id"], "confirm_value", {"out_of_limit_action": "correct",
+                                               "correction_reason": "typed 21 for 2.1",
+                                               "corrected_values": [{"name": "moisture", "value": 2.1}]},
+                "Performed")
     work()
     # step 2 (critical): out of limits, confirmed as a deviation, assessed, witnessed by someone else
     step2 = oscar.instance("sop_step", f"{batch_id}/00002")
@@ -173,7 +181,8 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     assert {c.product: c.quantity for c in reported.consumed} == {"API-001": 19, "EXC-002": 30}
 
     # QA: exactly the exceptions first, the record and its audit trail reviewed, the deviation closed
-    tryton.client.model("stock.lot", "create", [{"number": batch_id, "product": tryton.ids["tablet"]}])  # the ERP's lot
+    # the ERP's lot
+    tryton.client.model("stock.lot", "create", [{"number": batch_id, "product": tryton.ids["tablet"]}])
     release = quinn.instance("batch_release", batch_id)
     exceptions = quinn.get(f"/instances/{release['id']}")["variables"]["exceptions"]
     assert sorted((e["kind"], e["step"]) for e in exceptions) == [("correction", 1), ("deviation", 2),
@@ -181,12 +190,13 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     before = quinn.get(f"/batches/{batch_id}/record")
     assert before["exceptions"] == exceptions and before["audit_trail"]
     olivia.get(f"/batches/{batch_id}/record", status=403)  # operators do not review batches
-    quinn.sign(release["id"], "review_record", {"record_reviewed": True, "review_comment": "exceptions understood"},
-               "Reviewed")
+    quinn.sign(release["id"], "review_record",
+               {"record_reviewed": True, "review_comment": "exceptions understood"}, "Reviewed")
     quinn.sign(release["id"], "review_audit_trail", {"audit_trail_reviewed": True}, "Reviewed")
     [deviation] = before["deviations"]
     quinn.sign(release["id"], "close_deviation", {"deviation_id": deviation["id"], **CAPA}, "Approved")
-    quinn.sign(release["id"], "decide", {"disposition": "released", "decision_reason": "record complete"}, "Released")
+    quinn.sign(release["id"], "decide", {"disposition": "released", "decision_reason": "record complete"},
+               "Released")
     work()
     assert quinn.get(f"/instances/{release['id']}")["status"] == "completed"
 
@@ -200,7 +210,8 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     # the batch record: JSON and PDF carry the same facts
     record = quinn.get(f"/batches/{batch_id}/record")
     text = pdf_text(quinn.get(f"/batches/{batch_id}/record.pdf"))
-    assert record["deviations"][0]["state"] == "closed" and record["release"]["decision"]["disposition"] == "released"
+    assert (record["deviations"][0]["state"] == "closed"
+            and record["release"]["decision"]["disposition"] == "released")
     [correction] = record["corrections"]
     assert (correction["old_value"], correction["new_value"]) == (21, 2.1)
     facts = [batch_id, order["number"], "SOP-TAB-100", "typed 21 for 2.1", "tablets 20 mg too heavy", "690",

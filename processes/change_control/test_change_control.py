@@ -31,15 +31,18 @@ PEOPLE = {"dana": ["data_steward"], "dave": ["data_steward"], "pete": ["process_
           "sam": ["supervisor"], "rita": ["data_steward", "qa"]}
 RECIPE = {"product": "P-100", "description": "Granulation", "steps": [{
     "number": 1, "instruction": "Granulate the blend.",
-    "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 300, "low": 250, "high": 350, "critical": True},
-                   {"name": "mixing time", "unit": "min", "target": 5, "low": 4, "high": 6, "critical": False}]}]}
+    "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 300, "low": 250, "high": 350,
+                    "critical": True},
+                   {"name": "mixing time", "unit": "min", "target": 5, "low": 4, "high": 6,
+                    "critical": False}]}]}
 MATERIAL = {"id": "MAT-1", "supplier": "Acme Chemicals", "unit_of_measure": "kg", "shelf_life_days": 365}
 
 
 class ChangeControl:
     """The users and the worker of one scenario; with ``reload`` each call meets a freshly built engine."""
 
-    def __init__(self, database: Database, clock: FrozenClock, reload: bool, change_control: str = "off") -> None:
+    def __init__(self, database: Database, clock: FrozenClock, reload: bool,
+                 change_control: str = "off") -> None:
         self.database, self.clock, self.reload, self.mode = database, clock, reload, change_control
         self.tokens: dict[str, str] = {}
         self._api: Api | None = None
@@ -70,8 +73,10 @@ class ChangeControl:
         """Start a change request and fill in its request form with the same values."""
         started = self.ok("POST", "/process-definitions/change_control/instances", who, 201,
                           json={"variables": variables})
-        element = "request_deployment" if variables.get("subject_kind") == "deployment" else "request_masterdata"
-        self.complete(who, started["id"], element, {k: v for k, v in variables.items() if k != "subject_kind"})
+        element = ("request_deployment" if variables.get("subject_kind") == "deployment"
+                   else "request_masterdata")
+        self.complete(who, started["id"], element,
+                      {k: v for k, v in variables.items() if k != "subject_kind"})
         self.run_jobs()
         return int(started["id"])
 
@@ -149,14 +154,16 @@ def cc(engine: Gmpflow, database: Database, clock: FrozenClock, reload: bool) ->
             "part_number": "P-100", "description": "Tablet", "unit": "pcs"}), ("recipe", "R-100", RECIPE)):
         version = engine.masterdata.create_record(ADMIN, type_name, key, key, data)
         engine.masterdata.submit(ADMIN, type_name, key, 1)
-        engine.masterdata.make_effective(ADMIN, version.id, None, None)  # change control is off in this set-up
+        # change control is off in this set-up
+        engine.masterdata.make_effective(ADMIN, version.id, None, None)
     return ChangeControl(database, clock, reload)
 
 
 def masterdata_request(key: str = "MAT-1", number: int = 2, type_name: str = "material", **more: Any
                        ) -> dict[str, Any]:
-    return {"subject_kind": "masterdata", "record_type": type_name, "record_key": key, "version_number": number,
-            "reason": "The supplier changed.", "product_impact": "none", "effective_date": "2026-01-05", **more}
+    return {"subject_kind": "masterdata", "record_type": type_name, "record_key": key,
+            "version_number": number, "reason": "The supplier changed.", "product_impact": "none",
+            "effective_date": "2026-01-05", **more}
 
 
 def claims(cc: ChangeControl) -> list[AuditEvent]:
@@ -175,7 +182,8 @@ def test_a_minor_change_needs_qa_only_and_is_in_force_once_verified(cc: ChangeCo
     cc.decide("quinn", cr, "Approved")
     assert cc.statuses("material", "MAT-1") == {1: "superseded", 2: "effective"}
     effective = cc.ok("GET", "/masterdata/types/material/records/MAT-1/effective", "quinn")
-    assert effective["change_request_instance_id"] == cr and effective["data"]["supplier"] == "Beta Pharma Supplies"
+    assert (effective["change_request_instance_id"] == cr
+            and effective["data"]["supplier"] == "Beta Pharma Supplies")
     assert cc.instance(cr)["variables"]["notified"]["subject"] == "material MAT-1 v2"
     cc.verify(cr)
     assert cc.instance(cr)["status"] == "completed"
@@ -207,7 +215,8 @@ def test_a_change_to_limits_only_is_major_and_needs_qa(cc: ChangeControl) -> Non
     assert variables["diff"]["changes_limits"] is True and variables["diff"]["changes_critical"] is False
 
 
-def test_a_rejection_returns_the_request_with_the_comment_and_it_can_be_resubmitted(cc: ChangeControl) -> None:
+def test_a_rejection_returns_the_request_with_the_comment_and_it_can_be_resubmitted(
+        cc: ChangeControl) -> None:
     number = cc.propose("material", "MAT-1", {**MATERIAL, "supplier": "Beta Pharma Supplies"})
     cr = cc.request("dana", masterdata_request(number=number))
     cc.assess(cr)
@@ -243,13 +252,15 @@ def test_the_requester_cannot_approve_their_own_change(cc: ChangeControl) -> Non
         **MATERIAL, "supplier": "Beta Pharma Supplies"})))
     cc.complete("rita", cr, "assess_impact", {"impacted_products": "P-100", "training_needed": False,
                                              "validation_needed": False})
-    refused = cc.complete("rita", cr, "approve_qa", {"qa_decision": "Approved"}, meaning="Approved", status=403)
+    refused = cc.complete("rita", cr, "approve_qa", {"qa_decision": "Approved"}, meaning="Approved",
+                          status=403)
     assert refused["code"] == "signature_four_eyes"
     assert cc.elements("quinn", cr) == ["approve_qa"]
     assert cc.statuses("material", "MAT-1")[2] == "in_review"
 
 
-def test_a_future_effective_date_puts_the_version_in_force_only_when_its_timer_fires(cc: ChangeControl) -> None:
+def test_a_future_effective_date_puts_the_version_in_force_only_when_its_timer_fires(
+        cc: ChangeControl) -> None:
     number = cc.propose("material", "MAT-1", {**MATERIAL, "supplier": "Beta Pharma Supplies"})
     cr = cc.request("dana", masterdata_request(number=number, effective_date="2026-01-10"))
     cc.assess(cr)
@@ -265,7 +276,8 @@ def test_a_future_effective_date_puts_the_version_in_force_only_when_its_timer_f
     assert datetime.fromisoformat(version["effective_from"]) >= datetime(2026, 1, 10, tzinfo=timezone.utc)
 
 
-def test_a_second_change_request_on_the_same_record_is_refused_and_overwrites_nothing(cc: ChangeControl) -> None:
+def test_a_second_change_request_on_the_same_record_is_refused_and_overwrites_nothing(
+        cc: ChangeControl) -> None:
     number = cc.propose("material", "MAT-1", {**MATERIAL, "supplier": "Beta Pharma Supplies"})
     first = cc.request("dana", masterdata_request(number=number))
     second = cc.request("dave", masterdata_request(number=number, reason="Same version, another request."))
@@ -292,7 +304,8 @@ def test_a_request_for_something_that_cannot_change_is_refused_and_nothing_is_st
         invalid = cc.call("POST", path, "dana", json={"data": {**MATERIAL, "shelf_life_days": "long"}})
         assert invalid.status_code == 400 and invalid.json["code"] == "masterdata_invalid"
         assert "/shelf_life_days" in invalid.json["errors"]
-        cc.ok("POST", path, "dana", 201, json={"data": {**MATERIAL, "supplier": "Beta"}})  # a draft, not submitted
+        # a draft, not submitted
+        cc.ok("POST", path, "dana", 201, json={"data": {**MATERIAL, "supplier": "Beta"}})
     request = {"draft_not_submitted": masterdata_request(number=2),
                "unknown_record": masterdata_request("MAT-404", 2),
                "unknown_version": masterdata_request(number=7),

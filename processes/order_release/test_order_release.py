@@ -44,11 +44,11 @@ PROCESS = Path(__file__).resolve().parent
 PASSWORD = "correct horse battery"
 PEOPLE = {"paula": ["planner"], "sam": ["supervisor"], "ada": ["admin"]}
 TODAY = date.today()
-CONTRACT = {"order_id", "batch_id", "product", "quantity", "recipe_key", "recipe_version", "recipe_version_id",
-            "bom_version_id", "routing_version_id", "released_by", "released_at"}
+CONTRACT = {"order_id", "batch_id", "product", "quantity", "recipe_key", "recipe_version",
+            "recipe_version_id", "bom_version_id", "routing_version_id", "released_by", "released_at"}
 
 
-# -- counterparts ------------------------------------------------------------------------------------------------
+# -- counterparts --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[RunningSimulator]:
     running = serve()
@@ -57,7 +57,8 @@ def simulator() -> Iterator[RunningSimulator]:
 
 
 def control(simulator: RunningSimulator, **settings: object) -> None:
-    request = urllib.request.Request(f"{simulator.url}/_control", data=json.dumps(settings).encode(), method="POST")
+    request = urllib.request.Request(f"{simulator.url}/_control", data=json.dumps(settings).encode(),
+                                     method="POST")
     urllib.request.urlopen(request).close()
 
 
@@ -73,11 +74,12 @@ def mes(simulator: RunningSimulator) -> RunningSimulator:
     return simulator
 
 
-# -- the engine ---------------------------------------------------------------------------------------------------
+# -- the engine ----------------------------------------------------------------------------------------------
 class ReleaseEngine(ScenarioEngine):
     """A scenario engine whose engines carry the connector registry."""
 
-    def __init__(self, database: Database, clock: FrozenClock, registry: OperationRegistry, reload: bool) -> None:
+    def __init__(self, database: Database, clock: FrozenClock, registry: OperationRegistry,
+                 reload: bool) -> None:
         self.registry = registry
         first = Gmpflow(database, clock, registry=registry, change_control="off")
         first.record_start()
@@ -103,7 +105,8 @@ def build(database: Database, clock: FrozenClock, registry: OperationRegistry, r
 
 @pytest.fixture
 def people(database: Database) -> dict[str, Principal]:
-    return {name: Principal(name, f"{name.title()} Example", frozenset(roles)) for name, roles in PEOPLE.items()}
+    return {name: Principal(name, f"{name.title()} Example", frozenset(roles))
+            for name, roles in PEOPLE.items()}
 
 
 @pytest.fixture
@@ -113,7 +116,7 @@ def make_flow(database, clock, reload, tryton, mes, monkeypatch):  # type: ignor
     return lambda **changes: build(database, clock, registry, reload, monkeypatch, **changes)
 
 
-# -- master data (product TAB-100 as Tryton's seed names it) ----------------------------------------------------
+# -- master data (product TAB-100 as Tryton's seed names it) -------------------------------------------------
 def effective(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any]) -> Any:
     version = engine.masterdata.create_record(ADMIN, type_name, key, key, data)
     engine.masterdata.submit(ADMIN, type_name, key, 1)
@@ -136,8 +139,8 @@ def seed_masterdata(engine: Gmpflow, *, press_calibration_due: date | None = Non
     for code in ("API-001", "EXC-002"):
         effective(engine, "material", code, {"id": code, "supplier": "Acme Chemicals", "unit_of_measure": "u",
                                              "shelf_life_days": 365})
-    effective(engine, "product", "TAB-100", {"part_number": "TAB-100", "description": "Paracetamol 500 mg tablet",
-                                             "unit": "u"})
+    effective(engine, "product", "TAB-100", {"part_number": "TAB-100",
+                                             "description": "Paracetamol 500 mg tablet", "unit": "u"})
     for code in ("GRANULATOR", "TABLET_PRESS"):
         effective(engine, "equipment_class", code, {"code": code, "description": code.title()})
     effective(engine, "equipment", "EQ-GRAN-01", {
@@ -146,7 +149,8 @@ def seed_masterdata(engine: Gmpflow, *, press_calibration_due: date | None = Non
     effective(engine, "equipment", "EQ-PRESS-01", {
         "id": "EQ-PRESS-01", "class": "TABLET_PRESS", "status": "available", "cleaning_status": "clean",
         "calibration_due": (press_calibration_due or TODAY + timedelta(days=180)).isoformat()})
-    effective(engine, "recipe", "SOP-TAB-100", {"product": "TAB-100", "description": "Paracetamol tablets", "steps": [
+    effective(engine, "recipe", "SOP-TAB-100", {
+        "product": "TAB-100", "description": "Paracetamol tablets", "steps": [
         {"number": 1, "instruction": "Granulate.", "required_equipment_class": "GRANULATOR",
          "required_qualification": "granulation"},
         {"number": 2, "instruction": "Compress.", "required_equipment_class": "TABLET_PRESS",
@@ -163,7 +167,7 @@ def seed_masterdata(engine: Gmpflow, *, press_calibration_due: date | None = Non
               qualification("oscar", "compression", compression_valid_until or TODAY + timedelta(days=365)))
 
 
-# -- steps ----------------------------------------------------------------------------------------------------------
+# -- steps ---------------------------------------------------------------------------------------------------
 def sig(username: str, meaning: str) -> dict[str, str]:
     return {"username": username, "password": PASSWORD, "meaning": meaning}
 
@@ -197,7 +201,8 @@ def thrown_requests(flow: ReleaseEngine, batch_id: str) -> list[Message]:
         return list(session.scalars(select(Message).where(Message.name == "batch_execution_requested")))
 
 
-def assert_execution_requested(flow: ReleaseEngine, order: dict[str, Any], instance_id: int) -> dict[str, Any]:
+def assert_execution_requested(flow: ReleaseEngine, order: dict[str, Any],
+                               instance_id: int) -> dict[str, Any]:
     variables = flow.variables(instance_id)
     batch_id = variables["batch_id"]
     found = [m for m in thrown_requests(flow, batch_id) if m.correlation_keys == {"business_key": batch_id}]
@@ -207,11 +212,12 @@ def assert_execution_requested(flow: ReleaseEngine, order: dict[str, Any], insta
     assert payload["order_id"] == order["number"] and payload["batch_id"] == batch_id
     assert payload["product"] == "TAB-100" and payload["released_by"] == "sam"
     assert payload["recipe_key"] == "SOP-TAB-100" and payload["recipe_version"] == 1
-    assert all(isinstance(payload[k], int) for k in ("recipe_version_id", "bom_version_id", "routing_version_id"))
+    assert all(isinstance(payload[k], int)
+               for k in ("recipe_version_id", "bom_version_id", "routing_version_id"))
     return payload
 
 
-# -- end to end -------------------------------------------------------------------------------------------------------
+# -- end to end ----------------------------------------------------------------------------------------------
 def test_an_order_from_tryton_is_released_downloaded_to_the_mes_and_set_running(
         make_flow, tryton: TrytonServer, mes: RunningSimulator, people, b2mml_schema):
     flow = make_flow()
@@ -258,14 +264,15 @@ def test_the_erp_and_the_mes_reach_the_process_through_the_rest_api(
     assert flow.status(instance_id) == InstanceStatus.WAITING  # for the MES
 
     acked = client.post("/api/v1/messages", headers=headers, json={
-        "name": "mes_ack", "correlation_keys": {"business_key": order["number"]}, "payload": {"accepted": True}})
+        "name": "mes_ack", "correlation_keys": {"business_key": order["number"]},
+        "payload": {"accepted": True}})
     assert acked.json == {"status": "matched", "instance_id": instance_id}
     flow.run_jobs()
     assert flow.status(instance_id) == InstanceStatus.COMPLETED
     assert tryton.read_order(order["id"])["state"] == "running"
 
 
-# -- exception paths ----------------------------------------------------------------------------------------------------
+# -- exception paths -----------------------------------------------------------------------------------------
 def test_uncalibrated_equipment_is_an_exception_the_planner_overrides_with_a_signed_reason(
         make_flow, tryton: TrytonServer, mes: RunningSimulator, people):
     flow = make_flow(press_calibration_due=TODAY)  # due before the planned end
@@ -273,8 +280,8 @@ def test_uncalibrated_equipment_is_an_exception_the_planner_overrides_with_a_sig
     instance_id = announce(flow, order)
     variables = flow.variables(instance_id)
     assert variables["readiness"] == "exception" and variables["failed_check"] == "equipment"
-    assert variables["findings"] == [f"No equipment of class TABLET_PRESS is available, clean and calibrated past "
-                                     f"{order_dates(tryton, order)[1]}."]
+    assert variables["findings"] == [f"No equipment of class TABLET_PRESS is available, clean and calibrated "
+                                     f"past {order_dates(tryton, order)[1]}."]
     assert flow.open_elements(people["paula"], instance_id) == ["handle_exception"]
 
     complete(flow, people["paula"], instance_id, "handle_exception",
@@ -360,7 +367,8 @@ def test_a_bom_version_other_than_the_effective_one_is_an_exception(
         {"material": "API-001", "quantity": 2.1, "unit": "u", "tolerance_percent": 1}]})
     order = tryton.create_order(10)  # Tryton's BoM is named "... BoM v1"
     instance_id = announce(flow, order)
-    assert flow.variables(instance_id)["findings"] == ["bom: the order names version 1 but version 2 is effective."]
+    assert flow.variables(instance_id)["findings"] == [
+        "bom: the order names version 1 but version 2 is effective."]
 
 
 def test_the_mes_never_acknowledges_and_a_supervisor_is_asked_after_the_configured_time(
@@ -408,12 +416,14 @@ def test_the_default_wait_for_the_mes_is_four_hours_and_the_ack_message_continue
 
 def test_the_erp_down_is_retried_then_an_incident_and_an_admin_retry_finishes_without_a_duplicate_in_the_mes(
         database, clock, reload, mes: RunningSimulator, people, monkeypatch):
-    registry = build_registry({"GMPFLOW_MES_URL": mes.url, "GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": mes.url})
+    registry = build_registry({"GMPFLOW_MES_URL": mes.url, "GMPFLOW_ERP": "simulator",
+                               "GMPFLOW_ERP_URL": mes.url})
     flow = build(database, clock, registry, reload, monkeypatch)
     number = f"SIM-{uuid.uuid4().hex[:8]}"  # the simulator lives for the module: a number of its own
     start = TODAY + timedelta(days=1)
     mes.counterpart.add_order(number, "TAB-100", 10, planned_start_date=start.isoformat(),
-                              planned_date=(start + timedelta(days=1)).isoformat(), bom="Paracetamol 500 mg, BoM v1",
+                              planned_date=(start + timedelta(days=1)).isoformat(),
+                              bom="Paracetamol 500 mg, BoM v1",
                               inputs=[{"product": "API-001", "quantity": 20, "unit": "u"}])
     control(mes, acknowledge=False)
     order = {"number": number}
@@ -439,10 +449,11 @@ def test_the_erp_down_is_retried_then_an_incident_and_an_admin_retry_finishes_wi
     assert len(schedules_of(mes, number)) == 1  # no duplicate order in the MES
 
 
-# -- helpers that touch Tryton --------------------------------------------------------------------------------------
+# -- helpers that touch Tryton -------------------------------------------------------------------------------
 def order_dates(tryton: TrytonServer, order: dict[str, Any]) -> tuple[str, str]:
     row = tryton.client.model("production", "read", [order["id"]], ["planned_start_date", "planned_date"])[0]
-    as_iso = [date(v["year"], v["month"], v["day"]).isoformat() for v in (row["planned_start_date"], row["planned_date"])]
+    as_iso = [date(v["year"], v["month"], v["day"]).isoformat()
+              for v in (row["planned_start_date"], row["planned_date"])]
     return as_iso[0], as_iso[1]
 
 
@@ -450,6 +461,7 @@ def receive_stock(tryton: TrytonServer, api: float, excipient: float) -> None:
     ids = tryton.ids
     moves = [tryton.client.model("stock.move", "create", [{
         "product": product, "unit": ids["unit"], "quantity": quantity, "from_location": ids["supplier"],
-        "to_location": ids["storage"], "company": ids["company"], "unit_price": "1", "currency": ids["currency"]}])[0]
+        "to_location": ids["storage"], "company": ids["company"], "unit_price": "1",
+        "currency": ids["currency"]}])[0]
         for product, quantity in ((ids["api"], api), (ids["excipient"], excipient))]
     tryton.client.model("stock.move", "do", moves)

@@ -25,18 +25,21 @@ def run_batch(plant: Plant, batch_id: str = "B-1") -> int:
     (assessed: minor, continue) and verified by a second operator, step 3 clean; the yield recorded."""
     batch = plant.start_batch(batch_id)
     step1 = plant.perform("olivia", batch_id, 1, {"weight": 5.0},
-                          materials=[{"material": "MAT-PARACETAMOL", "lot": "L-PARA-7", "quantity": 0.5, "unit": "kg"}])
+                          materials=[{"material": "MAT-PARACETAMOL", "lot": "L-PARA-7", "quantity": 0.5,
+                                      "unit": "kg"}])
     assert plant.open_elements(step1) == ["confirm_value"]
     plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct",
                                                      "corrected_values": [{"name": "weight", "value": 0.5}],
                                                      "correction_reason": "typed 5.0 for 0.50"}, "Performed")
     assert plant.status(step1) == InstanceStatus.COMPLETED
     step2 = plant.perform("olivia", batch_id, 2, {**GRANULATE, "moisture": 2.8}, equipment="EQ-GRAN-01",
-                          materials=[{"material": "MAT-LACTOSE", "lot": "L-LAC-3", "quantity": 0.15, "unit": "kg"}])
+                          materials=[{"material": "MAT-LACTOSE", "lot": "L-LAC-3", "quantity": 0.15,
+                                      "unit": "kg"}])
     plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
                                                      "deviation_description": "granulate too wet",
                                                      "immediate_action": "dried 10 min longer"}, "Performed")
-    plant.complete("sam", step2, "assess_deviation", {"classification": "minor", "assessment_decision": "continue",
+    plant.complete("sam", step2, "assess_deviation", {"classification": "minor",
+                                                     "assessment_decision": "continue",
                                                      "assessment_comment": "within validated drying range"},
                    "Reviewed")
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
@@ -52,18 +55,21 @@ def test_a_batch_runs_its_steps_reports_production_and_requests_release(plant: P
     assert plant.status(batch) == InstanceStatus.COMPLETED
     order = plant.simulator.counterpart.orders["MO-1"]
     assert order["state"] == "done" and order["produced_quantity"] == 990
-    assert {c["product"]: c["quantity"] for c in order["consumed"]} == {"MAT-PARACETAMOL": 0.5, "MAT-LACTOSE": 0.15}
+    assert {c["product"]: c["quantity"] for c in order["consumed"]} == {"MAT-PARACETAMOL": 0.5,
+                                                                        "MAT-LACTOSE": 0.15}
     release = plant.instance("batch_release", "B-1")
     assert plant.open_elements(release) == ["review_record"]
     record = plant.engine.batch_record("B-1")
     assert [s["number"] for s in record["steps"]] == [1, 2, 3]
     weight = record["steps"][0]["parameters"][0]
     assert (weight["value"], weight["first_entry"], weight["out_of_limit"]) == (0.5, 5.0, False)
-    assert record["corrections"][0]["old_value"] == 5.0 and record["corrections"][0]["reason"] == "typed 5.0 for 0.50"
+    assert (record["corrections"][0]["old_value"] == 5.0
+            and record["corrections"][0]["reason"] == "typed 5.0 for 0.50")
     step2 = record["steps"][1]
     assert step2["performed"]["by"] == "olivia" and step2["verified"]["by"] == "oscar"
     assert step2["equipment"]["id"] == "EQ-GRAN-01" and step2["equipment"]["accepted"]
-    assert step2["deviation"]["state"] == "assessed" and step2["deviation"]["assessment"]["classification"] == "minor"
+    assert (step2["deviation"]["state"] == "assessed"
+            and step2["deviation"]["assessment"]["classification"] == "minor")
     assert record["participants"] == ["olivia", "oscar"]
 
 
@@ -79,7 +85,8 @@ def test_production_is_reported_to_the_mes_as_valid_process_operations_performan
     performance = m.parse_performance(report["xml"])
     assert (performance.order, performance.produced.product, performance.produced.quantity) == (
         "MO-1", "PRD-PARA-500", 990)
-    assert {c.product: c.quantity for c in performance.consumed} == {"MAT-PARACETAMOL": 0.5, "MAT-LACTOSE": 0.15}
+    assert {c.product: c.quantity for c in performance.consumed} == {"MAT-PARACETAMOL": 0.5,
+                                                                     "MAT-LACTOSE": 0.15}
     assert performance.start and performance.end  # when the batch started, when its last step was performed
     variables = plant.engine.instance_detail(batch)["variables"]
     assert variables["performance_reported"] == {"bodid": report["bodid"], "order": "MO-1"}
@@ -133,13 +140,15 @@ def test_a_correction_needs_a_reason_and_a_signature(plant: Plant) -> None:
     plant.start_batch()
     step1 = plant.perform("olivia", "B-1", 1, {"weight": 5.0})
     with pytest.raises(ValidationFailed) as refused:
-        plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct",
-                                                         "corrected_values": [{"name": "weight", "value": 0.5}]},
+        plant.complete("olivia", step1, "confirm_value",
+                       {"out_of_limit_action": "correct",
+                        "corrected_values": [{"name": "weight", "value": 0.5}]},
                        "Performed")
     assert refused.value.code == "guard_failed"
     with pytest.raises(SignatureRejected):
-        plant.complete("olivia", step1, "confirm_value", {"out_of_limit_action": "correct", "correction_reason": "typo",
-                                                         "corrected_values": [{"name": "weight", "value": 0.5}]})
+        plant.complete("olivia", step1, "confirm_value",
+                       {"out_of_limit_action": "correct", "correction_reason": "typo",
+                        "corrected_values": [{"name": "weight", "value": 0.5}]})
     assert plant.open_elements(step1) == ["confirm_value"]
 
 
@@ -150,12 +159,13 @@ def test_a_hold_stops_the_batch_until_qa_decides(plant: Plant) -> None:
     plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
                                                      "deviation_description": "far too wet",
                                                      "immediate_action": "granulator stopped"}, "Performed")
-    plant.complete("sam", step2, "assess_deviation", {"classification": "major", "assessment_decision": "hold",
+    plant.complete("sam", step2, "assess_deviation", {"classification": "major",
+                                                     "assessment_decision": "hold",
                                                      "assessment_comment": "QA to decide"}, "Reviewed")
     assert plant.open_elements(step2) == ["qa_hold_decision"]
     assert plant.engine.list_instances(key="sop_step", business_key="B-1/00003")[1] == 0  # nothing goes on
-    plant.complete("quinn", step2, "qa_hold_decision", {"hold_decision": "resume", "hold_reason": "dried, retested"},
-                   "Approved")
+    plant.complete("quinn", step2, "qa_hold_decision",
+                   {"hold_decision": "resume", "hold_reason": "dried, retested"}, "Approved")
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
     assert plant.engine.list_instances(key="sop_step", business_key="B-1/00003")[1] == 1
 
@@ -164,8 +174,8 @@ def test_a_new_sop_version_made_effective_mid_batch_does_not_change_the_batch(pl
     plant.start_batch()
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     changed = {**SOP, "steps": [*SOP["steps"][:2], {**SOP["steps"][2], "instruction": "Blend longer.",
-                                                   "parameters": [{**SOP["steps"][2]["parameters"][0], "target": 20,
-                                                                   "low": 19, "high": 21}]}]}
+                                                   "parameters": [{**SOP["steps"][2]["parameters"][0],
+                                                                   "target": 20, "low": 19, "high": 21}]}]}
     engine = plant.engine
     draft = engine.masterdata.new_draft(plant.people["ada"].actor, "recipe", SOP_KEY, changed)
     engine.masterdata.submit(plant.people["ada"].actor, "recipe", SOP_KEY, draft.number)
@@ -228,7 +238,8 @@ def test_a_connector_incident_is_in_the_batch_record_with_its_resolution(plant: 
 
 def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(plant: Plant) -> None:
     engine, admin = plant.engine, plant.people["ada"].actor
-    qualified = {**SOP, "steps": [{**SOP["steps"][0], "required_qualification": "weighing"}, *SOP["steps"][1:]]}
+    qualified = {**SOP, "steps": [{**SOP["steps"][0], "required_qualification": "weighing"},
+                                  *SOP["steps"][1:]]}
     draft = engine.masterdata.new_draft(admin, "recipe", SOP_KEY, qualified)
     engine.masterdata.submit(admin, "recipe", SOP_KEY, draft.number)
     plant.sop = engine.masterdata.make_effective(admin, draft.id, None, None)
@@ -308,9 +319,10 @@ def test_a_recorded_value_is_corrected_later_with_reason_signature_and_a_second_
     with pytest.raises(ValidationFailed):  # no reason
         plant.complete("olivia", correction, "request_correction", request, "Performed")
     with pytest.raises(SignatureRejected):  # no signature
-        plant.complete("olivia", correction, "request_correction", {**request, "correction_reason": "printout 0.502"})
-    plant.complete("olivia", correction, "request_correction", {**request, "correction_reason": "printout 0.502"},
-                   "Performed")
+        plant.complete("olivia", correction, "request_correction",
+                       {**request, "correction_reason": "printout 0.502"})
+    plant.complete("olivia", correction, "request_correction",
+                   {**request, "correction_reason": "printout 0.502"}, "Performed")
     assert plant.open_elements(correction) == ["approve_correction"]
     assert plant.engine.instance_detail(correction)["variables"]["correction"]["current_value"] == 0.5
     plant.complete("sam", correction, "approve_correction", {"correction_decision": "approve"}, "Approved")
@@ -318,26 +330,31 @@ def test_a_recorded_value_is_corrected_later_with_reason_signature_and_a_second_
     weight = record["steps"][0]["parameters"][0]
     assert (weight["value"], weight["first_entry"]) == (0.502, 0.5)  # the old value stays visible
     [listed] = record["corrections"]
-    assert (listed["old_value"], listed["new_value"], listed["reason"], listed["by"]) == (0.5, 0.502, "printout 0.502",
-                                                                                         "olivia")
+    assert (listed["old_value"], listed["new_value"], listed["reason"], listed["by"]) == (
+        0.5, 0.502, "printout 0.502", "olivia")
     assert listed["approved"]["by"] == "sam" and listed["signatures"][0]["meaning"] == "Performed"
     assert [e["kind"] for e in record["exceptions"]] == ["correction"]
-    assert any(e["action"] == "task.completed" and (e["after"] or {}).get("data", {}).get("new_value") == 0.502
+    assert any(e["action"] == "task.completed"
+               and (e["after"] or {}).get("data", {}).get("new_value") == 0.502
                for e in record["audit_trail"])
 
 
-def test_a_correction_of_a_step_not_performed_goes_back_and_a_rejected_one_changes_nothing(plant: Plant) -> None:
+def test_a_correction_of_a_step_not_performed_goes_back_and_a_rejected_one_changes_nothing(
+        plant: Plant) -> None:
     plant.start_batch()
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     correction = plant.engine.start_instance(plant.people["olivia"].actor, "sop_correction", "B-1",
                                              {"batch_id": "B-1"}).id
     plant.complete("olivia", correction, "request_correction",
-                   {"step_number": 3, "parameter": "blend time", "new_value": 10, "correction_reason": "typo"},
+                   {"step_number": 3, "parameter": "blend time", "new_value": 10,
+                    "correction_reason": "typo"},
                    "Performed")
     assert plant.open_elements(correction) == ["request_correction"]
-    assert "not been performed" in plant.engine.instance_detail(correction)["variables"]["correction"]["reason"]
+    assert "not been performed" in (
+        plant.engine.instance_detail(correction)["variables"]["correction"]["reason"])
     plant.complete("olivia", correction, "request_correction",
-                   {"step_number": 1, "parameter": "weight", "new_value": 0.6, "correction_reason": "typo"}, "Performed")
+                   {"step_number": 1, "parameter": "weight", "new_value": 0.6, "correction_reason": "typo"},
+                   "Performed")
     with pytest.raises(ValidationFailed):  # the meaning must match the decision
         plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Approved")
     plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Rejected")

@@ -21,12 +21,14 @@ PERFORMANCE = m.Performance(
 LOT = m.LotDisposition(bodid="task-77", lot="L-2026-001", product="TAB-100", disposition="quarantined",
                        reason="OOS dissolution, investigation DEV-12")
 DEFINITION = m.OperationsDefinition(bodid="task-cc1", id="TAB-100 recipe", version="3", product="TAB-100",
-                                    description="Granulate, compress, coat", segments=("GRAN", "COMP", "COAT"))
+                                    description="Granulate, compress, coat",
+                                    segments=("GRAN", "COMP", "COAT"))
 
 BUILT = {
     "ProcessOperationsSchedule": lambda: m.build_schedule(SCHEDULE),
     "AcknowledgeOperationsSchedule": lambda: m.build_acknowledgement(SCHEDULE, "mes-ack-1"),
-    "AcknowledgeOperationsSchedule-rejected": lambda: m.build_acknowledgement(SCHEDULE, "mes-ack-2", accepted=False,
+    "AcknowledgeOperationsSchedule-rejected": lambda: m.build_acknowledgement(SCHEDULE, "mes-ack-2",
+                                                                                accepted=False,
                                                                                 reason="unknown recipe"),
     "ProcessOperationsPerformance": lambda: m.build_performance(PERFORMANCE),
     "SyncMaterialLot": lambda: m.build_lot_disposition(LOT),
@@ -46,7 +48,8 @@ def test_every_lot_disposition_is_valid_b2mml(b2mml_schema, disposition) -> None
 
 def test_a_schedule_parses_back_to_the_order_with_dates_as_utc_date_times() -> None:
     parsed = m.parse_schedule(m.build_schedule(SCHEDULE))
-    assert (parsed.bodid, parsed.order, parsed.product, parsed.quantity) == ("task-3f2a", "MO-0042", "TAB-100", 100000)
+    assert (parsed.bodid, parsed.order, parsed.product, parsed.quantity) == (
+        "task-3f2a", "MO-0042", "TAB-100", 100000)
     assert (parsed.start, parsed.end) == ("2026-12-01T00:00:00Z", "2026-12-02T17:00:00Z")
     assert parsed.operations_definition == "TAB-100 recipe v3"
     assert parsed.materials == SCHEDULE.materials
@@ -54,8 +57,10 @@ def test_a_schedule_parses_back_to_the_order_with_dates_as_utc_date_times() -> N
 
 def test_the_acknowledgement_names_the_schedule_message_it_answers() -> None:
     ack = m.parse_acknowledgement(m.build_acknowledgement(SCHEDULE, "mes-ack-1"))
-    assert (ack.bodid, ack.original_bodid, ack.accepted, ack.order) == ("mes-ack-1", "task-3f2a", True, "MO-0042")
-    refused = m.parse_acknowledgement(m.build_acknowledgement(SCHEDULE, "x", accepted=False, reason="unknown recipe"))
+    assert (ack.bodid, ack.original_bodid, ack.accepted, ack.order) == ("mes-ack-1", "task-3f2a", True,
+                                                                        "MO-0042")
+    refused = m.parse_acknowledgement(m.build_acknowledgement(SCHEDULE, "x", accepted=False,
+                                                              reason="unknown recipe"))
     assert (refused.accepted, refused.reason) == (False, "unknown recipe")
 
 

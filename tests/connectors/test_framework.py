@@ -154,7 +154,8 @@ def connected_engine(database, clock) -> Gmpflow:  # type: ignore[no-untyped-def
     (param("order") + param("ordr"), ["unknown_parameter"]),
     (param("odrer"), ["missing_parameter", "unknown_parameter"]),
 ], ids=["matches", "required-missing", "misspelt-extra", "misspelt-required"])
-def test_lint_checks_service_task_parameter_names_against_the_operation(connected_engine, tmp_path, params, codes):
+def test_lint_checks_service_task_parameter_names_against_the_operation(connected_engine, tmp_path, params,
+                                                                        codes):
     (tmp_path / "model.bpmn").write_text(MODEL.format(params=params))
     problems = connected_engine.lint([tmp_path / "model.bpmn"])
     assert sorted(p.code for p in problems) == codes, [str(p) for p in problems]

@@ -24,8 +24,9 @@ from tests.b2mml_schema import assert_valid
 from tests.conftest import ADMIN
 from tests.connectors.test_b2mml_messages import HOSTILE
 
-ORDER = {"order": "MO-0042", "product": "TAB-100", "quantity": 1000, "unit": "u", "planned_start": "2026-12-01",
-         "planned_end": "2026-12-02", "operations_definition": "TAB-100 recipe v3",
+ORDER = {"order": "MO-0042", "product": "TAB-100", "quantity": 1000, "unit": "u",
+         "planned_start": "2026-12-01", "planned_end": "2026-12-02",
+         "operations_definition": "TAB-100 recipe v3",
          "materials": [{"product": "API-001", "quantity": 500, "unit": "g"}]}
 
 
@@ -56,11 +57,12 @@ def received(simulator: RunningSimulator) -> list[dict]:
 
 
 def control(simulator: RunningSimulator, **settings: object) -> None:
-    request = urllib.request.Request(f"{simulator.url}/_control", data=json.dumps(settings).encode(), method="POST")
+    request = urllib.request.Request(f"{simulator.url}/_control", data=json.dumps(settings).encode(),
+                                     method="POST")
     urllib.request.urlopen(request).close()
 
 
-# -- MES: B2MML ------------------------------------------------------------------------------------------------
+# -- MES: B2MML ----------------------------------------------------------------------------------------------
 def test_a_schedule_arrives_in_the_mes_as_valid_b2mml_and_is_acknowledged(simulator, registry, b2mml_schema):
     result = call(registry, "mes.send_schedule", key="task-3f2a", **ORDER)
     assert result == {"bodid": "task-3f2a", "acknowledged": True, "acknowledgement_bodid": "ack-task-3f2a"}
@@ -102,7 +104,8 @@ def test_hostile_xml_sent_to_the_b2mml_endpoint_is_refused_and_leaves_nothing_be
     assert received(simulator) == [] and simulator.counterpart.replies == {}
 
 
-def test_lot_disposition_and_operations_definition_reach_the_mes_as_valid_b2mml(simulator, registry, b2mml_schema):
+def test_lot_disposition_and_operations_definition_reach_the_mes_as_valid_b2mml(simulator, registry,
+                                                                                b2mml_schema):
     call(registry, "mes.sync_lot_disposition", key="task-lot", lot="L-1", product="TAB-100",
          disposition="rejected", reason="failed dissolution")
     call(registry, "mes.sync_operations_definition", key="task-def", id="TAB-100 recipe", version="4",
@@ -115,7 +118,8 @@ def test_lot_disposition_and_operations_definition_reach_the_mes_as_valid_b2mml(
     assert simulator.counterpart.definitions == {"TAB-100 recipe": "4"}
 
 
-def test_production_results_reach_the_mes_as_valid_b2mml_once_per_idempotency_key(simulator, registry, b2mml_schema):
+def test_production_results_reach_the_mes_as_valid_b2mml_once_per_idempotency_key(simulator, registry,
+                                                                                  b2mml_schema):
     results = {"order": "MO-0042", "product": "TAB-100", "produced_quantity": 990, "unit": "u",
                "consumed": [{"product": "API-001", "quantity": 495, "unit": "g"}],
                "start": "2026-12-01T06:00:00+01:00", "end": None}
@@ -123,7 +127,8 @@ def test_production_results_reach_the_mes_as_valid_b2mml_once_per_idempotency_ke
     again = call(registry, "mes.report_performance", key="task-perf", attempt=2, **results)  # a retried job
     assert first == again == {"bodid": "task-perf", "order": "MO-0042"}
     (doc,) = received(simulator)
-    assert (doc["kind"], doc["bodid"], doc["order"]) == ("ProcessOperationsPerformance", "task-perf", "MO-0042")
+    assert (doc["kind"], doc["bodid"], doc["order"]) == ("ProcessOperationsPerformance", "task-perf",
+                                                         "MO-0042")
     assert_valid(b2mml_schema, doc["xml"].encode())
     performance = m.parse_performance(doc["xml"])
     assert (performance.produced.quantity, performance.consumed) == (990, (m.Material("API-001", 495, "g"),))
@@ -132,7 +137,8 @@ def test_production_results_reach_the_mes_as_valid_b2mml_once_per_idempotency_ke
 
 def test_execution_results_uploaded_by_the_mes_finish_the_erp_order(simulator):
     simulator.counterpart.orders["MO-0042"]["state"] = "running"
-    performance = m.build_performance(m.Performance("mes-1", "MO-0042", m.Material("TAB-100", 990, "u", "Produced"),
+    performance = m.build_performance(m.Performance("mes-1", "MO-0042",
+                                                    m.Material("TAB-100", 990, "u", "Produced"),
                                                     (m.Material("API-001", 495, "g"),)))
     request = urllib.request.Request(f"{simulator.url}/b2mml", data=performance, method="POST")
     assert urllib.request.urlopen(request).status == 202
@@ -140,7 +146,7 @@ def test_execution_results_uploaded_by_the_mes_finish_the_erp_order(simulator):
     assert (order["state"], order["produced_quantity"]) == ("done", 990)
 
 
-# -- ERP: the simulator backend of erp.* --------------------------------------------------------------------------
+# -- ERP: the simulator backend of erp.* ---------------------------------------------------------------------
 def test_the_simulator_erp_answers_the_same_contract_as_tryton(simulator, registry):
     order = call(registry, "erp.get_production_order", order="MO-0042")
     assert (order["number"], order["state"], order["product"], order["quantity"]) == ("MO-0042", "waiting",
@@ -154,7 +160,7 @@ def test_the_simulator_erp_answers_the_same_contract_as_tryton(simulator, regist
     assert err.value.bpmn_error_code == "order_not_found"
 
 
-# -- through the engine: retries, incident, admin retry, no duplicate -----------------------------------------------
+# -- through the engine: retries, incident, admin retry, no duplicate ----------------------------------------
 SEND_SCHEDULE = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">

@@ -40,7 +40,8 @@ def test_reading_an_order_gives_product_bom_quantity_dates_and_materials(tryton,
     assert (read["product"], read["quantity"], read["unit"]) == ("TAB-100", 10.0, "u")
     assert read["bom"] == "Paracetamol 500 mg, BoM v1"
     assert read["planned_start_date"] < read["planned_date"]
-    assert sorted((i["product"], i["quantity"]) for i in read["inputs"]) == [("API-001", 20.0), ("EXC-002", 30.0)]
+    assert sorted((i["product"], i["quantity"]) for i in read["inputs"]) == [("API-001", 20.0),
+                                                                             ("EXC-002", 30.0)]
     assert [(o["product"], o["quantity"]) for o in read["outputs"]] == [("TAB-100", 10.0)]
     assert call(registry, "erp.get_production_order", order=order["id"])["number"] == order["number"]
 
@@ -78,7 +79,8 @@ def test_a_transition_tryton_refuses_is_a_state_conflict(tryton, registry) -> No
     assert tryton.read_order(order["id"])["state"] == "draft"
 
 
-def test_reporting_production_records_produced_and_consumed_quantities_and_finishes_the_order(tryton, registry):
+def test_reporting_production_records_produced_and_consumed_quantities_and_finishes_the_order(tryton,
+                                                                                              registry):
     order = tryton.create_order(quantity=10)
     for state in ("assigned", "running"):
         call(registry, "erp.set_order_state", order=order["number"], state=state)
@@ -144,7 +146,7 @@ def test_tryton_down_is_a_retryable_error(tryton) -> None:
     assert PASSWORD not in err.value.message
 
 
-# -- through the engine: service tasks run as jobs against Tryton ---------------------------------------------------
+# -- through the engine: service tasks run as jobs against Tryton --------------------------------------------
 RELEASE_IN_ERP = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
@@ -186,7 +188,8 @@ def test_an_order_created_in_tryton_is_read_and_reserved_by_service_tasks_run_as
     detail = engine.instance_detail(instance.id)
     assert detail["instance"].status == InstanceStatus.COMPLETED
     assert detail["variables"]["erp_order"]["product"] == "TAB-100"
-    assert detail["variables"]["erp_state"] == {"order": order["number"], "state": "assigned", "changed": True}
+    assert detail["variables"]["erp_state"] == {"order": order["number"], "state": "assigned",
+                                                "changed": True}
     assert tryton.read_order(order["id"])["state"] == "assigned"
     trail = json.dumps([[e.before, e.after] for e in engine.audit_events(limit=1000)], default=str)
     assert PASSWORD not in trail and PASSWORD not in json.dumps(detail["variables"], default=str)

@@ -62,7 +62,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         db = Database(f"sqlite:///{tmp_path_factory.mktemp('web') / 'gmpflow.db'}")
         upgrade(db)
         clock = FrozenClock()
-        engine = Gmpflow(db, clock, change_control="off", registry=configured_registry())  # the shipped connectors
+        # the shipped connectors
+        engine = Gmpflow(db, clock, change_control="off", registry=configured_registry())
         engine.record_start()
         bootstrap.load_bundled_models(engine, ADMIN)
         engine.deploy(ADMIN, [FIXTURES / "web_qa_release"])

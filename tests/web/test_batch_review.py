@@ -49,7 +49,8 @@ def test_qa_reviews_a_batch_by_exception_and_reaches_the_signed_release_decision
     plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
     plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
     plant.complete("quinn", release, "decide",
-                   {"disposition": "released", "decision_reason": "record complete, deviation closed"}, "Released")
+                   {"disposition": "released", "decision_reason": "record complete, deviation closed"},
+                   "Released")
     done = client_for(plant, "quinn").get("/batches/B-1").get_data(as_text=True)
     decision = done[done.index('id="decision"'):]
     assert "<strong>released</strong>" in decision and "Released" in decision and "Quinn Example" in decision
@@ -118,7 +119,8 @@ def test_qa_reviews_a_batch_by_exception_in_the_browser_and_signs_the_release(pl
 
     audit = page.locator("#audit-trail tbody tr")
     assert audit.filter(has_text="Quinn Example").filter(has_text="task.completed").count() == 1  # the review
-    assert audit.filter(has_text="granulate too wet").filter(has_text="Olivia Example").count() >= 1  # who entered it
+    # who entered it
+    assert audit.filter(has_text="granulate too wet").filter(has_text="Olivia Example").count() >= 1
     page.locator("#audit-trail").scroll_into_view_if_needed()
     shot(page, "batch-review-audit-trail")
     open_release_step(page, "Review the audit trail")
@@ -128,7 +130,8 @@ def test_qa_reviews_a_batch_by_exception_in_the_browser_and_signs_the_release(pl
     deviation = page.locator("#deviations [data-deviation='DEV-B-1/00002']")
     assert "not closed" in deviation.inner_text()
     open_release_step(page, "Close the deviation")
-    assert "Deviation DEV-B-1/00002 (step 2, minor)" in page.locator("#form").inner_text()  # the task's inputs
+    # the task's inputs
+    assert "Deviation DEV-B-1/00002 (step 2, minor)" in page.locator("#form").inner_text()
     assert page.get_by_role("textbox", name="Deviation").input_value() == "DEV-B-1/00002"
     inputs = json.loads(page.locator("#task-config").text_content())["data"]
     assert "batch_participants" not in inputs and "summary" not in inputs  # only what the form names

@@ -26,9 +26,11 @@ NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "camunda": CAMUNDA,
 BPMN_XSD = Path(SpiffWorkflow.bpmn.parser.__file__).parent / "schema" / "BPMN20.xsd"
 ROLES = {"Approver": "qa", "teamAssistant": "operator", "Accountant": "supervisor"}
 CONDITIONS = {"invoiceApproved": "approved == True", "invoiceNotApproved": "approved != True",
-              "clarificationSuccessful": "clarified == True", "clarificationNotSuccessful": "clarified != True"}
+              "clarificationSuccessful": "clarified == True",
+              "clarificationNotSuccessful": "clarified != True"}
+# Camunda-only behaviour becomes a person's step
 REPLACED = {"assignApprover": "replace-with-user-task", "archiveInvoice": "replace-with-task",
-            "invoiceClarification": "replace-with-user-task"}  # Camunda-only behaviour becomes a person's step
+            "invoiceClarification": "replace-with-user-task"}
 REMOVED = {"DataStoreReference_1", "Association_1"}
 
 
@@ -38,7 +40,8 @@ def camunda_attributes(root: Any) -> dict[str, dict[str, str]]:
 
 
 def pick(page: Any, element_id: str) -> None:
-    """Select an element through the engine's finding that names it (the modeler selects and scrolls to it)."""
+    """Select an element through the engine's finding that names it (the modeler selects and scrolls to
+    it)."""
     page.locator(f"#problems li[data-element-id='{element_id}'] button").click()
     page.wait_for_selector(f"#props-body[data-element='{element_id}']")
 
@@ -93,26 +96,30 @@ def test_a_camunda_modeler_file_opens_from_disk_is_fixed_in_the_browser_and_save
             and el.get("id") not in changed and el.get("bpmnElement") not in changed}
     assert kept <= set(after)  # every other element kept its id
     assert {i: after[i] for i in kept} == {i: before[i] for i in kept}  # and its camunda: attributes
-    assert before["approveInvoice"][f"{{{CAMUNDA}}}candidateGroups"] == "${approverGroups}"  # (they are there)
-    listeners = saved.xpath("//bpmn:userTask[@id='approveInvoice']/bpmn:extensionElements/camunda:taskListener",
-                            namespaces=NS)
+    # (they are there)
+    assert before["approveInvoice"][f"{{{CAMUNDA}}}candidateGroups"] == "${approverGroups}"
+    listeners = saved.xpath(
+        "//bpmn:userTask[@id='approveInvoice']/bpmn:extensionElements/camunda:taskListener", namespaces=NS)
     assert [(t.get("event"), t.findtext("camunda:script", namespaces=NS)) for t in listeners] == [
         (t.get("event"), t.findtext("camunda:script", namespaces=NS)) for t in original.xpath(
-            "//bpmn:userTask[@id='approveInvoice']/bpmn:extensionElements/camunda:taskListener", namespaces=NS)]
-    assert saved.xpath("//bpmn:userTask[@id='prepareBankTransfer']/bpmn:documentation/text()", namespaces=NS) == [
-        "Prepare the bank transfer."]
+            "//bpmn:userTask[@id='approveInvoice']/bpmn:extensionElements/camunda:taskListener",
+            namespaces=NS)]
+    assert saved.xpath("//bpmn:userTask[@id='prepareBankTransfer']/bpmn:documentation/text()",
+                       namespaces=NS) == ["Prepare the bank transfer."]
     assert saved.xpath("//bpmn:lane/@name", namespaces=NS) == ["qa", "operator", "supervisor"]
     assert saved.xpath("//bpmn:sequenceFlow[@id='invoiceApproved']/bpmn:conditionExpression/@id",
                        namespaces=NS) == ["conditionExpression_63"]  # the expression edited in place
     drawn = set(saved.xpath("//bpmndi:*/@bpmnElement", namespaces=NS))
     assert kept & set(original.xpath("//bpmndi:*/@bpmnElement", namespaces=NS)) <= drawn  # the diagram too
-    assert (saved.get("exporter"), saved.get("exporterVersion")) == ("gmpflow modeler", "1")  # who wrote it last
+    # who wrote it last
+    assert (saved.get("exporter"), saved.get("exporterVersion")) == ("gmpflow modeler", "1")
     # bpmn-js, the library the desktop Camunda Modeler is built on, reads the saved file without a warning
     warnings = page.evaluate("async (xml) => (await new window.GmpflowModeler.Modeler().importXML(xml))"
                              ".warnings.map((w) => w.message)", text)
     assert warnings == []
 
-    live.engine.activate_deployment(ADMIN, view["deployment"].id, "test: change control approved")  # and it runs
+    # and it runs
+    live.engine.activate_deployment(ADMIN, view["deployment"].id, "test: change control approved")
     started = live.engine.start_instance(ADMIN, "invoice", "INV-1", {})
     assert [(t.element_id, t.lane) for t in live.engine.instance_detail(started.id)["tasks"]] == [
         ("assignApprover", "operator")]

@@ -18,7 +18,8 @@ def completions(live: Live, task_id: int) -> int:
     return len(live.engine.audit_events(object_type="task", object_id=str(task_id), action="task.completed"))
 
 
-def test_operator_claims_and_completes_a_task_after_a_server_side_validation_error(page: Any, live: Live) -> None:
+def test_operator_claims_and_completes_a_task_after_a_server_side_validation_error(page: Any,
+                                                                                   live: Live) -> None:
     instance_id = live.start("demo_approval", "ORD-1001")
     task = live.task_of(instance_id, "request")
     login(page, live, "olivia")
@@ -90,7 +91,8 @@ def test_pages_fit_a_1024_by_768_tablet_without_horizontal_scrolling(page: Any, 
     task = live.task_of(instance_id, "request")
 
     def fits(name: str) -> None:
-        widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         shot(page, f"tablet-{name}")
         assert widths[0] <= widths[1], (name, widths)
 
@@ -102,7 +104,8 @@ def test_pages_fit_a_1024_by_768_tablet_without_horizontal_scrolling(page: Any, 
     page.get_by_role("button", name="Sign out").click()
     login(page, live, "ada")
     for name, path in [("instances", "/admin/instances"), ("instance", f"/instances/{instance_id}"),
-                       ("incidents", "/admin/incidents"), ("audit", "/admin/audit"), ("users", "/admin/users")]:
+                       ("incidents", "/admin/incidents"), ("audit", "/admin/audit"),
+                       ("users", "/admin/users")]:
         page.goto(live.url + path)
         if name == "instance":
             page.wait_for_selector("#diagram[data-rendered=true]")
@@ -143,7 +146,8 @@ def test_qa_signs_after_a_wrong_password_and_the_manifestation_shows(page: Any, 
     dialog = page.locator("#sign-dialog")
     assert dialog.is_visible()
     summary = dialog.inner_text()
-    for fact in ("Release the batch", "QA release", "BATCH-2001", "QA comment", "Within limits; released.", "yes"):
+    for fact in ("Release the batch", "QA release", "BATCH-2001", "QA comment", "Within limits; released.",
+                 "yes"):
         assert fact in summary, fact
     assert dialog.get_by_label("Meaning").input_value() == "Approved"
     dialog.get_by_label("Username").fill("quinn")
@@ -179,7 +183,8 @@ def test_an_admin_suspends_and_resumes_an_instance_with_a_reason(page: Any, live
     assert rows.count() == 1
     rows.get_by_role("link", name=str(instance_id)).click()
     page.wait_for_selector("#diagram[data-rendered=true]")
-    assert page.locator("#diagram .gmp-active").count() == 1 and page.locator("#diagram .gmp-completed").count() >= 1
+    assert (page.locator("#diagram .gmp-active").count() == 1
+            and page.locator("#diagram .gmp-completed").count() >= 1)
     shot(page, "admin-instance-diagram")
     page.get_by_label("Reason (required)").fill("Scale S-01 out of calibration")
     page.get_by_role("button", name="Suspend").click()
@@ -249,7 +254,8 @@ def test_an_admin_creates_a_user_and_grants_a_role(page: Any, live: Live) -> Non
     grant.get_by_label("Reason").fill("Covers the night shift")
     grant.get_by_role("button", name="Grant role").click()
     assert "Role supervisor granted to wanda" in page.locator(".flash-success").inner_text()
-    assert page.locator("tr[data-username=wanda] .roles .chip span").all_inner_texts() == ["operator", "supervisor"]
+    assert page.locator("tr[data-username=wanda] .roles .chip span").all_inner_texts() == ["operator",
+                                                                                           "supervisor"]
     shot(page, "admin-users")
     events = live.engine.audit_events(object_id="wanda")
     assert [e.action for e in events][:1] == ["user.created"] and any(e.reason == "Covers the night shift"

@@ -18,8 +18,10 @@ from engine.definitions.bundle import Bundle
 from tests.web.conftest import Live, login, shot
 
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium and one live server
-DMN_XSD = Path(SpiffWorkflow.dmn.parser.__file__).parent / "schema" / "DMN13.xsd"  # the OMG's, as Spiff ships it
-NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "spiff": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
+# the OMG's, as Spiff ships it
+DMN_XSD = Path(SpiffWorkflow.dmn.parser.__file__).parent / "schema" / "DMN13.xsd"
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+      "spiff": "http://spiffworkflow.org/bpmn/schema/1.0/core"}
 
 
 def active_demo(live: Live) -> Any:
@@ -32,10 +34,12 @@ def modeler_ready(page: Any) -> None:
 
 def properties(root: Any, element_id: str) -> dict[str, str]:
     return {p.get("name"): p.get("value") for p in root.xpath(
-        f"//bpmn:*[@id='{element_id}']/bpmn:extensionElements/spiff:properties/spiff:property", namespaces=NS)}
+        f"//bpmn:*[@id='{element_id}']/bpmn:extensionElements/spiff:properties/spiff:property",
+        namespaces=NS)}
 
 
-def test_a_process_owner_edits_saves_a_draft_fixes_a_lint_problem_and_submits_it(page: Any, live: Live) -> None:
+def test_a_process_owner_edits_saves_a_draft_fixes_a_lint_problem_and_submits_it(page: Any,
+                                                                                 live: Live) -> None:
     v1 = active_demo(live)
     login(page, live, "pete")
     page.get_by_role("link", name="Models").click()
@@ -76,11 +80,13 @@ def test_a_process_owner_edits_saves_a_draft_fixes_a_lint_problem_and_submits_it
 
     # the saved file is standard BPMN with our extensions intact and the ids unchanged
     saved = etree.fromstring(files["demo_approval.bpmn"].encode())
-    original = etree.fromstring(live.engine.modeler_view(v1.id)["files"]["bpmn"]["demo_approval.bpmn"].encode())
+    original = etree.fromstring(
+        live.engine.modeler_view(v1.id)["files"]["bpmn"]["demo_approval.bpmn"].encode())
     assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))
     assert saved.get("exporter") == "gmpflow modeler"
     assert saved.xpath("//bpmn:userTask[@id='approve']/@name", namespaces=NS) == ["Approve the request (QA)"]
-    assert properties(saved, "approve") == {"formId": "demo_request", "signature.distinctFrom": "performer:review",
+    assert properties(saved, "approve") == {"formId": "demo_request",
+                                            "signature.distinctFrom": "performer:review",
                                             "signature.meaning": "Approved"}
     assert properties(saved, "request") == properties(original, "request")
     params = saved.xpath("//bpmn:serviceTask[@id='notify']/bpmn:extensionElements/spiff:serviceTaskOperator"
@@ -122,7 +128,8 @@ def test_the_process_overview_shows_counts_per_element(page: Any, live: Live) ->
     badge = page.locator(".count-badges[data-element=request] .count-active")
     assert badge.inner_text() == str(expected)
     assert page.locator(".djs-element[data-element-id=request].gmp-active").count() == 1
-    assert page.locator("#element-counts tr[data-element=request]").inner_text().split("\t")[1] == str(expected)
+    assert (page.locator("#element-counts tr[data-element=request]").inner_text().split("\t")[1]
+            == str(expected))
     shot(page, "process-overview-counts")
 
     failing = next(d for d in live.engine.definitions() if d.key == "service_retry_incident")
@@ -133,8 +140,8 @@ def test_the_process_overview_shows_counts_per_element(page: Any, live: Live) ->
     shot(page, "process-overview-incident")
 
 
-def test_the_modeler_opens_a_bundles_dmn_table_and_forms_and_an_untouched_bundle_saves_nothing(page: Any,
-                                                                                               live: Live) -> None:
+def test_the_modeler_opens_a_bundles_dmn_table_and_forms_and_an_untouched_bundle_saves_nothing(
+        page: Any, live: Live) -> None:
     cc = next(d for d in live.engine.definitions() if d.key == "change_control" and d.status == "active")
     login(page, live, "pete")
     page.goto(f"{live.url}/modeler/{cc.id}")
@@ -182,7 +189,8 @@ def open_release_file(page: Any, live: Live, tab: str) -> Any:
     return active
 
 
-def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any, live: Live) -> None:
+def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any,
+                                                                                 live: Live) -> None:
     active = open_release_file(page, live, "release_exceptions.dmn")
     cell = page.locator(".editor-dmn td[data-element-id=r_late_signature_out] .content-editable")
     assert cell.inner_text().strip() == '"late_signature"'
@@ -196,12 +204,15 @@ def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft
     saved = etree.fromstring(view["files"]["dmn"]["release_exceptions.dmn"].encode())
     etree.XMLSchema(etree.parse(str(DMN_XSD))).assertValid(saved)  # still standard DMN 1.3
     assert saved.xpath("//*[@id='r_late_signature_out']/*[local-name()='text']/text()") == ['"signed_late"']
-    original = etree.fromstring(live.engine.modeler_view(active.id)["files"]["dmn"]["release_exceptions.dmn"].encode())
+    original = etree.fromstring(
+        live.engine.modeler_view(active.id)["files"]["dmn"]["release_exceptions.dmn"].encode())
     assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))  # one cell changed, no rule lost
-    assert view["files"]["bpmn"] == live.engine.modeler_view(active.id)["files"]["bpmn"]  # untouched files as stored
+    # untouched files as stored
+    assert view["files"]["bpmn"] == live.engine.modeler_view(active.id)["files"]["bpmn"]
 
 
-def test_a_process_owner_renames_a_field_in_the_form_js_editor_and_saves_a_draft(page: Any, live: Live) -> None:
+def test_a_process_owner_renames_a_field_in_the_form_js_editor_and_saves_a_draft(page: Any,
+                                                                                 live: Live) -> None:
     active = open_release_file(page, live, "batch_review.form")
     page.locator(".editor-form .fjs-element", has_text="Review comment").last.click()
     panel = page.locator(".editor-form .fjs-properties-panel")  # the form-js editor's own properties panel

@@ -1,6 +1,6 @@
-"""Files stay standard BPMN 2.0: a diagram drawn in the desktop Camunda Modeler (its ``camunda:`` attributes and
-extension elements, its BPMNDI) lints, is saved through the web modeler's route as a draft, and runs; the
-draft is never active while change control is required. A real file from the Camunda Modeler
+"""Files stay standard BPMN 2.0: a diagram drawn in the desktop Camunda Modeler (its ``camunda:`` attributes
+and extension elements, its BPMNDI) lints, is saved through the web modeler's route as a draft, and runs;
+the draft is never active while change control is required. A real file from the Camunda Modeler
 (``tests/bpmn/camunda_modeler``) lints with one finding per part gmpflow cannot run; its browser round trip is
 in ``test_camunda_modeler_file.py``."""
 
@@ -24,9 +24,11 @@ from webapp import create_app
 CAMUNDA = FIXTURES / "camunda_style"
 CAMUNDA_MODELER_FILE = FIXTURES / "camunda_modeler" / "invoice.v2.bpmn"
 FINDINGS = {  # element: (code, line) of what the Camunda example carries that gmpflow does not run
-    "Approver": ("unknown_role", 12), "teamAssistant": ("unknown_role", 16), "Accountant": ("unknown_role", 23),
+    "Approver": ("unknown_role", 12), "teamAssistant": ("unknown_role", 16),
+    "Accountant": ("unknown_role", 23),
     "invoiceNotApproved": ("foreign_expression", 61), "invoiceApproved": ("foreign_expression", 66),
-    "clarificationNotSuccessful": ("foreign_expression", 69), "clarificationSuccessful": ("foreign_expression", 72),
+    "clarificationNotSuccessful": ("foreign_expression", 69),
+    "clarificationSuccessful": ("foreign_expression", 72),
     "DataStoreReference_1": ("unsupported_element", 74), "assignApprover": ("missing_decision", 75),
     "archiveInvoice": ("missing_operation", 91), "invoiceClarification": ("missing_called_element", 96)}
 
@@ -84,7 +86,8 @@ def test_the_modeler_reports_lint_problems_with_element_and_line_and_stores_noth
     assert bad.status_code == 400 and bad.json["problems"][0]["code"] == "bundle_malformed"
 
 
-def test_only_process_owners_save_and_the_admin_sees_the_modeler_read_only(app: Flask, engine: Gmpflow) -> None:
+def test_only_process_owners_save_and_the_admin_sees_the_modeler_read_only(app: Flask,
+                                                                           engine: Gmpflow) -> None:
     engine.add_user(ADMIN, "ada", "Ada Admin", "correct horse battery", ["admin"])
     dep, _ = engine.deploy(ADMIN, [CAMUNDA])
     admin = signed_in(app, engine, "ada")
@@ -105,7 +108,8 @@ def test_a_file_the_camunda_modeler_produced_lints_with_a_finding_for_each_part_
     assert refused.value.code == "lint_failed" and not [d for d in engine.definitions() if d.key == "invoice"]
 
 
-def test_files_opened_from_disk_reach_the_editor_as_data_and_nothing_is_stored(app: Flask, engine: Gmpflow) -> None:
+def test_files_opened_from_disk_reach_the_editor_as_data_and_nothing_is_stored(app: Flask,
+                                                                               engine: Gmpflow) -> None:
     client = signed_in(app, engine, "pete")
     text = CAMUNDA_MODELER_FILE.read_text().replace("Approve the invoice (or not).",
                                                     "</script><script>alert(1)</script>")
@@ -115,7 +119,8 @@ def test_files_opened_from_disk_reach_the_editor_as_data_and_nothing_is_stored(a
     html = page.get_data(as_text=True)
     config = json.loads(re.search(r'<script type="application/json" id="modeler-config">(.*?)</script>', html,
                                   re.DOTALL).group(1))
-    assert config["files"] == {"bpmn": {"invoice.v2.bpmn": text}, "dmn": {}, "form": {}}  # a .txt is not opened
+    # a .txt is not opened
+    assert config["files"] == {"bpmn": {"invoice.v2.bpmn": text}, "dmn": {}, "form": {}}
     assert "<script>alert(1)" not in html  # the file is data in the page, never markup
     assert config["deployment"] is None and "not saved" in html
     for name, body, reason in (("latin1.bpmn", "Prüfung".encode("latin-1"), "is not UTF-8 text"),

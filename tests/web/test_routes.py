@@ -42,7 +42,8 @@ EXPECTED: dict[str, str | set[str]] = {
     "admin.unlock": {"admin"}, "admin.reset_password": {"admin"}, "admin.grant_role": {"admin"},
     "admin.remove_role": {"admin"},
     "modeler.processes": {"process_owner", "admin"}, "modeler.edit": {"process_owner", "admin"},
-    "modeler.save": {"process_owner"}, "modeler.check": {"process_owner"}, "modeler.submit": {"process_owner"},
+    "modeler.save": {"process_owner"}, "modeler.check": {"process_owner"},
+    "modeler.submit": {"process_owner"},
     "modeler.open_files": {"process_owner"},
     "modeler.overview": VIEWERS,
     "masterdata.types": MASTERDATA_READERS, "masterdata.records": MASTERDATA_READERS,
@@ -62,7 +63,8 @@ def app(engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> Flask:
 
 
 def web_rules(app: Flask) -> list[Any]:
-    return [r for r in app.url_map.iter_rules() if r.endpoint != "static" and not r.endpoint.startswith("api.")]
+    return [r for r in app.url_map.iter_rules()
+            if r.endpoint != "static" and not r.endpoint.startswith("api.")]
 
 
 def sign_in(client: FlaskClient, engine: Gmpflow, username: str) -> None:
@@ -117,8 +119,8 @@ def test_a_form_post_without_the_csrf_token_is_refused(app: Flask, engine: Gmpfl
     assert client.post("/tasks/1/claim").status_code == 400  # signed in, still no token
 
 
-def test_the_session_cookie_is_secure_http_only_and_same_site_by_default(engine: Gmpflow,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_session_cookie_is_secure_http_only_and_same_site_by_default(
+        engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(identity, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
     engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
     app = create_app({"SECRET_KEY": "cookies", "WTF_CSRF_ENABLED": False}, engine=engine)
@@ -129,7 +131,8 @@ def test_the_session_cookie_is_secure_http_only_and_same_site_by_default(engine:
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_an_idle_session_ends_after_the_configured_minutes(app: Flask, engine: Gmpflow, clock: FrozenClock) -> None:
+def test_an_idle_session_ends_after_the_configured_minutes(app: Flask, engine: Gmpflow,
+                                                           clock: FrozenClock) -> None:
     engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
     client = app.test_client()
     sign_in(client, engine, "olivia")
@@ -209,7 +212,8 @@ def test_login_returns_only_to_local_pages(app: Flask, target: str, expected: st
 
 def test_web_assets_are_not_committed() -> None:
     ignored = (ROOT / ".gitignore").read_text()
-    assert "webapp/static/dist/" in ignored and Path(ROOT / "webapp" / "static" / "css" / "gmpflow.css").exists()
+    assert ("webapp/static/dist/" in ignored
+            and Path(ROOT / "webapp" / "static" / "css" / "gmpflow.css").exists())
 
 
 def test_the_instance_list_pages_and_filters(app: Flask, engine: Gmpflow) -> None:

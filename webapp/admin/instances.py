@@ -22,7 +22,8 @@ def instances() -> Any:
     filters: dict[str, Any]  # the keyword arguments of list_instances
     filters = {"key": request.args.get("process") or None,
                "version": int(version) if version.isdigit() else None,
-               "status": request.args.get("status") if request.args.get("status") in set(InstanceStatus) else None,
+               "status": (request.args.get("status") if request.args.get("status") in set(InstanceStatus)
+                          else None),
                "business_key": (request.args.get("business_key") or "").strip()[:200] or None,
                "started_after": day("started_from"), "started_before": day("started_to", end=True)}
     page = page_number()
@@ -52,7 +53,8 @@ def record(instance_id: int, fmt: str) -> Any:
         return Response(json.dumps(copy, indent=2), mimetype="application/json",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
     if fmt == "pdf":
-        return Response(copy, mimetype="application/pdf", headers={"Content-Disposition": f"inline; filename={name}"})
+        return Response(copy, mimetype="application/pdf",
+                        headers={"Content-Disposition": f"inline; filename={name}"})
     return Response(copy, mimetype="text/html")
 
 

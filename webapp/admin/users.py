@@ -41,7 +41,8 @@ def create_user() -> Any:
     username = (form.get("username") or "").strip()
     chosen = [r for r in form.getlist("roles") if r in DEFAULT_ROLES]
     return _done(f"User {username} created.", lambda: engine().add_user(
-        principal().actor, username, (form.get("full_name") or "").strip(), form.get("password") or "", chosen))
+        principal().actor, username, (form.get("full_name") or "").strip(), form.get("password") or "",
+        chosen))
 
 
 @bp.post("/admin/users/<username>/active")

@@ -53,7 +53,8 @@ def authenticate_request() -> Principal:
     try:
         claims = _serializer().loads(token.strip(), max_age=int(current_app.config["TOKEN_MAX_AGE_SECONDS"]))
     except SignatureExpired:
-        raise AuthenticationFailed("The token has expired; request a new one.", code="token_expired") from None
+        raise AuthenticationFailed("The token has expired; request a new one.",
+                                   code="token_expired") from None
     except BadSignature:
         raise AuthenticationFailed("The token is not valid.", code="token_invalid") from None
     username = claims.get("u") if isinstance(claims, dict) else None

@@ -14,10 +14,10 @@ from webapp.api.openapi import operation
 from webapp.api.schemas import ref
 from webapp.batches import REVIEWERS
 
-COPY = ("order, SOP version and its signed-late rule, every step with values against limits and first entries, "
-        "who performed and verified it and when, equipment and materials, deviations and their state, "
-        "corrections with reasons, incidents, the exceptions QA sees first, the release decision and the "
-        "batch's audit trail")
+COPY = ("order, SOP version and its signed-late rule, every step with values against limits and first "
+        "entries, who performed and verified it and when, equipment and materials, deviations and their "
+        "state, corrections with reasons, incidents, the exceptions QA sees first, the release decision and "
+        "the batch's audit trail")
 
 
 @api.get("/batches/<batch_id>/record")

@@ -47,8 +47,8 @@ def instance_record(instance_id: int) -> Any:
 
 
 @api.get("/instances/<id:instance_id>/record.html")
-@operation("The inspector's copy of an instance as HTML (the same facts as the JSON copy)", tags=["instances"],
-           response={"type": "string"}, media_type="text/html")
+@operation("The inspector's copy of an instance as HTML (the same facts as the JSON copy)",
+           tags=["instances"], response={"type": "string"}, media_type="text/html")
 def instance_record_html(instance_id: int) -> Any:
     return Response(engine().instance_record(instance_id, "html"), mimetype="text/html")
 

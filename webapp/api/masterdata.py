@@ -49,7 +49,8 @@ def record(row: MasterDataRecord, versions: list[MasterDataVersion], full: bool 
 
 
 @api.get("/masterdata/types")
-@operation("Master-data record types (the latest version of each)", tags=TAGS, response=listing("MasterDataType"))
+@operation("Master-data record types (the latest version of each)", tags=TAGS,
+           response=listing("MasterDataType"))
 def list_masterdata_types() -> Any:
     return [type_(t) for t in engine().masterdata.types()]
 
@@ -68,8 +69,8 @@ def list_masterdata_records(type_name: str) -> Any:
 
 
 @api.post("/masterdata/types/<key:type_name>/records")
-@operation("Create a record with version 1 as a draft (data steward)", tags=TAGS, body="MasterDataRecordRequest",
-           response=ref("MasterDataVersion"), status=201,
+@operation("Create a record with version 1 as a draft (data steward)", tags=TAGS,
+           body="MasterDataRecordRequest", response=ref("MasterDataVersion"), status=201,
            description="The data is checked against the type's schema and its references: a 400 "
                        "`masterdata_invalid` or `masterdata_unknown_reference` has `errors` by JSON pointer.")
 @require_roles(STEWARD)
@@ -88,8 +89,8 @@ def show_masterdata_record(type_name: str, key: str) -> Any:
 
 
 @api.post(f"{RECORD}/versions")
-@operation("Start the record's next version as a draft (data steward)", tags=TAGS, body="MasterDataDraftRequest",
-           response=ref("MasterDataVersion"), status=201,
+@operation("Start the record's next version as a draft (data steward)", tags=TAGS,
+           body="MasterDataDraftRequest", response=ref("MasterDataVersion"), status=201,
            description="Without `data`, the draft copies the latest version. 409 "
                        "`masterdata_open_version_exists` while another version is a draft or in review.")
 @require_roles(STEWARD)
@@ -140,8 +141,8 @@ def diff_masterdata_versions(type_name: str, key: str, v1: int, v2: int) -> Any:
 
 
 @api.post("/masterdata/import")
-@operation("Import records as drafts, all or nothing (data steward)", tags=TAGS, body="MasterDataImportRequest",
-           response=listing("MasterDataVersion"), status=201,
+@operation("Import records as drafts, all or nothing (data steward)", tags=TAGS,
+           body="MasterDataImportRequest", response=listing("MasterDataVersion"), status=201,
            description="A new key becomes a record with a first draft, a known key gets a new draft; "
                        "references may point to records of the same import. Any problem fails the whole "
                        "import (400 `import_failed`) with `errors` by JSON pointer into `records`, e.g. "

@@ -19,8 +19,8 @@ TIME = {"type": "string", "format": "date-time"}
            tags=["messages"], body="MessageRequest", response=ref("MessageResult"))
 def send_message() -> Any:
     data = body("MessageRequest")
-    return engine().correlate(principal().actor, data["name"], data.get("correlation_keys"), data.get("payload"),
-                              data.get("ttl_seconds"))
+    return engine().correlate(principal().actor, data["name"], data.get("correlation_keys"),
+                              data.get("payload"), data.get("ttl_seconds"))
 
 
 @api.get("/incidents")
@@ -58,8 +58,8 @@ def list_audit() -> Any:
 
 
 @api.get("/audit/verify")
-@operation("Verify the audit chain and every signature's record hash and binding (admin or qa)", tags=["audit"],
-           response=ref("AuditReport"),
+@operation("Verify the audit chain and every signature's record hash and binding (admin or qa)",
+           tags=["audit"], response=ref("AuditReport"),
            description="`first_broken` is the first broken sequence number of the chain; a signature that "
                        "fails (edited, moved to another record, its data changed, deleted) is named in "
                        "`reason` as `signature <id>: why`.")

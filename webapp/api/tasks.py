@@ -59,8 +59,8 @@ def unclaim_task(task_id: int) -> Any:
            body="CompleteTaskRequest", response=ref("Task"),
            description="A task that is no longer open answers 409 `task_not_open` and nothing changes; "
                        "data outside the form's limits answers 400 with per-field `errors`. Where the model "
-                       "sets `signature.meaning`, `signature` = `{username, password, meaning}` is required; a "
-                       "refused signature answers 403 with one of the codes `signature_required`, "
+                       "sets `signature.meaning`, `signature` = `{username, password, meaning}` is required; "
+                       "a refused signature answers 403 with one of the codes `signature_required`, "
                        "`signature_user_mismatch`, `signature_password_invalid`, `signature_account_locked`, "
                        "`signature_password_change_required`, `signature_meaning_not_allowed`, "
                        "`signature_four_eyes`; the task stays open, and every refused signing attempt "

@@ -12,7 +12,8 @@ from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
 
-REASON = "A reason is required (400 `reason_required`); the change is an audit event with who, when, what and why."
+REASON = ("A reason is required (400 `reason_required`); the change is an audit event with who, when, what "
+          "and why.")
 
 
 @api.get("/users")
@@ -41,8 +42,8 @@ def _reason() -> str:
 
 @api.post("/users/<username>/reset-password")
 @operation("Reset a password (admin): answers a one-time password that must be changed before the user can "
-           "log in or sign; also unlocks", tags=["users"], body="ReasonRequest", response=ref("OneTimePassword"),
-           description=REASON)
+           "log in or sign; also unlocks", tags=["users"], body="ReasonRequest",
+           response=ref("OneTimePassword"), description=REASON)
 @require_roles("admin")
 def reset_password(username: str) -> Any:
     one_time = engine().reset_password(principal().actor, username, _reason())
@@ -66,15 +67,16 @@ def deactivate_user(username: str) -> Any:
 
 
 @api.post("/users/<username>/activate")
-@operation("Activate a deactivated user again (admin)", tags=["users"], body="ReasonRequest", response=ref("User"),
-           description=REASON)
+@operation("Activate a deactivated user again (admin)", tags=["users"], body="ReasonRequest",
+           response=ref("User"), description=REASON)
 @require_roles("admin")
 def activate_user(username: str) -> Any:
     return jsonio.user(engine().set_user_active(principal().actor, username, True, _reason()))
 
 
 @api.post("/users/<username>/roles")
-@operation("Grant a role (admin)", tags=["users"], body="RoleRequest", response=ref("User"), description=REASON)
+@operation("Grant a role (admin)", tags=["users"], body="RoleRequest", response=ref("User"),
+           description=REASON)
 @require_roles("admin")
 def grant_role(username: str) -> Any:
     data = body("RoleRequest")
@@ -82,7 +84,8 @@ def grant_role(username: str) -> Any:
 
 
 @api.post("/users/<username>/roles/<role>/remove")
-@operation("Remove a role (admin)", tags=["users"], body="ReasonRequest", response=ref("User"), description=REASON)
+@operation("Remove a role (admin)", tags=["users"], body="ReasonRequest", response=ref("User"),
+           description=REASON)
 @require_roles("admin")
 def remove_role(username: str, role: str) -> Any:
     return jsonio.user(engine().remove_role(principal().actor, username, role, _reason()))

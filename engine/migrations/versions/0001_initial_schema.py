@@ -29,7 +29,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('username')
     )
     op.create_table('audit_event',
-    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False,
+              nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.String(length=100), nullable=False),
     sa.Column('actor_name', sa.String(length=200), nullable=False),
@@ -121,7 +122,8 @@ def upgrade() -> None:
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.create_index('ix_instance_business_key', ['business_key'], unique=False)
         batch_op.create_index('ix_instance_status_started', ['status', 'started_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_process_instance_deployment_id'), ['deployment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_deployment_id'), ['deployment_id'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_process_key'), ['process_key'], unique=False)
 
     op.create_table('user_role',
@@ -195,7 +197,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_message_subscription_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_message_subscription_instance_id'), ['instance_id'],
+                              unique=False)
         batch_op.create_index('ix_subscription_name', ['name'], unique=False)
 
     op.create_table('signature',

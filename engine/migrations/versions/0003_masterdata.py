@@ -64,7 +64,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('record_id', 'number')
     )
     with op.batch_alter_table('masterdata_version', schema=None) as batch_op:
-        batch_op.create_index('ix_masterdata_version_effective_from', ['record_id', 'effective_from'], unique=False)
+        batch_op.create_index('ix_masterdata_version_effective_from', ['record_id', 'effective_from'],
+                              unique=False)
         batch_op.create_index('ux_masterdata_version_one_effective', ['record_id'], unique=True,
                               sqlite_where=sa.text(ONE_EFFECTIVE), postgresql_where=sa.text(ONE_EFFECTIVE))
         batch_op.create_index('ux_masterdata_version_one_open', ['record_id'], unique=True,
