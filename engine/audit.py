@@ -61,13 +61,15 @@ def event_hash(ev: AuditEvent | dict[str, Any]) -> str:
     return sha256_hex(canonical_json(body))
 
 
-def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any, label: str = "",
+def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any,
+           label: str = "",
            *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
            correlation_id: str | None = None) -> None:
     """Queue one audit event; it is chained and inserted when the unit of work commits."""
     session.info.setdefault("audit_pending", []).append(dict(
         at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
-        object_id=str(object_id), object_label=label[:300], before=normalized(before), after=normalized(after),
+        object_id=str(object_id), object_label=label[:300],
+        before=normalized(before), after=normalized(after),
         reason=reason, correlation_id=correlation_id))
 
 
@@ -108,7 +110,8 @@ def _chain(db: DbApi, pending: list[dict[str, Any]]) -> None:
         seq += 1
         ev["seq"], ev["prev_hash"] = seq, prev
         ev["hash"] = prev = event_hash(ev)
-        rows.append({**ev, "at": db.time(ev["at"]), "before": db.json(ev["before"]), "after": db.json(ev["after"])})
+        rows.append({**ev, "at": db.time(ev["at"]), "before": db.json(ev["before"]),
+                     "after": db.json(ev["after"])})
     db.many(_INSERT_EVENT, rows)
     db.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev})
 
@@ -126,7 +129,8 @@ class ChainReport:
     reason: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken, "reason": self.reason}
+        return {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken,
+                "reason": self.reason}
 
 
 def verify_chain(session: Session) -> ChainReport:
@@ -139,7 +143,8 @@ def verify_chain(session: Session) -> ChainReport:
             if ev.seq != expected_seq:
                 return ChainReport(False, checked, expected_seq, f"event {expected_seq} is missing")
             if ev.prev_hash != prev:
-                return ChainReport(False, checked, ev.seq, "the previous-hash link does not match the event before it")
+                return ChainReport(False, checked, ev.seq,
+                                   "the previous-hash link does not match the event before it")
             if event_hash(ev) != ev.hash:
                 return ChainReport(False, checked, ev.seq, "the event's content does not match its hash")
             prev, expected_seq = ev.hash, expected_seq + 1

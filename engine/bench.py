@@ -118,7 +118,8 @@ def raw_spiff_throughput(instances: int, persist_to: str | None = None) -> dict[
 
 def _naive_store(path: str) -> Callable[[BpmnWorkflow, int | None], int]:
     """Writes a workflow's whole serialized state as one row (inserted, then updated) per transaction."""
-    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))  # stock, spec included
+    # stock, spec included
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
@@ -215,7 +216,8 @@ def render_table(figures: dict[str, Any]) -> str:
     ]
     if "approval_naive_persistence" in figures:
         n = figures["approval_naive_persistence"]
-        rows += [("approval, naive per-step persistence", f"{n['per_second']} instances/s (best of {n['rounds']}; "
+        rows += [("approval, naive per-step persistence",
+                  f"{n['per_second']} instances/s (best of {n['rounds']}; "
                   "the whole workflow, spec included, written after every step)"),
                  ("naive / raw", f"{figures['naive_to_raw_ratio']:.3f}")]
     rows += [

@@ -36,7 +36,8 @@ def instance_id(engine: Gmpflow, users) -> int:  # type: ignore[no-untyped-def]
     return engine.start_instance(users["operator"].actor, "demo_approval", "ROWS").id
 
 
-def test_a_task_written_on_the_dbapi_reads_the_same_through_the_orm(engine: Gmpflow, instance_id: int) -> None:
+def test_a_task_written_on_the_dbapi_reads_the_same_through_the_orm(engine: Gmpflow,
+                                                                    instance_id: int) -> None:
     due = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=BERLIN)
     with engine.db.transaction() as uow:
         task_id = rows.insert_task(uow.db, dict(
@@ -60,7 +61,8 @@ def test_a_task_written_by_the_orm_reads_the_same_on_the_dbapi(engine: Gmpflow, 
     at = datetime(2026, 7, 1, 23, 59, 59, 999999, tzinfo=BERLIN)
     with engine.db.unit_of_work() as session:
         orm = HumanTask(instance_id=instance_id, task_guid="0f5d9a43-0000-4000-8000-000000000002",
-                        element_id="approve", name="Approve", lane=None, candidate_roles=[], state=TaskState.CLAIMED,
+                        element_id="approve", name="Approve", lane=None, candidate_roles=[],
+                        state=TaskState.CLAIMED,
                         assignee="quinn", created_at=at, completed_at=None, data=None)
         session.add(orm)
         session.flush()
@@ -97,14 +99,16 @@ def test_driver_errors_surface_as_sqlalchemy_errors_and_roll_back(engine: Gmpflo
         rows.save_task(uow.db, existing)
         rows.insert_task(uow.db, values)  # the same task guid twice
     with engine.db.query() as db:
-        assert [(t.state, t.assignee) for t, *_ in rows.inbox(db, rows.InboxFilter((TaskState.OPEN,), None, "x"))] \
+        assert [(t.state, t.assignee)
+                for t, *_ in rows.inbox(db, rows.InboxFilter((TaskState.OPEN,), None, "x"))] \
             == [(TaskState.OPEN, None)]
 
 
 def test_jobs_are_claimed_once_and_finished_only_by_their_holder(engine: Gmpflow, instance_id: int) -> None:
     now = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
     with engine.db.transaction() as uow:
-        rows.insert_jobs(uow.db, [dict(kind="service", instance_id=instance_id, deployment_id=None, task_guid="g",
+        rows.insert_jobs(uow.db, [dict(kind="service", instance_id=instance_id, deployment_id=None,
+                                       task_guid="g",
                                        element_id="notify", operation="echo", payload={"params": {"q": 1}},
                                        state=JobState.PENDING, due_at=now, attempts=0, max_attempts=3,
                                        created_at=now, updated_at=now)])
@@ -119,7 +123,8 @@ def test_jobs_are_claimed_once_and_finished_only_by_their_holder(engine: Gmpflow
         assert rows.finish_job(uow.db, job.id, "worker-a", now)
     with engine.db.read() as session:
         stored = session.get(Job, job.id)
-        assert stored is not None and (stored.state, stored.locked_by, stored.attempts) == (JobState.DONE, None, 1)
+        assert stored is not None and (stored.state, stored.locked_by, stored.attempts) == (
+            JobState.DONE, None, 1)
 
 
 def test_an_unknown_task_or_instance_is_not_found(engine: Gmpflow) -> None:

@@ -112,7 +112,8 @@ class InstanceRuntime:
         row = rows.load_instance(db, instance_id)
         parsed = self.specs.get_by_id(session, row.deployment_id)
         state = rows.instance_state(db, instance_id)
-        return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine), parsed)
+        return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine),
+                    parsed)
 
     def get_row(self, session: Session, instance_id: int, *, lock: bool = False) -> ProcessInstance:
         """The ORM row, for the admin's status changes (suspend, terminate, incidents); steps use ``rows``."""
@@ -162,7 +163,8 @@ class InstanceRuntime:
         ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).
         """
         live: Live | None = None
-        token = clocked.CURRENT_CLOCK.set(self.clock)  # the caller's change (a message, a task) may check timers
+        # the caller's change (a message, a task) may check timers
+        token = clocked.CURRENT_CLOCK.set(self.clock)
         try:
             with self.db.transaction() as uow:
                 instance_id = instance if isinstance(instance, int) else instance(uow)
@@ -198,7 +200,8 @@ class InstanceRuntime:
                                    spiff.SERIALIZER_VERSION)
         live = Live(row, workflow, parsed)
         audit.record(uow, actor, "instance.started", "instance", row.id, self.label(row), at=now,
-                     after={"process": deployment.key, "version": deployment.version, "business_key": business_key,
+                     after={"process": deployment.key, "version": deployment.version,
+                            "business_key": business_key,
                             "variables": variables})
         if prepare is not None:
             token = clocked.CURRENT_CLOCK.set(self.clock)

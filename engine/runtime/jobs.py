@@ -66,7 +66,8 @@ def worker_id() -> str:
 
 
 class JobRunner:
-    def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry, owner: str | None = None) -> None:
+    def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry,
+                 owner: str | None = None) -> None:
         self.runtime, self.registry = runtime, registry
         self.owner = owner or worker_id()
         self.lease = job_lease()
@@ -129,7 +130,8 @@ class JobRunner:
         operation.validate_params(params)
         failpoints.hit("job.before_call")
         try:
-            result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))  # no transaction
+            # no transaction
+            result = operation.call(params, CallContext(job.task_guid, job.instance_id, job.attempts))
         except ConnectorError as exc:
             if exc.bpmn_error_code and self._throw_bpmn_error(job, exc):
                 return
@@ -152,7 +154,8 @@ class JobRunner:
         try:
             with self.runtime.step(job.instance_id, Actor.system()) as (uow, live):
                 if not self._finish(uow, job, "job.bpmn_error", {"operation": job.operation,
-                                                                      "error_code": code, "message": exc.message}):
+                                                                      "error_code": code,
+                                                                      "message": exc.message}):
                     return True
                 task = live.workflow.get_task_from_id(UUID(job.task_guid))
                 error = BpmnEvent(SpiffErrorEventDefinition(code, code=code),
@@ -162,7 +165,8 @@ class JobRunner:
                     lineage.append(workflow)
                     workflow = workflow.parent_workflow
                 waiting = live.workflow.event_manager.tasks.values()
-                if not any(t.workflow in lineage and t.task_spec.event_definition.catches(t, error) for t in waiting):
+                if not any(t.workflow in lineage and t.task_spec.event_definition.catches(t, error)
+                           for t in waiting):
                     raise _NotCaught
                 live.workflow.catch(error)  # SpiffWorkflow looks outward from the target
                 live.handled.add(job.task_guid)
@@ -187,7 +191,8 @@ class JobRunner:
             self._finish(uow, job, None, None)
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
-    def _finish(self, uow: UnitOfWork, job: ClaimedJob, action: str | None, after: dict[str, Any] | None) -> bool:
+    def _finish(self, uow: UnitOfWork, job: ClaimedJob, action: str | None,
+                after: dict[str, Any] | None) -> bool:
         """Mark the job done (with its audit event) while this worker still holds it; False, changing
         nothing, when its lease ran out and another worker took it."""
         now = self.clock.now()
@@ -220,7 +225,8 @@ class JobRunner:
                              after={"attempts": row.attempts, "error": message, "due_at": row.due_at})
                 return
             row.state = JobState.FAILED
-            incident = Incident(job_id=row.id, instance_id=row.instance_id, element_id=row.element_id, error=message,
+            incident = Incident(job_id=row.id, instance_id=row.instance_id, element_id=row.element_id,
+                                error=message,
                                 attempts=row.attempts, created_at=now)
             session.add(incident)
             session.flush()
@@ -247,7 +253,8 @@ def _job(session: Any, job_id: int) -> Job:
 def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, reason: str) -> Incident:
     """An admin retries the failed job of an incident (reason required)."""
     if not reason or not reason.strip():
-        raise ValidationFailed("A retry needs a reason.", errors={"reason": "required"}, code="reason_required")
+        raise ValidationFailed("A retry needs a reason.", errors={"reason": "required"},
+                               code="reason_required")
     now = runtime.clock.now()
     with runtime.db.unit_of_work() as session:
         incident = session.get(Incident, incident_id)
@@ -260,12 +267,14 @@ def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, rea
         job.max_attempts = job.attempts + 1
         incident.resolved_at, incident.resolved_by, incident.resolution_reason = now, actor.id, reason
         audit.record(session, actor, "incident.retried", "incident", incident.id, incident.element_id or "",
-                     at=now, reason=reason, before={"resolved": False}, after={"resolved": True, "job_id": job.id})
+                     at=now, reason=reason, before={"resolved": False},
+                     after={"resolved": True, "job_id": job.id})
         if incident.instance_id is not None:
             instance = runtime.get_row(session, incident.instance_id, lock=True)
             if instance.status == InstanceStatus.FAILED:
                 open_incidents = session.scalar(select(Incident.id).where(
-                    Incident.instance_id == instance.id, Incident.resolved_at.is_(None), Incident.id != incident.id))
+                    Incident.instance_id == instance.id, Incident.resolved_at.is_(None),
+                    Incident.id != incident.id))
                 if open_incidents is None:
                     instance.status = InstanceStatus.RUNNING
     return incident

@@ -31,7 +31,8 @@ class DeploymentRef:
 
 def latest_active(db: DbApi, key: str) -> DeploymentRef:
     """The version new instances of ``key`` start on. Raises NotFound."""
-    row = db.first("SELECT id, key, version, content_hash FROM deployment WHERE key = :key AND status = :active "
+    row = db.first("SELECT id, key, version, content_hash FROM deployment "
+                   "WHERE key = :key AND status = :active "
                    "ORDER BY version DESC LIMIT 1", {"key": key, "active": DeploymentStatus.ACTIVE})
     if row is None:
         raise NotFound(f"There is no active version of process '{key}'.", code="definition_not_found")
@@ -61,9 +62,11 @@ class InstanceRow:
     content_hash: str
 
 
-_INSTANCE = ("SELECT i.id, i.deployment_id, i.process_key, i.business_key, i.status, i.status_reason, i.initiator, "
+_INSTANCE = ("SELECT i.id, i.deployment_id, i.process_key, i.business_key, "
+             "i.status, i.status_reason, i.initiator, "
              "i.started_at, i.updated_at, i.ended_at, i.serializer_version, i.lock_version, d.version, "
-             "d.content_hash FROM process_instance i JOIN deployment d ON d.id = i.deployment_id WHERE i.id = :id")
+             "d.content_hash FROM process_instance i JOIN deployment d ON d.id = i.deployment_id "
+             "WHERE i.id = :id")
 
 
 def load_instance(db: DbApi, instance_id: int, *, lock: bool = False) -> InstanceRow:
@@ -85,16 +88,20 @@ def instance_state(db: DbApi, instance_id: int) -> str:
     return found[0]  # type: ignore[no-any-return]
 
 
-def insert_instance(db: DbApi, deployment: DeploymentRef, business_key: str | None, status: str, initiator: str,
+def insert_instance(db: DbApi, deployment: DeploymentRef, business_key: str | None,
+                    status: str, initiator: str,
                     now: datetime, serializer_version: str) -> InstanceRow:
     found = db.first(
-        "INSERT INTO process_instance (deployment_id, process_key, business_key, status, initiator, started_at, "
-        "updated_at, serializer_version, state, lock_version) VALUES (:deployment_id, :process_key, :business_key, "
+        "INSERT INTO process_instance (deployment_id, process_key, business_key, status, initiator, "
+        "started_at, updated_at, serializer_version, state, lock_version) "
+        "VALUES (:deployment_id, :process_key, :business_key, "
         ":status, :initiator, :now, :now, :serializer_version, '{}', 1) RETURNING id",
         {"deployment_id": deployment.id, "process_key": deployment.key, "business_key": business_key,
-         "status": status, "initiator": initiator, "now": db.time(now), "serializer_version": serializer_version})
+         "status": status, "initiator": initiator, "now": db.time(now),
+         "serializer_version": serializer_version})
     assert found is not None
-    return InstanceRow(found[0], deployment.id, deployment.key, business_key, status, None, initiator, now, now,
+    return InstanceRow(found[0], deployment.id, deployment.key, business_key, status, None,
+                       initiator, now, now,
                        None, serializer_version, 1, deployment.version, deployment.content_hash)
 
 
@@ -106,7 +113,8 @@ def update_instance(db: DbApi, row: InstanceRow, state: str) -> None:
         "serializer_version = :serializer_version, state = :state, lock_version = :next "
         "WHERE id = :id AND lock_version = :lock_version",
         {"status": row.status, "updated_at": db.time(row.updated_at), "ended_at": db.time(row.ended_at),
-         "serializer_version": row.serializer_version, "state": state, "next": row.lock_version + 1, "id": row.id,
+         "serializer_version": row.serializer_version, "state": state, "next": row.lock_version + 1,
+         "id": row.id,
          "lock_version": row.lock_version})
     if cursor.rowcount != 1:
         raise Conflict(f"Process instance {row.id} was changed by someone else meanwhile; try again.",
@@ -178,7 +186,8 @@ _INSERT_TASK = (f"INSERT INTO human_task ({', '.join(_NEW_TASK_COLUMNS)}) "
 
 def insert_task(db: DbApi, values: dict[str, Any]) -> int:
     """A new open task from column values (``id`` excluded, missing ones NULL); returns its id."""
-    params = {**values, "candidate_roles": db.json(values["candidate_roles"]), "data": db.json(values.get("data")),
+    params = {**values, "candidate_roles": db.json(values["candidate_roles"]),
+              "data": db.json(values.get("data")),
               "due_at": db.time(values.get("due_at")), "created_at": db.time(values["created_at"]),
               "completed_at": db.time(values.get("completed_at"))}
     found = db.first(_INSERT_TASK, {c: params.get(c) for c in _NEW_TASK_COLUMNS})
@@ -202,7 +211,8 @@ def cancel_tasks(db: DbApi, instance_id: int, guids: list[str]) -> list[tuple[in
               **numbered("guid", guids)}
     cancelled = db.all(f"SELECT id, name FROM human_task WHERE {where} ORDER BY id", params)
     if cancelled:
-        db.execute(f"UPDATE human_task SET state = :cancelled WHERE {where}", {**params, "cancelled": TaskState.CANCELLED})
+        db.execute(f"UPDATE human_task SET state = :cancelled WHERE {where}",
+                   {**params, "cancelled": TaskState.CANCELLED})
     return [(row[0], row[1]) for row in cancelled]
 
 
@@ -227,7 +237,8 @@ def _inbox_sql(states: int, lanes: int | None, mine: bool, by_instance: bool, by
                by_business_key: bool) -> str:
     where = [f"t.state IN ({placeholders('state', states)})"]
     if lanes is not None:
-        where.append(f"(t.lane IN ({placeholders('lane', lanes)}) OR t.lane IS NULL)" if lanes else "t.lane IS NULL")
+        where.append(f"(t.lane IN ({placeholders('lane', lanes)}) OR t.lane IS NULL)" if lanes
+                     else "t.lane IS NULL")
     if mine:
         where.append("t.assignee = :me")
     if by_instance:
@@ -239,7 +250,8 @@ def _inbox_sql(states: int, lanes: int | None, mine: bool, by_instance: bool, by
     return (f"{_TASK_SELECT.replace(' FROM ', ', i.process_key, d.name, i.business_key FROM ', 1)} "
             "JOIN process_instance i ON i.id = t.instance_id JOIN deployment d ON d.id = i.deployment_id "
             f"WHERE {' AND '.join(where)} "
-            "ORDER BY CASE WHEN t.assignee = :me THEN 0 ELSE 1 END, t.due_at IS NULL, t.due_at, t.id LIMIT :limit")
+            "ORDER BY CASE WHEN t.assignee = :me THEN 0 ELSE 1 END, t.due_at IS NULL, t.due_at, t.id "
+            "LIMIT :limit")
 
 
 def inbox(db: DbApi, which: InboxFilter, limit: int = 500) -> list[tuple[TaskRow, str, str, str | None]]:
@@ -259,7 +271,8 @@ def _like_escaped(text: str) -> str:
 
 
 # -- jobs -------------------------------------------------------------------------------------------------
-_JOB_COLUMNS = ("kind", "instance_id", "deployment_id", "task_guid", "element_id", "operation", "payload", "state",
+_JOB_COLUMNS = ("kind", "instance_id", "deployment_id", "task_guid", "element_id", "operation",
+                "payload", "state",
                 "due_at", "attempts", "max_attempts", "created_at", "updated_at")
 _INSERT_JOB = (f"INSERT INTO job ({', '.join(_JOB_COLUMNS)}) "
                f"VALUES ({', '.join(':' + c for c in _JOB_COLUMNS)})")
@@ -276,7 +289,8 @@ def cancel_jobs(db: DbApi, instance_id: int, kind: str, guids: list[str], now: d
     """Cancel the pending jobs of ``kind`` for these task guids."""
     db.execute(f"UPDATE job SET state = :cancelled, updated_at = :now WHERE instance_id = :instance_id "
                f"AND kind = :kind AND task_guid IN ({placeholders('guid', len(guids))}) AND state = :pending",
-               {"cancelled": JobState.CANCELLED, "now": db.time(now), "instance_id": instance_id, "kind": kind,
+               {"cancelled": JobState.CANCELLED, "now": db.time(now), "instance_id": instance_id,
+                "kind": kind,
                 "pending": JobState.PENDING, **numbered("guid", guids)})
 
 
@@ -296,7 +310,8 @@ class ClaimedJob:
 
 
 # Due: pending, or running with an expired lease (its worker died).
-_DUE = ("FROM job WHERE (state = :pending OR (state = :running AND lock_expires_at < :now)) AND due_at <= :now "
+_DUE = ("FROM job WHERE (state = :pending OR (state = :running AND lock_expires_at < :now)) "
+        "AND due_at <= :now "
         "ORDER BY due_at, id LIMIT :limit")
 
 
@@ -310,25 +325,32 @@ def any_due(db: DbApi, now: datetime) -> bool:
 
 
 def claim_due(db: DbApi, owner: str, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedJob]:
-    """Lock up to ``limit`` due jobs for ``owner`` (skipping those another worker is claiming on PostgreSQL)."""
-    found = db.all("SELECT id, kind, instance_id, task_guid, element_id, operation, payload, attempts, max_attempts "
-                   + _DUE + (" FOR UPDATE SKIP LOCKED" if db.is_postgres else ""), _due_params(db, now, limit))
+    """Lock up to ``limit`` due jobs for ``owner`` (skipping those another worker is claiming on
+    PostgreSQL)."""
+    found = db.all("SELECT id, kind, instance_id, task_guid, element_id, operation, payload, attempts, "
+                   "max_attempts "
+                   + _DUE + (" FOR UPDATE SKIP LOCKED" if db.is_postgres else ""),
+                   _due_params(db, now, limit))
     if not found:
         return []
     db.execute(f"UPDATE job SET state = :running, locked_by = :owner, lock_expires_at = :until, "
                f"attempts = attempts + 1, updated_at = :now WHERE id IN ({placeholders('id', len(found))})",
-               {"running": JobState.RUNNING, "owner": owner, "until": db.time(lease_until), "now": db.time(now),
+               {"running": JobState.RUNNING, "owner": owner, "until": db.time(lease_until),
+                "now": db.time(now),
                 **numbered("id", [row[0] for row in found])})
     return [ClaimedJob(id=row[0], kind=row[1], instance_id=row[2], task_guid=row[3], element_id=row[4],
-                       operation=row[5], payload=db.read_json(row[6]), attempts=row[7] + 1, max_attempts=row[8])
+                       operation=row[5], payload=db.read_json(row[6]), attempts=row[7] + 1,
+                       max_attempts=row[8])
             for row in found]
 
 
 def finish_job(db: DbApi, job_id: int, owner: str, now: datetime) -> bool:
     """Mark the job done if ``owner`` still holds it; False when its lease ran out and another worker took it
     (that worker finishes it; the caller changes nothing)."""
-    cursor = db.execute("UPDATE job SET state = :done, locked_by = NULL, lock_expires_at = NULL, updated_at = :now "
+    cursor = db.execute("UPDATE job SET state = :done, locked_by = NULL, lock_expires_at = NULL, "
+                        "updated_at = :now "
                         "WHERE id = :id AND state = :running AND locked_by = :owner",
-                        {"done": JobState.DONE, "now": db.time(now), "id": job_id, "running": JobState.RUNNING,
+                        {"done": JobState.DONE, "now": db.time(now), "id": job_id,
+                         "running": JobState.RUNNING,
                          "owner": owner})
     return cursor.rowcount == 1  # type: ignore[no-any-return]

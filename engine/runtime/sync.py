@@ -110,26 +110,30 @@ def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
         props = task_properties(spec)
         values = dict(instance_id=live.row.id, task_guid=str(task.id), element_id=spec.bpmn_id,
                       name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
-                      candidate_roles=_lane_roles(spec), form_id=props.form_id, instructions=props.instructions,
+                      candidate_roles=_lane_roles(spec), form_id=props.form_id,
+                      instructions=props.instructions,
                       signature_meaning=props.signature_meaning,
                       signature_distinct_from=",".join(props.distinct_from) or None,
                       due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
         task_id = rows.insert_task(db, values)
         audit.record(uow, actor, "task.created", "task", task_id, f"{values['name']} ({label})", at=now,
-                     after={"element_id": values["element_id"], "lane": values["lane"], "state": TaskState.OPEN})
+                     after={"element_id": values["element_id"], "lane": values["lane"],
+                            "state": TaskState.OPEN})
 
 
 def _cancel_jobs(uow: UnitOfWork, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
     rows.cancel_jobs(uow.db, live.row.id, kind, sorted(guids), now)
 
 
-def _job_row(live: Live, now: datetime, kind: str, due: datetime, task: Any = None, payload: dict | None = None,
+def _job_row(live: Live, now: datetime, kind: str, due: datetime, task: Any = None,
+             payload: dict | None = None,
              max_attempts: int = 3) -> dict[str, Any]:
     spec = task.task_spec if task is not None else None
     return dict(kind=kind, instance_id=live.row.id, deployment_id=live.row.deployment_id,
                 task_guid=str(task.id) if task is not None else None,
                 element_id=getattr(spec, "bpmn_id", None), operation=getattr(spec, "operation_name", None),
-                payload=payload or {}, state=JobState.PENDING, due_at=due, attempts=0, max_attempts=max_attempts,
+                payload=payload or {}, state=JobState.PENDING, due_at=due, attempts=0,
+                max_attempts=max_attempts,
                 created_at=now, updated_at=now)
 
 
@@ -166,8 +170,10 @@ def _sync_subscriptions(uow: UnitOfWork, live: Live, now: datetime, old: set[str
                         .values(correlation=snapshot))
     live.correlation = snapshot
     for name in sorted(new - old):
-        session.add(MessageSubscription(instance_id=live.row.id, name=name, correlation=snapshot, created_at=now))
-        waiting = session.scalars(select(Message).where(Message.name == name, Message.status == MessageStatus.PENDING,
+        session.add(MessageSubscription(instance_id=live.row.id, name=name, correlation=snapshot,
+                                        created_at=now))
+        waiting = session.scalars(select(Message).where(Message.name == name,
+                                                        Message.status == MessageStatus.PENDING,
                                                         Message.expires_at > now).order_by(Message.id))
         for message in waiting:
             if matches(message.correlation_keys, snapshot):
@@ -203,8 +209,9 @@ def route_thrown_messages(uow: UnitOfWork, live: Live, now: datetime) -> bool:
     for event in live.workflow.get_events():
         if isinstance(event.event_definition, MessageEventDefinition):
             payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
-            _add_job(uow, "message", live, now, {"name": event.event_definition.name, "payload": payload,
-                                                     "correlation_keys": flat_correlations(event.correlations)})
+            _add_job(uow, "message", live, now,
+                     {"name": event.event_definition.name, "payload": payload,
+                      "correlation_keys": flat_correlations(event.correlations)})
             thrown = True
     return thrown
 
@@ -233,7 +240,8 @@ def sync_instance(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
     gone = (set(old.timers) - set(new.timers) - handled) | (changed_timers & set(old.timers))
     if gone:
         _cancel_jobs(uow, live, now, "timer", gone)
-    jobs += [_job_row(live, now, "timer", new.timers[guid][1], new.timers[guid][0]) for guid in sorted(changed_timers)]
+    jobs += [_job_row(live, now, "timer", new.timers[guid][1], new.timers[guid][0])
+             for guid in sorted(changed_timers)]
     if jobs:
         rows.insert_jobs(uow.db, jobs)
     if old.messages or new.messages:
