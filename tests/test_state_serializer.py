@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions.bundle import read_bundle
@@ -42,14 +39,7 @@ ANSWER = {  # every waiting task gets all of it: what each model's gateways and 
 }
 
 
-def _spiff_own_serializer() -> BpmnWorkflowSerializer:
-    config = dict(SPIFF_CONFIG)
-    del config[ServiceTask]
-    config[spiff.DeferredServiceTask] = ServiceTaskConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
-
-
-REFERENCE = _spiff_own_serializer()
+REFERENCE = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(spiff.stock_converters()))
 
 
 def _reference_state(workflow: BpmnWorkflow) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.util import task as bpmn_task_util
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util import task as task_util
@@ -83,7 +82,7 @@ def tasks_to_dict(tasks: dict[UUID, Any], registry: Any) -> dict[str, Any]:
             delta = {"updates": updated(parent.data, task.data), "deletions": deleted(parent.data, task.data)}
         result[ids[key]] = {
             "id": ids[key],
-            "parent": None if parent is None else ids.get(task._parent) or str(task._parent),
+            "parent": None if parent is None else ids[task._parent],
             "children": [ids.get(child) or str(child) for child in task._children],
             "last_state_change": task.last_state_change,
             "state": task.state,
@@ -138,10 +137,15 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-def _configure() -> BpmnWorkflowSerializer:
+def stock_converters() -> dict[Any, Any]:
+    """SpiffWorkflow's own converters, the service task's under the engine's class."""
     config = dict(SPIFF_CONFIG)
-    del config[ServiceTask]
-    config[DeferredServiceTask] = ServiceTaskConverter
+    config[DeferredServiceTask] = config.pop(ServiceTask)
+    return config
+
+
+def _configure() -> BpmnWorkflowSerializer:
+    config = stock_converters()
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     config[BpmnSubWorkflow] = SubWorkflowConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))

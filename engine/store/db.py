@@ -24,13 +24,6 @@ def database_url() -> str:
     return os.environ.get("GMPFLOW_DATABASE_URL", DEFAULT_URL)
 
 
-def _roll_back(pooled: PoolProxiedConnection) -> None:
-    try:
-        pooled.rollback()
-    except Exception:  # a connection that cannot roll back (the server is gone) is not handed out again
-        pooled.invalidate()
-
-
 class UnitOfWork:
     """One write transaction of the hot path: statements on ``db`` (the DB-API, see ``engine.store.dbapi``)
     and an ORM ``session`` on the same connection, made only when a step needs one (a signature, a message).
@@ -118,20 +111,17 @@ class Database:
         """
         with self._writers or nullcontext():
             pooled = checkout(self.engine, self.is_postgres)
-            uow = None
+            uow = UnitOfWork(self.engine, pooled, self.is_postgres)
             try:
-                uow = UnitOfWork(self.engine, pooled, self.is_postgres)
                 if not self.is_postgres:  # psycopg begins by itself at the first statement
                     uow.db.execute("BEGIN IMMEDIATE")
                 yield uow
                 uow.prepare_commit()
                 uow.db.commit()
-            except BaseException:
-                _roll_back(pooled)
-                raise
             finally:
-                if uow is not None:
-                    uow.close()
+                uow.close()
+                # back to the pool, whose reset rolls back what was not committed (and discards a connection
+                # that cannot roll back) before the next writer may begin
                 pooled.close()
 
     @contextmanager

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, PoolProxiedConnection, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -44,6 +44,12 @@ def _driver_error(is_postgres: bool) -> type[Exception]:
     return sqlite3.Error
 
 
+def _as_sqlalchemy(exc: Exception, statement: str, params: Any, is_postgres: bool) -> StatementError:
+    """A driver error as SQLAlchemy raises it (an ``OperationalError`` is a database outage wherever it
+    comes from); the callers keep their ``try`` inline: it costs nothing on the hot path until it raises."""
+    return DBAPIError.instance(statement, params, exc, _driver_error(is_postgres))
+
+
 class DbApi:
     """The unit of work's DB-API connection (sqlite3 or psycopg), with the store's value conventions."""
 
@@ -54,14 +60,13 @@ class DbApi:
 
     # -- statements -----------------------------------------------------------------------------------
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run one statement; returns the driver's cursor. Driver errors are raised as SQLAlchemy's (an
-        ``OperationalError`` is a database outage wherever it comes from)."""
+        """Run one statement; returns the driver's cursor. Driver errors are raised as SQLAlchemy's."""
         try:
             if self.is_postgres:
                 return self.connection.execute(_pyformat(sql), params)
             return self.connection.execute(sql, params or {})
         except _driver_error(self.is_postgres) as exc:
-            raise DBAPIError.instance(sql, params, exc, _driver_error(self.is_postgres)) from exc
+            raise _as_sqlalchemy(exc, sql, params, self.is_postgres) from exc
 
     def first(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         return self.execute(sql, params).fetchone()  # type: ignore[no-any-return]
@@ -78,13 +83,13 @@ class DbApi:
             else:
                 self.connection.executemany(sql, rows)
         except _driver_error(self.is_postgres) as exc:
-            raise DBAPIError.instance(sql, None, exc, _driver_error(self.is_postgres)) from exc
+            raise _as_sqlalchemy(exc, sql, None, self.is_postgres) from exc
 
     def commit(self) -> None:
         try:
             self.connection.commit()
         except _driver_error(self.is_postgres) as exc:
-            raise DBAPIError.instance("COMMIT", None, exc, _driver_error(self.is_postgres)) from exc
+            raise _as_sqlalchemy(exc, "COMMIT", None, self.is_postgres) from exc
 
     # -- values, as the models' column types store them ----------------------------------------------
     def time(self, value: datetime | None) -> Any:
@@ -115,12 +120,12 @@ class DbApi:
 
 
 def checkout(engine: Engine, is_postgres: bool) -> PoolProxiedConnection:
-    """A connection from the engine's pool; a driver error on connecting is raised as SQLAlchemy's (as a
-    SQLAlchemy ``Connection`` would raise it: an outage is an ``OperationalError``)."""
+    """A connection from the engine's pool; a driver error on connecting is raised as SQLAlchemy's, as a
+    SQLAlchemy ``Connection`` would raise it."""
     try:
         return engine.raw_connection()
     except _driver_error(is_postgres) as exc:
-        raise DBAPIError.instance("connect", None, exc, _driver_error(is_postgres)) from exc
+        raise _as_sqlalchemy(exc, "connect", None, is_postgres) from exc
 
 
 def dbapi(session: Session) -> DbApi:
