@@ -100,6 +100,7 @@ def test_qa_reviews_a_batch_by_exception_in_the_browser_and_signs_the_release(pl
     login(page, served, "quinn", PASSWORD)
     page.get_by_role("link", name="Batches").click()
     page.locator("#batches").get_by_role("link", name="B-1").click()
+    page.wait_for_url(re.compile(r".*/batches/B-1$"))
     tops = [page.locator(f"#{section}").bounding_box()["y"] for section in
             ("exceptions", "record", "audit-trail", "deviations", "decision")]
     assert tops == sorted(tops)  # the exception list first, the release decision last

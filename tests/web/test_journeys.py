@@ -179,6 +179,7 @@ def test_an_admin_suspends_and_resumes_an_instance_with_a_reason(page: Any, live
     page.goto(f"{live.url}/admin/instances")
     page.get_by_label("Business key").fill("ORD-1005")
     page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r".*business_key=ORD-1005"))  # count the rows of the filtered page
     rows = page.locator("#instances tbody tr")
     assert rows.count() == 1
     rows.get_by_role("link", name=str(instance_id)).click()
@@ -230,6 +231,7 @@ def test_an_admin_verifies_and_exports_the_audit_trail(page: Any, live: Live) ->
     shot(page, "admin-audit-verified")
     page.get_by_label("Action").fill("user.created")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r".*action=user\.created"))  # count the rows of the search result
     assert page.locator("table.audit tbody tr").count() >= 9  # the demo users
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()

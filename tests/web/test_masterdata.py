@@ -25,6 +25,7 @@ def test_a_data_steward_browses_edits_a_draft_diffs_and_proposes_a_change(page: 
     bootstrap.load_demo_masterdata(live.engine, ADMIN)
     login(page, live, "dana")
     page.get_by_role("link", name="Master data").click()
+    page.wait_for_url(re.compile(r".*/masterdata$"))
     assert page.locator("#types tr[data-type=recipe]").count() == 1
     shot(page, "masterdata-types")
     page.locator("#types tr[data-type=recipe]").get_by_role("link", name="recipe").click()
@@ -60,6 +61,7 @@ def test_a_data_steward_browses_edits_a_draft_diffs_and_proposes_a_change(page: 
     form.get_by_label("From").select_option("1")
     form.get_by_label("To").select_option("2")
     form.get_by_role("button", name="Compare").click()
+    page.wait_for_url(re.compile(r".*/diff\?"))
     row = page.locator('#diff tr[data-path="/steps/1/parameters/0/target"]')
     assert row.locator("th").inner_text() == "steps › 2 › parameters › 1 › target"
     assert (row.locator("td.before").inner_text(), row.locator("td.after").inner_text()) == ("200", "210")
