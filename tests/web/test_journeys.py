@@ -256,6 +256,7 @@ def test_an_admin_creates_a_user_and_grants_a_role(page: Any, live: Live) -> Non
     grant.get_by_label("Reason").fill("Covers the night shift")
     grant.get_by_role("button", name="Grant role").click()
     assert "Role supervisor granted to wanda" in page.locator(".flash-success").inner_text()
+    page.wait_for_load_state()  # the whole user table, not the rows parsed so far
     assert page.locator("tr[data-username=wanda] .roles .chip span").all_inner_texts() == ["operator",
                                                                                            "supervisor"]
     shot(page, "admin-users")
