@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,11 +15,11 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions.bundle import read_bundle
-from engine.definitions.parsing import parse_bundle
+from engine.definitions.parsing import ParsedDefinition, parse_bundle
 from engine.runtime import spiff
 from engine.sandbox import SandboxScriptEngine
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = {  # model -> its start variables
     "processes/demo_approval": {},
     "tests/bpmn/subprocess_embedded.bpmn": {},
@@ -49,9 +48,12 @@ def _reference_state(workflow: BpmnWorkflow) -> dict[str, Any]:
     return dct
 
 
-def _run(model: str) -> Iterator[BpmnWorkflow]:
+def _parse(model: str) -> ParsedDefinition:
+    return parse_bundle(read_bundle([ROOT / model]))
+
+
+def _run(model: str, parsed: ParsedDefinition) -> Iterator[BpmnWorkflow]:
     """The workflow after each step of running ``model`` with ``ANSWER`` for every waiting task."""
-    parsed = parse_bundle(read_bundle([ROOT / model]))
     workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=SandboxScriptEngine())
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(MODELS[model])
@@ -69,15 +71,15 @@ def _run(model: str) -> Iterator[BpmnWorkflow]:
 @pytest.mark.parametrize("model", MODELS)
 def test_the_stored_state_is_what_spiffworkflow_itself_would_store(model: str) -> None:
     steps = 0
-    for steps, workflow in enumerate(_run(model), 1):
+    for steps, workflow in enumerate(_run(model, _parse(model)), 1):
         assert json.loads(spiff.dump_state(workflow)) == _reference_state(workflow), f"step {steps}"
     assert steps > 1 and workflow.is_completed()
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_a_state_restored_and_stored_again_is_unchanged(model: str) -> None:
-    parsed = parse_bundle(read_bundle([ROOT / model]))
-    for workflow in _run(model):
+    parsed = _parse(model)
+    for workflow in _run(model, parsed):
         state = spiff.dump_state(workflow)
         restored = spiff.load_state(state, parsed.spec, parsed.subprocess_specs, SandboxScriptEngine())
         assert json.loads(spiff.dump_state(restored)) == json.loads(state)
