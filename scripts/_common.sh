@@ -21,16 +21,19 @@ ensure_venv() {
   fi
 }
 
-# ensure_python_package EXTRAS -- EXTRAS is "" or e.g. "[test]".
+# ensure_python_package LOCK -- LOCK is requirements/app.lock (the app) or requirements/test.lock (app + tests):
+# the exact versions and hashes pip-compile resolved from pyproject.toml (see requirements/README.md).
 ensure_python_package() {
-  local extras="$1" stamp="$VENV/.gmpflow-installed${1:+-${1//[^a-z]/}}"
-  local want; want="$(digest pyproject.toml)"
+  local lock="$1" stamp="$VENV/.gmpflow-installed-$(basename "$1" .lock)"
+  local want; want="$(digest pyproject.toml "$lock")"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/gmpflow" ]; then
     say "Python dependencies up to date"
     return
   fi
-  say "installing gmpflow${extras} and its pinned dependencies into .venv"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+  say "installing the locked dependencies of $lock into .venv (hashes checked)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+  # gmpflow itself, editable; its dependencies are the locked ones above
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
   printf '%s\n' "$want" > "$stamp"
 }
 
