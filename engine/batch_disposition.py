@@ -69,7 +69,7 @@ def history(session: Session, batch_id: str, releases: list[ProcessInstance], re
                 events.append({"kind": "disposition", "instance_id": release.id,
                                "disposition": data.get("disposition"), "reason": data.get("decision_reason"),
                                "by": done["by"], "by_name": done["by_name"], "at": done["at"],
-                               "meaning": _meaning(done)})
+                               "meaning": _meaning(done), "_task": task.id})
     requests = _requests(session, [r.id for r in reopens])
     for row in reopens:
         approval = next((t for t in reversed(tasks.get(row.id, [])) if t.element_id == "approve_reopen"),
@@ -84,8 +84,8 @@ def history(session: Session, batch_id: str, releases: list[ProcessInstance], re
                        "requested_by": row.initiator, "requested_by_name": names.get(row.initiator),
                        "requested_at": row.started_at.astimezone(timezone.utc).isoformat(),
                        "by": done["by"], "by_name": done["by_name"], "at": done["at"],
-                       "meaning": _meaning(done)})
-    events.sort(key=lambda e: str(e["at"]))
+                       "meaning": _meaning(done), "_task": approval.id})
+    events.sort(key=lambda e: (str(e["at"]), e.pop("_task")))  # equal times: in the order of the tasks
     status = "under_review" if releases else "in_production"
     for event in events:
         if event["kind"] == "disposition":
@@ -95,3 +95,36 @@ def history(session: Session, batch_id: str, releases: list[ProcessInstance], re
     locked = session.scalar(select(RecordLock.id).where(RecordLock.record_key == batch_id,
                                                         RecordLock.unlocked_at.is_(None)).limit(1))
     return {"status": status, "locked": locked is not None, "events": events}
+
+
+def overview(session: Session, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """``history`` of many batches at once, for the batch list (a few queries, whatever their number)."""
+    from engine import signatures
+    from engine.states import TaskState
+    from engine.store.models import Signature, User
+
+    rows = list(session.scalars(select(ProcessInstance).where(
+        ProcessInstance.process_key.in_(("batch_release", REOPEN_PROCESS)),
+        ProcessInstance.business_key.in_(batch_ids)).order_by(ProcessInstance.id)))
+    ids = [r.id for r in rows]
+    tasks: dict[int, list[HumanTask]] = {}
+    for task in session.scalars(select(HumanTask).where(
+            HumanTask.instance_id.in_(ids), HumanTask.state == TaskState.COMPLETED,
+            HumanTask.element_id.in_(("decide", "approve_reopen"))).order_by(HumanTask.completed_at)):
+        tasks.setdefault(int(task.instance_id), []).append(task)
+    signed: dict[str, list[dict[str, Any]]] = {}
+    for sig, username in session.execute(select(Signature, User.username)
+                                         .join(User, User.id == Signature.user_id)
+                                         .where(Signature.instance_id.in_(ids))):
+        signed.setdefault(sig.task_guid, []).append(signatures.manifestation(sig, username))
+    names = dict(session.execute(select(User.username, User.full_name)).all())
+
+    def entry(task: HumanTask) -> dict[str, Any]:
+        return {"by": task.completed_by, "by_name": names.get(task.completed_by or ""),
+                "at": task.completed_at.astimezone(timezone.utc).isoformat() if task.completed_at else None,
+                "signatures": signed.get(task.task_guid, [])}
+
+    return {key: history(session, key, [r for r in rows if r.business_key == key and
+                                        r.process_key == "batch_release"],
+                         [r for r in rows if r.business_key == key and r.process_key == REOPEN_PROCESS],
+                         tasks, entry, names) for key in batch_ids}

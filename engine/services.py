@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine import (
     audit,
     batch,
+    batch_disposition,
     batch_record,
     governance,
     identity,
@@ -314,6 +315,12 @@ class Gmpflow:
             open_tasks = [t for i in record["release"]["instance_ids"] for t in tasks.inbox(db, principal,
                                                                                              instance_id=i)]
         return {"record": record, "open_tasks": open_tasks}
+
+    def batch_overview(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Batch id → ``{status, locked, events}``: its dispositions and reopens (see
+        ``engine.batch_disposition``)."""
+        with self.db.read() as session:
+            return batch_disposition.overview(session, batch_ids)
 
     def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
