@@ -28,8 +28,8 @@ def released(plant: Plant, disposition: str = "released") -> int:
     """The batch of ``run_batch`` reviewed, its deviation closed and dispositioned by quinn (qa)."""
     release = reviewed(plant)
     plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
-    plant.complete("quinn", release, "decide", {"disposition": disposition, "decision_reason": "record complete"},
-                   disposition.title())
+    plant.complete("quinn", release, "decide",
+                   {"disposition": disposition, "decision_reason": "record complete"}, disposition.title())
     return release
 
 
@@ -143,7 +143,8 @@ def test_the_governed_reopen_puts_the_batch_under_review_tells_the_erp_and_needs
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("released", True)
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
     events = record["disposition"]["events"]
-    assert [(e["kind"], e.get("disposition") or e.get("decision"), e["by"], e["meaning"]) for e in events] == [
+    assert [(e["kind"], e.get("disposition") or e.get("decision"), e["by"], e["meaning"])
+            for e in events] == [
         ("disposition", "released", "quinn", "Released"), ("reopen", "approve", "rita", "Approved"),
         ("disposition", "released", "quinn", "Released")]
     assert (events[1]["requested_by"], events[1]["reason"], events[1]["comment"]) == (
