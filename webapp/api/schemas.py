@@ -146,9 +146,10 @@ RESPONSES: dict[str, dict[str, Any]] = {
         "participants": {"type": "array", "items": {"type": "string"},
                          "description": "who performed, confirmed, verified a step or recorded the yield"},
         "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT},
-        "disposition": {**OBJECT, "description": "`status` (in_production, under_review, released, rejected, "
-                                                 "quarantined), `locked`, and `events`: every disposition and "
-                                                 "reopen, oldest first (who, when, meaning, reason)"},
+        "disposition": {**OBJECT, "description": "`status` (in_production, under_review, released, "
+                                                 "rejected, quarantined), `locked`, and `events`: every "
+                                                 "disposition and reopen, oldest first (who, when, meaning, "
+                                                 "reason)"},
         "sha256": {"type": "string", "description": "SHA-256 of the canonical JSON of the record without "
                                                     "`sha256`, `generated_at` and `audit_trail`; a QA "
                                                     "signature on the batch sends it back as "
