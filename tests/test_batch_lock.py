@@ -204,3 +204,38 @@ def test_a_reopen_under_another_business_key_cannot_unlock_the_batch(plant: Plan
     plant.run_jobs()
     assert plant.open_elements(reopen) == [] and plant.status(reopen) == InstanceStatus.COMPLETED
     assert plant.engine.batch_record("B-1")["disposition"]["locked"] is True
+
+
+LINTED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="lock_defs" targetNamespace="http://gmpflow.example/bpmn">
+  <bpmn:process id="lock_lint" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="decide"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="signature.meaning" value="Released"/>
+      <spiffworkflow:property name="{name}" value="{value}"/>
+    </spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="decide"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="decide" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize(("name", "value", "refused"), [
+    ("record.lock", "batch_id if disposition == 'released' else None", False),
+    ("record.lock", "__import__('os')", True),
+    ("record.unlock", "batch_id if (", True),
+    ("signature.record", "batch:batch_id", False),
+    ("signature.record", "batch_id", True),
+    ("signature.record", "batch:", True),
+    ("record.reopen", "yes", True),
+])
+def test_lint_checks_the_record_properties_of_a_model(engine: Any, name: str, value: str, refused: bool) -> None:
+    from engine.definitions.bundle import Bundle
+
+    problems = engine.lint_bundle(Bundle({"lock_lint.bpmn": LINTED.format(name=name, value=value)}))
+    assert [p.code for p in problems] == (["bad_record_property"] if refused else []), problems
