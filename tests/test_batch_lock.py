@@ -234,7 +234,8 @@ LINTED = """<?xml version="1.0" encoding="UTF-8"?>
     ("signature.record", "batch:", True),
     ("record.reopen", "yes", True),
 ])
-def test_lint_checks_the_record_properties_of_a_model(engine: Any, name: str, value: str, refused: bool) -> None:
+def test_lint_checks_the_record_properties_of_a_model(engine: Any, name: str, value: str,
+                                                      refused: bool) -> None:
     from engine.definitions.bundle import Bundle
 
     problems = engine.lint_bundle(Bundle({"lock_lint.bpmn": LINTED.format(name=name, value=value)}))
