@@ -356,12 +356,16 @@ def reopen_context(engine: Gmpflow, params: dict[str, Any], context: CallContext
 
 
 def request_release(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-    """Idempotent: a retried call finds the release it started (an open one of the batch)."""
+    """Idempotent: a retried call finds the release it started (one of the batch still open and not yet
+    decided; the release that took the disposition may still be telling ERP and MES)."""
     batch_id = str(params["batch_id"])
+    decided = select(HumanTask.id).where(HumanTask.instance_id == ProcessInstance.id,
+                                         HumanTask.element_id == "decide",
+                                         HumanTask.state == TaskState.COMPLETED).exists()
     with engine.db.read() as session:
         open_release = session.scalar(select(ProcessInstance.id).where(
             ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id,
-            ProcessInstance.status.in_(("running", "waiting", "failed"))).limit(1))
+            ProcessInstance.status.in_(("running", "waiting", "failed")), ~decided).limit(1))
     if open_release is not None:
         return {"status": "matched", "instance_id": open_release, "repeated": True}
     return engine.correlate(_system(context), "batch_release_requested", {"business_key": batch_id},
