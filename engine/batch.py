@@ -131,6 +131,17 @@ def operations(engine: Gmpflow) -> list[Operation]:
                                  "properties": {"batch_id": {"type": "string"},
                                                 "kinds": {"type": "array", "items": {"type": "string"}}}},
                   description="The entries of the batch record of the given exception kinds."),
+        Operation("batch.reopen_context", lambda p, c: reopen_context(engine, p, c), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id"],
+                                 "properties": {"batch_id": {"type": "string"}}},
+                  description="Whether a batch may be reopened (its record is locked by a disposition and "
+                              "the reopen's business key is the batch): {ok, reason, disposition, batch}."),
+        Operation("batch.request_release", lambda p, c: request_release(engine, p, c), idempotent=True,
+                  params_schema={"type": "object", "required": ["batch_id", "batch"],
+                                 "properties": {"batch_id": {"type": "string"},
+                                                "batch": {"type": "object"}}},
+                  description="Starts a new batch release of a reopened batch (a new QA disposition), unless "
+                              "one is still open."),
         Operation("batch.export_record", lambda p, c: export_record(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
@@ -321,3 +332,41 @@ def export_record(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
 
 def utc_now_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
+
+
+def reopen_context(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    """A reopen is about the batch of its own business key, and only a locked (released or rejected) one."""
+    batch_id = str(params["batch_id"])
+    with engine.db.read() as session:
+        own_key = session.scalar(select(ProcessInstance.business_key)
+                                 .where(ProcessInstance.id == context.instance_id))
+    if own_key != batch_id:
+        return {"ok": False, "reason": f"The reopen's business key ({own_key}) is not the batch {batch_id}.",
+                "disposition": None, "batch": None}
+    try:
+        record = batch_record.build(engine, batch_id, with_audit_trail=False)
+    except NotFound as exc:
+        return {"ok": False, "reason": exc.message, "disposition": None, "batch": None}
+    disposition = record["disposition"]
+    if not disposition["locked"]:
+        return {"ok": False, "reason": f"Batch {batch_id} is {disposition['status']}, not locked by a "
+                                       "disposition: it can be corrected without a reopen.",
+                "disposition": disposition["status"], "batch": None}
+    return {"ok": True, "reason": None, "disposition": disposition["status"], "batch": record["order"]}
+
+
+def request_release(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    """Idempotent: a retried call finds the release it started (one of the batch still open and not yet
+    decided; the release that took the disposition may still be telling ERP and MES)."""
+    batch_id = str(params["batch_id"])
+    decided = select(HumanTask.id).where(HumanTask.instance_id == ProcessInstance.id,
+                                         HumanTask.element_id == "decide",
+                                         HumanTask.state == TaskState.COMPLETED).exists()
+    with engine.db.read() as session:
+        open_release = session.scalar(select(ProcessInstance.id).where(
+            ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id,
+            ProcessInstance.status.in_(("running", "waiting", "failed")), ~decided).limit(1))
+    if open_release is not None:
+        return {"status": "matched", "instance_id": open_release, "repeated": True}
+    return engine.correlate(_system(context), "batch_release_requested", {"business_key": batch_id},
+                            {"batch": dict(params["batch"])})

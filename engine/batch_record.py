@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, signatures
+from engine import audit, batch_disposition, signatures
 from engine.errors import NotFound
 from engine.states import TaskState
 from engine.store.models import (
@@ -96,11 +96,17 @@ def _job_results(session: Session, instance_ids: list[int], element_id: str) -> 
 
 
 def build(engine: Gmpflow, batch_id: str, *, with_audit_trail: bool = True) -> dict[str, Any]:
+    """The record with its ``sha256`` (see ``engine.batch_disposition`` for what it is computed over)."""
     with engine.db.read() as session:
-        return _build(session, engine, batch_id, with_audit_trail)
+        return batch_disposition.with_hash(_build(session, engine.clock.now(), batch_id, with_audit_trail))
 
 
-def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: bool) -> dict[str, Any]:
+def facts(session: Session, batch_id: str) -> dict[str, Any]:
+    """What the record's ``sha256`` is computed over, read in the caller's session (a signing transaction)."""
+    return batch_disposition.facts_of(_build(session, None, batch_id, False))
+
+
+def _build(session: Session, now: datetime | None, batch_id: str, with_audit_trail: bool) -> dict[str, Any]:
     batch_row = session.scalar(select(ProcessInstance).where(ProcessInstance.process_key == "sop_execution",
                                                              ProcessInstance.business_key == batch_id)
                                .order_by(ProcessInstance.id.desc()).limit(1))
@@ -116,8 +122,9 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
     correction_rows = list(session.scalars(select(ProcessInstance).where(
         ProcessInstance.process_key == "sop_correction", ProcessInstance.business_key == batch_id)
         .order_by(ProcessInstance.id)))
+    reopen_rows = batch_disposition.reopen_rows(session, batch_id)
     all_ids = [batch_row.id, *[r.id for r in step_rows], *[r.id for r in release_rows],
-               *[r.id for r in correction_rows]]
+               *[r.id for r in correction_rows], *[r.id for r in reopen_rows]]
     order = _started_payload(session, [batch_row.id]).get(batch_row.id, {})
     recipe_version = session.get(MasterDataVersion, int(order["recipe_version_id"])) \
         if order.get("recipe_version_id") else None
@@ -237,7 +244,7 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
         participants.add(yield_task.completed_by)
     record: dict[str, Any] = {
         "batch_id": batch_id,
-        "generated_at": iso(engine.clock.now()),
+        "generated_at": iso(now),
         "order": order,
         "sop": {"key": recipe_version.record.key if recipe_version else order.get("recipe_key"),
                 "version": recipe_version.number if recipe_version else order.get("recipe_version"),
@@ -257,6 +264,8 @@ def _build(session: Session, engine: Gmpflow, batch_id: str, with_audit_trail: b
         "exceptions": exceptions,
         "participants": sorted(p for p in participants if p),
         "release": {"instance_ids": [r.id for r in release_rows], "reviews": reviews, "decision": decision},
+        "disposition": batch_disposition.history(session, batch_id, release_rows, reopen_rows, tasks,
+                                                 lambda t: _task_entry(t, names, signed), names),
     }
     if with_audit_trail:
         record["audit_trail"] = _audit_trail(session, all_ids)

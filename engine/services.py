@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from engine import (
     audit,
     batch,
+    batch_disposition,
     batch_record,
     governance,
     identity,
@@ -42,6 +43,7 @@ from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
+from engine.signed_records import RecordBinder, RecordSource
 from engine.states import DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
@@ -90,6 +92,9 @@ class Gmpflow:
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
+        # the records a signature can cover (model property signature.record = "<kind>:<key expression>")
+        self.record_sources: dict[str, RecordSource] = {"batch": batch_record.facts}
+        self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
 
@@ -311,6 +316,12 @@ class Gmpflow:
                                                                                              instance_id=i)]
         return {"record": record, "open_tasks": open_tasks}
 
+    def batch_overview(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Batch id → ``{status, locked, events}``: its dispositions and reopens (see
+        ``engine.batch_disposition``)."""
+        with self.db.read() as session:
+            return batch_disposition.overview(session, batch_ids)
+
     def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
         """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
         ``pdf``."""
@@ -340,7 +351,23 @@ class Gmpflow:
     def task_view(self, principal: Principal, task_id: int) -> dict[str, Any]:
         """A task with its instance, process name and form definition (see ``screens.task_view``)."""
         with self.db.read() as session:
-            return screens.task_view(session, self.runtime, principal, task_id)
+            view = screens.task_view(session, self.runtime, principal, task_id)
+            view["signed_record"] = self._signed_record(session, view["task"])
+            return view
+
+    def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
+        """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and
+        sends back with the signature), or None."""
+        if task.state not in (TaskState.OPEN, TaskState.CLAIMED) or not task.signature_meaning:
+            return None
+        from uuid import UUID
+
+        workflow = self.runtime.read(session, task.instance_id).workflow
+        spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
+        found = self.records.target(spiff_task.task_spec, spiff_task.data) if spiff_task is not None else None
+        if found is None:
+            return None
+        return {k: v for k, v in self.records.current(session, *found).items() if k != "content"}
 
     def get_task(self, principal: Principal, task_id: int) -> TaskRow:
         with self.db.query() as db:
@@ -363,7 +390,7 @@ class Gmpflow:
         attempt is then counted toward the signer's lockout in its own unit of work (the completion's
         transaction has rolled back).
         """
-        signer = signatures.make_signer(self.clock, principal, signature)
+        signer = signatures.make_signer(self.clock, principal, signature, self.records)
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
             return tasks.complete(self.runtime, principal, task_id, data, sign=signer,

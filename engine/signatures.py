@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, identity
+from engine import audit, identity, signed_records
 from engine.audit import ChainReport, canonical_json, sha256_hex
 from engine.clock import Clock
 from engine.definitions.properties import split_list
@@ -51,7 +51,8 @@ def record_hash(record: dict[str, Any]) -> str:
     return sha256_hex(canonical_json(record))
 
 
-def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | None) -> Signer:
+def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | None,
+                records: signed_records.RecordBinder | None = None) -> Signer:
     """The signing step for ``tasks.complete``; raises SignatureRejected with a stable code.
 
     Without a ``signature`` it only insists when the task requires one (``signature_required``); a
@@ -78,6 +79,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
             raise reject("The signature's username must be the logged-in user's own.",
                          "signature_user_mismatch")
         session = uow.session
+        # the record read (signature.record): a changed one is refused before the password is asked
+        read = records.bind(session, task, live, signature) if records is not None else None
         user = identity.get_user(session, me)
         if not user.active or user.locked:
             raise SignatureRejected("This account is locked or deactivated; it cannot sign.",
@@ -96,6 +99,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
                          "signature_four_eyes")
         now = clock.now()
         record = signed_record(live.row.content_hash, live.row.id, task, data, str(meaning), me, now)
+        if read is not None:  # kept inside what is signed: the signature's own hash covers it
+            record["read_record"] = read
         row = Signature(user_id=user.id, printed_name=user.full_name, meaning=str(meaning), signed_at=now,
                         instance_id=live.row.id, task_guid=task.task_guid, record_hash=record_hash(record),
                         record=record)
@@ -106,7 +111,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
                      f"{meaning} by {user.full_name}: {task.name} ({live.row.process_key} #{live.row.id})",
                      at=now, after={"instance_id": live.row.id, "task_id": task.task_guid, "meaning": meaning,
                             "printed_name": user.full_name, "signed_at": utc_iso(now),
-                            "record_hash": row.record_hash})
+                            "record_hash": row.record_hash,
+                            **({"record_sha256": read["sha256"]} if read is not None else {})})
 
     return sign
 
@@ -177,6 +183,8 @@ def binding_problem(sig: Signature, username: str, task: HumanTask | None, defin
     record = sig.record or {}
     if record_hash(record) != sig.record_hash:
         return "its signed record does not match its hash"
+    if (problem := signed_records.snapshot_problem(record)) is not None:
+        return problem
     expected = {"instance_id": sig.instance_id, "task_id": sig.task_guid, "signer": username,
                 "meaning": sig.meaning, "signed_at": utc_iso(sig.signed_at)}
     for key, value in expected.items():

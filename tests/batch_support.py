@@ -49,10 +49,10 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
                      "critical": False}]},
 ]}
 PROCESSES = [ROOT / "processes" / name
-             for name in ("sop_step", "sop_execution", "batch_release", "sop_correction")]
+             for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen")]
 
 
-def sig(username: str, meaning: str) -> dict[str, str]:
+def sig(username: str, meaning: str) -> dict[str, Any]:
     return {"username": username, "password": PASSWORD, "meaning": meaning}
 
 
@@ -135,8 +135,12 @@ class Plant:
     def complete(self, who: str, instance_id: int, element_id: str, data: dict[str, Any],
                  meaning: str | None = None) -> TaskRow:
         task = self.task(who, instance_id, element_id)
-        done = self.engine.complete_task(self.people[who], task.id, data,
-                                         sig(who, meaning) if meaning else None)
+        signature = sig(who, meaning) if meaning else None
+        if signature is not None:  # a signature on a record covers the hash the task page showed
+            shown = self.engine.task_view(self.people[who], task.id)["signed_record"]
+            if shown is not None:
+                signature["record_sha256"] = shown["sha256"]
+        done = self.engine.complete_task(self.people[who], task.id, data, signature)
         self.run_jobs()
         return done
 

@@ -17,7 +17,8 @@ REVIEWERS = ("qa", "admin", "supervisor")
 @roles(*REVIEWERS)
 def batches() -> Any:
     rows, total = engine().list_instances(key="sop_execution", limit=200)
-    return render_template("batches/list.html", rows=rows, total=total)
+    dispositions = engine().batch_overview([r.business_key for r in rows if r.business_key])
+    return render_template("batches/list.html", rows=rows, total=total, dispositions=dispositions)
 
 
 @bp.get("/batches/<batch_id>")

@@ -163,6 +163,8 @@ def complete(task_id: int) -> Any:
         signature = {"username": request.form.get("sig_username", "").strip(),
                      "password": request.form.get("sig_password", ""),
                      "meaning": request.form.get("sig_meaning", "")}
+        if request.form.get("sig_record_sha256"):  # the hash of the record this page showed
+            signature["record_sha256"] = request.form["sig_record_sha256"]
     try:
         data = _submitted_data()
         done = engine().complete_task(principal(), task_id, data, signature)

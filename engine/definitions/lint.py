@@ -12,6 +12,7 @@ from engine import sandbox
 from engine.definitions.bundle import Bundle
 from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
 from engine.definitions.properties import check_properties, task_properties
+from engine.definitions.record_properties import check_record_properties
 from engine.errors import DefinitionError
 from engine.operations import OperationRegistry
 
@@ -173,6 +174,7 @@ def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionErro
                 continue
             file, line = parsed.element_line(ts.bpmn_id)
             problems += check_properties(task_properties(ts), task_ids, forms, ts.bpmn_id, file, line)
+            problems += check_record_properties(ts, ts.bpmn_id, file, line)
     return problems
 
 

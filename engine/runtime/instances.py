@@ -25,7 +25,7 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions.parsing import ParsedDefinition
 from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
-from engine.runtime import clocked, rows, spiff
+from engine.runtime import clocked, record_locks, rows, spiff
 from engine.runtime.rows import DeploymentRef, InstanceRow
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance
@@ -172,6 +172,9 @@ class InstanceRuntime:
                 if row.status not in allow:
                     raise Conflict(f"Process instance {row.id} is {row.status}; this is not possible now.",
                                    code=f"instance_{row.status}")
+                # the one gate of locked records (with ``create``): before anything of the step happens
+                record_locks.check(uow.db, row.id, row.business_key,
+                                   lambda: self.parsed(uow, row.deployment_id))
                 live = self._restore(uow, row)
                 yield uow, live
                 self.run_engine(live.workflow)
@@ -191,6 +194,7 @@ class InstanceRuntime:
         """Create and run a new instance of ``deployment`` inside the caller's unit of work; it joins the live
         cache once that commits (``remember_created``)."""
         parsed = self.parsed(uow, deployment.id)
+        record_locks.check(uow.db, None, business_key, lambda: parsed)  # a new instance on a locked record
         workflow = self.new_workflow(parsed)
         for task in workflow.get_tasks(state=SpiffState.READY):
             task.data.update(variables)

@@ -10,7 +10,7 @@ from SpiffWorkflow.util.task import TaskState as SpiffState
 from engine import audit, forms
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from engine.identity import Principal
-from engine.runtime import rows
+from engine.runtime import record_locks, rows
 from engine.runtime.rows import TaskRow
 from engine.states import TaskState, check_transition
 from engine.store.dbapi import DbApi
@@ -131,6 +131,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise ValidationFailed(f"The task '{task.name}' must be signed ({task.signature_meaning}).",
                                    errors={"signature": "required"}, code="signature_required")
         now = runtime.clock.now()
+        record_locks.on_completion(uow, runtime, live, spiff_task, data, principal.actor, now)
         spiff_task.set_data(**data)
         spiff_task.run()
         live.handled.add(task.task_guid)

@@ -357,3 +357,25 @@ class MasterDataVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(100))
 
     record: Mapped[MasterDataRecord] = relationship(lazy="joined", innerjoin=True)
+
+
+class RecordLock(Base):
+    """A record closed by a disposition: the task whose model property ``record.lock`` named it locked it.
+
+    While ``unlocked_at`` is None, no instance whose business key is ``record_key`` or begins with
+    ``record_key/`` takes a step (``engine.runtime.record_locks``), except the instance that set it and
+    the instances of a process whose start event declares ``record.reopen``; a task with ``record.unlock``
+    ends it. Rows stay: they are the record's lock history.
+    """
+
+    __tablename__ = "record_lock"
+    __table_args__ = (Index("ix_record_lock_key", "record_key", "unlocked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    record_key: Mapped[str] = mapped_column(String(200))
+    locked_at: Mapped[datetime]
+    locked_by: Mapped[str] = mapped_column(String(100))
+    holder_instance_id: Mapped[int] = mapped_column(BigId)
+    unlocked_at: Mapped[datetime | None]
+    unlocked_by: Mapped[str | None] = mapped_column(String(100))
+    unlock_instance_id: Mapped[int | None] = mapped_column(BigId)

@@ -43,7 +43,11 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "data": OBJECT,
         "signature": {"type": ["object", "null"],
                       "properties": {"username": {"type": "string"}, "password": {"type": "string"},
-                                     "meaning": {"type": "string"}}},
+                                     "meaning": {"type": "string"},
+                                     "record_sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
+                                                       "description": "where the task signs a record "
+                                                                      "(`signature.record`): the `sha256` "
+                                                                      "of the record as it was shown"}}},
     }, required=[]),
     "ChangePasswordRequest": obj({"username": {"type": "string", "minLength": 1, "maxLength": 100},
                                   "old_password": {"type": "string", "minLength": 1, "maxLength": 1000},
@@ -141,7 +145,15 @@ RESPONSES: dict[str, dict[str, Any]] = {
             "step": {"type": ["integer", "null"]}, "text": {"type": "string"}}, required=["kind", "text"])},
         "participants": {"type": "array", "items": {"type": "string"},
                          "description": "who performed, confirmed, verified a step or recorded the yield"},
-        "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT}}),
+        "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT},
+        "disposition": {**OBJECT, "description": "`status` (in_production, under_review, released, "
+                                                 "rejected, quarantined), `locked`, and `events`: every "
+                                                 "disposition and reopen, oldest first (who, when, meaning, "
+                                                 "reason)"},
+        "sha256": {"type": "string", "description": "SHA-256 of the canonical JSON of the record without "
+                                                    "`sha256`, `generated_at` and `audit_trail`; a QA "
+                                                    "signature on the batch sends it back as "
+                                                    "`signature.record_sha256`"}}),
     "MasterDataType": obj({"name": {"type": "string"}, "version": {"type": "integer"},
                            "title": {"type": "string"},
                            "schema_hash": {"type": "string",

@@ -64,7 +64,12 @@ def unclaim_task(task_id: int) -> Any:
                        "`signature_user_mismatch`, `signature_password_invalid`, `signature_account_locked`, "
                        "`signature_password_change_required`, `signature_meaning_not_allowed`, "
                        "`signature_four_eyes`; the task stays open, and every refused signing attempt "
-                       "counts toward the user's lockout.")
+                       "counts toward the user's lockout. A task whose signature covers a record "
+                       "(`signature.record`, e.g. the batch review and disposition) needs "
+                       "`signature.record_sha256`, the hash of the record as shown (422 "
+                       "`record_sha256_required`); when the record changed since, 409 `record_changed` and "
+                       "nothing is stored or counted. A task of a record locked by its disposition answers "
+                       "409 `record_locked`.")
 def complete_task(task_id: int) -> Any:
     data = body("CompleteTaskRequest")
     return _shown(engine().complete_task(principal(), task_id, data.get("data"), data.get("signature")))[0]
