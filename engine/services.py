@@ -26,6 +26,7 @@ from engine import (
     orders,
     records,
     screens,
+    sessions,
     signatures,
 )
 from engine.audit import Actor
@@ -33,7 +34,14 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.errors import AuthenticationFailed, DefinitionError, GmpflowError, NotFound, SignatureRejected
+from engine.errors import (
+    AuthenticationFailed,
+    DefinitionError,
+    GmpflowError,
+    NotFound,
+    PasswordChangeRequired,
+    SignatureRejected,
+)
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
@@ -51,6 +59,7 @@ from engine.store.models import (
     Incident,
     Job,
     ProcessInstance,
+    Role,
     Setting,
     User,
 )
@@ -403,9 +412,20 @@ class Gmpflow:
         return retry_incident(self.runtime, actor, incident_id, reason)
 
     # -- identity -------------------------------------------------------------------------------------
-    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str]) -> User:
+    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str], *,
+                 one_time: bool = False) -> User:
+        """``one_time``: the password is chosen by an admin and must be changed at first sign-in."""
         with self.db.unit_of_work() as session:
-            return identity.add_user(session, self.clock, actor, username, full_name, password, roles)
+            return identity.add_user(session, self.clock, actor, username, full_name, password, roles,
+                                     one_time=one_time)
+
+    def add_role(self, actor: Actor, name: str, description: str, reason: str | None) -> Role:
+        with self.db.unit_of_work() as session:
+            return identity.add_role(session, self.clock, actor, name, description, reason)
+
+    def list_roles(self) -> list[Role]:
+        with self.db.read() as session:
+            return identity.list_roles(session)
 
     def list_users(self) -> list[User]:
         """Every user ever created (usernames are never reused), with lock state and failed attempts."""
@@ -420,7 +440,8 @@ class Gmpflow:
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                identity.change_password(session, self.clock, username, old, new)
+                user = identity.change_password(session, self.clock, username, old, new)
+                sessions.revoke_all(session, self.clock, user.id)  # a stolen token dies with the old password
                 return
             except AuthenticationFailed as exc:
                 failure = exc
@@ -429,7 +450,9 @@ class Gmpflow:
     def reset_password(self, actor: Actor, username: str, reason: str | None) -> str:
         """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
         with self.db.unit_of_work() as session:
-            return identity.reset_password(session, self.clock, actor, username, reason)
+            one_time = identity.reset_password(session, self.clock, actor, username, reason)
+            sessions.revoke_all(session, self.clock, identity.get_user(session, username).id)
+            return one_time
 
     def unlock_user(self, actor: Actor, username: str, reason: str | None) -> User:
         with self.db.unit_of_work() as session:
@@ -457,6 +480,34 @@ class Gmpflow:
                 failure = exc
         raise failure
 
+    def sign_in(self, username: str, password: str, key: str, kind: str = sessions.API
+                ) -> tuple[Principal, str, datetime]:
+        """Check a login (as ``authenticate``) and issue a credential of ``kind`` (an API token or a browser
+        session) bound to the installation's secret ``key``: the principal, the credential, its expiry."""
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                found = identity.authenticate(session, self.clock, username, password)
+                user_id = identity.get_user(session, username).id
+                credential, expires = sessions.issue(session, self.clock, key, user_id, kind)
+                return found, credential, expires
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def sign_out(self, credential: str, key: str) -> None:
+        """End one token or browser session on the server (logout); an unknown credential changes nothing."""
+        with self.db.unit_of_work() as session:
+            sessions.revoke(session, self.clock, key, credential)
+
+    def principal_for(self, credential: str, key: str, kind: str = sessions.API) -> Principal:
+        """The principal of a live credential (one statement, no argon2); raises AuthenticationFailed
+        (``token_invalid``, ``token_revoked``, ``token_expired``, ``account_inactive``) or
+        PasswordChangeRequired."""
+        with self.db.query() as db:
+            user, principal = sessions.resolve(db, self.clock, key, credential, kind)
+        return self._usable(user, principal)
+
     def secret(self, name: str) -> str:
         """A random installation secret (e.g. ``secret_key`` for signing API tokens) kept in ``setting``.
 
@@ -472,11 +523,14 @@ class Gmpflow:
     def principal(self, username: str) -> Principal:
         with self.db.query() as db:
             user, principal = identity.account(db, username)
+        return self._usable(user, principal)
+
+    def _usable(self, user: identity.Account, principal: Principal) -> Principal:
         if not user.active or user.locked:
             raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
-        # e.g. reset by an admin since the token was issued
+        # e.g. the password grew too old since the token was issued
         if identity.password_change_due(user, self.clock):
-            raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
+            raise PasswordChangeRequired("The password must be changed first.")
         return principal
 
     # -- audit ----------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "api.unclaim_task": SIGNED_IN, "api.complete_task": SIGNED_IN,
     "api.list_users": {"admin"}, "api.reset_password": {"admin"}, "api.unlock_user": {"admin"},
     "api.deactivate_user": {"admin"}, "api.activate_user": {"admin"}, "api.grant_role": {"admin"},
-    "api.remove_role": {"admin"},
+    "api.remove_role": {"admin"}, "api.list_roles": SIGNED_IN, "api.add_role": {"admin"},
 }
 SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1,
                "type_name": "material", "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa",

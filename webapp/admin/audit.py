@@ -18,6 +18,17 @@ COLUMNS = ("seq", "at", "actor_id", "actor_name", "action", "object_type", "obje
            "reason", "before", "after", "correlation_id", "prev_hash", "hash")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: one that could start a formula gets a leading ``'`` (OWASP
+    CSV injection). A reason, a label or a username is typed by users and lands in the export as is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _filters() -> dict[str, Any]:
     text = {name: (request.args.get(name) or "").strip()[:200] or None
             for name in ("object_type", "object_id", "actor", "action")}
@@ -47,7 +58,7 @@ def export(fmt: str) -> Any:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for event in events:
-        writer.writerow([json.dumps(event[c]) if isinstance(event[c], (dict, list)) else event[c]
+        writer.writerow([cell(json.dumps(event[c]) if isinstance(event[c], (dict, list)) else event[c])
                          for c in COLUMNS])
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=audit-trail.csv"})
