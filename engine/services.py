@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import (
+    access,
     audit,
     batch,
     batch_record,
@@ -250,9 +251,10 @@ class Gmpflow:
 
     def list_instances(self, *, key: str | None = None, version: int | None = None, status: str | None = None,
                        business_key: str | None = None, started_after: datetime | None = None,
-                       started_before: datetime | None = None, limit: int = 100, offset: int = 0
-                       ) -> tuple[list[ProcessInstance], int]:
-        query = select(ProcessInstance)
+                       started_before: datetime | None = None, limit: int = 100, offset: int = 0,
+                       reader: Principal | None = None) -> tuple[list[ProcessInstance], int]:
+        """Instances and their total; a ``reader`` sees only those ``access`` lets him (None: all)."""
+        query = access.visible_instances(select(ProcessInstance), reader)
         if key:
             query = query.where(ProcessInstance.process_key == key)
         if version is not None:
@@ -271,9 +273,11 @@ class Gmpflow:
                                     .limit(limit).offset(offset)).all()
         return list(found), total
 
-    def instance_detail(self, instance_id: int) -> dict[str, Any]:
-        """Status, current tasks, variables and the history of completed steps."""
+    def instance_detail(self, instance_id: int, reader: Principal | None = None) -> dict[str, Any]:
+        """Status, current tasks, variables and the history of completed steps; ``not_permitted`` unless
+        ``reader`` may read the instance (``engine.access``; None: the engine itself)."""
         with self.db.read() as session:
+            access.check_instances(session, reader, [instance_id], "this instance")
             live = self.runtime.read(session, instance_id)
             task_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
                                         .order_by(HumanTask.id)).all()
@@ -296,12 +300,15 @@ class Gmpflow:
         return {**detail, "diagram": screens.diagram_xml(live.parsed), "markers": screens.markers(detail),
                 "record": record}
 
-    def instance_record(self, instance_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
+    def instance_record(self, instance_id: int, fmt: str = "json", reader: Principal | None = None
+                        ) -> dict[str, Any] | str | bytes:
         """The inspector's copy of an instance: ``json`` (a dict), ``html`` (text) or ``pdf`` (bytes).
 
-        All three carry the same facts (see ``engine.records``).
+        All three carry the same facts (see ``engine.records``). ``not_permitted`` unless ``reader`` may
+        read the instance (``engine.access``).
         """
         with self.db.read() as session:
+            access.check_instances(session, reader, [instance_id], "the record of this instance")
             live = self.runtime.read(session, instance_id)
             record = records.build(session, live.row, _history(live.workflow), self.clock.now())
         if fmt == "html":
@@ -320,10 +327,16 @@ class Gmpflow:
                                                                                              instance_id=i)]
         return {"record": record, "open_tasks": open_tasks}
 
-    def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
+    def batch_record(self, batch_id: str, fmt: str = "json", reader: Principal | None = None
+                     ) -> dict[str, Any] | str | bytes:
         """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
-        ``pdf``."""
+        ``pdf``; ``not_permitted`` unless ``reader`` reads every record or took part in the batch."""
         record = batch_record.build(self, batch_id)
+        if not access.reads_every_record(reader):
+            ids = [record["execution"]["instance_id"], *record["release"]["instance_ids"],
+                   *[s["instance_id"] for s in record["steps"] if s.get("instance_id")]]
+            with self.db.read() as session:
+                access.check_instances(session, reader, ids, "the record of this batch")
         if fmt == "html":
             return batch_record.to_html(record)
         if fmt == "pdf":
@@ -385,10 +398,15 @@ class Gmpflow:
                                               f"{exc.code} (task {task_id})")
             raise
 
-    def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None
-                        ) -> list[dict[str, Any]]:
-        """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first."""
+    def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None,
+                        reader: Principal | None = None) -> list[dict[str, Any]]:
+        """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first.
+        ``not_permitted`` unless ``reader`` reads every record, or takes part in ``instance_id``."""
         with self.db.read() as session:
+            if instance_id is None:
+                access.check_every_record(reader, "the signatures of every instance")
+            else:
+                access.check_instances(session, reader, [instance_id], "the signatures of this instance")
             return [signatures.manifestation(sig, username)
                     for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
 
