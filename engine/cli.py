@@ -127,6 +127,24 @@ def users_add(username: str, full_name: str, roles: tuple[str, ...], password_st
 
 
 @main.group()
+def roles() -> None:
+    """Manage roles (what lanes, start.roles and message.senders name)."""
+
+
+@roles.command("add")
+@click.argument("name")
+@click.option("--description", required=True, help="What holders of the role do.")
+@click.option("--reason", default="added with gmpflow roles add", show_default=True,
+              help="Why (recorded in the audit trail).")
+def roles_add(name: str, description: str, reason: str) -> None:
+    try:
+        _engine().add_role(_actor(), name, description, reason)
+    except GmpflowError as exc:
+        _fail(exc)
+    click.echo(f"role {name} added")
+
+
+@main.group()
 def masterdata() -> None:
     """Master data: record types, records, versions."""
 

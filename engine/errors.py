@@ -87,6 +87,13 @@ class AuthenticationFailed(GmpflowError):
     code = "unauthenticated"
 
 
+class PasswordChangeRequired(AuthenticationFailed):
+    """The password is right but one-time (set by an admin) or too old: no token, no session until changed.
+    403, not 401: the credentials were good, signing in again does not help."""
+
+    code = "password_change_required"
+
+
 class PermissionDenied(GmpflowError):
     code = "forbidden"
 

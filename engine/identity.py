@@ -14,6 +14,7 @@ unlocks it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,14 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.audit import Actor
 from engine.clock import Clock
-from engine.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from engine.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PasswordChangeRequired,
+    PermissionDenied,
+    ValidationFailed,
+)
 from engine.store.dbapi import DbApi
 from engine.store.models import PasswordHistory, Role, User, UserRole
 
@@ -39,11 +47,14 @@ DEFAULT_ROLES = {
     "data_steward": "Owns master data",
     "admin": "Administers gmpflow: users, instances, incidents",
 }
+ADMIN_ROLE = "admin"
 MIN_PASSWORD_LENGTH = 8
 PASSWORD_HISTORY = 5          # a new password may not be any of the last 5 (the current one included)
 PASSWORD_MAX_AGE_DAYS = 180   # after this a password must be changed before the user may log in or sign
 MAX_FAILED_ATTEMPTS = 5       # default; GMPFLOW_LOCKOUT_ATTEMPTS overrides
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,49}")  # a safe identifier: lanes and properties name it as is
 _hasher = PasswordHasher()
+_dummy_hashes: dict[int, str] = {}  # per hasher: what an unknown username is verified against
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,35 @@ def ensure_default_roles(session: Session) -> None:
 
 def role_names(session: Session) -> set[str]:
     return set(session.scalars(select(Role.name)))
+
+
+def list_roles(session: Session) -> list[Role]:
+    return list(session.scalars(select(Role).order_by(Role.name)))
+
+
+def add_role(session: Session, clock: Clock, actor: Actor, name: str, description: str,
+             reason: str | None) -> Role:
+    """A new role that lanes, ``start.roles`` and ``message.senders`` may name and admins may grant.
+
+    Raises ValidationFailed (``role_name_invalid``, ``reason_required``) or Conflict (``role_exists``).
+    Roles are never deleted or renamed: a lane of a deployed model may name them.
+    """
+    reason = require_reason(reason)
+    if not isinstance(name, str) or not ROLE_NAME.fullmatch(name):
+        raise ValidationFailed("A role name is 2-50 lowercase letters, digits and '_', starting with a "
+                               "letter.", errors={"name": "invalid"}, code="role_name_invalid")
+    description = (description or "").strip()
+    if len(description) > 300:
+        raise ValidationFailed("A role's description has at most 300 characters.",
+                               errors={"description": "too long"}, code="validation_failed")
+    if session.get(Role, name) is not None:
+        raise Conflict(f"The role '{name}' exists.", code="role_exists")
+    role = Role(name=name, description=description)
+    session.add(role)
+    session.flush()
+    audit.record(session, actor, "role.created", "role", name, name, at=clock.now(),
+                 after={"name": name, "description": description}, reason=reason)
+    return role
 
 
 def get_user(session: Session, username: str, *, lock: bool = False) -> User:
@@ -150,12 +190,21 @@ def _verified_user(session: Session, clock: Clock, username: str, password: str,
     query = select(User).where(User.username == username)
     user = session.scalar(query.with_for_update() if lock else query)
     if user is None:
+        _matches(_dummy_hash(), password)  # as long as a known user's check: timing tells no usernames
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
     _check_usable(user)
     if not check_password(user, password):
         register_failure(session, clock, user, where)
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
     return user
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password made with the current hasher's parameters (tests swap the hasher)."""
+    key = id(_hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[key]
 
 
 def check_password(user: User, password: str) -> bool:
@@ -209,7 +258,8 @@ def password_change_due(user: User | Account, clock: Clock) -> bool:
 
 # -- users --------------------------------------------------------------------------------------------------
 def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_name: str, password: str,
-             roles: list[str]) -> User:
+             roles: list[str], *, one_time: bool = False) -> User:
+    """A new user; ``one_time``: an admin chose the password, so the user must change it at first sign-in."""
     if not username or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise ValidationFailed("A username is letters, digits, '.', '-' and '_'.",
                                errors={"username": "invalid characters"}, code="username_invalid")
@@ -223,13 +273,14 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
                                code="unknown_role")
     now = clock.now()
     user = User(username=username, full_name=full_name, password_hash=_hasher.hash(password),
-                password_changed_at=now, created_at=now,
+                password_changed_at=now, created_at=now, must_change_password=one_time,
                 roles=[UserRole(role_name=r) for r in sorted(set(roles))])
     session.add(user)
     session.flush()
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
     audit.record(session, actor, "user.created", "user", username, full_name, at=now,
-                 after={"username": username, "full_name": full_name, "roles": sorted(set(roles))})
+                 after={"username": username, "full_name": full_name, "roles": sorted(set(roles)),
+                        "must_change_password": one_time})
     return user
 
 
@@ -284,11 +335,28 @@ def set_user_active(session: Session, clock: Clock, actor: Actor, username: str,
     user = get_user(session, username, lock=True)
     if user.active == active:
         return user
+    if not active:
+        _keep_admin(session, actor, user, "deactivate yourself")
     before = _state(user)
     user.active = active
     audit.record(session, actor, "user.activated" if active else "user.deactivated", "user", username,
                  user.full_name, at=clock.now(), before=before, after=_state(user), reason=reason)
     return user
+
+
+def _keep_admin(session: Session, actor: Actor, user: User, what: str) -> None:
+    """Refuse a change that would leave gmpflow without an administrator, or that an admin makes to himself:
+    403 ``not_permitted`` for oneself, 409 ``last_admin`` for the last active admin."""
+    if actor.id == user.username:
+        raise PermissionDenied(f"You cannot {what}; another administrator must do it.", code="not_permitted")
+    if not user.active or ADMIN_ROLE not in user.role_names:
+        return
+    # the other admins' rows locked: two admins deactivating each other at once cannot both succeed
+    others = session.scalars(select(User.id).join(UserRole).where(
+        UserRole.role_name == ADMIN_ROLE, User.active.is_(True), User.id != user.id).with_for_update(of=User))
+    if not list(others):
+        raise Conflict(f"'{user.username}' is the last active administrator; grant the admin role to someone "
+                       "else first.", code="last_admin")
 
 
 def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role: str,
@@ -314,6 +382,8 @@ def remove_role(session: Session, clock: Clock, actor: Actor, username: str, rol
     held = [r for r in user.roles if r.role_name == role]
     if not held:
         return user
+    if role == ADMIN_ROLE:
+        _keep_admin(session, actor, user, "remove your own admin role")
     before = sorted(user.role_names)
     user.roles.remove(held[0])
     audit.record(session, actor, "user.role_removed", "user", username, user.full_name, at=clock.now(),
@@ -343,8 +413,8 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     if user.failed_attempts:
         user.failed_attempts = 0
     if password_change_due(user, clock):
-        raise AuthenticationFailed("The password must be changed first (it is a one-time password or older "
-                                   f"than {PASSWORD_MAX_AGE_DAYS} days).", code="password_change_required")
+        raise PasswordChangeRequired("The password must be changed first (it is a one-time password or older "
+                                     f"than {PASSWORD_MAX_AGE_DAYS} days).")
     return Principal.of(user)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import (
+    access,
     audit,
     batch,
     batch_disposition,
@@ -27,6 +28,7 @@ from engine import (
     orders,
     records,
     screens,
+    sessions,
     signatures,
 )
 from engine.audit import Actor
@@ -34,7 +36,14 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.errors import AuthenticationFailed, DefinitionError, GmpflowError, NotFound, SignatureRejected
+from engine.errors import (
+    AuthenticationFailed,
+    DefinitionError,
+    GmpflowError,
+    NotFound,
+    PasswordChangeRequired,
+    SignatureRejected,
+)
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
@@ -53,6 +62,7 @@ from engine.store.models import (
     Incident,
     Job,
     ProcessInstance,
+    Role,
     Setting,
     User,
 )
@@ -246,9 +256,10 @@ class Gmpflow:
 
     def list_instances(self, *, key: str | None = None, version: int | None = None, status: str | None = None,
                        business_key: str | None = None, started_after: datetime | None = None,
-                       started_before: datetime | None = None, limit: int = 100, offset: int = 0
-                       ) -> tuple[list[ProcessInstance], int]:
-        query = select(ProcessInstance)
+                       started_before: datetime | None = None, limit: int = 100, offset: int = 0,
+                       reader: Principal | None = None) -> tuple[list[ProcessInstance], int]:
+        """Instances and their total; a ``reader`` sees only those ``access`` lets him (None: all)."""
+        query = access.visible_instances(select(ProcessInstance), reader)
         if key:
             query = query.where(ProcessInstance.process_key == key)
         if version is not None:
@@ -267,9 +278,11 @@ class Gmpflow:
                                     .limit(limit).offset(offset)).all()
         return list(found), total
 
-    def instance_detail(self, instance_id: int) -> dict[str, Any]:
-        """Status, current tasks, variables and the history of completed steps."""
+    def instance_detail(self, instance_id: int, reader: Principal | None = None) -> dict[str, Any]:
+        """Status, current tasks, variables and the history of completed steps; ``not_permitted`` unless
+        ``reader`` may read the instance (``engine.access``; None: the engine itself)."""
         with self.db.read() as session:
+            access.check_instances(session, reader, [instance_id], "this instance")
             live = self.runtime.read(session, instance_id)
             task_rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
                                         .order_by(HumanTask.id)).all()
@@ -292,12 +305,15 @@ class Gmpflow:
         return {**detail, "diagram": screens.diagram_xml(live.parsed), "markers": screens.markers(detail),
                 "record": record}
 
-    def instance_record(self, instance_id: int, fmt: str = "json") -> dict[str, Any] | str | bytes:
+    def instance_record(self, instance_id: int, fmt: str = "json", reader: Principal | None = None
+                        ) -> dict[str, Any] | str | bytes:
         """The inspector's copy of an instance: ``json`` (a dict), ``html`` (text) or ``pdf`` (bytes).
 
-        All three carry the same facts (see ``engine.records``).
+        All three carry the same facts (see ``engine.records``). ``not_permitted`` unless ``reader`` may
+        read the instance (``engine.access``).
         """
         with self.db.read() as session:
+            access.check_instances(session, reader, [instance_id], "the record of this instance")
             live = self.runtime.read(session, instance_id)
             record = records.build(session, live.row, _history(live.workflow), self.clock.now())
         if fmt == "html":
@@ -322,10 +338,16 @@ class Gmpflow:
         with self.db.read() as session:
             return batch_disposition.overview(session, batch_ids)
 
-    def batch_record(self, batch_id: str, fmt: str = "json") -> dict[str, Any] | str | bytes:
+    def batch_record(self, batch_id: str, fmt: str = "json", reader: Principal | None = None
+                     ) -> dict[str, Any] | str | bytes:
         """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
-        ``pdf``."""
+        ``pdf``; ``not_permitted`` unless ``reader`` reads every record or took part in the batch."""
         record = batch_record.build(self, batch_id)
+        if not access.reads_every_record(reader):
+            ids = [record["execution"]["instance_id"], *record["release"]["instance_ids"],
+                   *[s["instance_id"] for s in record["steps"] if s.get("instance_id")]]
+            with self.db.read() as session:
+                access.check_instances(session, reader, ids, "the record of this batch")
         if fmt == "html":
             return batch_record.to_html(record)
         if fmt == "pdf":
@@ -403,10 +425,15 @@ class Gmpflow:
                                               f"{exc.code} (task {task_id})")
             raise
 
-    def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None
-                        ) -> list[dict[str, Any]]:
-        """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first."""
+    def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None,
+                        reader: Principal | None = None) -> list[dict[str, Any]]:
+        """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first.
+        ``not_permitted`` unless ``reader`` reads every record, or takes part in ``instance_id``."""
         with self.db.read() as session:
+            if instance_id is None:
+                access.check_every_record(reader, "the signatures of every instance")
+            else:
+                access.check_instances(session, reader, [instance_id], "the signatures of this instance")
             return [signatures.manifestation(sig, username)
                     for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
 
@@ -430,9 +457,20 @@ class Gmpflow:
         return retry_incident(self.runtime, actor, incident_id, reason)
 
     # -- identity -------------------------------------------------------------------------------------
-    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str]) -> User:
+    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str], *,
+                 one_time: bool = False) -> User:
+        """``one_time``: the password is chosen by an admin and must be changed at first sign-in."""
         with self.db.unit_of_work() as session:
-            return identity.add_user(session, self.clock, actor, username, full_name, password, roles)
+            return identity.add_user(session, self.clock, actor, username, full_name, password, roles,
+                                     one_time=one_time)
+
+    def add_role(self, actor: Actor, name: str, description: str, reason: str | None) -> Role:
+        with self.db.unit_of_work() as session:
+            return identity.add_role(session, self.clock, actor, name, description, reason)
+
+    def list_roles(self) -> list[Role]:
+        with self.db.read() as session:
+            return identity.list_roles(session)
 
     def list_users(self) -> list[User]:
         """Every user ever created (usernames are never reused), with lock state and failed attempts."""
@@ -447,7 +485,8 @@ class Gmpflow:
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                identity.change_password(session, self.clock, username, old, new)
+                user = identity.change_password(session, self.clock, username, old, new)
+                sessions.revoke_all(session, self.clock, user.id)  # a stolen token dies with the old password
                 return
             except AuthenticationFailed as exc:
                 failure = exc
@@ -456,7 +495,9 @@ class Gmpflow:
     def reset_password(self, actor: Actor, username: str, reason: str | None) -> str:
         """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
         with self.db.unit_of_work() as session:
-            return identity.reset_password(session, self.clock, actor, username, reason)
+            one_time = identity.reset_password(session, self.clock, actor, username, reason)
+            sessions.revoke_all(session, self.clock, identity.get_user(session, username).id)
+            return one_time
 
     def unlock_user(self, actor: Actor, username: str, reason: str | None) -> User:
         with self.db.unit_of_work() as session:
@@ -484,6 +525,34 @@ class Gmpflow:
                 failure = exc
         raise failure
 
+    def sign_in(self, username: str, password: str, key: str, kind: str = sessions.API
+                ) -> tuple[Principal, str, datetime]:
+        """Check a login (as ``authenticate``) and issue a credential of ``kind`` (an API token or a browser
+        session) bound to the installation's secret ``key``: the principal, the credential, its expiry."""
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                found = identity.authenticate(session, self.clock, username, password)
+                user_id = identity.get_user(session, username).id
+                credential, expires = sessions.issue(session, self.clock, key, user_id, kind)
+                return found, credential, expires
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def sign_out(self, credential: str, key: str) -> None:
+        """End one token or browser session on the server (logout); an unknown credential changes nothing."""
+        with self.db.unit_of_work() as session:
+            sessions.revoke(session, self.clock, key, credential)
+
+    def principal_for(self, credential: str, key: str, kind: str = sessions.API) -> Principal:
+        """The principal of a live credential (one statement, no argon2); raises AuthenticationFailed
+        (``token_invalid``, ``token_revoked``, ``token_expired``, ``account_inactive``) or
+        PasswordChangeRequired."""
+        with self.db.query() as db:
+            user, principal = sessions.resolve(db, self.clock, key, credential, kind)
+        return self._usable(user, principal)
+
     def secret(self, name: str) -> str:
         """A random installation secret (e.g. ``secret_key`` for signing API tokens) kept in ``setting``.
 
@@ -499,11 +568,14 @@ class Gmpflow:
     def principal(self, username: str) -> Principal:
         with self.db.query() as db:
             user, principal = identity.account(db, username)
+        return self._usable(user, principal)
+
+    def _usable(self, user: identity.Account, principal: Principal) -> Principal:
         if not user.active or user.locked:
             raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
-        # e.g. reset by an admin since the token was issued
+        # e.g. the password grew too old since the token was issued
         if identity.password_change_due(user, self.clock):
-            raise AuthenticationFailed("The password must be changed first.", code="password_change_required")
+            raise PasswordChangeRequired("The password must be changed first.")
         return principal
 
     # -- audit ----------------------------------------------------------------------------------------

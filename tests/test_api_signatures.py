@@ -92,7 +92,7 @@ def test_an_admin_reset_gives_a_one_time_password_to_change_before_login(api, re
     one_time = api.post("/api/v1/users/quinn/reset-password", as_="ada",
                         json={"reason": "forgot it"}).json["one_time_password"]
     response = api.post("/api/v1/tokens", json={"username": "quinn", "password": one_time})
-    assert (response.status_code, response.json["code"]) == (401, "password_change_required")
+    assert (response.status_code, response.json["code"]) == (403, "password_change_required")
     response = api.post("/api/v1/password", json={"username": "quinn", "old_password": one_time,
                                                   "new_password": "quinn's own secret"})
     assert response.status_code == 204
@@ -131,4 +131,4 @@ def test_a_token_stops_working_once_an_admin_resets_the_password(api, release):
     assert api.get("/api/v1/tasks", token=token).status_code == 200
     api.post("/api/v1/users/quinn/reset-password", as_="ada", json={"reason": "suspected compromise"})
     response = api.get("/api/v1/tasks", token=token)
-    assert (response.status_code, response.json["code"]) == (401, "password_change_required")
+    assert (response.status_code, response.json["code"]) == (401, "token_revoked")

@@ -21,6 +21,7 @@ from engine.services import Gmpflow
 from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
 from tests.conftest import ADMIN
 from tests.hostile_support import bundle, snapshot
+from tests.session_support import browser_session
 from tests.test_sandbox import ESCAPES
 
 # -- deploying models ---------------------------------------------------------------------------------------
@@ -330,8 +331,7 @@ def test_expired_and_forged_bearer_tokens_are_refused_with_401(api: Api, engine:
 # -- the web pages ------------------------------------------------------------------------------------------
 def _signed_in(app: Any, engine: Gmpflow, username: str) -> Any:
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user"], session["seen"] = username, engine.clock.now().timestamp()
+    browser_session(app, client, engine, username)
     return client
 
 

@@ -27,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app = Flask(__name__)
     app.json_provider_class = GmpflowJSONProvider
     app.json = GmpflowJSONProvider(app)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, TOKEN_MAX_AGE_SECONDS=8 * 3600, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     app.config.update(guard.session_defaults())
     app.config.update(config or {})
     app.extensions["gmpflow"] = engine or Gmpflow(registry=configured_registry())

@@ -1,12 +1,17 @@
-"""Signing in and out of the browser session, and changing one's own password."""
+"""Signing in and out of the browser session, and changing one's own password.
+
+The session is kept on the server (``engine.sessions``): the cookie carries its credential, which logout, a
+password change or an admin reset end for good.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 
 from engine.errors import AuthenticationFailed, ValidationFailed
+from engine.sessions import BROWSER
 from webapp.guard import engine, public, safe_next, signed_in
 
 bp = Blueprint("auth", __name__)
@@ -27,7 +32,8 @@ def login() -> Any:
         return render_template("login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
     try:
-        found = engine().authenticate(username, request.form.get("password", ""))
+        found, credential, _ = engine().sign_in(username, request.form.get("password", ""),
+                                                str(current_app.config["SECRET_KEY"]), BROWSER)
     except AuthenticationFailed as exc:
         if exc.code == "password_change_required":
             flash(LOGIN_MESSAGES[exc.code], "info")
@@ -37,6 +43,7 @@ def login() -> Any:
                                username=username), 401
     session.clear()  # a fresh session at login: nothing carried over from before (fixation)
     session["user"] = found.username
+    session["sid"] = credential  # the server-side session: logout and a password change end it
     session["seen"] = engine().clock.now().timestamp()
     return redirect(safe_next(request.form.get("next")))
 
@@ -44,6 +51,9 @@ def login() -> Any:
 @bp.post("/logout")
 @public
 def logout() -> Any:
+    """Ends the session on the server too: a copy of the old cookie no longer signs anybody in."""
+    if isinstance(session.get("sid"), str):
+        engine().sign_out(session["sid"], str(current_app.config["SECRET_KEY"]))
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

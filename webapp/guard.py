@@ -4,8 +4,10 @@ Every page declares who may open it with one decorator: ``@public`` (the login p
 (any signed-in user) or ``@roles("admin", ...)``. A page that declares nothing is refused to everyone
 (default deny); ``tests/web/test_routes.py`` walks every route with every role.
 
-The session cookie holds only the username and the time of the last request. The principal is read
-from the engine on every request, so a deactivated or locked account is signed out at once. Time comes
+The session cookie holds the username, the server-side session's credential (``engine.sessions``: ended
+at logout, a password change or reset, and after ``GMPFLOW_TOKEN_HOURS``) and the time of the last
+request. The principal is read with the credential on every request, so a deactivated or locked account,
+or a replayed cookie of an ended session, is signed out at once. Time comes
 from the engine's clock (tests move it).
 """
 
@@ -23,6 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from engine.errors import AuthenticationFailed, NotFound
 from engine.identity import Principal
 from engine.services import Gmpflow
+from engine.sessions import BROWSER
 
 F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
@@ -31,6 +34,12 @@ SIGNED_IN = "signed_in"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
+
+
+ENDED = {"account_inactive": "Your account is locked (too many failed attempts) or deactivated; ask an "
+                             "administrator.",
+         "password_change_required": "Your password must be changed; sign in again to change it.",
+         "token_expired": "Your session has expired; sign in again."}
 
 
 def session_defaults() -> dict[str, Any]:
@@ -94,12 +103,16 @@ def _load_principal() -> Principal | None:
         flash(f"You were signed out after {current_app.config['SESSION_IDLE_MINUTES']:g} minutes without "
               "activity. Sign in again to go on.", "info")
         return None
+    credential = session.get("sid")
     try:
-        found = engine().principal(username)
-    except (AuthenticationFailed, NotFound):
+        if not isinstance(credential, str):
+            raise AuthenticationFailed("A session from before server-side sessions.", code="token_invalid")
+        found = engine().principal_for(credential, str(current_app.config["SECRET_KEY"]), BROWSER)
+        if found.username != username:
+            raise AuthenticationFailed("The session names another user.", code="token_invalid")
+    except (AuthenticationFailed, NotFound) as exc:
         session.clear()
-        flash("Your account is locked (too many failed attempts) or deactivated; ask an administrator.",
-              "error")
+        flash(ENDED.get(exc.code, "Your session has ended; sign in again."), "error")
         return None
     session["seen"] = _now()
     return found

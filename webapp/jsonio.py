@@ -13,7 +13,7 @@ from flask.json.provider import DefaultJSONProvider
 from engine.errors import ValidationFailed
 from engine.runtime.rows import InstanceRow
 from engine.runtime.tasks import Task
-from engine.store.models import AuditEvent, Deployment, Incident, Job, ProcessInstance, User
+from engine.store.models import AuditEvent, Deployment, Incident, Job, ProcessInstance, Role, User
 
 
 class BadJson(ValidationFailed):
@@ -132,6 +132,10 @@ def instance_detail(detail: dict[str, Any]) -> dict[str, Any]:
                          "completed_at": iso(h["completed_at"])} for h in detail["history"]],
             "jobs": [job(j) for j in detail["jobs"]], "incidents": [incident(i) for i in detail["incidents"]],
             "signatures": detail["signatures"]}
+
+
+def role(row: Role) -> dict[str, Any]:
+    return {"name": row.name, "description": row.description}
 
 
 def user(row: User) -> dict[str, Any]:

@@ -10,6 +10,8 @@ PermissionDenied                       403
 SignatureRejected                      403 (every ``signature_*`` code, a wrong signing password
                                            included: the bearer token is still valid, so 401 would
                                            wrongly tell the client to log in again)
+PasswordChangeRequired                 403 (``password_change_required``: the password is right but must
+                                           be changed first)
 AuthenticationFailed                   401
 ValidationFailed, DefinitionError      400
 any other error                        500 (``internal_error``, nothing of the cause leaked)
@@ -40,6 +42,7 @@ from engine.errors import (
     DefinitionError,
     GmpflowError,
     NotFound,
+    PasswordChangeRequired,
     PermissionDenied,
     SignatureRejected,
     ValidationFailed,
@@ -52,6 +55,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (Conflict, 409),
     (PermissionDenied, 403),
     (SignatureRejected, 403),
+    (PasswordChangeRequired, 403),
     (AuthenticationFailed, 401),
     (ValidationFailed, 400),
     (DefinitionError, 400),

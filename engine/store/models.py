@@ -225,6 +225,20 @@ class PasswordHistory(Base):
     set_at: Mapped[datetime]
 
 
+class AuthSession(Base):
+    """An API token or a browser session (``engine.sessions``): only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "auth_session"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # api | browser
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 class Role(Base):
     __tablename__ = "role"
 

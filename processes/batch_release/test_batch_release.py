@@ -18,6 +18,7 @@ from engine.states import InstanceStatus
 from processes.sop_execution.test_sop_execution import run_batch
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, Plant
+from tests.conftest import ADMIN
 
 REVIEWED = {"record_reviewed": True, "review_comment": "exceptions understood"}
 AUDITED = {"audit_trail_reviewed": True}
@@ -91,7 +92,11 @@ def test_the_batch_record_api_serves_reviewers_json_html_and_pdf_with_the_same_f
     for fact in ("B-1", "MO-1", "SOP-TEST", "typed 5.0 for 0.50", "granulate too wet", "L-PARA-7",
                  "Olivia Example"):
         assert fact in json.dumps(record) and fact in html.text and fact in pdf_text(pdf.data), fact
-    assert client.get("/api/v1/batches/B-1/record", headers=as_("olivia")).json["code"] == "role_required"
+    # reads need a reason (engine.access): olivia performed steps of the batch, a planner took no part
+    assert client.get("/api/v1/batches/B-1/record", headers=as_("olivia")).status_code == 200
+    plant.engine.add_user(ADMIN, "paula", "Paula Planner", PASSWORD, ["planner"])
+    refused = client.get("/api/v1/batches/B-1/record", headers=as_("paula"))
+    assert (refused.status_code, refused.json["code"]) == (403, "not_permitted")
     missing = client.get("/api/v1/batches/B-404/record.pdf", headers=quinn)
     assert (missing.status_code, missing.json["code"]) == (404, "batch_not_found")
 

@@ -16,6 +16,7 @@ import pytest
 from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
 from processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD, Plant
+from tests.session_support import browser_session
 from tests.web.conftest import Live, form_ready, login, serving, shot
 from webapp import create_app
 
@@ -23,8 +24,7 @@ from webapp import create_app
 def client_for(plant: Plant, username: str) -> Any:
     app = create_app({"SECRET_KEY": "batch-review", "SESSION_COOKIE_SECURE": False}, engine=plant.engine)
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user"], session["seen"] = username, plant.clock.now().timestamp()
+    browser_session(app, client, plant.engine, username)
     return client
 
 

@@ -19,6 +19,7 @@ from engine import identity
 from engine.errors import DefinitionError
 from engine.services import Gmpflow
 from tests.conftest import ADMIN, FIXTURES
+from tests.session_support import browser_session
 from webapp import create_app
 
 CAMUNDA = FIXTURES / "camunda_style"
@@ -43,8 +44,7 @@ def app(engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> Flask:
 
 def signed_in(app: Flask, engine: Gmpflow, username: str) -> Any:
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user"], session["seen"] = username, engine.clock.now().timestamp()
+    browser_session(app, client, engine, username)
     return client
 
 

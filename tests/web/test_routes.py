@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from argon2 import PasswordHasher, profiles
@@ -22,6 +22,7 @@ from engine.clock import FrozenClock
 from engine.identity import DEFAULT_ROLES
 from engine.services import Gmpflow
 from tests.conftest import ADMIN, FIXTURES, ROOT
+from tests.session_support import browser_session
 from webapp import create_app
 from webapp.guard import PUBLIC, SIGNED_IN, access_of, safe_next
 from webapp.inbox import instructions_html, with_limits
@@ -68,8 +69,7 @@ def web_rules(app: Flask) -> list[Any]:
 
 
 def sign_in(client: FlaskClient, engine: Gmpflow, username: str) -> None:
-    with client.session_transaction() as session:
-        session["user"], session["seen"] = username, engine.clock.now().timestamp()
+    browser_session(cast(Flask, client.application), client, engine, username)
 
 
 def test_every_web_route_has_an_expectation(app: Flask) -> None:

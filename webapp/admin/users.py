@@ -10,7 +10,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from engine.errors import GmpflowError
-from engine.identity import DEFAULT_ROLES
 from webapp.admin import bp
 from webapp.guard import engine, principal, roles
 
@@ -31,7 +30,8 @@ def _done(message: str, action: Any) -> Any:
 @bp.get("/admin/users")
 @roles("admin")
 def users() -> Any:
-    return render_template("admin/users.html", users=engine().list_users(), roles=sorted(DEFAULT_ROLES))
+    return render_template("admin/users.html", users=engine().list_users(),
+                           roles=[r.name for r in engine().list_roles()])
 
 
 @bp.post("/admin/users")
@@ -39,10 +39,11 @@ def users() -> Any:
 def create_user() -> Any:
     form = request.form
     username = (form.get("username") or "").strip()
-    chosen = [r for r in form.getlist("roles") if r in DEFAULT_ROLES]
-    return _done(f"User {username} created.", lambda: engine().add_user(
-        principal().actor, username, (form.get("full_name") or "").strip(), form.get("password") or "",
-        chosen))
+    chosen = form.getlist("roles")  # the engine refuses an unknown role
+    # the admin chose the password: the user must change it at first sign-in
+    return _done(f"User {username} created; the password must be changed at first sign-in.",
+                 lambda: engine().add_user(principal().actor, username, (form.get("full_name") or "").strip(),
+                                           form.get("password") or "", chosen, one_time=True))
 
 
 @bp.post("/admin/users/<username>/active")

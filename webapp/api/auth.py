@@ -1,24 +1,23 @@
-"""Bearer tokens: signed (itsdangerous), carrying the username, valid for ``TOKEN_MAX_AGE_SECONDS``.
+"""Bearer tokens: random credentials kept on the server (``engine.sessions``), valid for
+``GMPFLOW_TOKEN_HOURS`` (default 8), ended at a password change or reset.
 
-The principal is re-read from the engine on every request, so a deactivated or locked account's
-token stops working at once. Time comes from the engine's clock (tests move it).
+The principal is re-read with the token on every request (one statement, no argon2), so a deactivated or
+locked account's token stops working at once. Time comes from the engine's clock (tests move it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from engine.errors import AuthenticationFailed, NotFound, PermissionDenied
+from engine.errors import AuthenticationFailed, PermissionDenied
 from engine.identity import Principal
 from engine.services import Gmpflow
 
-SALT = "gmpflow-api-token"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -26,21 +25,15 @@ def engine() -> Gmpflow:
     return current_app.extensions["gmpflow"]  # type: ignore[no-any-return]
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    clock = engine().clock
-
-    class ClockSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(clock.now().timestamp())
-
-    return URLSafeTimedSerializer(str(current_app.config["SECRET_KEY"]), salt=SALT, signer=ClockSigner)
+def installation_key() -> str:
+    """The key tokens and browser sessions are bound to: a token of another installation is refused."""
+    return str(current_app.config["SECRET_KEY"])
 
 
-def issue_token(principal: Principal) -> tuple[str, datetime]:
-    """A token for the principal and the moment it expires."""
-    max_age = int(current_app.config["TOKEN_MAX_AGE_SECONDS"])
-    token = _serializer().dumps({"u": principal.username})
-    return token, engine().clock.now().replace(microsecond=0) + timedelta(seconds=max_age)
+def issue_token(username: str, password: str) -> tuple[str, datetime]:
+    """A token for the user and the moment it expires (AuthenticationFailed, PasswordChangeRequired)."""
+    _, token, expires_at = engine().sign_in(username, password, installation_key())
+    return token, expires_at
 
 
 def authenticate_request() -> Principal:
@@ -50,20 +43,7 @@ def authenticate_request() -> Principal:
     if not header or scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationFailed("This request needs 'Authorization: Bearer <token>'; get a token from "
                                    "POST /api/v1/tokens.", code="unauthenticated")
-    try:
-        claims = _serializer().loads(token.strip(), max_age=int(current_app.config["TOKEN_MAX_AGE_SECONDS"]))
-    except SignatureExpired:
-        raise AuthenticationFailed("The token has expired; request a new one.",
-                                   code="token_expired") from None
-    except BadSignature:
-        raise AuthenticationFailed("The token is not valid.", code="token_invalid") from None
-    username = claims.get("u") if isinstance(claims, dict) else None
-    if not isinstance(username, str):
-        raise AuthenticationFailed("The token is not valid.", code="token_invalid")
-    try:
-        return engine().principal(username)
-    except NotFound:
-        raise AuthenticationFailed("The token is not valid.", code="token_invalid") from None
+    return engine().principal_for(token.strip(), installation_key())
 
 
 def principal() -> Principal:

@@ -6,12 +6,16 @@ from typing import Any
 
 from flask import Response
 
+from engine.access import RECORD_READERS
 from webapp import jsonio
 from webapp.api import ID_QUERY, PAGING, api, paging, q_int, q_text, q_time
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import ref
 
+READERS = f"The roles {', '.join(sorted(RECORD_READERS))} see every instance"
+PARTICIPANTS = (f"{READERS}; anyone else only an instance he takes part in (started it, claimed, completed "
+                "or signed one of its tasks, or holds an open task of it), otherwise 403 `not_permitted`.")
 TEXT = {"type": "string", "maxLength": 200}
 TIME = {"type": "string", "format": "date-time"}
 FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": ID_QUERY},
@@ -21,10 +25,11 @@ FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": ID_QUE
 
 
 @api.get("/instances")
-@operation("Search instances, newest first", tags=["instances"], response=ref("InstancePage"), query=FILTERS)
+@operation("Search instances, newest first", tags=["instances"], response=ref("InstancePage"), query=FILTERS,
+           description=f"{READERS}; anyone else sees only the instances he takes part in.")
 def list_instances() -> Any:
     limit, offset = paging()
-    rows, total = engine().list_instances(
+    rows, total = engine().list_instances(reader=principal(),
         key=q_text("key"), version=q_int("version"), status=q_text("status"),
         business_key=q_text("business_key"), started_after=q_time("started_after"),
         started_before=q_time("started_before"), limit=limit, offset=offset)
@@ -33,31 +38,32 @@ def list_instances() -> Any:
 
 @api.get("/instances/<id:instance_id>")
 @operation("An instance with its variables, tasks, history, jobs and incidents", tags=["instances"],
-           response=ref("InstanceDetail"))
+           response=ref("InstanceDetail"), description=PARTICIPANTS)
 def get_instance(instance_id: int) -> Any:
-    return jsonio.instance_detail(engine().instance_detail(instance_id))
+    return jsonio.instance_detail(engine().instance_detail(instance_id, reader=principal()))
 
 
 @api.get("/instances/<id:instance_id>/record")
 @operation("The inspector's copy of an instance as JSON: process and version, steps with who, when and data, "
            "signatures with manifestation, the instance's audit trail, values changed after first entry",
-           tags=["instances"], response=ref("Record"))
+           tags=["instances"], response=ref("Record"), description=PARTICIPANTS)
 def instance_record(instance_id: int) -> Any:
-    return engine().instance_record(instance_id)
+    return engine().instance_record(instance_id, reader=principal())
 
 
 @api.get("/instances/<id:instance_id>/record.html")
 @operation("The inspector's copy of an instance as HTML (the same facts as the JSON copy)",
-           tags=["instances"], response={"type": "string"}, media_type="text/html")
+           tags=["instances"], response={"type": "string"}, media_type="text/html", description=PARTICIPANTS)
 def instance_record_html(instance_id: int) -> Any:
-    return Response(engine().instance_record(instance_id, "html"), mimetype="text/html")
+    return Response(engine().instance_record(instance_id, "html", reader=principal()), mimetype="text/html")
 
 
 @api.get("/instances/<id:instance_id>/record.pdf")
 @operation("The inspector's copy of an instance as PDF (the same facts as the JSON copy)", tags=["instances"],
-           response={"type": "string", "contentMediaType": "application/pdf"}, media_type="application/pdf")
+           response={"type": "string", "contentMediaType": "application/pdf"}, media_type="application/pdf",
+           description=PARTICIPANTS)
 def instance_record_pdf(instance_id: int) -> Any:
-    pdf = engine().instance_record(instance_id, "pdf")
+    pdf = engine().instance_record(instance_id, "pdf", reader=principal())
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="instance-{instance_id}-record.pdf"'})
 

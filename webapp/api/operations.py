@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.access import AUDIT_READERS, RECORD_READERS
 from webapp import jsonio
 from webapp.api import ID_QUERY, PAGING, api, body, paging, q_bool, q_int, q_text, q_time
 from webapp.api.auth import engine, principal, require_roles
@@ -27,6 +28,7 @@ def send_message() -> Any:
 @operation("Incidents, newest first", tags=["incidents"], response=listing("Incident"),
            query=[{"name": "open", "schema": {"type": "boolean", "default": True},
                    "description": "only unresolved incidents (default true)"}])
+@require_roles(*sorted(RECORD_READERS))
 def list_incidents() -> Any:
     return [jsonio.incident(i) for i in engine().list_incidents(open_only=q_bool("open", True))]
 
@@ -48,7 +50,7 @@ def retry_incident(incident_id: int) -> Any:
     {"name": "action", "schema": {"type": "string", "maxLength": 100}},
     {"name": "after", "schema": TIME, "description": "inclusive"},
     {"name": "before", "schema": TIME, "description": "exclusive"}, *PAGING])
-@require_roles("admin", "qa")
+@require_roles(*sorted(AUDIT_READERS))
 def list_audit() -> Any:
     limit, offset = paging()
     events = engine().audit_events(object_type=q_text("object_type", 50), object_id=q_text("object_id", 100),
@@ -63,7 +65,7 @@ def list_audit() -> Any:
            description="`first_broken` is the first broken sequence number of the chain; a signature that "
                        "fails (edited, moved to another record, its data changed, deleted) is named in "
                        "`reason` as `signature <id>: why`.")
-@require_roles("admin", "qa")
+@require_roles(*sorted(AUDIT_READERS))
 def verify_audit() -> Any:
     return engine().verify_audit().to_dict()
 
@@ -71,6 +73,9 @@ def verify_audit() -> Any:
 @api.get("/signatures")
 @operation("Electronic signatures with their manifestation (printed name, UTC date-time with zone, meaning), "
            "oldest first", tags=["signatures"], response=listing("Signature"),
-           query=[{"name": "instance_id", "schema": ID_QUERY}])
+           query=[{"name": "instance_id", "schema": ID_QUERY}],
+           description=f"The roles {', '.join(sorted(RECORD_READERS))} read every signature; a participant "
+                       "of an instance reads its signatures with `instance_id`; anyone else: 403 "
+                       "`not_permitted`.")
 def list_signatures() -> Any:
-    return engine().list_signatures(instance_id=q_int("instance_id"))
+    return engine().list_signatures(instance_id=q_int("instance_id"), reader=principal())

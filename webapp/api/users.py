@@ -1,4 +1,9 @@
-"""Users and roles (admin), and a user's own password change (also the way out of a one-time password)."""
+"""Users and roles (admin), and a user's own password change (also the way out of a one-time password).
+
+Roles are data: admins add them (``POST /roles``), lanes, ``start.roles`` and ``message.senders`` name them.
+Any signed-in user may list them (``GET /roles``): role names are what models show anyway, and a process
+owner picks lanes from them.
+"""
 
 from __future__ import annotations
 
@@ -89,3 +94,21 @@ def grant_role(username: str) -> Any:
 @require_roles("admin")
 def remove_role(username: str, role: str) -> Any:
     return jsonio.user(engine().remove_role(principal().actor, username, role, _reason()))
+
+
+@api.get("/roles")
+@operation("Every role, with its description (any signed-in user)", tags=["users"], response=listing("Role"))
+def list_roles() -> Any:
+    return [jsonio.role(r) for r in engine().list_roles()]
+
+
+@api.post("/roles")
+@operation("Add a role (admin): lanes, start.roles and message.senders may then name it, admins grant it",
+           tags=["users"], body="NewRoleRequest", response=ref("Role"), status=201,
+           description="The name is a safe identifier (2-50 of a-z, 0-9, '_', starting with a letter; 400 "
+                       "`role_name_invalid`); an existing name answers 409 `role_exists`. " + REASON)
+@require_roles("admin")
+def add_role() -> Any:
+    data = body("NewRoleRequest")
+    role = engine().add_role(principal().actor, data["name"], data.get("description", ""), data["reason"])
+    return jsonio.role(role), 201
