@@ -18,6 +18,7 @@ from engine.states import InstanceStatus
 from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text, reviewed
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
+from tests.session_support import ApiCaller, browser_session
 from webapp import create_app
 
 REASON = "printout found late"
@@ -38,14 +39,8 @@ def start_correction(plant: Plant) -> int:
                                        {"batch_id": "B-1"}).id
 
 
-def api_for(plant: Plant) -> Any:
-    client = create_app({"TESTING": True, "SECRET_KEY": "batch-lock"}, engine=plant.engine).test_client()
-
-    def call(method: str, path: str, who: str, body: dict[str, Any]) -> Any:
-        token = client.post("/api/v1/tokens", json={"username": who, "password": PASSWORD}).json["token"]
-        return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
-
-    return call
+def api_for(plant: Plant) -> ApiCaller:
+    return ApiCaller(plant.engine, "batch-lock", PASSWORD)
 
 
 # what would write to a released batch's record, each through the REST API: (case, who, method, path, body)
@@ -75,7 +70,7 @@ def test_after_release_every_late_write_to_the_batch_record_is_refused_record_lo
     record = plant.engine.batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("released", True)
     open_correction = plant.task("olivia", correction, "request_correction").id
-    call = api_for(plant)
+    call = api_for(plant).sign_in(*{who for _, who, *_ in LATE_WRITES})
     for case, who, method, path, body in LATE_WRITES:
         before = snapshot(plant.database)
         answer = call(method, path.format(open_correction=open_correction), who, body)
@@ -162,10 +157,9 @@ def test_the_batch_pages_show_every_disposition_and_reopen(plant: Plant) -> None
                                          {"batch_id": "B-1", "reopen_reason": REASON}).id
     plant.run_jobs()
     plant.complete("rita", reopen, "approve_reopen", {"reopen_decision": "approve"}, "Approved")
-    client = create_app({"SECRET_KEY": "batch-lock", "SESSION_COOKIE_SECURE": False},
-                        engine=plant.engine).test_client()
-    with client.session_transaction() as session:
-        session["user"], session["seen"] = "quinn", plant.clock.now().timestamp()
+    app = create_app({"SECRET_KEY": "batch-lock", "SESSION_COOKIE_SECURE": False}, engine=plant.engine)
+    client = app.test_client()
+    browser_session(app, client, plant.engine, "quinn")
     listing = client.get("/batches").get_data(as_text=True)
     review = client.get("/batches/B-1").get_data(as_text=True)
     for page in (listing, review):

@@ -1,4 +1,4 @@
-"""The lock files install exactly what pyproject.toml pins (requirements/README.md says how to regenerate them)."""
+"""The lock files install exactly what pyproject.toml pins (requirements/README.md: how to regenerate)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ def _locked(name: str) -> dict[str, str]:
     return {_key(n): v for n, v in LOCKED.findall(text)}
 
 
-@pytest.mark.parametrize(("lock", "groups"), [("app.lock", ("postgres",)), ("test.lock", ("postgres", "test"))])
+@pytest.mark.parametrize(("lock", "groups"), [("app.lock", ("postgres",)),
+                                               ("test.lock", ("postgres", "test"))])
 def test_every_pinned_dependency_is_locked_at_its_pinned_version(lock: str, groups: tuple[str, ...]) -> None:
     locked = _locked(lock)
-    differing = {name: (pin, locked.get(name)) for name, pin in _pins(*groups).items() if locked.get(name) != pin}
+    differing = {name: (pin, locked.get(name)) for name, pin in _pins(*groups).items()
+                 if locked.get(name) != pin}
     assert differing == {}, f"{lock} disagrees with pyproject.toml (pin, locked): {differing}; regenerate it"
 
 

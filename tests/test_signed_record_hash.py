@@ -20,19 +20,14 @@ from processes.batch_release.test_batch_release import REVIEWED
 from processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
+from tests.session_support import ApiCaller, browser_session
 from webapp import create_app
 
 pytestmark = pytest.mark.parametrize("reload", [False])  # the hash is about the record, not the engine cache
 
 
-def api_for(plant: Plant) -> Any:
-    client = create_app({"TESTING": True, "SECRET_KEY": "record-hash"}, engine=plant.engine).test_client()
-
-    def call(method: str, path: str, who: str, body: dict[str, Any] | None = None) -> Any:
-        token = client.post("/api/v1/tokens", json={"username": who, "password": PASSWORD}).json["token"]
-        return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
-
-    return call
+def api_for(plant: Plant) -> ApiCaller:
+    return ApiCaller(plant.engine, "record-hash", PASSWORD)
 
 
 def review_signature(who: str, sha: str | None, password: str = PASSWORD) -> dict[str, Any]:
@@ -77,8 +72,7 @@ def test_the_review_task_shows_the_hash_and_a_signature_keeps_the_record_it_was_
     record = plant.engine.batch_record("B-1")
     app = create_app({"SECRET_KEY": "record-hash", "SESSION_COOKIE_SECURE": False}, engine=plant.engine)
     web = app.test_client()
-    with web.session_transaction() as session:
-        session["user"], session["seen"] = "quinn", plant.clock.now().timestamp()
+    browser_session(app, web, plant.engine, "quinn")
     page = web.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert f'<code id="record-sha256">{record["sha256"]}</code>' in page
     assert f'name="sig_record_sha256" value="{record["sha256"]}"' in page  # the form sends what it showed
@@ -125,9 +119,10 @@ def test_signing_a_record_that_changed_since_it_was_shown_is_refused_record_chan
 def test_a_signature_on_the_record_without_the_hash_it_was_shown_is_refused(plant: Plant) -> None:
     run_batch(plant)
     task = plant.task("quinn", plant.instance("batch_release", "B-1"), "review_record")
+    call = api_for(plant).sign_in("quinn")
     before = snapshot(plant.database)
-    answer = api_for(plant)("POST", f"/api/v1/tasks/{task.id}/complete", "quinn",
-                            {"data": REVIEWED, "signature": review_signature("quinn", None)})
+    answer = call("POST", f"/api/v1/tasks/{task.id}/complete", "quinn",
+                  {"data": REVIEWED, "signature": review_signature("quinn", None)})
     assert answer.json["code"] == "record_sha256_required" and answer.status_code in (400, 422)
     assert snapshot(plant.database) == before
 
