@@ -11,6 +11,7 @@ SignatureRejected                      403 (every ``signature_*`` code, a wrong 
                                            included: the bearer token is still valid, so 401 would
                                            wrongly tell the client to log in again)
 AuthenticationFailed                   401
+UndeclaredField                        422 (``undeclared_field``: a key the client may not set)
 ValidationFailed, DefinitionError      400
 any other error                        500 (``internal_error``, nothing of the cause leaked)
 =====================================  ======
@@ -42,6 +43,7 @@ from engine.errors import (
     NotFound,
     PermissionDenied,
     SignatureRejected,
+    UndeclaredField,
     ValidationFailed,
 )
 
@@ -53,6 +55,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (PermissionDenied, 403),
     (SignatureRejected, 403),
     (AuthenticationFailed, 401),
+    (UndeclaredField, 422),
     (ValidationFailed, 400),
     (DefinitionError, 400),
 )

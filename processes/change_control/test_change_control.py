@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
 from engine.governance import CLAIMED
 from engine.services import Gmpflow
@@ -147,7 +148,7 @@ class ChangeControl:
 def cc(engine: Gmpflow, database: Database, clock: FrozenClock, reload: bool) -> ChangeControl:
     """The shipped types, the change-control process, its people, a material and a recipe in force."""
     engine.masterdata.load_types(ADMIN)
-    engine.deploy(ADMIN, [HERE])
+    deploy_shipped(engine, ADMIN, HERE)  # as `gmpflow init` does: the change control rests on it
     for username, roles in PEOPLE.items():
         engine.add_user(ADMIN, username, username.title(), PASSWORD, roles)
     for type_name, key, data in (("material", "MAT-1", MATERIAL), ("product", "P-100", {
