@@ -108,10 +108,15 @@ def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> N
         raise NotGoverned(f"Only an instance of '{engine.change_control_process}' may make a version "
                           f"effective; instance {context.instance_id} is of '{key}'.",
                           code="change_control_required")
-    activated = session.scalar(select(AuditEvent.after).where(
+    event = session.execute(select(AuditEvent.after, AuditEvent.reason).where(
         AuditEvent.action == "deployment.active", AuditEvent.object_type == "deployment",
-        AuditEvent.object_id == str(dep.id)).order_by(AuditEvent.seq.desc()).limit(1)) or {}
+        AuditEvent.object_id == str(dep.id)).order_by(AuditEvent.seq.desc()).limit(1)).first()
     via = dep.activated_via
+    activated = (event.after or {}) if event else {}
+    if event is not None and "activated_via" not in activated:  # recorded before 0006: derived as it did
+        legacy = ("init" if (event.reason or "").startswith("bootstrap:")
+                  else "change_control" if dep.approved_by_instance_id is not None else "direct")
+        activated = {"activated_via": legacy, "approved_by_instance_id": dep.approved_by_instance_id}
     recorded = (activated.get("activated_via"), activated.get("approved_by_instance_id"))
     approver = (session.scalar(select(ProcessInstance.process_key)
                                .where(ProcessInstance.id == dep.approved_by_instance_id))

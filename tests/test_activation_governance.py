@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine import audit
 from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
 from engine.errors import DefinitionError
@@ -184,3 +185,19 @@ def test_init_records_how_each_shipped_version_went_live(engine: Gmpflow) -> Non
 def test_with_change_control_off_deploy_still_activates_directly(engine: Gmpflow) -> None:
     dep, _ = engine.deploy(ADMIN, [DEMO])
     assert (dep.status, dep.activated_via) == ("active", "direct")
+
+
+def test_a_version_that_came_with_init_before_provenance_was_recorded_still_governs(engine: Gmpflow,
+                                                                                   tmp_path: Path) -> None:
+    """A database upgraded by migration 0006: the activation event has no ``activated_via`` yet; its
+    bootstrap reason says init, as the migration derived it for the row."""
+    draft = a_draft(engine, tmp_path)
+    dep_id = insert_directly(engine.db, "change_control", rogue("change_control", target=draft.id), "init")
+    with engine.db.unit_of_work() as session:
+        audit.record(session, ADMIN, "deployment.active", "deployment", dep_id, "change_control v99",
+                     at=engine.clock.now(), after={"status": "active"},
+                     reason="bootstrap: first deployment of a shipped model")
+    _, _, [job] = run_rogue(engine, "change_control")
+    # past the governance check: refused only because this instance never claimed the draft
+    assert "is not claimed by change request" in (job.last_error or "")
+    assert engine.get_deployment(draft.id).status == "draft"
