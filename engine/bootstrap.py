@@ -12,7 +12,7 @@ from engine.audit import Actor
 from engine.errors import Conflict
 from engine.masterdata import effective, importer, records, types
 from engine.services import Gmpflow
-from engine.states import DeploymentStatus
+from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
 
 PROCESSES = Path(__file__).resolve().parents[1] / "processes"
@@ -35,20 +35,26 @@ def bundled_process_folders() -> list[Path]:
 
 
 def load_bundled_models(engine: Gmpflow, actor: Actor) -> list[tuple[Deployment, bool]]:
-    """Deploy every shipped process. The very first version of each is activated at once (bootstrap
-    rule): there is no approved change-control process to approve it before one is deployed."""
-    results = []
-    for folder in bundled_process_folders():
-        dep, created = engine.deploy(actor, [folder], activate=False)
-        with engine.db.read() as session:
-            has_active = session.scalar(select(Deployment.id).where(
-                Deployment.key == dep.key, Deployment.status == DeploymentStatus.ACTIVE)) is not None
-        if created and (not has_active or engine.change_control == "off"):
-            dep = engine.activate_deployment(actor, dep.id,
-                                             reason="bootstrap: first deployment of a shipped model"
-                                             if not has_active else "change control is off")
-        results.append((dep, created))
-    return results
+    """Deploy every shipped process (see ``deploy_shipped``)."""
+    return [deploy_shipped(engine, actor, folder) for folder in bundled_process_folders()]
+
+
+def deploy_shipped(engine: Gmpflow, actor: Actor, folder: Path) -> tuple[Deployment, bool]:
+    """Deploy one shipped process. Its very first version is activated at once (bootstrap rule: there is no
+    approved change-control process to approve it before one is deployed), recorded as ``init`` so that a
+    change-control version resting on it is checkable; later versions stay drafts unless change control is
+    off."""
+    dep, created = engine.deploy(actor, [folder], activate=False)
+    with engine.db.read() as session:
+        has_active = session.scalar(select(Deployment.id).where(
+            Deployment.key == dep.key, Deployment.status == DeploymentStatus.ACTIVE)) is not None
+    if created and not has_active:
+        dep = engine.activate_deployment(actor, dep.id, activated_via=Activation.INIT,
+                                         reason="bootstrap: first deployment of a shipped model")
+    elif created and engine.change_control == "off":
+        dep = engine.activate_deployment(actor, dep.id, reason="change control is off",
+                                         activated_via=Activation.DIRECT)
+    return dep, created
 
 
 def add_demo_users(engine: Gmpflow, actor: Actor) -> list[tuple[str, str, list[str]]]:

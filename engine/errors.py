@@ -73,6 +73,12 @@ class ValidationFailed(GmpflowError):
         self.errors = errors or {}
 
 
+class UndeclaredField(ValidationFailed):
+    """Data names keys the model does not let a client set (422 ``undeclared_field``, naming them)."""
+
+    code = "undeclared_field"
+
+
 class NotFound(GmpflowError):
     code = "not_found"
 

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.audit import Actor
 from engine.definitions import deployments
-from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from engine.masterdata import effective, records, types
 from engine.masterdata.diff import diff
 from engine.operations import CallContext, Operation
-from engine.states import DeploymentStatus, InstanceStatus, MasterDataStatus
+from engine.states import Activation, DeploymentStatus, InstanceStatus, MasterDataStatus
 from engine.store.models import AuditEvent, Deployment, MasterDataVersion, ProcessInstance
 
 if TYPE_CHECKING:
@@ -39,9 +39,10 @@ FINISHED = (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED)
 
 def operations(engine: Gmpflow) -> list[Operation]:
     """The change-control operations bound to ``engine``'s database, clock and services."""
+    governed = engine.change_control_process
     return [
         Operation("change_request.open", lambda p, c: open_request(engine, p, c), idempotent=True,
-                  params_schema=OPEN_SCHEMA,
+                  params_schema=OPEN_SCHEMA, only_in=governed,
                   description="Checks the subject of a change request and claims it for this instance. "
                               "Answers {accepted: false, error: {code, message}} when it cannot be changed "
                               "now; nothing is stored then."),
@@ -51,6 +52,7 @@ def operations(engine: Gmpflow) -> list[Operation]:
                   description="What a proposed master-data version changes against the one in force: "
                               "{record_type, changes, changed_paths, changes_limits, changes_critical}."),
         Operation("masterdata.make_effective", lambda p, c: make_effective(engine, p, c), idempotent=True,
+                  only_in=governed,
                   params_schema={"type": "object", "required": ["version_id"], "additionalProperties": False,
                                  "properties": {"version_id": {"type": "integer"},
                                                 "effective_from": {"type": ["string", "null"]}}},
@@ -58,6 +60,7 @@ def operations(engine: Gmpflow) -> list[Operation]:
                               "still ahead), superseding the one in force; the instance is the change "
                               "request."),
         Operation("deployment.activate", lambda p, c: activate(engine, p, c), idempotent=True,
+                  only_in=governed,
                   params_schema={"type": "object", "required": ["deployment_id"],
                                  "additionalProperties": False,
                                  "properties": {"deployment_id": {"type": "integer"},
@@ -80,16 +83,74 @@ OPEN_SCHEMA: dict[str, Any] = {
 }
 
 
+class NotGoverned(PermissionDenied):
+    """A governed operation called from outside a governed change control: never retried, an incident."""
+
+    retryable = False
+
+
+def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> None:
+    """Raises ``NotGoverned`` (code ``change_control_required``) unless the calling instance is of the
+    change-control process (``engine.change_control_process``) and its own version went live through change
+    control or came with ``init`` (a version deployed with change control off counts only while it is off).
+
+    The row's provenance must agree with its ``deployment.active`` event in the audit trail, so a row
+    inserted or rewritten outside gmpflow does not pass.
+    """
+    row = session.execute(select(ProcessInstance.process_key, Deployment)
+                          .join(Deployment, Deployment.id == ProcessInstance.deployment_id)
+                          .where(ProcessInstance.id == context.instance_id)).first()
+    if row is None:
+        raise NotGoverned("Only a change-control instance may do this.", code="change_control_required")
+    key, dep = row
+    label = f"{dep.key} v{dep.version}"
+    if key != engine.change_control_process or dep.key != key:
+        raise NotGoverned(f"Only an instance of '{engine.change_control_process}' may make a version "
+                          f"effective; instance {context.instance_id} is of '{key}'.",
+                          code="change_control_required")
+    event = session.execute(select(AuditEvent.after, AuditEvent.reason).where(
+        AuditEvent.action == "deployment.active", AuditEvent.object_type == "deployment",
+        AuditEvent.object_id == str(dep.id)).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    via = dep.activated_via
+    activated = (event.after or {}) if event else {}
+    if event is not None and "activated_via" not in activated:  # recorded before 0006: derived as it did
+        legacy = ("init" if (event.reason or "").startswith("bootstrap:")
+                  else "change_control" if dep.approved_by_instance_id is not None else "direct")
+        activated = {"activated_via": legacy, "approved_by_instance_id": dep.approved_by_instance_id}
+    recorded = (activated.get("activated_via"), activated.get("approved_by_instance_id"))
+    approver = (session.scalar(select(ProcessInstance.process_key)
+                               .where(ProcessInstance.id == dep.approved_by_instance_id))
+                if dep.approved_by_instance_id is not None else None)
+    governed = (recorded == (via, dep.approved_by_instance_id) and dep.activated_at is not None
+                and (via == Activation.INIT
+                     or (via == Activation.CHANGE_CONTROL and approver == engine.change_control_process)
+                     or (via == Activation.DIRECT and engine.change_control == "off")))
+    if not governed:
+        why = ("the audit trail does not record that activation"
+               if recorded != (via, dep.approved_by_instance_id)
+               else "it went live directly, with change control off" if via == Activation.DIRECT
+               else "its approving instance is not a change control" if via == Activation.CHANGE_CONTROL
+               else "it never went live")
+        raise NotGoverned(f"{label} did not go live through change control nor with init ({why}); its "
+                          "instances cannot make anything effective.", code="change_control_required")
+
+
 def _actor(context: CallContext) -> Actor:
     return Actor("system", f"gmpflow engine (change request {context.instance_id})")
 
 
 # -- change_request.open ------------------------------------------------------------------------------------
 def open_request(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-    """Claim the subject, or answer why not (``accepted: false``; the model returns to the requester)."""
+    """Claim the subject, or answer why not (``accepted: false``; the model returns to the requester).
+
+    The answer names the subject's ``authors`` from what is stored (a deployment's ``created_by``; a
+    master-data version's creator and submitter), never from the request: the model's four-eyes rules
+    (``variable:change.authors``) keep them from approving it.
+    """
     try:
         effective_from = _effective_from(params.get("effective_date"), engine.clock.now())
         with engine.db.unit_of_work() as session:
+            check_governed(engine, session, context)
             if params["kind"] == "deployment":
                 subject = _claim_deployment(session, engine, params, context)
             else:
@@ -146,8 +207,10 @@ def _claim_version(session: Session, engine: Gmpflow, params: dict[str, Any], co
         audit.record(session, _actor(context), CLAIMED, "masterdata_record", version.record_id, label,
                      at=engine.clock.now(),
                      after={"version": version.number, "instance_id": context.instance_id})
+    # its author and whoever submitted it for review (the last to change its status) may not approve it
     return {"label": label, "record_type": version.record.type_name, "record_key": version.record.key,
-            "version": version.number, "version_id": version.id, "deployment_id": None}
+            "version": version.number, "version_id": version.id, "deployment_id": None,
+            "authors": sorted({version.created_by, version.changed_by})}
 
 
 def _deployment_holder(session: Session, deployment_id: int) -> int | None:
@@ -184,7 +247,7 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
         audit.record(session, _actor(context), CLAIMED, "deployment", dep.id, label, at=engine.clock.now(),
                      after={"instance_id": context.instance_id})
     return {"label": label, "record_type": "process_deployment", "record_key": dep.key,
-            "version": dep.version, "version_id": None, "deployment_id": dep.id}
+            "version": dep.version, "version_id": None, "deployment_id": dep.id, "authors": [dep.created_by]}
 
 
 # -- masterdata.diff_summary --------------------------------------------------------------------------------
@@ -244,6 +307,7 @@ def make_effective(engine: Gmpflow, params: dict[str, Any], context: CallContext
     now = engine.clock.now()
     requested = datetime.fromisoformat(params["effective_from"]) if params.get("effective_from") else None
     with engine.db.unit_of_work() as session:
+        check_governed(engine, session, context)
         version = session.get(MasterDataVersion, params["version_id"])
         if version is None:
             raise NotFound(f"There is no master-data version {params['version_id']}.",
@@ -261,6 +325,8 @@ def make_effective(engine: Gmpflow, params: dict[str, Any], context: CallContext
 
 
 def activate(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
+    with engine.db.read() as session:
+        check_governed(engine, session, context)
     dep = engine.get_deployment(params["deployment_id"])
     if dep.status != DeploymentStatus.ACTIVE or dep.approved_by_instance_id != context.instance_id:
         with engine.db.read() as session:

@@ -37,6 +37,7 @@ class Operation:
     result_schema: dict[str, Any] = field(default_factory=dict)
     idempotent: bool = False
     description: str = ""
+    only_in: str | None = None  # the one process (key) whose service tasks may call it; lint refuses others
 
     @cached_property
     def _params_validator(self) -> jsonschema.Draft202012Validator:

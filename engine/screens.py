@@ -11,6 +11,7 @@ from uuid import UUID
 from lxml import etree
 from sqlalchemy.orm import Session
 
+from engine import signatures
 from engine.definitions.parsing import ParsedDefinition
 from engine.identity import Principal
 from engine.runtime import rows, tasks
@@ -31,7 +32,9 @@ def inbox(session: Session, principal: Principal, *, state: str | None = None, m
 
 def task_view(session: Session, runtime: InstanceRuntime, principal: Principal,
               task_id: int) -> dict[str, Any]:
-    """A task with its instance, process name and form definition (None when the task has no form).
+    """A task with its instance, process name and form definition (None when the task has no form), and
+    ``four_eyes_conflict``: why the principal may not sign this open task (None when they may), so the page
+    says so before the signing dialog asks for a password.
 
     Raises NotFound, or PermissionDenied when an open task is not the principal's to see.
     """
@@ -41,9 +44,14 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal,
     row = runtime.get_row(session, task.instance_id)
     parsed = runtime.specs.get_by_id(session, row.deployment_id)
     form = parsed.forms.get(task.form_id) if task.form_id else None
-    inputs = (form_inputs(runtime, session, task, form) if task.state in (TaskState.OPEN, TaskState.CLAIMED)
-              else {})
-    return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs}
+    is_open = task.state in (TaskState.OPEN, TaskState.CLAIMED)
+    inputs = form_inputs(runtime, session, task, form) if is_open else {}
+    conflict = None
+    if is_open and task.signature_meaning:
+        data = runtime.read(session, task.instance_id).workflow.get_task_from_id(UUID(task.task_guid)).data
+        conflict = signatures.four_eyes_conflict(session, row, task, data, principal.username)
+    return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs,
+            "four_eyes_conflict": conflict}
 
 
 def form_inputs(runtime: InstanceRuntime, session: Session, task: tasks.Task, form: dict[str, Any] | None

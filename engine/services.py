@@ -53,7 +53,7 @@ from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
-from engine.states import DeploymentStatus, TaskState
+from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
     AuditEvent,
@@ -85,6 +85,12 @@ def change_control_mode() -> str:
     return mode
 
 
+def change_control_process() -> str:
+    """The key of the process whose instances alone may make deployments and master data effective:
+    ``GMPFLOW_CHANGE_CONTROL_PROCESS``, default ``change_control``."""
+    return os.environ.get("GMPFLOW_CHANGE_CONTROL_PROCESS") or "change_control"
+
+
 class Gmpflow:
     """The engine. Nothing connects or starts until a method is called."""
 
@@ -92,6 +98,7 @@ class Gmpflow:
                  registry: OperationRegistry | None = None, change_control: str | None = None) -> None:
         self.db = db or Database()
         self.clock = clock or Clock()
+        self.change_control_process = change_control_process()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
         # order release: master data, signatures
@@ -152,13 +159,15 @@ class Gmpflow:
                                       on_status=self._deployment_status_changed)
 
     def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
-                            approved_by_instance_id: int | None = None) -> Deployment:
+                            approved_by_instance_id: int | None = None,
+                            activated_via: Activation | None = None) -> Deployment:
         with self.db.unit_of_work() as session:
             dep = session.get(Deployment, deployment_id)
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
             deployments.set_status(session, self.clock, actor, dep, DeploymentStatus.ACTIVE, reason,
-                                   approved_by_instance_id, on_status=self._deployment_status_changed)
+                                   approved_by_instance_id, on_status=self._deployment_status_changed,
+                                   activated_via=activated_via)
             return dep
 
     def _deployment_status_changed(self, session: Session, dep: Deployment) -> None:
@@ -250,6 +259,7 @@ class Gmpflow:
                        variables: dict[str, Any] | None = None) -> InstanceRow:
         with self.db.transaction() as uow:
             dep = rows.latest_active(uow.db, key)
+            tasks.refuse_protected(self.runtime.parsed(uow, dep.id).protected_variables, variables or {})
             live = self.runtime.create(uow, dep, business_key, dict(variables or {}), actor)
         self.runtime.remember_created(uow)
         return live.row

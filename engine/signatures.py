@@ -55,6 +55,8 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
                 records: signed_records.RecordBinder | None = None) -> Signer:
     """The signing step for ``tasks.complete``; raises SignatureRejected with a stable code.
 
+    A four-eyes conflict (``signature_four_eyes``) is told first, whatever else was sent (no password is
+    checked then), and never counts toward lockout: it is the model's rule, not a guess at a password.
     Without a ``signature`` it only insists when the task requires one (``signature_required``); a
     completion without any signature object is not a signing attempt and does not count toward lockout.
     Every other rejection counts against the authenticated user (see ``SignatureRejected``).
@@ -62,12 +64,17 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
 
     def sign(uow: UnitOfWork, task: Task, live: Live, data: dict[str, Any]) -> None:
         allowed = split_list(task.signature_meaning)
+        me = principal.username
+        session = uow.session
+        if allowed:
+            conflict = four_eyes_conflict(session, live.row, task, _task_data(live, task), me)
+            if conflict:
+                raise SignatureRejected(conflict, code="signature_four_eyes")
         if signature is None:
             if allowed:
                 raise SignatureRejected(f"The task '{task.name}' must be signed ({', '.join(allowed)}): give "
                                         "username, password and meaning.", code="signature_required")
             return
-        me = principal.username
 
         def reject(message: str, code: str) -> SignatureRejected:
             return SignatureRejected(message, code=code, counted_against=me)
@@ -78,7 +85,6 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         if username != me:
             raise reject("The signature's username must be the logged-in user's own.",
                          "signature_user_mismatch")
-        session = uow.session
         # the record read (signature.record): a changed one is refused before the password is asked
         read = records.bind(session, task, live, signature) if records is not None else None
         user = identity.get_user(session, me)
@@ -93,10 +99,6 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         if meaning not in allowed:
             raise reject(f"The task '{task.name}' can be signed as {', '.join(allowed) or 'nothing'}, not "
                          f"'{meaning}'.", "signature_meaning_not_allowed")
-        excluded = excluded_signers(session, live.row, task, _task_data(live, task))
-        if me in excluded:
-            raise reject(f"{user.full_name} may not sign this task: {excluded[me]} (four eyes).",
-                         "signature_four_eyes")
         now = clock.now()
         record = signed_record(live.row.content_hash, live.row.id, task, data, str(meaning), me, now)
         if read is not None:  # kept inside what is signed: the signature's own hash covers it
@@ -124,24 +126,40 @@ def _task_data(live: Live, task: Task) -> dict[str, Any]:
     return dict(spiff_task.data) if spiff_task is not None else {}
 
 
+def four_eyes_conflict(session: Session, instance: InstanceRow | ProcessInstance, task: Task,
+                       variables: dict[str, Any] | None, username: str) -> str | None:
+    """Why ``username`` may not sign ``task`` (four eyes), in words for them; None when they may."""
+    why = excluded_signers(session, instance, task, variables).get(username)
+    return f"You may not sign '{task.name}': {why} (four eyes)." if why else None
+
+
 def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, task: Task,
                      variables: dict[str, Any] | None = None) -> dict[str, str]:
-    """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules.
+    """Username → why they may not sign ``task``, from its ``signature.distinctFrom`` rules (the rules are
+    listed in ``engine.definitions.properties``).
 
     ``variable:<name>``: the usernames in the task's variable ``<name>`` (a list, e.g. everyone who performed
-    or verified a step of a batch, gathered by a service task before the signing task).
+    or verified a step of a batch, gathered by a service task before the signing task; ``a.b`` reads key
+    ``b`` of variable ``a``).
     """
     excluded: dict[str, str] = {}
     for rule in split_list(task.signature_distinct_from):
         kind, _, element_id = rule.partition(":")
-        if kind == "initiator":
+        if kind in ("initiator", "all"):
             excluded.setdefault(instance.initiator, "they started the process")
+        if kind == "all":
+            for who in session.scalars(select(User.username).join(Signature, Signature.user_id == User.id)
+                                       .where(Signature.instance_id == instance.id)):
+                excluded.setdefault(who, "they signed an earlier step of this process")
+        elif kind == "related":
+            for who, why in _related(session, instance):
+                excluded.setdefault(who, why)
         elif kind == "performer":
-            for who in session.scalars(select(HumanTask.completed_by).where(
+            for performer in session.scalars(select(HumanTask.completed_by).where(
                     HumanTask.instance_id == instance.id, HumanTask.element_id == element_id,
                     HumanTask.state == TaskState.COMPLETED)):
-                if who:
-                    excluded.setdefault(who, f"they performed '{element_id}'")
+                if performer:
+                    excluded.setdefault(performer, f"they performed '{element_id}'")
         elif kind == "signers":
             guids = select(HumanTask.task_guid).where(HumanTask.instance_id == instance.id,
                                                       HumanTask.element_id == element_id)
@@ -150,12 +168,40 @@ def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, 
                                               Signature.task_guid.in_(guids))):
                 excluded.setdefault(who, f"they signed '{element_id}'")
         elif kind == "variable":
-            value = (variables or {}).get(element_id) or []
+            value: Any = variables or {}
+            for part in element_id.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
             for who in value if isinstance(value, (list, tuple)) else [value]:
                 if isinstance(who, str) and who:
                     excluded.setdefault(who, f"they are listed in '{element_id}' "
                                              "(they took part in the work)")
     return excluded
+
+
+def _related(session: Session, instance: InstanceRow | ProcessInstance) -> list[tuple[str, str]]:
+    """Who completed or signed a task in another instance whose business key is this one's or lies below it
+    (``<key>/...``), with why; nothing when this instance has no business key."""
+    key = instance.business_key
+    if not key:
+        return []
+    related = (select(ProcessInstance.id)
+               .where(ProcessInstance.id != instance.id,
+                      (ProcessInstance.business_key == key)
+                      | ProcessInstance.business_key.startswith(f"{key}/", autoescape=True)))
+    completed = session.execute(
+        select(HumanTask.completed_by, HumanTask.name, ProcessInstance.process_key, ProcessInstance.id)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(HumanTask.instance_id.in_(related), HumanTask.state == TaskState.COMPLETED)
+        .order_by(HumanTask.id))
+    signed = session.execute(
+        select(User.username, Signature.meaning, ProcessInstance.process_key, ProcessInstance.id)
+        .join(User, User.id == Signature.user_id)
+        .join(ProcessInstance, ProcessInstance.id == Signature.instance_id)
+        .where(Signature.instance_id.in_(related)).order_by(Signature.id))
+    return ([(who, f"they completed '{name}' in {process} #{iid}") for who, name, process, iid in completed
+             if who]
+            + [(who, f"they signed '{meaning}' in {process} #{iid}")
+               for who, meaning, process, iid in signed])
 
 
 def signatures_of(session: Session, instance_id: int | None = None, task_guids: list[str] | None = None

@@ -14,6 +14,14 @@ class DeploymentStatus(StrEnum):
     RETIRED = "retired"
 
 
+class Activation(StrEnum):
+    """How a deployment went live (``deployment.activated_via``, also in its ``deployment.active`` event)."""
+
+    CHANGE_CONTROL = "change_control"  # approved by a change-control instance (approved_by_instance_id)
+    INIT = "init"                      # the first version of a shipped model, activated by ``gmpflow init``
+    DIRECT = "direct"                  # deployed with change control off (or by a test's own set-up)
+
+
 class InstanceStatus(StrEnum):
     RUNNING = "running"      # engine work pending (a job is due)
     WAITING = "waiting"      # waits for a person, a timer or a message

@@ -29,7 +29,7 @@ from tests.conftest import ADMIN, ROOT
 
 PASSWORD = "correct horse battery"
 PEOPLE = {"olivia": ["operator"], "oscar": ["operator"], "sam": ["supervisor"], "quinn": ["qa"],
-          "rita": ["qa", "operator"], "ada": ["admin"]}
+          "rita": ["qa", "operator"], "ada": ["admin"], "vera": ["qa", "supervisor", "operator"]}
 DEMO = ROOT / "masterdata" / "demo"
 SOP_KEY = "SOP-TEST"
 SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps": [

@@ -13,6 +13,7 @@ SignatureRejected                      403 (every ``signature_*`` code, a wrong 
 PasswordChangeRequired                 403 (``password_change_required``: the password is right but must
                                            be changed first)
 AuthenticationFailed                   401
+UndeclaredField                        422 (``undeclared_field``: a key the client may not set)
 ValidationFailed, DefinitionError      400
 any other error                        500 (``internal_error``, nothing of the cause leaked)
 =====================================  ======
@@ -45,6 +46,7 @@ from engine.errors import (
     PasswordChangeRequired,
     PermissionDenied,
     SignatureRejected,
+    UndeclaredField,
     ValidationFailed,
 )
 
@@ -57,6 +59,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (SignatureRejected, 403),
     (PasswordChangeRequired, 403),
     (AuthenticationFailed, 401),
+    (UndeclaredField, 422),
     (ValidationFailed, 400),
     (DefinitionError, 400),
 )

@@ -21,7 +21,7 @@ from engine.definitions.parsing import NS, parse_documents
 from engine.errors import DefinitionError
 from engine.identity import role_names
 from engine.operations import OperationRegistry
-from engine.states import DeploymentStatus, check_transition
+from engine.states import Activation, DeploymentStatus, check_transition
 from engine.store.models import Deployment
 
 
@@ -72,14 +72,17 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
                         "files": sorted(bundle.files)})
     if activate:
         set_status(session, clock, actor, dep, DeploymentStatus.ACTIVE, reason="change control is off",
-                   on_status=on_status)
+                   on_status=on_status, activated_via=Activation.DIRECT)
     return dep, True
 
 
 def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, status: DeploymentStatus,
                reason: str | None = None, approved_by_instance_id: int | None = None,
-               on_status: StatusHook | None = None) -> None:
+               on_status: StatusHook | None = None, activated_via: Activation | None = None) -> None:
+    """``activated_via`` (with ``ACTIVE``) says how it goes live: ``CHANGE_CONTROL`` needs
+    ``approved_by_instance_id``; without one, a direct activation. Recorded on the row and in the event."""
     check_transition(dep.status, status, "deployment")
+    after: dict[str, object] = {"status": status}
     now = clock.now()
     if status == DeploymentStatus.ACTIVE:
         for previous in session.scalars(select(Deployment).where(
@@ -91,10 +94,14 @@ def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, st
                          after={"status": DeploymentStatus.RETIRED}, reason=f"superseded by v{dep.version}")
             if on_status is not None:
                 on_status(session, previous)
-        dep.activated_at, dep.approved_by_instance_id = now, approved_by_instance_id
+        via = activated_via or (Activation.CHANGE_CONTROL if approved_by_instance_id else Activation.DIRECT)
+        if (via == Activation.CHANGE_CONTROL) != (approved_by_instance_id is not None):
+            raise ValueError("a change-control activation names its approving instance, and only it does")
+        dep.activated_at, dep.approved_by_instance_id, dep.activated_via = now, approved_by_instance_id, via
+        after.update(activated_via=str(via), approved_by_instance_id=approved_by_instance_id)
     before = dep.status
     dep.status = status
     audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}",
-                 at=now, before={"status": before}, after={"status": status}, reason=reason)
+                 at=now, before={"status": before}, after=after, reason=reason)
     if on_status is not None:
         on_status(session, dep)

@@ -110,6 +110,7 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
                                      f"{', '.join(registry.names())}.", name, op, "unknown_operation"))
         else:
             problems += _check_parameter_names(registry.get(op.get("id")).params_schema, name, op)
+            problems += _check_caller(registry.get(op.get("id")).only_in, name, op)
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
     return problems
@@ -134,6 +135,19 @@ def _not_runnable(file: str, node: etree._Element, local: str) -> list[Definitio
                          "remove it (outside systems are reached through connector operations).",
                          file, node, "unsupported_element")]
     return []
+
+
+def _check_caller(only_in: str | None, file: str, op: etree._Element) -> list[DefinitionError]:
+    """An operation reserved to one process (e.g. activation, reserved to change control) anywhere else."""
+    process = next((a for a in op.iterancestors() if _local(a.tag) == "process"), None)
+    if only_in is None or (process is not None and process.get("id") == only_in):
+        return []
+    task = next((a for a in op.iterancestors() if _local(a.tag) == "serviceTask"), op)
+    return [_problem(f"The operation '{op.get('id')}' may only be called by the process '{only_in}', not "
+                     f"by "
+                     f"'{process.get('id') if process is not None else '?'}': it changes what is in force.",
+                     file, task,
+                     "operation_not_permitted")]
 
 
 def _check_parameter_names(schema: dict[str, Any], file: str, op: etree._Element) -> list[DefinitionError]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from lxml import etree
@@ -13,6 +14,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from engine.definitions.bundle import Bundle
+from engine.definitions.properties import protected_variables
 from engine.errors import DefinitionError
 from engine.runtime.spiff import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
@@ -41,6 +43,11 @@ class ParsedDefinition:
     subprocess_specs: dict[str, Any]
     trees: dict[str, etree._Element]  # file name -> parsed document (for linting, line numbers)
     forms: dict[str, dict[str, Any]]  # form id -> form-js definition
+
+    @cached_property
+    def protected_variables(self) -> frozenset[str]:
+        """Variables no client may set (``properties.protected_variables``); derived once per deployment."""
+        return protected_variables([self.spec, *self.subprocess_specs.values()])
 
     def element_line(self, element_id: str) -> tuple[str | None, int | None]:
         for name, root in self.trees.items():

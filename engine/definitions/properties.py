@@ -9,7 +9,17 @@ from typing import Any
 from engine.errors import DefinitionError
 
 SIGNATURE_MEANINGS = ("Performed", "Verified", "Reviewed", "Approved", "Rejected", "Released", "Quarantined")
-_DISTINCT = re.compile(r"^(initiator|(performer|signers|variable):[A-Za-z_][\w.-]*)$")
+# signature.distinctFrom rules (four eyes), comma separated; who may NOT sign the task:
+#   initiator          who started the instance
+#   all                the initiator and everyone who signed anything in the instance before
+#   performer:<taskId> who completed that task of the instance;  signers:<taskId>  who signed it
+#   variable:<name>    the usernames in that variable (a list or one name; ``a.b`` reads key b of
+#                      variable a); the variable is the engine's: a client cannot set it (see
+#                      ``protected_variables``), so it must be written by a script or a service task
+#   related            everyone who completed or signed a task in another instance whose business key
+#                      is this instance's, or lies below it (``<key>/...``): e.g. all the instances of
+#                      one batch (steps, corrections, release) share the batch id as business key
+_DISTINCT = re.compile(r"^(initiator|all|related|(performer|signers|variable):[A-Za-z_][\w.-]*)$")
 
 
 @dataclass(frozen=True)
@@ -17,8 +27,8 @@ class TaskProperties:
     form_id: str | None
     instructions: str | None
     meanings: tuple[str, ...]          # allowed signature meanings; empty: no signature required
-    distinct_from: tuple[str, ...]     # "initiator", "performer:<taskId>", "signers:<taskId>",
-                                       # "variable:<name>"
+    distinct_from: tuple[str, ...]     # "initiator", "all", "related", "performer:<taskId>",
+                                       # "signers:<taskId>", "variable:<name>" (see _DISTINCT)
     due: str | None                    # ISO-8601 duration expression, e.g. "'P2D'"
 
     @property
@@ -62,11 +72,20 @@ def check_properties(props: TaskProperties, task_ids: set[str], forms: set[str],
                     "unknown_signature_meaning")
     for rule in props.distinct_from:
         if not _DISTINCT.match(rule):
-            problem(f"signature.distinctFrom '{rule}' is not 'initiator', 'performer:<taskId>', "
-                    "'signers:<taskId>' or 'variable:<name>'.", "bad_distinct_from")
+            problem(f"signature.distinctFrom '{rule}' is not 'initiator', 'all', 'related', "
+                    "'performer:<taskId>', 'signers:<taskId>' or 'variable:<name>'.", "bad_distinct_from")
         elif ":" in rule and not rule.startswith("variable:") and rule.split(":", 1)[1] not in task_ids:
             problem(f"signature.distinctFrom names task '{rule.split(':', 1)[1]}', which the process does "
                     "not have.", "bad_distinct_from")
     if props.distinct_from and not props.meanings:
         problem("signature.distinctFrom is set but signature.meaning is not.", "bad_distinct_from")
     return problems
+
+
+def protected_variables(specs: Any) -> frozenset[str]:
+    """The variables that ``variable:<name>`` four-eyes rules of these task specs read (the first part of a
+    dotted name): the engine's own, which no client may set in start variables or task data."""
+    return frozenset(rule.split(":", 1)[1].split(".", 1)[0]
+                     for spec in specs for ts in spec.task_specs.values()
+                     for rule in split_list(properties_of(ts).get("signature.distinctFrom"))
+                     if rule.startswith("variable:"))

@@ -8,7 +8,7 @@ from uuid import UUID
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine import audit, forms
-from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import record_locks, rows
 from engine.runtime.rows import TaskRow
@@ -121,6 +121,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                 raise NotFound(f"The form '{task.form_id}' is not part of the deployment.",
                                code="form_not_found")
             data = forms.validate(form, data)
+        refuse_protected(live.parsed.protected_variables, data)
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
         if spiff_task is None or spiff_task.state != SpiffState.READY:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
@@ -145,6 +146,16 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                      after={"state": TaskState.COMPLETED, "data": data})
     return task
 
+
+
+def refuse_protected(protected: frozenset[str], data: dict[str, Any]) -> None:
+    """Client data may not set a variable that a four-eyes rule reads (``variable:<name>``): the engine's
+    own, written by a script or a service task. Raises ValidationFailed ``undeclared_field``."""
+    taken = sorted(protected.intersection(data))
+    if taken:
+        raise UndeclaredField(f"{', '.join(taken)} cannot be set: the process itself writes "
+                              f"{'it' if len(taken) == 1 else 'them'} (four eyes).",
+                              errors={k: "written by the process, not by a client" for k in taken})
 
 
 def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any],

@@ -59,6 +59,7 @@ class Deployment(Base):
     created_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
     approved_by_instance_id: Mapped[int | None] = mapped_column(BigId)
+    activated_via: Mapped[str | None] = mapped_column(String(20))  # states.Activation; None: never active
 
 
 class ProcessInstance(Base):

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
-from processes.sop_execution.test_sop_execution import run_batch
+from processes.sop_execution.test_sop_execution import GRANULATE, run_batch
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, Plant
 from tests.conftest import ADMIN
@@ -123,6 +123,45 @@ def test_a_qa_person_who_took_part_is_refused_the_decision(plant: Plant) -> None
     plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "ok"},
                    "Released")
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
+
+
+@pytest.mark.parametrize("part", ["performer", "witness", "assessor", "correction approver"])
+def test_nobody_who_took_part_in_the_batch_signs_its_disposition(plant: Plant, part: str) -> None:
+    """Vera holds qa (and supervisor and operator): whatever she did in the batch's other instances (its
+    steps, a correction) keeps her from its disposition (``signature.distinctFrom`` ``related``), even what
+    the release's participant list gathered at its start does not name (an assessment, an approval)."""
+    batch = plant.start_batch()
+    plant.perform("vera" if part == "performer" else "olivia", "B-1", 1, {"weight": 0.5})
+    if part == "correction approver":
+        correction = plant.engine.start_instance(plant.people["olivia"].actor, "sop_correction", "B-1",
+                                                 {"batch_id": "B-1"}).id
+        plant.complete("olivia", correction, "request_correction",
+                       {"step_number": 1, "parameter": "weight", "new_value": 0.502,
+                        "correction_reason": "balance re-read"}, "Performed")
+        plant.complete("vera", correction, "approve_correction", {"correction_decision": "approve"},
+                       "Approved")
+    step2 = plant.perform("olivia", "B-1", 2, {**GRANULATE, "moisture": 2.8}, equipment="EQ-GRAN-01")
+    plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
+                                                     "deviation_description": "granulate too wet",
+                                                     "immediate_action": "dried 10 min longer"}, "Performed")
+    plant.complete("vera" if part == "assessor" else "sam", step2, "assess_deviation",
+                   {"classification": "minor", "assessment_decision": "continue",
+                    "assessment_comment": "within validated drying range"}, "Reviewed")
+    plant.complete("vera" if part == "witness" else "oscar", step2, "verify", {"verified": True}, "Verified")
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})
+    plant.complete("olivia", batch, "record_yield", {"produced_quantity": 990}, "Performed")
+    release = plant.instance("batch_release", "B-1")
+    plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
+    plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
+    plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
+    decision = {"disposition": "released", "decision_reason": "record complete"}
+    with pytest.raises(SignatureRejected) as refused:
+        plant.complete("vera", release, "decide", decision, "Released")
+    assert refused.value.code == "signature_four_eyes"
+    assert next(u.failed_attempts for u in plant.engine.list_users() if u.username == "vera") == 0
+    assert plant.open_elements(release) == ["decide"]
+    plant.complete("quinn", release, "decide", decision, "Released")  # who took no part releases it
+    assert plant.status(release) == InstanceStatus.COMPLETED
 
 
 def test_release_with_an_open_deviation_is_refused(plant: Plant) -> None:

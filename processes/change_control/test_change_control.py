@@ -16,6 +16,8 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from engine.audit import Actor
+from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
 from engine.governance import CLAIMED
 from engine.services import Gmpflow
@@ -28,7 +30,10 @@ from webapp import create_app
 HERE = Path(__file__).resolve().parent
 PASSWORD = "correct horse battery"
 PEOPLE = {"dana": ["data_steward"], "dave": ["data_steward"], "pete": ["process_owner"], "quinn": ["qa"],
-          "sam": ["supervisor"], "rita": ["data_steward", "qa"]}
+          "sam": ["supervisor"], "rita": ["data_steward", "qa"],
+          # they hold every role a change control asks for: only four eyes keeps them from approving
+          "pat": ["process_owner", "data_steward", "qa", "supervisor"],
+          "dora": ["data_steward", "process_owner", "qa", "supervisor"]}
 RECIPE = {"product": "P-100", "description": "Granulation", "steps": [{
     "number": 1, "instruction": "Granulate the blend.",
     "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 300, "low": 250, "high": 350,
@@ -147,7 +152,7 @@ class ChangeControl:
 def cc(engine: Gmpflow, database: Database, clock: FrozenClock, reload: bool) -> ChangeControl:
     """The shipped types, the change-control process, its people, a material and a recipe in force."""
     engine.masterdata.load_types(ADMIN)
-    engine.deploy(ADMIN, [HERE])
+    deploy_shipped(engine, ADMIN, HERE)  # as `gmpflow init` does: the change control rests on it
     for username, roles in PEOPLE.items():
         engine.add_user(ADMIN, username, username.title(), PASSWORD, roles)
     for type_name, key, data in (("material", "MAT-1", MATERIAL), ("product", "P-100", {
@@ -351,6 +356,74 @@ def test_a_new_process_version_goes_live_only_through_an_approved_change_control
     governed.verify(cr)
     assert governed.instance(cr)["status"] == "completed"
 
+
+
+def failed_attempts(cc: ChangeControl, username: str) -> int:
+    return next(u.failed_attempts for u in cc.engine.list_users() if u.username == username)
+
+
+@pytest.mark.parametrize("part", ["author", "requester", "submitter"])
+def test_the_author_or_submitter_of_a_process_change_never_approves_it_whatever_roles_they_hold(
+        engine: Gmpflow, database: Database, clock: FrozenClock, reload: bool, cc: ChangeControl,
+        tmp_path: Path, part: str) -> None:
+    """The draft's author (``deployment.created_by``, as stored), whoever started the change control and
+    whoever filled in its request are excluded by the model (``initiator``, ``performer:request_*``,
+    ``variable:change.authors``); the conflict is told whatever password is sent and costs no attempt."""
+    demo = ROOT / "processes" / "demo_approval"
+    engine.deploy(ADMIN, [demo])
+    governed = ChangeControl(database, clock, reload, change_control="required")
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "demo_approval.bpmn").write_text((demo / "demo_approval.bpmn").read_text().replace(
+        'name="Approve the request"', 'name="Approve the request (QA)"'))
+    author = Actor("pat", "Pat") if part == "author" else ADMIN
+    draft, _ = governed.engine.deploy(author, [tmp_path / "v2"])
+    request = {"subject_kind": "deployment", "deployment_id": draft.id, "reason": "Clearer task name.",
+               "product_impact": "none", "effective_date": "2026-01-05"}
+    starter = "pat" if part == "requester" else "pete"
+    cr = governed.ok("POST", "/process-definitions/change_control/instances", starter, 201,
+                     json={"variables": request})["id"]
+    governed.complete("pat" if part == "submitter" else starter, cr, "request_deployment",
+                      {k: v for k, v in request.items() if k != "subject_kind"})
+    governed.run_jobs()
+    assert governed.instance(cr)["variables"]["change"]["authors"] == [author.id]
+    governed.assess(cr)
+    for password in (PASSWORD, "not my password"):
+        body = {"data": {"qa_decision": "Approved"},
+                "signature": {"username": "pat", "password": password, "meaning": "Approved"}}
+        refused = governed.call("POST", f"/tasks/{governed.task_id('pat', cr, 'approve_qa')}/complete", "pat",
+                                json=body)
+        assert (refused.status_code, refused.json["code"]) == (403, "signature_four_eyes")
+    assert failed_attempts(governed, "pat") == 0
+    assert governed.engine.get_deployment(draft.id).status == "in_review"
+    governed.decide("quinn", cr, "Approved")
+    assert governed.engine.get_deployment(draft.id).status == "active"
+
+
+@pytest.mark.parametrize("part", ["author", "submitter"])
+def test_the_author_or_submitter_of_a_master_data_version_never_approves_it(cc: ChangeControl, part: str
+                                                                          ) -> None:
+    path = "/masterdata/types/material/records/MAT-1/versions"
+    number = cc.ok("POST", path, "dora" if part == "author" else "dana", 201,
+                   json={"data": {**MATERIAL, "supplier": "Beta Pharma Supplies"}})["number"]
+    cc.ok("POST", f"{path}/{number}/submit", "dora" if part == "submitter" else "dana")
+    cr = cc.request("dana", masterdata_request(number=number))
+    assert "dora" in cc.instance(cr)["variables"]["change"]["authors"]
+    cc.assess(cr)
+    refused = cc.complete("dora", cr, "approve_qa", {"qa_decision": "Approved"}, meaning="Approved",
+                          status=403)
+    assert refused["code"] == "signature_four_eyes"
+    cc.decide("quinn", cr, "Approved")
+    assert cc.statuses("material", "MAT-1")[number] == "effective"
+
+
+def test_the_authors_a_change_control_excludes_cannot_be_overwritten_by_a_client(cc: ChangeControl) -> None:
+    number = cc.propose("material", "MAT-1", {**MATERIAL, "supplier": "Beta Pharma Supplies"})
+    cr = cc.request("dana", masterdata_request(number=number))
+    refused = cc.call("POST", f"/tasks/{cc.task_id('dana', cr, 'assess_impact')}/complete", "dana",
+                      json={"data": {"impacted_products": "P-100", "training_needed": False,
+                                     "validation_needed": False, "change": {"authors": []}}})
+    assert (refused.status_code, refused.json["code"]) == (422, "undeclared_field")
+    assert cc.instance(cr)["variables"]["change"]["authors"] == ["dana"]
 
 
 def test_an_approver_cannot_sign_a_meaning_other_than_their_decision(cc: ChangeControl) -> None:

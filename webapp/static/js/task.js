@@ -75,7 +75,8 @@
   }
 
   completeForm.addEventListener('submit', (event) => {
-    if (sending) { event.preventDefault(); return; }
+    // four eyes: this user may not sign; the page says why and nothing is sent
+    if (sending || config.fourEyes) { event.preventDefault(); return; }
     const data = currentData();
     dataField.value = JSON.stringify(data);
     if (config.signature && !(dialog.open && event.submitter && event.submitter.id === 'sign-submit')) {
