@@ -179,14 +179,17 @@ def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, 
 
 
 def _related(session: Session, instance: InstanceRow | ProcessInstance) -> list[tuple[str, str]]:
-    """Who completed or signed a task in another instance whose business key is this one's or lies below it
-    (``<key>/...``), with why; nothing when this instance has no business key."""
+    """Who completed or signed a task in an instance of another process with this one's business key, or in
+    any instance whose key lies below it (``<key>/...``), with why; nothing without a business key."""
     key = instance.business_key
     if not key:
         return []
+    # an earlier run of this same process on the same key (e.g. the release before a governed reopen) is the
+    # same role's work, not taking part in the record: only other processes and sub-records count
     related = (select(ProcessInstance.id)
                .where(ProcessInstance.id != instance.id,
-                      (ProcessInstance.business_key == key)
+                      ((ProcessInstance.business_key == key)
+                       & (ProcessInstance.process_key != instance.process_key))
                       | ProcessInstance.business_key.startswith(f"{key}/", autoescape=True)))
     completed = session.execute(
         select(HumanTask.completed_by, HumanTask.name, ProcessInstance.process_key, ProcessInstance.id)

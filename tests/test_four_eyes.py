@@ -2,8 +2,8 @@
 
 ``signature.distinctFrom`` says who may not sign a task: ``initiator``, ``all`` (the initiator and every
 earlier signer of the instance), ``performer:<task>``, ``signers:<task>``, ``variable:<name>`` and
-``related`` (everyone who completed or signed a task in another instance of the same business key, or a
-key below it). A conflict is told before any password is checked (403 ``signature_four_eyes`` whatever
+``related`` (everyone who completed or signed a task in an instance of another process with the same
+business key, or in any instance of a key below it). A conflict is told before any password is checked (403 ``signature_four_eyes`` whatever
 password was sent), never counts toward lockout, and the task page says it before the signing dialog.
 """
 
@@ -124,6 +124,8 @@ def world(engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> World:
     app: Flask = create_app({"TESTING": True, "SECRET_KEY": "test-secret"}, engine=engine)
     api = Api(app, app.test_client())
     api._created = set(WHO)
+    for username in WHO:  # signed in up front: a token is a stored session row of its own
+        api.token(username)
     return World(engine, api)
 
 

@@ -16,9 +16,11 @@ SIGNATURE_MEANINGS = ("Performed", "Verified", "Reviewed", "Approved", "Rejected
 #   variable:<name>    the usernames in that variable (a list or one name; ``a.b`` reads key b of
 #                      variable a); the variable is the engine's: a client cannot set it (see
 #                      ``protected_variables``), so it must be written by a script or a service task
-#   related            everyone who completed or signed a task in another instance whose business key
-#                      is this instance's, or lies below it (``<key>/...``): e.g. all the instances of
-#                      one batch (steps, corrections, release) share the batch id as business key
+#   related            everyone who completed or signed a task in an instance of another process with
+#                      this instance's business key, or in any instance whose key lies below it
+#                      (``<key>/...``): e.g. a batch's execution, corrections and reopens share the batch
+#                      id, its steps lie below it; an earlier run of this same process on the same key
+#                      (the release before a reopen) does not count
 _DISTINCT = re.compile(r"^(initiator|all|related|(performer|signers|variable):[A-Za-z_][\w.-]*)$")
 
 
