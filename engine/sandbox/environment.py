@@ -3,6 +3,7 @@ failure becomes ScriptFailed (or ScriptRejected at compile time) naming the line
 
 from __future__ import annotations
 
+import decimal
 import sys
 import time
 from types import CodeType, FrameType, TracebackType
@@ -12,7 +13,9 @@ from SpiffWorkflow.bpmn.script_engine import BasePythonScriptEngineEnvironment, 
 
 from engine.errors import ConnectorError, GmpflowError, ScriptFailed, ScriptRejected
 from engine.sandbox.guards import SAFE_BUILTINS, Refused
+from engine.sandbox.limits import RUN
 from engine.sandbox.policy import FILENAME, compiled
+from engine.sandbox.values import check_value
 
 DEFAULT_MAX_SECONDS = 1.0
 
@@ -28,6 +31,17 @@ def _namespace(*sources: dict[str, Any] | None) -> dict[str, Any]:
         if source:
             namespace.update((k, v) for k, v in source.items() if not k.startswith("_"))
     return namespace
+
+
+def _describe(err: Exception) -> str:
+    """The error's type and text; the text only when its arguments are small (it is built outside the
+    deadline, and ``raise ValueError(value)`` may carry any value)."""
+    try:
+        check_value(err.args, "the error")
+        text = str(err)
+    except Refused:
+        text = "(its details are too large to show)"
+    return f"{type(err).__name__}: {text[:2000]}" if text else type(err).__name__
 
 
 def _user_line(tb: TracebackType | None) -> int | None:
@@ -55,14 +69,14 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
                  external_context: dict[str, Any] | None = None) -> Any:
         """Return the expression's value; raise ScriptRejected or ScriptFailed."""
         code = compiled(expression, "eval")
-        return self._run(code, _namespace(self.globals, external_context, context))
+        return self._run(code, _namespace(self.globals, external_context, context), result=True)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         """Run the script and update ``context`` (the task data) with what it assigned."""
         code = compiled(script, "exec")
         namespace = _namespace(self.globals, external_context, context)
-        self._run(code, namespace)
+        self._run(code, namespace, result=False)
         hidden = set(self.globals) | set(external_context or {}) | {"__builtins__"}
         for key in [k for k in context if not k.startswith("_") and k not in namespace]:
             del context[key]
@@ -73,8 +87,11 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         raise ConnectorError("service calls go through SandboxScriptEngine's service_handler",
                              code="service_handler_missing", retryable=False)
 
-    def _run(self, code: CodeType, namespace: dict[str, Any]) -> Any:
+    def _run(self, code: CodeType, namespace: dict[str, Any], *, result: bool) -> Any:
+        """Run ``code``; the value of an expression (``result``), or the variables a script leaves in
+        ``namespace``, must be small enough to copy, store and show (the engine does all three)."""
         deadline = time.perf_counter() + self.max_seconds
+        RUN.allocated = 0
 
         def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
             # Checked on every opcode ('while True: pass' emits no line events); once past the
@@ -89,10 +106,17 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
             frame.f_trace_opcodes = True
             return local_trace(frame, event, arg)
 
-        previous = sys.gettrace()
+        previous, previous_decimal = sys.gettrace(), decimal.getcontext()
         sys.settrace(global_trace)
         try:
-            return eval(code, namespace)
+            decimal.setcontext(RUN.decimal_context)
+            value = eval(code, namespace)
+            if result:
+                return check_value(value, "the result")
+            for name, variable in namespace.items():
+                if name != "__builtins__":
+                    check_value(variable, f"the variable '{name}'")
+            return value
         except _Timeout:
             raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "
                                "(an endless loop?)", sys.exc_info()[2]) from None
@@ -101,10 +125,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         except MemoryError as err:
             raise self._failed("ran out of memory", err.__traceback__) from None
         except Exception as err:  # user code may raise anything; report it, never leak it
-            detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            raise self._failed(detail, err.__traceback__) from err
+            raise self._failed(_describe(err), err.__traceback__) from err
         finally:
             sys.settrace(previous)
+            decimal.setcontext(previous_decimal)
 
     @staticmethod
     def _failed(message: str, tb: TracebackType | None) -> ScriptFailed:

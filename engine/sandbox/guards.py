@@ -11,36 +11,39 @@ from typing import Any, Callable
 
 from RestrictedPython.Guards import full_write_guard, guarded_iter_unpack_sequence, guarded_unpack_sequence
 
+from engine.sandbox.limits import (
+    MAX_FORMAT_WIDTH,
+    MAX_INT_BITS,
+    MAX_ITEMS,
+    Refused,
+    check_int_bits,
+    refuse_size,
+)
+from engine.sandbox.numbers import (
+    MATH,
+    AliasType,
+    SandboxDecimal,
+    bounded_text_call,
+    check_decimal,
+    check_number,
+    sandbox_round,
+    stdlib_import,
+)
 from engine.sandbox.policy import FORBIDDEN_ATTRIBUTES
+from engine.sandbox.values import CONTAINERS, check_value
 
-MAX_ITEMS = 1_000_000  # longest string / sequence / range a script may build
-MAX_INT_BITS = 100_000  # largest integer (about 30,000 digits)
-MAX_FORMAT_WIDTH = 1_000  # largest width or precision in a format spec
-
-
-class Refused(BaseException):
-    """A runtime guard refused an operation. A BaseException so that user ``except`` cannot swallow it."""
-
+__all__ = ["SAFE_BUILTINS", "Refused"]
 
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset)
 _SPEC_NUMBER = re.compile(r"\d+")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
-
-
-def _refuse_size(size: int, what: str) -> None:
-    if size > MAX_ITEMS:
-        raise Refused(f"{what} would create more than {MAX_ITEMS:,} items or characters")
+_refuse_size, _check_int_bits = refuse_size, check_int_bits
 
 
 def _sized(value: Any) -> Any:
     if isinstance(value, _SIZED):
         _refuse_size(len(value), "this value")
     return value
-
-
-def _check_int_bits(bits: int, what: str) -> None:
-    if bits > MAX_INT_BITS:
-        raise Refused(f"{what} would create an integer of more than {MAX_INT_BITS:,} bits")
 
 
 def _binop(op: str, a: Any, b: Any) -> Any:
@@ -68,7 +71,9 @@ def _binop(op: str, a: Any, b: Any) -> Any:
         for width, precision in _PERCENT_SPEC.findall(a if isinstance(a, str) else a.decode("latin-1")):
             _check_width(width, "'%' formatting")
             _check_width(precision, "'%' formatting")
-        return _sized(a % b)
+        for value in b if isinstance(b, tuple) else (b,):
+            check_number(value, "'%' formatting")
+        return _sized(a % check_value(b, "'%' formatting"))
     return a % b
 
 
@@ -80,6 +85,7 @@ def _check_width(number: str, what: str) -> None:
 def _format(value: Any, conversion: int, spec: str) -> str:
     for number in _SPEC_NUMBER.findall(spec):
         _check_width(number, "f-string")
+    check_number(check_value(value, "f-string"), "f-string")
     if conversion == ord("r"):
         value = repr(value)
     elif conversion == ord("a"):
@@ -135,7 +141,8 @@ def _text_method(name: str, method: Callable[..., Any], obj: Any) -> Callable[..
 
 _GROWING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "replace", "translate",
                               "join", "extend", "hex", "encode", "decode", "upper", "lower", "title",
-                              "swapcase", "casefold", "capitalize"})
+                              "swapcase", "casefold", "capitalize", "copy"})
+_COMPARING_METHODS = frozenset({"sort", "index", "count", "remove"})  # compare items as deep as they go
 
 
 def _getattr(obj: Any, name: str) -> Any:
@@ -145,13 +152,32 @@ def _getattr(obj: Any, name: str) -> Any:
     if name in _GROWING_METHODS:
         if isinstance(obj, (str, bytes, list)):
             return _text_method(name, value, obj)
-        if obj in (str, bytes, list):  # unbound, e.g. str.join(",", items)
+        if obj in _UNBOUND:  # unbound, e.g. str.join(",", items)
             return lambda self, *args, **kw: _text_method(name, getattr(self, name), self)(*args, **kw)
+    elif name in _COMPARING_METHODS and isinstance(obj, list):
+        check_value(obj, f"{name}()")
+    elif name in ("strftime", "strptime"):
+        return bounded_text_call(name, value)
+    elif name == "as_integer_ratio" and isinstance(obj, Decimal):
+        check_decimal(obj, "as_integer_ratio()")
+    elif name == "to_bytes" and isinstance(obj, int):
+        return lambda length=1, *args, **kw: value(_refuse_size(length, "to_bytes()") or length, *args, **kw)
     return value
 
 
 def _getitem(obj: Any, index: Any) -> Any:
+    if isinstance(index, slice):
+        return _sized(obj[index])
+    if isinstance(index, tuple):
+        check_value(index, "this key")  # hashing a tuple walks all of it
     return obj[index]
+
+
+def _compared(value: Any) -> Any:
+    """An operand of ==, <, in...: comparing nested values walks all of them."""
+    if isinstance(value, CONTAINERS):
+        check_value(value, "this comparison")
+    return value
 
 
 def _write(obj: Any) -> Any:
@@ -171,7 +197,63 @@ def _range(*args: int) -> range:
 def _sum(values: Any, start: Any = 0) -> Any:
     if not isinstance(start, (int, float, Decimal, timedelta)):
         raise Refused("sum() adds numbers only; its start value must be a number")
-    return sum(values, start)
+    items = _materialized(values, "sum()")
+    if sum(i.bit_length() for i in items if type(i) is int) > 50 * MAX_INT_BITS:
+        raise Refused("sum(): the numbers are too large to add up")
+    return sum(items, start)
+
+
+def _materialized(iterable: Any, what: str) -> Any:
+    """The items of ``iterable``, checked: sorting, hashing or comparing them walks every one."""
+    items = iterable if isinstance(iterable, CONTAINERS) else list(iterable)
+    _refuse_size(len(items), what)
+    return check_value(items, what)
+
+
+def _stand_in(base: type, new: Callable[..., Any]) -> type:
+    """A type that model code uses like ``base`` (isinstance answers for ``base``) but that builds through
+    ``new``, which returns a plain ``base`` value."""
+    return AliasType(base.__name__, (base,), {"__new__": new, "_real": base, "__slots__": ()})
+
+
+def _new_str(cls: type, value: Any = "", *args: Any) -> str:
+    return str(check_value(value, "str()"), *args)
+
+
+def _new_int(cls: type, *args: Any, **kwargs: Any) -> int:
+    if args and isinstance(args[0], Decimal):
+        check_decimal(args[0], "int()")  # a Decimal from outside: task data, a connector's result
+    result = int(*args, **kwargs)
+    _check_int_bits(result.bit_length(), "int()")
+    return result
+
+
+def _new_copy(base: type) -> Callable[..., Any]:
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if args and base in (set, frozenset, dict):  # hashing the items walks them
+            args = (_materialized(args[0], f"{base.__name__}()"), *args[1:])
+        result = base(*args, **kwargs)
+        _refuse_size(len(result), f"{base.__name__}()")
+        return result
+
+    return new
+
+
+_STR, _INT = _stand_in(str, _new_str), _stand_in(int, _new_int)
+_COPIES = {base: _stand_in(base, _new_copy(base)) for base in (list, tuple, set, dict)}
+_UNBOUND = {str: str, bytes: bytes, list: list, _STR: str, _COPIES[list]: list}
+
+
+def _sorted(iterable: Any, *, key: Any = None, reverse: bool = False) -> list[Any]:
+    return sorted(_materialized(iterable, "sorted()"), key=key, reverse=reverse)
+
+
+def _extreme(function: Callable[..., Any]) -> Callable[..., Any]:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        items = args if len(args) != 1 else _materialized(args[0], f"{function.__name__}()")
+        return function(check_value(items, f"{function.__name__}()"), **kwargs)
+
+    return bounded
 
 
 def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -181,15 +263,15 @@ def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 _EXCEPTIONS = (Exception, ArithmeticError, LookupError, ValueError, TypeError, KeyError, IndexError,
                ZeroDivisionError)
 SAFE_BUILTINS: dict[str, Any] = {
-    **{f.__name__: f for f in (len, min, max, abs, round, sorted, any, all, enumerate, zip, str, int, float,
-                               bool, list, dict, set, tuple, isinstance, *_EXCEPTIONS)},
+    **{f.__name__: f for f in (len, abs, any, all, enumerate, zip, float, bool, isinstance, *_EXCEPTIONS)},
     "True": True, "False": False, "None": None,
-    "range": _range, "sum": _sum,
-    "datetime": datetime, "timedelta": timedelta, "date": date, "Decimal": Decimal,
-    # RestrictedPython's hooks; user code cannot name them (they start with '_').
+    "range": _range, "sum": _sum, "round": sandbox_round, "sorted": _sorted, "min": _extreme(min),
+    "max": _extreme(max), "str": _STR, "int": _INT, **{base.__name__: t for base, t in _COPIES.items()},
+    "datetime": datetime, "timedelta": timedelta, "date": date, "Decimal": SandboxDecimal, "math": MATH,
+    # RestrictedPython's hooks and what the C code of datetime calls; user code cannot name them ('_').
     "_getattr_": _getattr, "_getitem_": _getitem, "_getiter_": iter, "_write_": _write,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
     "_inplacevar_": _inplacevar, "_apply_": _apply,
-    "_binop_": _binop, "_format_": _format, "_sized_": _sized,
+    "_binop_": _binop, "_format_": _format, "_sized_": _sized, "_compared_": _compared,
+    "__import__": stdlib_import,
 }
-
