@@ -20,14 +20,17 @@ on its own:
    code after ``max_seconds``; the previous trace function is restored. With
    it, an allocation budget per run: the safety net for many small steps.
 
-Compile-time refusals raise ``ScriptRejected``; anything that goes wrong while
-the code runs raises ``ScriptFailed``. Both carry ``line`` when it is known.
+Compile-time refusals raise ``ScriptRejected`` (the linter's ``static`` check
+also refuses constant parts that pass a limit, e.g. ``2**10**8``); anything
+that goes wrong while the code runs raises ``ScriptFailed``, with the code
+``script_limit_exceeded`` when a guard or the deadline stopped it. Both carry
+``line`` when it is known.
 
 Layer 1 lives in ``policy``, layer 2 in ``guards`` (with ``numbers`` and ``values``), layer 3 and the
 script engines in ``environment``.
 """
 
 from engine.sandbox.environment import SandboxEnvironment, SandboxScriptEngine
-from engine.sandbox.policy import check_expression, check_script
+from engine.sandbox.static import check_expression, check_script
 
 __all__ = ["SandboxEnvironment", "SandboxScriptEngine", "check_expression", "check_script"]

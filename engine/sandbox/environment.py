@@ -18,6 +18,7 @@ from engine.sandbox.policy import FILENAME, compiled
 from engine.sandbox.values import check_value
 
 DEFAULT_MAX_SECONDS = 1.0
+LIMIT_EXCEEDED = "script_limit_exceeded"  # the code of a ScriptFailed that a guard or the deadline stopped
 
 
 class _Timeout(BaseException):
@@ -36,6 +37,8 @@ def _namespace(*sources: dict[str, Any] | None) -> dict[str, Any]:
 def _describe(err: Exception) -> str:
     """The error's type and text; the text only when its arguments are small (it is built outside the
     deadline, and ``raise ValueError(value)`` may carry any value)."""
+    if isinstance(err, decimal.DecimalException):  # its text is the list of signals
+        return f"{type(err).__name__}: the Decimal operation is invalid or its result out of range"
     try:
         check_value(err.args, "the error")
         text = str(err)
@@ -119,11 +122,12 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
             return value
         except _Timeout:
             raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "
-                               "(an endless loop?)", sys.exc_info()[2]) from None
+                               "(an endless loop?)", sys.exc_info()[2], code=LIMIT_EXCEEDED) from None
         except Refused as err:
-            raise self._failed(str(err), err.__traceback__) from None
-        except MemoryError as err:
-            raise self._failed("ran out of memory", err.__traceback__) from None
+            raise self._failed(str(err), err.__traceback__, code=LIMIT_EXCEEDED) from None
+        except (MemoryError, RecursionError) as err:
+            what = "ran out of memory" if isinstance(err, MemoryError) else "called itself too deeply"
+            raise self._failed(what, err.__traceback__, code=LIMIT_EXCEEDED) from None
         except Exception as err:  # user code may raise anything; report it, never leak it
             raise self._failed(_describe(err), err.__traceback__) from err
         finally:
@@ -131,9 +135,9 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
             decimal.setcontext(previous_decimal)
 
     @staticmethod
-    def _failed(message: str, tb: TracebackType | None) -> ScriptFailed:
+    def _failed(message: str, tb: TracebackType | None, *, code: str | None = None) -> ScriptFailed:
         line = _user_line(tb)
-        return ScriptFailed(f"line {line}: {message}" if line else message, line=line)
+        return ScriptFailed(f"line {line}: {message}" if line else message, line=line, code=code)
 
 
 class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]

@@ -158,6 +158,13 @@ def compiled(source: str, mode: Literal["eval", "exec"]) -> CodeType:
     """Compile once per distinct source; raise ScriptRejected (without element or file) on refusal."""
     kind = "expression" if mode == "eval" else "script"
     try:
+        return _compile(source, mode, kind)
+    except (RecursionError, MemoryError):  # the parser's and compiler's own limits on nesting
+        raise ScriptRejected(f"the {kind} is nested too deeply", line=1) from None
+
+
+def _compile(source: str, mode: Literal["eval", "exec"], kind: str) -> CodeType:
+    try:
         tree = ast.parse(source, FILENAME, mode)
     except SyntaxError as err:
         raise ScriptRejected(f"the {kind} is not valid Python: {err.msg}", line=err.lineno) from None
@@ -168,22 +175,3 @@ def compiled(source: str, mode: Literal["eval", "exec"]) -> CodeType:
         line, message = errors[0]
         raise ScriptRejected(message, line=line, problems=problems if len(problems) > 1 else None)
     return compile(tree, FILENAME, mode)
-
-
-def _check(source: str, mode: Literal["eval", "exec"], element_id: str | None, file: str | None) -> None:
-    try:
-        compiled(source, mode)
-    except ScriptRejected as err:
-        raise ScriptRejected(err.message, line=err.line, element_id=element_id, file=file,
-                             problems=err.context.get("problems")) from None
-
-
-def check_expression(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
-    """Compile-only check for the model linter; raises ScriptRejected with ``line`` set."""
-    _check(source, "eval", element_id, file)
-
-
-def check_script(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
-    """Like check_expression, for a script task's statements."""
-    _check(source, "exec", element_id, file)
-
