@@ -12,6 +12,8 @@ SignatureRejected                      403 (every ``signature_*`` code, a wrong 
                                            wrongly tell the client to log in again)
 AuthenticationFailed                   401
 ValidationFailed, DefinitionError      400
+ScriptFailed                           422 (the model's own script, condition or DMN failed on this
+                                           request's data, or a sandbox limit stopped it; nothing stored)
 any other error                        500 (``internal_error``, nothing of the cause leaked)
 =====================================  ======
 
@@ -41,6 +43,7 @@ from engine.errors import (
     GmpflowError,
     NotFound,
     PermissionDenied,
+    ScriptFailed,
     SignatureRejected,
     ValidationFailed,
 )
@@ -55,6 +58,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (AuthenticationFailed, 401),
     (ValidationFailed, 400),
     (DefinitionError, 400),
+    (ScriptFailed, 422),
 )
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
               415: "unsupported_media_type"}
