@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 
 from engine.errors import DefinitionError, ScriptRejected
 from engine.services import Gmpflow
-from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
+from tests.api_support import DEMO, PASSWORD, Api, body, open_task, start_demo
 from tests.conftest import ADMIN
 from tests.hostile_support import bundle, snapshot
 from tests.test_sandbox import ESCAPES
@@ -157,6 +158,97 @@ def test_a_sandbox_escape_is_refused_at_deploy(engine: Gmpflow, deploy_files: Ca
     assert refused.value.code == "lint_failed", refused.value
     assert [p["code"] for p in refused.value.context["problems"]] == ["script_rejected"], refused.value
     assert snapshot(engine.db) == before
+
+
+# Bounded expressions: what lint can see past a sandbox limit is refused at deploy, in every place code
+# runs; what depends on the data is refused when it runs, as a 422 that stores nothing.
+CONSTANT_HEAVY = [
+    ("issue-decimal", "int(Decimal('1e100000000')) > 0"),
+    ("issue-power", "2**10**8 > 0"),
+    ("issue-repetition", "'x' * 10**9 == ''"),
+    ("factorial", "math.factorial(10**7) > 0"),
+    ("huge-round", "round(5, -10**9) == 0"),
+]
+HEAVY_CASES = [pytest.param(place, code, id=f"{place}-{case_id}") for case_id, code in CONSTANT_HEAVY
+               for place in PLACES]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # refused by lint before any storage
+@pytest.mark.parametrize(("place", "code"), HEAVY_CASES)
+def test_a_constant_expression_past_a_sandbox_limit_is_refused_at_deploy(
+        engine: Gmpflow, deploy_files: Callable[..., None], place: str, code: str) -> None:
+    before = snapshot(engine.db)
+    with pytest.raises(DefinitionError) as refused:
+        deploy_files(PLACES[place](code if place != "script-task" else f"y = {code}"))
+    assert refused.value.code == "lint_failed", refused.value
+    assert [p["code"] for p in refused.value.context["problems"]] == ["script_rejected"], refused.value
+    assert "refused before it runs" in refused.value.context["problems"][0]["message"]
+    assert snapshot(engine.db) == before
+
+
+START = "/api/v1/process-definitions/hostile/instances"
+RUNTIME_HEAVY = [  # (id, bundle, code of the answer); x is 1 when the script's default runs
+    ("script-decimal", bundle(script="e = '1e100000000'\nn = int(Decimal(e))"), "script_limit_exceeded"),
+    ("script-power", bundle(script="n = 10**8\nx = 2**n"), "script_limit_exceeded"),
+    ("script-repetition", bundle(script="n = 10**9\nx = 'x' * n"), "script_limit_exceeded"),
+    ("script-shared-parts", bundle(script="a = [0]\nfor i in range(40):\n    a = [a, a]\nx = 1"),
+     "script_limit_exceeded"),
+    ("script-endless-loop", bundle(script="x = 1\nwhile x: pass"), "script_limit_exceeded"),
+    ("condition-power", bundle(condition="2 ** (x * 10**8) > 0"), "script_limit_exceeded"),
+    ("condition-repetition", bundle(condition="'x' * (x * 10**9) == ''"), "script_limit_exceeded"),
+    ("dmn-output-repetition", bundle(output_cell="'A' * (x * 10**9)"), "script_failed"),  # wrapped by the DMN
+
+    ("condition-error", bundle(condition="1 / (x - 1) > 0"), "script_failed"),
+    ("script-leaves-a-date", bundle(script="x = 1\nday = date(2024, 1, 1)"), "script_failed"),
+    ("script-leaves-a-decimal", bundle(script="x = 1\nprice = Decimal('1.5')"), "script_failed"),
+]
+
+
+@pytest.mark.parametrize(("files", "code"), [c[1:] for c in RUNTIME_HEAVY], ids=[c[0] for c in RUNTIME_HEAVY])
+def test_a_heavy_expression_at_run_time_answers_a_clear_problem_and_stores_nothing(
+        api: Api, engine: Gmpflow, deploy: Callable[..., Any], files: dict[str, str], code: str) -> None:
+    deploy(files)
+    api.token("ada")
+    before = snapshot(engine.db)
+    response = api.post(START, as_="ada", json={"business_key": "HEAVY-1", "variables": {}})
+    assert (response.status_code, response.json["code"]) == (422, code), response.json
+    assert snapshot(engine.db) == before
+    assert api.get("/api/v1/process-definitions", as_="ada").status_code == 200  # and the server answers
+
+
+def test_a_script_formats_today_through_the_api(api: Api, engine: Gmpflow,
+                                                deploy: Callable[..., Any]) -> None:
+    deploy(bundle(script="today = datetime.now().strftime('%Y-%m-%d')\n"
+                         "due = (datetime.strptime(today, '%Y-%m-%d') + timedelta(days=30)).isoformat()\n"
+                         "price = str(Decimal('19.99') * 3)\nx = 1"))
+    response = api.post(START, as_="ada", json={"business_key": "DATES-1", "variables": {}})
+    assert response.status_code == 201, response.json
+    assert body(response)["status"] == "completed", response.json
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_other_requests_are_served_while_a_hostile_script_runs(app: Any, api: Api, engine: Gmpflow,
+                                                               deploy: Callable[..., Any]) -> None:
+    deploy(bundle(script="x = 1\nwhile x: pass"))
+    token = api.token("ada")
+    headers = {"Authorization": f"Bearer {token}"}
+    hostile_answered = threading.Event()
+    answers: list[tuple[int, str]] = []
+
+    def hostile() -> None:
+        response = app.test_client().post(START, headers=headers, json={"business_key": "LOOP-1",
+                                                                        "variables": {}})
+        answers.append((response.status_code, response.json["code"]))
+        hostile_answered.set()
+
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    other = app.test_client().get("/api/v1/process-definitions", headers=headers)
+    served_meanwhile = not hostile_answered.is_set()
+    thread.join()
+    assert other.status_code == 200
+    assert served_meanwhile, "the other request waited for the hostile script"
+    assert answers == [(422, "script_limit_exceeded")]
 
 
 # -- the REST API -------------------------------------------------------------------------------------------

@@ -480,3 +480,28 @@ def test_other_threads_keep_running_while_a_script_is_stopped() -> None:
     assert results == [i * 2 > 5 for i in range(200)]
     assert finished_first, "the other thread had to wait for the hostile script"
     assert [getattr(f, "code", None) for f in failures] == ["script_limit_exceeded"]
+
+
+@pytest.mark.parametrize(("script", "message"), [
+    ("d = date(2024, 1, 1)", "the variable 'd' holds a date, which task data cannot store; store its iso"),
+    ("p = Decimal('1.5')", "the variable 'p' holds a Decimal, which task data cannot store; store str()"),
+    ("s = set([1])", "the variable 's' holds a set, which task data cannot store; store a list"),
+    ("r = range(3)", "the variable 'r' holds a range, which task data cannot store"),
+    ("m = math", "the variable 'm' holds a SimpleNamespace"),
+    ("k = {(1, 2): 'x'}", "the variable 'k' has a key of type tuple, which task data cannot store"),
+    ("nested = {'a': [1, {'b': date(2024, 1, 1)}]}", "the variable 'nested' holds a date"),
+], ids=["date", "decimal", "set", "range", "namespace", "tuple-key", "nested-date"])
+def test_a_script_cannot_leave_a_value_the_instance_state_cannot_store(script: str, message: str) -> None:
+    data = {"x": 1}
+    with pytest.raises(ScriptFailed) as caught:
+        _run(script, "exec", data)
+    assert caught.value.code == "script_failed"
+    assert message in caught.value.message
+    assert data == {"x": 1}
+
+
+def test_a_script_leaves_every_storable_kind_of_value() -> None:
+    data: dict[str, Any] = {}
+    _run("v = {'t': 'x', 'i': 1, 'f': 1.5, 'b': True, 'n': None, 'when': datetime(2024, 1, 1),"
+         " 'span': timedelta(hours=1), 'list': [1, (2, 3)], 1: 'int key'}", "exec", data)
+    assert data["v"]["list"] == [1, (2, 3)]

@@ -15,7 +15,7 @@ from engine.errors import ConnectorError, GmpflowError, ScriptFailed, ScriptReje
 from engine.sandbox.guards import SAFE_BUILTINS, Refused
 from engine.sandbox.limits import RUN
 from engine.sandbox.policy import FILENAME, compiled
-from engine.sandbox.values import check_value
+from engine.sandbox.values import check_stored, check_value
 
 DEFAULT_MAX_SECONDS = 1.0
 LIMIT_EXCEEDED = "script_limit_exceeded"  # the code of a ScriptFailed that a guard or the deadline stopped
@@ -72,27 +72,30 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
                  external_context: dict[str, Any] | None = None) -> Any:
         """Return the expression's value; raise ScriptRejected or ScriptFailed."""
         code = compiled(expression, "eval")
-        return self._run(code, _namespace(self.globals, external_context, context), result=True)
+        return self._run(code, _namespace(self.globals, external_context, context), kept=None)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         """Run the script and update ``context`` (the task data) with what it assigned."""
         code = compiled(script, "exec")
         namespace = _namespace(self.globals, external_context, context)
-        self._run(code, namespace, result=False)
         hidden = set(self.globals) | set(external_context or {}) | {"__builtins__"}
+        kept: dict[str, Any] = {}  # filled by _run: the variables to write back, checked
+        self._run(code, namespace, kept=(hidden, kept))
         for key in [k for k in context if not k.startswith("_") and k not in namespace]:
             del context[key]
-        context.update((k, v) for k, v in namespace.items() if k not in hidden and not callable(v))
+        context.update(kept)
         return True
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
         raise ConnectorError("service calls go through SandboxScriptEngine's service_handler",
                              code="service_handler_missing", retryable=False)
 
-    def _run(self, code: CodeType, namespace: dict[str, Any], *, result: bool) -> Any:
-        """Run ``code``; the value of an expression (``result``), or the variables a script leaves in
-        ``namespace``, must be small enough to copy, store and show (the engine does all three)."""
+    def _run(self, code: CodeType, namespace: dict[str, Any],
+             *, kept: tuple[set[str], dict[str, Any]] | None) -> Any:
+        """Run ``code`` and return its value, which must be small enough to copy and show. With ``kept``
+        (the names not to write back, and the dict to fill), a script's variables are collected instead:
+        each small enough to copy and of a type the instance's state can store."""
         deadline = time.perf_counter() + self.max_seconds
         RUN.allocated = 0
 
@@ -114,11 +117,13 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
         try:
             decimal.setcontext(RUN.decimal_context)
             value = eval(code, namespace)
-            if result:
+            if kept is None:
                 return check_value(value, "the result")
+            hidden, variables = kept
             for name, variable in namespace.items():
-                if name != "__builtins__":
-                    check_value(variable, f"the variable '{name}'")
+                if name not in hidden and not callable(variable):
+                    check_stored(variable, name)
+                    variables[name] = variable
             return value
         except _Timeout:
             raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "

@@ -25,6 +25,37 @@ def check_value(value: Any, what: str) -> Any:
     return value
 
 
+STORED_SCALARS = (str, int, float, bool, type(None), datetime, timedelta)  # what task data can hold
+_HINTS = {date: "store its isoformat() or a datetime", Decimal: "store str() or float() of it",
+          set: "store a list", frozenset: "store a list"}
+
+
+def check_stored(value: Any, name: str) -> None:
+    """Refuse a value that a script leaves in the task data but the instance's state cannot store (it
+    would fail when the step commits): a date, a Decimal, a set, a range, a tuple as a dict key..."""
+    check_value(value, f"the variable '{name}'")
+    pending, seen = [value], set()
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (list, tuple)):
+            if id(item) not in seen:
+                seen.add(id(item))
+                pending.extend(item)
+        elif isinstance(item, dict):
+            if id(item) not in seen:
+                seen.add(id(item))
+                pending.extend(item.values())
+                bad = [k for k in item if not isinstance(k, (str, int, float, bool, type(None)))]
+                if bad:
+                    raise TypeError(f"the variable '{name}' has a key of type {type(bad[0]).__name__}, which "
+                                  "task data cannot store; use text or numbers as keys")
+        elif not isinstance(item, STORED_SCALARS):
+            kind = type(item)
+            hint = next((h for t, h in _HINTS.items() if isinstance(item, t) and kind is not datetime), None)
+            raise TypeError(f"the variable '{name}' holds a {kind.__name__}, which task data cannot store"
+                          + (f"; {hint}" if hint else ""))
+
+
 def _size(value: Any, memo: dict[int, int | None], depth: int) -> int:
     key = id(value)
     if key in memo:
