@@ -142,6 +142,11 @@ _GROWING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs",
                               "join", "extend", "hex", "encode", "decode", "upper", "lower", "title",
                               "swapcase", "casefold", "capitalize", "copy"})
 _COMPARING_METHODS = frozenset({"sort", "index", "count", "remove"})  # compare items as deep as they go
+# methods of dicts and sets that hash or compare their arguments (a tuple of shared parts hashes them all)
+_HASHING_METHODS = frozenset({"get", "setdefault", "pop", "add", "discard", "remove", "update", "fromkeys",
+                              "union", "intersection", "difference", "symmetric_difference", "issubset",
+                              "issuperset", "isdisjoint", "intersection_update", "difference_update",
+                              "symmetric_difference_update"})
 
 
 def _getattr(obj: Any, name: str) -> Any:
@@ -153,8 +158,13 @@ def _getattr(obj: Any, name: str) -> Any:
             return _text_method(name, value, obj)
         if obj in _UNBOUND:  # unbound, e.g. str.join(",", items)
             return lambda self, *args, **kw: _text_method(name, getattr(self, name), self)(*args, **kw)
-    elif name in _COMPARING_METHODS and isinstance(obj, list):
+    elif name in _HASHING_METHODS and (isinstance(obj, (dict, set, frozenset)) or obj in _HASHED):
+        return _checking_arguments(name, value)
+    elif name in _COMPARING_METHODS and isinstance(obj, (list, tuple)):
         check_value(obj, f"{name}()")
+        return _checking_arguments(name, value)
+    elif name == "from_bytes" and (obj is int or isinstance(obj, int)):
+        return lambda data, *args, **kw: _INT(value(data, *args, **kw))  # sized like int()
     elif name in ("strftime", "strptime"):
         return bounded_text_call(name, value)
     elif name == "as_integer_ratio" and isinstance(obj, Decimal):
@@ -162,6 +172,14 @@ def _getattr(obj: Any, name: str) -> Any:
     elif name == "to_bytes" and isinstance(obj, int):
         return lambda length=1, *args, **kw: value(_refuse_size(length, "to_bytes()") or length, *args, **kw)
     return value
+
+
+def _checking_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_value(args, f"{name}()")
+        return method(*args, **kwargs)
+
+    return checked
 
 
 def _getitem(obj: Any, index: Any) -> Any:
@@ -238,6 +256,7 @@ def _new_copy(base: type) -> Callable[..., Any]:
 _STR, _INT = _stand_in(str, _new_str), _stand_in(int, _new_int)
 _COPIES = {base: _stand_in(base, _new_copy(base)) for base in (list, tuple, set, dict)}
 _UNBOUND = {str: str, bytes: bytes, list: list, _STR: str, _COPIES[list]: list}
+_HASHED = (dict, set, frozenset, _COPIES[dict], _COPIES[set])
 
 
 def _sorted(iterable: Any, *, key: Any = None, reverse: bool = False) -> list[Any]:
