@@ -186,6 +186,30 @@ def test_a_constant_expression_past_a_sandbox_limit_is_refused_at_deploy(
     assert snapshot(engine.db) == before
 
 
+DMN_ENTRIES = [  # (id, input entry, the problem's code or None when it deploys)
+    ("unary-test", ">= 1", None),
+    ("both-ends", "0 < ? < 6", None),
+    ("unary-test-escape", "> __import__('os')", "script_rejected"),
+    ("unary-test-past-a-limit", "> 2**10**8", "script_rejected"),
+    ("range-test-past-a-limit", "? < 10**10**10", "script_rejected"),
+    ("many-input-marks", " + ".join(["?"] * 21) + " > 0", "script_rejected"),
+]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("entry", "code"), [c[1:] for c in DMN_ENTRIES], ids=[c[0] for c in DMN_ENTRIES])
+def test_a_dmn_input_entry_is_checked_as_the_expression_it_becomes(
+        engine: Gmpflow, deploy_files: Callable[..., None], entry: str, code: str | None) -> None:
+    if code is None:
+        deploy_files(bundle(input_cell=entry))
+        return
+    before = snapshot(engine.db)
+    with pytest.raises(DefinitionError) as refused:
+        deploy_files(bundle(input_cell=entry))
+    assert [p["code"] for p in refused.value.context["problems"]] == [code], refused.value
+    assert snapshot(engine.db) == before
+
+
 START = "/api/v1/process-definitions/hostile/instances"
 RUNTIME_HEAVY = [  # (id, bundle, code of the answer); x is 1 when the script's default runs
     ("script-decimal", bundle(script="e = '1e100000000'\nn = int(Decimal(e))"), "script_limit_exceeded"),

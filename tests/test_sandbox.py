@@ -448,8 +448,9 @@ def test_the_c_code_of_datetime_may_import_time_but_model_code_still_cannot_impo
     ("'x' * 10**9 == y", "'*' would create more than"),
     ("y = math.factorial(10**7)", "math.factorial() would create"),
     ("y = 1\nz = 'a'.ljust(10**9)", "ljust() would create"),
-    ("-" * 100_000 + "1", "nested too deeply"),
-], ids=["power", "decimal", "repetition", "factorial", "second-line", "nesting"])
+    ("-" * 9_000 + "1", "nested too deeply"),
+    ("x" * 10_001, "an expression may be at most 10,000 characters long"),
+], ids=["power", "decimal", "repetition", "factorial", "second-line", "nesting", "length"])
 def test_the_linter_refuses_what_it_can_see_past_a_limit(code: str, message: str) -> None:
     check = check_script if _mode(code) == "exec" else check_expression
     with pytest.raises(ScriptRejected) as caught:

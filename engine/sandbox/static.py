@@ -50,7 +50,14 @@ def _constant_parts(tree: ast.AST, assigned: frozenset[str]) -> list[ast.expr]:
     return found
 
 
+MAX_SOURCE = {"eval": 10_000, "exec": 200_000}  # characters of an expression, of a script
+
+
 def _check(source: str, mode: Literal["eval", "exec"], element_id: str | None, file: str | None) -> None:
+    if len(source) > MAX_SOURCE[mode]:
+        kind = "an expression" if mode == "eval" else "a script"
+        raise ScriptRejected(f"{kind} may be at most {MAX_SOURCE[mode]:,} characters long", line=1,
+                             element_id=element_id, file=file)
     try:
         compiled(source, mode)
     except ScriptRejected as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from engine.sandbox.limits import MAX_ITEMS, Refused
 
@@ -25,7 +26,8 @@ def check_value(value: Any, what: str) -> Any:
     return value
 
 
-STORED_SCALARS = (str, int, float, bool, type(None), datetime, timedelta)  # what task data can hold
+# what the instance state can store (SpiffWorkflow's registry adds datetime, timedelta and UUID to JSON)
+STORED_SCALARS = (str, int, float, bool, type(None), datetime, timedelta, UUID)
 _HINTS = {date: "store its isoformat() or a datetime", Decimal: "store str() or float() of it",
           set: "store a list", frozenset: "store a list"}
 
