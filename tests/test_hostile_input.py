@@ -20,7 +20,7 @@ import pytest
 from engine.errors import DefinitionError, ScriptRejected
 from engine.services import Gmpflow
 from tests.api_support import DEMO, PASSWORD, Api, body, open_task, start_demo
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import bundle, snapshot
 from tests.test_sandbox import ESCAPES
 
@@ -521,3 +521,25 @@ def test_login_brute_force_locks_the_account_and_changes_nothing_else(app: Any, 
                | {e.action for e in engine.audit_events(object_type="user")})
     assert "user.locked" in actions or any("lock" in a for a in actions), actions
     assert engine.verify_audit().ok
+
+
+@pytest.mark.parametrize(("script", "attempts"), [
+    ("n = 10**9\nline_open = 'x' * n", 1),  # refused by a guard: the same data is refused again, no retry
+    ("line_open = True\nwhile line_open: pass", 3),  # stopped by the deadline: retried like any failure
+], ids=["guard", "deadline"])
+def test_a_heavy_script_after_a_timer_opens_an_incident(engine: Gmpflow, deploy: Callable[..., Any],
+                                                         clock: Any, script: str, attempts: int) -> None:
+    model = (ROOT / "tests" / "bpmn" / "timer_date.bpmn").read_text()
+    deploy({"timer_date.bpmn": model.replace("<bpmn:script>line_open = True</bpmn:script>",
+                                             f"<bpmn:script>{script}</bpmn:script>")})
+    instance = engine.start_instance(ADMIN, "timer_date")
+    clock.advance(hours=7)
+    for _ in range(attempts):
+        engine.run_jobs_once()
+        clock.advance(minutes=5)
+    (incident,) = engine.list_incidents()
+    # the incident is the timer's job, whose engine steps ran the script
+    assert (incident.instance_id, incident.element_id, incident.attempts) == (instance.id, "shift_start",
+                                                                              attempts)
+    assert "stopped after" in incident.error or "would create more than" in incident.error
+    assert engine.instance_detail(instance.id)["instance"].status == "failed"

@@ -129,7 +129,9 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
             raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "
                                "(an endless loop?)", sys.exc_info()[2], code=LIMIT_EXCEEDED) from None
         except Refused as err:
-            raise self._failed(str(err), err.__traceback__, code=LIMIT_EXCEEDED) from None
+            failed = self._failed(str(err), err.__traceback__, code=LIMIT_EXCEEDED)
+            failed.retryable = False  # type: ignore[attr-defined]  # refused again on retry: incident at once
+            raise failed from None
         except (MemoryError, RecursionError) as err:
             what = "ran out of memory" if isinstance(err, MemoryError) else "called itself too deeply"
             raise self._failed(what, err.__traceback__, code=LIMIT_EXCEEDED) from None
