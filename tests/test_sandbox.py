@@ -302,6 +302,8 @@ LIMITS = [
     ("nested-format-width", "f'{1:{10**9}}'", "widths and precisions above 1000"),
     ("format-precision", "f'{1.5:.999999}'", "widths and precisions above 1000"),
     ("percent-star-width", "'%.*f' % (10**9, 1.0)", "widths and precisions above 1000"),
+    ("percent-width-after-nested-key", "'%(a(b))999999999s' % {'a(b)': 1}", "widths and precisions above"),
+    ("percent-width-of-many-digits", "('%' + '9' * 5000 + 'd') % 1", "widths and precisions above 1000"),
     ("range", "sorted(range(10**12))", "range() would create more than"),
     ("strftime-format", "datetime.now().strftime('%Y' * 1000)", "strftime(): formats longer than 1000"),
     ("strptime-text", "datetime.strptime('1' * 2000, '%Y')", "strptime(): formats longer than 1000"),
@@ -364,6 +366,7 @@ BOUNDED_FAILURES = [
     ("decimal-quantize-past-precision", "Decimal('1e100').quantize(Decimal('0.01'))", "InvalidOperation:"),
     ("float-power", "10.0 ** 10**8", "OverflowError"),
     ("timedelta", "timedelta(days=10**12)", "OverflowError"),
+    ("many-unclosed-percent-keys", "('%(' * 300000) % {}", "ValueError: incomplete format key"),
     ("error-carrying-shared-parts", SHARED_40 + "raise ValueError(a)",
      "ValueError: (its details are too large to show)"),
 ]
@@ -409,6 +412,7 @@ ORDINARY = [
     ("dict-with-tuple-keys", "{(1, 2): 'x'}[(1, 2)]", "x"),
     ("slice", "'abcdef'[1:4] + str([1, 2, 3][::2])", "bcd[1, 3]"),
     ("percent-format", "'%05.1f %s' % (3.14159, 'ok')", "003.1 ok"),
+    ("percent-keys", "'%(lot)s: %(qty)6.2f%%' % {'lot': 'L1', 'qty': 2.5}", "L1:   2.50%"),
     ("moderate-text", "len(','.join(['abc'] * 10000))", 39999),
 ]
 

@@ -35,41 +35,37 @@ __all__ = ["SAFE_BUILTINS", "Refused"]
 
 _SIZED = (str, bytes, list, tuple, dict, set, frozenset)
 _SPEC_NUMBER = re.compile(r"\d+")
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
-_refuse_size, _check_int_bits = refuse_size, check_int_bits
 
 
 def _sized(value: Any) -> Any:
     if isinstance(value, _SIZED):
-        _refuse_size(len(value), "this value")
+        refuse_size(len(value), "this value")
     return value
 
 
 def _binop(op: str, a: Any, b: Any) -> Any:
     if op == "*":
         if isinstance(a, int) and isinstance(b, int):
-            _check_int_bits(a.bit_length() + b.bit_length(), "'*'")
+            check_int_bits(a.bit_length() + b.bit_length(), "'*'")
         elif isinstance(a, _SIZED) and isinstance(b, int):
-            _refuse_size(len(a) * b, "'*'")
+            refuse_size(len(a) * b, "'*'")
         elif isinstance(b, _SIZED) and isinstance(a, int):
-            _refuse_size(len(b) * a, "'*'")
+            refuse_size(len(b) * a, "'*'")
         return a * b
     if op == "**":
         if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-            _check_int_bits(b * a.bit_length(), "'**'")
+            check_int_bits(b * a.bit_length(), "'**'")
         return a ** b
     if op == "<<":
         if isinstance(a, int) and isinstance(b, int) and a and b > 0:
-            _check_int_bits(a.bit_length() + b, "'<<'")
+            check_int_bits(a.bit_length() + b, "'<<'")
         return a << b
     if op == "+":
         if isinstance(a, _SIZED) and isinstance(b, _SIZED):
-            _refuse_size(len(a) + len(b), "'+'")
+            refuse_size(len(a) + len(b), "'+'")
         return a + b
     if isinstance(a, (str, bytes)):  # '%' formatting
-        for width, precision in _PERCENT_SPEC.findall(a if isinstance(a, str) else a.decode("latin-1")):
-            _check_width(width, "'%' formatting")
-            _check_width(precision, "'%' formatting")
+        _check_percent_widths(a if isinstance(a, str) else a.decode("latin-1"))
         for value in b if isinstance(b, tuple) else (b,):
             check_number(value, "'%' formatting")
         return _sized(a % check_value(b, "'%' formatting"))
@@ -77,8 +73,39 @@ def _binop(op: str, a: Any, b: Any) -> Any:
 
 
 def _check_width(number: str, what: str) -> None:
-    if number == "*" or (number and int(number) > MAX_FORMAT_WIDTH):
+    if "*" in number or (number and (len(number) > 4 or int(number) > MAX_FORMAT_WIDTH)):
         raise Refused(f"{what}: widths and precisions above {MAX_FORMAT_WIDTH} are not allowed")
+
+
+def _check_percent_widths(text: str) -> None:
+    """Read every conversion of a '%' format as Python does, in one pass (a regex rescanned the rest of the
+    text for each '%(' and missed widths after a key with nested parentheses)."""
+    end, at = len(text), text.find("%")
+    while at != -1:
+        at += 1
+        if text.startswith("%", at):
+            at = text.find("%", at + 1)
+            continue
+        if text.startswith("(", at):  # a mapping key, parentheses nested: jump from ')' to ')'
+            depth, at = 1, at + 1
+            while depth:
+                close = text.find(")", at)
+                if close == -1:
+                    return  # an unclosed key: Python refuses the format
+                depth += text.count("(", at, close) - 1
+                at = close + 1
+        while at < end and text[at] in "-+ #0":
+            at += 1
+        for part in ("width", "precision"):
+            if part == "precision":
+                if not text.startswith(".", at):
+                    break
+                at += 1
+            start = at
+            while at < end and (text[at].isdigit() or text[at] == "*"):
+                at += 1
+            _check_width(text[start:at], "'%' formatting")
+        at = text.find("%", at)
 
 
 def _format(value: Any, conversion: int, spec: str) -> str:
@@ -103,7 +130,7 @@ _OTHER_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
 def _inplacevar(op: str, a: Any, b: Any) -> Any:
     if op in _INPLACE:
         if op == "+=" and isinstance(a, list):  # in place, like Python
-            _refuse_size(len(a) + len(b) if isinstance(b, _SIZED) else len(a), "'+='")
+            refuse_size(len(a) + len(b) if isinstance(b, _SIZED) else len(a), "'+='")
             a += b
             return a
         return _binop(_INPLACE[op], a, b)
@@ -115,23 +142,23 @@ def _text_method(name: str, method: Callable[..., Any], obj: Any) -> Callable[..
 
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if name in ("ljust", "rjust", "center", "zfill") and args and isinstance(args[0], int):
-            _refuse_size(args[0], f"{name}()")
+            refuse_size(args[0], f"{name}()")
         elif name == "expandtabs":
             tab = args[0] if args else kwargs.get("tabsize", 8)
-            _refuse_size(len(obj) + obj.count("\t" if isinstance(obj, str) else b"\t") * tab, name + "()")
+            refuse_size(len(obj) + obj.count("\t" if isinstance(obj, str) else b"\t") * tab, name + "()")
         elif name == "replace" and len(args) >= 2:
             old, new = args[0], args[1]
             hits = len(obj) + 1 if not old else obj.count(old)
-            _refuse_size(len(obj) + hits * len(new), "replace()")
+            refuse_size(len(obj) + hits * len(new), "replace()")
         elif name == "extend" and args and isinstance(args[0], _SIZED):
-            _refuse_size(len(obj) + len(args[0]), "extend()")
+            refuse_size(len(obj) + len(args[0]), "extend()")
         elif name == "translate" and args and isinstance(args[0], dict):
             longest = max((len(v) for v in args[0].values() if isinstance(v, (str, bytes))), default=1)
-            _refuse_size(len(obj) * longest, "translate()")
+            refuse_size(len(obj) * longest, "translate()")
         elif name == "join" and args:
             items = list(args[0])
             joined = sum(len(i) for i in items if isinstance(i, _SIZED)) + len(obj) * len(items)
-            _refuse_size(joined, "join()")
+            refuse_size(joined, "join()")
             return _sized(method(items))
         return _sized(method(*args, **kwargs))
 
@@ -170,8 +197,16 @@ def _getattr(obj: Any, name: str) -> Any:
     elif name == "as_integer_ratio" and isinstance(obj, Decimal):
         check_decimal(obj, "as_integer_ratio()")
     elif name == "to_bytes" and isinstance(obj, int):
-        return lambda length=1, *args, **kw: value(_refuse_size(length, "to_bytes()") or length, *args, **kw)
+        return _sized_first_argument("to_bytes", value)
     return value
+
+
+def _sized_first_argument(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def sized(length: int = 1, *args: Any, **kwargs: Any) -> Any:
+        refuse_size(length, f"{name}()")
+        return method(length, *args, **kwargs)
+
+    return sized
 
 
 def _checking_arguments(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -207,7 +242,7 @@ def _range(*args: int) -> range:
         size = len(result)
     except OverflowError:
         size = MAX_ITEMS + 1
-    _refuse_size(size, "range()")
+    refuse_size(size, "range()")
     return result
 
 
@@ -220,7 +255,7 @@ def _sum(values: Any, start: Any = 0) -> Any:
 def _materialized(iterable: Any, what: str) -> Any:
     """The items of ``iterable``, checked: sorting, hashing or comparing them walks every one."""
     items = iterable if isinstance(iterable, CONTAINERS) else list(iterable)
-    _refuse_size(len(items), what)
+    refuse_size(len(items), what)
     return check_value(items, what)
 
 
@@ -238,7 +273,7 @@ def _new_int(cls: type, *args: Any, **kwargs: Any) -> int:
     if args and isinstance(args[0], Decimal):
         check_decimal(args[0], "int()")  # a Decimal from outside: task data, a connector's result
     result = int(*args, **kwargs)
-    _check_int_bits(result.bit_length(), "int()")
+    check_int_bits(result.bit_length(), "int()")
     return result
 
 
@@ -247,7 +282,7 @@ def _new_copy(base: type) -> Callable[..., Any]:
         if args and base in (set, frozenset, dict):  # hashing the items walks them
             args = (_materialized(args[0], f"{base.__name__}()"), *args[1:])
         result = base(*args, **kwargs)
-        _refuse_size(len(result), f"{base.__name__}()")
+        refuse_size(len(result), f"{base.__name__}()")
         return result
 
     return new
