@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import pytest
 
 from engine.errors import DefinitionError, ScriptRejected
 from engine.services import Gmpflow
-from tests.api_support import DEMO, PASSWORD, Api, open_task, start_demo
-from tests.conftest import ADMIN
+from tests.api_support import DEMO, PASSWORD, Api, body, open_task, start_demo
+from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import bundle, snapshot
 from tests.session_support import browser_session
 from tests.test_sandbox import ESCAPES
@@ -158,6 +159,121 @@ def test_a_sandbox_escape_is_refused_at_deploy(engine: Gmpflow, deploy_files: Ca
     assert refused.value.code == "lint_failed", refused.value
     assert [p["code"] for p in refused.value.context["problems"]] == ["script_rejected"], refused.value
     assert snapshot(engine.db) == before
+
+
+# Bounded expressions: what lint can see past a sandbox limit is refused at deploy, in every place code
+# runs; what depends on the data is refused when it runs, as a 422 that stores nothing.
+CONSTANT_HEAVY = [
+    ("issue-decimal", "int(Decimal('1e100000000')) > 0"),
+    ("issue-power", "2**10**8 > 0"),
+    ("issue-repetition", "'x' * 10**9 == ''"),
+    ("factorial", "math.factorial(10**7) > 0"),
+    ("huge-round", "round(5, -10**9) == 0"),
+]
+HEAVY_CASES = [pytest.param(place, code, id=f"{place}-{case_id}") for case_id, code in CONSTANT_HEAVY
+               for place in PLACES]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # refused by lint before any storage
+@pytest.mark.parametrize(("place", "code"), HEAVY_CASES)
+def test_a_constant_expression_past_a_sandbox_limit_is_refused_at_deploy(
+        engine: Gmpflow, deploy_files: Callable[..., None], place: str, code: str) -> None:
+    before = snapshot(engine.db)
+    with pytest.raises(DefinitionError) as refused:
+        deploy_files(PLACES[place](code if place != "script-task" else f"y = {code}"))
+    assert refused.value.code == "lint_failed", refused.value
+    assert [p["code"] for p in refused.value.context["problems"]] == ["script_rejected"], refused.value
+    assert "refused before it runs" in refused.value.context["problems"][0]["message"]
+    assert snapshot(engine.db) == before
+
+
+DMN_ENTRIES = [  # (id, input entry, the problem's code or None when it deploys)
+    ("unary-test", ">= 1", None),
+    ("both-ends", "0 < ? < 6", None),
+    ("unary-test-escape", "> __import__('os')", "script_rejected"),
+    ("unary-test-past-a-limit", "> 2**10**8", "script_rejected"),
+    ("range-test-past-a-limit", "? < 10**10**10", "script_rejected"),
+    ("many-input-marks", " + ".join(["?"] * 21) + " > 0", "script_rejected"),
+]
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("entry", "code"), [c[1:] for c in DMN_ENTRIES], ids=[c[0] for c in DMN_ENTRIES])
+def test_a_dmn_input_entry_is_checked_as_the_expression_it_becomes(
+        engine: Gmpflow, deploy_files: Callable[..., None], entry: str, code: str | None) -> None:
+    if code is None:
+        deploy_files(bundle(input_cell=entry))
+        return
+    before = snapshot(engine.db)
+    with pytest.raises(DefinitionError) as refused:
+        deploy_files(bundle(input_cell=entry))
+    assert [p["code"] for p in refused.value.context["problems"]] == [code], refused.value
+    assert snapshot(engine.db) == before
+
+
+START = "/api/v1/process-definitions/hostile/instances"
+RUNTIME_HEAVY = [  # (id, bundle, code of the answer); x is 1 when the script's default runs
+    ("script-decimal", bundle(script="e = '1e100000000'\nn = int(Decimal(e))"), "script_limit_exceeded"),
+    ("script-power", bundle(script="n = 10**8\nx = 2**n"), "script_limit_exceeded"),
+    ("script-repetition", bundle(script="n = 10**9\nx = 'x' * n"), "script_limit_exceeded"),
+    ("script-shared-parts", bundle(script="a = [0]\nfor i in range(40):\n    a = [a, a]\nx = 1"),
+     "script_limit_exceeded"),
+    ("script-endless-loop", bundle(script="x = 1\nwhile x: pass"), "script_limit_exceeded"),
+    ("condition-power", bundle(condition="2 ** (x * 10**8) > 0"), "script_limit_exceeded"),
+    ("condition-repetition", bundle(condition="'x' * (x * 10**9) == ''"), "script_limit_exceeded"),
+    ("dmn-output-repetition", bundle(output_cell="'A' * (x * 10**9)"), "script_failed"),  # wrapped by the DMN
+
+    ("condition-error", bundle(condition="1 / (x - 1) > 0"), "script_failed"),
+    ("script-leaves-a-date", bundle(script="x = 1\nday = date(2024, 1, 1)"), "script_failed"),
+    ("script-leaves-a-decimal", bundle(script="x = 1\nprice = Decimal('1.5')"), "script_failed"),
+]
+
+
+@pytest.mark.parametrize(("files", "code"), [c[1:] for c in RUNTIME_HEAVY], ids=[c[0] for c in RUNTIME_HEAVY])
+def test_a_heavy_expression_at_run_time_answers_a_clear_problem_and_stores_nothing(
+        api: Api, engine: Gmpflow, deploy: Callable[..., Any], files: dict[str, str], code: str) -> None:
+    deploy(files)
+    api.token("ada")
+    before = snapshot(engine.db)
+    response = api.post(START, as_="ada", json={"business_key": "HEAVY-1", "variables": {}})
+    assert (response.status_code, response.json["code"]) == (422, code), response.json
+    assert snapshot(engine.db) == before
+    assert api.get("/api/v1/process-definitions", as_="ada").status_code == 200  # and the server answers
+
+
+def test_a_script_formats_today_through_the_api(api: Api, engine: Gmpflow,
+                                                deploy: Callable[..., Any]) -> None:
+    deploy(bundle(script="today = datetime.now().strftime('%Y-%m-%d')\n"
+                         "due = (datetime.strptime(today, '%Y-%m-%d') + timedelta(days=30)).isoformat()\n"
+                         "price = str(Decimal('19.99') * 3)\nx = 1"))
+    response = api.post(START, as_="ada", json={"business_key": "DATES-1", "variables": {}})
+    assert response.status_code == 201, response.json
+    assert body(response)["status"] == "completed", response.json
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_other_requests_are_served_while_a_hostile_script_runs(app: Any, api: Api, engine: Gmpflow,
+                                                               deploy: Callable[..., Any]) -> None:
+    deploy(bundle(script="x = 1\nwhile x: pass"))
+    token = api.token("ada")
+    headers = {"Authorization": f"Bearer {token}"}
+    hostile_answered = threading.Event()
+    answers: list[tuple[int, str]] = []
+
+    def hostile() -> None:
+        response = app.test_client().post(START, headers=headers, json={"business_key": "LOOP-1",
+                                                                        "variables": {}})
+        answers.append((response.status_code, response.json["code"]))
+        hostile_answered.set()
+
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    other = app.test_client().get("/api/v1/process-definitions", headers=headers)
+    served_meanwhile = not hostile_answered.is_set()
+    thread.join()
+    assert other.status_code == 200
+    assert served_meanwhile, "the other request waited for the hostile script"
+    assert answers == [(422, "script_limit_exceeded")]
 
 
 # -- the REST API -------------------------------------------------------------------------------------------
@@ -405,3 +521,25 @@ def test_login_brute_force_locks_the_account_and_changes_nothing_else(app: Any, 
                | {e.action for e in engine.audit_events(object_type="user")})
     assert "user.locked" in actions or any("lock" in a for a in actions), actions
     assert engine.verify_audit().ok
+
+
+@pytest.mark.parametrize(("script", "attempts"), [
+    ("n = 10**9\nline_open = 'x' * n", 1),  # refused by a guard: the same data is refused again, no retry
+    ("line_open = True\nwhile line_open: pass", 3),  # stopped by the deadline: retried like any failure
+], ids=["guard", "deadline"])
+def test_a_heavy_script_after_a_timer_opens_an_incident(engine: Gmpflow, deploy: Callable[..., Any],
+                                                         clock: Any, script: str, attempts: int) -> None:
+    model = (ROOT / "tests" / "bpmn" / "timer_date.bpmn").read_text()
+    deploy({"timer_date.bpmn": model.replace("<bpmn:script>line_open = True</bpmn:script>",
+                                             f"<bpmn:script>{script}</bpmn:script>")})
+    instance = engine.start_instance(ADMIN, "timer_date")
+    clock.advance(hours=7)
+    for _ in range(attempts):
+        engine.run_jobs_once()
+        clock.advance(minutes=5)
+    (incident,) = engine.list_incidents()
+    # the incident is the timer's job, whose engine steps ran the script
+    assert (incident.instance_id, incident.element_id, incident.attempts) == (instance.id, "shift_start",
+                                                                              attempts)
+    assert "stopped after" in incident.error or "would create more than" in incident.error
+    assert engine.instance_detail(instance.id)["instance"].status == "failed"

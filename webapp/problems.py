@@ -15,6 +15,8 @@ PasswordChangeRequired                 403 (``password_change_required``: the pa
 AuthenticationFailed                   401
 UndeclaredField                        422 (``undeclared_field``: a key the client may not set)
 ValidationFailed, DefinitionError      400
+ScriptFailed                           422 (the model's own script, condition or DMN failed on this
+                                           request's data, or a sandbox limit stopped it; nothing stored)
 any other error                        500 (``internal_error``, nothing of the cause leaked)
 =====================================  ======
 
@@ -45,6 +47,7 @@ from engine.errors import (
     NotFound,
     PasswordChangeRequired,
     PermissionDenied,
+    ScriptFailed,
     SignatureRejected,
     UndeclaredField,
     ValidationFailed,
@@ -62,6 +65,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (UndeclaredField, 422),
     (ValidationFailed, 400),
     (DefinitionError, 400),
+    (ScriptFailed, 422),
 )
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
               415: "unsupported_media_type"}

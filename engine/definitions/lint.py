@@ -71,12 +71,18 @@ def _check_code(text: str | None, file: str, node: etree._Element, *,
     return []
 
 
+MAX_INPUT_MARKS = 20  # '?' per DMN input entry: SpiffWorkflow's regex rescans the rest for each one
+
+
 def _dmn_entry_as_expression(text: str) -> str | None:
+    """The expression SpiffWorkflow evaluates for an input entry (the input value named ``dmninputexpr``)."""
     text = text.strip()
-    if text in ("", "-"):
+    if text in ("", "-") or text.startswith("not("):
         return None
-    if text[:1] in "<>=!" or text.startswith("not("):
-        return None  # unary tests; SpiffWorkflow rewrites them with the input value
+    if "?" in text:  # '4 < ? < 6'
+        return text.replace("?", " dmninputexpr ")
+    if text[:1] in "<>=!":  # a unary test: SpiffWorkflow puts the input value before it
+        return f"dmninputexpr {text}"
     return text
 
 
@@ -170,6 +176,10 @@ def _lint_dmn(name: str, root: etree._Element) -> list[DefinitionError]:
         if local == "text" and node.getparent() is not None:
             parent = _local(node.getparent().tag)
             text = node.text or ""
+            if parent == "inputEntry" and text.count("?") > MAX_INPUT_MARKS:
+                problems.append(_problem(f"An input entry may name the input value ('?') at most "
+                                         f"{MAX_INPUT_MARKS} times.", name, node, "script_rejected"))
+                continue
             if parent == "inputEntry":
                 text = _dmn_entry_as_expression(text) or ""
             if parent in ("inputExpression", "inputEntry", "outputEntry"):

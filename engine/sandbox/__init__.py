@@ -8,18 +8,29 @@ on its own:
    attributes starting with ``_``, no introspection attributes (``gi_frame``,
    ``f_back``, ``mro``...), no ``str.format``, no ``eval``/``open``/``getattr``...
 2. Run time guards: attribute, item and iteration access go through guard
-   functions; ``*``, ``**``, ``<<``, ``+``, ``%``, f-strings and the string
-   methods that can grow text refuse results past ``MAX_ITEMS``.
+   functions; ``*``, ``**``, ``<<``, ``+``, ``%``, f-strings, the string
+   methods that can grow text, ``int``/``str``/``list``/``dict``/``set``/
+   ``sorted``/``min``/``max``/``sum``/``round``, ``Decimal`` and ``math`` are
+   stand-ins that size what they would build and refuse it before doing the
+   work (a C-level operation holds the GIL: no deadline could stop it, and
+   every other request would wait). Comparisons and hashing of nested values
+   are sized too (``values``), and so is every value a script leaves behind.
+   Decimals compute in a bounded context. Limits live in ``limits``.
 3. A deadline: a ``sys.settrace`` hook (thread-safe, no signals) stops the
-   code after ``max_seconds``; the previous trace function is restored.
+   code after ``max_seconds``; the previous trace function is restored. With
+   it, an allocation budget per run: the safety net for many small steps.
 
-Compile-time refusals raise ``ScriptRejected``; anything that goes wrong while
-the code runs raises ``ScriptFailed``. Both carry ``line`` when it is known.
+Compile-time refusals raise ``ScriptRejected`` (the linter's ``static`` check
+also refuses constant parts that pass a limit, e.g. ``2**10**8``); anything
+that goes wrong while the code runs raises ``ScriptFailed``, with the code
+``script_limit_exceeded`` when a guard or the deadline stopped it. Both carry
+``line`` when it is known.
 
-Layer 1 lives in ``policy``, layer 2 in ``guards``, layer 3 and the script engines in ``environment``.
+Layer 1 lives in ``policy``, layer 2 in ``guards`` (with ``numbers`` and ``values``), layer 3 and the
+script engines in ``environment``.
 """
 
 from engine.sandbox.environment import SandboxEnvironment, SandboxScriptEngine
-from engine.sandbox.policy import check_expression, check_script
+from engine.sandbox.static import check_expression, check_script
 
 __all__ = ["SandboxEnvironment", "SandboxScriptEngine", "check_expression", "check_script"]

@@ -3,6 +3,7 @@ failure becomes ScriptFailed (or ScriptRejected at compile time) naming the line
 
 from __future__ import annotations
 
+import decimal
 import sys
 import time
 from types import CodeType, FrameType, TracebackType
@@ -12,9 +13,12 @@ from SpiffWorkflow.bpmn.script_engine import BasePythonScriptEngineEnvironment, 
 
 from engine.errors import ConnectorError, GmpflowError, ScriptFailed, ScriptRejected
 from engine.sandbox.guards import SAFE_BUILTINS, Refused
+from engine.sandbox.limits import RUN
 from engine.sandbox.policy import FILENAME, compiled
+from engine.sandbox.values import check_stored, check_value
 
 DEFAULT_MAX_SECONDS = 1.0
+LIMIT_EXCEEDED = "script_limit_exceeded"  # the code of a ScriptFailed that a guard or the deadline stopped
 
 
 class _Timeout(BaseException):
@@ -28,6 +32,19 @@ def _namespace(*sources: dict[str, Any] | None) -> dict[str, Any]:
         if source:
             namespace.update((k, v) for k, v in source.items() if not k.startswith("_"))
     return namespace
+
+
+def _describe(err: Exception) -> str:
+    """The error's type and text; the text only when its arguments are small (it is built outside the
+    deadline, and ``raise ValueError(value)`` may carry any value)."""
+    if isinstance(err, decimal.DecimalException):  # its text is the list of signals
+        return f"{type(err).__name__}: the Decimal operation is invalid or its result out of range"
+    try:
+        check_value(err.args, "the error")
+        text = str(err)
+    except Refused:
+        text = "(its details are too large to show)"
+    return f"{type(err).__name__}: {text[:2000]}" if text else type(err).__name__
 
 
 def _user_line(tb: TracebackType | None) -> int | None:
@@ -55,26 +72,32 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
                  external_context: dict[str, Any] | None = None) -> Any:
         """Return the expression's value; raise ScriptRejected or ScriptFailed."""
         code = compiled(expression, "eval")
-        return self._run(code, _namespace(self.globals, external_context, context))
+        return self._run(code, _namespace(self.globals, external_context, context), kept=None)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
         """Run the script and update ``context`` (the task data) with what it assigned."""
         code = compiled(script, "exec")
         namespace = _namespace(self.globals, external_context, context)
-        self._run(code, namespace)
         hidden = set(self.globals) | set(external_context or {}) | {"__builtins__"}
+        kept: dict[str, Any] = {}  # filled by _run: the variables to write back, checked
+        self._run(code, namespace, kept=(hidden, kept))
         for key in [k for k in context if not k.startswith("_") and k not in namespace]:
             del context[key]
-        context.update((k, v) for k, v in namespace.items() if k not in hidden and not callable(v))
+        context.update(kept)
         return True
 
     def call_service(self, context: dict[str, Any], **kwargs: Any) -> Any:
         raise ConnectorError("service calls go through SandboxScriptEngine's service_handler",
                              code="service_handler_missing", retryable=False)
 
-    def _run(self, code: CodeType, namespace: dict[str, Any]) -> Any:
+    def _run(self, code: CodeType, namespace: dict[str, Any],
+             *, kept: tuple[set[str], dict[str, Any]] | None) -> Any:
+        """Run ``code`` and return its value, which must be small enough to copy and show. With ``kept``
+        (the names not to write back, and the dict to fill), a script's variables are collected instead:
+        each small enough to copy and of a type the instance's state can store."""
         deadline = time.perf_counter() + self.max_seconds
+        RUN.allocated = 0
 
         def local_trace(frame: FrameType, event: str, arg: Any) -> Any:
             # Checked on every opcode ('while True: pass' emits no line events); once past the
@@ -89,27 +112,39 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
             frame.f_trace_opcodes = True
             return local_trace(frame, event, arg)
 
-        previous = sys.gettrace()
+        previous, previous_decimal = sys.gettrace(), decimal.getcontext()
         sys.settrace(global_trace)
         try:
-            return eval(code, namespace)
+            decimal.setcontext(RUN.decimal_context)
+            value = eval(code, namespace)
+            if kept is None:
+                return check_value(value, "the result")
+            hidden, variables = kept
+            for name, variable in namespace.items():
+                if name not in hidden and not callable(variable):
+                    check_stored(variable, name)
+                    variables[name] = variable
+            return value
         except _Timeout:
             raise self._failed(f"stopped after {self.max_seconds:g} s: the code ran too long "
-                               "(an endless loop?)", sys.exc_info()[2]) from None
+                               "(an endless loop?)", sys.exc_info()[2], code=LIMIT_EXCEEDED) from None
         except Refused as err:
-            raise self._failed(str(err), err.__traceback__) from None
-        except MemoryError as err:
-            raise self._failed("ran out of memory", err.__traceback__) from None
+            failed = self._failed(str(err), err.__traceback__, code=LIMIT_EXCEEDED)
+            failed.retryable = False  # type: ignore[attr-defined]  # refused again on retry: incident at once
+            raise failed from None
+        except (MemoryError, RecursionError) as err:
+            what = "ran out of memory" if isinstance(err, MemoryError) else "called itself too deeply"
+            raise self._failed(what, err.__traceback__, code=LIMIT_EXCEEDED) from None
         except Exception as err:  # user code may raise anything; report it, never leak it
-            detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            raise self._failed(detail, err.__traceback__) from err
+            raise self._failed(_describe(err), err.__traceback__) from err
         finally:
             sys.settrace(previous)
+            decimal.setcontext(previous_decimal)
 
     @staticmethod
-    def _failed(message: str, tb: TracebackType | None) -> ScriptFailed:
+    def _failed(message: str, tb: TracebackType | None, *, code: str | None = None) -> ScriptFailed:
         line = _user_line(tb)
-        return ScriptFailed(f"line {line}: {message}" if line else message, line=line)
+        return ScriptFailed(f"line {line}: {message}" if line else message, line=line, code=code)
 
 
 class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]

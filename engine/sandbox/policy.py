@@ -99,11 +99,53 @@ class _Policy(RestrictingNodeTransformer):
             return _call("_sized_", node, like=node)
         return node
 
-    visit_List = visit_Tuple = visit_Set = _sized_display  # type: ignore[assignment]
+    visit_List = visit_Tuple = _sized_display  # type: ignore[assignment]
+
+    # Comparing or hashing nested values walks all of them in C: the operands of a comparison and the
+    # keys of a dict or set go through a guard that sizes the containers among them.
+    def visit_Compare(self, node: ast.Compare) -> Any:
+        node = self.node_contents_visit(node)
+        operands = [node.left, *node.comparators]
+        # beside a literal (x > 5, x in ('a', 'b')) an operand is compared with scalars only: no guard
+        guarded = [o if _literal(o) or all(_literal(n) for n in operands[max(i - 1, 0):i + 2] if n is not o)
+                   else _compared(o) for i, o in enumerate(operands)]
+        node.left, node.comparators = guarded[0], guarded[1:]
+        return node
+
+    def visit_Set(self, node: ast.Set) -> Any:
+        node = self._sized_display(node)
+        if isinstance(node, ast.Set):
+            node.elts = [_compared(e) for e in node.elts]
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> Any:
+        node = self.node_contents_visit(node)
+        node.keys = [k if k is None else _compared(k) for k in node.keys]
+        return node
+
+    def visit_DictComp(self, node: ast.DictComp) -> Any:
+        visited = super().visit_DictComp(node)
+        visited.key = _compared(visited.key)  # type: ignore[union-attr]
+        return visited
+
+    def visit_SetComp(self, node: ast.SetComp) -> Any:
+        visited = super().visit_SetComp(node)
+        visited.elt = _compared(visited.elt)  # type: ignore[union-attr]
+        return visited
 
 
 _GUARDED_OPS: dict[type[ast.operator], str] = {
     ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
+
+
+def _literal(node: ast.expr) -> bool:
+    """A constant, or a tuple/list/set display of constants."""
+    return isinstance(node, ast.Constant) or (isinstance(node, (ast.Tuple, ast.List, ast.Set))
+                                              and all(isinstance(e, ast.Constant) for e in node.elts))
+
+
+def _compared(node: ast.expr) -> ast.expr:
+    return node if isinstance(node, ast.Constant) else _call("_compared_", node, like=node)
 
 
 def _call(name: str, *args: ast.expr, like: ast.AST) -> ast.Call:
@@ -116,6 +158,13 @@ def compiled(source: str, mode: Literal["eval", "exec"]) -> CodeType:
     """Compile once per distinct source; raise ScriptRejected (without element or file) on refusal."""
     kind = "expression" if mode == "eval" else "script"
     try:
+        return _compile(source, mode, kind)
+    except (RecursionError, MemoryError):  # the parser's and compiler's own limits on nesting
+        raise ScriptRejected(f"the {kind} is nested too deeply", line=1) from None
+
+
+def _compile(source: str, mode: Literal["eval", "exec"], kind: str) -> CodeType:
+    try:
         tree = ast.parse(source, FILENAME, mode)
     except SyntaxError as err:
         raise ScriptRejected(f"the {kind} is not valid Python: {err.msg}", line=err.lineno) from None
@@ -126,22 +175,3 @@ def compiled(source: str, mode: Literal["eval", "exec"]) -> CodeType:
         line, message = errors[0]
         raise ScriptRejected(message, line=line, problems=problems if len(problems) > 1 else None)
     return compile(tree, FILENAME, mode)
-
-
-def _check(source: str, mode: Literal["eval", "exec"], element_id: str | None, file: str | None) -> None:
-    try:
-        compiled(source, mode)
-    except ScriptRejected as err:
-        raise ScriptRejected(err.message, line=err.line, element_id=element_id, file=file,
-                             problems=err.context.get("problems")) from None
-
-
-def check_expression(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
-    """Compile-only check for the model linter; raises ScriptRejected with ``line`` set."""
-    _check(source, "eval", element_id, file)
-
-
-def check_script(source: str, *, element_id: str | None = None, file: str | None = None) -> None:
-    """Like check_expression, for a script task's statements."""
-    _check(source, "exec", element_id, file)
-
