@@ -3,8 +3,9 @@
 ``signature.distinctFrom`` says who may not sign a task: ``initiator``, ``all`` (the initiator and every
 earlier signer of the instance), ``performer:<task>``, ``signers:<task>``, ``variable:<name>`` and
 ``related`` (everyone who completed or signed a task in an instance of another process with the same
-business key, or in any instance of a key below it). A conflict is told before any password is checked (403 ``signature_four_eyes`` whatever
-password was sent), never counts toward lockout, and the task page says it before the signing dialog.
+business key, or in any instance of a key below it). A conflict is told before any password is checked
+(403 ``signature_four_eyes`` whatever password was sent), never counts toward lockout, and the task page
+says it before the signing dialog.
 """
 
 from __future__ import annotations
