@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.definitions.properties import properties_of
 from engine.errors import DefinitionError
-from engine.sandbox.policy import check_expression
+from engine.sandbox import check_expression
 
 _KIND = re.compile(r"^[A-Za-z_]\w*$")
 
