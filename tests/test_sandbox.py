@@ -6,7 +6,6 @@ import ast
 import decimal
 import sys
 import threading
-import time
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -217,17 +216,6 @@ def test_timeout_restores_the_previous_trace_function() -> None:
         assert sys.gettrace() is tracer
     finally:
         sys.settrace(previous)
-
-
-def test_evaluating_a_small_expression_costs_well_under_50_microseconds() -> None:
-    env = SandboxEnvironment()
-    data = {"x": 7, **{f"field{i}": i for i in range(30)}}
-    env.evaluate("x > 5", data)  # compile once
-    runs = 2000
-    started = time.perf_counter()
-    for _ in range(runs):
-        env.evaluate("x > 5", data)
-    assert (time.perf_counter() - started) / runs < 50e-6
 
 
 def _task(data: dict[str, Any], bpmn_id: str = "Gateway_release") -> Any:
