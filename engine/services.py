@@ -26,6 +26,7 @@ from engine import (
     orders,
     records,
     screens,
+    sealed,
     signatures,
 )
 from engine.audit import Actor
@@ -104,6 +105,9 @@ class Gmpflow:
         self.masterdata.load_types(Actor.system())
 
     def record_start(self) -> None:
+        """Introduce the audit key if the trail has none yet (``ensure_audit_key``), then record the change-control
+        mode in force."""
+        self.ensure_audit_key()
         with self.db.unit_of_work() as session:
             identity.ensure_default_roles(session)
             current = session.get(Setting, "change_control")
@@ -113,6 +117,18 @@ class Gmpflow:
                              before={"mode": current.value} if current else None,
                              after={"mode": self.change_control})
                 session.merge(Setting(key="change_control", value=self.change_control))
+
+    def ensure_audit_key(self) -> None:
+        """A trail without a key gets one: the key file is created (mode 0600) unless it exists, the rows
+        without a MAC are sealed as found, and the ``audit.keyed`` event records it, from which on the chain's
+        links are MACs (``engine.audit``). A keyed trail needs its key file: AuditKeyMissing otherwise."""
+        key = self.db.audit_key
+        with self.db.unit_of_work() as session:
+            if audit.is_keyed(session):
+                key.key  # noqa: B018 -- a keyed trail cannot be written without its key: say so now
+                return
+            key.create()
+            audit.introduce_key(session, Actor.system(), self.clock.now(), sealed.seal_unsealed(session))
 
     # -- definitions ----------------------------------------------------------------------------------
     def lint(self, paths: list[str | Path]) -> list[DefinitionError]:
@@ -496,9 +512,17 @@ class Gmpflow:
             return list(session.scalars(query.order_by(AuditEvent.seq).limit(limit).offset(offset)))
 
     def verify_audit(self) -> audit.ChainReport:
-        """The audit chain, then every signature's record hash and binding to its record."""
+        """The audit chain (keyed), every signature's record hash and binding to its record, and every sealed
+        row's MAC (``engine.sealed``)."""
         with self.db.read() as session:
-            return signatures.verify_all(session)
+            report = signatures.verify_all(session)
+            if not report.ok:
+                return report
+            checked, problem = sealed.verify_rows(session)
+        if problem is not None:
+            return audit.ChainReport(False, report.checked + checked, None, str(problem),
+                                     table=problem.table, row_id=problem.row_id)
+        return audit.ChainReport(True, report.checked + checked, None, None)
 
     def session(self) -> Session:
         """A read session for callers that need one query the services do not offer (tests, bench)."""
