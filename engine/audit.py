@@ -158,7 +158,8 @@ class ChainReport:
     row_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        found = {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken, "reason": self.reason}
+        found = {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken,
+                 "reason": self.reason}
         if self.table is not None:
             found.update(table=self.table, row_id=self.row_id)
         return found

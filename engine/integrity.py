@@ -54,7 +54,8 @@ def _time(value: datetime | None) -> str | None:
 # The columns each row MAC covers (what a Part 11 record depends on); a change to any is found by verify.
 INSTANCE_SEALED = ("id", "deployment_id", "business_key", "status", "initiator")  # + the state text
 TASK_SEALED = ("instance_id", "task_guid", "element_id", "lane", "candidate_roles", "assignee", "form_id",
-               "signature_meaning", "signature_distinct_from", "state", "completed_at", "completed_by", "data")
+               "signature_meaning", "signature_distinct_from", "state", "completed_at", "completed_by",
+               "data")
 DEPLOYMENT_SEALED = ("key", "version", "status", "content_hash", "created_by", "approved_by_instance_id")
 USER_SEALED = ("username", "full_name", "active", "password_hash")
 

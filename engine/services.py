@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from engine import (
+    anchors,
     audit,
     batch,
     batch_record,
@@ -47,6 +48,7 @@ from engine.states import DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
     AuditEvent,
+    AuditHead,
     Deployment,
     HumanTask,
     Incident,
@@ -93,6 +95,10 @@ class Gmpflow:
         self.jobs = JobRunner(self.runtime, self.registry)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
+        # checkpoints of the audit chain outside the database (engine.anchors); a site adds stores
+        key = self.db.audit_key
+        self.anchors = anchors.AnchorFile(anchors.default_anchor_file(key.path), key)
+        self.checkpoint_stores: list[anchors.CheckpointStore] = []
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
@@ -105,8 +111,8 @@ class Gmpflow:
         self.masterdata.load_types(Actor.system())
 
     def record_start(self) -> None:
-        """Introduce the audit key if the trail has none yet (``ensure_audit_key``), then record the change-control
-        mode in force."""
+        """Introduce the audit key if the trail has none yet (``ensure_audit_key``), then record the
+        change-control mode in force."""
         self.ensure_audit_key()
         with self.db.unit_of_work() as session:
             identity.ensure_default_roles(session)
@@ -512,17 +518,49 @@ class Gmpflow:
             return list(session.scalars(query.order_by(AuditEvent.seq).limit(limit).offset(offset)))
 
     def verify_audit(self) -> audit.ChainReport:
-        """The audit chain (keyed), every signature's record hash and binding to its record, and every sealed
-        row's MAC (``engine.sealed``)."""
+        """The audit chain (keyed), the database against the anchor file's checkpoints, every signature's
+        record hash and binding to its record, and every sealed row's MAC (``engine.sealed``); the first
+        failure is reported. ``checked`` counts events, checkpoints, signatures and rows."""
         with self.db.read() as session:
-            report = signatures.verify_all(session)
+            report = audit.verify_chain(session)
             if not report.ok:
                 return report
-            checked, problem = sealed.verify_rows(session)
+            checked = report.checked
+            lines, anchor_problem = anchors.verify(session, self.anchors)
+            checked += lines
+            if anchor_problem is not None:
+                return audit.ChainReport(False, checked, anchor_problem.first_broken, anchor_problem.reason)
+            signed, failure = signatures.verify_signatures(session)
+            checked += signed
+            if failure:
+                return audit.ChainReport(False, checked, None, f"signature {failure[0]}: {failure[1]}")
+            rows_checked, problem = sealed.verify_rows(session)
+            checked += rows_checked
         if problem is not None:
-            return audit.ChainReport(False, report.checked + checked, None, str(problem),
-                                     table=problem.table, row_id=problem.row_id)
-        return audit.ChainReport(True, report.checked + checked, None, None)
+            return audit.ChainReport(False, checked, None, str(problem), table=problem.table,
+                                     row_id=problem.row_id)
+        return audit.ChainReport(True, checked, None, None)
+
+    def anchor_audit(self, actor: Actor, *, only_if_changed: bool = False) -> dict[str, Any] | None:
+        """Append a checkpoint of the chain's head (sequence, MAC, time) to the anchor file and record it in
+        the trail (``audit.anchored``); returns the line, or None when ``only_if_changed`` and nothing but
+        the last anchor's own event happened since. Raises AnchorBroken when the file does not verify."""
+        now = self.clock.now()
+        with self.db.unit_of_work() as session:
+            head = session.get(AuditHead, 1)
+            if head is None or head.keyed_from is None:
+                raise GmpflowError("The audit trail has no key yet: run `gmpflow init` to introduce it.",
+                                   code="audit_not_keyed")
+            with self.anchors.locked() as lines:
+                if only_if_changed and lines and head.seq <= lines[-1]["seq"] + 1:
+                    return None
+                line = self.anchors.append(lines, head.seq, head.hash, now)
+            audit.record(session, actor, anchors.ANCHORED_ACTION, "audit", line["n"], f"anchor {line['n']}",
+                         at=now, after={"anchor": line["n"], "seq": line["seq"], "mac": line["mac"],
+                                        "line_mac": line["line_mac"], "file": str(self.anchors.path)})
+        for store in self.checkpoint_stores:
+            store.append(line)
+        return line
 
     def session(self) -> Session:
         """A read session for callers that need one query the services do not offer (tests, bench)."""

@@ -188,7 +188,8 @@ _INSERT_TASK = (f"INSERT INTO human_task ({', '.join(_NEW_TASK_COLUMNS)}) "
 
 def insert_task(db: DbApi, values: dict[str, Any], key: AuditKey) -> int:
     """A new open task from column values (``id`` excluded, missing ones NULL), sealed; returns its id."""
-    params = {**values, "row_mac": key.task_mac({name: values.get(name) for name in TASK_SEALED}), "candidate_roles": db.json(values["candidate_roles"]),
+    params = {**values, "row_mac": key.task_mac({name: values.get(name) for name in TASK_SEALED}),
+              "candidate_roles": db.json(values["candidate_roles"]),
               "data": db.json(values.get("data")),
               "due_at": db.time(values.get("due_at")), "created_at": db.time(values["created_at"]),
               "completed_at": db.time(values.get("completed_at"))}
