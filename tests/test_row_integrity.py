@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
-from engine.store.models import Deployment, HumanTask, User
+from engine.store.models import Deployment, User
 from tests.api_support import body
 from tests.conftest import ADMIN, ROOT
 from tests.tamper_support import raw
@@ -155,7 +155,8 @@ def test_the_engines_own_writes_keep_every_row_sealed(world, users, case):
 def test_an_instance_failed_by_a_job_and_retried_stays_sealed(engine, deploy, users, clock):
     """The job runner's status changes: failed after the last attempt, running again after a retry."""
     deploy("service_retry_incident.bpmn")
-    instance = engine.start_instance(users["operator"].actor, "service_retry_incident", None, {"fail_times": 3})
+    instance = engine.start_instance(users["operator"].actor, "service_retry_incident", None,
+                                     {"fail_times": 3})
     while not engine.list_incidents():
         engine.run_jobs_once()
         clock.advance(seconds=5)
