@@ -3,6 +3,13 @@
 Services call ``record``; events are chained when the transaction commits (``before_commit``), under a
 lock on the chain head, so the sequence has no gaps and the chain never forks, whichever transaction
 commits first. No code path updates or deletes an event; database triggers refuse it too.
+
+The chain is keyed: from the ``audit.keyed`` event on (``audit_head.keyed_from``), each link is an
+HMAC-SHA-256 of the event with the installation's key, which lives outside the database
+(``engine.integrity``), so that someone who can write the database cannot rewrite events and recompute
+the links. Links before that event (a database created before the key existed) stay plain SHA-256 and
+are verified as such: the keyed event's own MAC covers the last of them, so they cannot change either.
+The key is introduced once, by ``introduce_key`` (``gmpflow init``); a trail without it refuses writes.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from engine.errors import AuditKeyMissing, GmpflowError
+from engine.integrity import ALGORITHM, AuditKey
 from engine.store.db import UnitOfWork
 from engine.store.dbapi import DbApi, dbapi
 from engine.store.models import AuditEvent, AuditHead
@@ -53,12 +62,17 @@ HASHED_FIELDS = ("seq", "actor_id", "actor_name", "action", "object_type", "obje
                  "before", "after", "reason", "correlation_id", "prev_hash")
 
 
-def event_hash(ev: AuditEvent | dict[str, Any]) -> str:
-    """SHA-256 of the event's canonical JSON (every field but the hash itself)."""
+KEYED_ACTION = "audit.keyed"  # the event from which on links are MACs
+
+
+def event_hash(ev: AuditEvent | dict[str, Any], key: AuditKey | None = None) -> str:
+    """The event's link: HMAC-SHA-256 with ``key`` (SHA-256 without: events before the key) of its
+    canonical JSON (every field but the link itself)."""
     values = ev if isinstance(ev, dict) else {name: getattr(ev, name) for name in (*HASHED_FIELDS, "at")}
     body = {name: values[name] for name in HASHED_FIELDS}
     body["at"] = values["at"].astimezone(timezone.utc).isoformat(timespec="microseconds")
-    return sha256_hex(canonical_json(body))
+    text = canonical_json(body)
+    return key.mac(text) if key is not None else sha256_hex(text)
 
 
 def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any,
@@ -75,45 +89,56 @@ def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type
 
 # Every commit of every step runs these: on the DB-API (engine.store.dbapi). SQLite ignores FOR UPDATE:
 # its writers are serialized already (BEGIN IMMEDIATE behind the writer queue).
-_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_LOCK_HEAD = "SELECT seq, hash, keyed_from FROM audit_head WHERE id = 1"
 _INSERT_HEAD = "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :hash)"
 _INSERT_EVENT = ("INSERT INTO audit_event (seq, at, actor_id, actor_name, action, object_type, object_id, "
                  "object_label, before, after, reason, correlation_id, prev_hash, hash) VALUES (:seq, :at, "
                  ":actor_id, :actor_name, :action, :object_type, :object_id, :object_label, :before, :after, "
                  ":reason, :correlation_id, :prev_hash, :hash)")
-_ADVANCE_HEAD = "UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"
+_ADVANCE_HEAD = "UPDATE audit_head SET seq = :seq, hash = :hash, keyed_from = :keyed_from WHERE id = 1"
 
 
 @event.listens_for(Session, "before_commit")
 def _chain_session_events(session: Session) -> None:
     if session.info.get("audit_pending"):
         session.flush()  # the changes the events record go first
-        _chain(dbapi(session), session.info.pop("audit_pending"))
+        _chain(dbapi(session), session.info.pop("audit_pending"), session.info.get("audit_key"),
+               session.info.pop(KEYED_ACTION, False))
 
 
 def _chain_unit_events(uow: UnitOfWork) -> None:
     if uow.info.get("audit_pending"):
-        _chain(uow.db, uow.info.pop("audit_pending"))
+        _chain(uow.db, uow.info.pop("audit_pending"), uow.audit_key, uow.info.pop(KEYED_ACTION, False))
 
 
 UnitOfWork.BEFORE_COMMIT.append(_chain_unit_events)
 
 
-def _chain(db: DbApi, pending: list[dict[str, Any]]) -> None:
-    """Number, link and insert the pending events, and advance the chain head (locked on PostgreSQL)."""
+def _chain(db: DbApi, pending: list[dict[str, Any]], key: AuditKey | None, introducing: bool) -> None:
+    """Number, link (MAC) and insert the pending events, and advance the chain head (locked on PostgreSQL).
+
+    ``introducing``: the first pending event is ``audit.keyed`` (``introduce_key``); otherwise a trail
+    not keyed yet refuses the write."""
     head = db.first(_LOCK_HEAD + (" FOR UPDATE" if db.is_postgres else ""))
-    seq, prev = (head[0], head[1]) if head is not None else (0, GENESIS)
+    seq, prev, keyed_from = (head[0], head[1], head[2]) if head is not None else (0, GENESIS, None)
     if head is None:  # a database created before the migration seeded the head
         db.execute(_INSERT_HEAD, {"hash": GENESIS})
+    if key is None:
+        raise AuditKeyMissing("This session has no audit key (use a session of engine.store.Database).")
+    if keyed_from is None:
+        if not introducing:
+            raise GmpflowError("The audit trail has no key yet: run `gmpflow init` to introduce it.",
+                               code="audit_not_keyed")
+        keyed_from = seq + 1
     rows = []
     for ev in pending:
         seq += 1
         ev["seq"], ev["prev_hash"] = seq, prev
-        ev["hash"] = prev = event_hash(ev)
+        ev["hash"] = prev = event_hash(ev, key)
         rows.append({**ev, "at": db.time(ev["at"]), "before": db.json(ev["before"]),
                      "after": db.json(ev["after"])})
     db.many(_INSERT_EVENT, rows)
-    db.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev})
+    db.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev, "keyed_from": keyed_from})
 
 
 @event.listens_for(Session, "after_rollback")
@@ -123,19 +148,49 @@ def _drop_pending_events(session: Session) -> None:
 
 @dataclass(frozen=True)
 class ChainReport:
+    """What verify found; ``table`` and ``row_id`` name a sealed row changed outside gmpflow."""
+
     ok: bool
     checked: int
     first_broken: int | None
     reason: str | None
+    table: str | None = None
+    row_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken,
-                "reason": self.reason}
+        found = {"ok": self.ok, "checked": self.checked, "first_broken": self.first_broken,
+                 "reason": self.reason}
+        if self.table is not None:
+            found.update(table=self.table, row_id=self.row_id)
+        return found
+
+
+def introduce_key(session: Session, actor: Actor, at: datetime, sealed_rows: dict[str, int]) -> None:
+    """Queue the ``audit.keyed`` event: from it on (itself included) the chain's links are MACs with the
+    key of ``session``'s database. ``sealed_rows``: how many existing rows got their first row MAC now
+    (trusted as found: the trail says so)."""
+    key: AuditKey = session.info["audit_key"]
+    record(session, actor, KEYED_ACTION, "audit", "key", "audit key", at=at,
+           after={"key_id": key.key_id, "algorithm": ALGORITHM, "sealed_rows": sealed_rows})
+    session.info[KEYED_ACTION] = True
+
+
+def is_keyed(session: Session) -> bool:
+    head = session.get(AuditHead, 1)
+    return head is not None and head.keyed_from is not None
 
 
 def verify_chain(session: Session) -> ChainReport:
-    """Recompute the chain; name the first broken link (edited, deleted, inserted or re-ordered event)."""
-    expected_seq, prev, checked = 1, GENESIS, 0
+    """Recompute the chain; name the first broken link (edited, deleted, inserted or re-ordered event, or a
+    link recomputed without the key). A missing key file fails verification, saying so."""
+    key: AuditKey | None = session.info.get("audit_key")
+    try:
+        if key is None:
+            raise AuditKeyMissing("This session has no audit key (use a session of engine.store.Database).")
+        key.key  # noqa: B018 -- read it now: a missing key fails before anything is checked
+    except AuditKeyMissing as exc:
+        return ChainReport(False, 0, None, str(exc))
+    expected_seq, prev, checked, keyed_from = 1, GENESIS, 0, None
     result = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000))
     try:
         for ev in result.scalars():
@@ -145,8 +200,10 @@ def verify_chain(session: Session) -> ChainReport:
             if ev.prev_hash != prev:
                 return ChainReport(False, checked, ev.seq,
                                    "the previous-hash link does not match the event before it")
-            if event_hash(ev) != ev.hash:
-                return ChainReport(False, checked, ev.seq, "the event's content does not match its hash")
+            if keyed_from is None and ev.action == KEYED_ACTION and ev.object_type == "audit":
+                keyed_from = ev.seq
+            if event_hash(ev, key if keyed_from is not None else None) != ev.hash:
+                return ChainReport(False, checked, ev.seq, _mismatch(ev, key, keyed_from))
             prev, expected_seq = ev.hash, expected_seq + 1
     finally:
         result.close()  # a server-side cursor on PostgreSQL when we stop early
@@ -154,4 +211,20 @@ def verify_chain(session: Session) -> ChainReport:
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
         return ChainReport(False, checked, expected_seq, "events after this one were deleted (the chain head "
                            "records a later event)")
+    if keyed_from is None or (head is not None and head.keyed_from != keyed_from):
+        return ChainReport(False, checked, (head.keyed_from if head is not None else None) or 1,
+                           "the trail has no valid audit.keyed event where the chain head says the key was "
+                           "introduced: it was never keyed (run `gmpflow init`) or its keyed part was "
+                           "replaced")
     return ChainReport(True, checked, None, None)
+
+
+def _mismatch(ev: AuditEvent, key: AuditKey, keyed_from: int | None) -> str:
+    if keyed_from is None:
+        return "the event's content does not match its hash"
+    if ev.seq == keyed_from and (ev.after or {}).get("key_id") != key.key_id:
+        return (f"the trail was keyed with another key (key id {(ev.after or {}).get('key_id')}) than the "
+                f"key file {key.path} (key id {key.key_id})")
+    if event_hash(ev) == ev.hash:
+        return "the event's link was recomputed as a plain hash without the audit key (rewritten)"
+    return "the event's content does not match its MAC"

@@ -36,8 +36,10 @@ def backup(db: Database, target: Path) -> Path:
     return target
 
 
-def verify_file(path: Path) -> ChainReport:
-    db = Database(f"sqlite:///{path}")
+def verify_file(path: Path, audit_key_file: Path | None = None) -> ChainReport:
+    """The audit chain of a backup file, checked with the installation's key (``audit_key_file``; default:
+    the key next to the file)."""
+    db = Database(f"sqlite:///{path}", audit_key_file=audit_key_file)
     try:
         with db.read() as session:
             return verify_chain(session)
@@ -55,7 +57,7 @@ def restore(db: Database, source: Path) -> ChainReport:
     if not source.is_file():
         raise ValidationFailed(f"There is no backup file {source}.", code="backup_not_found",
                                errors={"source": "missing"})
-    report = verify_file(source)
+    report = verify_file(source, db.audit_key.path)
     if not report.ok:
         raise GmpflowError(f"The backup's audit trail does not verify (sequence {report.first_broken}: "
                            f"{report.reason}); nothing was restored.", code="backup_corrupt")

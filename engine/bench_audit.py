@@ -38,7 +38,7 @@ def _fill(engine: Gmpflow, count: int) -> None:
                        "object_type": "task" if seq % 3 else "instance", "object_id": str(seq // 7),
                        "object_label": f"object {seq // 7}", "before": None, "after": {"n": seq},
                        "reason": None, "correlation_id": None, "prev_hash": prev}
-                row["hash"] = prev = event_hash(row)
+                row["hash"] = prev = event_hash(row, engine.db.audit_key)  # keyed since init
                 rows.append(row)
             conn.execute(insert(AuditEvent), rows)
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))

@@ -50,6 +50,8 @@ def init(demo: bool) -> None:
     engine = _engine()
     try:
         engine.init_database()
+        click.echo(f"audit key: {engine.db.audit_key.path} (back it up apart from the database; without it "
+                   "the trail cannot be verified)")
         for dep, created in bootstrap.load_bundled_models(engine, _actor()):
             click.echo(f"{dep.key} v{dep.version} {dep.status}{'' if created else ' (unchanged)'}")
         if demo:
@@ -225,17 +227,33 @@ def audit() -> None:
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Recompute the hash chain and every signature's record hash and binding; exit 1 naming the first
-    broken sequence number or the failing signature."""
+    """Recompute the keyed chain, check it against the anchor file, every signature's record hash and binding
+    and every sealed row's MAC; exit 1 naming the first broken sequence number, signature or row."""
     report = _engine().verify_audit()
     if report.ok:
         click.echo(f"ok: {report.checked} events and signatures verified")
         return
-    if report.first_broken is None:
+    if report.table is not None:
+        click.echo(f"broken: {report.table} {report.row_id}: {report.reason}", err=True)
+    elif report.first_broken is None:
         click.echo(f"broken: {report.reason}", err=True)
     else:
         click.echo(f"broken at sequence {report.first_broken}: {report.reason}", err=True)
     sys.exit(1)
+
+
+@audit.command("anchor")
+def audit_anchor() -> None:
+    """Append a checkpoint of the chain's head (sequence, MAC, time) to the anchor file outside the
+    database (GMPFLOW_AUDIT_ANCHOR_FILE, default audit-anchors.jsonl next to the audit key)."""
+    engine = _engine()
+    try:
+        line = engine.anchor_audit(_actor())
+    except GmpflowError as exc:
+        _fail(exc)
+    assert line is not None
+    click.echo(f"anchor {line['n']}: event {line['seq']} {line['mac']} at {line['at']} "
+               f"-> {engine.anchors.path}")
 
 
 @main.command("backup")

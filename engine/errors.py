@@ -130,3 +130,10 @@ class ConnectorError(GmpflowError):
         super().__init__(message, code=code, bpmn_error_code=bpmn_error_code)
         self.retryable = retryable
         self.bpmn_error_code = bpmn_error_code
+
+
+class AuditKeyMissing(GmpflowError):
+    """The audit key file (``engine.integrity``) is missing or unreadable: nothing is audited, so nothing
+    may be written, and the trail cannot be verified."""
+
+    code = "audit_key_missing"

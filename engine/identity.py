@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, integrity
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.errors import (
@@ -244,6 +244,7 @@ def _set_password(session: Session, user: User, password: str, clock: Clock, *, 
     user.password_hash = _hasher.hash(password)
     user.password_changed_at = now
     user.must_change_password = one_time
+    integrity.seal_user(integrity.key_of(session), user)
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
 
 
@@ -272,9 +273,11 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
         raise ValidationFailed(f"Unknown roles: {', '.join(sorted(unknown))}.", errors={"roles": "unknown"},
                                code="unknown_role")
     now = clock.now()
+    key = integrity.key_of(session)
     user = User(username=username, full_name=full_name, password_hash=_hasher.hash(password),
-                password_changed_at=now, created_at=now, must_change_password=one_time,
-                roles=[UserRole(role_name=r) for r in sorted(set(roles))])
+                active=True, password_changed_at=now, created_at=now, must_change_password=one_time,
+                roles=[UserRole(role_name=r, row_mac=key.grant_mac(username, r)) for r in sorted(set(roles))])
+    integrity.seal_user(key, user)
     session.add(user)
     session.flush()
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=now))
@@ -339,6 +342,7 @@ def set_user_active(session: Session, clock: Clock, actor: Actor, username: str,
         _keep_admin(session, actor, user, "deactivate yourself")
     before = _state(user)
     user.active = active
+    integrity.seal_user(integrity.key_of(session), user)
     audit.record(session, actor, "user.activated" if active else "user.deactivated", "user", username,
                  user.full_name, at=clock.now(), before=before, after=_state(user), reason=reason)
     return user
@@ -368,7 +372,7 @@ def grant_role(session: Session, clock: Clock, actor: Actor, username: str, role
     if role in user.role_names:
         return user
     before = sorted(user.role_names)
-    user.roles.append(UserRole(role_name=role))
+    user.roles.append(UserRole(role_name=role, row_mac=integrity.key_of(session).grant_mac(username, role)))
     audit.record(session, actor, "user.role_granted", "user", username, user.full_name, at=clock.now(),
                  before={"roles": before}, after={"roles": sorted(user.role_names), "granted": role},
                  reason=reason)

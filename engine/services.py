@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import (
     access,
+    anchors,
     audit,
     batch,
     batch_disposition,
@@ -29,6 +30,7 @@ from engine import (
     records,
     screens,
     sessions,
+    sealed,
     signatures,
 )
 from engine.audit import Actor
@@ -57,6 +59,7 @@ from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
     AuditEvent,
+    AuditHead,
     Deployment,
     HumanTask,
     Incident,
@@ -114,6 +117,10 @@ class Gmpflow:
         self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
+        # checkpoints of the audit chain outside the database (engine.anchors); a site adds stores
+        key = self.db.audit_key
+        self.anchors = anchors.AnchorFile(anchors.default_anchor_file(key.path), key)
+        self.checkpoint_stores: list[anchors.CheckpointStore] = []
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
@@ -126,6 +133,9 @@ class Gmpflow:
         self.masterdata.load_types(Actor.system())
 
     def record_start(self) -> None:
+        """Introduce the audit key if the trail has none yet (``ensure_audit_key``), then record the
+        change-control mode in force."""
+        self.ensure_audit_key()
         with self.db.unit_of_work() as session:
             identity.ensure_default_roles(session)
             current = session.get(Setting, "change_control")
@@ -135,6 +145,18 @@ class Gmpflow:
                              before={"mode": current.value} if current else None,
                              after={"mode": self.change_control})
                 session.merge(Setting(key="change_control", value=self.change_control))
+
+    def ensure_audit_key(self) -> None:
+        """A trail without a key gets one: the key file is created (mode 0600) unless it exists, the rows
+        without a MAC are sealed as found, and the ``audit.keyed`` event records it, from which on the chain's
+        links are MACs (``engine.audit``). A keyed trail needs its key file: AuditKeyMissing otherwise."""
+        key = self.db.audit_key
+        with self.db.unit_of_work() as session:
+            if audit.is_keyed(session):
+                key.key  # noqa: B018 -- a keyed trail cannot be written without its key: say so now
+                return
+            key.create()
+            audit.introduce_key(session, Actor.system(), self.clock.now(), sealed.seal_unsealed(session))
 
     # -- definitions ----------------------------------------------------------------------------------
     def lint(self, paths: list[str | Path]) -> list[DefinitionError]:
@@ -605,9 +627,49 @@ class Gmpflow:
             return list(session.scalars(query.order_by(AuditEvent.seq).limit(limit).offset(offset)))
 
     def verify_audit(self) -> audit.ChainReport:
-        """The audit chain, then every signature's record hash and binding to its record."""
+        """The audit chain (keyed), the database against the anchor file's checkpoints, every signature's
+        record hash and binding to its record, and every sealed row's MAC (``engine.sealed``); the first
+        failure is reported. ``checked`` counts events, checkpoints, signatures and rows."""
         with self.db.read() as session:
-            return signatures.verify_all(session)
+            report = audit.verify_chain(session)
+            if not report.ok:
+                return report
+            checked = report.checked
+            lines, anchor_problem = anchors.verify(session, self.anchors)
+            checked += lines
+            if anchor_problem is not None:
+                return audit.ChainReport(False, checked, anchor_problem.first_broken, anchor_problem.reason)
+            signed, failure = signatures.verify_signatures(session)
+            checked += signed
+            if failure:
+                return audit.ChainReport(False, checked, None, f"signature {failure[0]}: {failure[1]}")
+            rows_checked, problem = sealed.verify_rows(session)
+            checked += rows_checked
+        if problem is not None:
+            return audit.ChainReport(False, checked, None, str(problem), table=problem.table,
+                                     row_id=problem.row_id)
+        return audit.ChainReport(True, checked, None, None)
+
+    def anchor_audit(self, actor: Actor, *, only_if_changed: bool = False) -> dict[str, Any] | None:
+        """Append a checkpoint of the chain's head (sequence, MAC, time) to the anchor file and record it in
+        the trail (``audit.anchored``); returns the line, or None when ``only_if_changed`` and nothing but
+        the last anchor's own event happened since. Raises AnchorBroken when the file does not verify."""
+        now = self.clock.now()
+        with self.db.unit_of_work() as session:
+            head = session.get(AuditHead, 1)
+            if head is None or head.keyed_from is None:
+                raise GmpflowError("The audit trail has no key yet: run `gmpflow init` to introduce it.",
+                                   code="audit_not_keyed")
+            with self.anchors.locked() as lines:
+                if only_if_changed and lines and head.seq <= lines[-1]["seq"] + 1:
+                    return None
+                line = self.anchors.append(lines, head.seq, head.hash, now)
+            audit.record(session, actor, anchors.ANCHORED_ACTION, "audit", line["n"], f"anchor {line['n']}",
+                         at=now, after={"anchor": line["n"], "seq": line["seq"], "mac": line["mac"],
+                                        "line_mac": line["line_mac"], "file": str(self.anchors.path)})
+        for store in self.checkpoint_stores:
+            store.append(line)
+        return line
 
     def session(self) -> Session:
         """A read session for callers that need one query the services do not offer (tests, bench)."""

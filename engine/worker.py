@@ -7,6 +7,8 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine.anchors import anchor_interval
+from engine.audit import Actor
 from engine.services import Gmpflow
 
 log = logging.getLogger("gmpflow.worker")
@@ -19,9 +21,22 @@ def _tick(engine: Gmpflow) -> None:
         log.exception("worker tick failed")
 
 
+def anchor_tick(engine: Gmpflow) -> None:
+    """The scheduled checkpoint of the audit chain (``engine.anchors``): skipped when nothing happened since
+    the last one."""
+    try:
+        engine.anchor_audit(Actor.system(), only_if_changed=True)
+    except Exception:  # the top of the loop: log and go on (a broken anchor file is also what verify reports)
+        log.exception("audit anchor failed")
+
+
 def _add(scheduler: BackgroundScheduler | BlockingScheduler, engine: Gmpflow, interval: float) -> None:
     scheduler.add_job(_tick, "interval", args=[engine], seconds=interval, max_instances=1, coalesce=True,
                       id="gmpflow-jobs")
+    every = anchor_interval()
+    if every:
+        scheduler.add_job(anchor_tick, "interval", args=[engine], seconds=every, max_instances=1,
+                          coalesce=True, id="gmpflow-audit-anchor")
 
 
 def start_background_worker(engine: Gmpflow, interval: float = 1.0) -> BackgroundScheduler:

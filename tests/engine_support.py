@@ -62,9 +62,10 @@ def postgres_database(worker_id: str) -> Iterator[str]:
     admin.dispose()
 
 
-def emptied_postgres(url: str) -> Database:
-    """The migrated PostgreSQL database of this xdist worker, every table emptied (faster than migrating)."""
-    db = Database(url)
+def emptied_postgres(url: str, audit_key_file: Path) -> Database:
+    """The migrated PostgreSQL database of this xdist worker, every table emptied (faster than migrating),
+    with its own audit key file (a test's tmp_path: never shared between tests or xdist workers)."""
+    db = Database(url, audit_key_file=audit_key_file)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -72,13 +73,14 @@ def emptied_postgres(url: str) -> Database:
 
 
 @pytest.fixture(params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+def database(  # SQLite: the audit key is the default one, next to the database file in tmp_path
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         path = tmp_path / "gmpflow.db"
         shutil.copy(sqlite_template, path)
         db = Database(f"sqlite:///{path}")
     else:
-        db = emptied_postgres(request.getfixturevalue("postgres_database"))
+        db = emptied_postgres(request.getfixturevalue("postgres_database"), tmp_path / "audit.key")
     yield db
     db.dispose()
 

@@ -76,6 +76,7 @@ def test_a_killed_worker_s_jobs_complete_exactly_once_after_restart(database: Da
         assert len(guids) == INSTANCES
 
         env = gmpflow_env(database.url, plugin_path(tmp_path / "plugins"),
+                          GMPFLOW_AUDIT_KEY_FILE=str(database.audit_key.path),
                           GMPFLOW_CRASH_COUNTERPART_URL=counterpart.url,
                           GMPFLOW_JOB_LEASE_SECONDS=LEASE_SECONDS)
         log = tmp_path / "worker.log"
@@ -145,7 +146,8 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
         version_before = session.get(ProcessInstance, instance.id).lock_version
     database.dispose()
 
-    env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret")
+    env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret",
+                      GMPFLOW_AUDIT_KEY_FILE=str(database.audit_key.path))
     log = tmp_path / "web.log"
     web, base = _serve(env, log)
     try:
@@ -211,7 +213,8 @@ def test_a_web_process_killed_between_writing_and_committing_a_completion_leaves
     instance = engine.start_instance(ADMIN, "demo_approval", "KILL-2")
     with database.read() as session:
         task = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)).one()
-    env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret")
+    env = gmpflow_env(database.url, GMPFLOW_SECRET_KEY="crash-test-secret",
+                      GMPFLOW_AUDIT_KEY_FILE=str(database.audit_key.path))
     log = tmp_path / "web.log"
     port = free_port()
     web, base = serve_web(["run", "--port", str(port)], {**env, "GMPFLOW_FAILPOINT": "step.before_commit"},

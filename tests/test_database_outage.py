@@ -70,7 +70,7 @@ def outage(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         return
     url = request.getfixturevalue("postgres_database")
     name = url.rsplit("/", 1)[1]
-    db = emptied_postgres(url)
+    db = emptied_postgres(url, tmp_path / "audit.key")
     admin = create_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
 
     def pg_down() -> None:

@@ -21,12 +21,14 @@ DEMO = ROOT / "processes" / "demo_approval"
 BERLIN = timezone(timedelta(hours=1))
 
 
-def test_task_row_has_exactly_the_columns_of_the_human_task_table() -> None:
-    assert [f.name for f in fields(rows.TaskRow)] == list(HumanTask.__table__.columns.keys())
+def test_task_row_has_exactly_the_columns_of_the_human_task_table_but_its_mac() -> None:
+    # the row MAC is written with every change and read only by verify (engine.sealed)
+    assert [f.name for f in fields(rows.TaskRow)] == [
+        name for name in HumanTask.__table__.columns.keys() if name != "row_mac"]
 
 
-def test_instance_row_carries_every_column_but_the_state() -> None:
-    columns = set(ProcessInstance.__table__.columns.keys()) - {"state"}
+def test_instance_row_carries_every_column_but_the_state_and_its_mac() -> None:
+    columns = set(ProcessInstance.__table__.columns.keys()) - {"state", "row_mac"}
     assert columns <= {f.name for f in fields(rows.InstanceRow)}
 
 
@@ -44,7 +46,7 @@ def test_a_task_written_on_the_dbapi_reads_the_same_through_the_orm(engine: Gmpf
             instance_id=instance_id, task_guid="0f5d9a43-0000-4000-8000-000000000001", element_id="review",
             name="Prüfen «ä»", lane="qa", candidate_roles=["qa", "admin"], form_id=None, instructions=None,
             signature_meaning="Reviewed", signature_distinct_from=None, due_at=due, state=TaskState.OPEN,
-            created_at=due, data={"nested": {"n": 1.5, "list": [1, None, "x"]}}))
+            created_at=due, data={"nested": {"n": 1.5, "list": [1, None, "x"]}}), uow.audit_key)
     with engine.db.read() as session:
         orm = session.get(HumanTask, task_id)
         assert orm is not None
@@ -54,7 +56,7 @@ def test_a_task_written_on_the_dbapi_reads_the_same_through_the_orm(engine: Gmpf
     with engine.db.query() as db:
         raw = rows.load_task(db, task_id)
     assert {f.name: getattr(raw, f.name) for f in fields(raw)} == {
-        name: getattr(orm, name) for name in HumanTask.__table__.columns.keys()}
+        name: getattr(orm, name) for name in HumanTask.__table__.columns.keys() if name != "row_mac"}
 
 
 def test_a_task_written_by_the_orm_reads_the_same_on_the_dbapi(engine: Gmpflow, instance_id: int) -> None:
@@ -70,7 +72,7 @@ def test_a_task_written_by_the_orm_reads_the_same_on_the_dbapi(engine: Gmpflow, 
     with engine.db.query() as db:
         raw = rows.load_task(db, task_id)
     assert {f.name: getattr(raw, f.name) for f in fields(raw)} == {
-        name: getattr(orm, name) for name in HumanTask.__table__.columns.keys()}
+        name: getattr(orm, name) for name in HumanTask.__table__.columns.keys() if name != "row_mac"}
     assert raw.created_at == at and raw.created_at.utcoffset() == timedelta(0)
 
 
@@ -84,7 +86,7 @@ def test_a_stale_instance_row_is_a_conflict_and_changes_nothing(engine: Gmpflow,
         row = rows.load_instance(uow.db, instance_id)
     row.lock_version -= 1  # someone else wrote the row since it was read
     with pytest.raises(Conflict) as refused, engine.db.transaction() as uow:
-        rows.update_instance(uow.db, row, "{}")
+        rows.update_instance(uow.db, row, "{}", uow.audit_key)
     assert refused.value.code == "instance_changed"
     with engine.db.query() as db:
         assert rows.instance_state(db, instance_id) != "{}"
@@ -96,8 +98,8 @@ def test_driver_errors_surface_as_sqlalchemy_errors_and_roll_back(engine: Gmpflo
     values = {f.name: getattr(existing, f.name) for f in fields(existing) if f.name != "id"}
     with pytest.raises(IntegrityError), engine.db.transaction() as uow:
         existing.state, existing.assignee = TaskState.CLAIMED, "olivia"
-        rows.save_task(uow.db, existing)
-        rows.insert_task(uow.db, values)  # the same task guid twice
+        rows.save_task(uow.db, existing, uow.audit_key)
+        rows.insert_task(uow.db, values, uow.audit_key)  # the same task guid twice
     with engine.db.query() as db:
         assert [(t.state, t.assignee)
                 for t, *_ in rows.inbox(db, rows.InboxFilter((TaskState.OPEN,), None, "x"))] \

@@ -50,8 +50,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture
-def postgres(postgres_database: str) -> Iterator[Database]:
-    db = emptied_postgres(postgres_database)
+def postgres(postgres_database: str, tmp_path: Path) -> Iterator[Database]:
+    db = emptied_postgres(postgres_database, tmp_path / "audit.key")
     yield db
     db.dispose()
 
@@ -64,7 +64,8 @@ def test_four_workers_and_two_web_processes_complete_every_instance_once(postgre
     for username, role in PEOPLE.items():
         engine.add_user(ADMIN, username, username.title(), PASSWORD, [role])
 
-    env = gmpflow_env(postgres.url, GMPFLOW_SECRET_KEY="scale-out-secret")
+    env = gmpflow_env(postgres.url, GMPFLOW_SECRET_KEY="scale-out-secret",
+                      GMPFLOW_AUDIT_KEY_FILE=str(postgres.audit_key.path))
     processes = []
     try:
         for i in range(WORKERS):

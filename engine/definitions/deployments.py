@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, integrity
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import lint as linting
@@ -65,6 +65,7 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
     now = clock.now()
     dep = Deployment(key=parsed.key, version=version, name=parsed.name, status=DeploymentStatus.DRAFT,
                      content_hash=content_hash, files=dict(bundle.files), created_by=actor.id, created_at=now)
+    integrity.seal_deployment(integrity.key_of(session), dep)
     session.add(dep)
     session.flush()
     audit.record(session, actor, "deployment.created", "deployment", dep.id, f"{dep.key} v{dep.version}",
@@ -88,6 +89,7 @@ def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, st
         for previous in session.scalars(select(Deployment).where(
                 Deployment.key == dep.key, Deployment.status == DeploymentStatus.ACTIVE)):
             previous.status = DeploymentStatus.RETIRED
+            integrity.seal_deployment(integrity.key_of(session), previous)
             audit.record(session, actor, "deployment.retired", "deployment", previous.id,
                          f"{previous.key} v{previous.version}", at=now,
                          before={"status": DeploymentStatus.ACTIVE},
@@ -101,6 +103,7 @@ def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, st
         after.update(activated_via=str(via), approved_by_instance_id=approved_by_instance_id)
     before = dep.status
     dep.status = status
+    integrity.seal_deployment(integrity.key_of(session), dep)
     audit.record(session, actor, f"deployment.{status}", "deployment", dep.id, f"{dep.key} v{dep.version}",
                  at=now, before={"status": before}, after=after, reason=reason)
     if on_status is not None:

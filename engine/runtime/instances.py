@@ -153,7 +153,7 @@ class InstanceRuntime:
                              at=now, before={"status": status}, after={"status": live.row.status})
         live.row.serializer_version = spiff.SERIALIZER_VERSION
         live.row.updated_at = now
-        rows.update_instance(uow.db, live.row, spiff.dump_state(live.workflow))
+        rows.update_instance(uow.db, live.row, spiff.dump_state(live.workflow), uow.audit_key)
 
     @contextmanager
     def step(self, instance: int | Callable[[UnitOfWork], int], actor: Actor, *,

@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
 from sqlalchemy import select
 
-from engine import audit, failpoints
+from engine import audit, failpoints, integrity
 from engine.audit import Actor
 from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
@@ -241,6 +241,7 @@ class JobRunner:
                                  self.runtime.label(instance), at=now, before={"status": instance.status},
                                  after={"status": InstanceStatus.FAILED})
                     instance.status = InstanceStatus.FAILED
+                    integrity.seal_instance(integrity.key_of(session), instance)
 
 
 def _job(session: Any, job_id: int) -> Job:
@@ -277,4 +278,5 @@ def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, rea
                     Incident.id != incident.id))
                 if open_incidents is None:
                     instance.status = InstanceStatus.RUNNING
+                    integrity.seal_instance(integrity.key_of(session), instance)
     return incident

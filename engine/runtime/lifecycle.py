@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 
-from engine import audit
+from engine import audit, integrity
 from engine.audit import Actor
 from engine.errors import ValidationFailed
 from engine.states import InstanceStatus, JobState, TaskState, check_transition
@@ -51,10 +51,15 @@ def change_status(runtime: InstanceRuntime, actor: Actor, instance_id: int, acti
             target = InstanceStatus.TERMINATED
         check_transition(row.status, target, "instance")
         row.status, row.status_reason, row.updated_at = target, reason, now
+        key = integrity.key_of(session)
+        integrity.seal_instance(key, row)
         if target == InstanceStatus.TERMINATED:
             row.ended_at = now
-            session.execute(update(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.state.in_(
-                [TaskState.OPEN, TaskState.CLAIMED])).values(state=TaskState.CANCELLED))
+            for task in session.scalars(select(HumanTask).where(HumanTask.instance_id == row.id,
+                                                                HumanTask.state.in_([TaskState.OPEN,
+                                                                                     TaskState.CLAIMED]))):
+                task.state = TaskState.CANCELLED
+                integrity.seal_task(key, task)
             session.execute(update(Job).where(Job.instance_id == row.id, Job.state.in_(
                 [JobState.PENDING, JobState.RUNNING])).values(state=JobState.CANCELLED, updated_at=now))
             for sub in session.scalars(select(MessageSubscription)

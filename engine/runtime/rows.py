@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.errors import Conflict, NotFound
+from engine.integrity import TASK_SEALED, AuditKey
 from engine.states import DeploymentStatus, JobState, TaskState
 from engine.store.dbapi import DbApi, numbered, placeholders
 
@@ -105,16 +106,17 @@ def insert_instance(db: DbApi, deployment: DeploymentRef, business_key: str | No
                        None, serializer_version, 1, deployment.version, deployment.content_hash)
 
 
-def update_instance(db: DbApi, row: InstanceRow, state: str) -> None:
-    """Write the row's status, times and the new state, advancing ``lock_version`` (optimistic lock: a row
-    changed by someone else since it was read raises Conflict and the unit of work rolls back)."""
+def update_instance(db: DbApi, row: InstanceRow, state: str, key: AuditKey) -> None:
+    """Write the row's status, times and the new state, sealed with its row MAC, advancing ``lock_version``
+    (optimistic lock: a row changed by someone else since it was read raises Conflict and the unit of work
+    rolls back)."""
     cursor = db.execute(
         "UPDATE process_instance SET status = :status, updated_at = :updated_at, ended_at = :ended_at, "
-        "serializer_version = :serializer_version, state = :state, lock_version = :next "
+        "serializer_version = :serializer_version, state = :state, lock_version = :next, row_mac = :mac "
         "WHERE id = :id AND lock_version = :lock_version",
         {"status": row.status, "updated_at": db.time(row.updated_at), "ended_at": db.time(row.ended_at),
          "serializer_version": row.serializer_version, "state": state, "next": row.lock_version + 1,
-         "id": row.id,
+         "mac": key.instance_mac(row, state), "id": row.id,
          "lock_version": row.lock_version})
     if cursor.rowcount != 1:
         raise Conflict(f"Process instance {row.id} was changed by someone else meanwhile; try again.",
@@ -179,14 +181,15 @@ def instance_of_task(db: DbApi, task_id: int) -> int:
     return found[0]  # type: ignore[no-any-return]
 
 
-_NEW_TASK_COLUMNS = TASK_COLUMNS[1:]  # all but id
+_NEW_TASK_COLUMNS = (*TASK_COLUMNS[1:], "row_mac")  # all but id
 _INSERT_TASK = (f"INSERT INTO human_task ({', '.join(_NEW_TASK_COLUMNS)}) "
                 f"VALUES ({', '.join(':' + c for c in _NEW_TASK_COLUMNS)}) RETURNING id")
 
 
-def insert_task(db: DbApi, values: dict[str, Any]) -> int:
-    """A new open task from column values (``id`` excluded, missing ones NULL); returns its id."""
-    params = {**values, "candidate_roles": db.json(values["candidate_roles"]),
+def insert_task(db: DbApi, values: dict[str, Any], key: AuditKey) -> int:
+    """A new open task from column values (``id`` excluded, missing ones NULL), sealed; returns its id."""
+    params = {**values, "row_mac": key.task_mac({name: values.get(name) for name in TASK_SEALED}),
+              "candidate_roles": db.json(values["candidate_roles"]),
               "data": db.json(values.get("data")),
               "due_at": db.time(values.get("due_at")), "created_at": db.time(values["created_at"]),
               "completed_at": db.time(values.get("completed_at"))}
@@ -195,25 +198,26 @@ def insert_task(db: DbApi, values: dict[str, Any]) -> int:
     return found[0]  # type: ignore[no-any-return]
 
 
-def save_task(db: DbApi, task: TaskRow) -> None:
-    """Write what a claim, unclaim or completion changes."""
+def save_task(db: DbApi, task: TaskRow, key: AuditKey) -> None:
+    """Write what a claim, unclaim, completion or cancellation changes, sealed with the row's MAC."""
     db.execute("UPDATE human_task SET state = :state, assignee = :assignee, completed_at = :completed_at, "
-               "completed_by = :completed_by, data = :data WHERE id = :id",
+               "completed_by = :completed_by, data = :data, row_mac = :mac WHERE id = :id",
                {"state": task.state, "assignee": task.assignee, "completed_at": db.time(task.completed_at),
-                "completed_by": task.completed_by, "data": db.json(task.data), "id": task.id})
+                "completed_by": task.completed_by, "data": db.json(task.data), "mac": key.task_mac(task),
+                "id": task.id})
 
 
-def cancel_tasks(db: DbApi, instance_id: int, guids: list[str]) -> list[tuple[int, str]]:
+def cancel_tasks(db: DbApi, instance_id: int, guids: list[str], key: AuditKey) -> list[tuple[int, str]]:
     """Cancel the open or claimed tasks of ``guids``; returns (id, name) of each one cancelled."""
-    where = (f"instance_id = :instance_id AND task_guid IN ({placeholders('guid', len(guids))}) "
-             f"AND state IN (:open, :claimed)")
+    where = (f"t.instance_id = :instance_id AND t.task_guid IN ({placeholders('guid', len(guids))}) "
+             f"AND t.state IN (:open, :claimed)")
     params = {"instance_id": instance_id, "open": TaskState.OPEN, "claimed": TaskState.CLAIMED,
               **numbered("guid", guids)}
-    cancelled = db.all(f"SELECT id, name FROM human_task WHERE {where} ORDER BY id", params)
-    if cancelled:
-        db.execute(f"UPDATE human_task SET state = :cancelled WHERE {where}",
-                   {**params, "cancelled": TaskState.CANCELLED})
-    return [(row[0], row[1]) for row in cancelled]
+    cancelled = [_task(db, row) for row in db.all(f"{_TASK_SELECT} WHERE {where} ORDER BY t.id", params)]
+    for task in cancelled:  # each row its own MAC
+        task.state = TaskState.CANCELLED
+        save_task(db, task, key)
+    return [(task.id, task.name) for task in cancelled]
 
 
 # -- the inbox ------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def derive(workflow: Any) -> Derived:
 
 def _cancel_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, guids: set[str]) -> None:
     label = f"{live.row.process_key} #{live.row.id}"
-    for task_id, name in rows.cancel_tasks(uow.db, live.row.id, sorted(guids)):
+    for task_id, name in rows.cancel_tasks(uow.db, live.row.id, sorted(guids), uow.audit_key):
         audit.record(uow, actor, "task.cancelled", "task", task_id, f"{name} ({label})", at=now,
                      before={"state": TaskState.OPEN}, after={"state": TaskState.CANCELLED})
 
@@ -115,7 +115,7 @@ def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
                       signature_meaning=props.signature_meaning,
                       signature_distinct_from=",".join(props.distinct_from) or None,
                       due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
-        task_id = rows.insert_task(db, values)
+        task_id = rows.insert_task(db, values, uow.audit_key)
         audit.record(uow, actor, "task.created", "task", task_id, f"{values['name']} ({label})", at=now,
                      after={"element_id": values["element_id"], "lane": values["lane"],
                             "state": TaskState.OPEN})

@@ -66,7 +66,7 @@ def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskR
                            assignee=task.assignee)
         check_transition(task.state, TaskState.CLAIMED, "task")
         task.state, task.assignee = TaskState.CLAIMED, principal.username
-        rows.save_task(uow.db, task)
+        rows.save_task(uow.db, task, uow.audit_key)
         audit.record(uow, principal.actor, "task.claimed", "task", task.id, task.name, at=now,
                      before={"state": TaskState.OPEN, "assignee": None},
                      after={"state": TaskState.CLAIMED, "assignee": principal.username})
@@ -84,7 +84,7 @@ def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Tas
                            code="task_claimed_by_other", assignee=task.assignee)
         before = task.assignee
         task.state, task.assignee = TaskState.OPEN, None
-        rows.save_task(uow.db, task)
+        rows.save_task(uow.db, task, uow.audit_key)
         audit.record(uow, principal.actor, "task.unclaimed", "task", task.id, task.name, at=now,
                      before={"state": TaskState.CLAIMED, "assignee": before},
                      after={"state": TaskState.OPEN, "assignee": None})
@@ -140,7 +140,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         task.state, task.completed_at, task.completed_by, task.data = (
             TaskState.COMPLETED, now, principal.username, audit.normalized(data))
         task.assignee = task.assignee or principal.username
-        rows.save_task(uow.db, task)
+        rows.save_task(uow.db, task, uow.audit_key)
         audit.record(uow, principal.actor, "task.completed", "task", task.id,
                      f"{task.name} ({runtime.label(live.row)})", at=now, before={"state": before_state},
                      after={"state": TaskState.COMPLETED, "data": data})

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.integrity import AuditKey, default_key_file
 from engine.store.dbapi import DbApi, checkout
 from engine.store.sqlite import WriterQueue, file_path, sqlite_engine
 
@@ -28,17 +30,20 @@ class UnitOfWork:
     """One write transaction of the hot path: statements on ``db`` (the DB-API, see ``engine.store.dbapi``)
     and an ORM ``session`` on the same connection, made only when a step needs one (a signature, a message).
 
-    ``info`` holds what the transaction carries along (the audit events pending); the session shares it.
+    ``info`` holds what the transaction carries along (the audit events pending, the installation's
+    ``audit_key``); the session shares it.
     ``BEFORE_COMMIT`` hooks (the audit chain) and then this unit's own ``on_commit`` callbacks run after
     the session's changes are flushed and before the commit.
     """
 
     BEFORE_COMMIT: ClassVar[list[Callable[[UnitOfWork], None]]] = []
 
-    def __init__(self, engine: Engine, pooled: PoolProxiedConnection, is_postgres: bool) -> None:
+    def __init__(self, engine: Engine, pooled: PoolProxiedConnection, is_postgres: bool,
+                 audit_key: AuditKey) -> None:
         self._engine, self._pooled = engine, pooled
         self.db = DbApi(pooled.driver_connection, is_postgres)
-        self.info: dict[str, Any] = {}
+        self.audit_key = audit_key  # seals the rows this unit writes (engine.integrity)
+        self.info: dict[str, Any] = {"audit_key": audit_key}
         self._session: Session | None = None
         self._on_commit: list[Callable[[], None]] = []
 
@@ -72,18 +77,21 @@ class UnitOfWork:
 
 
 class Database:
-    """Owns the SQLAlchemy engine. Nothing connects until a session is used."""
+    """Owns the SQLAlchemy engine and knows the installation's audit key file (``engine.integrity``;
+    ``audit_key_file`` overrides where it is looked for). Nothing connects until a session is used."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, audit_key_file: str | os.PathLike[str] | None = None) -> None:
         self.url = url or database_url()
+        self.audit_key = AuditKey(Path(audit_key_file) if audit_key_file else default_key_file(self.url))
         if self.url.startswith("sqlite"):
             self.engine = sqlite_engine(self.url)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         self.is_postgres = self.engine.dialect.name == "postgresql"
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        info = {"audit_key": self.audit_key}  # copied into each session's own ``info``
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write_engine = self.engine.execution_options(write=True)
-        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False, info=info)
         self._writers = None if self.is_postgres else WriterQueue(file_path(self.url))
 
     @contextmanager
@@ -111,7 +119,7 @@ class Database:
         """
         with self._writers or nullcontext():
             pooled = checkout(self.engine, self.is_postgres)
-            uow = UnitOfWork(self.engine, pooled, self.is_postgres)
+            uow = UnitOfWork(self.engine, pooled, self.is_postgres, self.audit_key)
             try:
                 if not self.is_postgres:  # psycopg begins by itself at the first statement
                     uow.db.execute("BEGIN IMMEDIATE")

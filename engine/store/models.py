@@ -60,6 +60,7 @@ class Deployment(Base):
     activated_at: Mapped[datetime | None]
     approved_by_instance_id: Mapped[int | None] = mapped_column(BigId)
     activated_via: Mapped[str | None] = mapped_column(String(20))  # states.Activation; None: never active
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: status, hash, approval
 
 
 class ProcessInstance(Base):
@@ -82,6 +83,7 @@ class ProcessInstance(Base):
     serializer_version: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(Text, deferred=True)  # SpiffWorkflow state, JSON, without the spec
     lock_version: Mapped[int] = mapped_column(default=1)
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: state, status, who, what
 
     __mapper_args__ = {"version_id_col": lock_version}  # optimistic lock: a stale write raises
 
@@ -122,6 +124,7 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(100))
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: data, assignee, state
 
 
 class Job(Base):
@@ -207,6 +210,7 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     password_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: printed name, active
 
     roles: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
@@ -252,6 +256,7 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
     role_name: Mapped[str] = mapped_column(ForeignKey("role.name"), primary_key=True)
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: who holds which role
 
 
 class Signature(Base):
@@ -305,6 +310,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int | None] = mapped_column(BigId)  # the audit.keyed event: MACs from here on
 
 
 class MasterDataType(Base):

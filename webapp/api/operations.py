@@ -60,11 +60,14 @@ def list_audit() -> Any:
 
 
 @api.get("/audit/verify")
-@operation("Verify the audit chain and every signature's record hash and binding (admin or qa)",
+@operation("Verify the keyed audit chain, its anchors, every signature's record hash and binding and every "
+           "sealed row (admin or qa)",
            tags=["audit"], response=ref("AuditReport"),
-           description="`first_broken` is the first broken sequence number of the chain; a signature that "
+           description="`first_broken` is the first broken sequence number of the chain (also for a tail "
+                       "cut or a head replaced after a checkpoint in the anchor file); a signature that "
                        "fails (edited, moved to another record, its data changed, deleted) is named in "
-                       "`reason` as `signature <id>: why`.")
+                       "`reason` as `signature <id>: why`; a row changed outside gmpflow (instance state, "
+                       "task data, role grant, deployment status, printed name) by `table` and `row_id`.")
 @require_roles(*sorted(AUDIT_READERS))
 def verify_audit() -> Any:
     return engine().verify_audit().to_dict()

@@ -1,0 +1,123 @@
+"""Sealed rows: the row MACs (``engine.integrity``) of the rows Part 11 records depend on, rechecked.
+
+Instance state and status, task data and assignment, role grants, deployment status and approval, users'
+printed names and active flags change only through the engine's writers, which seal each row they write
+with a MAC keyed outside the database. ``verify_rows`` recomputes every MAC (and each deployment's content
+hash over its files) and names the table and id of the first row changed outside gmpflow. Rows that
+existed before the key are sealed once, as found, when it is introduced (``seal_unsealed``; the
+``audit.keyed`` event counts them). A row deleted outside gmpflow is found by the checks that follow it
+from the trail (signatures, anchors), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from engine import integrity
+from engine.definitions.bundle import Bundle
+from engine.integrity import TASK_SEALED, AuditKey
+from engine.store.dbapi import DbApi, dbapi
+from engine.store.models import Deployment, HumanTask, ProcessInstance, User, UserRole
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    table: str
+    row_id: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.row_id}: {self.why}"
+
+
+def seal_unsealed(session: Session) -> dict[str, int]:
+    """Give every row without a MAC its first one (at key introduction); returns the count per table."""
+    key: AuditKey = session.info["audit_key"]
+    counts: dict[str, int] = {}
+
+    def each(model: Any, seal: Callable[[Any], None], *options: Any) -> None:
+        found = list(session.scalars(select(model).where(model.row_mac.is_(None)).options(*options)))
+        for row in found:
+            seal(row)
+        if found:
+            counts[model.__tablename__] = len(found)
+
+    each(ProcessInstance, lambda row: integrity.seal_instance(key, row), undefer(ProcessInstance.state))
+    each(HumanTask, lambda row: integrity.seal_task(key, row))
+    each(Deployment, lambda row: integrity.seal_deployment(key, row))
+    each(User, lambda row: integrity.seal_user(key, row))
+    usernames = {row[0]: row[1] for row in session.execute(select(User.id, User.username))}
+    each(UserRole, lambda row: setattr(row, "row_mac", key.grant_mac(usernames[row.user_id], row.role_name)))
+    return counts
+
+
+def verify_rows(session: Session) -> tuple[int, RowProblem | None]:
+    """(rows checked, the first row whose MAC or content hash does not match, or None)."""
+    key: AuditKey = session.info["audit_key"]
+    db = dbapi(session)
+    checked = 0
+    for check in (_instances, _tasks, _grants, _deployments, _users):
+        for problem in check(db, key):
+            if problem is not None:
+                return checked, problem
+            checked += 1
+    return checked, None
+
+
+_CHANGED = "the row does not match its MAC (changed outside gmpflow)"
+
+
+def _instances(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for id_, deployment_id, business_key, status, initiator, state, mac in db.execute(
+            "SELECT id, deployment_id, business_key, status, initiator, state, row_mac FROM process_instance "
+            "ORDER BY id"):
+        values = {"id": id_, "deployment_id": deployment_id, "business_key": business_key, "status": status,
+                  "initiator": initiator}
+        yield None if mac == key.instance_mac(values, state) else RowProblem("process_instance", str(id_),
+                                                                             _CHANGED)
+
+
+def _tasks(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for row in db.execute(f"SELECT id, {', '.join(TASK_SEALED)}, row_mac FROM human_task ORDER BY id"):
+        values = dict(zip(TASK_SEALED, row[1:-1], strict=True))
+        values["candidate_roles"] = db.read_json(values["candidate_roles"])
+        values["data"] = db.read_json(values["data"])
+        values["completed_at"] = db.read_time(values["completed_at"])
+        yield None if row[-1] == key.task_mac(values) else RowProblem("human_task", str(row[0]), _CHANGED)
+
+
+def _grants(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for user_id, username, role, mac in db.execute(
+            "SELECT r.user_id, u.username, r.role_name, r.row_mac FROM user_role r "
+            "LEFT JOIN app_user u ON u.id = r.user_id ORDER BY r.user_id, r.role_name"):
+        yield None if mac == key.grant_mac(username, role) else RowProblem(
+            "user_role", f"{user_id}/{role}", f"the grant of role '{role}' to '{username}' was not made by "
+                                              "gmpflow (it does not match its MAC)")
+
+
+def _deployments(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for id_, dep_key, version, status, content_hash, created_by, approved_by, via, files, mac in db.execute(
+            "SELECT id, key, version, status, content_hash, created_by, approved_by_instance_id, activated_via, "
+            "files, row_mac FROM deployment ORDER BY id"):
+        values = {"key": dep_key, "version": version, "status": status, "content_hash": content_hash,
+                  "created_by": created_by, "approved_by_instance_id": approved_by, "activated_via": via}
+        if mac != key.deployment_mac(values):
+            yield RowProblem("deployment", str(id_), _CHANGED)
+        elif Bundle(dict(db.read_json(files) or {})).content_hash != content_hash:
+            yield RowProblem("deployment", str(id_), "its files do not match its content hash (a model was "
+                                                     "edited outside gmpflow)")
+        else:
+            yield None
+
+
+def _users(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for id_, username, full_name, active, password_hash, mac in db.execute(
+            "SELECT id, username, full_name, active, password_hash, row_mac FROM app_user ORDER BY id"):
+        values = {"username": username, "full_name": full_name, "active": bool(active),
+                  "password_hash": password_hash}
+        yield None if mac == key.user_mac(values) else RowProblem("app_user", str(id_), _CHANGED)
