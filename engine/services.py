@@ -29,8 +29,8 @@ from engine import (
     orders,
     records,
     screens,
-    sessions,
     sealed,
+    sessions,
     signatures,
 )
 from engine.audit import Actor
