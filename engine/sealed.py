@@ -102,8 +102,8 @@ def _grants(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
 
 def _deployments(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
     for id_, dep_key, version, status, content_hash, created_by, approved_by, via, files, mac in db.execute(
-            "SELECT id, key, version, status, content_hash, created_by, approved_by_instance_id, activated_via, "
-            "files, row_mac FROM deployment ORDER BY id"):
+            "SELECT id, key, version, status, content_hash, created_by, approved_by_instance_id, "
+            "activated_via, files, row_mac FROM deployment ORDER BY id"):
         values = {"key": dep_key, "version": version, "status": status, "content_hash": content_hash,
                   "created_by": created_by, "approved_by_instance_id": approved_by, "activated_via": via}
         if mac != key.deployment_mac(values):
