@@ -38,6 +38,7 @@ DEFAULT_ROLES = {
     "process_owner": "Edits process models",
     "data_steward": "Owns master data",
     "admin": "Administers gmpflow: users, instances, incidents",
+    "integration": "ERP/MES service accounts",
 }
 MIN_PASSWORD_LENGTH = 8
 PASSWORD_HISTORY = 5          # a new password may not be any of the last 5 (the current one included)

@@ -42,6 +42,7 @@ from engine.errors import (
     NotFound,
     PermissionDenied,
     SignatureRejected,
+    UndeclaredField,
     ValidationFailed,
 )
 
@@ -53,6 +54,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (PermissionDenied, 403),
     (SignatureRejected, 403),
     (AuthenticationFailed, 401),
+    (UndeclaredField, 422),
     (ValidationFailed, 400),
     (DefinitionError, 400),
 )
@@ -109,6 +111,8 @@ def _engine_error(error: GmpflowError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="gmpflow"'} if status == 401 else None
     problems = error.context.get("problems") if isinstance(error, DefinitionError) else None
     extra = {"problems": problems} if problems else {}
+    if isinstance(error, UndeclaredField):
+        extra["fields"] = error.fields
     return problem(status, error.code, error.message, errors=errors, headers=headers, **extra)
 
 
