@@ -41,8 +41,8 @@ def waiting_model(key: str = "gate", *, lane: str | None = None, start_roles: st
                   start_form: str | None = None, message: str = "ping", senders: str | None = None,
                   fields: str | None = None, catch_form: str | None = None, starter_groups: str | None = None,
                   task_form: str | None = None, result_variable: str | None = None) -> str:
-    """start → catch message ``message`` (payload in ``ping``) → user task ``work`` → echo service task ``call``
-    (its result in ``result_variable``, default ``echoed``) → end."""
+    """start → catch message ``message`` (payload in ``ping``) → user task ``work`` → echo service task
+    ``call`` (its result in ``result_variable``, default ``echoed``) → end."""
     camunda = f' camunda:candidateStarterGroups="{starter_groups}"' if starter_groups else ""
     return HEAD.format(key=key, message=message) + f"""
   <bpmn:process id="{key}" name="{key}" isExecutable="true"{camunda}>

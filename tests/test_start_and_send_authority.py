@@ -1,7 +1,7 @@
 """Who may start a process and who may send it a message is read from the model (issue 14, point 1).
 
-Start: the start event's ``start.roles``, else Camunda's ``candidateStarterGroups``, else the start event's lane,
-else ``admin`` only. Send: the catching (or message start) event's ``message.senders``, else its lane, else
+Start: the start event's ``start.roles``, else Camunda's ``candidateStarterGroups``, else the start event's
+lane, else ``admin`` only. Send: the catching (or message start) event's ``message.senders``, else its lane, else
 ``integration`` and ``admin``; ``engine`` lets no person in. A refusal is 403 ``not_permitted``, changes no
 row, and is itself the one new event of the audit trail. The engine's own starts and sends are recorded as
 the engine.
@@ -16,8 +16,8 @@ import pytest
 
 from connectors.plugins import build_registry
 from engine.audit import Actor
-from engine.clock import FrozenClock
 from engine.authority import NotPermitted
+from engine.clock import FrozenClock
 from engine.errors import DefinitionError
 from engine.identity import Principal
 from engine.services import Gmpflow
@@ -94,7 +94,8 @@ def test_camunda_candidate_starter_groups_are_read_as_start_roles(engine: Gmpflo
     deploy({"gate.bpmn": waiting_model(starter_groups="qa", lane="operator")})
     assert engine.start_instance(principal("quinn", "qa"), "gate").initiator == "quinn"
     olivia = principal("olivia", "operator")
-    refused_and_recorded(engine, "instance.start_refused", lambda: engine.start_instance(olivia, "gate"), olivia)
+    refused_and_recorded(engine, "instance.start_refused", lambda: engine.start_instance(olivia, "gate"),
+                         olivia)
 
 
 @pytest.mark.parametrize("key", ["sop_execution", "sop_step", "batch_release"])
@@ -102,7 +103,8 @@ def test_nobody_starts_by_hand_a_process_that_starts_on_a_message(shipped: Calla
                                                                  key: str) -> None:
     engine = shipped(key)
     ada = principal("ada", "admin")
-    refused_and_recorded(engine, "instance.start_refused", lambda: engine.start_instance(ada, key, "B-1"), ada)
+    refused_and_recorded(engine, "instance.start_refused", lambda: engine.start_instance(ada, key, "B-1"),
+                         ada)
 
 
 def test_an_instance_the_engine_starts_is_recorded_as_the_engine(engine: Gmpflow, deploy) -> None:
