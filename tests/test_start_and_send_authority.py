@@ -1,10 +1,10 @@
 """Who may start a process and who may send it a message is read from the model (issue 14, point 1).
 
-Start: the start event's ``start.roles``, else Camunda's ``candidateStarterGroups``, else the start event's
-lane, else ``admin`` only. Send: the catching (or message start) event's ``message.senders``, else its lane, else
-``integration`` and ``admin``; ``engine`` lets no person in. A refusal is 403 ``not_permitted``, changes no
-row, and is itself the one new event of the audit trail. The engine's own starts and sends are recorded as
-the engine.
+Start: the start event's ``start.roles``, else Camunda's ``candidateStarterGroups``, else the start
+event's lane, else ``admin`` only. Send: the catching (or message start) event's ``message.senders``, else
+its lane, else ``integration`` and ``admin``; ``engine`` lets no person in. A refusal is 403
+``not_permitted``, changes no row, and is itself the one new event of the audit trail. The engine's own
+starts and sends are recorded as the engine.
 """
 
 from __future__ import annotations
