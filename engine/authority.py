@@ -69,6 +69,7 @@ class Gate:
     writable: frozenset[str]      # the keys a client may bring
     protected: frozenset[str]     # declared but read-only, computed or written by the engine
     starts: bool = False          # a (message) start event
+    form_id: str | None = None    # its form, whose rules (types, limits, required) the values must meet
 
     def allows(self, principal: Principal) -> bool:
         return bool(principal.roles & set(self.roles))
@@ -85,12 +86,15 @@ def check_task(principal: Principal, task: TaskRow | HumanTask, action: str) -> 
                                f"task '{task.name}'.", code="role_required")
 
 
-def check_task_data(parsed: ParsedDefinition, form: dict[str, Any] | None, data: dict[str, Any]) -> None:
+def check_task_data(parsed: ParsedDefinition, form_id: str | None, data: dict[str, Any]) -> None:
     """Raises UndeclaredField for a key the task's form does not let a client set (every key without a
     form)."""
-    writable, protected = _form_fields(form)
-    written = engine_written(parsed)
-    _check_keys(data, writable - written, protected | written, "the task's form")
+    def make() -> tuple[frozenset[str], frozenset[str]]:
+        writable, protected = _form_fields(parsed.forms.get(form_id or ""))
+        written = engine_written(parsed)
+        return writable - written, protected | (writable & written)
+    writable, protected = _derived(parsed, f"task_form:{form_id}", make)
+    _check_keys(data, writable, protected, "the task's form")
 
 
 # -- deriving the gates once per deployment ---------------------------------------------------------------
@@ -146,7 +150,7 @@ def _gate(parsed: ParsedDefinition, ts: Any, role_property: str, default: tuple[
     writable = writable | frozenset(split_list(props.get("message.fields")))
     written = engine_written(parsed)
     return Gate(ts.bpmn_id, tuple(roles), source, writable - written, protected | (writable & written),
-                isinstance(ts, StartEvent))
+                isinstance(ts, StartEvent), props.get("formId") or None)
 
 
 def _candidate_starter_groups(parsed: ParsedDefinition) -> tuple[str, ...]:
@@ -208,12 +212,8 @@ def check_start(parsed: ParsedDefinition, principal: Principal, variables: dict[
                            after={"process": parsed.key, "roles": sorted(principal.roles),
                                   "allowed": list(gate.roles), "why": "role"})
     _check_keys(variables, gate.writable, gate.protected, f"the start form of '{parsed.key}'")
-    form = parsed.forms.get(properties_of(_spec_of(parsed, gate.element_id)).get("formId") or "")
+    form = parsed.forms.get(gate.form_id or "")
     return forms.validate(form, variables) if form is not None else variables
-
-
-def _spec_of(parsed: ParsedDefinition, element_id: str) -> Any:
-    return next((ts for ts in _specs(parsed) if ts.bpmn_id == element_id), None)
 
 
 def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: dict[str, Any]) -> None:
@@ -223,8 +223,9 @@ def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: 
     open_to = [g for g in gates if g.allows(principal)]
     if not open_to:
         allowed = sorted({r for g in gates for r in g.roles})
-        raise NotPermitted(f"Only holders of the role {', '.join(allowed) or 'nobody'} may send the message "
-                           f"'{name}' here{'' if allowed else ' (only the engine sends it)'}.", action="message.refused", object_type="message", object_id=name,
+        who = ", ".join(allowed) or "nobody (only the engine sends it)"
+        raise NotPermitted(f"Only holders of the role {who} may send the message '{name}' here.",
+                           action="message.refused", object_type="message", object_id=name,
                            after={"message": name, "roles": sorted(principal.roles), "allowed": allowed,
                                   "why": "role" if gates else "no active process catches this message"})
     writable = {k for g in open_to for k in g.writable}

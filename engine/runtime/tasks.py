@@ -113,7 +113,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         form = live.parsed.forms.get(task.form_id) if task.form_id else None
         if task.form_id and form is None:
             raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
-        authority.check_task_data(live.parsed, form, data)  # before the values: unknown keys name themselves
+        authority.check_task_data(live.parsed, task.form_id, data)  # before the values: unknown keys first
         if form is not None:
             data = forms.validate(form, data)
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
