@@ -24,15 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from engine import audit, forms
 from engine.audit import Actor
 from engine.definitions.lint import CAMUNDA_NS, ENGINE_ONLY
-from engine.definitions.parsing import BPMN_NS, ParsedDefinition
+from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition
 from engine.definitions.properties import properties_of, split_list
 from engine.errors import PermissionDenied, UndeclaredField
 from engine.identity import Principal
@@ -46,6 +44,7 @@ if TYPE_CHECKING:
 ADMIN_ROLE = "admin"
 START_DEFAULT = (ADMIN_ROLE,)
 SEND_DEFAULT = ("integration", ADMIN_ROLE)
+CATCHING = ("startEvent", "intermediateCatchEvent", "boundaryEvent", "receiveTask")
 
 
 class NotPermitted(PermissionDenied):
@@ -130,6 +129,9 @@ def engine_written(parsed: ParsedDefinition) -> frozenset[str]:
             result = getattr(ts, "result_variable", None)
             variable = getattr(getattr(ts, "event_definition", None), "result_var", None)
             names |= {n for n in (result, variable) if isinstance(n, str) and n}
+        # message variables from the XML too (after an event-based gateway the specs no longer carry them)
+        names |= {(v.text or "").strip() for root in parsed.trees.values()
+                  for v in root.iterfind(".//spiffworkflow:messageVariable", NS)} - {""}
         return frozenset(names)
     return _derived(parsed, "engine_written", make)  # type: ignore[no-any-return]
 
@@ -174,13 +176,24 @@ def start_gate(parsed: ParsedDefinition) -> Gate:
 
 
 def message_gates(parsed: ParsedDefinition, name: str) -> dict[str, Gate]:
-    """Element id → gate of every event that catches message ``name`` (start events included)."""
+    """Element id → gate of every event that catches message ``name`` (start events included).
+
+    Read from the XML: SpiffWorkflow moves the messages of the events after an event-based gateway onto
+    the gateway, so its specs no longer say which event catches which message."""
     def make() -> dict[str, dict[str, Gate]]:
+        specs = {ts.bpmn_id: ts for ts in _specs(parsed) if getattr(ts, "bpmn_id", None)}
+        names = {m.get("id"): m.get("name") for root in parsed.trees.values()
+                 for m in root.iterfind(f".//{{{BPMN_NS}}}message")}
         gates: dict[str, dict[str, Gate]] = {}
-        for ts in _specs(parsed):
-            ev = getattr(ts, "event_definition", None)
-            if isinstance(ts, CatchingEvent) and isinstance(ev, MessageEventDefinition):
-                gates.setdefault(ev.name, {})[ts.bpmn_id] = _gate(parsed, ts, "message.senders", SEND_DEFAULT)
+        for root in parsed.trees.values():
+            for local in CATCHING:
+                for element in root.iterfind(f".//{{{BPMN_NS}}}{local}"):
+                    definition = element.find(f"{{{BPMN_NS}}}messageEventDefinition")
+                    ref = element.get("messageRef") if definition is None else definition.get("messageRef")
+                    ts, message = specs.get(element.get("id")), names.get(ref)
+                    if ts is not None and message:
+                        gates.setdefault(message, {})[ts.bpmn_id] = _gate(parsed, ts, "message.senders",
+                                                                          SEND_DEFAULT)
         return gates
     return _derived(parsed, "message_gates", make).get(name, {})  # type: ignore[no-any-return]
 

@@ -21,8 +21,15 @@ from engine.clock import FrozenClock
 from engine.errors import DefinitionError
 from engine.identity import Principal
 from engine.services import Gmpflow
-from tests.authority_support import audit_tail, last_seq, message_start_model, rows, waiting_model
-from tests.conftest import ADMIN, ROOT, principal
+from tests.authority_support import (
+    audit_tail,
+    last_seq,
+    message_start_model,
+    properties,
+    rows,
+    waiting_model,
+)
+from tests.conftest import ADMIN, FIXTURES, ROOT, principal
 
 ENGINE = Actor.system()
 NOWHERE = "http://127.0.0.1:9"  # the shipped models' connectors are registered; none is called here
@@ -249,3 +256,21 @@ def test_the_api_lists_who_may_start_and_refuses_others_with_403_not_permitted(a
     assert (sent.status_code, sent.json["code"]) == (403, "not_permitted")
     assert api.post("/api/v1/messages", as_="erin", json={"name": "ping", "correlation_keys": {}}
                     ).json["status"] == "matched"
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("qa", True), ("integration", False), ("operator", False)])
+def test_an_event_after_an_event_based_gateway_keeps_its_own_senders_and_fields(
+        engine: Gmpflow, deploy, role: str, allowed: bool) -> None:
+    model = (FIXTURES / "gateway_event_based.bpmn").read_text().replace(
+        '<bpmn:intermediateCatchEvent id="result_received">',
+        '<bpmn:intermediateCatchEvent id="result_received">'
+        + properties(message_senders="qa", message_fields="value"))
+    deploy({"gateway_event_based.bpmn": model})
+    instance = engine.start_instance(ENGINE, "gateway_event_based", "SAMPLE-7")
+    who = principal("lab", role)
+    if allowed:
+        assert engine.correlate(who, "lab_result", {"business_key": "SAMPLE-7"}, {"value": "pass"}) == {
+            "status": "matched", "instance_id": instance.id}
+    else:
+        refused_and_recorded(engine, "message.refused", lambda: engine.correlate(
+            who, "lab_result", {"business_key": "SAMPLE-7"}, {"value": "pass"}), who)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
@@ -55,8 +56,11 @@ def waiting_gates(live: Live, name: str) -> list[Gate]:
     """The gates of the events of ``live`` that wait for message ``name`` now (all that catch it, should
     none be found waiting)."""
     gates = message_gates(live.parsed, name)
-    waiting = [gates[t.task_spec.bpmn_id] for t in live.workflow.get_tasks(state=SpiffState.WAITING)
-               if getattr(t.task_spec, "bpmn_id", None) in gates]
+    # an event-based gateway waits for the events after it
+    waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
+                   for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
+                   if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
+    waiting = [gate for element, gate in gates.items() if element in waiting_ids]
     return waiting or [g for g in gates.values() if not g.starts]
 
 
