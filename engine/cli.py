@@ -11,6 +11,7 @@ import click
 
 from engine.audit import Actor
 from engine.errors import GmpflowError
+from engine.identity import Principal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +19,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def _actor() -> Actor:
     user = getpass.getuser()
     return Actor(f"cli:{user}", f"{user} (command line)")
+
+
+def _cli_principal() -> Principal:
+    """Who starts a process from the command line: the installation's administrator (who has the database
+    anyway), checked against the model like anyone else (``start.roles``, declared start variables)."""
+    actor = _actor()
+    return Principal(actor.id, actor.name, frozenset({"admin"}))
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -74,20 +82,24 @@ def deploy(paths: tuple[str, ...]) -> None:
     except GmpflowError as exc:
         _fail(exc)
     click.echo(f"{dep.key} {dep.version} {dep.status}{'' if created else ' (unchanged)'}")
+    click.echo(f"who may start: {', '.join(engine.start_roles(dep)) or 'nobody (message or timer start)'}")
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 def lint(paths: tuple[str, ...]) -> None:
     """Check a bundle without storing it; exit 1 on any problem."""
+    engine = _engine()
     try:
-        problems = _engine().lint(list(paths))
+        problems = engine.lint(list(paths))
+        for p in problems:
+            click.echo(f"{p} ({p.code})")
+        if problems:
+            sys.exit(1)
+        key, roles = engine.who_may_start(list(paths))
     except GmpflowError as exc:
         _fail(exc)
-    for p in problems:
-        click.echo(f"{p} ({p.code})")
-    if problems:
-        sys.exit(1)
+    click.echo(f"who may start {key}: {', '.join(roles) or 'nobody (message or timer start)'}")
     click.echo("ok")
 
 
@@ -99,7 +111,7 @@ def start(key: str, business_key: str | None, variables: str) -> None:
     """Start an instance of the latest active version of KEY."""
     try:
         values = json.loads(variables)
-        instance = _engine().start_instance(_actor(), key, business_key, values)
+        instance = _engine().start_instance(_cli_principal(), key, business_key, values)
     except json.JSONDecodeError as exc:
         click.echo(f"error [bad_json]: --variables is not JSON: {exc}", err=True)
         sys.exit(1)

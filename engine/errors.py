@@ -74,9 +74,14 @@ class ValidationFailed(GmpflowError):
 
 
 class UndeclaredField(ValidationFailed):
-    """Data names keys the model does not let a client set (422 ``undeclared_field``, naming them)."""
+    """Data names keys its form (or message definition) does not declare, or that a client may not set
+    (read-only, computed, written by the engine); ``fields`` lists them. Nothing is stored."""
 
     code = "undeclared_field"
+
+    def __init__(self, message: str, *, fields: list[str]) -> None:
+        super().__init__(message, errors={k: "not declared" for k in fields})
+        self.fields = fields
 
 
 class NotFound(GmpflowError):

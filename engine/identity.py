@@ -46,6 +46,7 @@ DEFAULT_ROLES = {
     "process_owner": "Edits process models",
     "data_steward": "Owns master data",
     "admin": "Administers gmpflow: users, instances, incidents",
+    "integration": "ERP/MES service accounts",
 }
 ADMIN_ROLE = "admin"
 MIN_PASSWORD_LENGTH = 8

@@ -20,6 +20,7 @@ from engine import (
     access,
     anchors,
     audit,
+    authority,
     batch,
     batch_disposition,
     batch_record,
@@ -38,6 +39,7 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
+from engine.definitions.parsing import parse_bundle
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -172,6 +174,13 @@ class Gmpflow:
             roles = set(identity.DEFAULT_ROLES)
         return lint(bundle, roles, self.registry)[1]
 
+    def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
+        """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""
+        bundle = read_bundle(paths)
+        deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        parsed = parse_bundle(bundle)
+        return parsed.key, authority.who_may_start(parsed)
+
     def deploy(self, actor: Actor, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
                activate: bool | None = None) -> tuple[Deployment, bool]:
         bundle = bundle or read_bundle(paths or [])
@@ -202,6 +211,11 @@ class Gmpflow:
     def definitions(self) -> list[Deployment]:
         with self.db.read() as session:
             return list(session.scalars(select(Deployment).order_by(Deployment.key, Deployment.version)))
+
+    def start_roles(self, deployment: Deployment) -> list[str]:
+        """Who may start instances of the deployment (``engine.authority.start_gate``; empty: nobody but the
+        engine, the process starts on a message or a timer)."""
+        return authority.who_may_start(self.runtime.specs.get(deployment))
 
     def get_deployment(self, deployment_id: int) -> Deployment:
         with self.db.read() as session:
@@ -250,7 +264,7 @@ class Gmpflow:
         with ``variables`` (``subject_kind`` and the request form's fields) and complete the requester's
         request task with them. ``{instance, task, error}``: when the request form refuses the values, the
         task stays open for the requester and ``error`` says why."""
-        started = self.start_instance(principal.actor, "change_control", business_key, variables)
+        started = self.start_instance(principal, "change_control", business_key, variables)
         element = ("request_deployment" if variables.get("subject_kind") == "deployment"
                    else "request_masterdata")
         with self.db.read() as session:
@@ -277,12 +291,21 @@ class Gmpflow:
                                    business_key=f"{type_name} {key} v{number}")
 
     # -- instances ------------------------------------------------------------------------------------
-    def start_instance(self, actor: Actor, key: str, business_key: str | None = None,
+    def start_instance(self, caller: Principal | Actor, key: str, business_key: str | None = None,
                        variables: dict[str, Any] | None = None) -> InstanceRow:
-        with self.db.transaction() as uow:
+        """Start the latest active version of ``key``. A signed-in ``Principal`` (API, web app, CLI) must
+        hold a role the model lets start it and may bring only its start form's fields (``engine.authority``;
+        raises NotPermitted, recorded in the audit trail, or UndeclaredField); an ``Actor`` is the engine
+        itself (or its in-process callers) and is recorded as such."""
+        actor = caller.actor if isinstance(caller, Principal) else caller
+        variables = dict(variables or {})
+        with authority.refusals(self.db, self.clock, actor), self.db.transaction() as uow:
             dep = rows.latest_active(uow.db, key)
-            tasks.refuse_protected(self.runtime.parsed(uow, dep.id).protected_variables, variables or {})
-            live = self.runtime.create(uow, dep, business_key, dict(variables or {}), actor)
+            if isinstance(caller, Principal):  # a client: the model says who and what
+                parsed = self.runtime.parsed(uow, dep.id)
+                variables = authority.check_start(parsed, caller, variables)
+                tasks.refuse_protected(parsed.protected_variables, variables)
+            live = self.runtime.create(uow, dep, business_key, variables, actor)
         self.runtime.remember_created(uow)
         return live.row
 
@@ -470,10 +493,15 @@ class Gmpflow:
                     for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
-    def correlate(self, actor: Actor, name: str, correlation_keys: dict[str, Any] | None = None,
+    def correlate(self, sender: Principal | Actor, name: str, correlation_keys: dict[str, Any] | None = None,
                   payload: dict[str, Any] | None = None, ttl_seconds: int | None = None) -> dict[str, Any]:
-        return messages.correlate(self.runtime, actor, name, dict(correlation_keys or {}),
-                                  dict(payload or {}), ttl_seconds)
+        """Deliver a message. A signed-in ``Principal`` must be a sender the catching event allows, with its
+        declared fields only (raises NotPermitted, recorded in the audit trail, or UndeclaredField); an
+        ``Actor`` is the engine itself."""
+        actor = sender.actor if isinstance(sender, Principal) else sender
+        with authority.refusals(self.db, self.clock, actor):
+            return messages.correlate(self.runtime, sender, name, dict(correlation_keys or {}),
+                                      dict(payload or {}), ttl_seconds)
 
     def run_jobs_once(self) -> int:
         return self.jobs.run_once()

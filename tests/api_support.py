@@ -22,7 +22,7 @@ from webapp import create_app
 DEMO = ROOT / "processes" / "demo_approval"
 PASSWORD = "correct horse battery"
 ACCOUNTS = {"olivia": ["operator"], "oscar": ["operator"], "sam": ["supervisor"], "quinn": ["qa"],
-            "paula": ["planner"], "ada": ["admin"]}
+            "paula": ["planner"], "ada": ["admin"], "erin": ["integration"]}
 
 
 @pytest.fixture

@@ -112,9 +112,10 @@ def test_the_audit_trail_is_for_admins_and_qa(api, demo):
     assert report["ok"] is True and report["checked"] > 0 and report["first_broken"] is None
 
 
-def test_messages_incidents_and_signatures_answer(api, demo):
-    message = api.post("/api/v1/messages", as_="paula",
-                       json={"name": "nobody_waits", "correlation_keys": {"order": "1"}, "payload": {}})
+def test_messages_incidents_and_signatures_answer(api, demo, deploy):
+    deploy("message_catch.bpmn")  # a message is kept only if some process catches it (from this sender)
+    message = api.post("/api/v1/messages", as_="erin",
+                       json={"name": "qc_result", "correlation_keys": {"order": "1"}, "payload": {}})
     assert (message.status_code, message.json["status"]) == (200, "pending")
     assert api.get("/api/v1/incidents", as_="ada").json == []
     assert api.post("/api/v1/incidents/99/retry", as_="ada", json={"reason": "x"}).status_code == 404

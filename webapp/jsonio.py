@@ -81,10 +81,10 @@ def json_body() -> dict[str, Any]:
 
 
 # -- shapes -----------------------------------------------------------------------------------------------
-def definition(dep: Deployment, latest_active_ids: set[int]) -> dict[str, Any]:
+def definition(dep: Deployment, latest_active_ids: set[int], start_roles: list[str]) -> dict[str, Any]:
     return {"id": dep.id, "key": dep.key, "name": dep.name, "version": dep.version, "status": dep.status,
             "created_at": iso(dep.created_at), "activated_at": iso(dep.activated_at),
-            "latest_active": dep.id in latest_active_ids}
+            "latest_active": dep.id in latest_active_ids, "start_roles": start_roles}
 
 
 def instance(row: InstanceRow | ProcessInstance) -> dict[str, Any]:

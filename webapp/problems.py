@@ -120,6 +120,8 @@ def _engine_error(error: GmpflowError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="gmpflow"'} if status == 401 else None
     problems = error.context.get("problems") if isinstance(error, DefinitionError) else None
     extra = {"problems": problems} if problems else {}
+    if isinstance(error, UndeclaredField):
+        extra["fields"] = error.fields
     return problem(status, error.code, error.message, errors=errors, headers=headers, **extra)
 
 

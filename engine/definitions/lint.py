@@ -11,7 +11,7 @@ from lxml import etree
 from engine import sandbox
 from engine.definitions.bundle import Bundle
 from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
-from engine.definitions.properties import check_properties, task_properties
+from engine.definitions.properties import check_properties, split_list, task_properties
 from engine.definitions.record_properties import check_record_properties
 from engine.errors import DefinitionError
 from engine.operations import OperationRegistry
@@ -36,6 +36,11 @@ SUPPORTED = {
 HUMAN_TAGS = {"userTask", "manualTask", "task"}
 EXPRESSION_TAGS = {"conditionExpression", "condition", "timeDuration", "timeDate", "timeCycle",
                    "loopCardinality", "completionCondition"}
+ROLE_PROPERTIES = ("start.roles", "message.senders")  # read by engine.authority
+# ``start.roles``/``message.senders`` = ``engine``: no person, only the engine's own starts and sends (the
+# messages between a batch and its steps: a person who could send them could plant a step or a release)
+ENGINE_ONLY = "engine"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 # Camunda's expression languages, as files drawn in the Camunda Modeler carry them: JUEL ${...} / #{...},
 # FEEL =...
 FOREIGN_EXPRESSION = re.compile(r"\s*([$#]\{.*\}|=)", re.DOTALL)
@@ -106,6 +111,7 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
             problems += _check_code(node.text, name, node, script=False)
         if in_process:
             problems += _not_runnable(name, node, local)
+    problems += _lint_role_lists(name, root, roles)
     for node in root.iterfind(".//spiffworkflow:preScript", NS):
         problems += _check_code(node.text, name, node, script=True)
     for node in root.iterfind(".//spiffworkflow:postScript", NS):
@@ -120,6 +126,20 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
     return problems
+
+
+def _lint_role_lists(file: str, root: etree._Element, roles: set[str]) -> list[DefinitionError]:
+    """``start.roles`` and ``message.senders`` (and Camunda's ``candidateStarterGroups``, read as
+    ``start.roles``) name known roles, like lanes."""
+    named = [(prop, prop.get("name"), prop.get("value"))
+             for prop in root.iterfind(".//spiffworkflow:property", NS)
+             if prop.get("name") in ROLE_PROPERTIES]
+    named += [(process, "candidateStarterGroups", process.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
+              for process in root.iterfind(f".//{{{BPMN_NS}}}process")]
+    return [_problem(f"{what} names '{role}', which is no known role; known roles: "
+                     f"{', '.join(sorted(roles))}.", file, node, "unknown_role")
+            for node, what, value in named for role in split_list(value)
+            if role not in roles and not (role == ENGINE_ONLY and what in ROLE_PROPERTIES)]
 
 
 def _not_runnable(file: str, node: etree._Element, local: str) -> list[DefinitionError]:

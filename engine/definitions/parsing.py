@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -43,6 +43,8 @@ class ParsedDefinition:
     subprocess_specs: dict[str, Any]
     trees: dict[str, etree._Element]  # file name -> parsed document (for linting, line numbers)
     forms: dict[str, dict[str, Any]]  # form id -> form-js definition
+    # what is derived once from the immutable deployment and kept with its parse (engine.authority's gates)
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def protected_variables(self) -> frozenset[str]:

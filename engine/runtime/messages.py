@@ -10,21 +10,25 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
+from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
+from engine.authority import Gate, check_send, message_gates
 from engine.errors import ValidationFailed
+from engine.identity import Principal
 from engine.runtime.sync import matches
 from engine.states import DeploymentStatus, MessageStatus
 from engine.store.models import Deployment, Message, MessageSubscription
 
 if TYPE_CHECKING:
-    from engine.runtime.instances import InstanceRuntime
+    from engine.runtime.instances import InstanceRuntime, Live
 
 DEFAULT_TTL_SECONDS = 3600
 
@@ -48,11 +52,38 @@ def message_start_deployments(session: Session, runtime: InstanceRuntime, name: 
     return list(found.values())
 
 
-def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_keys: dict[str, Any],
-              payload: dict[str, Any], ttl_seconds: int | None = None) -> dict[str, Any]:
-    """Deliver a message; returns ``{status, instance_id?, message_id?}``."""
+def waiting_gates(live: Live, name: str) -> list[Gate]:
+    """The gates of the events of ``live`` that wait for message ``name`` now (all that catch it, should
+    none be found waiting)."""
+    gates = message_gates(live.parsed, name)
+    # an event-based gateway waits for the events after it
+    waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
+                   for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
+                   if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
+    waiting = [gate for element, gate in gates.items() if element in waiting_ids]
+    return waiting or [g for g in gates.values() if not g.starts]
+
+
+def catching_gates(session: Session, runtime: InstanceRuntime, name: str) -> list[Gate]:
+    """Every active deployment's intermediate, boundary and receive events for message ``name``."""
+    active = session.scalars(select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE))
+    return [g for dep in active for g in message_gates(runtime.specs.get(dep), name).values() if not g.starts]
+
+
+def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
+              correlation_keys: dict[str, Any], payload: dict[str, Any],
+              ttl_seconds: int | None = None) -> dict[str, Any]:
+    """Deliver a message; returns ``{status, instance_id?, message_id?}``.
+
+    The target is found first (a waiting instance, else a message start event), then a ``Principal`` is
+    checked against that event's senders and declared fields (``engine.authority.check_send``). A message
+    that reaches nothing is kept only from a sender some active process's catching event allows, so that
+    keeping it cannot plant a payload no model asked for.
+    """
     if not name:
         raise ValidationFailed("A message needs a name.", errors={"name": "required"}, code="message_invalid")
+    client = sender if isinstance(sender, Principal) else None
+    actor = sender.actor if isinstance(sender, Principal) else sender
     now = runtime.clock.now()
     with runtime.db.read() as session:
         subscriptions = session.scalars(select(MessageSubscription).where(MessageSubscription.name == name)
@@ -61,6 +92,8 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
                       None)
     if target is not None:
         with runtime.step(target, actor) as (uow, live):
+            if client is not None:
+                check_send(waiting_gates(live, name), client, name, payload)
             deliver(live.workflow, name, payload)
             audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row),
                          at=now,
@@ -71,6 +104,9 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
         starts = message_start_deployments(session, runtime, name)
         if starts:
             dep = starts[0]
+            if client is not None:
+                check_send([g for g in message_gates(runtime.specs.get(dep), name).values() if g.starts],
+                           client, name, payload)
             business_key = correlation_keys.get("business_key")
             live = runtime.create(uow, dep, business_key, {}, actor,
                                   prepare=lambda wf: _start_by_message(runtime, wf, name, payload))
@@ -78,6 +114,8 @@ def correlate(runtime: InstanceRuntime, actor: Actor, name: str, correlation_key
                          runtime.label(live.row), at=now, after={"message": name, "payload": payload})
             instance_id = live.row.id
         else:
+            if client is not None:
+                check_send(catching_gates(session, runtime, name), client, name, payload)
             ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else int(ttl_seconds)
             message = Message(name=name, correlation_keys=audit.normalized(correlation_keys),
                               payload=audit.normalized(payload), status=MessageStatus.PENDING,

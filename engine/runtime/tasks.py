@@ -7,8 +7,8 @@ from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
-from engine import audit, forms
-from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
+from engine import audit, authority, forms
+from engine.errors import Conflict, NotFound, UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import record_locks, rows
 from engine.runtime.rows import TaskRow
@@ -23,14 +23,9 @@ ADMIN_ROLE = "admin"
 Task = TaskRow | HumanTask  # the hot path reads TaskRow; other queries the ORM's HumanTask
 
 
-def may_work_on(principal: Principal, task: Task) -> bool:
-    return not task.candidate_roles or bool(principal.roles & set(task.candidate_roles))
-
-
-def check_authority(principal: Principal, task: Task, action: str) -> None:
-    if not may_work_on(principal, task):
-        raise PermissionDenied(f"Only holders of the role {', '.join(task.candidate_roles)} may {action} the "
-                               f"task '{task.name}'.", code="role_required")
+# Authority is decided in one place (engine.authority); these names stay for the callers that use them.
+may_work_on = authority.may_work_on
+check_authority = authority.check_task
 
 
 def get_task(db: DbApi, task_id: int, *, lock: bool = False) -> TaskRow:
@@ -115,11 +110,11 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise Conflict(f"The task is claimed by {task.assignee}.", code="task_claimed_by_other",
                            assignee=task.assignee)
         check_authority(principal, task, "complete")
-        if task.form_id:
-            form = live.parsed.forms.get(task.form_id)
-            if form is None:
-                raise NotFound(f"The form '{task.form_id}' is not part of the deployment.",
-                               code="form_not_found")
+        form = live.parsed.forms.get(task.form_id) if task.form_id else None
+        if task.form_id and form is None:
+            raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
+        authority.check_task_data(live.parsed, task.form_id, data)  # before the values: unknown keys first
+        if form is not None:
             data = forms.validate(form, data)
         refuse_protected(live.parsed.protected_variables, data)
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
@@ -154,8 +149,7 @@ def refuse_protected(protected: frozenset[str], data: dict[str, Any]) -> None:
     taken = sorted(protected.intersection(data))
     if taken:
         raise UndeclaredField(f"{', '.join(taken)} cannot be set: the process itself writes "
-                              f"{'it' if len(taken) == 1 else 'them'} (four eyes).",
-                              errors={k: "written by the process, not by a client" for k in taken})
+                              f"{'it' if len(taken) == 1 else 'them'} (four eyes).", fields=taken)
 
 
 def check_guards(runtime: InstanceRuntime, spiff_task: Any, data: dict[str, Any],

@@ -30,7 +30,7 @@ from webapp import create_app
 HERE = Path(__file__).resolve().parent
 PASSWORD = "correct horse battery"
 PEOPLE = {"dana": ["data_steward"], "dave": ["data_steward"], "pete": ["process_owner"], "quinn": ["qa"],
-          "sam": ["supervisor"], "rita": ["data_steward", "qa"],
+          "sam": ["supervisor"], "rita": ["data_steward", "qa"], "olivia": ["operator"],
           # they hold every role a change control asks for: only four eyes keeps them from approving
           "pat": ["process_owner", "data_steward", "qa", "supervisor"],
           "dora": ["data_steward", "process_owner", "qa", "supervisor"]}
@@ -229,7 +229,8 @@ def test_a_rejection_returns_the_request_with_the_comment_and_it_can_be_resubmit
     assert cc.elements("dana", cr) == ["request_masterdata"]
     assert cc.instance(cr)["variables"]["qa_comment"] == "Beta is not a qualified supplier yet."
     assert cc.statuses("material", "MAT-1") == {1: "effective", 2: "in_review"}
-    cc.complete("dana", cr, "request_masterdata", {**masterdata_request(number=number),
+    resubmitted = {k: v for k, v in masterdata_request(number=number).items() if k != "subject_kind"}
+    cc.complete("dana", cr, "request_masterdata", {**resubmitted,  # the request form's fields only
                                                    "reason": "Beta was qualified on 2026-01-04."})
     cc.run_jobs()
     cc.assess(cr)
@@ -351,7 +352,8 @@ def test_a_new_process_version_goes_live_only_through_an_approved_change_control
     governed.decide("quinn", cr, "Approved")
     live = governed.engine.get_deployment(draft.id)
     assert (live.status, live.approved_by_instance_id) == ("active", cr)
-    started = governed.ok("POST", "/process-definitions/demo_approval/instances", "pete", 201, json={})
+    # demo_approval's start.roles: operators start requests
+    started = governed.ok("POST", "/process-definitions/demo_approval/instances", "olivia", 201, json={})
     assert started["version"] == 2
     governed.verify(cr)
     assert governed.instance(cr)["status"] == "completed"

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.tryton
 
 PROCESS = Path(__file__).resolve().parent
 PASSWORD = "correct horse battery"
-PEOPLE = {"paula": ["planner"], "sam": ["supervisor"], "ada": ["admin"]}
+PEOPLE = {"paula": ["planner"], "sam": ["supervisor"], "ada": ["admin"], "erp": ["integration"]}
 TODAY = date.today()
 CONTRACT = {"order_id", "batch_id", "product", "quantity", "recipe_key", "recipe_version",
             "recipe_version_id", "bom_version_id", "routing_version_id", "released_by", "released_at"}
@@ -250,7 +250,8 @@ def test_the_erp_and_the_mes_reach_the_process_through_the_rest_api(
     flow = make_flow()
     control(mes, acknowledge=False)
     client = create_app({"TESTING": True, "SECRET_KEY": "test-secret"}, engine=flow.current).test_client()
-    token = client.post("/api/v1/tokens", json={"username": "paula", "password": PASSWORD}).json["token"]
+    # the ERP/MES service account (order_ready: integration or planner; mes_ack: integration)
+    token = client.post("/api/v1/tokens", json={"username": "erp", "password": PASSWORD}).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
     order = tryton.create_order(10)
 

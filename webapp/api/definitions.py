@@ -15,14 +15,15 @@ from webapp.jsonio import definition
 @api.get("/process-definitions")
 @operation("Deployed process definitions, every version", tags=["definitions"],
            response=listing("ProcessDefinition"),
-           description="`latest_active` marks, per key, the version new instances start on.")
+           description="`latest_active` marks, per key, the version new instances start on; `start_roles` "
+                       "names who may start it.")
 def list_definitions() -> Any:
     deployments = engine().definitions()
     latest: dict[str, Any] = {}
     for dep in deployments:  # ordered by key, version
         if dep.status == "active":
             latest[dep.key] = dep.id
-    return [definition(dep, set(latest.values())) for dep in deployments]
+    return [definition(dep, set(latest.values()), engine().start_roles(dep)) for dep in deployments]
 
 
 @api.post("/process-definitions/<key:key>/instances")
@@ -30,5 +31,5 @@ def list_definitions() -> Any:
            response=ref("Instance"), status=201)
 def start_instance(key: str) -> Any:
     data = body("StartInstanceRequest")
-    row = engine().start_instance(principal().actor, key, data.get("business_key"), data.get("variables"))
+    row = engine().start_instance(principal(), key, data.get("business_key"), data.get("variables"))
     return jsonio.instance(row), 201

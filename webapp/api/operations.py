@@ -20,7 +20,7 @@ TIME = {"type": "string", "format": "date-time"}
            tags=["messages"], body="MessageRequest", response=ref("MessageResult"))
 def send_message() -> Any:
     data = body("MessageRequest")
-    return engine().correlate(principal().actor, data["name"], data.get("correlation_keys"),
+    return engine().correlate(principal(), data["name"], data.get("correlation_keys"),
                               data.get("payload"), data.get("ttl_seconds"))
 
 

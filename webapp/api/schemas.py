@@ -83,7 +83,11 @@ RESPONSES: dict[str, dict[str, Any]] = {
                               "created_at": TIME, "activated_at": TIME_OR_NULL,
                               "latest_active": {
                                   "type": "boolean",
-                                  "description": "the version new instances of the key start on"}}),
+                                  "description": "the version new instances of the key start on"},
+                              "start_roles": {
+                                  "type": "array", "items": {"type": "string"},
+                                  "description": "who may start it (start.roles, else the start event's "
+                                                 "lane, else admin; empty: only by message or timer)"}}),
     "Instance": obj({"id": ID, "process_key": {"type": "string"}, "version": {"type": "integer"},
                      "business_key": TEXT_OR_NULL, "status": {"type": "string"},
                      "status_reason": TEXT_OR_NULL, "initiator": {"type": "string"}, "started_at": TIME,

@@ -37,7 +37,13 @@
   function currentData() {
     if (!form) return {};
     const result = form.submit();
-    return result.data || {};
+    const data = { ...(result.data || {}) };
+    // read-only, disabled and computed fields are shown, never sent: the server refuses them
+    // (undeclared_field), as it refuses every key the form does not let a person set
+    for (const [key, field] of Object.entries(fieldsByKey())) {
+      if (field.type === 'expression' || field.readonly || field.disabled) delete data[key];
+    }
+    return data;
   }
 
   function cellText(value) {
