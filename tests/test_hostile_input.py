@@ -221,7 +221,7 @@ RUNTIME_HEAVY = [  # (id, bundle, code of the answer); x is 1 when the script's 
     ("script-endless-loop", bundle(script="x = 1\nwhile x: pass"), "script_limit_exceeded"),
     ("condition-power", bundle(condition="2 ** (x * 10**8) > 0"), "script_limit_exceeded"),
     ("condition-repetition", bundle(condition="'x' * (x * 10**9) == ''"), "script_limit_exceeded"),
-    ("dmn-output-repetition", bundle(output_cell="'A' * (x * 10**9)"), "script_failed"),  # wrapped by the DMN
+    ("dmn-output-repetition", bundle(output_cell="'A' * (x * 10**9)"), "script_limit_exceeded"),
 
     ("condition-error", bundle(condition="1 / (x - 1) > 0"), "script_failed"),
     ("script-leaves-a-date", bundle(script="x = 1\nday = date(2024, 1, 1)"), "script_failed"),

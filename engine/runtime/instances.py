@@ -66,8 +66,11 @@ def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
 
 
 def translate_spiff_error(exc: Exception) -> GmpflowError:
-    if isinstance(exc, GmpflowError):
-        return exc
+    cause: BaseException | None = exc
+    for _ in range(5):  # SpiffWorkflow wraps what a DMN cell raised: the engine's own error keeps its code
+        if isinstance(cause, GmpflowError):
+            return cause
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
     task = getattr(exc, "task", None)
     element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
     return ScriptFailed(f"The process failed at {element or 'an engine step'}: {exc}", element_id=element)
