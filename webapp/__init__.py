@@ -20,7 +20,19 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = None) -> Flask:
     """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
     ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
-    from webapp import admin, auth, batches, formatting, guard, home, inbox, masterdata, modeler, problems, start
+    from webapp import (
+        admin,
+        auth,
+        batches,
+        formatting,
+        guard,
+        home,
+        inbox,
+        masterdata,
+        modeler,
+        problems,
+        start,
+    )
     from webapp.api import IdConverter, KeyConverter, api
     from webapp.jsonio import GmpflowJSONProvider
 
