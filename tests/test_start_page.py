@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -23,7 +24,7 @@ from engine.clock import FrozenClock
 from engine.operations import configured_registry
 from engine.services import Gmpflow
 from engine.store import Database
-from tests.authority_support import audit_tail, last_seq, rows
+from tests.authority_support import audit_tail, last_seq, rows, waiting_model
 from tests.conftest import ADMIN
 from tests.session_support import browser_session
 from webapp import create_app
@@ -111,14 +112,28 @@ def test_a_successful_start_lands_on_the_starters_first_task(app: Flask, engine:
     assert instance.initiator == "olivia" and instance.process_key == "demo_approval"
 
 
-def test_a_start_without_a_task_for_the_starter_lands_on_the_instance_page(app: Flask,
-                                                                           engine: Gmpflow) -> None:
+def test_a_process_owner_starts_change_control_from_its_start_form_and_lands_on_the_request(
+        app: Flask, engine: Gmpflow) -> None:
     client = client_of(app, engine, "pete")
     answer = start(client, "change_control", {"subject_kind": "deployment", "reason": "new step"}, "CC-1")
-    [instance] = engine.list_instances(business_key="CC-1")[0]
-    tasks = [r for r in engine.inbox(engine.principal("pete")) if r["business_key"] == "CC-1"]
-    expected = f"/tasks/{tasks[0]['task'].id}" if tasks else f"/instances/{instance.id}"
-    assert (answer.status_code, answer.headers["Location"]) == (302, expected)
+    [task] = [r["task"] for r in engine.inbox(engine.principal("pete")) if r["business_key"] == "CC-1"]
+    assert task.element_id == "request_deployment"
+    assert (answer.status_code, answer.headers["Location"]) == (302, f"/tasks/{task.id}")
+
+
+@pytest.mark.parametrize(("username", "role", "lands_on"), [
+    ("quinn", "qa", "/instances/{id}"),  # qa's roles open the instance page
+    ("olivia", "operator", "/start"),     # an operator's do not: back, told which instance started
+])
+def test_a_start_without_a_task_for_the_starter_lands_on_the_instance_or_back_on_the_start_page(
+        app: Flask, engine: Gmpflow, tmp_path: Path, username: str, role: str, lands_on: str) -> None:
+    (tmp_path / "gate.bpmn").write_text(waiting_model("gate", start_roles=role))  # waits for a message
+    engine.deploy(ADMIN, [tmp_path])
+    client = client_of(app, engine, username)
+    answer = start(client, "gate", {}, "G-1")
+    [instance] = engine.list_instances(business_key="G-1")[0]
+    assert (answer.status_code, answer.headers["Location"]) == (302, lands_on.format(id=instance.id))
+    assert f"Instance #{instance.id}" in client.get(answer.headers["Location"]).get_data(as_text=True)
 
 
 def test_a_start_with_an_undeclared_field_answers_the_form_error_and_stores_nothing(
