@@ -25,7 +25,7 @@ from engine.operations import configured_registry
 from engine.services import Gmpflow
 from engine.store import Database
 from tests.authority_support import audit_tail, last_seq, rows, waiting_model
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, FIXTURES
 from tests.session_support import browser_session
 from webapp import create_app
 
@@ -86,12 +86,15 @@ def test_the_start_page_lists_what_the_users_roles_may_start(app: Flask, engine:
     assert sees <= listed and not does_not_see & listed
 
 
-def test_message_and_engine_started_processes_say_who_starts_them(app: Flask, engine: Gmpflow) -> None:
+def test_message_timer_and_engine_started_processes_say_who_starts_them(app: Flask,
+                                                                       engine: Gmpflow) -> None:
+    engine.deploy(ADMIN, [FIXTURES / "timer_start_cycle.bpmn"])
     page = client_of(app, engine, "olivia").get("/start").get_data(as_text=True)
     others = page[page.index('id="started-by-others"'):]
     assert re.search(r"order_release</code></td>\s*<td>On the message <code>[^<]+</code>, sent by "
                      r"integration, planner", others)
     assert re.search(r"sop_execution</code></td>\s*<td>Only by the engine", others)
+    assert re.search(r"poll_erp</code></td>\s*<td>By a timer", others)
     assert "order_release" not in startable(page)
 
 

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from engine.errors import NotFound, ValidationFailed
 from engine.runtime.rows import InstanceRow
 from webapp.guard import SIGNED_IN, access_of, engine, principal, signed_in
-from webapp.inbox import _labels, _submitted_data, with_limits
+from webapp.inbox import field_labels, submitted_data, with_limits
 
 bp = Blueprint("start", __name__)
 BUSINESS_KEY_MAX = 200  # the column's length (and the API's maxLength)
@@ -27,7 +27,7 @@ def _render(*, status: int = 200, failed: str | None = None, data: dict[str, Any
     options = engine().start_options(principal())
     for option in options:
         mine = option["key"] == failed
-        option.update(shown_form=with_limits(option["form"]), labels=_labels(option["form"]),
+        option.update(shown_form=with_limits(option["form"]), labels=field_labels(option["form"]),
                       data=data if mine and data else {}, errors=errors if mine and errors else {},
                       error=error if mine else None, business_key=business_key if mine else "")
     startable = [o for o in options if o["how"] == "form"]
@@ -47,7 +47,7 @@ def start(key: str) -> Any:
     business_key = (request.form.get("business_key") or "").strip()
     data: dict[str, Any] = {}
     try:
-        data = _submitted_data()
+        data = submitted_data()
         if len(business_key) > BUSINESS_KEY_MAX:
             raise ValidationFailed(FORM_ERROR, errors={
                 "business_key": f"At most {BUSINESS_KEY_MAX} characters."})
