@@ -34,3 +34,18 @@ def test_an_operator_starts_demo_approval_from_the_start_page_and_lands_on_its_t
     shot(page, "operator-started-task")
     [instance] = live.engine.list_instances(business_key="REQ-START-1")[0]
     assert (instance.process_key, instance.initiator) == ("demo_approval", "olivia")
+
+
+def test_a_refused_start_form_shows_the_servers_error_at_the_field(page: Any, live: Live) -> None:
+    login(page, live, "pete")
+    page.goto(f"{live.url}/start")
+    form_ready(page)
+    section = page.locator("#start-change_control")
+    section.get_by_label("Business key").fill("CC-WEB-1")
+    section.get_by_role("button", name=re.compile("^Start ")).click()  # no kind of change chosen
+    form_ready(page)
+    section = page.locator("#start-change_control")
+    assert section.locator(".fjs-form-field-error").count() >= 1
+    assert section.get_by_label("Business key").input_value() == "CC-WEB-1"
+    shot(page, "process-owner-start-form-error")
+    assert live.engine.list_instances(business_key="CC-WEB-1")[1] == 0

@@ -58,6 +58,12 @@
     // after the fields' own first validation, so the server's words win
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     showServerErrors(section, form, config.errors);
+    // after a refusal the page opens at the process whose start was refused
+    if (Object.keys(config.errors || {}).length) {
+      const first = host.querySelector('.fjs-has-errors input, .fjs-has-errors textarea, .fjs-has-errors select')
+        || host.querySelector('input, textarea, select');
+      if (first) first.focus();
+    }
   }
 
   const sections = Array.from(document.querySelectorAll('[data-start-form]'));
