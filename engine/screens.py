@@ -9,9 +9,12 @@ from typing import Any
 from uuid import UUID
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from sqlalchemy.orm import Session
 
-from engine import signatures
+from engine import authority, signatures
 from engine.definitions.parsing import ParsedDefinition
 from engine.identity import Principal
 from engine.runtime import rows, tasks
@@ -85,3 +88,32 @@ def markers(detail: dict[str, Any]) -> dict[str, str]:
                   if i.element_id and i.resolved_at is None})
     return marks
 
+
+
+def start_option(parsed: ParsedDefinition, principal: Principal) -> dict[str, Any]:
+    """How a process starts, for the start page, from ``engine.authority``'s gates: ``how`` is ``form``
+    (the principal may start it: ``form`` is its start form, or None), ``others`` (a person may, not this
+    one: ``roles``), ``message`` (``senders`` per message start event), or ``engine`` (only the engine or a
+    timer starts it: ``timer`` says whether a timer does)."""
+    gate = authority.start_gate(parsed)
+    option: dict[str, Any] = {"key": parsed.key, "name": parsed.name, "roles": list(gate.roles),
+                              "form": None, "senders": {}, "timer": False}
+    messages: dict[str, list[str]] = {}
+    for ts in parsed.spec.task_specs.values():
+        definition = getattr(ts, "event_definition", None)
+        if not isinstance(ts, StartEvent):
+            continue
+        if isinstance(definition, TimerEventDefinition):
+            option["timer"] = True
+        elif isinstance(definition, MessageEventDefinition):
+            found = authority.message_gates(parsed, definition.name).get(ts.bpmn_id)
+            if found is not None and found.roles:
+                messages[definition.name] = list(found.roles)
+    option["senders"] = messages
+    if gate.allows(principal):
+        option["how"], option["form"] = "form", parsed.forms.get(gate.form_id or "")
+    elif gate.roles:
+        option["how"] = "others"
+    else:
+        option["how"] = "message" if messages else "engine"
+    return option

@@ -217,6 +217,17 @@ class Gmpflow:
         engine, the process starts on a message or a timer)."""
         return authority.who_may_start(self.runtime.specs.get(deployment))
 
+    def start_options(self, principal: Principal) -> list[dict[str, Any]]:
+        """The start page: for the latest active version of each process, how it starts and whether
+        ``principal`` may start it, with its start form (``screens.start_option``), by name."""
+        with self.db.read() as session:
+            latest = {d.key: d.id for d in session.scalars(
+                select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE)
+                .order_by(Deployment.key, Deployment.version))}
+            options = [screens.start_option(self.runtime.specs.get_by_id(session, i), principal)
+                       for i in latest.values()]
+        return sorted(options, key=lambda o: (o["name"] or o["key"]).lower())
+
     def get_deployment(self, deployment_id: int) -> Deployment:
         with self.db.read() as session:
             dep = session.get(Deployment, deployment_id)

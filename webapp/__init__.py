@@ -20,7 +20,19 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = None) -> Flask:
     """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
     ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
-    from webapp import admin, auth, batches, formatting, guard, home, inbox, masterdata, modeler, problems
+    from webapp import (
+        admin,
+        auth,
+        batches,
+        formatting,
+        guard,
+        home,
+        inbox,
+        masterdata,
+        modeler,
+        problems,
+        start,
+    )
     from webapp.api import IdConverter, KeyConverter, api
     from webapp.jsonio import GmpflowJSONProvider
 
@@ -42,7 +54,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     formatting.init_app(app)
     guard.csrf.exempt(api)
     app.register_blueprint(api)
-    for area in (home, auth, inbox, admin, modeler, masterdata, batches):
+    for area in (home, auth, start, inbox, admin, modeler, masterdata, batches):
         app.register_blueprint(area.bp)
     return app
 

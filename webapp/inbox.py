@@ -75,7 +75,7 @@ def _components(node: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _labels(form: dict[str, Any] | None) -> dict[str, str]:
+def field_labels(form: dict[str, Any] | None) -> dict[str, str]:
     return {c["key"]: c.get("label") or c["key"] for c in _components(form or {}) if c.get("key")}
 
 
@@ -106,7 +106,7 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
     context = {
         "view": view, "task": task, "instance": view["instance"],
         "instructions": instructions_html(task.instructions),
-        "form": with_limits(view["form"]), "labels": _labels(view["form"]),
+        "form": with_limits(view["form"]), "labels": field_labels(view["form"]),
         # the form starts from the task's inputs; what the user submitted (after a refusal) wins
         "data": {**view["inputs"], **(data if data is not None else (task.data or {}))},
         "errors": errors or {}, "error": error,
@@ -143,7 +143,7 @@ def _act(task_id: int, action: Any, done: str) -> Any:
     return redirect(safe_next(request.form.get("next")))
 
 
-def _submitted_data() -> dict[str, Any]:
+def submitted_data() -> dict[str, Any]:
     try:
         data = json.loads(request.form.get("data") or "{}", parse_constant=not_json)
     except ValueError:
@@ -166,7 +166,7 @@ def complete(task_id: int) -> Any:
         if request.form.get("sig_record_sha256"):  # the hash of the record this page showed
             signature["record_sha256"] = request.form["sig_record_sha256"]
     try:
-        data = _submitted_data()
+        data = submitted_data()
         done = engine().complete_task(principal(), task_id, data, signature)
     except ValidationFailed as exc:
         return _render_task(task_id, status=400, data=data, errors=exc.errors,

@@ -35,6 +35,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "home.index": SIGNED_IN,
     "inbox.inbox": SIGNED_IN, "inbox.task": SIGNED_IN, "inbox.claim": SIGNED_IN, "inbox.unclaim": SIGNED_IN,
     "inbox.complete": SIGNED_IN,
+    "start.start_page": SIGNED_IN, "start.start": SIGNED_IN,
     "admin.instances": VIEWERS, "admin.instance": VIEWERS, "admin.record": VIEWERS,
     "admin.change_status": {"admin"},
     "admin.incidents": {"admin"}, "admin.retry": {"admin"},
