@@ -101,13 +101,16 @@ def demo_lots(today: date) -> list[tuple[dict[str, Any], bool]]:
     """The demo recipe's material lots, dated from the day of ``init``: (fields, stored released)."""
     year, gone = (today + timedelta(days=365)).isoformat(), (today - timedelta(days=1)).isoformat()
     return [
-        ({"lot_id": "PARA-24-001", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg", "expiry": year,
+        ({"lot_id": "PARA-24-001", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
+          "expiry": year,
           "supplier_lot": "ACME-5521"}, True),
         ({"lot_id": "LAC-24-001", "material": "MAT-LACTOSE", "quantity": 10.0, "uom": "kg", "expiry": year,
           "supplier_lot": "DE-8812"}, True),
-        ({"lot_id": "PARA-24-002", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg", "expiry": year,
+        ({"lot_id": "PARA-24-002", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
+          "expiry": year,
           "supplier_lot": "ACME-5530"}, False),
-        ({"lot_id": "PARA-23-009", "material": "MAT-PARACETAMOL", "quantity": 5.0, "uom": "kg", "expiry": gone,
+        ({"lot_id": "PARA-23-009", "material": "MAT-PARACETAMOL", "quantity": 5.0, "uom": "kg",
+          "expiry": gone,
           "supplier_lot": "ACME-4107"}, True),
     ]
 

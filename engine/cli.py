@@ -69,7 +69,8 @@ def init(demo: bool) -> None:
                 click.echo(f"demo master data {version.record.type_name} {version.record.key} "
                            f"v{version.number} {version.status}")
             for lot in bootstrap.load_demo_lots(engine, _actor()):
-                click.echo(f"demo lot {lot['lot_id']} {lot['material']} {lot['status']} (expiry {lot['expiry']})")
+                click.echo(f"demo lot {lot['lot_id']} {lot['material']} {lot['status']} "
+                           f"(expiry {lot['expiry']})")
     except GmpflowError as exc:
         _fail(exc)
 

@@ -86,7 +86,8 @@ class UndeclaredField(ValidationFailed):
 
 class EntryRefused(ValidationFailed):
     """Well-formed data that the rules refuse (a lot that may not be used, a quantity off the recipe): the
-    ``code`` names the reason, ``errors`` the field. Nothing is stored but the refused attempt's audit event."""
+    ``code`` names the reason, ``errors`` the field. Nothing is stored but the refused attempt's audit
+    event."""
 
     code = "entry_refused"
 

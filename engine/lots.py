@@ -56,17 +56,15 @@ def _today(moment: datetime) -> date:
 
 
 def _date(value: Any, field: str, errors: dict[str, str]) -> str | None:
+    """An ISO date ``YYYY-MM-DD`` as given, or None (absent, or wrong: then ``errors[field]`` says so)."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(str(value)).isoformat() if isinstance(value, str) and len(value) == 10 \
-            else _bad(field, "must be a date YYYY-MM-DD", errors)
+        if isinstance(value, str) and len(value) == 10:
+            return date.fromisoformat(value).isoformat()
     except ValueError:
-        return _bad(field, "must be a date YYYY-MM-DD", errors)
-
-
-def _bad(field: str, message: str, errors: dict[str, str]) -> None:
-    errors[field] = message
+        pass
+    errors[field] = "must be a date YYYY-MM-DD"
     return None
 
 
@@ -117,7 +115,8 @@ def insert(session: Session, actor: Actor, fields: dict[str, Any], now: datetime
     demo data passes another ``status`` (and says why in ``reason``)."""
     if session.get(Lot, fields["lot_id"]) is not None:
         raise Conflict(f"Lot {fields['lot_id']} exists already.", code="lot_exists")
-    lot = Lot(**fields, available=fields["quantity"], status=status.value, created_at=now, created_by=actor.id)
+    lot = Lot(**fields, available=fields["quantity"], status=status.value, created_at=now,
+              created_by=actor.id)
     session.add(lot)
     session.add(LotEvent(lot_id=lot.lot_id, kind="created", at=now, actor_id=actor.id, actor_name=actor.name,
                          to_status=status.value, quantity=lot.quantity, uom=lot.uom, reason=reason))
@@ -130,7 +129,8 @@ def insert(session: Session, actor: Actor, fields: dict[str, Any], now: datetime
 def view(lot: Lot, today: date, history: list[LotEvent] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "lot_id": lot.lot_id, "material": lot.material, "quantity": lot.quantity, "uom": lot.uom,
-        "available": lot.available, "expiry": lot.expiry, "retest": lot.retest, "supplier_lot": lot.supplier_lot,
+        "available": lot.available, "expiry": lot.expiry, "retest": lot.retest,
+        "supplier_lot": lot.supplier_lot,
         "status": status_at(lot, today), "disposition_instance_id": lot.disposition_instance_id,
         "created_at": lot.created_at.isoformat(), "created_by": lot.created_by}
     if history is not None:
@@ -158,7 +158,7 @@ def listing(session: Session, today: date, material: str | None, status: str | N
     return [lot for lot in found if status is None or lot["status"] == status]
 
 
-# -- the point of use ------------------------------------------------------------------------------------------
+# -- the point of use --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Use:
     """One intended consumption: ``allowed`` maps the step's recipe materials to (planned quantity,
@@ -185,10 +185,12 @@ def check(session: Session, use: Use, *, lock: bool = False) -> Lot:
     if lot is None:
         raise _refuse("lot_unknown", "lot_id", f"There is no lot {use.lot_id}.")
     if lot.material != use.material:
-        raise _refuse("lot_material_mismatch", "lot_id", f"Lot {lot.lot_id} is {lot.material}, not {use.material}.")
+        raise _refuse("lot_material_mismatch", "lot_id",
+                      f"Lot {lot.lot_id} is {lot.material}, not {use.material}.")
     if use.material not in use.allowed:
         raise _refuse("material_not_in_step", "material",
-                      f"{use.material} is not a material of this step ({', '.join(sorted(use.allowed)) or 'none'}).")
+                      f"{use.material} is not a material of this step "
+                      f"({', '.join(sorted(use.allowed)) or 'none'}).")
     if lot.status != LotStatus.RELEASED:
         raise _refuse("lot_not_released", "lot_id", f"Lot {lot.lot_id} is {lot.status}, not released.")
     if date.fromisoformat(lot.expiry) < _today(use.at):
@@ -213,7 +215,8 @@ def consume(session: Session, actor: Actor, use: Use, *, batch_id: str | None, i
     lot = check(session, use, lock=True)
     before = lot.available
     lot.available = max(0.0, round(lot.available - use.quantity, 6))
-    session.add(LotEvent(lot_id=lot.lot_id, kind="consumed", at=use.at, actor_id=actor.id, actor_name=actor.name,
+    session.add(LotEvent(lot_id=lot.lot_id, kind="consumed", at=use.at, actor_id=actor.id,
+                         actor_name=actor.name,
                          quantity=use.quantity, uom=use.uom, batch_id=batch_id, instance_id=instance_id,
                          step=step))
     audit.record(session, actor, "lot.consumed", "lot", lot.lot_id, f"lot {lot.lot_id} ({lot.material})",
@@ -227,7 +230,8 @@ def record_refusal(session: Session, actor: Actor, use: Use, error: EntryRefused
                    instance_id: int | None, step: int | None) -> None:
     """A refused attempt stays visible: an audit event (its own unit of work; the attempt's rolled back)."""
     audit.record(session, actor, "lot.consumption_refused", "lot", use.lot_id, f"lot {use.lot_id}", at=use.at,
-                 after={"code": error.code, "material": use.material, "quantity": use.quantity, "uom": use.uom,
+                 after={"code": error.code, "material": use.material, "quantity": use.quantity,
+                        "uom": use.uom,
                         "batch_id": batch_id, "instance_id": instance_id, "step": step},
                  reason=error.message)
 
@@ -238,13 +242,14 @@ def allowed_materials(step: dict[str, Any]) -> dict[str, tuple[float, float]]:
             for m in step.get("materials", [])}
 
 
-# -- the disposition, called by the model's service task only ---------------------------------------------------
+# -- the disposition, called by the model's service task only -------------------------------------------
 def operations(engine: Gmpflow) -> list[Operation]:
     return [Operation(
         "lot.set_status", lambda p, c: set_status(engine, p, c), idempotent=True, only_in=PROCESS,
         params_schema={"type": "object", "required": ["lot_id", "status"], "additionalProperties": False,
                        "properties": {"lot_id": {"type": "string"},
-                                      "status": {"enum": [LotStatus.RELEASED.value, LotStatus.REJECTED.value]},
+                                      "status": {"enum": [LotStatus.RELEASED.value,
+                                                          LotStatus.REJECTED.value]},
                                       "reason": {"type": ["string", "null"]}}},
         description="Sets the status a QA signature decided in this lot's own disposition instance "
                     "(released or rejected); answers {lot_id, status}.")]
@@ -258,8 +263,8 @@ def set_status(engine: Gmpflow, params: dict[str, Any], context: CallContext) ->
         if lot is None:
             raise NotFound(f"There is no lot {params['lot_id']}.", code="lot_unknown")
         if context.instance_id is None or lot.disposition_instance_id != context.instance_id:
-            raise PermissionDenied(f"Lot {lot.lot_id} is dispositioned by instance {lot.disposition_instance_id} "
-                                   "only.", code="not_permitted")
+            raise PermissionDenied(f"Lot {lot.lot_id} is dispositioned by instance "
+                                   f"{lot.disposition_instance_id} only.", code="not_permitted")
         if lot.status == target:
             return {"lot_id": lot.lot_id, "status": lot.status, "repeated": True}
         if target not in LOT_DISPOSITIONS.get(LotStatus(lot.status), frozenset()):
@@ -269,12 +274,14 @@ def set_status(engine: Gmpflow, params: dict[str, Any], context: CallContext) ->
             User, User.username == HumanTask.completed_by).where(
             HumanTask.instance_id == context.instance_id, HumanTask.element_id == DECIDE_TASK,
             HumanTask.state == TaskState.COMPLETED).order_by(HumanTask.id.desc()).limit(1)).first()
-        actor = Actor(decider[0], decider[1]) if decider else Actor.system()
+        actor = Actor(str(decider[0]), str(decider[1])) if decider else Actor.system()
         before, lot.status = lot.status, target.value
-        session.add(LotEvent(lot_id=lot.lot_id, kind="status", at=now, actor_id=actor.id, actor_name=actor.name,
+        session.add(LotEvent(lot_id=lot.lot_id, kind="status", at=now, actor_id=actor.id,
+                             actor_name=actor.name,
                              from_status=before, to_status=target.value, instance_id=context.instance_id,
                              reason=params.get("reason")))
-        audit.record(session, actor, "lot.status_changed", "lot", lot.lot_id, f"lot {lot.lot_id} ({lot.material})",
+        audit.record(session, actor, "lot.status_changed", "lot", lot.lot_id,
+                     f"lot {lot.lot_id} ({lot.material})",
                      at=now, before={"status": before},
                      after={"status": target.value, "instance_id": context.instance_id},
                      reason=params.get("reason"))

@@ -511,7 +511,8 @@ class Gmpflow:
         with self.db.transaction() as uow:
             if released_by_init:
                 lot = lots.insert(uow.session, actor, fields, now, status=lots.LotStatus.RELEASED,
-                                  reason="bootstrap demo data: stored released by gmpflow init, no disposition")
+                                  reason="bootstrap demo data: stored released by gmpflow init, "
+                                         "no disposition")
                 return lots.view(lot, now.date(), [])
             lot = lots.insert(uow.session, actor, fields, now)
             dep = rows.latest_active(uow.db, lots.PROCESS)
@@ -539,13 +540,14 @@ class Gmpflow:
                     instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:
         """Check and consume; a refusal (EntryRefused, the reason as its code) is recorded as an audit event
         of its own and raised, the lot unchanged."""
-        where = {"batch_id": batch_id, "instance_id": instance_id, "step": step}
         try:
             with self.db.unit_of_work() as session:
-                return lots.consume(session, actor, use, **where)
+                return lots.consume(session, actor, use, batch_id=batch_id, instance_id=instance_id,
+                                    step=step)
         except EntryRefused as exc:
             with self.db.unit_of_work() as session:
-                lots.record_refusal(session, actor, use, exc, **where)
+                lots.record_refusal(session, actor, use, exc, batch_id=batch_id, instance_id=instance_id,
+                                    step=step)
             raise
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------

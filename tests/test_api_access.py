@@ -55,7 +55,7 @@ SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident
                "type_name": "material", "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa",
                "batch_id": "B-1", "lot_id": "LOT-1"}
 # allowed callers may still be refused the sample object or its state, or send a body the route rejects
-ALLOWED = {200, 201, 400, 404, 409, 413, 415}
+ALLOWED = {200, 201, 400, 404, 409, 413, 415, 422}  # 422: a body the rules refuse (POST /lots)
 REFUSALS = {"not_permitted", "role_required"}  # the model's lane, or engine.access for reads
 
 

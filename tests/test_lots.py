@@ -53,10 +53,10 @@ def lot_rows(engine: Gmpflow) -> list[tuple[Any, ...]]:
         return [(lot.lot_id, lot.status, lot.available) for lot in session.scalars(select(Lot))]
 
 
-# -- receiving a lot --------------------------------------------------------------------------------------------
+# -- receiving a lot -------------------------------------------------------------------------------
 @pytest.mark.parametrize("who", ["erin", "quinn", "ada", "sam"])  # integration, qa, admin, supervisor
-def test_a_lot_is_received_in_quarantine_and_its_disposition_starts_with_it(api: Api, engine: Gmpflow,
-                                                                           disposition: Any, who: str) -> None:
+def test_a_lot_is_received_in_quarantine_and_its_disposition_starts_with_it(
+        api: Api, engine: Gmpflow, disposition: Any, who: str) -> None:
     response = receive(api, as_=who)
     assert response.status_code == 201, response.json
     lot = body(response)
@@ -113,7 +113,8 @@ def test_bad_lot_data_is_refused_per_field_and_nothing_is_stored(api: Api, engin
     assert snapshot(engine.db) == before
 
 
-def test_a_known_lot_id_is_a_conflict_and_changes_nothing(api: Api, engine: Gmpflow, disposition: Any) -> None:
+def test_a_known_lot_id_is_a_conflict_and_changes_nothing(api: Api, engine: Gmpflow,
+                                                          disposition: Any) -> None:
     assert receive(api).status_code == 201
     before = snapshot(engine.db)
     response = receive(api, quantity=99)
@@ -141,7 +142,7 @@ def test_an_unknown_lot_is_not_found(api: Api, disposition: Any) -> None:
     assert (response.status_code, body(response)["code"]) == (404, "lot_not_found")
 
 
-# -- the disposition, through the model only ---------------------------------------------------------------------
+# -- the disposition, through the model only -------------------------------------------------------
 @pytest.mark.parametrize("decision,meaning", [("released", "Released"), ("rejected", "Rejected")])
 def test_qa_dispositions_a_lot_through_the_model_with_a_signature(api: Api, engine: Gmpflow, disposition: Any,
                                                                   decision: str, meaning: str) -> None:
@@ -155,7 +156,8 @@ def test_qa_dispositions_a_lot_through_the_model_with_a_signature(api: Api, engi
         "status", "quarantine", decision, "quinn")
     assert changed["reason"] == "CoA and identity test conform"
     assert changed["instance_id"] == lot["disposition_instance_id"]
-    [signature] = body(api.get(f"/api/v1/signatures?instance_id={lot['disposition_instance_id']}", as_="quinn"))
+    signatures = api.get(f"/api/v1/signatures?instance_id={lot['disposition_instance_id']}", as_="quinn")
+    [signature] = body(signatures)
     assert signature["meaning"] == meaning
 
 
@@ -187,30 +189,33 @@ def test_there_is_no_route_that_sets_a_status(api: Api, disposition: Any) -> Non
     assert set(api.spec["paths"]["/api/v1/lots/{lot_id}"]) - {"parameters"} == {"get"}
 
 
-def test_a_disposition_started_by_hand_cannot_change_a_lot(api: Api, engine: Gmpflow, disposition: Any) -> None:
-    """An admin may start the model (start.roles), but lot.set_status acts only for the instance that the lot's
-    creation started: a stray instance's call is refused, the lot unchanged."""
+def test_a_disposition_started_by_hand_cannot_change_a_lot(api: Api, engine: Gmpflow,
+                                                           disposition: Any) -> None:
+    """An admin may start the model (start.roles), but lot.set_status acts only for the instance that the
+    lot's creation started: a stray instance's call is refused, the lot unchanged."""
     receive(api)
     stray = api.post("/api/v1/process-definitions/lot_disposition/instances", as_="ada",
                      json={"business_key": "PARA-001", "variables": {}})
     assert stray.status_code == 201, stray.json
     with pytest.raises(PermissionDenied) as refused:
-        lots.set_status(engine, {"lot_id": "PARA-001", "status": "released"}, CallContext("g", body(stray)["id"], 1))
+        lots.set_status(engine, {"lot_id": "PARA-001", "status": "released"},
+                        CallContext("g", body(stray)["id"], 1))
     assert refused.value.code == "not_permitted"
     assert lot_rows(engine) == [("PARA-001", "quarantine", 25.0)]
 
 
 def test_lint_refuses_lot_set_status_in_any_other_process(engine: Gmpflow, tmp_path: Any) -> None:
     text = (ROOT / "processes" / "lot_disposition" / "lot_disposition.bpmn").read_text()
-    (tmp_path / "other.bpmn").write_text(text.replace('id="lot_disposition"', 'id="sneaky_release"')
-                                         .replace('processRef="lot_disposition"', 'processRef="sneaky_release"'))
+    text = text.replace('id="lot_disposition"', 'id="sneaky_release"')
+    (tmp_path / "other.bpmn").write_text(text.replace('processRef="lot_disposition"',
+                                                      'processRef="sneaky_release"'))
     (tmp_path / "lot_disposition.form").write_text((ROOT / "forms" / "lot_disposition.form").read_text())
     problems = engine.lint([tmp_path])
     assert any("lot.set_status" in p.message and "lot_disposition" in p.message for p in problems), problems
 
 
-def test_a_released_lot_reads_expired_from_the_day_after_its_expiry(api: Api, engine: Gmpflow,
-                                                                   clock: FrozenClock, disposition: Any) -> None:
+def test_a_released_lot_reads_expired_from_the_day_after_its_expiry(
+        api: Api, engine: Gmpflow, clock: FrozenClock, disposition: Any) -> None:
     receive(api, expiry=(TODAY + timedelta(days=2)).isoformat())
     decide(api, engine, "PARA-001", "released", "Released")
     clock.advance(days=2)
@@ -222,7 +227,7 @@ def test_a_released_lot_reads_expired_from_the_day_after_its_expiry(api: Api, en
     assert lot_rows(engine) == [("PARA-001", "released", 25.0)]  # derived when read, never stored
 
 
-# -- the point of use ------------------------------------------------------------------------------------------
+# -- the point of use ------------------------------------------------------------------------------
 @pytest.fixture
 def stock(engine: Gmpflow, disposition: Any) -> None:
     """A released paracetamol lot of 1 kg, an expired one, a quarantined and a rejected one."""
@@ -286,7 +291,8 @@ def test_a_lot_expired_at_the_time_of_use_is_refused_though_it_was_good_when_rec
 def test_consumption_reduces_availability_records_it_and_cannot_go_below_zero(engine: Gmpflow,
                                                                               stock: None) -> None:
     wide = {"MAT-PARACETAMOL": (0.5, 100.0)}
-    done = engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.6, "kg", engine.clock.now(), wide),
+    now = engine.clock.now()
+    done = engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.6, "kg", now, wide),
                               batch_id="B-1", instance_id=7, step=1)
     assert done == {"lot_id": "OK", "consumed": 0.6, "available": 0.4}
     with pytest.raises(EntryRefused) as refused:

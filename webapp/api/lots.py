@@ -21,7 +21,8 @@ STATUSES = tuple(s.value for s in LotStatus)
 @operation("Receive a material lot: stored in `quarantine`, its disposition (model `lot_disposition`, "
            "business key = the lot id) starts with it", tags=["lots"], body="NewLotRequest",
            response=ref("Lot"), status=201,
-           description=f"For the roles {', '.join(sorted(CREATORS))}; anyone else: 403 `not_permitted` (audited). "
+           description=f"For the roles {', '.join(sorted(CREATORS))}; anyone else: 403 `not_permitted` "
+                       "(audited). "
                        "Invalid fields: 422 `lot_invalid` with `errors` per field; keys other than the "
                        "documented ones: 422 `undeclared_field`; a known `lot_id`: 409 `lot_exists`.")
 def create_lot() -> Any:
