@@ -84,7 +84,7 @@ def validated(data: dict[str, Any]) -> dict[str, Any]:
     for field, value, limit in (("material", material, 50), ("uom", uom, 20),
                                 ("supplier_lot", data.get("supplier_lot"), 100)):
         if field not in errors and value is not None and not (
-                isinstance(value, str) and value.strip() and len(value) <= limit):
+                isinstance(value, str) and re.search(r"\S", value) and len(value) <= limit):
             errors[field] = f"must be text of 1-{limit} characters"
     quantity = data.get("quantity")
     if "quantity" not in errors and (isinstance(quantity, bool) or not isinstance(quantity, int | float)
@@ -92,8 +92,6 @@ def validated(data: dict[str, Any]) -> dict[str, Any]:
         errors["quantity"] = "must be a number greater than 0"
     expiry = _date(data.get("expiry"), "expiry", errors) if "expiry" not in errors else None
     retest = _date(data.get("retest"), "retest", errors)
-    if expiry and retest and retest > expiry:
-        errors["retest"] = "must not be after the expiry date"
     if errors:
         raise EntryRefused("The lot is invalid: " + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".",
                            errors=errors, code="lot_invalid")

@@ -94,7 +94,7 @@ BAD = [
     ({"lot_id": ""}, "lot_invalid", "lot_id"),
     ({"material": ""}, "lot_invalid", "material"),
     ({"uom": 7}, "lot_invalid", "uom"),
-    ({"retest": "2099-01-01"}, "lot_invalid", "retest"),
+    ({"retest": "01/01/2027"}, "lot_invalid", "retest"),
     ({"status": "released"}, "undeclared_field", "status"),
     ({"available": 1000}, "undeclared_field", "available"),
 ]
