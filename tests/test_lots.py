@@ -75,7 +75,7 @@ def test_only_the_receiving_roles_may_create_a_lot(api: Api, engine: Gmpflow, di
     api.token(who)
     before = lot_rows(engine)
     response = receive(api, as_=who)
-    assert (response.status_code, body(response)["code"]) == (403, "not_permitted")
+    assert (response.status_code, body(response)["code"]) == (403, "role_required")  # the qa lane
     assert lot_rows(engine) == before == []
     with engine.db.read() as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
@@ -164,8 +164,11 @@ def test_qa_dispositions_a_lot_through_the_model_with_a_signature(api: Api, engi
 def test_the_signature_must_carry_the_meaning_of_the_decision(api: Api, engine: Gmpflow,
                                                               disposition: Any) -> None:
     receive(api)
+    api.token("quinn")  # issued before the snapshot
+    before = snapshot(engine.db)
     response = decide(api, engine, "PARA-001", "released", "Rejected")
-    assert response.status_code >= 400
+    assert (response.status_code, body(response)["code"]) == (400, "guard_failed")
+    assert snapshot(engine.db) == before
     assert lot_rows(engine) == [("PARA-001", "quarantine", 25.0)]
 
 
@@ -176,7 +179,7 @@ def test_an_operator_cannot_disposition_a_lot(api: Api, engine: Gmpflow, disposi
     response = api.post(f"/api/v1/tasks/{task['id']}/complete", as_="olivia", json={
         "data": {"lot_decision": "released", "lot_decision_reason": "mine"},
         "signature": {"username": "olivia", "password": PASSWORD, "meaning": "Released"}})
-    assert response.status_code == 403
+    assert (response.status_code, body(response)["code"]) == (403, "role_required")  # the qa lane
     assert lot_rows(engine) == [("PARA-001", "quarantine", 25.0)]
 
 
