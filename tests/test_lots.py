@@ -75,7 +75,7 @@ def test_only_the_receiving_roles_may_create_a_lot(api: Api, engine: Gmpflow, di
     api.token(who)
     before = lot_rows(engine)
     response = receive(api, as_=who)
-    assert (response.status_code, body(response)["code"]) == (403, "role_required")  # the qa lane
+    assert (response.status_code, body(response)["code"]) == (403, "not_permitted")
     assert lot_rows(engine) == before == []
     with engine.db.read() as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
