@@ -4,7 +4,9 @@ demo master data (made effective directly, also by the bootstrap rule)."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -93,3 +95,35 @@ def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersio
             effective.apply(session, engine.clock, actor, version.id, None, None,
                             reason="bootstrap demo data")
         return versions
+
+
+def demo_lots(today: date) -> list[tuple[dict[str, Any], bool]]:
+    """The demo recipe's material lots, dated from the day of ``init``: (fields, stored released)."""
+    year, gone = (today + timedelta(days=365)).isoformat(), (today - timedelta(days=1)).isoformat()
+    return [
+        ({"lot_id": "PARA-24-001", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
+          "expiry": year,
+          "supplier_lot": "ACME-5521"}, True),
+        ({"lot_id": "LAC-24-001", "material": "MAT-LACTOSE", "quantity": 10.0, "uom": "kg", "expiry": year,
+          "supplier_lot": "DE-8812"}, True),
+        ({"lot_id": "PARA-24-002", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
+          "expiry": year,
+          "supplier_lot": "ACME-5530"}, False),
+        ({"lot_id": "PARA-23-009", "material": "MAT-PARACETAMOL", "quantity": 5.0, "uom": "kg",
+          "expiry": gone,
+          "supplier_lot": "ACME-4107"}, True),
+    ]
+
+
+def load_demo_lots(engine: Gmpflow, actor: Actor) -> list[dict[str, Any]]:
+    """Lots not there yet. The quarantined one is received like any lot (its ``lot_disposition`` waits for
+    QA); the released and the expired ones are stored released by ``init`` itself — no QA person signed
+    them, and their ``lot.created`` audit event says so (bootstrap rule, like demo master data) rather than a
+    signature being made in someone's name."""
+    created = []
+    for fields, released in demo_lots(engine.clock.now().date()):
+        try:
+            created.append(engine.create_lot(actor, fields, released_by_init=released))
+        except Conflict:
+            continue  # from an earlier init
+    return created

@@ -68,6 +68,9 @@ def init(demo: bool) -> None:
             for version in bootstrap.load_demo_masterdata(engine, _actor()):
                 click.echo(f"demo master data {version.record.type_name} {version.record.key} "
                            f"v{version.number} {version.status}")
+            for lot in bootstrap.load_demo_lots(engine, _actor()):
+                click.echo(f"demo lot {lot['lot_id']} {lot['material']} {lot['status']} "
+                           f"(expiry {lot['expiry']})")
     except GmpflowError as exc:
         _fail(exc)
 

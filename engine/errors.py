@@ -84,6 +84,14 @@ class UndeclaredField(ValidationFailed):
         self.fields = fields
 
 
+class EntryRefused(ValidationFailed):
+    """Well-formed data that the rules refuse (a lot that may not be used, a quantity off the recipe): the
+    ``code`` names the reason, ``errors`` the field. Nothing is stored but the refused attempt's audit
+    event."""
+
+    code = "entry_refused"
+
+
 class NotFound(GmpflowError):
     code = "not_found"
 

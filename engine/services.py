@@ -26,6 +26,7 @@ from engine import (
     batch_record,
     governance,
     identity,
+    lots,
     modeling,
     orders,
     records,
@@ -43,6 +44,7 @@ from engine.definitions.parsing import parse_bundle
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
+    EntryRefused,
     GmpflowError,
     NotFound,
     PasswordChangeRequired,
@@ -110,6 +112,8 @@ class Gmpflow:
         self.registry = self.registry.extended(orders.operations(self))
         # SOP execution and batch release read master data and start step instances: bound here too
         self.registry = self.registry.extended(batch.operations(self))
+        # material lots: the disposition model sets a lot's status (engine.lots)
+        self.registry = self.registry.extended(lots.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -502,6 +506,60 @@ class Gmpflow:
                 access.check_instances(session, reader, [instance_id], "the signatures of this instance")
             return [signatures.manifestation(sig, username)
                     for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
+
+    # -- material lots (engine.lots) -------------------------------------------------------------------
+    def create_lot(self, caller: Principal | Actor, data: dict[str, Any], *,
+                   released_by_init: bool = False) -> dict[str, Any]:
+        """Receive a lot in quarantine and start its ``lot_disposition`` instance (business key = lot id, the
+        engine's identity) in the same transaction. A ``Principal`` needs a role of ``lots.CREATORS``
+        (``not_permitted``). ``released_by_init``: ``gmpflow init --demo`` only, a lot stored released without
+        a disposition, its audit event saying so."""
+        actor = caller.actor if isinstance(caller, Principal) else caller
+        if isinstance(caller, Principal):
+            with authority.refusals(self.db, self.clock, actor):
+                lots.check_creator(caller, data.get("lot_id"))
+        fields, now = lots.validated(data), self.clock.now()
+        with self.db.transaction() as uow:
+            if released_by_init:
+                lot = lots.insert(uow.session, actor, fields, now, status=lots.LotStatus.RELEASED,
+                                  reason="bootstrap demo data: stored released by gmpflow init, "
+                                         "no disposition")
+                return lots.view(lot, now.date(), [])
+            lot = lots.insert(uow.session, actor, fields, now)
+            dep = rows.latest_active(uow.db, lots.PROCESS)
+            live = self.runtime.create(uow, dep, lot.lot_id, {"lot_id": lot.lot_id, "lot": fields},
+                                       Actor.system())
+            lot.disposition_instance_id = live.row.id
+            uow.session.flush()
+            result = lots.view(lot, now.date())
+        self.runtime.remember_created(uow)
+        return result
+
+    def list_lots(self, material: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            return lots.listing(session, self.clock.now().date(), material, status)
+
+    def get_lot(self, lot_id: str) -> dict[str, Any]:
+        """The lot as read now, with its history (created, status changes, consumptions); NotFound."""
+        with self.db.read() as session:
+            lot = session.get(lots.Lot, lot_id)
+            if lot is None:
+                raise NotFound(f"There is no lot {lot_id}.", code="lot_not_found")
+            return lots.view(lot, self.clock.now().date(), lots.history(session, lot_id))
+
+    def consume_lot(self, actor: Actor, use: lots.Use, *, batch_id: str | None = None,
+                    instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:
+        """Check and consume; a refusal (EntryRefused, the reason as its code) is recorded as an audit event
+        of its own and raised, the lot unchanged."""
+        try:
+            with self.db.unit_of_work() as session:
+                return lots.consume(session, actor, use, batch_id=batch_id, instance_id=instance_id,
+                                    step=step)
+        except EntryRefused as exc:
+            with self.db.unit_of_work() as session:
+                lots.record_refusal(session, actor, use, exc, batch_id=batch_id, instance_id=instance_id,
+                                    step=step)
+            raise
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, sender: Principal | Actor, name: str, correlation_keys: dict[str, Any] | None = None,

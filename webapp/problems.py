@@ -14,6 +14,7 @@ PasswordChangeRequired                 403 (``password_change_required``: the pa
                                            be changed first)
 AuthenticationFailed                   401
 UndeclaredField                        422 (``undeclared_field``: a key the client may not set)
+EntryRefused                           422 (well-formed data the rules refuse, e.g. a lot; ``code`` says why)
 ValidationFailed, DefinitionError      400
 ScriptFailed                           422 (the model's own script, condition or DMN failed on this
                                            request's data, or a sandbox limit stopped it; nothing stored)
@@ -43,6 +44,7 @@ from engine.errors import (
     AuthenticationFailed,
     Conflict,
     DefinitionError,
+    EntryRefused,
     GmpflowError,
     NotFound,
     PasswordChangeRequired,
@@ -63,6 +65,7 @@ STATUS_BY_ERROR: tuple[tuple[type[GmpflowError], int], ...] = (
     (PasswordChangeRequired, 403),
     (AuthenticationFailed, 401),
     (UndeclaredField, 422),
+    (EntryRefused, 422),
     (ValidationFailed, 400),
     (DefinitionError, 400),
     (ScriptFailed, 422),

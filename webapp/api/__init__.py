@@ -3,7 +3,7 @@
 Routes parse input, call one ``Gmpflow`` method, render JSON. Modules by area: ``tokens``,
 ``definitions``, ``instances``, ``batches`` (batch records), ``tasks``, ``operations`` (messages,
 incidents, audit, signatures), ``users`` (accounts, roles, password changes), ``masterdata`` (types,
-records, versions, drafts, imports).
+records, versions, drafts, imports), ``lots`` (material lots).
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ from webapp.api import (  # noqa: E402,F401
     batches,
     definitions,
     instances,
+    lots,
     masterdata,
     operations,
     tasks,

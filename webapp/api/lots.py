@@ -1,0 +1,46 @@
+"""Material lots (``engine.lots``): receive a lot (in quarantine; its ``lot_disposition`` instance starts with
+it), list and read lots with their history. There is deliberately no route that sets a lot's status: only the
+``lot_disposition`` model does, after a QA signature (``Released`` or ``Rejected``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.lots import CREATORS
+from engine.states import LotStatus
+from webapp.api import api, q_choice, q_text
+from webapp.api.auth import engine, principal
+from webapp.api.openapi import operation
+from webapp.api.schemas import listing, ref
+from webapp.jsonio import json_body
+
+STATUSES = tuple(s.value for s in LotStatus)
+
+
+@api.post("/lots")
+@operation("Receive a material lot: stored in `quarantine`, its disposition (model `lot_disposition`, "
+           "business key = the lot id) starts with it", tags=["lots"], body="NewLotRequest",
+           response=ref("Lot"), status=201,
+           description=f"For the roles {', '.join(sorted(CREATORS))}; anyone else: 403 `not_permitted` "
+                       "(audited). "
+                       "Invalid fields: 422 `lot_invalid` with `errors` per field; keys other than the "
+                       "documented ones: 422 `undeclared_field`; a known `lot_id`: 409 `lot_exists`.")
+def create_lot() -> Any:
+    return engine().create_lot(principal(), json_body()), 201
+
+
+@api.get("/lots")
+@operation("Material lots, filtered by material and by status as read now (`expired`: released, past expiry)",
+           tags=["lots"], response=listing("Lot"),
+           query=[{"name": "material", "schema": {"type": "string", "maxLength": 200}},
+                  {"name": "status", "schema": {"enum": list(STATUSES)}}])
+def list_lots() -> Any:
+    return engine().list_lots(q_text("material"), q_choice("status", STATUSES))
+
+
+@api.get("/lots/<lot_id>")
+@operation("One material lot with its history: created, each status change (who, when, why, the deciding "
+           "instance), each consumption (batch, step, quantity, who, when)", tags=["lots"],
+           response=ref("LotWithHistory"))
+def get_lot(lot_id: str) -> Any:
+    return engine().get_lot(lot_id)
