@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
-from engine.authority import Gate, check_send, message_gates
-from engine.errors import ValidationFailed
+from engine.authority import Gate, NotPermitted, check_send, message_gates
+from engine.errors import UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime.sync import matches
 from engine.states import DeploymentStatus, MessageStatus
-from engine.store.models import Deployment, Message, MessageSubscription
+from engine.store.models import Deployment, Message, MessageSubscription, User
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime, Live
@@ -149,15 +149,30 @@ def expire_messages(runtime: InstanceRuntime) -> int:
 
 
 def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) -> None:
-    """Deliver a kept message to an instance that started waiting for it (run as a job)."""
+    """Deliver a kept message to an instance that started waiting for it (run as a job).
+
+    A message a person sent was kept because some process's event lets them in; the event now waiting
+    for it must let them in too and declare its payload, as if it were sent now (``check_send``, with the
+    sender's roles of today). A refused delivery changes nothing, the message stays pending for another
+    instance, and the refusal is in the audit trail. A sender without an account is the engine."""
     now = runtime.clock.now()
-    with runtime.step(instance_id, Actor.system()) as (uow, live):
-        session = uow.session
-        message = session.get(Message, message_id)
-        if message is None or message.status != MessageStatus.PENDING:
-            return
-        deliver(live.workflow, message.name, message.payload)
-        message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
-        audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
-                     runtime.label(live.row), at=now,
-                     after={"message": message.name, "message_id": message.id})
+    try:
+        with runtime.step(instance_id, Actor.system()) as (uow, live):
+            session = uow.session
+            message = session.get(Message, message_id)
+            if message is None or message.status != MessageStatus.PENDING:
+                return
+            person = session.scalar(select(User).where(User.username == message.sender))
+            if person is not None:  # not kept by the engine itself
+                check_send(waiting_gates(live, message.name), Principal.of(person), message.name,
+                           message.payload)
+            deliver(live.workflow, message.name, message.payload)
+            message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
+            audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
+                         runtime.label(live.row), at=now,
+                         after={"message": message.name, "message_id": message.id})
+    except (NotPermitted, UndeclaredField) as refused:
+        with runtime.db.transaction() as uow:
+            audit.record(uow, Actor.system(), "message.delivery_refused", "message", message_id,
+                         str(message_id), at=now, after={"instance_id": instance_id}, reason=refused.message)
+
