@@ -449,8 +449,8 @@ class Gmpflow:
     def get_task(self, principal: Principal, task_id: int) -> TaskRow:
         with self.db.query() as db:
             task = tasks.get_task(db, task_id)
-        if task.state in (TaskState.OPEN, TaskState.CLAIMED):
-            tasks.check_authority(principal, task, "see")
+        with self.db.read() as session:
+            tasks.check_may_see(session, principal, task)
         return task
 
     def claim_task(self, principal: Principal, task_id: int) -> TaskRow:

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from engine.services import Gmpflow
 from engine.store.models import Message
 from tests.api_support import Api
-from tests.authority_support import waiting_model
+from tests.authority_support import form, waiting_model
 from tests.conftest import ADMIN
+from tests.hostile_support import snapshot
 
 
 def _deploy(engine: Gmpflow, tmp_path: Any, files: dict[str, str]) -> None:
@@ -76,3 +77,75 @@ def test_a_kept_message_is_delivered_to_an_event_that_lets_its_sender_in(engine:
     while engine.run_jobs_once():
         pass
     assert _variables(engine, started.get_json()["id"])["ping"] == {"note": "ok"}
+
+
+# -- reads of tasks need a reason too ------------------------------------------------------------------------
+TWO_LANES = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="two_lanes_defs" targetNamespace="http://gmpflow.example/bpmn">
+  <bpmn:process id="two_lanes" name="Two lanes" isExecutable="true">
+    <bpmn:laneSet id="lanes">
+      <bpmn:lane id="l_op" name="operator"><bpmn:flowNodeRef>start</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>measure</bpmn:flowNodeRef></bpmn:lane>
+      <bpmn:lane id="l_qa" name="qa"><bpmn:flowNodeRef>review</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>end</bpmn:flowNodeRef></bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="measure" name="Measure"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="formId" value="tl_measure"/></spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="review" name="Review"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="formId" value="tl_review"/></spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="measure"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="measure" targetRef="review"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.fixture
+def two_lanes(engine: Gmpflow, api: Api, tmp_path: Any) -> dict[str, int]:
+    """Olivia's instance of ``two_lanes``: she measured, Quinn (qa) reviewed; Oscar (operator) took no part.
+    Returns the ids of the instance and its tasks."""
+    _deploy(engine, tmp_path, {"two_lanes.bpmn": TWO_LANES,
+                               "tl_measure.form": form("tl_measure", {"key": "value", "type": "number"}),
+                               "tl_review.form": form("tl_review", {"key": "verdict", "type": "textfield"})})
+    instance = api.post("/api/v1/process-definitions/two_lanes/instances", as_="olivia",
+                        json={"business_key": "TL-1", "variables": {}}).get_json()["id"]
+    [measure] = api.get(f"/api/v1/tasks?instance_id={instance}", as_="olivia").get_json()
+    assert api.post(f"/api/v1/tasks/{measure['id']}/complete", as_="olivia",
+                    json={"data": {"value": 7}}).status_code == 200
+    [review] = api.get(f"/api/v1/tasks?instance_id={instance}", as_="quinn").get_json()
+    return {"instance": instance, "measure": measure["id"], "review": review["id"]}
+
+
+def test_an_operator_cannot_read_a_task_of_an_instance_he_takes_no_part_in(
+        engine: Gmpflow, api: Api, two_lanes: dict[str, int]) -> None:
+    api.token("oscar")
+    before = snapshot(engine.db)
+    for task in ("measure", "review"):  # completed (its data) and open in a lane he does not hold
+        refused = api.get(f"/api/v1/tasks/{two_lanes[task]}", as_="oscar")
+        assert (refused.status_code, refused.get_json()["code"]) in {(403, "not_permitted"),
+                                                                     (403, "role_required")}, task
+    assert snapshot(engine.db) == before
+    # who took part reads them
+    assert api.get(f"/api/v1/tasks/{two_lanes['measure']}", as_="olivia").get_json()["data"] == {"value": 7}
+    assert api.get(f"/api/v1/tasks/{two_lanes['review']}", as_="quinn").status_code == 200
+
+
+def test_an_operator_cannot_list_the_tasks_of_a_role_he_does_not_hold(
+        engine: Gmpflow, api: Api, two_lanes: dict[str, int]) -> None:
+    api.token("oscar")
+    before = snapshot(engine.db)
+    for query in ("role=qa", "role=qa&state=open", "role=qa&state=completed"):
+        refused = api.get(f"/api/v1/tasks?{query}", as_="oscar")
+        assert (refused.status_code, refused.get_json()["code"]) == (403, "not_permitted"), query
+    assert snapshot(engine.db) == before
+    assert [t["id"] for t in api.get("/api/v1/tasks?role=qa", as_="quinn").get_json()] \
+        == [two_lanes["review"]]
