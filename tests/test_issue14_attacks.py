@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine.services import Gmpflow
 from engine.store.models import Message
 from tests.api_support import Api
-from tests.authority_support import form, waiting_model
+from tests.authority_support import audit_tail, form, last_seq, rows, waiting_model
 from tests.conftest import ADMIN
 from tests.hostile_support import snapshot
 
@@ -149,3 +149,60 @@ def test_an_operator_cannot_list_the_tasks_of_a_role_he_does_not_hold(
     assert snapshot(engine.db) == before
     assert [t["id"] for t in api.get("/api/v1/tasks?role=qa", as_="quinn").get_json()] \
         == [two_lanes["review"]]
+
+
+# -- a message reaches every event waiting for it: each must let its sender in -------------------------------
+def _catch(element: str, senders: str) -> str:
+    return f"""<bpmn:intermediateCatchEvent id="{element}">
+      <bpmn:extensionElements><spiffworkflow:properties>
+        <spiffworkflow:property name="message.senders" value="{senders}"/>
+        <spiffworkflow:property name="message.fields" value="note"/></spiffworkflow:properties>
+      </bpmn:extensionElements>
+      <bpmn:incoming>to_{element}</bpmn:incoming><bpmn:outgoing>from_{element}</bpmn:outgoing>
+      <bpmn:messageEventDefinition id="med_{element}" messageRef="msg_ping">
+        <bpmn:extensionElements><spiffworkflow:messageVariable>{element}_got</spiffworkflow:messageVariable>
+        </bpmn:extensionElements></bpmn:messageEventDefinition>
+    </bpmn:intermediateCatchEvent>"""
+
+
+PARALLEL_CATCH = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="twin_defs" targetNamespace="http://gmpflow.example/bpmn">
+  <bpmn:message id="msg_ping" name="ping"/>
+  <bpmn:process id="twin" name="Twin" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>to_floor</bpmn:outgoing><bpmn:outgoing>to_release</bpmn:outgoing></bpmn:parallelGateway>
+    {_catch("floor", "operator")}
+    {_catch("release", "qa")}
+    <bpmn:parallelGateway id="join"><bpmn:incoming>from_floor</bpmn:incoming>
+      <bpmn:incoming>from_release</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="split"/>
+    <bpmn:sequenceFlow id="to_floor" sourceRef="split" targetRef="floor"/>
+    <bpmn:sequenceFlow id="to_release" sourceRef="split" targetRef="release"/>
+    <bpmn:sequenceFlow id="from_floor" sourceRef="floor" targetRef="join"/>
+    <bpmn:sequenceFlow id="from_release" sourceRef="release" targetRef="join"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="join" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_message_that_would_reach_an_event_refusing_its_sender_is_refused(
+        engine: Gmpflow, api: Api, tmp_path: Any) -> None:
+    """``ping`` is awaited twice in one instance: by an event operators may send to and by one only QA may
+    (the release). An operator's ``ping`` would complete both; it is refused, 403 ``not_permitted``."""
+    _deploy(engine, tmp_path, {"twin.bpmn": PARALLEL_CATCH})
+    instance_id = api.post("/api/v1/process-definitions/twin/instances", as_="ada",
+                           json={"business_key": "T-1", "variables": {}}).get_json()["id"]
+    api.token("olivia")
+    before, seq = rows(engine.db), last_seq(engine.db)
+    refused = api.post("/api/v1/messages", as_="olivia",
+                       json={"name": "ping", "correlation_keys": {}, "payload": {"note": "x"}})
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "not_permitted")
+    assert rows(engine.db) == before
+    [event] = audit_tail(engine.db, seq)  # the refusal itself is the one new audit event
+    assert (event.action, event.after["allowed"]) == ("message.refused", ["qa"])
+    assert not {"floor_got", "release_got"} & set(_variables(engine, instance_id))

@@ -52,16 +52,25 @@ def message_start_deployments(session: Session, runtime: InstanceRuntime, name: 
     return list(found.values())
 
 
+def check_waiting(live: Live, sender: Principal, name: str, payload: dict[str, Any]) -> None:
+    """``check_send`` for a message delivered into ``live``: it reaches every event waiting for it, so each
+    must let the sender in (any of those that catch it, should none be found waiting)."""
+    waiting = waiting_gates(live, name)
+    if waiting:
+        check_send(waiting, sender, name, payload, every=True)
+    else:
+        check_send([g for g in message_gates(live.parsed, name).values() if not g.starts], sender, name,
+                   payload)
+
+
 def waiting_gates(live: Live, name: str) -> list[Gate]:
-    """The gates of the events of ``live`` that wait for message ``name`` now (all that catch it, should
-    none be found waiting)."""
+    """The gates of the events of ``live`` that wait for message ``name`` now."""
     gates = message_gates(live.parsed, name)
     # an event-based gateway waits for the events after it
     waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
                    for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
                    if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
-    waiting = [gate for element, gate in gates.items() if element in waiting_ids]
-    return waiting or [g for g in gates.values() if not g.starts]
+    return [gate for element, gate in gates.items() if element in waiting_ids]
 
 
 def catching_gates(session: Session, runtime: InstanceRuntime, name: str) -> list[Gate]:
@@ -93,7 +102,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
     if target is not None:
         with runtime.step(target, actor) as (uow, live):
             if client is not None:
-                check_send(waiting_gates(live, name), client, name, payload)
+                check_waiting(live, client, name, payload)
             deliver(live.workflow, name, payload)
             audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row),
                          at=now,
@@ -164,8 +173,7 @@ def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) 
                 return
             person = session.scalar(select(User).where(User.username == message.sender))
             if person is not None:  # not kept by the engine itself
-                check_send(waiting_gates(live, message.name), Principal.of(person), message.name,
-                           message.payload)
+                check_waiting(live, Principal.of(person), message.name, message.payload)
             deliver(live.workflow, message.name, message.payload)
             message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
             audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
