@@ -206,3 +206,11 @@ def test_a_message_that_would_reach_an_event_refusing_its_sender_is_refused(
     [event] = audit_tail(engine.db, seq)  # the refusal itself is the one new audit event
     assert (event.action, event.after["allowed"]) == ("message.refused", ["qa"])
     assert not {"floor_got", "release_got"} & set(_variables(engine, instance_id))
+
+
+def test_an_operator_does_not_list_the_done_tasks_of_instances_he_takes_no_part_in(
+        engine: Gmpflow, api: Api, two_lanes: dict[str, int]) -> None:
+    for query in ("state=completed", f"state=completed&instance_id={two_lanes['instance']}"):
+        assert api.get(f"/api/v1/tasks?{query}", as_="oscar").get_json() == [], query
+        assert [t["data"] for t in api.get(f"/api/v1/tasks?{query}", as_="olivia").get_json()] \
+            == [{"value": 7}], query
