@@ -16,7 +16,7 @@ from engine.store.models import Message
 from tests.api_support import Api
 from tests.authority_support import audit_tail, form, last_seq, rows, waiting_model
 from tests.conftest import ADMIN
-from tests.hostile_support import snapshot
+from tests.hostile_support import bundle, snapshot
 
 
 def _deploy(engine: Gmpflow, tmp_path: Any, files: dict[str, str]) -> None:
@@ -214,3 +214,24 @@ def test_an_operator_does_not_list_the_done_tasks_of_instances_he_takes_no_part_
         assert api.get(f"/api/v1/tasks?{query}", as_="oscar").get_json() == [], query
         assert [t["data"] for t in api.get(f"/api/v1/tasks?{query}", as_="olivia").get_json()] \
             == [{"value": 7}], query
+
+
+# -- values a script leaves behind must be storable: never a 500 --------------------------------------------
+LEFT_BEHIND = [
+    pytest.param("x = 1\ny = float('inf')", id="infinity"),
+    pytest.param("x = 1\ny = float('nan')", id="nan"),
+    pytest.param("x = 1\ny = -float('1e308') * 10", id="minus-infinity"),
+    pytest.param("x = 1\ny = {'a': float('inf')}", id="nested-infinity"),
+]
+
+
+@pytest.mark.parametrize("script", LEFT_BEHIND)
+def test_a_script_leaving_a_value_json_cannot_hold_answers_a_clear_problem(
+        api: Api, engine: Gmpflow, deploy: Any, script: str) -> None:
+    deploy(bundle(script=script))
+    api.token("ada")
+    before = snapshot(engine.db)
+    response = api.post("/api/v1/process-definitions/hostile/instances", as_="ada",
+                        json={"business_key": "INF-1", "variables": {}})
+    assert (response.status_code, response.get_json()["code"]) == (422, "script_failed"), response.get_json()
+    assert snapshot(engine.db) == before
