@@ -61,6 +61,15 @@ def check_instances(session: Session, reader: Principal | None, instance_ids: It
                            f"{', '.join(sorted(RECORD_READERS))} may read {what}.", code="not_permitted")
 
 
+def visible_ids(session: Session, reader: Principal | None, instance_ids: Iterable[int]) -> set[int]:
+    """Those of ``instance_ids`` whose records ``reader`` may read."""
+    ids = set(instance_ids)
+    if reader is None or reads_every_record(reader) or not ids:
+        return ids
+    return set(session.scalars(select(ProcessInstance.id).where(ProcessInstance.id.in_(sorted(ids)),
+                                                                 _taking_part(reader))))
+
+
 def check_every_record(reader: Principal | None, what: str) -> None:
     """Raise ``not_permitted`` unless ``reader`` reads every record (e.g. signatures of all instances)."""
     if not reads_every_record(reader):

@@ -229,19 +229,23 @@ def check_start(parsed: ParsedDefinition, principal: Principal, variables: dict[
     return forms.validate(form, variables) if form is not None else variables
 
 
-def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: dict[str, Any]) -> None:
-    """The sender against the events the message would reach: at least one must let them in, and the
-    payload must be declared by one that does. Raises NotPermitted or UndeclaredField."""
+def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: dict[str, Any], *,
+               every: bool = False) -> None:
+    """The sender against the events the message may reach: at least one must let them in, and the
+    payload must be declared by one that does. ``every``: the message reaches all of ``gates`` (the events
+    of an instance waiting for it now), so each must let the sender in and declare the payload. Raises
+    NotPermitted or UndeclaredField."""
     gates = list(gates)
     open_to = [g for g in gates if g.allows(principal)]
-    if not open_to:
-        allowed = sorted({r for g in gates for r in g.roles})
+    if not open_to or (every and len(open_to) < len(gates)):
+        allowed = sorted({r for g in gates if not g.allows(principal) for r in g.roles})
         who = ", ".join(allowed) or "nobody (only the engine sends it)"
         raise NotPermitted(f"Only holders of the role {who} may send the message '{name}' here.",
                            action="message.refused", object_type="message", object_id=name,
                            after={"message": name, "roles": sorted(principal.roles), "allowed": allowed,
                                   "why": "role" if gates else "no active process catches this message"})
-    writable = {k for g in open_to for k in g.writable}
+    writable = set.intersection(*(set(g.writable) for g in open_to)) if every else \
+        {k for g in open_to for k in g.writable}
     protected = {k for g in open_to for k in g.protected}
     _check_keys(payload, writable, protected, f"the message '{name}'")
 

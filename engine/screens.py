@@ -42,8 +42,7 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal,
     Raises NotFound, or PermissionDenied when an open task is not the principal's to see.
     """
     task = tasks.get_task(dbapi(session), task_id)
-    if task.state in (TaskState.OPEN, TaskState.CLAIMED):
-        tasks.check_authority(principal, task, "see")
+    tasks.check_may_see(session, principal, task)
     row = runtime.get_row(session, task.instance_id)
     parsed = runtime.specs.get_by_id(session, row.deployment_id)
     form = parsed.forms.get(task.form_id) if task.form_id else None

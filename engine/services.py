@@ -430,9 +430,17 @@ class Gmpflow:
 
     # -- tasks ----------------------------------------------------------------------------------------
     def list_tasks(self, principal: Principal, **filters: Any) -> list[TaskRow]:
-        """Filters: ``state``, ``mine``, ``role``, ``instance_id`` (see ``tasks.inbox_filter``)."""
+        """Filters: ``state``, ``mine``, ``role``, ``instance_id`` (see ``tasks.inbox_filter``). Done tasks
+        only of instances whose records the principal may read (their data is part of the record)."""
         with self.db.query() as db:
-            return tasks.inbox(db, principal, **filters)
+            found = tasks.inbox(db, principal, **filters)
+        waiting = (TaskState.OPEN, TaskState.CLAIMED)
+        done = {t.instance_id for t in found if t.state not in waiting}
+        if not done:
+            return found
+        with self.db.read() as session:
+            hidden = done - access.visible_ids(session, principal, done)
+        return [t for t in found if t.state in waiting or t.instance_id not in hidden]
 
     def inbox(self, principal: Principal, **filters: Any) -> list[dict[str, Any]]:
         """Tasks with process and business key; filters: ``state``, ``mine``, ``process``,
@@ -464,8 +472,8 @@ class Gmpflow:
     def get_task(self, principal: Principal, task_id: int) -> TaskRow:
         with self.db.query() as db:
             task = tasks.get_task(db, task_id)
-        if task.state in (TaskState.OPEN, TaskState.CLAIMED):
-            tasks.check_authority(principal, task, "see")
+        with self.db.read() as session:
+            tasks.check_may_see(session, principal, task)
         return task
 
     def claim_task(self, principal: Principal, task_id: int) -> TaskRow:

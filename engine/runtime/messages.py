@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
-from engine.authority import Gate, check_send, message_gates
-from engine.errors import ValidationFailed
+from engine.authority import Gate, NotPermitted, check_send, message_gates
+from engine.errors import UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime.sync import matches
 from engine.states import DeploymentStatus, MessageStatus
-from engine.store.models import Deployment, Message, MessageSubscription
+from engine.store.models import Deployment, Message, MessageSubscription, User
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime, Live
@@ -52,16 +52,25 @@ def message_start_deployments(session: Session, runtime: InstanceRuntime, name: 
     return list(found.values())
 
 
+def check_waiting(live: Live, sender: Principal, name: str, payload: dict[str, Any]) -> None:
+    """``check_send`` for a message delivered into ``live``: it reaches every event waiting for it, so each
+    must let the sender in (any of those that catch it, should none be found waiting)."""
+    waiting = waiting_gates(live, name)
+    if waiting:
+        check_send(waiting, sender, name, payload, every=True)
+    else:
+        check_send([g for g in message_gates(live.parsed, name).values() if not g.starts], sender, name,
+                   payload)
+
+
 def waiting_gates(live: Live, name: str) -> list[Gate]:
-    """The gates of the events of ``live`` that wait for message ``name`` now (all that catch it, should
-    none be found waiting)."""
+    """The gates of the events of ``live`` that wait for message ``name`` now."""
     gates = message_gates(live.parsed, name)
     # an event-based gateway waits for the events after it
     waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
                    for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
                    if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
-    waiting = [gate for element, gate in gates.items() if element in waiting_ids]
-    return waiting or [g for g in gates.values() if not g.starts]
+    return [gate for element, gate in gates.items() if element in waiting_ids]
 
 
 def catching_gates(session: Session, runtime: InstanceRuntime, name: str) -> list[Gate]:
@@ -93,7 +102,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
     if target is not None:
         with runtime.step(target, actor) as (uow, live):
             if client is not None:
-                check_send(waiting_gates(live, name), client, name, payload)
+                check_waiting(live, client, name, payload)
             deliver(live.workflow, name, payload)
             audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row),
                          at=now,
@@ -149,15 +158,29 @@ def expire_messages(runtime: InstanceRuntime) -> int:
 
 
 def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) -> None:
-    """Deliver a kept message to an instance that started waiting for it (run as a job)."""
+    """Deliver a kept message to an instance that started waiting for it (run as a job).
+
+    A message a person sent was kept because some process's event lets them in; the event now waiting
+    for it must let them in too and declare its payload, as if it were sent now (``check_send``, with the
+    sender's roles of today). A refused delivery changes nothing, the message stays pending for another
+    instance, and the refusal is in the audit trail. A sender without an account is the engine."""
     now = runtime.clock.now()
-    with runtime.step(instance_id, Actor.system()) as (uow, live):
-        session = uow.session
-        message = session.get(Message, message_id)
-        if message is None or message.status != MessageStatus.PENDING:
-            return
-        deliver(live.workflow, message.name, message.payload)
-        message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
-        audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
-                     runtime.label(live.row), at=now,
-                     after={"message": message.name, "message_id": message.id})
+    try:
+        with runtime.step(instance_id, Actor.system()) as (uow, live):
+            session = uow.session
+            message = session.get(Message, message_id)
+            if message is None or message.status != MessageStatus.PENDING:
+                return
+            person = session.scalar(select(User).where(User.username == message.sender))
+            if person is not None:  # not kept by the engine itself
+                check_waiting(live, Principal.of(person), message.name, message.payload)
+            deliver(live.workflow, message.name, message.payload)
+            message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
+            audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
+                         runtime.label(live.row), at=now,
+                         after={"message": message.name, "message_id": message.id})
+    except (NotPermitted, UndeclaredField) as refused:
+        with runtime.db.transaction() as uow:
+            audit.record(uow, Actor.system(), "message.delivery_refused", "message", message_id,
+                         str(message_id), at=now, after={"instance_id": instance_id}, reason=refused.message)
+

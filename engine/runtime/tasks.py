@@ -7,8 +7,8 @@ from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
-from engine import audit, authority, forms
-from engine.errors import Conflict, NotFound, UndeclaredField, ValidationFailed
+from engine import access, audit, authority, forms
+from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import record_locks, rows
 from engine.runtime.rows import TaskRow
@@ -17,6 +17,8 @@ from engine.store.dbapi import DbApi
 from engine.store.models import HumanTask
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from engine.runtime.instances import InstanceRuntime
 
 ADMIN_ROLE = "admin"
@@ -33,10 +35,23 @@ def get_task(db: DbApi, task_id: int, *, lock: bool = False) -> TaskRow:
     return rows.load_task(db, task_id, lock=lock)
 
 
+def check_may_see(session: Session, principal: Principal, task: Task) -> None:
+    """An open task is for its lane's role; a done one's data is part of its instance's record, for those
+    who may read that (``engine.access``). Raises PermissionDenied."""
+    if task.state in (TaskState.OPEN, TaskState.CLAIMED):
+        check_authority(principal, task, "see")
+    else:
+        access.check_instances(session, principal, [task.instance_id], "this task")
+
+
 def inbox_filter(principal: Principal, *, state: str | None = None, mine: bool = False,
                  role: str | None = None, instance_id: int | None = None, process: str | None = None,
                  business_key: str | None = None) -> rows.InboxFilter:
-    """Open and claimed tasks (or those in ``state``) of the principal's lanes (all lanes for an admin)."""
+    """Open and claimed tasks (or those in ``state``) of the principal's lanes (all lanes for an admin).
+    Raises ``not_permitted`` for ``role``, a lane not of the principal's roles (an admin's excepted)."""
+    if role and role not in principal.roles and ADMIN_ROLE not in principal.roles:
+        raise PermissionDenied(f"Only holders of the role {role} (and admins) see its tasks.",
+                               code="not_permitted")
     every_lane = ADMIN_ROLE in principal.roles and not mine and not role
     return rows.InboxFilter(states=(state,) if state else (TaskState.OPEN, TaskState.CLAIMED),
                             lanes=None if every_lane else (role,) if role else tuple(sorted(principal.roles)),

@@ -7,6 +7,7 @@ once per distinct part (memoized by id) and stopped at the limit: the check itse
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,9 @@ def check_stored(value: Any, name: str) -> None:
                 if bad:
                     raise TypeError(f"the variable '{name}' has a key of type {type(bad[0]).__name__}, which "
                                   "task data cannot store; use text or numbers as keys")
+        elif isinstance(item, float) and not math.isfinite(item):  # the record's JSON copy would break
+            raise TypeError(f"the variable '{name}' holds {item}, which task data cannot store "
+                            "(JSON has no infinite or undefined numbers)")
         elif not isinstance(item, STORED_SCALARS):
             kind = type(item)
             hint = next((h for t, h in _HINTS.items() if isinstance(item, t) and kind is not datetime), None)
