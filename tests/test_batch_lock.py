@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine.audit import Actor
 from engine.errors import Conflict, SignatureRejected
 from engine.states import InstanceStatus
 from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text, reviewed
@@ -43,17 +44,21 @@ def api_for(plant: Plant) -> ApiCaller:
     return ApiCaller(plant.engine, "batch-lock", PASSWORD)
 
 
-# what would write to a released batch's record, each through the REST API: (case, who, method, path, body)
+# what would write to a released batch's record, each through the REST API by someone the model lets do it:
+# (case, who, method, path, body)
 LATE_WRITES: list[tuple[str, str, str, str, dict[str, Any]]] = [
-    ("a correction started", "ada", "POST", "/api/v1/process-definitions/sop_correction/instances",
+    ("a correction started", "sam", "POST", "/api/v1/process-definitions/sop_correction/instances",
      {"business_key": "B-1", "variables": {"batch_id": "B-1"}}),
-    ("a late step (and its deviation) started by message", "ada", "POST", "/api/v1/messages",
-     {"name": "sop_step_requested", "correlation_keys": {"business_key": "B-1/00004"}, "payload": {}}),
-    ("the batch started again by message", "ada", "POST", "/api/v1/messages",
-     {"name": "batch_execution_requested", "correlation_keys": {"business_key": "B-1"}, "payload": {}}),
     ("a correction opened before the release, completed after it", "olivia", "POST",
      "/api/v1/tasks/{open_correction}/complete",
      {"data": CORRECTION, "signature": {"username": "olivia", "password": PASSWORD, "meaning": "Performed"}}),
+]
+# the messages that would add to it: only the engine may send them (message.senders = engine), and the lock
+# holds against the engine too: (case, name, correlation keys)
+LATE_MESSAGES: list[tuple[str, str, dict[str, Any]]] = [
+    ("a late step (and its deviation) started by message", "sop_step_requested",
+     {"business_key": "B-1/00004"}),
+    ("the batch started again by message", "batch_execution_requested", {"business_key": "B-1"}),
 ]
 
 
@@ -77,6 +82,12 @@ def test_after_release_every_late_write_to_the_batch_record_is_refused_record_lo
         assert (answer.status_code, answer.json["code"]) == (409, "record_locked"), case
         assert answer.mimetype == "application/problem+json" and "B-1" in answer.json["detail"], case
         assert snapshot(plant.database) == before, case  # nothing stored, the audit trail unchanged
+    for case, name, keys in LATE_MESSAGES:
+        before = snapshot(plant.database)
+        with pytest.raises(Conflict) as refused:
+            plant.engine.correlate(Actor.system(), name, keys, {})
+        assert refused.value.code == "record_locked", case
+        assert snapshot(plant.database) == before, case
     assert plant.engine.batch_record("B-1")["sha256"] == record["sha256"]
 
 
