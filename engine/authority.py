@@ -219,8 +219,9 @@ def check_start(parsed: ParsedDefinition, principal: Principal, variables: dict[
     variables."""
     gate = start_gate(parsed)
     if not gate.allows(principal):
-        who = ", ".join(gate.roles) or "nobody (only the engine starts it)"
-        raise NotPermitted(f"Only holders of the role {who} may start '{parsed.key}'.",
+        why = (f"Only holders of the role {', '.join(gate.roles)} may start '{parsed.key}'." if gate.roles
+               else f"Only the engine starts '{parsed.key}'; nobody starts it by hand.")
+        raise NotPermitted(why,
                            action="instance.start_refused", object_type="process", object_id=parsed.key,
                            after={"process": parsed.key, "roles": sorted(principal.roles),
                                   "allowed": list(gate.roles), "why": "role"})
@@ -239,8 +240,9 @@ def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: 
     open_to = [g for g in gates if g.allows(principal)]
     if not open_to or (every and len(open_to) < len(gates)):
         allowed = sorted({r for g in gates if not g.allows(principal) for r in g.roles})
-        who = ", ".join(allowed) or "nobody (only the engine sends it)"
-        raise NotPermitted(f"Only holders of the role {who} may send the message '{name}' here.",
+        why = (f"Only holders of the role {', '.join(allowed)} may send the message '{name}' here." if allowed
+               else f"Nobody but the engine may send the message '{name}' here.")
+        raise NotPermitted(why,
                            action="message.refused", object_type="message", object_id=name,
                            after={"message": name, "roles": sorted(principal.roles), "allowed": allowed,
                                   "why": "role" if gates else "no active process catches this message"})
