@@ -92,12 +92,15 @@ class Api:
         return found  # type: ignore[no-any-return]
 
     def sign(self, instance_id: int, element_id: str, data: dict[str, Any], meaning: str, status: int = 200,
-             claim: bool = True) -> Any:
-        """Claim the task, then complete it signed with ID, password and meaning."""
+             claim: bool = True, record: str | None = None) -> Any:
+        """Claim the task, then complete it signed with ID, password and meaning; ``record``: the batch whose
+        record the signature covers (its ``sha256`` as read now goes with the signature)."""
         task = self.task(instance_id, element_id)
         if claim:
             self.post(f"/tasks/{task['id']}/claim")
         signature = {"username": self.username, "password": PASSWORD, "meaning": meaning}
+        if record is not None:
+            signature["record_sha256"] = self.get(f"/batches/{record}/record")["sha256"]
         return self.post(f"/tasks/{task['id']}/complete", {"data": data, "signature": signature}, status)
 
 
@@ -135,7 +138,7 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     work()
     assert tryton.read_order(order["id"])["state"] == "running"
     batch_id = sam.get(f"/instances/{announced['instance_id']}")["variables"]["batch_id"]
-    batch = olivia.instance("sop_execution", batch_id)
+    batch = sam.instance("sop_execution", batch_id)  # a record reader: the engine started it
 
     # step 1: a mistyped value, corrected at entry with a reason
     step1 = olivia.instance("sop_step", f"{batch_id}/00001")
@@ -170,7 +173,7 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     work()
     olivia.sign(batch["id"], "record_yield", {"produced_quantity": 10}, "Performed")
     work()
-    assert olivia.get(f"/instances/{batch['id']}")["status"] == "completed"
+    assert sam.get(f"/instances/{batch['id']}")["status"] == "completed"
 
     # production reported to the ERP and, once, to the MES
     assert tryton.read_order(order["id"])["state"] == "done"
@@ -193,12 +196,14 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     # those who took no part are refused (tests/test_read_access.py)
     assert olivia.get(f"/batches/{batch_id}/record")["exceptions"] == exceptions
     quinn.sign(release["id"], "review_record",
-               {"record_reviewed": True, "review_comment": "exceptions understood"}, "Reviewed")
-    quinn.sign(release["id"], "review_audit_trail", {"audit_trail_reviewed": True}, "Reviewed")
+               {"record_reviewed": True, "review_comment": "exceptions understood"}, "Reviewed",
+               record=batch_id)
+    quinn.sign(release["id"], "review_audit_trail", {"audit_trail_reviewed": True}, "Reviewed",
+               record=batch_id)
     [deviation] = before["deviations"]
     quinn.sign(release["id"], "close_deviation", {"deviation_id": deviation["id"], **CAPA}, "Approved")
     quinn.sign(release["id"], "decide", {"disposition": "released", "decision_reason": "record complete"},
-               "Released")
+               "Released", record=batch_id)
     work()
     assert quinn.get(f"/instances/{release['id']}")["status"] == "completed"
 
