@@ -230,7 +230,8 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     # the audit trail verifies, through the API and on the command line
     assert quinn.get("/audit/verify")["ok"] is True
     verified = subprocess.run([str(Path(sys.executable).parent / "gmpflow"), "audit", "verify"],
-                              env={**os.environ, "GMPFLOW_DATABASE_URL": database.url},
+                              env={**os.environ, "GMPFLOW_DATABASE_URL": database.url,
+                                   "GMPFLOW_AUDIT_KEY_FILE": str(database.audit_key.path)},
                               capture_output=True, text=True, timeout=120)
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.startswith("ok:")
