@@ -30,10 +30,10 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from engine import audit, forms
 from engine.audit import Actor
 from engine.definitions.lint import CAMUNDA_NS, ENGINE_ONLY
-from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition
 from engine.definitions.properties import properties_of, split_list
 from engine.errors import PermissionDenied, UndeclaredField
 from engine.identity import Principal
+from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition
 
 if TYPE_CHECKING:
     from engine.clock import Clock

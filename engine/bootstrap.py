@@ -17,7 +17,7 @@ from engine.services import Gmpflow
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
 
-PROCESSES = Path(__file__).resolve().parents[1] / "processes"
+PROCESSES = Path(__file__).resolve().parents[1] / "gmp" / "processes"
 DEMO_USERS = [
     ("olivia", "Olivia Operator", ["operator"]),
     ("oscar", "Oscar Operator", ["operator"]),

@@ -3,7 +3,7 @@
 Connectors (pluggy plugins, see ``connectors/``) add operations here; the engine itself only knows
 the registry, two built-ins that exercise the job mechanics (``echo`` and ``fail``) and
 ``notify.downstream``, the change-control process's notification until connectors provide one.
-The operations that read or change governed state are bound to an engine: ``engine.governance``.
+The operations that read or change governed state are bound to an engine: ``gmp.governance``.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from sqlalchemy.orm import Session
 
 from engine import authority, signatures
-from engine.definitions.parsing import ParsedDefinition
 from engine.identity import Principal
 from engine.runtime import rows, tasks
 from engine.runtime.instances import InstanceRuntime
+from engine.spiff.parsing import ParsedDefinition
 from engine.states import JobState, TaskState
 from engine.store.dbapi import dbapi
 

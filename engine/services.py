@@ -21,14 +21,8 @@ from engine import (
     anchors,
     audit,
     authority,
-    batch,
-    batch_disposition,
-    batch_record,
-    governance,
     identity,
-    lots,
     modeling,
-    orders,
     records,
     screens,
     sealed,
@@ -40,7 +34,6 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.definitions.parsing import parse_bundle
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -59,6 +52,7 @@ from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
+from engine.spiff.parsing import parse_bundle
 from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
@@ -73,6 +67,7 @@ from engine.store.models import (
     Setting,
     User,
 )
+from gmp import batch, batch_disposition, batch_record, governance, lots, orders
 
 CHANGE_CONTROL_MODES = ("required", "off")
 
@@ -112,7 +107,7 @@ class Gmpflow:
         self.registry = self.registry.extended(orders.operations(self))
         # SOP execution and batch release read master data and start step instances: bound here too
         self.registry = self.registry.extended(batch.operations(self))
-        # material lots: the disposition model sets a lot's status (engine.lots)
+        # material lots: the disposition model sets a lot's status (gmp.lots)
         self.registry = self.registry.extended(lots.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
@@ -394,7 +389,7 @@ class Gmpflow:
 
     def batch_review(self, principal: Principal, batch_id: str) -> dict[str, Any]:
         """The batch review screen: the electronic batch record (exceptions, steps, deviations, audit trail;
-        see ``engine.batch_record``) and the open tasks of its release that ``principal`` may see (the release
+        see ``gmp.batch_record``) and the open tasks of its release that ``principal`` may see (the release
         decision is taken and signed on its task page)."""
         record = batch_record.build(self, batch_id)
         with self.db.query() as db:
@@ -404,13 +399,13 @@ class Gmpflow:
 
     def batch_overview(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Batch id → ``{status, locked, events}``: its dispositions and reopens (see
-        ``engine.batch_disposition``)."""
+        ``gmp.batch_disposition``)."""
         with self.db.read() as session:
             return batch_disposition.overview(session, batch_ids)
 
     def batch_record(self, batch_id: str, fmt: str = "json", reader: Principal | None = None
                      ) -> dict[str, Any] | str | bytes:
-        """The electronic batch record of a batch (``engine.batch_record``): ``json`` (a dict), ``html``,
+        """The electronic batch record of a batch (``gmp.batch_record``): ``json`` (a dict), ``html``,
         ``pdf``; ``not_permitted`` unless ``reader`` reads every record or took part in the batch."""
         record = batch_record.build(self, batch_id)
         if not access.reads_every_record(reader):
@@ -515,7 +510,7 @@ class Gmpflow:
             return [signatures.manifestation(sig, username)
                     for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
 
-    # -- material lots (engine.lots) -------------------------------------------------------------------
+    # -- material lots (gmp.lots) -------------------------------------------------------------------
     def create_lot(self, caller: Principal | Actor, data: dict[str, Any], *,
                    released_by_init: bool = False) -> dict[str, Any]:
         """Receive a lot in quarantine and start its ``lot_disposition`` instance (business key = lot id, the

@@ -115,7 +115,7 @@ def check_transition(current: str, target: StrEnum, what: str) -> None:
 
 
 class LotStatus(StrEnum):
-    """A material lot's disposition (``engine.lots``): created in quarantine, released or rejected once by
+    """A material lot's disposition (``gmp.lots``): created in quarantine, released or rejected once by
     its ``lot_disposition`` instance. ``EXPIRED`` is never stored: a released lot reads expired from the day
     after its expiry date."""
 

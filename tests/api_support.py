@@ -19,7 +19,7 @@ from engine.services import Gmpflow
 from tests.conftest import ADMIN, ROOT
 from webapp import create_app
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 PASSWORD = "correct horse battery"
 ACCOUNTS = {"olivia": ["operator"], "oscar": ["operator"], "sam": ["supervisor"], "quinn": ["qa"],
             "paula": ["planner"], "ada": ["admin"], "erin": ["integration"]}

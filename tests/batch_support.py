@@ -30,7 +30,7 @@ from tests.conftest import ADMIN, ROOT
 PASSWORD = "correct horse battery"
 PEOPLE = {"olivia": ["operator"], "oscar": ["operator"], "sam": ["supervisor"], "quinn": ["qa"],
           "rita": ["qa", "operator"], "ada": ["admin"], "vera": ["qa", "supervisor", "operator"]}
-DEMO = ROOT / "masterdata" / "demo"
+DEMO = ROOT / "gmp" / "masterdata" / "demo"
 SOP_KEY = "SOP-TEST"
 SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps": [
     {"number": 1, "instruction": "Weigh the paracetamol.",
@@ -48,7 +48,7 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
      "parameters": [{"name": "blend time", "unit": "min", "target": 10, "low": 9, "high": 11,
                      "critical": False}]},
 ]}
-PROCESSES = [ROOT / "processes" / name
+PROCESSES = [ROOT / "gmp" / "processes" / name
              for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen")]
 
 

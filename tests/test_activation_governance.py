@@ -25,8 +25,8 @@ from engine.store.models import AuditEvent, Deployment, Incident, Job, ProcessIn
 from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import snapshot
 
-CHANGE_CONTROL = ROOT / "processes" / "change_control"
-DEMO = ROOT / "processes" / "demo_approval"
+CHANGE_CONTROL = ROOT / "gmp" / "processes" / "change_control"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 CALLS = {
     "deployment.activate": '<spiffworkflow:parameter id="deployment_id" type="any" value="{target}"/>',
     "masterdata.make_effective": '<spiffworkflow:parameter id="version_id" type="any" value="{target}"/>',

@@ -48,7 +48,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "api.list_users": {"admin"}, "api.reset_password": {"admin"}, "api.unlock_user": {"admin"},
     "api.deactivate_user": {"admin"}, "api.activate_user": {"admin"}, "api.grant_role": {"admin"},
     "api.remove_role": {"admin"}, "api.list_roles": SIGNED_IN, "api.add_role": {"admin"},
-    # engine.lots.CREATORS receive lots (refusal 403 not_permitted from the engine, audited); any user reads
+    # gmp.lots.CREATORS receive lots (refusal 403 not_permitted from the engine, audited); any user reads
     "api.create_lot": SIGNED_IN, "api.list_lots": SIGNED_IN, "api.get_lot": SIGNED_IN,
 }
 SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1,
@@ -83,7 +83,7 @@ def test_every_api_route_has_an_expectation(app: Flask) -> None:
 
 def test_every_api_route_answers_anonymous_callers_and_each_role_as_expected(app: Flask,
                                                                              engine: Gmpflow) -> None:
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     client = app.test_client()
     headers: dict[str | None, dict[str, str]] = {None: {}}
     for role in DEFAULT_ROLES:
@@ -163,7 +163,7 @@ def taking_part(api: Any, engine: Gmpflow) -> dict[str, int]:
     its request (an operator task)."""
     from tests.api_support import start_demo
 
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     engine.add_user(ADMIN, "pete", "Pete Owner", "correct horse battery", ["process_owner"])
     api._created.add("pete")
     first, second = start_demo(api, "REQ-1")["id"], start_demo(api, "REQ-2")["id"]

@@ -8,7 +8,7 @@ from engine.errors import Conflict, PermissionDenied, ValidationFailed
 from engine.states import InstanceStatus, TaskState
 from tests.conftest import ROOT
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 
 
 def open_task(engine, who, instance_id):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from engine.store.models import AuditEvent
 from tests.conftest import ADMIN, ROOT
 from tests.tamper_support import cut_tail, head_seq, raw, rechain_plain, unguarded
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 
 
 def work(engine: Gmpflow, users, business_key: str) -> None:  # type: ignore[no-untyped-def]

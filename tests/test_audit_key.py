@@ -21,7 +21,7 @@ from engine.store.models import AuditEvent, AuditHead
 from tests.conftest import ADMIN, ROOT
 from tests.tamper_support import raw, rechain_plain, unguarded
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import ADMIN, ROOT
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from tests.conftest import ADMIN, ROOT
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from engine.audit import Actor
 from engine.errors import Conflict, SignatureRejected
 from engine.states import InstanceStatus
-from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text, reviewed
+from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text, reviewed
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
 from tests.session_support import ApiCaller, browser_session

@@ -138,7 +138,7 @@ def test_a_web_process_killed_mid_request_leaves_the_task_completed_once_or_open
     database = Database(f"sqlite:///{path}")
     engine = Gmpflow(database, Clock(), change_control="off")
     engine.record_start()
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
     instance = engine.start_instance(ADMIN, "demo_approval", "KILL-1")
     with database.read() as session:
@@ -208,7 +208,7 @@ def test_a_web_process_killed_between_writing_and_committing_a_completion_leaves
     database = Database(f"sqlite:///{path}")
     engine = Gmpflow(database, Clock(), change_control="off")
     engine.record_start()
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
     instance = engine.start_instance(ADMIN, "demo_approval", "KILL-2")
     with database.read() as session:

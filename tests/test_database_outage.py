@@ -104,7 +104,7 @@ def test_requests_answer_503_and_the_worker_goes_on_while_the_database_is_away_t
     monkeypatch.setattr(identity, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
     engine = Gmpflow(outage.db, Clock(), change_control="off")
     engine.record_start()
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     for username, role in PEOPLE.items():
         engine.add_user(ADMIN, username, username.title(), PASSWORD, [role])
     app = create_app({"TESTING": True, "SECRET_KEY": "outage-secret"}, engine=engine)

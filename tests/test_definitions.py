@@ -12,7 +12,7 @@ from engine.store import Database
 from engine.store.models import Deployment
 from tests.conftest import ADMIN, ROOT
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
@@ -150,7 +150,7 @@ def test_unchanged_content_creates_no_new_version_and_changed_content_creates_th
 
 def test_a_changed_form_is_a_changed_bundle(engine, tmp_path):
     engine.deploy(ADMIN, [DEMO])
-    form = (ROOT / "forms" / "demo_request.form").read_text().replace('"max": 1000', '"max": 2000')
+    form = (ROOT / "gmp" / "forms" / "demo_request.form").read_text().replace('"max": 1000', '"max": 2000')
     bundle = tmp_path / "b"
     bundle.mkdir()
     (bundle / "demo_approval.bpmn").write_text((DEMO / "demo_approval.bpmn").read_text())

@@ -17,7 +17,7 @@ from engine.states import JobState, TaskState
 from engine.store.models import HumanTask, Job, ProcessInstance
 from tests.conftest import ADMIN, ROOT
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 BERLIN = timezone(timedelta(hours=1))
 
 

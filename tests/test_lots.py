@@ -1,4 +1,4 @@
-"""Material lots (engine.lots, processes/lot_disposition, /api/v1/lots): received in quarantine, released or
+"""Material lots (gmp.lots, processes/lot_disposition, /api/v1/lots): received in quarantine, released or
 rejected only through the lot_disposition model with a QA signature, expired by date, checked and consumed at
 the point of use."""
 
@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import lots
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.errors import EntryRefused, PermissionDenied
 from engine.operations import CallContext
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent, Lot
+from gmp import lots
 from tests.api_support import PASSWORD, Api, body
 from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import snapshot
@@ -31,7 +31,7 @@ OPERATOR = Actor("olivia", "Olivia Operator")
 
 @pytest.fixture
 def disposition(engine: Gmpflow, deploy: Any) -> Any:
-    return deploy(ROOT / "processes" / "lot_disposition")
+    return deploy(ROOT / "gmp" / "processes" / "lot_disposition")
 
 
 def receive(api: Api, as_: str = "erin", **changes: Any) -> Any:
@@ -208,11 +208,12 @@ def test_a_disposition_started_by_hand_cannot_change_a_lot(api: Api, engine: Gmp
 
 
 def test_lint_refuses_lot_set_status_in_any_other_process(engine: Gmpflow, tmp_path: Any) -> None:
-    text = (ROOT / "processes" / "lot_disposition" / "lot_disposition.bpmn").read_text()
+    text = (ROOT / "gmp" / "processes" / "lot_disposition" / "lot_disposition.bpmn").read_text()
     text = text.replace('id="lot_disposition"', 'id="sneaky_release"')
     (tmp_path / "other.bpmn").write_text(text.replace('processRef="lot_disposition"',
                                                       'processRef="sneaky_release"'))
-    (tmp_path / "lot_disposition.form").write_text((ROOT / "forms" / "lot_disposition.form").read_text())
+    form = ROOT / "gmp" / "forms" / "lot_disposition.form"
+    (tmp_path / "lot_disposition.form").write_text(form.read_text())
     problems = engine.lint([tmp_path])
     assert any("lot.set_status" in p.message and "lot_disposition" in p.message for p in problems), problems
 

@@ -39,13 +39,13 @@ def test_every_shipped_type_is_a_draft_2020_12_schema_loaded_once(engine: Gmpflo
     assert {t.name for t in md.types()} == SHIPPED_TYPES
     assert all(t.version == 1 for t in md.types())
     assert not any(created for _, created in md.load_types(ADMIN))  # unchanged files: no new versions
-    for path in (ROOT / "masterdata").glob("*.schema.json"):
+    for path in (ROOT / "gmp" / "masterdata").glob("*.schema.json"):
         assert json.loads(path.read_text())["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
 def test_a_changed_schema_becomes_a_new_audited_type_version(engine: Gmpflow, md: MasterData, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    for path in (ROOT / "masterdata").glob("*.schema.json"):
+    for path in (ROOT / "gmp" / "masterdata").glob("*.schema.json"):
         (tmp_path / path.name).write_text(path.read_text())
     schema = json.loads((tmp_path / "product.schema.json").read_text())
     schema["properties"]["description"]["maxLength"] = 100
@@ -311,7 +311,7 @@ def test_importing_a_known_key_makes_a_new_draft(engine: Gmpflow, md: MasterData
 
 
 def test_demo_data_files_import_cleanly(engine: Gmpflow, md: MasterData) -> None:
-    items = [item for path in sorted((ROOT / "masterdata" / "demo").glob("*.json"))
+    items = [item for path in sorted((ROOT / "gmp" / "masterdata" / "demo").glob("*.json"))
              for item in json.loads(path.read_text())]
     assert len(md.import_records(ADMIN, items)) == len(items)
     assert count(engine, MasterDataType) == len(SHIPPED_TYPES)

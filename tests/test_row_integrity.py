@@ -19,7 +19,7 @@ from tests.api_support import body
 from tests.conftest import ADMIN, ROOT
 from tests.tamper_support import raw
 
-DEMO = ROOT / "processes" / "demo_approval"
+DEMO = ROOT / "gmp" / "processes" / "demo_approval"
 PASSWORD = "correct horse battery"
 
 

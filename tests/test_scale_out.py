@@ -60,7 +60,7 @@ def test_four_workers_and_two_web_processes_complete_every_instance_once(postgre
                                                                          tmp_path: Path) -> None:
     engine = Gmpflow(postgres, Clock(), change_control="off")
     engine.record_start()
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     for username, role in PEOPLE.items():
         engine.add_user(ADMIN, username, username.title(), PASSWORD, [role])
 

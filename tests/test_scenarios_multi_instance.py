@@ -1,6 +1,6 @@
 """Scenarios: sequential and parallel multi-instance (by cardinality and over a collection), and the
 long-running guard: 1,000 loop iterations and a 1,000-fold sequential multi-instance complete
-(SpiffWorkflow 3.2.0 silently stopped finding tasks past tree depth 1000; engine/runtime/spiff.py
+(SpiffWorkflow 3.2.0 silently stopped finding tasks past tree depth 1000; engine/spiff/state.py
 raises its iterators' default depth)."""
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 from engine.audit import canonical_json, normalized, sha256_hex
 from engine.identity import get_user
 from engine.store.models import AuditEvent, Signature
-from processes.batch_release.test_batch_release import REVIEWED
-from processes.sop_execution.test_sop_execution import run_batch
+from gmp.processes.batch_release.test_batch_release import REVIEWED
+from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
 from tests.session_support import ApiCaller, browser_session

@@ -39,13 +39,13 @@ NOWHERE = "http://127.0.0.1:9"  # the shipped models' connectors are registered;
 def shipped(engine: Gmpflow, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
             ) -> Callable[..., Gmpflow]:
     """An engine with the shipped models' connector operations, and the given shipped processes deployed."""
-    monkeypatch.setenv("GMPFLOW_FORMS_PATH", str(ROOT / "forms"))
+    monkeypatch.setenv("GMPFLOW_FORMS_PATH", str(ROOT / "gmp" / "forms"))
 
     def _deploy(*keys: str) -> Gmpflow:
         with_connectors = Gmpflow(engine.db, clock, change_control="off", registry=build_registry(
             {"GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": NOWHERE, "GMPFLOW_MES_URL": NOWHERE}))
         for key in keys:
-            with_connectors.deploy(ADMIN, [ROOT / "processes" / key])
+            with_connectors.deploy(ADMIN, [ROOT / "gmp" / "processes" / key])
         return with_connectors
 
     return _deploy
@@ -240,7 +240,7 @@ def test_lint_and_deploy_tell_who_may_start(engine: Gmpflow, tmp_path: Path,
     assert linted.exit_code == 0 and "who may start gate: qa, supervisor" in linted.output, linted.output
     deployed = CliRunner().invoke(main, ["deploy", str(tmp_path)])
     assert "who may start: qa, supervisor" in deployed.output, deployed.output
-    sop = CliRunner().invoke(main, ["lint", str(ROOT / "processes" / "sop_step")])
+    sop = CliRunner().invoke(main, ["lint", str(ROOT / "gmp" / "processes" / "sop_step")])
     assert "who may start sop_step: nobody" in sop.output, sop.output
 
 

@@ -15,13 +15,13 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions.bundle import read_bundle
-from engine.definitions.parsing import ParsedDefinition, parse_bundle
-from engine.runtime import spiff
 from engine.sandbox import SandboxScriptEngine
+from engine.spiff import state as spiff
+from engine.spiff.parsing import ParsedDefinition, parse_bundle
 from tests.conftest import ROOT
 
 MODELS = {  # model -> its start variables
-    "processes/demo_approval": {},
+    "gmp/processes/demo_approval": {},
     "tests/bpmn/subprocess_embedded.bpmn": {},
     "tests/bpmn/call_activity_bundle": {"quantity": 5},
     "tests/bpmn/mi_parallel_collection.bpmn": {"lots": ["L-1", "L-2", "L-3"]},

@@ -62,7 +62,7 @@ def forms_search_path() -> list[Path]:
     configured = os.environ.get("GMPFLOW_FORMS_PATH")
     if configured:
         return [Path(p) for p in configured.split(os.pathsep) if p]
-    return [Path(__file__).resolve().parents[2] / "forms"]
+    return [Path(__file__).resolve().parents[2] / "gmp" / "forms"]
 
 
 def read_bundle(paths: list[str | Path]) -> Bundle:

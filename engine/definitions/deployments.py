@@ -17,10 +17,10 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import lint as linting
 from engine.definitions.bundle import Bundle, add_referenced_forms
-from engine.definitions.parsing import NS, parse_documents
 from engine.errors import DefinitionError
 from engine.identity import role_names
 from engine.operations import OperationRegistry
+from engine.spiff.parsing import NS, parse_documents
 from engine.states import Activation, DeploymentStatus, check_transition
 from engine.store.models import Deployment
 

@@ -10,11 +10,11 @@ from lxml import etree
 
 from engine import sandbox
 from engine.definitions.bundle import Bundle
-from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
 from engine.definitions.properties import check_properties, split_list, task_properties
 from engine.definitions.record_properties import check_record_properties
 from engine.errors import DefinitionError
 from engine.operations import OperationRegistry
+from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
 
 SUPPORTED = {
     "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",

@@ -25,7 +25,7 @@ from engine.clock import Clock
 from engine.errors import DefinitionError, NotFound
 from engine.store.models import MasterDataType
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "masterdata"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "gmp" / "masterdata"
 SUFFIX = ".schema.json"
 REF = "x-ref"   # on a string property: the value is the key of a record of the named type
 KEY = "x-key"   # at the root: the property whose value must equal the record's key

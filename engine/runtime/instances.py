@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 from engine import audit, failpoints
 from engine.audit import Actor
 from engine.clock import Clock
-from engine.definitions.parsing import ParsedDefinition
 from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
-from engine.runtime import clocked, record_locks, rows, spiff
+from engine.runtime import clocked, record_locks, rows
 from engine.runtime.rows import DeploymentRef, InstanceRow
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance
 from engine.sandbox import SandboxScriptEngine
+from engine.spiff import state as spiff
+from engine.spiff.parsing import ParsedDefinition
 from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.db import UnitOfWork

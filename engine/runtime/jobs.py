@@ -25,7 +25,7 @@ from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, Vali
 from engine.operations import CallContext, OperationRegistry
 from engine.runtime import messages, rows, timer_starts
 from engine.runtime.rows import ClaimedJob
-from engine.runtime.spiff import SERVICE_RESULT
+from engine.spiff.state import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
 from engine.store.db import UnitOfWork
 from engine.store.models import Incident, Job

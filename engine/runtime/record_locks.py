@@ -33,8 +33,8 @@ from engine.errors import Conflict, ValidationFailed
 from engine.store.dbapi import DbApi
 
 if TYPE_CHECKING:
-    from engine.definitions.parsing import ParsedDefinition
     from engine.runtime.instances import InstanceRuntime, Live
+    from engine.spiff.parsing import ParsedDefinition
     from engine.store.db import UnitOfWork
 
 LOCK, UNLOCK, REOPEN = "record.lock", "record.unlock", "record.reopen"

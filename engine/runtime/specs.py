@@ -7,8 +7,8 @@ import threading
 from sqlalchemy.orm import Session
 
 from engine.definitions.bundle import Bundle
-from engine.definitions.parsing import ParsedDefinition, parse_bundle
 from engine.errors import NotFound
+from engine.spiff.parsing import ParsedDefinition, parse_bundle
 from engine.store.models import Deployment
 
 

@@ -19,7 +19,7 @@ from engine import audit
 from engine.audit import Actor
 from engine.definitions.properties import task_properties
 from engine.runtime import rows
-from engine.runtime.spiff import DeferredServiceTask
+from engine.spiff.state import DeferredServiceTask
 from engine.states import JobState, MessageStatus, TaskState
 from engine.store.db import UnitOfWork
 from engine.store.models import Message, MessageSubscription

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
-from engine.definitions.parsing import ParsedDefinition
+from engine.spiff.parsing import ParsedDefinition
 from engine.states import DeploymentStatus, JobState
 from engine.store.models import Deployment, Job
 

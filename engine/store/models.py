@@ -403,7 +403,7 @@ class RecordLock(Base):
 
 
 class Lot(Base):
-    """A material lot (``engine.lots``). ``status`` is the stored disposition (``LotStatus``); ``expired`` is
+    """A material lot (``gmp.lots``). ``status`` is the stored disposition (``LotStatus``); ``expired`` is
     never stored, it is read from ``expiry`` and the clock. Its status changes only through the
     ``lot_disposition`` instance that its creation started (``disposition_instance_id``)."""
 

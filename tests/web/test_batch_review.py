@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
-from processes.sop_execution.test_sop_execution import run_batch
+from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
+from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD, Plant
 from tests.session_support import browser_session
 from tests.web.conftest import Live, form_ready, login, serving, shot

@@ -179,7 +179,7 @@ def test_pages_carry_a_content_security_policy_and_templates_have_no_inline_scri
 
 def test_the_start_page_lists_definitions_and_instance_counts(app: Flask, engine: Gmpflow) -> None:
     engine.add_user(ADMIN, "ada", "Ada Admin", PASSWORD, ["admin"])
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     engine.start_instance(ADMIN, "demo_approval", "REQ-1")
     client = app.test_client()
     assert client.get("/").status_code == 302
@@ -219,7 +219,7 @@ def test_web_assets_are_not_committed() -> None:
 
 def test_the_instance_list_pages_and_filters(app: Flask, engine: Gmpflow) -> None:
     engine.add_user(ADMIN, "ada", "Ada Admin", PASSWORD, ["admin"])
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     for n in range(27):
         engine.start_instance(ADMIN, "demo_approval", f"ORD-{n:03}")
     client = app.test_client()
@@ -234,7 +234,7 @@ def test_the_instance_list_pages_and_filters(app: Flask, engine: Gmpflow) -> Non
 
 def test_an_admin_sees_every_task_but_works_only_those_of_their_lanes(app: Flask, engine: Gmpflow) -> None:
     engine.add_user(ADMIN, "ada", "Ada Admin", PASSWORD, ["admin"])
-    engine.deploy(ADMIN, [ROOT / "processes" / "demo_approval"])
+    engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "demo_approval"])
     engine.start_instance(ADMIN, "demo_approval", "ORD-1")
     client = app.test_client()
     sign_in(client, engine, "ada")

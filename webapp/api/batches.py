@@ -1,4 +1,4 @@
-"""The electronic batch record of a batch (``engine.batch_record``) as JSON, HTML and PDF: the same facts in
+"""The electronic batch record of a batch (``gmp.batch_record``) as JSON, HTML and PDF: the same facts in
 each copy. Readable by the roles that read every record and by the batch's own participants
 (``engine.access``; the batch review pages are for the reviewers)."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response
 
 from engine.access import RECORD_READERS
-from engine.batch_record import file_name
+from gmp.batch_record import file_name
 from webapp.api import api
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation

@@ -1,4 +1,4 @@
-"""Material lots (``engine.lots``): receive a lot (in quarantine; its ``lot_disposition`` instance starts with
+"""Material lots (``gmp.lots``): receive a lot (in quarantine; its ``lot_disposition`` instance starts with
 it), list and read lots with their history. There is deliberately no route that sets a lot's status: only the
 ``lot_disposition`` model does, after a QA signature (``Released`` or ``Rejected``)."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.lots import CREATORS
 from engine.states import LotStatus
+from gmp.lots import CREATORS
 from webapp.api import api, q_choice, q_text
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation

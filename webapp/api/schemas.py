@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.batch_record import EXCEPTION_KINDS
+from gmp.batch_record import EXCEPTION_KINDS
 
 ID = {"type": "integer", "minimum": 1}
 TIME = {"type": "string", "format": "date-time"}

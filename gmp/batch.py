@@ -8,7 +8,7 @@ which starts the next step instance, or after the last step tells the batch (mes
 ``sop_steps_completed``, correlated on the batch id). Every step therefore costs the same, whatever
 its number: no SpiffWorkflow tree grows with the SOP's length.
 
-Like ``engine.governance`` these operations are bound to one engine (``Gmpflow`` adds ``operations(self)``
+Like ``gmp.governance`` these operations are bound to one engine (``Gmpflow`` adds ``operations(self)``
 to its registry). Each runs as a job outside any transaction and is idempotent: a retried call finds the
 instance it started earlier (by business key) and does not start it again.
 """
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from engine import batch_record
 from engine.audit import Actor
 from engine.errors import NotFound, ValidationFailed
 from engine.masterdata import effective
@@ -34,6 +33,7 @@ from engine.store.models import (
     MessageSubscription,
     ProcessInstance,
 )
+from gmp import batch_record
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow

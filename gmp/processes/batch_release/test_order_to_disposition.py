@@ -28,7 +28,7 @@ from connectors.b2mml import messages as m
 from connectors.plugins import build_registry
 from connectors.simulator.server import RunningSimulator, serve
 from connectors.tryton.operations import TrytonProduction
-from processes.order_release.test_order_release import ReleaseEngine, build, new_version
+from gmp.processes.order_release.test_order_release import ReleaseEngine, build, new_version
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, PROCESSES
 from tests.conftest import ADMIN

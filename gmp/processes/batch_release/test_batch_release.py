@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
-from processes.sop_execution.test_sop_execution import GRANULATE, run_batch
+from gmp.processes.sop_execution.test_sop_execution import GRANULATE, run_batch
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, Plant
 from tests.conftest import ADMIN

@@ -19,10 +19,10 @@ from werkzeug.test import TestResponse
 from engine.audit import Actor
 from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
-from engine.governance import CLAIMED
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import AuditEvent
+from gmp.governance import CLAIMED
 from tests.api_support import Api
 from tests.conftest import ADMIN, ROOT
 from webapp import create_app
@@ -334,7 +334,7 @@ def test_a_draft_that_violates_its_schema_cannot_be_submitted(cc: ChangeControl)
 def test_a_new_process_version_goes_live_only_through_an_approved_change_control(
         engine: Gmpflow, database: Database, clock: FrozenClock, reload: bool, cc: ChangeControl,
         tmp_path: Path) -> None:
-    demo = ROOT / "processes" / "demo_approval"
+    demo = ROOT / "gmp" / "processes" / "demo_approval"
     engine.deploy(ADMIN, [demo])  # version 1, active (change control off at set-up)
     governed = ChangeControl(database, clock, reload, change_control="required")
     changed = (demo / "demo_approval.bpmn").read_text().replace('name="Approve the request"',
@@ -371,7 +371,7 @@ def test_the_author_or_submitter_of_a_process_change_never_approves_it_whatever_
     """The draft's author (``deployment.created_by``, as stored), whoever started the change control and
     whoever filled in its request are excluded by the model (``initiator``, ``performer:request_*``,
     ``variable:change.authors``); the conflict is told whatever password is sent and costs no attempt."""
-    demo = ROOT / "processes" / "demo_approval"
+    demo = ROOT / "gmp" / "processes" / "demo_approval"
     engine.deploy(ADMIN, [demo])
     governed = ChangeControl(database, clock, reload, change_control="required")
     (tmp_path / "v2").mkdir()

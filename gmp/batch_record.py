@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, batch_disposition, signatures
+from engine import audit, signatures
 from engine.errors import NotFound
 from engine.states import TaskState
 from engine.store.models import (
@@ -40,6 +40,7 @@ from engine.store.models import (
     Signature,
     User,
 )
+from gmp import batch_disposition
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -96,7 +97,7 @@ def _job_results(session: Session, instance_ids: list[int], element_id: str) -> 
 
 
 def build(engine: Gmpflow, batch_id: str, *, with_audit_trail: bool = True) -> dict[str, Any]:
-    """The record with its ``sha256`` (see ``engine.batch_disposition`` for what it is computed over)."""
+    """The record with its ``sha256`` (see ``gmp.batch_disposition`` for what it is computed over)."""
     with engine.db.read() as session:
         return batch_disposition.with_hash(_build(session, engine.clock.now(), batch_id, with_audit_trail))
 

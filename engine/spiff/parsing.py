@@ -16,7 +16,7 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import protected_variables
 from engine.errors import DefinitionError
-from engine.runtime.spiff import DeferredServiceTask, wire_specs
+from engine.spiff.state import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"

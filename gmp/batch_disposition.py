@@ -1,4 +1,4 @@
-"""A batch's dispositions and reopens, and the hash of its record (parts of ``engine.batch_record``).
+"""A batch's dispositions and reopens, and the hash of its record (parts of ``gmp.batch_record``).
 
 Status of a batch: the latest of its QA dispositions (``released``, ``rejected``, ``quarantined``; the
 ``decide`` task of each ``batch_release``) and its approved reopens (``batch_reopen``, which put it back

@@ -1,7 +1,7 @@
 """The operations the order-release process (``processes/order_release``) calls that read gmpflow's own
 state: the master data in force for an order, and who signed a step.
 
-Like the change-control operations (``engine.governance``) they need the database, so they are bound to
+Like the change-control operations (``gmp.governance``) they need the database, so they are bound to
 one engine: ``Gmpflow`` adds ``operations(self)`` to its registry when it is built. Both only read, so
 both are idempotent. They gather facts; the rules that judge them live in the model (expressions and
 the DMN ``release_readiness``), not here.

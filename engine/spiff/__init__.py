@@ -1,0 +1,1 @@
+"""The one package that imports SpiffWorkflow (pinned exactly: its API moves between minors)."""
