@@ -40,7 +40,9 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.definitions.parsing import parse_bundle
+from engine.definitions.parsing import parse_bundle, parse_documents
+from engine.dmn.lint import called_decisions
+from engine.dmn.shared import SharedDecisions, decision_service_keys, evaluate_by_key
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -171,12 +173,23 @@ class Gmpflow:
     def lint_bundle(self, bundle: Bundle) -> list[DefinitionError]:
         """Every problem of a bundle (file, element id, line), without storing anything."""
         deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        shared: set[str] | None = None
         try:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
+                shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
-        return lint(bundle, roles, self.registry)[1]
+        except DefinitionError:  # an unreadable file: lint below says where
+            pass
+        return lint(bundle, roles, self.registry, shared)[1]
+
+    def evaluate_decision(self, key: str, variables: dict[str, Any],
+                          decision_id: str | None = None) -> dict[str, Any]:
+        """Evaluate the active version of a DMN file deployed alone, as a business rule task would:
+        ``{decision, version, deployment_id, value, variables}``. Stores nothing. Raises NotFound
+        (``definition_not_found``, ``decision_not_found``) or DecisionFailed (``decision_failed``)."""
+        return evaluate_by_key(self.runtime.script_engine.shared_decisions, key, variables, decision_id)
 
     def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""
@@ -228,8 +241,8 @@ class Gmpflow:
             latest = {d.key: d.id for d in session.scalars(
                 select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE)
                 .order_by(Deployment.key, Deployment.version))}
-            options = [screens.start_option(self.runtime.specs.get_by_id(session, i), principal)
-                       for i in latest.values()]
+            parsed = [self.runtime.specs.get_by_id(session, i) for i in latest.values()]
+            options = [screens.start_option(p, principal) for p in parsed if not p.is_decision_service]
         return sorted(options, key=lambda o: (o["name"] or o["key"]).lower())
 
     def get_deployment(self, deployment_id: int) -> Deployment:
