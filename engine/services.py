@@ -42,6 +42,7 @@ from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
 from engine.definitions.parsing import parse_bundle, parse_documents
 from engine.dmn.lint import called_decisions
+from engine.dmn.task import USED as DECISION_USED
 from engine.dmn.shared import SharedDecisions, decision_service_keys, evaluate_by_key
 from engine.errors import (
     AuthenticationFailed,
@@ -80,9 +81,11 @@ CHANGE_CONTROL_MODES = ("required", "off")
 
 
 def _history(workflow: Any) -> list[dict[str, Any]]:
-    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp)."""
+    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp); a business rule task's
+    step names the decision it used (``engine.dmn.task``: key, and a shared decision's version)."""
     return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change}
+             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change,
+             **({"decision": t.internal_data[DECISION_USED]} if DECISION_USED in t.internal_data else {})}
             for t in workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
 
 

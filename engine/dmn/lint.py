@@ -36,7 +36,7 @@ def _limit_problems(dmn: DmnFile, role: str, cell: Cell, tree: Any) -> list[Defi
         problems.append(_problem(f"An input entry may name the input value ('?') at most {MAX_INPUT_MARKS} "
                                  "times.", dmn.name, cell.element_id, cell.line, "script_rejected"))
     for node in _nodes(tree):
-        name = node[1] if node[0] == "name" else node[2] if node[0] == "path" else None
+        name = node[1] if node[0] in ("name", "call") else node[2] if node[0] == "path" else None
         if isinstance(name, str) and (name.startswith("_") or name in FORBIDDEN_ATTRIBUTES):
             problems.append(_problem(f"'{cell.text.strip()[:80]}': the name '{name}' is not allowed (names starting "
                                      "with '_' and Python's introspection attributes are refused in every cell).",
@@ -98,7 +98,7 @@ def _cell_problems(dmn: DmnFile, language: str) -> list[DefinitionError]:
             problems += [_problem(f"'{cell.text.strip()[:80]}': the FEEL function '{name}' is not supported by "
                                   f"gmpflow; supported: {', '.join(sorted(FUNCTION_NAMES))}.", dmn.name,
                                   cell.element_id, cell.line, "feel_unsupported")
-                         for name in calls_in(tree) if name not in FUNCTION_NAMES]
+                         for name in calls_in(tree) if name not in FUNCTION_NAMES and not name.startswith("_")]
             problems += _limit_problems(dmn, role, cell, tree)
         else:
             exc = python_problem(role, cell.text)
@@ -123,9 +123,9 @@ def _table_problems(dmn: DmnFile, decision: Decision) -> list[DefinitionError]:
     if table.aggregation and len(table.outputs) != 1:
         problems.append(_problem(f"COLLECT {table.aggregation} aggregates one output; the table has "
                                  f"{len(table.outputs)}.", *where, "dmn_unsupported"))
-    if table.hit_policy in ("PRIORITY", "OUTPUT ORDER") and any(o.values is None for o in table.outputs):
+    if table.hit_policy in ("PRIORITY", "OUTPUT ORDER") and all(o.values is None for o in table.outputs):
         problems.append(_problem(f"The hit policy {table.hit_policy} ranks rules by the outputs' output values; "
-                                 "give every output its list of values in priority order.", *where,
+                                 "give the outputs their lists of values in priority order.", *where,
                                  "dmn_unsupported"))
     if len(table.outputs) > 1 and any(not o.name for o in table.outputs):
         problems.append(_problem("A table with several outputs names each output (the variable it writes).",

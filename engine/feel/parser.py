@@ -208,7 +208,7 @@ class _Parser:
             if self.at(".") and self.peek().kind == "name":
                 self.i += 1
                 node = ("path", node, self.name())
-            elif self.at("["):
+            elif self.at("[") and self.peek().kind != "end" and self.peek().text not in (",", ")"):
                 raise FeelSyntaxError("FEEL filters and indexes (list[...]) are not supported",
                                       unsupported="filter expressions")
             elif self.at("(") and node[0] == "name":
@@ -229,7 +229,8 @@ class _Parser:
         return args
 
     def name(self) -> str:
-        """The longest run of words that is a known name (FEEL names may hold spaces), else one word."""
+        """The longest run of words that is a known name (FEEL names may hold spaces), else a run of words
+        right before '(' (a function's name, known or not: lint names it), else one word."""
         words, best = [], 1
         for k in range(MAX_NAME_WORDS):
             tok = self.peek(k)
@@ -237,6 +238,8 @@ class _Parser:
                 break
             words.append(tok.text)
             if k and " ".join(words) in self.names:
+                best = k + 1
+            elif k and self.peek(k + 1).text == "(" and best == 1 and not KEYWORDS & set(words):
                 best = k + 1
         self.i += best
         return " ".join(words[:best])
