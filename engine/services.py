@@ -42,8 +42,8 @@ from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
 from engine.definitions.parsing import parse_bundle, parse_documents
 from engine.dmn.lint import called_decisions
+from engine.dmn.shared import decision_service_keys, evaluate_by_key
 from engine.dmn.task import USED as DECISION_USED
-from engine.dmn.shared import SharedDecisions, decision_service_keys, evaluate_by_key
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,

@@ -187,8 +187,8 @@ def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionErro
     return problems
 
 
-def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry, shared_decisions: set[str] | None = None
-         ) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
+def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
+         shared_decisions: set[str] | None = None) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
     """All problems of the bundle, and the parsed definition when it parses at all. ``shared_decisions``: the
     keys of DMN files deployed alone that business rule tasks may call (None: not checked, no database)."""
     try:

@@ -14,9 +14,9 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from engine.definitions.bundle import Bundle
+from engine.definitions.properties import protected_variables
 from engine.dmn.service import DecisionServiceSpec, compile_bundle_dmn, decision_service_key
 from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskParser
-from engine.definitions.properties import protected_variables
 from engine.errors import DefinitionError
 from engine.runtime.spiff import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
@@ -29,7 +29,7 @@ class GmpParser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, DeferredServiceTask),
-        full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),  # engine.dmn: FEEL, hit policies
+        full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),  # engine.dmn evaluates
     }
 
     def _add_data_stores(self, bpmn: Any) -> None:

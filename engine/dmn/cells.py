@@ -21,7 +21,6 @@ from typing import Any
 from engine import sandbox
 from engine.dmn.model import Cell, DmnFile
 from engine.errors import DefinitionError
-from engine.feel.lexer import MAX_TEXT
 from engine.feel import (
     FUNCTION_NAMES,
     Evaluator,
@@ -32,6 +31,7 @@ from engine.feel import (
     parse_unary_tests,
     to_data,
 )
+from engine.feel.lexer import MAX_TEXT
 
 FEEL, PYTHON = "FEEL", "Python"
 PYTHON_WORDS = {"True", "False", "None"}
@@ -118,8 +118,10 @@ def python_entry(text: str) -> str | None:
 
 def python_problem(role: str, text: str) -> DefinitionError | None:
     if role == "entry" and text.count("?") > MAX_INPUT_MARKS:
-        return DefinitionError(f"An input entry may name the input value ('?') at most {MAX_INPUT_MARKS} "
-                               "times.", code="script_rejected")
+        return DefinitionError(
+            f"An input entry may name the input value ('?') at most {MAX_INPUT_MARKS} times.",
+            code="script_rejected",
+        )
     code = python_entry(text) if role == "entry" else text.strip()
     if not code or role == "values":
         return None
@@ -139,8 +141,9 @@ def language_of(dmn: DmnFile) -> str:
     names = known_names(dmn)
     try:
         trees = [parse_feel(role, cell.text, names) for role, cell in cells_of(dmn)]
-        if not any(name in PYTHON_WORDS for tree in trees for name in _names_in(tree)) and \
-                all(call in FUNCTION_NAMES for tree in trees for call in calls_in(tree)):
+        if not any(name in PYTHON_WORDS for tree in trees for name in _names_in(tree)) and all(
+            call in FUNCTION_NAMES for tree in trees for call in calls_in(tree)
+        ):
             return FEEL
     except FeelSyntaxError:
         pass

@@ -43,11 +43,15 @@ def compile_dmn(dmn: DmnFile) -> CompiledDmn:
     return CompiledDmn(dmn, compile_cells(dmn))
 
 
-def _fail(decision: Decision, message: str, element_id: str | None = None,
-          code: str | None = None) -> DecisionFailed:
+def _fail(
+    decision: Decision, message: str, element_id: str | None = None, code: str | None = None
+) -> DecisionFailed:
     """``code``: a sandbox's own (``script_limit_exceeded``...) kept as it is; else ``decision_failed``."""
-    return DecisionFailed(f"Decision '{decision.name}' ({decision.id}): {message}",
-                          element_id=element_id or decision.id, code=code)
+    return DecisionFailed(
+        f"Decision '{decision.name}' ({decision.id}): {message}",
+        element_id=element_id or decision.id,
+        code=code,
+    )
 
 
 def evaluate(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]) -> Any:
@@ -86,26 +90,42 @@ def _evaluate(compiled: CompiledDmn, decision: Decision, scope: Any, busy: set[s
 
 
 def _table(cells: FeelCells | PythonCells, decision: Decision, table: Table, scope: Any) -> Any:
-    values = [cells.value(scope, column.expression) if column.expression is not None else None
-              for column in table.inputs]
-    values = [_typed(v, c.type_ref) if isinstance(cells, FeelCells) else v for v, c in zip(values, table.inputs)]
-    matched = [rule for rule in table.rules
-               if all(cells.test(scope, entry, value) for entry, value in zip(rule.inputs, values))]
+    values = [
+        cells.value(scope, column.expression) if column.expression is not None else None
+        for column in table.inputs
+    ]
+    if isinstance(cells, FeelCells):
+        values = [_typed(v, c.type_ref) for v, c in zip(values, table.inputs, strict=True)]
+    matched = [
+        rule
+        for rule in table.rules
+        if all(cells.test(scope, entry, value) for entry, value in zip(rule.inputs, values, strict=True))
+    ]
     policy = table.hit_policy
     if policy == "FIRST":
         matched = matched[:1]
     if not matched:
-        return Decimal(0) if (policy, table.aggregation) == ("COLLECT", "COUNT") and isinstance(
-            cells, FeelCells) else (0 if (policy, table.aggregation) == ("COLLECT", "COUNT") else
-                                    [] if policy in LIST_POLICIES and not table.aggregation else None)
+        return (
+            Decimal(0)
+            if (policy, table.aggregation) == ("COLLECT", "COUNT") and isinstance(cells, FeelCells)
+            else (
+                0
+                if (policy, table.aggregation) == ("COLLECT", "COUNT")
+                else []
+                if policy in LIST_POLICIES and not table.aggregation
+                else None
+            )
+        )
     results = [_outputs(cells, table, rule, scope) for rule in matched]
     if policy == "UNIQUE" and len(matched) > 1:
         rows = ", ".join(str(r.row) for r in matched)
         raise _fail(decision, f"the hit policy UNIQUE allows one matching rule, but rules {rows} match")
     if policy == "ANY" and any(r != results[0] for r in results[1:]):
         rows = ", ".join(str(r.row) for r in matched)
-        raise _fail(decision, f"the hit policy ANY needs matching rules to agree, but rules {rows} give "
-                              "different outputs")
+        raise _fail(
+            decision,
+            f"the hit policy ANY needs matching rules to agree, but rules {rows} give different outputs",
+        )
     if policy in ("PRIORITY", "OUTPUT ORDER"):
         order = _priorities(cells, table)
         ranked = sorted(range(len(results)), key=lambda i: _rank(results[i], table, order))
@@ -122,6 +142,7 @@ def _typed(value: Any, type_ref: str | None) -> Any:
     """An input value as its declared type when the data carries it as text (a date from a form)."""
     if type_ref == "date" and isinstance(value, str):
         from engine.feel.functions import FUNCTIONS
+
         return FUNCTIONS["date"](value)
     return value
 
@@ -130,7 +151,7 @@ def _outputs(cells: FeelCells | PythonCells, table: Table, rule: Rule, scope: An
     values = [cells.value(scope, cell) for cell in rule.outputs]
     if len(table.outputs) == 1:
         return values[0]
-    return {column.name: value for column, value in zip(table.outputs, values)}
+    return {column.name: value for column, value in zip(table.outputs, values, strict=True)}
 
 
 def _priorities(cells: FeelCells | PythonCells, table: Table) -> list[list[Any]]:
@@ -140,19 +161,25 @@ def _priorities(cells: FeelCells | PythonCells, table: Table) -> list[list[Any]]
 def _rank(result: Any, table: Table, order: list[list[Any]]) -> tuple[int, ...]:
     outputs = [result] if len(table.outputs) == 1 else [result.get(c.name) for c in table.outputs]
     ranks = []
-    for value, allowed in zip(outputs, order):
+    for value, allowed in zip(outputs, order, strict=True):
         ranks.append(allowed.index(value) if value in allowed else len(allowed))
     return tuple(ranks)
 
 
 def _aggregate(decision: Decision, aggregation: str, results: list[Any]) -> Any:
     if aggregation == "COUNT":
-        return Decimal(len({repr(r) for r in results})) if isinstance(results[0], (Decimal, str, bool)) \
-            or results[0] is None else len({repr(r) for r in results})
+        return (
+            Decimal(len({repr(r) for r in results}))
+            if isinstance(results[0], (Decimal, str, bool)) or results[0] is None
+            else len({repr(r) for r in results})
+        )
     numbers = [from_data(r) for r in results]
     if not all(isinstance(n, Decimal) for n in numbers):
-        raise _fail(decision, f"the aggregation {aggregation} needs numbers; the matching rules give "
-                              f"{', '.join(repr(r) for r in results[:5])}")
+        raise _fail(
+            decision,
+            f"the aggregation {aggregation} needs numbers; the matching rules give "
+            f"{', '.join(repr(r) for r in results[:5])}",
+        )
     if aggregation == "SUM":
         return sum(numbers, Decimal(0))
     return min(numbers) if aggregation == "MIN" else max(numbers)

@@ -98,43 +98,90 @@ def _table(node: etree._Element) -> Table:
     inputs = []
     for i in _children(node, "input"):
         expression = _child(i, "inputExpression")
-        inputs.append(Column(i.get("id") or "", i.get("label") or "",
-                             expression.get("typeRef") if expression is not None else None,
-                             expression=_text_cell(expression), values=_text_cell(_child(i, "inputValues"))))
-    outputs = [Column(o.get("id") or "", o.get("name") or "", o.get("typeRef"),
-                      values=_text_cell(_child(o, "outputValues"))) for o in _children(node, "output")]
+        inputs.append(
+            Column(
+                i.get("id") or "",
+                i.get("label") or "",
+                expression.get("typeRef") if expression is not None else None,
+                expression=_text_cell(expression),
+                values=_text_cell(_child(i, "inputValues")),
+            )
+        )
+    outputs = [
+        Column(
+            o.get("id") or "",
+            o.get("name") or "",
+            o.get("typeRef"),
+            values=_text_cell(_child(o, "outputValues")),
+        )
+        for o in _children(node, "output")
+    ]
     rules = []
     for row, rule in enumerate(_children(node, "rule"), start=1):
-        rules.append(Rule(rule.get("id") or f"row {row}", row,
-                          [c for c in map(_text_cell, _children(rule, "inputEntry")) if c is not None],
-                          [c for c in map(_text_cell, _children(rule, "outputEntry")) if c is not None]))
-    return Table(node.get("id") or "", (node.get("hitPolicy") or "UNIQUE").upper(),
-                 (node.get("aggregation") or "").upper() or None, inputs, outputs, rules)
+        rules.append(
+            Rule(
+                rule.get("id") or f"row {row}",
+                row,
+                [c for c in map(_text_cell, _children(rule, "inputEntry")) if c is not None],
+                [c for c in map(_text_cell, _children(rule, "outputEntry")) if c is not None],
+            )
+        )
+    return Table(
+        node.get("id") or "",
+        (node.get("hitPolicy") or "UNIQUE").upper(),
+        (node.get("aggregation") or "").upper() or None,
+        inputs,
+        outputs,
+        rules,
+    )
 
 
 def read_dmn(name: str, root: etree._Element) -> DmnFile:
     """The decisions of one DMN document. Raises DefinitionError when it is no DMN ``definitions``."""
     if _local(root) != "definitions" or "DMN" not in (etree.QName(root.tag).namespace or "").upper():
-        raise DefinitionError("The file is not a DMN document (a dmn:definitions root).", file=name,
-                              code="dmn_invalid")
+        raise DefinitionError(
+            "The file is not a DMN document (a dmn:definitions root).", file=name, code="dmn_invalid"
+        )
     decisions: dict[str, Decision] = {}
     for node in _children(root, "decision"):
         variable = _child(node, "variable")
         decision_name = node.get("name") or node.get("id") or ""
-        decision = Decision(node.get("id") or "", decision_name,
-                            variable.get("name") if variable is not None and variable.get("name") else decision_name,
-                            [_href_id(r) for req in _children(node, "informationRequirement")
-                             for r in _children(req, "requiredDecision")],
-                            file=name, line=node.sourceline)
+        decision = Decision(
+            node.get("id") or "",
+            decision_name,
+            variable.get("name") if variable is not None and variable.get("name") else decision_name,
+            [
+                _href_id(r)
+                for req in _children(node, "informationRequirement")
+                for r in _children(req, "requiredDecision")
+            ],
+            file=name,
+            line=node.sourceline,
+        )
         table, literal = _child(node, "decisionTable"), _child(node, "literalExpression")
         if table is not None:
             decision.table = _table(table)
         elif literal is not None:
             decision.literal = _text_cell(literal)
         else:
-            logic = next((_local(c) for c in node if _local(c) not in (
-                "description", "extensionElements", "variable", "question", "allowedAnswers",
-                "informationRequirement", "knowledgeRequirement", "authorityRequirement")), None)
+            logic = next(
+                (
+                    _local(c)
+                    for c in node
+                    if _local(c)
+                    not in (
+                        "description",
+                        "extensionElements",
+                        "variable",
+                        "question",
+                        "allowedAnswers",
+                        "informationRequirement",
+                        "knowledgeRequirement",
+                        "authorityRequirement",
+                    )
+                ),
+                None,
+            )
             decision.unsupported = f"decision logic '{logic}'" if logic else "a decision without logic"
         decisions[decision.id] = decision
     inputs = [i.get("name") or "" for i in _children(root, "inputData")]

@@ -32,11 +32,17 @@ def compile_bundle_dmn(bundle: Bundle, trees: dict[str, etree._Element]) -> dict
         try:
             compiled = compile_dmn(read_dmn(name, trees[name]))
         except FeelSyntaxError as exc:  # lint names the cell; a direct parse only says which file
-            raise DefinitionError(f"A FEEL cell cannot be read: {exc}", file=name, code="feel_unsupported") from exc
+            raise DefinitionError(
+                f"A FEEL cell cannot be read: {exc}", file=name, code="feel_unsupported"
+            ) from exc
         for decision_id in compiled.dmn.decisions:
             if decision_id in found:
-                raise DefinitionError(f"The decision id '{decision_id}' is used in two DMN files of the bundle.",
-                                      file=name, element_id=decision_id, code="duplicate_decision")
+                raise DefinitionError(
+                    f"The decision id '{decision_id}' is used in two DMN files of the bundle.",
+                    file=name,
+                    element_id=decision_id,
+                    code="duplicate_decision",
+                )
             found[decision_id] = compiled
     return found
 
@@ -52,6 +58,9 @@ def decision_service_key(decisions: dict[str, CompiledDmn]) -> tuple[str, str]:
         dmn = next(iter(files.values())).dmn
         if dmn.id:
             return dmn.id, dmn.id
-    raise DefinitionError("The DMN files hold several top-level decisions "
-                          f"({', '.join(sorted(d.id for d in top))}); deploy one file with a definitions id, "
-                          "or one top-level decision per deployment.", code="several_decisions")
+    raise DefinitionError(
+        "The DMN files hold several top-level decisions "
+        f"({', '.join(sorted(d.id for d in top))}); deploy one file with a definitions id, "
+        "or one top-level decision per deployment.",
+        code="several_decisions",
+    )

@@ -13,8 +13,8 @@ from engine.errors import NotFound
 from engine.runtime import rows
 from engine.runtime.specs import SpecCache
 from engine.store.db import Database
-from engine.store.models import Deployment
 from engine.store.dbapi import dbapi
+from engine.store.models import Deployment
 
 
 def decision_service_keys(session: Session, keys: set[str]) -> set[str]:
@@ -44,12 +44,22 @@ class SharedDecisions:
             parsed = self.specs.get_by_id(session, ref.id)
         if not parsed.is_decision_service or key not in parsed.decisions:
             return None
-        return parsed.decisions[key], key, {"key": key, "source": "shared", "version": ref.version,
-                                            "deployment_id": ref.id, "content_hash": ref.content_hash}
+        return (
+            parsed.decisions[key],
+            key,
+            {
+                "key": key,
+                "source": "shared",
+                "version": ref.version,
+                "deployment_id": ref.id,
+                "content_hash": ref.content_hash,
+            },
+        )
 
 
-def evaluate_by_key(shared: SharedDecisions, key: str, variables: dict[str, Any],
-                    decision_id: str | None = None) -> dict[str, Any]:
+def evaluate_by_key(
+    shared: SharedDecisions, key: str, variables: dict[str, Any], decision_id: str | None = None
+) -> dict[str, Any]:
     """Evaluate the active decision service ``key`` (or its decision ``decision_id``) over ``variables``:
     ``{decision, version, deployment_id, value, variables}``. Raises NotFound, DecisionFailed."""
     with shared.db.read() as session:
@@ -57,10 +67,15 @@ def evaluate_by_key(shared: SharedDecisions, key: str, variables: dict[str, Any]
         parsed = shared.specs.get_by_id(session, ref.id)
     decision_id = decision_id or key
     if not parsed.is_decision_service or decision_id not in parsed.decisions:
-        raise NotFound(f"The active version of '{key}' holds no decision '{decision_id}'.",
-                       code="decision_not_found")
+        raise NotFound(
+            f"The active version of '{key}' holds no decision '{decision_id}'.", code="decision_not_found"
+        )
     compiled = parsed.decisions[decision_id]
     value = evaluate(compiled, decision_id, variables)
-    return {"decision": decision_id, "version": ref.version, "deployment_id": ref.id,
-            "value": compiled.cells.to_data(value),
-            "variables": task_data(compiled, compiled.dmn.decisions[decision_id], value)}
+    return {
+        "decision": decision_id,
+        "version": ref.version,
+        "deployment_id": ref.id,
+        "value": compiled.cells.to_data(value),
+        "variables": task_data(compiled, compiled.dmn.decisions[decision_id], value),
+    }

@@ -26,17 +26,26 @@ from engine.dmn.decide import CompiledDmn, DecisionFailed, evaluate, task_data
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 USED = "gmpflow_decision"  # internal_data key: which decision (and which shared version) a task used
 
-# (decision key) -> (compiled DMN, decision id, what to record) of the active shared version; None: none active
+# (decision key) -> (compiled DMN, decision id, what to record) of the active shared version; None: none
 SharedResolver = Callable[[str], "tuple[CompiledDmn, str, dict[str, Any]] | None"]
 
 
 def decision_ref(node: Any) -> str | None:
-    return SpiffTaskParser._parse_extensions(node).get("calledDecisionId") or node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+    return SpiffTaskParser._parse_extensions(node).get("calledDecisionId") or node.get(
+        f"{{{CAMUNDA_NS}}}decisionRef"
+    )
 
 
 class BusinessRuleTask(SpiffBpmnTask):  # type: ignore[misc]
-    def __init__(self, wf_spec: Any, bpmn_id: str, decision_ref: str, local: CompiledDmn | None = None,
-                 result_variable: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        wf_spec: Any,
+        bpmn_id: str,
+        decision_ref: str,
+        local: CompiledDmn | None = None,
+        result_variable: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(wf_spec, bpmn_id, **kwargs)
         self.decision_ref, self.local, self.result_variable = decision_ref, local, result_variable
 
@@ -57,9 +66,12 @@ class BusinessRuleTask(SpiffBpmnTask):  # type: ignore[misc]
         resolver: SharedResolver | None = getattr(my_task.workflow.script_engine, "shared_decisions", None)
         found = resolver(self.decision_ref) if resolver is not None else None
         if found is None:
-            raise DecisionFailed(f"The business rule task calls the decision '{self.decision_ref}', which is "
-                                 "neither in the process's bundle nor deployed and active on its own.",
-                                 element_id=self.bpmn_id, code="decision_not_found")
+            raise DecisionFailed(
+                f"The business rule task calls the decision '{self.decision_ref}', which is "
+                "neither in the process's bundle nor deployed and active on its own.",
+                element_id=self.bpmn_id,
+                code="decision_not_found",
+            )
         return found
 
 
@@ -71,10 +83,16 @@ class BusinessRuleTaskParser(SpiffTaskParser):  # type: ignore[misc]
         ref = decision_ref(self.node) or ""
         extensions = self.parse_extensions()
         local = getattr(self.process_parser.parser, "gmp_decisions", {}).get(ref)
-        return BusinessRuleTask(self.spec, self.bpmn_id, decision_ref=ref, local=local,
-                            result_variable=self.node.get(f"{{{CAMUNDA_NS}}}resultVariable"),
-                            prescript=extensions.get("preScript"), postscript=extensions.get("postScript"),
-                            **self.bpmn_attributes)
+        return BusinessRuleTask(
+            self.spec,
+            self.bpmn_id,
+            decision_ref=ref,
+            local=local,
+            result_variable=self.node.get(f"{{{CAMUNDA_NS}}}resultVariable"),
+            prescript=extensions.get("preScript"),
+            postscript=extensions.get("postScript"),
+            **self.bpmn_attributes,
+        )
 
     @staticmethod
     def get_decision_ref(node: Any) -> str | None:

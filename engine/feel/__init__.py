@@ -9,5 +9,15 @@ from engine.feel.functions import FUNCTION_NAMES, FeelError
 from engine.feel.lexer import FeelSyntaxError
 from engine.feel.parser import parse_expression, parse_unary_tests, uses_input
 
-__all__ = ["FUNCTION_NAMES", "Evaluator", "FeelError", "FeelSyntaxError", "Range", "from_data",
-           "parse_expression", "parse_unary_tests", "to_data", "uses_input"]
+__all__ = [
+    "FUNCTION_NAMES",
+    "Evaluator",
+    "FeelError",
+    "FeelSyntaxError",
+    "Range",
+    "from_data",
+    "parse_expression",
+    "parse_unary_tests",
+    "to_data",
+    "uses_input",
+]

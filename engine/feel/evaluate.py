@@ -18,8 +18,12 @@ from typing import Any
 from engine.feel.functions import FUNCTIONS, FeelError
 from engine.sandbox.limits import MAX_DECIMAL_EXPONENT, MAX_ITEMS
 
-CONTEXT = decimal.Context(prec=34, Emax=MAX_DECIMAL_EXPONENT, Emin=-MAX_DECIMAL_EXPONENT,
-                          traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+CONTEXT = decimal.Context(
+    prec=34,
+    Emax=MAX_DECIMAL_EXPONENT,
+    Emin=-MAX_DECIMAL_EXPONENT,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 _MISSING = object()
 
 
@@ -58,7 +62,9 @@ def to_data(value: Any) -> Any:
     """A FEEL value as task data the instance state can store: integral Decimals as int, others float;
     dates as ISO text."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and abs(value.adjusted()) < 30 else float(value)
+        return (
+            int(value) if value == value.to_integral_value() and abs(value.adjusted()) < 30 else float(value)
+        )
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
@@ -79,8 +85,12 @@ def equal(a: Any, b: Any) -> bool | None:
         return None
     if type(a) is date and isinstance(b, datetime) or type(b) is date and isinstance(a, datetime):
         return None
-    if isinstance(a, (Decimal, str, bool, date, list, dict)) and isinstance(b, type(a)) or \
-            isinstance(b, type(a)) or isinstance(a, type(b)):
+    if (
+        isinstance(a, (Decimal, str, bool, date, list, dict))
+        and isinstance(b, type(a))
+        or isinstance(b, type(a))
+        or isinstance(a, type(b))
+    ):
         return bool(a == b)
     return None
 
@@ -180,7 +190,7 @@ class Evaluator:
     def _chain(self, ops: tuple[str, ...], operands: tuple[Any, ...], tested: Any) -> bool | None:
         left = self.value(operands[0], tested)
         result: bool | None = True
-        for op, node in zip(ops, operands[1:]):
+        for op, node in zip(ops, operands[1:], strict=True):
             right = self.value(node, tested)
             step = compare(op, left, right)
             if step is None:
@@ -217,6 +227,7 @@ class Evaluator:
         if test[0] == "ut_cmp":
             return compare(test[1], tested, self.value(test[2], tested))
         from engine.feel.parser import uses_input
+
         expected = self.value(test[1], tested)
         if uses_input(test[1]) and isinstance(expected, bool):
             return expected

@@ -77,14 +77,16 @@ def _aggregate(name: str) -> Callable[..., Any]:
         if not numbers:
             return None
         return min(numbers) if name == "min" else max(numbers)
+
     return aggregate
 
 
 def _text(function: Callable[..., Any], *types: type) -> Callable[..., Any]:
     def checked(*args: Any) -> Any:
-        if len(args) != len(types) or not all(isinstance(a, t) for a, t in zip(args, types)):
+        if len(args) != len(types) or not all(isinstance(a, t) for a, t in zip(args, types, strict=True)):
             return None
         return function(*args)
+
     return checked
 
 

@@ -1,5 +1,5 @@
-"""FEEL text into tokens. Names may contain spaces in FEEL ("Applicant Age"); the lexer yields single words and
-the parser joins them when the joined words are a name it knows (the decision's inputs, the functions)."""
+"""FEEL text into tokens. Names may contain spaces in FEEL ("Applicant Age"); the lexer yields single words
+and the parser joins them when the joined words are a name it knows (the decision's inputs, the functions)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,16 @@ class Token:
     pos: int
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+)
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<name>[A-Za-z_\u00C0-\uFFFF][A-Za-z0-9_\u00C0-\uFFFF']*)
   | (?P<op>\.\.|<=|>=|!=|==|\*\*|[-+*/<>=(),\[\]{}.:?!])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "'": "'"}
 
@@ -41,8 +44,8 @@ def unquote(text: str) -> str:
         ch = text[i]
         if ch == "\\" and i + 1 < len(text) - 1:
             nxt = text[i + 1]
-            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[i + 2:i + 6]):
-                out.append(chr(int(text[i + 2:i + 6], 16)))
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[i + 2 : i + 6]):
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
                 i += 6
                 continue
             out.append(_ESCAPES.get(nxt, "\\" + nxt))
@@ -61,7 +64,7 @@ def tokenize(text: str) -> list[Token]:
         match = _TOKEN.match(text, pos)
         if match is None:
             if text[pos] == "'":
-                raise FeelSyntaxError("FEEL strings are written in double quotes (\"...\"), not single quotes")
+                raise FeelSyntaxError('FEEL strings are written in double quotes ("..."), not single quotes')
             raise FeelSyntaxError(f"unexpected character {text[pos]!r} at position {pos + 1}")
         kind = match.lastgroup or ""
         if kind != "space":

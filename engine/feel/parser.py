@@ -21,10 +21,33 @@ from engine.feel.lexer import FeelSyntaxError, Token, tokenize, unquote
 Node = tuple[Any, ...]
 MAX_DEPTH = 60  # nesting of one cell; deeper text is refused rather than recursed into
 MAX_NAME_WORDS = 8
-KEYWORDS = {"true", "false", "null", "if", "then", "else", "and", "or", "between", "in", "instance", "of",
-            "for", "some", "every", "return", "satisfies", "function"}
-UNSUPPORTED_WORDS = {"for": "for loops", "some": "some ... satisfies", "every": "every ... satisfies",
-                     "function": "function definitions", "instance": "instance of"}
+KEYWORDS = {
+    "true",
+    "false",
+    "null",
+    "if",
+    "then",
+    "else",
+    "and",
+    "or",
+    "between",
+    "in",
+    "instance",
+    "of",
+    "for",
+    "some",
+    "every",
+    "return",
+    "satisfies",
+    "function",
+}
+UNSUPPORTED_WORDS = {
+    "for": "for loops",
+    "some": "some ... satisfies",
+    "every": "every ... satisfies",
+    "function": "function definitions",
+    "instance": "instance of",
+}
 COMPARISONS = {"=", "!=", "<", "<=", ">", ">="}
 
 
@@ -144,7 +167,9 @@ class _Parser:
             self.i += 1
             return ("in", left, self.in_tests())
         if self.at("instance"):
-            raise FeelSyntaxError("the FEEL construct 'instance of' is not supported", unsupported="instance of")
+            raise FeelSyntaxError(
+                "the FEEL construct 'instance of' is not supported", unsupported="instance of"
+            )
         ops, operands = [], [left]
         while self.tok.kind == "op" and self.tok.text in COMPARISONS | {"=="}:
             ops.append("=" if self.tok.text == "==" else self.tok.text)
@@ -181,7 +206,7 @@ class _Parser:
         return left
 
     def power(self) -> Node:
-        """``**`` groups to the right (2 ** 3 ** 2 = 2 ** 9), as in mathematics and in SpiffWorkflow's Python."""
+        """``**`` groups to the right (2 ** 3 ** 2 = 2 ** 9), as in mathematics and SpiffWorkflow's Python."""
         left = self.unary()
         if self.at("**"):
             self.i += 1
@@ -209,8 +234,9 @@ class _Parser:
                 self.i += 1
                 node = ("path", node, self.name())
             elif self.at("[") and self.peek().kind != "end" and self.peek().text not in (",", ")"):
-                raise FeelSyntaxError("FEEL filters and indexes (list[...]) are not supported",
-                                      unsupported="filter expressions")
+                raise FeelSyntaxError(
+                    "FEEL filters and indexes (list[...]) are not supported", unsupported="filter expressions"
+                )
             elif self.at("(") and node[0] == "name":
                 self.i += 1
                 args = [] if self.at(")") else self.arguments()
@@ -260,8 +286,10 @@ class _Parser:
                 self.i += 1
                 return ("null",)
             if tok.text in KEYWORDS:
-                raise FeelSyntaxError(f"unexpected '{tok.text}' at position {tok.pos + 1}",
-                                      unsupported=UNSUPPORTED_WORDS.get(tok.text))
+                raise FeelSyntaxError(
+                    f"unexpected '{tok.text}' at position {tok.pos + 1}",
+                    unsupported=UNSUPPORTED_WORDS.get(tok.text),
+                )
             return ("name", self.name())
         if tok.text == "?":
             self.i += 1
