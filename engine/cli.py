@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from engine.audit import Actor
+from engine.definitions.bundle import read_bundle
 from engine.errors import GmpflowError
 from engine.identity import Principal
 
@@ -75,6 +76,12 @@ def init(demo: bool) -> None:
         _fail(exc)
 
 
+def _decisions_only(paths: tuple[str, ...]) -> bool:
+    """Whether the bundle holds DMN files and no BPMN: a decision deployed alone."""
+    bundle = read_bundle(list(paths))
+    return bool(bundle.of_kind("dmn")) and not bundle.of_kind("bpmn")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 def deploy(paths: tuple[str, ...]) -> None:
@@ -85,6 +92,9 @@ def deploy(paths: tuple[str, ...]) -> None:
     except GmpflowError as exc:
         _fail(exc)
     click.echo(f"{dep.key} {dep.version} {dep.status}{'' if created else ' (unchanged)'}")
+    if _decisions_only(paths):  # engine.dmn: a decision service, no instances
+        click.echo(f"a decision: business rule tasks call it by its key, {dep.key}")
+        return
     click.echo(f"who may start: {', '.join(engine.start_roles(dep)) or 'nobody (message or timer start)'}")
 
 
@@ -102,7 +112,10 @@ def lint(paths: tuple[str, ...]) -> None:
         key, roles = engine.who_may_start(list(paths))
     except GmpflowError as exc:
         _fail(exc)
-    click.echo(f"who may start {key}: {', '.join(roles) or 'nobody (message or timer start)'}")
+    if _decisions_only(paths):
+        click.echo(f"a decision: business rule tasks call it by its key, {key}")
+    else:
+        click.echo(f"who may start {key}: {', '.join(roles) or 'nobody (message or timer start)'}")
     click.echo("ok")
 
 

@@ -34,6 +34,9 @@ from engine.clock import Clock
 from engine.definitions import deployments
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
+from engine.dmn.lint import called_decisions
+from engine.dmn.shared import decision_service_keys, evaluate_by_key
+from engine.dmn.task import USED as DECISION_USED
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -52,7 +55,7 @@ from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
-from engine.spiff.parsing import parse_bundle
+from engine.spiff.parsing import parse_bundle, parse_documents
 from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
 from engine.store.models import (
@@ -73,9 +76,11 @@ CHANGE_CONTROL_MODES = ("required", "off")
 
 
 def _history(workflow: Any) -> list[dict[str, Any]]:
-    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp)."""
+    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp); a business rule task's
+    step names the decision it used (``engine.dmn.task``: key, and a shared decision's version)."""
     return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change}
+             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change,
+             **({"decision": t.internal_data[DECISION_USED]} if DECISION_USED in t.internal_data else {})}
             for t in workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
 
 
@@ -166,12 +171,23 @@ class Gmpflow:
     def lint_bundle(self, bundle: Bundle) -> list[DefinitionError]:
         """Every problem of a bundle (file, element id, line), without storing anything."""
         deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        shared: set[str] | None = None
         try:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
+                shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
-        return lint(bundle, roles, self.registry)[1]
+        except DefinitionError:  # an unreadable file: lint below says where
+            pass
+        return lint(bundle, roles, self.registry, shared)[1]
+
+    def evaluate_decision(self, key: str, variables: dict[str, Any],
+                          decision_id: str | None = None) -> dict[str, Any]:
+        """Evaluate the active version of a DMN file deployed alone, as a business rule task would:
+        ``{decision, version, deployment_id, value, variables}``. Stores nothing. Raises NotFound
+        (``definition_not_found``, ``decision_not_found``) or DecisionFailed (``decision_failed``)."""
+        return evaluate_by_key(self.runtime.script_engine.shared_decisions, key, variables, decision_id)
 
     def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""
@@ -223,8 +239,8 @@ class Gmpflow:
             latest = {d.key: d.id for d in session.scalars(
                 select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE)
                 .order_by(Deployment.key, Deployment.version))}
-            options = [screens.start_option(self.runtime.specs.get_by_id(session, i), principal)
-                       for i in latest.values()]
+            parsed = [self.runtime.specs.get_by_id(session, i) for i in latest.values()]
+            options = [screens.start_option(p, principal) for p in parsed if not p.is_decision_service]
         return sorted(options, key=lambda o: (o["name"] or o["key"]).lower())
 
     def get_deployment(self, deployment_id: int) -> Deployment:

@@ -17,6 +17,8 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import lint as linting
 from engine.definitions.bundle import Bundle, add_referenced_forms
+from engine.dmn.lint import called_decisions
+from engine.dmn.shared import decision_service_keys
 from engine.errors import DefinitionError
 from engine.identity import role_names
 from engine.operations import OperationRegistry
@@ -34,9 +36,10 @@ def referenced_form_ids(bundle: Bundle) -> set[str]:
     return ids
 
 
-def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> linting.ParsedDefinition:
+def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry,
+                  shared_decisions: set[str] | None = None) -> linting.ParsedDefinition:
     add_referenced_forms(bundle, referenced_form_ids(bundle))
-    parsed, problems = linting.lint(bundle, roles, registry)
+    parsed, problems = linting.lint(bundle, roles, registry, shared_decisions)
     if problems or parsed is None:
         first = problems[0]
         summary = f"{len(problems)} problem(s); first: {first}" if len(problems) > 1 else str(first)
@@ -53,7 +56,8 @@ StatusHook = Callable[[Session, Deployment], None]  # told of every status chang
 def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: Actor, bundle: Bundle,
            activate: bool, on_status: StatusHook | None = None) -> tuple[Deployment, bool]:
     """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
-    parsed = lint_or_raise(bundle, role_names(session), registry)
+    shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
+    parsed = lint_or_raise(bundle, role_names(session), registry, shared)
     content_hash = bundle.content_hash
     same = session.scalar(select(Deployment).where(Deployment.key == parsed.key,
                                                    Deployment.content_hash == content_hash)

@@ -12,6 +12,8 @@ from engine import sandbox
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import check_properties, split_list, task_properties
 from engine.definitions.record_properties import check_record_properties
+from engine.dmn.lint import lint_decision_refs, lint_dmn
+from engine.dmn.model import read_dmn
 from engine.errors import DefinitionError
 from engine.operations import OperationRegistry
 from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition, parse_bundle, parse_documents
@@ -76,21 +78,6 @@ def _check_code(text: str | None, file: str, node: etree._Element, *,
     return []
 
 
-MAX_INPUT_MARKS = 20  # '?' per DMN input entry: SpiffWorkflow's regex rescans the rest for each one
-
-
-def _dmn_entry_as_expression(text: str) -> str | None:
-    """The expression SpiffWorkflow evaluates for an input entry (the input value named ``dmninputexpr``)."""
-    text = text.strip()
-    if text in ("", "-") or text.startswith("not("):
-        return None
-    if "?" in text:  # '4 < ? < 6'
-        return text.replace("?", " dmninputexpr ")
-    if text[:1] in "<>=!":  # a unary test: SpiffWorkflow puts the input value before it
-        return f"dmninputexpr {text}"
-    return text
-
-
 def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
                registry: OperationRegistry) -> list[DefinitionError]:
     problems: list[DefinitionError] = []
@@ -149,10 +136,6 @@ def _not_runnable(file: str, node: etree._Element, local: str) -> list[Definitio
         return [_problem("The service task names no connector operation (spiffworkflow:serviceTaskOperator); "
                          "Camunda's class, expression, delegate expression or external topic is not run "
                          "here.", file, node, "missing_operation")]
-    if local == "businessRuleTask" and node.find(".//spiffworkflow:calledDecisionId", NS) is None:
-        return [_problem("The business rule task names no DMN decision of the bundle "
-                         "(spiffworkflow:calledDecisionId); Camunda's decisionRef is not read here.",
-                         file, node, "missing_decision")]
     if local == "callActivity" and not node.get("calledElement"):
         return [_problem("The call activity names no process to call (calledElement); CMMN cases are not "
                          "supported.", file, node, "missing_called_element")]
@@ -189,24 +172,6 @@ def _check_parameter_names(schema: dict[str, Any], file: str, op: etree._Element
     return problems
 
 
-def _lint_dmn(name: str, root: etree._Element) -> list[DefinitionError]:
-    problems: list[DefinitionError] = []
-    for node in root.iter():
-        local = _local(node.tag)
-        if local == "text" and node.getparent() is not None:
-            parent = _local(node.getparent().tag)
-            text = node.text or ""
-            if parent == "inputEntry" and text.count("?") > MAX_INPUT_MARKS:
-                problems.append(_problem(f"An input entry may name the input value ('?') at most "
-                                         f"{MAX_INPUT_MARKS} times.", name, node, "script_rejected"))
-                continue
-            if parent == "inputEntry":
-                text = _dmn_entry_as_expression(text) or ""
-            if parent in ("inputExpression", "inputEntry", "outputEntry"):
-                problems += _check_code(text, name, node, script=False)
-    return problems
-
-
 def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionError]:
     forms = set(bundle.forms())
     specs = [parsed.spec, *parsed.subprocess_specs.values()]
@@ -222,9 +187,10 @@ def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionErro
     return problems
 
 
-def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> tuple[ParsedDefinition | None,
-                                                                                list[DefinitionError]]:
-    """All problems of the bundle, and the parsed definition when it parses at all."""
+def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
+         shared_decisions: set[str] | None = None) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
+    """All problems of the bundle, and the parsed definition when it parses at all. ``shared_decisions``: the
+    keys of DMN files deployed alone that business rule tasks may call (None: not checked, no database)."""
     try:
         bundle.forms()
         trees = parse_documents(bundle)
@@ -233,7 +199,11 @@ def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry) -> tuple[
     problems: list[DefinitionError] = []
     for name, root in trees.items():
         problems += (_lint_bpmn(name, root, roles, registry) if name in bundle.of_kind("bpmn")
-                     else _lint_dmn(name, root))
+                     else lint_dmn(name, root))
+    if not problems:  # engine.dmn: each business rule task calls a decision of the bundle or a shared one
+        local = {d for name in bundle.of_kind("dmn") for d in read_dmn(name, trees[name]).decisions}
+        for name in bundle.of_kind("bpmn"):
+            problems += lint_decision_refs(name, trees[name], local, shared_decisions)
     if problems:  # do not parse models whose scripts the sandbox refuses
         return None, problems
     try:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine import audit, failpoints
 from engine.audit import Actor
 from engine.clock import Clock
+from engine.dmn.shared import SharedDecisions
 from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
 from engine.runtime import clocked, record_locks, rows
 from engine.runtime.rows import DeploymentRef, InstanceRow
@@ -81,6 +82,7 @@ class InstanceRuntime:
     def __init__(self, db: Database, clock: Clock, specs: SpecCache) -> None:
         self.db, self.clock, self.specs = db, clock, specs
         self.script_engine = SandboxScriptEngine()
+        self.script_engine.shared_decisions = SharedDecisions(db, specs)  # business rule tasks call by key
         self._live: OrderedDict[int, tuple[int, Live]] = OrderedDict()
         self._live_lock = threading.Lock()
 
@@ -198,6 +200,9 @@ class InstanceRuntime:
         """Create and run a new instance of ``deployment`` inside the caller's unit of work; it joins the live
         cache once that commits (``remember_created``)."""
         parsed = self.parsed(uow, deployment.id)
+        if parsed.is_decision_service:
+            raise Conflict(f"'{deployment.key}' is a decision (DMN deployed alone): processes call it from a "
+                           "business rule task; it has no instances.", code="not_a_process")
         record_locks.check(uow.db, None, business_key, lambda: parsed)  # a new instance on a locked record
         workflow = self.new_workflow(parsed)
         for task in workflow.get_tasks(state=SpiffState.READY):

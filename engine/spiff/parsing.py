@@ -15,6 +15,8 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import protected_variables
+from engine.dmn.service import DecisionServiceSpec, compile_bundle_dmn, decision_service_key
+from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskParser
 from engine.errors import DefinitionError
 from engine.spiff.state import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
@@ -27,6 +29,7 @@ class GmpParser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, DeferredServiceTask),
+        full_tag("businessRuleTask"): (BusinessRuleTaskParser, BusinessRuleTask),  # engine.dmn evaluates
     }
 
     def _add_data_stores(self, bpmn: Any) -> None:
@@ -45,6 +48,12 @@ class ParsedDefinition:
     forms: dict[str, dict[str, Any]]  # form id -> form-js definition
     # what is derived once from the immutable deployment and kept with its parse (engine.authority's gates)
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    decisions: dict[str, Any] = field(default_factory=dict)  # decision id -> engine.dmn CompiledDmn
+
+    @property
+    def is_decision_service(self) -> bool:
+        """A DMN-only deployment: its decisions are called by key from processes; it never starts."""
+        return isinstance(self.spec, DecisionServiceSpec)
 
     @cached_property
     def protected_variables(self) -> frozenset[str]:
@@ -102,14 +111,20 @@ def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None)
     """Parse (and XSD-validate) the bundle's BPMN and DMN into specs. Raises DefinitionError."""
     trees = trees if trees is not None else parse_documents(bundle)
     bpmn_files = set(bundle.of_kind("bpmn"))
+    decisions = compile_bundle_dmn(bundle, trees)
     if not bpmn_files:
-        raise DefinitionError("The bundle has no .bpmn file.", code="bundle_without_bpmn")
+        if not decisions:
+            raise DefinitionError("The bundle has no .bpmn file.", code="bundle_without_bpmn")
+        key, name = decision_service_key(decisions)
+        return ParsedDefinition(key, name, DecisionServiceSpec(key), {}, trees, bundle.forms(),
+                                decisions=decisions)
     key, name = main_process_id(trees, bpmn_files)
     parser = GmpParser(validator=VALIDATOR)
+    parser.gmp_decisions = decisions
     current = None
     try:
         for current in sorted(bundle.of_kind("dmn")):
-            parser.add_dmn_xml(trees[current], filename=current)
+            parser.add_dmn_xml(trees[current], filename=current)  # SpiffWorkflow's XSD check of the file
         for current in sorted(bpmn_files):
             parser.add_bpmn_xml(trees[current], filename=current)
         current = None
@@ -120,4 +135,4 @@ def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None)
         raise
     except Exception as exc:  # SpiffWorkflow raises many kinds; translate them all at the edge
         raise to_definition_error(exc, current) from exc
-    return ParsedDefinition(key, name, spec, subprocess_specs, trees, bundle.forms())
+    return ParsedDefinition(key, name, spec, subprocess_specs, trees, bundle.forms(), decisions=decisions)

@@ -21,10 +21,13 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.util import task as bpmn_task_util
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask as SpiffBusinessRuleTask
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util import task as task_util
 from SpiffWorkflow.util.deep_merge import DeepMerge
+
+from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskConverter
 
 # Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
 # after which ready tasks are no longer found. Engine steps use the default, so raise the default.
@@ -141,6 +144,8 @@ def stock_converters() -> dict[Any, Any]:
     """SpiffWorkflow's own converters, the service task's under the engine's class."""
     config = dict(SPIFF_CONFIG)
     config[DeferredServiceTask] = config.pop(ServiceTask)
+    config.pop(SpiffBusinessRuleTask)  # engine.dmn's task takes its place (same name in the state)
+    config[BusinessRuleTask] = BusinessRuleTaskConverter
     return config
 
 

@@ -1,0 +1,203 @@
+"""Evaluate a decision over the task data, with every DMN 1.3 hit policy.
+
+The result of a decision (its DMN value): a table with one output gives that output's value, with several a
+dict by output name; COLLECT, RULE ORDER and OUTPUT ORDER give lists of those, COLLECT with an aggregation
+(SUM, MIN, MAX, COUNT) a number; no matching rule gives None (COUNT: 0). ``task_data`` turns it into the
+variables a business rule task writes, named as SpiffWorkflow names them (the output names; a list per output
+for the list-valued policies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from engine.dmn.cells import FeelCells, PythonCells, compile_cells
+from engine.dmn.model import Decision, DmnFile, Rule, Table
+from engine.errors import GmpflowError, ScriptFailed
+from engine.feel import FeelError, from_data
+
+LIST_POLICIES = {"COLLECT", "RULE ORDER", "OUTPUT ORDER"}
+
+
+class DecisionFailed(ScriptFailed):
+    """The decision could not give a result (UNIQUE with several matches, ANY with differing outputs...)."""
+
+    code = "decision_failed"
+
+
+@dataclass
+class CompiledDmn:
+    """One DMN file, parsed and with its cells compiled: what a deployment keeps in its spec cache."""
+
+    dmn: DmnFile
+    cells: FeelCells | PythonCells
+
+    @property
+    def language(self) -> str:
+        return self.cells.language
+
+
+def compile_dmn(dmn: DmnFile) -> CompiledDmn:
+    return CompiledDmn(dmn, compile_cells(dmn))
+
+
+def _fail(
+    decision: Decision, message: str, element_id: str | None = None, code: str | None = None
+) -> DecisionFailed:
+    """``code``: a sandbox's own (``script_limit_exceeded``...) kept as it is; else ``decision_failed``."""
+    return DecisionFailed(
+        f"Decision '{decision.name}' ({decision.id}): {message}",
+        element_id=element_id or decision.id,
+        code=code,
+    )
+
+
+def evaluate(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]) -> Any:
+    """The decision's value (a FEEL value for FEEL files) over ``data``; required decisions first.
+    Raises DecisionFailed."""
+    cells = compiled.cells
+    scope = cells.scope(data)
+    return _evaluate(compiled, compiled.dmn.decisions[decision_id], scope, set())
+
+
+def _evaluate(compiled: CompiledDmn, decision: Decision, scope: Any, busy: set[str]) -> Any:
+    if decision.id in busy:
+        raise _fail(decision, "it requires itself (a cycle of required decisions)")
+    busy.add(decision.id)
+    for required in decision.requires:
+        other = compiled.dmn.decisions.get(required)
+        if other is None:
+            raise _fail(decision, f"it requires the decision '{required}', which the file does not hold")
+        compiled.cells.bind(scope, other.variable, _evaluate(compiled, other, scope, busy))
+    busy.discard(decision.id)
+    try:
+        if decision.literal is not None:
+            return compiled.cells.value(scope, decision.literal)
+        if decision.table is None:
+            raise _fail(decision, f"{decision.unsupported} is not supported")
+        return _table(compiled.cells, decision, decision.table, scope)
+    except FeelError as exc:
+        raise _fail(decision, str(exc)) from None
+    except GmpflowError as exc:
+        if isinstance(exc, DecisionFailed):
+            raise
+        failed = _fail(decision, exc.message, exc.context.get("element_id"), exc.code)
+        if getattr(exc, "retryable", None) is False:  # refused again on retry: the sandbox said so
+            failed.retryable = False  # type: ignore[attr-defined]
+        raise failed from None
+
+
+def _table(cells: FeelCells | PythonCells, decision: Decision, table: Table, scope: Any) -> Any:
+    values = [
+        cells.value(scope, column.expression) if column.expression is not None else None
+        for column in table.inputs
+    ]
+    if isinstance(cells, FeelCells):
+        values = [_typed(v, c.type_ref) for v, c in zip(values, table.inputs, strict=True)]
+    matched = [
+        rule
+        for rule in table.rules
+        if all(cells.test(scope, entry, value) for entry, value in zip(rule.inputs, values, strict=True))
+    ]
+    policy = table.hit_policy
+    if policy == "FIRST":
+        matched = matched[:1]
+    if not matched:
+        return (
+            Decimal(0)
+            if (policy, table.aggregation) == ("COLLECT", "COUNT") and isinstance(cells, FeelCells)
+            else (
+                0
+                if (policy, table.aggregation) == ("COLLECT", "COUNT")
+                else []
+                if policy in LIST_POLICIES and not table.aggregation
+                else None
+            )
+        )
+    results = [_outputs(cells, table, rule, scope) for rule in matched]
+    if policy == "UNIQUE" and len(matched) > 1:
+        rows = ", ".join(str(r.row) for r in matched)
+        raise _fail(decision, f"the hit policy UNIQUE allows one matching rule, but rules {rows} match")
+    if policy == "ANY" and any(r != results[0] for r in results[1:]):
+        rows = ", ".join(str(r.row) for r in matched)
+        raise _fail(
+            decision,
+            f"the hit policy ANY needs matching rules to agree, but rules {rows} give different outputs",
+        )
+    if policy in ("PRIORITY", "OUTPUT ORDER"):
+        order = _priorities(cells, table)
+        ranked = sorted(range(len(results)), key=lambda i: _rank(results[i], table, order))
+        results = [results[i] for i in ranked]
+        if policy == "PRIORITY":
+            return results[0]
+        return results
+    if policy in ("RULE ORDER", "COLLECT"):
+        return _aggregate(decision, table.aggregation, results) if table.aggregation else results
+    return results[0]
+
+
+def _typed(value: Any, type_ref: str | None) -> Any:
+    """An input value as its declared type when the data carries it as text (a date from a form)."""
+    if type_ref == "date" and isinstance(value, str):
+        from engine.feel.functions import FUNCTIONS
+
+        return FUNCTIONS["date"](value)
+    return value
+
+
+def _outputs(cells: FeelCells | PythonCells, table: Table, rule: Rule, scope: Any) -> Any:
+    values = [cells.value(scope, cell) for cell in rule.outputs]
+    if len(table.outputs) == 1:
+        return values[0]
+    return {column.name: value for column, value in zip(table.outputs, values, strict=True)}
+
+
+def _priorities(cells: FeelCells | PythonCells, table: Table) -> list[list[Any]]:
+    return [cells.allowed(column.values) if column.values is not None else [] for column in table.outputs]
+
+
+def _rank(result: Any, table: Table, order: list[list[Any]]) -> tuple[int, ...]:
+    outputs = [result] if len(table.outputs) == 1 else [result.get(c.name) for c in table.outputs]
+    ranks = []
+    for value, allowed in zip(outputs, order, strict=True):
+        ranks.append(allowed.index(value) if value in allowed else len(allowed))
+    return tuple(ranks)
+
+
+def _aggregate(decision: Decision, aggregation: str, results: list[Any]) -> Any:
+    if aggregation == "COUNT":
+        return (
+            Decimal(len({repr(r) for r in results}))
+            if isinstance(results[0], (Decimal, str, bool)) or results[0] is None
+            else len({repr(r) for r in results})
+        )
+    numbers = [from_data(r) for r in results]
+    if not all(isinstance(n, Decimal) for n in numbers):
+        raise _fail(
+            decision,
+            f"the aggregation {aggregation} needs numbers; the matching rules give "
+            f"{', '.join(repr(r) for r in results[:5])}",
+        )
+    if aggregation == "SUM":
+        return sum(numbers, Decimal(0))
+    return min(numbers) if aggregation == "MIN" else max(numbers)
+
+
+def task_data(compiled: CompiledDmn, decision: Decision, value: Any) -> dict[str, Any]:
+    """The variables a business rule task writes for the decision's value (as SpiffWorkflow names them)."""
+    value = compiled.cells.to_data(value)
+    table = decision.table
+    if table is None or table.aggregation:
+        return {decision.variable: value}
+    names = [column.name or decision.variable for column in table.outputs]
+    if value is None:
+        return {}
+    if table.hit_policy in LIST_POLICIES:
+        if len(names) == 1:
+            return {names[0]: value}
+        return {name: [row.get(name) for row in value] for name in names}
+    if len(names) == 1:
+        return {names[0]: value}
+    return dict(value)
