@@ -24,7 +24,8 @@ from engine.states import InstanceStatus
 from engine.store import Database
 
 INIT = Actor("cli:demo", "demo (command line)")
-A_YEAR_AHEAD = datetime.now(timezone.utc).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=365)
+A_YEAR_AHEAD = (datetime.now(timezone.utc).replace(hour=8, minute=0, second=0, microsecond=0)
+                + timedelta(days=365))
 
 
 class Demo:
@@ -65,9 +66,9 @@ class Demo:
     def perform(self, who: str, step: int, values: dict[str, float], equipment: str | None = None,
                 materials: list[dict[str, Any]] | None = None) -> int:
         instance_id = self.instance("sop_step", f"{self.batch_id}/{step:05d}")
-        self.sign(who, instance_id, "perform", {"values": [{"name": k, "value": v} for k, v in values.items()],
-                                                "equipment_id": equipment, "materials_used": materials or []},
-                  "Performed")
+        data = {"values": [{"name": k, "value": v} for k, v in values.items()],
+                "equipment_id": equipment, "materials_used": materials or []}
+        self.sign(who, instance_id, "perform", data, "Performed")
         return instance_id
 
     def open_elements(self, instance_id: int) -> list[str]:

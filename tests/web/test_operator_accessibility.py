@@ -73,7 +73,8 @@ def test_the_signing_dialog_has_no_serious_accessibility_finding_open_or_after_a
     shot(page, "a11y-signing-dialog-refused")
 
 
-def test_a_signature_is_given_with_the_keyboard_alone_in_a_sensible_focus_order(page: Any, live: Live) -> None:
+def test_a_signature_is_given_with_the_keyboard_alone_in_a_sensible_focus_order(page: Any,
+                                                                                 live: Live) -> None:
     task = qa_release_task(live, "A11Y-3")
     login(page, live, "quinn")
     page.goto(f"{live.url}/tasks/{task.id}")
@@ -118,6 +119,7 @@ def test_a_refused_value_is_shown_named_and_focused(page: Any, live: Live) -> No
     assert field.evaluate("el => el === document.activeElement")  # the refused field, not the first one
     assert field.get_attribute("aria-invalid") == "true"
     described = field.get_attribute("aria-describedby").split()
-    messages = [page.locator(f"[id='{i}']").inner_text() for i in described if page.locator(f"[id='{i}']").count()]
+    messages = [page.locator(f"[id='{i}']").inner_text() for i in described
+                if page.locator(f"[id='{i}']").count()]
     assert any("at most 1000" in m for m in messages)  # the error is read out with the field
     assert page.locator(f"[id='{described[-1]}']").is_visible()

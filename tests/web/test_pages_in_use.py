@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from processes.sop_execution.test_sop_execution import run_batch
+from tests.batch_support import PASSWORD as PLANT_PASSWORD
 from tests.batch_support import Plant
 from tests.conftest import ADMIN
-from tests.batch_support import PASSWORD as PLANT_PASSWORD
 from tests.web.conftest import Live, form_ready, login, serving, shot
 
 pytestmark = pytest.mark.xdist_group("browser")  # one worker: one Chromium and one live server
@@ -25,7 +25,7 @@ def copy_link(page: Any, what: str, fmt: str) -> str:
     return page.get_by_role("link", name=f"{fmt} of {what}").first.get_attribute("href")
 
 
-# -- record copies in the session ------------------------------------------------------------------------------
+# -- record copies in the session ----------------------------------------------------------------------------
 def test_an_operator_opens_her_instance_record_from_the_task_page_and_a_stranger_is_refused(
         page: Any, live: Live) -> None:
     instance_id = live.start("demo_approval", "COPY-1")
@@ -82,7 +82,8 @@ def test_times_show_in_the_readers_zone_with_the_utc_instant_on_hover_and_record
         login(tab, live, "ada")
         tab.goto(f"{live.url}/instances/{instance_id}")
         started = tab.locator("#instance-head time").first
-        utc = live.engine.instance_detail(instance_id)["instance"].started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        started_at = live.engine.instance_detail(instance_id)["instance"].started_at
+        utc = started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         tab.wait_for_function("() => document.querySelector('#instance-head time').title !== ''")
         assert started.get_attribute("title") == utc  # the UTC instant on hover
         assert started.inner_text() != utc and started.inner_text().endswith("GMT+9")  # the reader's zone
