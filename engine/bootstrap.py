@@ -4,6 +4,7 @@ demo master data (made effective directly, also by the bootstrap rule)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,14 +75,38 @@ def demo_masterdata_files() -> list[Path]:
     return sorted((types.folder() / "demo").glob("*.json"))
 
 
+# A demo date written relative to the day of ``init``: "@today+180d", "@today-1d" (demo data must not expire).
+RELATIVE_DATE = re.compile(r"^@today([+-]\d+)d$")
+
+
+def dated(value: Any, today: date) -> Any:
+    """``value`` (demo JSON) with every relative date ("@today+180d") replaced by its ISO date from ``today``.
+
+    The one place demo data gets its dates: equipment calibration, qualifications, logbook entries and any
+    other dated demo record use this notation, so a demo set up on any day runs for a year or more."""
+    if isinstance(value, dict):
+        return {k: dated(v, today) for k, v in value.items()}
+    if isinstance(value, list):
+        return [dated(v, today) for v in value]
+    if isinstance(value, str) and (match := RELATIVE_DATE.match(value)):
+        return (today + timedelta(days=int(match.group(1)))).isoformat()
+    return value
+
+
+def demo_masterdata_items(today: date) -> list[dict[str, Any]]:
+    """Every item of ``masterdata/demo/*.json``, dated from ``today`` (see ``dated``)."""
+    return [dated(item, today) for path in demo_masterdata_files()
+            for item in json.loads(path.read_text(encoding="utf-8"))]
+
+
 def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersion]:
-    """Import ``masterdata/demo/*.json`` (records not there yet) and make each version effective at once.
+    """Import ``masterdata/demo/*.json`` (records not there yet), dated from the day of ``init``, and make
+    each version effective at once.
 
     Bootstrap rule, like the first deployment of a shipped model: demo data is made effective directly,
     without a change request, audited with the reason "bootstrap demo data". One transaction.
     """
-    items = [item for path in demo_masterdata_files()
-             for item in json.loads(path.read_text(encoding="utf-8"))]
+    items = demo_masterdata_items(engine.clock.now().date())
     with engine.db.unit_of_work() as session:
         known = {(type_name, key) for type_name, key in session.execute(
             select(MasterDataRecord.type_name, MasterDataRecord.key))}

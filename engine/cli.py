@@ -314,12 +314,17 @@ def restore_command(source: str) -> None:
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 def run(host: str, port: int) -> None:
-    """The web app, the scheduler and a worker in one process."""
+    """The web app, the scheduler and a worker in one process; and, unless GMPFLOW_SIMULATOR=off, the ERP/MES
+    simulator on 127.0.0.1 for every connector the environment does not configure (the demo)."""
     from werkzeug.serving import run_simple
 
+    from connectors.simulator.demo import start_alongside
     from engine.worker import start_background_worker
     from webapp import create_app
 
+    simulator = start_alongside()  # before the app reads the environment into its connector registry
+    if simulator is not None:
+        click.echo(f"ERP/MES simulator on {simulator.url} (GMPFLOW_SIMULATOR=off turns it off)")
     app = create_app()
     app.extensions["gmpflow"].record_start()
     scheduler = start_background_worker(app.extensions["gmpflow"])
@@ -327,6 +332,8 @@ def run(host: str, port: int) -> None:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         scheduler.shutdown(wait=False)
+        if simulator is not None:
+            simulator.stop()
 
 
 @main.command()

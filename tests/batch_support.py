@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from argon2 import PasswordHasher, profiles
 
 from connectors.plugins import build_registry
 from connectors.simulator.server import RunningSimulator, serve
-from engine import identity
+from engine import bootstrap, identity
 from engine.clock import FrozenClock
 from engine.identity import Principal
 from engine.runtime.rows import TaskRow
@@ -56,8 +57,10 @@ def sig(username: str, meaning: str) -> dict[str, Any]:
     return {"username": username, "password": PASSWORD, "meaning": meaning}
 
 
-def demo_item(file: str, key: str) -> dict[str, Any]:
-    return next(item for item in json.loads((DEMO / file).read_text()) if item["key"] == key)
+def demo_item(file: str, key: str, today: date | None = None) -> dict[str, Any]:
+    """One item of ``masterdata/demo/FILE``, its relative dates ("@today+180d") resolved from ``today``."""
+    item = next(item for item in json.loads((DEMO / file).read_text()) if item["key"] == key)
+    return bootstrap.dated(item, today or date.today())  # type: ignore[no-any-return]
 
 
 def effective(engine: Gmpflow, type_name: str, key: str, data: dict[str, Any]) -> Any:
@@ -94,7 +97,8 @@ class Plant:
             item = demo_item(file, key)
             effective(engine, item["type"], key, item["data"])
         effective(engine, "product", "PRD-PARA-500", demo_item("product.json", "PRD-PARA-500")["data"])
-        effective(engine, "equipment", "EQ-GRAN-01", demo_item("equipment.json", "EQ-GRAN-01")["data"])
+        effective(engine, "equipment", "EQ-GRAN-01",
+                  demo_item("equipment.json", "EQ-GRAN-01", self.clock.now().date())["data"])
         self.sop = effective(engine, "recipe", SOP_KEY, SOP)
         for path in PROCESSES:
             engine.deploy(ADMIN, [path])

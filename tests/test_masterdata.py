@@ -311,8 +311,9 @@ def test_importing_a_known_key_makes_a_new_draft(engine: Gmpflow, md: MasterData
 
 
 def test_demo_data_files_import_cleanly(engine: Gmpflow, md: MasterData) -> None:
-    items = [item for path in sorted((ROOT / "gmp" / "masterdata" / "demo").glob("*.json"))
-             for item in json.loads(path.read_text())]
+    from engine import bootstrap
+
+    items = bootstrap.demo_masterdata_items(engine.clock.now().date())  # "@today+180d" dated from today
     assert len(md.import_records(ADMIN, items)) == len(items)
     assert count(engine, MasterDataType) == len(SHIPPED_TYPES)
 
@@ -328,8 +329,12 @@ def test_demo_master_data_is_loaded_effective_by_the_bootstrap_rule_once(engine:
         reasons = set(session.scalars(select(AuditEvent.reason).where(
             AuditEvent.action == "masterdata.version_effective")))
     assert statuses == {"effective"} and reasons == {"bootstrap demo data"}
+    # dated from the day of init: the demo's press and people stay usable for the demo's batches
+    today = engine.clock.now().date()
     assert (md.effective_at("equipment", "EQ-PRESS-02").data["calibration_due"]
-            < engine.clock.now().date().isoformat())
+            == (today + timedelta(days=180)).isoformat())
+    assert (md.effective_at("personnel_qualification", "oscar.compression").data["valid_until"]
+            == (today + timedelta(days=365)).isoformat())
     steps = md.effective_at("recipe", "SOP-PARA-500").data["steps"]
     assert len(steps) == 3 and [p["name"] for s in steps for p in s["parameters"] if p["critical"]] == [
         "granulate moisture"]

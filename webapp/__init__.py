@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
         guard,
         home,
         inbox,
+        live,
         masterdata,
         modeler,
         problems,
@@ -54,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     formatting.init_app(app)
     guard.csrf.exempt(api)
     app.register_blueprint(api)
-    for area in (home, auth, start, inbox, admin, modeler, masterdata, batches):
+    for area in (home, auth, start, inbox, admin, modeler, masterdata, batches, live):
         app.register_blueprint(area.bp)
     return app
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from webapp.guard import engine, principal, roles
+from engine.batch_record import file_name
+from webapp.copies import checked_format, copy_response
+from webapp.guard import engine, principal, roles, signed_in
 
 bp = Blueprint("batches", __name__)
 REVIEWERS = ("qa", "admin", "supervisor")
@@ -26,3 +28,10 @@ def batches() -> Any:
 def review(batch_id: str) -> Any:
     view = engine().batch_review(principal(), batch_id)
     return render_template("batches/review.html", r=view["record"], open_tasks=view["open_tasks"])
+
+
+@bp.get("/batches/<batch_id>/record.<fmt>")
+@signed_in  # the engine applies the API's read rule (engine.access): readers of every record, participants
+def record(batch_id: str, fmt: str) -> Any:
+    copy = engine().batch_record(batch_id, checked_format(fmt), reader=principal())
+    return copy_response(copy, fmt, file_name(batch_id, fmt))

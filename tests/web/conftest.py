@@ -81,7 +81,9 @@ def serving(engine: Gmpflow) -> Iterator[str]:
     """The web app over ``engine`` on 127.0.0.1 and a free port, in a thread; yields its base URL."""
     from webapp import create_app
 
-    app = create_app({"SECRET_KEY": "browser-tests", "SESSION_COOKIE_SECURE": False}, engine=engine)
+    # live pages poll /changes every 300 ms here (5 s in use): a refresh is awaited, never slept for
+    app = create_app({"SECRET_KEY": "browser-tests", "SESSION_COOKIE_SECURE": False, "LIVE_POLL_MS": 300},
+                     engine=engine)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from engine.access import RECORD_READERS
 from engine.errors import GmpflowError
 from engine.states import InstanceStatus
 from webapp.admin import PAGE_SIZE, bp, day, page_number
-from webapp.guard import engine, principal, roles
+from webapp.copies import checked_format, copy_response
+from webapp.guard import engine, principal, roles, signed_in
 
 VIEWERS = tuple(sorted(RECORD_READERS))  # engine.access: the API's rule for the same data
 ACTIONS = {"suspend": "suspended", "resume": "resumed", "terminate": "terminated"}
@@ -44,20 +45,10 @@ def instance(instance_id: int) -> Any:
 
 
 @bp.get("/instances/<id:instance_id>/record.<fmt>")
-@roles(*VIEWERS)
+@signed_in  # the engine applies the API's read rule (engine.access): readers of every record, participants
 def record(instance_id: int, fmt: str) -> Any:
-    if fmt not in ("json", "pdf", "html"):
-        abort(404)
-    copy = engine().instance_record(instance_id, fmt, reader=principal())
-    name = f"instance-{instance_id}-record.{fmt}"
-    if fmt == "json":
-        from flask import json
-        return Response(json.dumps(copy, indent=2), mimetype="application/json",
-                        headers={"Content-Disposition": f"attachment; filename={name}"})
-    if fmt == "pdf":
-        return Response(copy, mimetype="application/pdf",
-                        headers={"Content-Disposition": f"inline; filename={name}"})
-    return Response(copy, mimetype="text/html")
+    copy = engine().instance_record(instance_id, checked_format(fmt), reader=principal())
+    return copy_response(copy, fmt, f"instance-{instance_id}-record.{fmt}")
 
 
 @bp.post("/admin/instances/<id:instance_id>/<action>")

@@ -80,5 +80,8 @@ def grant_role(username: str) -> Any:
 @bp.post("/admin/users/<username>/roles/<role>/remove")
 @roles("admin")
 def remove_role(username: str, role: str) -> Any:
+    if not _reason():  # the page's confirmation asks for it; the audit trail keeps it
+        flash(f"A reason is required to remove the role {role} from {username}.", "error")
+        return redirect(url_for("admin.users"))
     return _done(f"Role {role} removed from {username}.",
                  lambda: engine().remove_role(principal().actor, username, role, _reason() or None))

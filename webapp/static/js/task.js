@@ -99,6 +99,12 @@
 
   if (dialog) {
     document.getElementById('sign-cancel').addEventListener('click', () => dialog.close());
+    // Enter in a field of the dialog signs (the form's default button is outside the modal dialog, inert)
+    dialog.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' || !event.target.matches('input, select')) return;
+      event.preventDefault();
+      completeForm.requestSubmit(document.getElementById('sign-submit'));
+    });
   }
 
   async function start() {
@@ -111,7 +117,8 @@
       // after the fields' own first validation (an effect after mounting), so the server's words win
       await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
       showServerErrors(config.errors);
-      const first = host.querySelector('input, textarea, select');
+      // the first field the server refused, else the first field: the keyboard starts where the work is
+      const first = host.querySelector('[aria-invalid=true]') || host.querySelector('input, textarea, select');
       if (first && !config.signError) first.focus();
     }
     if (config.signError && dialog) openDialog();
