@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from engine.batch_record import file_name
+from gmp.batch_record import file_name
 from webapp.copies import checked_format, copy_response
 from webapp.guard import engine, principal, roles, signed_in
 
