@@ -37,10 +37,10 @@ from engine import (
 )
 from engine.audit import Actor
 from engine.clock import Clock
-from engine.definitions import deployments
+from engine.definitions import deployments, interchange
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
-from engine.definitions.parsing import parse_bundle
+from engine.definitions.parsing import parse_bundle, parse_documents
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -177,6 +177,24 @@ class Gmpflow:
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
         return lint(bundle, roles, self.registry)[1]
+
+    def lint_notices(self, bundle: Bundle) -> list[interchange.Notice]:
+        """What the bundle's files carry that gmpflow reads past (vendor extensions it does not run, Camunda
+        values it cannot map, an assignee who is no user): said on lint and deploy, never a refusal."""
+        trees = parse_documents(bundle)
+        found = [n for name, root in sorted(trees.items()) for n in interchange.notices(name, root)]
+        named = interchange.assignees(trees)
+        if named:
+            try:
+                with self.db.read() as session:
+                    users = {u.username for u in identity.list_users(session) if u.active}
+            except DBAPIError:  # no database: no user is known
+                users = set()
+            found += [interchange.Notice(f"camunda:assignee names '{who}', who is no active user: the task "
+                                         "opens unclaimed, for its role.", file, node.get("id"), node.sourceline,
+                                         "unknown_assignee")
+                      for file, node, who in named if who not in users]
+        return found
 
     def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""

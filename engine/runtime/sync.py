@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from engine import audit
 from engine.audit import Actor
+from engine.definitions.interchange import assignee_of
 from engine.definitions.properties import task_properties
 from engine.runtime import rows
 from engine.runtime.spiff import DeferredServiceTask
@@ -56,6 +57,19 @@ def timer_due(value: Any) -> datetime | None:
 
 def _lane_roles(task_spec: Any) -> list[str]:
     return [task_spec.lane] if getattr(task_spec, "lane", None) else []
+
+
+def _assignee(db: Any, task_spec: Any) -> str | None:
+    """The user the model assigns the task to (``camunda:assignee``) when that user is active and holds the
+    task's role; otherwise None: the task opens unclaimed, for its role (the lint's notice said so)."""
+    username = assignee_of(task_spec)
+    if username is None:
+        return None
+    roles = _lane_roles(task_spec)
+    found = db.all("SELECT r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id "
+                   "WHERE u.username = :username AND u.active = :active", {"username": username, "active": True})
+    held = {row[0] for row in found}
+    return username if found and (not roles or held & set(roles)) else None
 
 
 def _due_at(task: Any, now: datetime, script_engine: Any) -> datetime | None:
@@ -115,10 +129,13 @@ def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
                       signature_meaning=props.signature_meaning,
                       signature_distinct_from=",".join(props.distinct_from) or None,
                       due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
+        assignee = _assignee(db, spec)
+        if assignee is not None:
+            values.update(state=TaskState.CLAIMED, assignee=assignee)
         task_id = rows.insert_task(db, values, uow.audit_key)
         audit.record(uow, actor, "task.created", "task", task_id, f"{values['name']} ({label})", at=now,
                      after={"element_id": values["element_id"], "lane": values["lane"],
-                            "state": TaskState.OPEN})
+                            "state": values["state"], **({"assignee": assignee} if assignee else {})})
 
 
 def _cancel_jobs(uow: UnitOfWork, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
