@@ -26,6 +26,8 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util import task as task_util
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
+from engine.runtime import event_subprocesses
+
 # Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
 # after which ready tasks are no longer found. Engine steps use the default, so raise the default.
 MAX_TREE_DEPTH = 10_000_000
@@ -58,6 +60,7 @@ def wire_specs(*specs: Any) -> None:
     mid-loop onto a freshly parsed spec would otherwise never merge its children and stall.
     """
     for spec in specs:
+        event_subprocesses.wire(spec)
         for task_spec in spec.task_specs.values():
             if isinstance(task_spec, LoopTask):
                 child = spec.task_specs[task_spec.task_spec]

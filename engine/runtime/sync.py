@@ -19,7 +19,7 @@ from engine import audit
 from engine.audit import Actor
 from engine.definitions.interchange import assignee_of
 from engine.definitions.properties import task_properties
-from engine.runtime import rows
+from engine.runtime import event_subprocesses, rows
 from engine.runtime.spiff import DeferredServiceTask
 from engine.states import JobState, MessageStatus, TaskState
 from engine.store.db import UnitOfWork
@@ -105,6 +105,7 @@ def derive(workflow: Any) -> Derived:
                 derived.timers[str(task.id)] = (task, due)
         elif isinstance(definition, MessageEventDefinition):
             derived.messages.add(pending.name)
+    derived.messages |= set(event_subprocesses.message_starts(workflow).values())
     return derived
 
 
@@ -264,5 +265,9 @@ def sync_instance(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
     if old.messages or new.messages:
         _sync_subscriptions(uow, live, now, old.messages, new.messages)
     live.indexed = new
-    return (due_now or bool(new.service) or any(due <= now for _, due in new.timers.values())
-            or bool(uow.info.pop("message_job_added", False)))
+    # a service task whose call was made due before this step may wait for a retry (backoff): ask its job
+    waiting_service = set(new.service) - {job["task_guid"] for job in jobs}
+    return (due_now or len(waiting_service) < len(new.service)
+            or any(due <= now for _, due in new.timers.values())
+            or bool(uow.info.pop("message_job_added", False))
+            or (bool(waiting_service) and rows.job_due(uow.db, live.row.id, now)))
