@@ -191,7 +191,8 @@ class Gmpflow:
             except DBAPIError:  # no database: no user is known
                 users = set()
             found += [interchange.Notice(f"camunda:assignee names '{who}', who is no active user: the task "
-                                         "opens unclaimed, for its role.", file, node.get("id"), node.sourceline,
+                                         "opens unclaimed, for its role.", file, node.get("id"),
+                                         node.sourceline,
                                          "unknown_assignee")
                       for file, node, who in named if who not in users]
         return found

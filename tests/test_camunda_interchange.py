@@ -1,7 +1,7 @@
-"""A file drawn in the Camunda Modeler runs with what gmpflow has the concept for: ``candidateStarterGroups``
-says who may start, ``candidateGroups`` is the task's role, ``assignee`` claims it for that person, ``formKey``
-is its form, ``camunda:inputOutput`` sets values before and after it. The rest is named as ignored, on lint and
-on deploy, never silently dropped and never a refusal."""
+"""A file drawn in the Camunda Modeler runs with what gmpflow has the concept for:
+``candidateStarterGroups`` says who may start, ``candidateGroups`` is the task's role, ``assignee`` claims it
+for that person, ``formKey`` is its form, ``camunda:inputOutput`` sets values before and after it. The rest is
+named as ignored, on lint and on deploy, never silently dropped and never a refusal."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def test_the_assigned_task_is_in_the_assignees_inbox_with_its_form_and_its_input
     assert [(t["element_id"], t["state"], t["assignee"], t["lane"], t["form_id"]) for t in mine] == [
         ("review_deviation", "claimed", "quinn", "qa", "camunda_interchange_review")]
     assert body(api.get(f"/api/v1/tasks?instance_id={instance['id']}", as_="sam")) == []  # not a qa holder
-    refused = api.post(f"/api/v1/tasks/{mine[0]['id']}/complete", as_="olivia", json={"data": {"accepted": True}})
+    refused = api.post(f"/api/v1/tasks/{mine[0]['id']}/complete", as_="olivia",
+                       json={"data": {"accepted": True}})
     assert (refused.status_code, refused.json["code"]) == (409, "task_claimed_by_other")
 
     done = api.post(f"/api/v1/tasks/{mine[0]['id']}/complete", as_="quinn", json={"data": {"accepted": True}})

@@ -21,7 +21,7 @@ def model(body: str, flows: str = "s,t,e", lanes: str = "") -> dict[str, str]:
     """A process start ``s`` -> ``t`` -> end ``e`` around the elements in ``body``."""
     steps = flows.split(",")
     sequence = "".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>'
-                       for i, (a, b) in enumerate(zip(steps, steps[1:])))
+                       for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False)))
     return {"p.bpmn": f'{HEAD}<bpmn:process id="p" isExecutable="true">{lanes}<bpmn:startEvent id="s"/>'
                       f'{body}<bpmn:endEvent id="e"/>{sequence}</bpmn:process></bpmn:definitions>'}
 
@@ -60,8 +60,8 @@ def test_extensions_of_other_engines_are_named_as_ignored_not_refused(engine):
     notices = engine.lint_notices(Bundle(dict(VENDOR)))
     assert [(n.element_id, n.code, n.message) for n in notices] == [
         ("t", "ignored_extension",
-         "gmpflow does not run zeebe:unused, zeebe:taskHeaders, spiffworkflow:instructionsForEndUser of this element: "
-         "ignored.")]
+         "gmpflow does not run zeebe:unused, zeebe:taskHeaders, spiffworkflow:instructionsForEndUser of this "
+         "element: ignored.")]
 
 
 @pytest.mark.parametrize("kind,value", [("timeDuration", "P7D"), ("timeCycle", "R6/PT1H"),

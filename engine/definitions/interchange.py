@@ -1,4 +1,5 @@
-"""Files drawn for other engines (Camunda 7, Camunda 8/Zeebe, SpiffArena): what gmpflow maps, refuses or ignores.
+"""Files drawn for other engines (Camunda 7, Camunda 8/Zeebe, SpiffArena): what gmpflow maps, refuses or
+ignores.
 
 Camunda attributes map where gmpflow has the concept:
 
@@ -34,8 +35,8 @@ VENDORS = {CAMUNDA_NS: "camunda", SPIFF_NS: "spiffworkflow",
            "http://activiti.org/bpmn": "activiti", "http://flowable.org/bpmn": "flowable"}
 # what gmpflow (or SpiffWorkflow for it) reads; everything else of these vendors is named as ignored
 USED = {
-    "spiffworkflow": {"properties", "property", "preScript", "postScript", "serviceTaskOperator", "parameters",
-                      "parameter", "calledDecisionId", "messageVariable", "messagePayload",
+    "spiffworkflow": {"properties", "property", "preScript", "postScript", "serviceTaskOperator",
+                      "parameters", "parameter", "calledDecisionId", "messageVariable", "messagePayload",
                       "processVariableCorrelation", "propertyId", "expression", "scriptsOnInstances"},
     "camunda": {"candidateStarterGroups", "candidateGroups", "assignee", "formKey", "inputOutput",
                 "inputParameter", "outputParameter"},
@@ -44,6 +45,7 @@ FORM_ID = re.compile(r"^[A-Za-z_][\w.-]*$")
 VARIABLE_REF = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
 JUEL = re.compile(r"[$#]\{")
 CAMUNDA_KEYS = ("formKey", "candidateGroups", "assignee")
+INPUT_OUTPUT = f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class Notice:
 
     def __str__(self) -> str:
         where = ":".join(str(p) for p in (self.file, self.line) if p)
-        return f"{where} [{self.element_id}]: {self.message}" if self.element_id else f"{where}: {self.message}"
+        return (f"{where} [{self.element_id}]: {self.message}" if self.element_id
+                else f"{where}: {self.message}")
 
 
 def _vendor_name(tag: str) -> tuple[str, str] | None:
@@ -121,7 +124,10 @@ def notices(file: str, root: etree._Element) -> list[Notice]:
                     and _ignored_camunda_value(node, vendor[1], node.get("id") in in_lane)):
                 found.setdefault(owner, []).append(f"{vendor[0]}:{vendor[1]}")
         vendor = _vendor_name(node.tag)
-        if vendor is not None and vendor[1] not in USED.get(vendor[0], ()):
+        if vendor is not None and vendor[0] == "camunda" and _ignored_parameter(node) \
+                and vendor[1] in ("inputParameter", "outputParameter"):
+            found.setdefault(owner, []).append(f"camunda:{vendor[1]} '{node.get('name')}'")
+        elif vendor is not None and vendor[1] not in USED.get(vendor[0], ()):
             parent = _vendor_name(node.getparent().tag) if node.getparent() is not None else None
             if parent is None or parent[1] in USED.get(parent[0], ()):  # name the outermost only
                 found.setdefault(owner, []).append(f"{vendor[0]}:{vendor[1]}")
@@ -130,29 +136,37 @@ def notices(file: str, root: etree._Element) -> list[Notice]:
             for owner, names in found.items()]
 
 
-# -- the lint: what a mapped attribute must be to run here -----------------------------------------------------
+# -- the lint: what a mapped attribute must be to run here ------------------------------------------------
 def _problem(message: str, file: str, node: etree._Element, code: str) -> DefinitionError:
-    return DefinitionError(message, file=file, element_id=_owner(node).get("id"), line=node.sourceline, code=code)
+    return DefinitionError(message, file=file, element_id=_owner(node).get("id"), line=node.sourceline,
+                           code=code)
 
 
 def _parameter_code(param: etree._Element) -> str | None:
-    """The Python statement a ``camunda:inputParameter``/``outputParameter`` stands for; None when it is
-    neither a literal text nor a plain ``${variable}``."""
-    if len(param):  # camunda:script, camunda:list, camunda:map
+    """The Python statement a ``camunda:inputParameter``/``outputParameter`` stands for (an empty one sets
+    None); None when it is neither a literal text nor a plain ``${variable}`` (the lint refuses it), or when
+    its name is no variable name (``Fact.type``: a Camunda local, named as ignored)."""
+    name = param.get("name") or ""
+    if not name.isidentifier() or len(param):  # camunda:script, camunda:list, camunda:map
         return None
     text = (param.text or "").strip()
     ref = VARIABLE_REF.match(text)
     if ref:
-        return f"{param.get('name')} = {ref.group(1)}"
+        return f"{name} = {ref.group(1)}"
     if JUEL.search(text) or text.startswith("="):
         return None
-    return f"{param.get('name')} = {text!r}"
+    return f"{name} = {text!r}" if text else f"{name} = None"
+
+
+def _ignored_parameter(param: etree._Element) -> bool:
+    return not (param.get("name") or "").isidentifier()
 
 
 def parameter_scripts(node: etree._Element) -> tuple[str | None, str | None]:
     """``camunda:inputOutput`` of a task as (script before it runs, script after it completes)."""
-    before, after = [], []
-    for param in node.iterfind(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/*"):
+    before: list[str] = []
+    after: list[str] = []
+    for param in node.iterfind(f"{INPUT_OUTPUT}/*"):
         code = _parameter_code(param)
         if code is not None:
             (before if etree.QName(param.tag).localname == "inputParameter" else after).append(code)
@@ -168,34 +182,37 @@ def lint_camunda(file: str, root: etree._Element, roles: set[str]) -> list[Defin
         if groups and not JUEL.search(groups) and node.get("id") not in in_lane:
             names = [g.strip() for g in groups.split(",") if g.strip()]
             if len(names) > 1:
-                problems.append(_problem(f"camunda:candidateGroups names {', '.join(names)}; a task is for one "
+                problems.append(_problem(f"camunda:candidateGroups names {', '.join(names)}; a task is for "
+                                         "one "
                                          "role here: name one, or draw the task in a lane.", file, node,
                                          "several_candidate_groups"))
-            problems += [unknown_role(f"camunda:candidateGroups names '{name}', which is no known role", name, roles, file, node)
+            problems += [unknown_role(f"camunda:candidateGroups names '{name}', which is no known role", name,
+                                      roles, file, node)
                          for name in names if name not in roles]
-        for param in node.iterfind(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/*"):
-            if _parameter_code(param) is None:
+        for param in node.iterfind(f"{INPUT_OUTPUT}/*"):
+            if _parameter_code(param) is None and not _ignored_parameter(param):
                 problems.append(_problem(
-                    f"camunda:{etree.QName(param.tag).localname} '{param.get('name')}' is a script, list, map or "
-                    "expression; gmpflow maps only text values and ${variable}: write it as a "
+                    f"camunda:{etree.QName(param.tag).localname} '{param.get('name')}' is a script, list, "
+                    "map or expression; gmpflow maps only text values and ${variable}: write it as a "
                     "spiffworkflow:preScript or postScript in Python.", file, param, "foreign_expression"))
     return problems
 
 
 def unknown_role(head: str, role: str, roles: set[str], file: str, node: etree._Element) -> DefinitionError:
     """``head`` (what names which unknown role), the known roles, and how an admin creates it."""
-    return _problem(f"{head}; known roles: {', '.join(sorted(roles))}. An admin creates it "
-                    f"with `gmpflow roles add {shlex.quote(role)} --description \"...\"` or POST /api/v1/roles.", file, node,
-                    "unknown_role")
+    return _problem(f"{head}; known roles: {', '.join(sorted(roles))}. An admin creates it with "
+                    f"`gmpflow roles add {shlex.quote(role)} --description \"...\"` or POST /api/v1/roles.",
+                    file, node, "unknown_role")
 
 
 def assignees(trees: dict[str, etree._Element]) -> list[tuple[str, etree._Element, str]]:
     """(file, element, username) of every literal ``camunda:assignee``."""
-    return [(file, node, value.strip()) for file, root in trees.items() for node in root.iter(f"{{{BPMN_NS}}}*")
+    return [(file, node, value.strip()) for file, root in trees.items()
+            for node in root.iter(f"{{{BPMN_NS}}}*")
             if (value := camunda(node, "assignee")) and value.strip() and not JUEL.search(value)]
 
 
-# -- the parse: carry what is mapped onto the task specs -------------------------------------------------------
+# -- the parse: carry what is mapped onto the task specs --------------------------------------------------
 def apply(trees: dict[str, etree._Element], specs: list[Any]) -> None:
     """Carry the mapped Camunda attributes of each task element onto its spec: ``formId`` (unless the task
     has one), the lane from a single candidate group (unless it has a lane), ``assignee`` (in the spec's
@@ -203,7 +220,7 @@ def apply(trees: dict[str, etree._Element], specs: list[Any]) -> None:
     elements = {node.get("id"): node for root in trees.values() for node in root.iter(f"{{{BPMN_NS}}}*")
                 if node.get("id") and (
                     any(k.startswith(f"{{{CAMUNDA_NS}}}") for k in node.attrib)
-                    or node.find(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput") is not None)}
+                    or node.find(INPUT_OUTPUT) is not None)}
     if not elements:
         return
     for spec in specs:

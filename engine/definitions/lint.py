@@ -144,7 +144,8 @@ def _lint_role_lists(file: str, root: etree._Element, roles: set[str]) -> list[D
              if prop.get("name") in ROLE_PROPERTIES]
     named += [(process, "candidateStarterGroups", process.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
               for process in root.iterfind(f".//{{{BPMN_NS}}}process")]
-    return [interchange.unknown_role(f"{what} names '{role}', which is no known role", role, roles, file, node)
+    return [interchange.unknown_role(f"{what} names '{role}', which is no known role", role, roles, file,
+                                     node)
             for node, what, value in named for role in split_list(value)
             if role not in roles and not (role == ENGINE_ONLY and what in ROLE_PROPERTIES)]
 

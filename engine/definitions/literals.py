@@ -1,5 +1,5 @@
-"""Timer values written as bare ISO 8601 text: a timer's value is a Python expression, so ``P7D`` would be read
-as a variable named P7D (and ``R6/PT1H`` as a division) and fail only when the timer starts."""
+"""Timer values written as bare ISO 8601 text: a timer's value is a Python expression, so ``P7D`` would be
+read as a variable named P7D (and ``R6/PT1H`` as a division) and fail only when the timer starts."""
 
 from __future__ import annotations
 

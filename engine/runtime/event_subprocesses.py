@@ -28,7 +28,8 @@ def message_starts(workflow: Any) -> dict[str, str]:
 
 
 def wire(spec: Any) -> None:
-    """Make the event subprocesses of a shared, cached spec work for every instance, before and after a reload.
+    """Make the event subprocesses of a shared, cached spec work for every instance, before and after a
+    reload.
 
     SpiffWorkflow 3.2.0 connects an event subprocess (start -> it -> end) the first time its event arrives
     (``BpmnStartTask.trigger_wf``): it changes the spec. With a spec shared by all instances of a deployment

@@ -86,13 +86,13 @@ def data_error(exc: WorkflowDataException, element: str | None) -> ScriptFailed:
     where = element or "an engine step"
     if exc.data_output is not None:
         item = getattr(exc.data_output, "bpmn_id", None) or "?"
-        return ScriptFailed(f"The process failed at {where}: the task did not write '{item}', which its model "
-                            "declares as its output.",
+        return ScriptFailed(f"The process failed at {where}: the task did not write '{item}', which its "
+                            "model declares as its output.",
                             element_id=element, code="data_output_missing")
     if exc.data_input is not None:
         item = getattr(exc.data_input, "bpmn_id", None) or "?"
-        return ScriptFailed(f"The process failed at {where}: '{item}', which its model declares as its input, "
-                            "is not set.", element_id=element, code="data_input_missing")
+        return ScriptFailed(f"The process failed at {where}: '{item}', which its model declares as its "
+                            "input, is not set.", element_id=element, code="data_input_missing")
     return ScriptFailed(f"The process failed at {where}: {exc}", element_id=element, code="data_invalid")
 
 

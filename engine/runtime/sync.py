@@ -67,7 +67,8 @@ def _assignee(db: Any, task_spec: Any) -> str | None:
         return None
     roles = _lane_roles(task_spec)
     found = db.all("SELECT r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id "
-                   "WHERE u.username = :username AND u.active = :active", {"username": username, "active": True})
+                   "WHERE u.username = :username AND u.active = :active",
+                   {"username": username, "active": True})
     held = {row[0] for row in found}
     return username if found and (not roles or held & set(roles)) else None
 
