@@ -181,7 +181,10 @@ class Gmpflow:
     def lint_notices(self, bundle: Bundle) -> list[interchange.Notice]:
         """What the bundle's files carry that gmpflow reads past (vendor extensions it does not run, Camunda
         values it cannot map, an assignee who is no user): said on lint and deploy, never a refusal."""
-        trees = parse_documents(bundle)
+        try:
+            trees = parse_documents(bundle)
+        except DefinitionError:  # a file that does not parse: the lint names it
+            return []
         found = [n for name, root in sorted(trees.items()) for n in interchange.notices(name, root)]
         named = interchange.assignees(trees)
         if named:

@@ -11,6 +11,7 @@ from engine import cli
 from engine.definitions.bundle import read_bundle
 from tests.api_support import body
 from tests.conftest import FIXTURES
+from tests.session_support import browser_session
 
 BUNDLE = FIXTURES / "camunda_interchange"
 
@@ -63,3 +64,18 @@ def test_what_gmpflow_does_not_run_is_named_as_ignored_on_lint_and_deploy(engine
     deployed = CliRunner().invoke(cli.main, ["deploy", str(BUNDLE)])
     assert deployed.exit_code == 0, deployed.output
     assert "camunda_interchange 1 active" in deployed.output and "camunda:taskListener" in deployed.output
+
+
+def test_the_assignees_web_inbox_lists_the_task_and_its_page_shows_the_form(api, app, engine, deploy):
+    api.ensure_user("quinn")
+    deploy(BUNDLE)
+    instance = body(start(api))
+    task = body(api.get("/api/v1/tasks?mine=true", as_="quinn"))[0]
+    app.config.update(WTF_CSRF_ENABLED=False, SESSION_COOKIE_SECURE=False)
+    client = app.test_client()
+    browser_session(app, client, engine, "quinn")
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert "Review the deviation" in inbox and f"/tasks/{task['id']}" in inbox
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "camunda_interchange_review" in page and "Deviation accepted" in page
+    assert instance["id"] == task["instance_id"]

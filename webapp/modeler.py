@@ -106,14 +106,17 @@ def save() -> Any:
 def check() -> Any:
     """The engine's lint of the posted bundle, nothing stored."""
     from engine.definitions.bundle import Bundle
+    bundle = Bundle(_posted_files())
     try:
-        problems = engine().lint_bundle(Bundle(_posted_files()))
+        problems = engine().lint_bundle(bundle)
+        notices = [n.to_dict() for n in engine().lint_notices(bundle)]
     except DefinitionError as exc:
         return jsonify({"ok": False, "problems": _problems(exc)}), 400
     found = [{"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line,
               "code": p.code}
              for p in problems]
-    return jsonify({"ok": not found, "problems": found}), 200
+    # notices: what the files carry that gmpflow reads past (another engine's extensions), never a refusal
+    return jsonify({"ok": not found, "problems": found, "notices": notices}), 200
 
 
 @bp.post("/modeler/<id:deployment_id>/submit")
