@@ -61,7 +61,8 @@ def test_a_camunda_modeler_file_lints_saves_as_a_draft_through_the_modeler_and_r
     saved = client.post("/modeler/save", json={"files": files})
     assert saved.status_code == 200, saved.json
     assert (saved.json["key"], saved.json["version"], saved.json["status"]) == ("camunda_style", 1, "draft")
-    assert {n["element_id"] for n in saved.json["notices"]} == {n["element_id"] for n in checked.json["notices"]}
+    named = {n["element_id"] for n in checked.json["notices"]}
+    assert {n["element_id"] for n in saved.json["notices"]} == named
     stored = engine.modeler_view(saved.json["id"])
     assert stored["files"]["bpmn"]["camunda_style.bpmn"] == files["camunda_style.bpmn"]  # byte for byte
     assert "demo_request.form" in stored["files"]["form"]  # the referenced form joined the bundle
