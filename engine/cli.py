@@ -6,6 +6,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,10 +93,17 @@ def deploy(paths: tuple[str, ...]) -> None:
     except GmpflowError as exc:
         _fail(exc)
     click.echo(f"{dep.key} {dep.version} {dep.status}{'' if created else ' (unchanged)'}")
+    _echo_notices(engine, paths)
     if _decisions_only(paths):  # engine.dmn: a decision service, no instances
         click.echo(f"a decision: business rule tasks call it by its key, {dep.key}")
         return
     click.echo(f"who may start: {', '.join(engine.start_roles(dep)) or 'nobody (message or timer start)'}")
+
+
+def _echo_notices(engine: Any, paths: tuple[str, ...]) -> None:
+    """What the files carry that gmpflow reads past (``Gmpflow.lint_notices``), one line each."""
+    for notice in engine.lint_notices(read_bundle(list(paths))):
+        click.echo(f"notice: {notice} ({notice.code})")
 
 
 @main.command()
@@ -107,6 +115,7 @@ def lint(paths: tuple[str, ...]) -> None:
         problems = engine.lint(list(paths))
         for p in problems:
             click.echo(f"{p} ({p.code})")
+        _echo_notices(engine, paths)
         if problems:
             sys.exit(1)
         key, roles = engine.who_may_start(list(paths))

@@ -31,7 +31,7 @@ from engine import (
 )
 from engine.audit import Actor
 from engine.clock import Clock
-from engine.definitions import deployments
+from engine.definitions import deployments, interchange
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
 from engine.dmn.lint import called_decisions
@@ -188,6 +188,28 @@ class Gmpflow:
         ``{decision, version, deployment_id, value, variables}``. Stores nothing. Raises NotFound
         (``definition_not_found``, ``decision_not_found``) or DecisionFailed (``decision_failed``)."""
         return evaluate_by_key(self.runtime.script_engine.shared_decisions, key, variables, decision_id)
+
+    def lint_notices(self, bundle: Bundle) -> list[interchange.Notice]:
+        """What the bundle's files carry that gmpflow reads past (vendor extensions it does not run, Camunda
+        values it cannot map, an assignee who is no user): said on lint and deploy, never a refusal."""
+        try:
+            trees = parse_documents(bundle)
+        except DefinitionError:  # a file that does not parse: the lint names it
+            return []
+        found = [n for name, root in sorted(trees.items()) for n in interchange.notices(name, root)]
+        named = interchange.assignees(trees)
+        if named:
+            try:
+                with self.db.read() as session:
+                    users = {u.username for u in identity.list_users(session) if u.active}
+            except DBAPIError:  # no database: no user is known
+                users = set()
+            found += [interchange.Notice(f"camunda:assignee names '{who}', who is no active user: the task "
+                                         "opens unclaimed, for its role.", file, node.get("id"),
+                                         node.sourceline,
+                                         "unknown_assignee")
+                      for file, node, who in named if who not in users]
+        return found
 
     def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""

@@ -91,14 +91,18 @@ def _problems(exc: DefinitionError) -> list[dict[str, Any]]:
 @roles(*EDITORS)
 def save() -> Any:
     """Deploy the posted bundle as a new draft version; 400 with the lint problems when there are any."""
+    from engine.definitions.bundle import Bundle
     try:
-        dep, created = engine().save_draft(principal().actor, _posted_files())
+        files = _posted_files()
+        dep, created = engine().save_draft(principal().actor, files)
     except DefinitionError as exc:
         return jsonify({"ok": False, "problems": _problems(exc)}), 400
     except GmpflowError as exc:
         return jsonify({"ok": False, "problems": [{"message": exc.message, "code": exc.code}]}), 409
+    notices = [n.to_dict() for n in engine().lint_notices(Bundle(dict(files)))]  # named on import
     return jsonify({"ok": True, "created": created, "id": dep.id, "key": dep.key, "version": dep.version,
-                    "status": dep.status, "url": url_for("modeler.edit", deployment_id=dep.id)})
+                    "status": dep.status, "url": url_for("modeler.edit", deployment_id=dep.id),
+                    "notices": notices})
 
 
 @bp.post("/modeler/lint")
@@ -107,13 +111,16 @@ def check() -> Any:
     """The engine's lint of the posted bundle, nothing stored."""
     from engine.definitions.bundle import Bundle
     try:
-        problems = engine().lint_bundle(Bundle(_posted_files()))
+        bundle = Bundle(_posted_files())
+        problems = engine().lint_bundle(bundle)
+        notices = [n.to_dict() for n in engine().lint_notices(bundle)]
     except DefinitionError as exc:
         return jsonify({"ok": False, "problems": _problems(exc)}), 400
     found = [{"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line,
               "code": p.code}
              for p in problems]
-    return jsonify({"ok": not found, "problems": found}), 200
+    # notices: what the files carry that gmpflow reads past (another engine's extensions), never a refusal
+    return jsonify({"ok": not found, "problems": found, "notices": notices}), 200
 
 
 @bp.post("/modeler/<id:deployment_id>/submit")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from engine import audit, integrity
 from engine.audit import Actor
 from engine.clock import Clock
+from engine.definitions import interchange
 from engine.definitions import lint as linting
 from engine.definitions.bundle import Bundle, add_referenced_forms
 from engine.dmn.lint import called_decisions
@@ -33,6 +34,8 @@ def referenced_form_ids(bundle: Bundle) -> set[str]:
         for prop in root.iterfind(".//spiffworkflow:property", NS):
             if prop.get("name") == "formId" and prop.get("value"):
                 ids.add(prop.get("value"))
+        ids |= {form for node in root.iter() if isinstance(node.tag, str)
+                and (form := interchange.mapped_form_id(node))}
     return ids
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from lxml import etree
 
 from engine import sandbox
+from engine.definitions import interchange, literals
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import check_properties, split_list, task_properties
 from engine.definitions.record_properties import check_record_properties
@@ -34,10 +35,12 @@ SUPPORTED = {
     "messageEventDefinition", "errorEventDefinition", "signalEventDefinition", "escalationEventDefinition",
     "terminateEventDefinition", "cancelEventDefinition", "conditionalEventDefinition", "condition",
     "sourceRef", "targetRef", "text", "childLaneSet", "eventDefinitionRef",
+    "dataInputRefs", "dataOutputRefs", "optionalInputRefs", "optionalOutputRefs", "loopCondition",
 }
 HUMAN_TAGS = {"userTask", "manualTask", "task"}
 EXPRESSION_TAGS = {"conditionExpression", "condition", "timeDuration", "timeDate", "timeCycle",
-                   "loopCardinality", "completionCondition"}
+                   "loopCardinality", "completionCondition", "loopCondition"}
+TIMER_TAGS = {"timeDuration", "timeDate", "timeCycle"}
 ROLE_PROPERTIES = ("start.roles", "message.senders")  # read by engine.authority
 # ``start.roles``/``message.senders`` = ``engine``: no person, only the engine's own starts and sends (the
 # messages between a batch and its steps: a person who could send them could plant a step or a release)
@@ -56,7 +59,8 @@ def _problem(message: str, file: str, node: etree._Element, code: str) -> Defini
     # the nearest BPMN/DMN element with an id (extension elements' and expressions' ids are not diagram's)
     element = node
     while element is not None and (element.get("id") is None or "spiffworkflow" in str(element.tag)
-                                   or _local(element.tag) in EXPRESSION_TAGS):
+                                   or _local(element.tag) in EXPRESSION_TAGS
+                                   or _local(element.tag).endswith("EventDefinition")):  # name the event
         element = element.getparent()
     return DefinitionError(message, file=file, element_id=element.get("id") if element is not None else None,
                            line=node.sourceline, code=code)
@@ -90,15 +94,19 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
             problems.append(_problem(f"The BPMN element '{local}' is not supported by gmpflow.", name, node,
                                      "unsupported_element"))
         if local == "lane" and node.get("name") and node.get("name") not in roles:
-            problems.append(_problem(f"The lane '{node.get('name')}' names no known role; known roles: "
-                                     f"{', '.join(sorted(roles))}.", name, node, "unknown_role"))
+            problems.append(interchange.unknown_role(f"The lane '{node.get('name')}' names no known role",
+                                                     node.get("name"), roles, name, node))
         if local == "script":
             problems += _check_code(node.text, name, node, script=True)
-        if local in EXPRESSION_TAGS - {"condition"}:
+        unquoted = literals.unquoted_timer(node.text) if local in TIMER_TAGS else None
+        if unquoted:
+            problems.append(_problem(unquoted, name, node, "timer_unquoted"))
+        elif local in EXPRESSION_TAGS - {"condition"}:
             problems += _check_code(node.text, name, node, script=False)
         if in_process:
             problems += _not_runnable(name, node, local)
     problems += _lint_role_lists(name, root, roles)
+    problems += interchange.lint_camunda(name, root, roles)
     for node in root.iterfind(".//spiffworkflow:preScript", NS):
         problems += _check_code(node.text, name, node, script=True)
     for node in root.iterfind(".//spiffworkflow:postScript", NS):
@@ -123,8 +131,8 @@ def _lint_role_lists(file: str, root: etree._Element, roles: set[str]) -> list[D
              if prop.get("name") in ROLE_PROPERTIES]
     named += [(process, "candidateStarterGroups", process.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
               for process in root.iterfind(f".//{{{BPMN_NS}}}process")]
-    return [_problem(f"{what} names '{role}', which is no known role; known roles: "
-                     f"{', '.join(sorted(roles))}.", file, node, "unknown_role")
+    return [interchange.unknown_role(f"{what} names '{role}', which is no known role", role, roles, file,
+                                     node)
             for node, what, value in named for role in split_list(value)
             if role not in roles and not (role == ENGINE_ONLY and what in ROLE_PROPERTIES)]
 

@@ -8,7 +8,7 @@ runs*, and the version used (key, version, deployment id, content hash) is kept 
 (``internal_data['gmpflow_decision']``, part of the instance's state and of its record). A change to a shared
 decision goes live only through its own deployment's change control.
 
-SpiffWorkflow classes are imported here only (like ``engine.runtime.spiff``): the engine's adapter.
+SpiffWorkflow classes are imported here only (like ``engine.spiff.state``): the engine's adapter.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class BusinessRuleTaskParser(SpiffTaskParser):  # type: ignore[misc]
 
 
 class BusinessRuleTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
-    """For tools that show a spec (``engine.runtime.spiff.spec_to_dict``): the decision key, not its table."""
+    """For tools that show a spec (``engine.spiff.state.spec_to_dict``): the decision key, not its table."""
 
     def to_dict(self, spec: BusinessRuleTask) -> dict[str, Any]:
         dct = super().to_dict(spec)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -75,7 +77,25 @@ def translate_spiff_error(exc: Exception) -> GmpflowError:
         cause = cause.__cause__ or cause.__context__ if cause is not None else None
     task = getattr(exc, "task", None)
     element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+    if isinstance(exc, WorkflowDataException):
+        return data_error(exc, element)
     return ScriptFailed(f"The process failed at {element or 'an engine step'}: {exc}", element_id=element)
+
+
+def data_error(exc: WorkflowDataException, element: str | None) -> ScriptFailed:
+    """A task that did not get or write the data its model declares (data input/output, multi-instance
+    input or output item): the model's fault, said with the element and the variable."""
+    where = element or "an engine step"
+    if exc.data_output is not None:
+        item = getattr(exc.data_output, "bpmn_id", None) or "?"
+        return ScriptFailed(f"The process failed at {where}: the task did not write '{item}', which its "
+                            "model declares as its output.",
+                            element_id=element, code="data_output_missing")
+    if exc.data_input is not None:
+        item = getattr(exc.data_input, "bpmn_id", None) or "?"
+        return ScriptFailed(f"The process failed at {where}: '{item}', which its model declares as its "
+                            "input, is not set.", element_id=element, code="data_input_missing")
+    return ScriptFailed(f"The process failed at {where}: {exc}", element_id=element, code="data_invalid")
 
 
 class InstanceRuntime:
@@ -182,7 +202,10 @@ class InstanceRuntime:
                 record_locks.check(uow.db, row.id, row.business_key,
                                    lambda: self.parsed(uow, row.deployment_id))
                 live = self._restore(uow, row)
-                yield uow, live
+                try:
+                    yield uow, live
+                except SpiffWorkflowException as exc:  # the caller's change (a completion, a message)
+                    raise translate_spiff_error(exc) from exc
                 self.run_engine(live.workflow)
                 self.persist(uow, live, actor)
                 failpoints.before_commit(uow, "step.before_commit")
@@ -220,6 +243,8 @@ class InstanceRuntime:
             token = clocked.CURRENT_CLOCK.set(self.clock)
             try:
                 prepare(workflow)
+            except SpiffWorkflowException as exc:
+                raise translate_spiff_error(exc) from exc
             finally:
                 clocked.CURRENT_CLOCK.reset(token)
         self.run_engine(live.workflow)

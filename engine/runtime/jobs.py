@@ -28,6 +28,7 @@ from engine.runtime.rows import ClaimedJob
 from engine.spiff.state import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
 from engine.store.db import UnitOfWork
+from engine.store.dbapi import dbapi
 from engine.store.models import Incident, Job
 
 if TYPE_CHECKING:
@@ -210,6 +211,13 @@ class JobRunner:
             row.attempts -= 1
             row.due_at = self.clock.now() + timedelta(minutes=1)
 
+    def _wait_for_retry(self, session: Any, instance_id: int, now: datetime) -> None:
+        """An instance whose only engine work is a retry later waits (``waiting``), like one on a timer."""
+        instance = self.runtime.get_row(session, instance_id, lock=True)
+        if instance.status == InstanceStatus.RUNNING and not rows.job_due(dbapi(session), instance_id, now):
+            instance.status = InstanceStatus.WAITING
+            integrity.seal_instance(integrity.key_of(session), instance)
+
     def _fail(self, job: ClaimedJob, exc: Exception) -> None:
         now = self.clock.now()
         message = exc.message if isinstance(exc, GmpflowError) else f"{type(exc).__name__}: {exc}"
@@ -223,6 +231,9 @@ class JobRunner:
                 audit.record(session, Actor.system(), "job.retry_scheduled", "job", job.id,
                              f"{job.kind} {job.element_id or ''}", at=now,
                              after={"attempts": row.attempts, "error": message, "due_at": row.due_at})
+                session.flush()
+                if row.instance_id is not None:
+                    self._wait_for_retry(session, row.instance_id, now)
                 return
             row.state = JobState.FAILED
             incident = Incident(job_id=row.id, instance_id=row.instance_id, element_id=row.element_id,

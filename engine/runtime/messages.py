@@ -23,6 +23,7 @@ from engine.audit import Actor
 from engine.authority import Gate, NotPermitted, check_send, message_gates
 from engine.errors import UndeclaredField, ValidationFailed
 from engine.identity import Principal
+from engine.runtime import event_subprocesses
 from engine.runtime.sync import matches
 from engine.states import DeploymentStatus, MessageStatus
 from engine.store.models import Deployment, Message, MessageSubscription, User
@@ -70,6 +71,7 @@ def waiting_gates(live: Live, name: str) -> list[Gate]:
     waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
                    for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
                    if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
+    waiting_ids |= set(event_subprocesses.message_starts(live.workflow))  # they wait as long as the process
     return [gate for element, gate in gates.items() if element in waiting_ids]
 
 

@@ -358,3 +358,11 @@ def finish_job(db: DbApi, job_id: int, owner: str, now: datetime) -> bool:
                          "running": JobState.RUNNING,
                          "owner": owner})
     return cursor.rowcount == 1  # type: ignore[no-any-return]
+
+
+def job_due(db: DbApi, instance_id: int, now: datetime) -> bool:
+    """Whether a pending job of the instance is due (engine work now: the instance is ``running``)."""
+    found = db.first("SELECT 1 FROM job WHERE instance_id = :instance_id AND state = :pending "
+                     "AND due_at <= :now",
+                     {"instance_id": instance_id, "pending": JobState.PENDING, "now": db.time(now)})
+    return found is not None

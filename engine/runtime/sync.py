@@ -17,8 +17,9 @@ from sqlalchemy import delete, select, update
 
 from engine import audit
 from engine.audit import Actor
+from engine.definitions.interchange import assignee_of
 from engine.definitions.properties import task_properties
-from engine.runtime import rows
+from engine.runtime import event_subprocesses, rows
 from engine.spiff.state import DeferredServiceTask
 from engine.states import JobState, MessageStatus, TaskState
 from engine.store.db import UnitOfWork
@@ -58,6 +59,20 @@ def _lane_roles(task_spec: Any) -> list[str]:
     return [task_spec.lane] if getattr(task_spec, "lane", None) else []
 
 
+def _assignee(db: Any, task_spec: Any) -> str | None:
+    """The user the model assigns the task to (``camunda:assignee``) when that user is active and holds the
+    task's role; otherwise None: the task opens unclaimed, for its role (the lint's notice said so)."""
+    username = assignee_of(task_spec)
+    if username is None:
+        return None
+    roles = _lane_roles(task_spec)
+    found = db.all("SELECT r.role_name FROM app_user u LEFT JOIN user_role r ON r.user_id = u.id "
+                   "WHERE u.username = :username AND u.active = :active",
+                   {"username": username, "active": True})
+    held = {row[0] for row in found}
+    return username if found and (not roles or held & set(roles)) else None
+
+
 def _due_at(task: Any, now: datetime, script_engine: Any) -> datetime | None:
     due = task_properties(task.task_spec).due
     if not due:
@@ -91,6 +106,7 @@ def derive(workflow: Any) -> Derived:
                 derived.timers[str(task.id)] = (task, due)
         elif isinstance(definition, MessageEventDefinition):
             derived.messages.add(pending.name)
+    derived.messages |= set(event_subprocesses.message_starts(workflow).values())
     return derived
 
 
@@ -115,10 +131,13 @@ def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
                       signature_meaning=props.signature_meaning,
                       signature_distinct_from=",".join(props.distinct_from) or None,
                       due_at=_due_at(task, now, script_engine), state=TaskState.OPEN, created_at=now)
+        assignee = _assignee(db, spec)
+        if assignee is not None:
+            values.update(state=TaskState.CLAIMED, assignee=assignee)
         task_id = rows.insert_task(db, values, uow.audit_key)
         audit.record(uow, actor, "task.created", "task", task_id, f"{values['name']} ({label})", at=now,
                      after={"element_id": values["element_id"], "lane": values["lane"],
-                            "state": TaskState.OPEN})
+                            "state": values["state"], **({"assignee": assignee} if assignee else {})})
 
 
 def _cancel_jobs(uow: UnitOfWork, live: Live, now: datetime, kind: str, guids: set[str]) -> None:
@@ -247,5 +266,9 @@ def sync_instance(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
     if old.messages or new.messages:
         _sync_subscriptions(uow, live, now, old.messages, new.messages)
     live.indexed = new
-    return (due_now or bool(new.service) or any(due <= now for _, due in new.timers.values())
-            or bool(uow.info.pop("message_job_added", False)))
+    # a service task whose call was made due before this step may wait for a retry (backoff): ask its job
+    waiting_service = set(new.service) - {job["task_guid"] for job in jobs}
+    return (due_now or len(waiting_service) < len(new.service)
+            or any(due <= now for _, due in new.timers.values())
+            or bool(uow.info.pop("message_job_added", False))
+            or (bool(waiting_service) and rows.job_due(uow.db, live.row.id, now)))

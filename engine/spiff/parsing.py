@@ -13,6 +13,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 
+from engine.definitions import interchange
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import protected_variables
 from engine.dmn.service import DecisionServiceSpec, compile_bundle_dmn, decision_service_key
@@ -130,6 +131,7 @@ def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None)
         current = None
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
+        interchange.apply(trees, [spec, *subprocess_specs.values()])
         wire_specs(spec, *subprocess_specs.values())
     except DefinitionError:
         raise

@@ -28,6 +28,7 @@ from SpiffWorkflow.util import task as task_util
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
 from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskConverter
+from engine.runtime import event_subprocesses
 
 # Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
 # after which ready tasks are no longer found. Engine steps use the default, so raise the default.
@@ -61,6 +62,7 @@ def wire_specs(*specs: Any) -> None:
     mid-loop onto a freshly parsed spec would otherwise never merge its children and stall.
     """
     for spec in specs:
+        event_subprocesses.wire(spec)
         for task_spec in spec.task_specs.values():
             if isinstance(task_spec, LoopTask):
                 child = spec.task_specs[task_spec.task_spec]

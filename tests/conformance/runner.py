@@ -1,0 +1,110 @@
+"""Run one public BPMN file two ways: with SpiffWorkflow 3.2.0 alone (its own parser and script engine, the
+way its users run it), and with gmpflow through its service API (deploy, start, complete tasks as a person
+holding every role the file names). Each run ends in an outcome: ``completed`` with the end data, ``waiting``
+(a timer, a message or nobody's task holds it), or ``refused`` with the problem code (gmpflow's lint or
+SpiffWorkflow's parser or a failed step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+
+from engine.audit import Actor
+from engine.definitions.bundle import Bundle
+from engine.errors import GmpflowError, ValidationFailed
+from engine.identity import Principal
+from engine.services import Gmpflow
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+MAX_ROUNDS = 30  # rounds of completing every open task: enough for every loop of the corpus
+TESTER = "conformance"
+
+
+@dataclass
+class Outcome:
+    status: str                      # completed | waiting | refused
+    data: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None          # why refused
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"status": self.status}
+        if self.status == "completed":
+            found["data"] = self.data
+        if self.code:
+            found["code"] = self.code
+        return found
+
+
+def process_id(path: Path) -> str:
+    """The process a file is run by: its one executable process, else its first one."""
+    processes = etree.parse(str(path)).getroot().findall(f".//{{{BPMN_NS}}}process")
+    runnable = [p for p in processes if p.get("isExecutable", "true") != "false"]
+    return (runnable or processes)[0].get("id")
+
+
+def plain(data: dict[str, Any]) -> dict[str, Any]:
+    """End data as JSON would carry it (tuples as lists), for comparing the two runs."""
+    import json
+    return json.loads(json.dumps(data, default=str))
+
+
+def run_spiff(path: Path) -> Outcome:
+    try:
+        parser = SpiffBpmnParser(validator=VALIDATOR)
+        parser.add_bpmn_files([str(path)])
+        pid = process_id(path)
+        workflow = BpmnWorkflow(parser.get_spec(pid), parser.get_subprocess_specs(pid))
+        workflow.do_engine_steps()
+        for _ in range(MAX_ROUNDS):
+            ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+            if not ready:
+                break
+            for task in ready:
+                task.run()
+            workflow.do_engine_steps()
+    except Exception as exc:  # every failure of SpiffWorkflow alone is an outcome of the comparison
+        return Outcome("refused", code=type(exc).__name__)
+    if not workflow.is_completed():
+        return Outcome("waiting")
+    return Outcome("completed", plain(dict((workflow.last_task or workflow.task_tree).data)))
+
+
+def lane_roles(path: Path) -> set[str]:
+    root = etree.parse(str(path)).getroot()
+    return {lane.get("name") for lane in root.iter(f"{{{BPMN_NS}}}lane") if lane.get("name")}
+
+
+def run_gmpflow(engine: Gmpflow, path: Path) -> Outcome:
+    """Deploy the file, start it, complete every open task round by round (as a person holding every role
+    of the engine, the file's lanes added as roles first, as an admin would)."""
+    admin = Actor("admin", "Ada Admin")
+    known = {role.name for role in engine.list_roles()}
+    for role in sorted(lane_roles(path) - known):
+        try:
+            engine.add_role(admin, role, "a lane of a conformance model", "conformance: the lane's role")
+        except ValidationFailed:  # not a role name ('Tester', 'A'): the lint will say the lane names no role
+            pass
+    person = Principal(TESTER, "Conformance Tester", frozenset(r.name for r in engine.list_roles()))
+    try:
+        dep, _ = engine.deploy(admin, bundle=Bundle({path.name: path.read_text(encoding="utf-8")}),
+                               activate=True)
+        instance = engine.start_instance(person, dep.key, f"{path.stem}", {})
+        for _ in range(MAX_ROUNDS):
+            tasks = [t for t in engine.list_tasks(person, instance_id=instance.id)]
+            if not tasks:
+                break
+            for task in tasks:
+                engine.complete_task(person, task.id, {})
+        detail = engine.instance_detail(instance.id)
+    except GmpflowError as exc:
+        problems = exc.context.get("problems") or []
+        return Outcome("refused", code=problems[0]["code"] if problems else exc.code)
+    if detail["instance"].status != "completed":
+        return Outcome("waiting")
+    return Outcome("completed", plain(detail["variables"]))
