@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine import equipment_log
 from engine.audit import Actor
 from engine.errors import Conflict
 from engine.masterdata import effective, importer, records, types
@@ -74,13 +75,28 @@ def demo_masterdata_files() -> list[Path]:
     return sorted((types.folder() / "demo").glob("*.json"))
 
 
+# Demo dates are set from the day of init (days after it), so that a demo works whenever it is installed.
+DEMO_DATES = {("equipment", "calibration_due"): 180, ("personnel_qualification", "valid_until"): 365}
+
+
+def dated(item: dict[str, Any], today: date) -> dict[str, Any]:
+    """A demo item with its ``DEMO_DATES`` fields set relative to ``today``."""
+    data = dict(item.get("data") or {})
+    for (type_name, field), days in DEMO_DATES.items():
+        if item.get("type") == type_name and field in data:
+            data[field] = (today + timedelta(days=days)).isoformat()
+    return {**item, "data": data}
+
+
 def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersion]:
-    """Import ``masterdata/demo/*.json`` (records not there yet) and make each version effective at once.
+    """Import ``masterdata/demo/*.json`` (records not there yet, their ``DEMO_DATES`` relative to today) and
+    make each version effective at once.
 
     Bootstrap rule, like the first deployment of a shipped model: demo data is made effective directly,
     without a change request, audited with the reason "bootstrap demo data". One transaction.
     """
-    items = [item for path in demo_masterdata_files()
+    today = engine.clock.now().date()
+    items = [dated(item, today) for path in demo_masterdata_files()
              for item in json.loads(path.read_text(encoding="utf-8"))]
     with engine.db.unit_of_work() as session:
         known = {(type_name, key) for type_name, key in session.execute(
@@ -127,3 +143,14 @@ def load_demo_lots(engine: Gmpflow, actor: Actor) -> list[dict[str, Any]]:
         except Conflict:
             continue  # from an earlier init
     return created
+
+
+def load_demo_cleanings(engine: Gmpflow, actor: Actor) -> list[str]:
+    """The demo equipment recorded clean as of init (bootstrap rule, said in each entry: no cleaning
+    signatures are made in anyone's name); equipment with a cleaning already is left alone."""
+    now = engine.clock.now()
+    with engine.db.unit_of_work() as session:
+        keys = list(session.scalars(select(MasterDataRecord.key)
+                                    .where(MasterDataRecord.type_name == "equipment")
+                                    .order_by(MasterDataRecord.key)))
+        return [key for key in keys if equipment_log.record_init_cleaning(session, actor, key, now)]

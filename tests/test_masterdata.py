@@ -328,8 +328,11 @@ def test_demo_master_data_is_loaded_effective_by_the_bootstrap_rule_once(engine:
         reasons = set(session.scalars(select(AuditEvent.reason).where(
             AuditEvent.action == "masterdata.version_effective")))
     assert statuses == {"effective"} and reasons == {"bootstrap demo data"}
-    assert (md.effective_at("equipment", "EQ-PRESS-02").data["calibration_due"]
-            < engine.clock.now().date().isoformat())
+    today = engine.clock.now().date()  # demo dates are set from the day of init: calibrated, qualified
+    assert md.effective_at("equipment", "EQ-PRESS-02").data["calibration_due"] == (
+        today + timedelta(days=180)).isoformat()
+    assert md.effective_at("personnel_qualification", "oscar.compression").data["valid_until"] == (
+        today + timedelta(days=365)).isoformat()
     steps = md.effective_at("recipe", "SOP-PARA-500").data["steps"]
     assert len(steps) == 3 and [p["name"] for s in steps for p in s["parameters"] if p["critical"]] == [
         "granulate moisture"]
