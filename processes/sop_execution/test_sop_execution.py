@@ -15,7 +15,8 @@ from engine import failpoints
 from engine.errors import PermissionDenied, SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from tests.b2mml_schema import assert_valid
-from tests.batch_support import SOP, SOP_KEY, Plant, effective
+from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant, effective
+from tests.session_support import ApiCaller
 
 GRANULATE = {"impeller speed": 200, "moisture": 2.0}
 
@@ -255,9 +256,10 @@ def test_an_unqualified_operator_can_neither_claim_nor_complete_a_step_and_leave
     step1 = plant.step("B-1", 1)
     task = plant.task("oscar", step1, "perform")
     audit_before = len(plant.engine.audit_events(object_type="task", object_id=str(task.id)))
-    with pytest.raises(PermissionDenied) as claimed:
-        plant.engine.claim_task(plant.people["oscar"], task.id)
-    assert claimed.value.code == "not_permitted" and "'weighing'" in claimed.value.message
+    api = ApiCaller(plant.engine, "qualification", PASSWORD)
+    claimed = api("POST", f"/api/v1/tasks/{task.id}/claim", "oscar")
+    assert (claimed.status_code, claimed.json["code"]) == (403, "not_permitted")
+    assert "needs the qualification 'weighing'" in claimed.json["detail"]
     with pytest.raises(PermissionDenied) as completed:
         plant.perform("oscar", "B-1", 1, {"weight": 0.5})
     assert completed.value.code == "not_permitted" and "'weighing'" in completed.value.message
