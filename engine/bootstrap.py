@@ -17,6 +17,7 @@ from engine.masterdata import effective, importer, records, types
 from engine.services import Gmpflow
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
+from gmp import equipment_log
 
 PROCESSES = Path(__file__).resolve().parents[1] / "gmp" / "processes"
 DEMO_USERS = [
@@ -152,3 +153,14 @@ def load_demo_lots(engine: Gmpflow, actor: Actor) -> list[dict[str, Any]]:
         except Conflict:
             continue  # from an earlier init
     return created
+
+
+def load_demo_cleanings(engine: Gmpflow, actor: Actor) -> list[str]:
+    """The demo equipment recorded clean as of init (bootstrap rule, said in each entry: no cleaning
+    signatures are made in anyone's name); equipment with a cleaning already is left alone."""
+    now = engine.clock.now()
+    with engine.db.unit_of_work() as session:
+        keys = list(session.scalars(select(MasterDataRecord.key)
+                                    .where(MasterDataRecord.type_name == "equipment")
+                                    .order_by(MasterDataRecord.key)))
+        return [key for key in keys if equipment_log.record_init_cleaning(session, actor, key, now)]

@@ -73,6 +73,8 @@ def init(demo: bool) -> None:
             for lot in bootstrap.load_demo_lots(engine, _actor()):
                 click.echo(f"demo lot {lot['lot_id']} {lot['material']} {lot['status']} "
                            f"(expiry {lot['expiry']})")
+            for equipment_id in bootstrap.load_demo_cleanings(engine, _actor()):
+                click.echo(f"demo equipment {equipment_id} recorded clean as of today")
     except GmpflowError as exc:
         _fail(exc)
 

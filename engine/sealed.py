@@ -23,6 +23,7 @@ from engine.definitions.bundle import Bundle
 from engine.integrity import TASK_SEALED, AuditKey
 from engine.store.dbapi import DbApi, dbapi
 from engine.store.models import Deployment, HumanTask, ProcessInstance, User, UserRole
+from gmp import equipment_log
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ def verify_rows(session: Session) -> tuple[int, RowProblem | None]:
             if problem is not None:
                 return checked, problem
             checked += 1
-    return checked, None
+    logged, changed = equipment_log.verify_rows(session)  # append-only rows, each sealed as written
+    if changed is not None:
+        return checked + logged, RowProblem("equipment_log", changed, _CHANGED)
+    return checked + logged, None
 
 
 _CHANGED = "the row does not match its MAC (changed outside gmpflow)"

@@ -70,7 +70,7 @@ from engine.store.models import (
     Setting,
     User,
 )
-from gmp import batch, batch_disposition, batch_record, governance, lots, orders
+from gmp import batch, batch_disposition, batch_record, equipment_log, governance, lots, orders
 
 CHANGE_CONTROL_MODES = ("required", "off")
 
@@ -114,6 +114,8 @@ class Gmpflow:
         self.registry = self.registry.extended(batch.operations(self))
         # material lots: the disposition model sets a lot's status (gmp.lots)
         self.registry = self.registry.extended(lots.operations(self))
+        # the equipment logbook: the cleaning model writes cleanings, a batch's end releases its equipment
+        self.registry = self.registry.extended(equipment_log.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -510,7 +512,9 @@ class Gmpflow:
         return task
 
     def claim_task(self, principal: Principal, task_id: int) -> TaskRow:
-        return tasks.claim(self.runtime, principal, task_id)
+        """Raises NotPermitted (audited) when the task needs a qualification the principal lacks."""
+        with authority.refusals(self.db, self.clock, principal.actor):
+            return tasks.claim(self.runtime, principal, task_id)
 
     def unclaim_task(self, principal: Principal, task_id: int) -> TaskRow:
         return tasks.unclaim(self.runtime, principal, task_id)
@@ -526,8 +530,9 @@ class Gmpflow:
         signer = signatures.make_signer(self.clock, principal, signature, self.records)
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
-            return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
-                                  guard_context={"signature_meaning": meaning})
+            with authority.refusals(self.db, self.clock, principal.actor):
+                return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
+                                      guard_context={"signature_meaning": meaning})
         except SignatureRejected as exc:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:
@@ -601,6 +606,14 @@ class Gmpflow:
                 lots.record_refusal(session, actor, use, exc, batch_id=batch_id, instance_id=instance_id,
                                     step=step)
             raise
+
+    # -- the equipment logbook (gmp.equipment_log) ---------------------------------------------------
+    def equipment_logbook(self, reader: Principal | None, equipment_id: str) -> dict[str, Any]:
+        """The equipment's state and logbook; ``not_permitted`` unless ``reader`` reads every record (as for
+        batch records, ``engine.access``); NotFound for equipment nobody registered or logged."""
+        access.check_every_record(reader, "equipment logbooks")
+        with self.db.read() as session:
+            return equipment_log.logbook(session, equipment_id, self.clock.now())
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, sender: Principal | Actor, name: str, correlation_keys: dict[str, Any] | None = None,

@@ -155,11 +155,14 @@ def excluded_signers(session: Session, instance: InstanceRow | ProcessInstance, 
             for who, why in _related(session, instance):
                 excluded.setdefault(who, why)
         elif kind == "performer":
-            for performer in session.scalars(select(HumanTask.completed_by).where(
-                    HumanTask.instance_id == instance.id, HumanTask.element_id == element_id,
-                    HumanTask.state == TaskState.COMPLETED)):
-                if performer:
-                    excluded.setdefault(performer, f"they performed '{element_id}'")
+            # the entry that stands: an earlier completion that the process sent back (refused, incomplete)
+            # is an attempt, and whoever made it may still witness another person's accepted entry
+            performer = session.scalar(select(HumanTask.completed_by).where(
+                HumanTask.instance_id == instance.id, HumanTask.element_id == element_id,
+                HumanTask.state == TaskState.COMPLETED).order_by(HumanTask.completed_at.desc(),
+                                                                 HumanTask.id.desc()).limit(1))
+            if performer:
+                excluded.setdefault(performer, f"they performed '{element_id}'")
         elif kind == "signers":
             guids = select(HumanTask.task_guid).where(HumanTask.instance_id == instance.id,
                                                       HumanTask.element_id == element_id)

@@ -16,24 +16,24 @@ instance it started earlier (by business key) and does not start it again.
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine import qualifications
 from engine.audit import Actor
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import EntryRefused, NotFound, ValidationFailed
 from engine.masterdata import effective
 from engine.operations import CallContext, Operation
 from engine.states import TaskState
 from engine.store.models import (
     HumanTask,
-    MasterDataRecord,
     MasterDataVersion,
     MessageSubscription,
     ProcessInstance,
 )
-from gmp import batch_record
+from gmp import batch_record, equipment_log
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 STEP_PROCESS = "sop_step"
 STEP_REQUESTED = "sop_step_requested"
 STEPS_COMPLETED = "sop_steps_completed"
-USABLE_EQUIPMENT = ("available", "in_use")
 RUNNABLE = ("effective", "superseded")
 
 
@@ -102,11 +101,15 @@ def operations(engine: Gmpflow) -> list[Operation]:
         Operation("sop.check_entry", lambda p, c: check_entry(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "properties": {
                       "equipment_id": {"type": ["string", "null"]},
+                      "batch_id": {"type": ["string", "null"]},
+                      "product": {"type": ["string", "null"]},
+                      "step_number": {"type": ["integer", "null"]},
                       "required_class": {"type": ["string", "null"]},
                       "required_qualification": {"type": ["string", "null"]}}},
-                  description="Checks a performed step against the master data in force now: the equipment "
-                              "used (required class, status, calibration) and the performer's "
-                              "qualification."),
+                  description="Checks a performed step against the master data and the equipment logbook "
+                              "now: the equipment used (required class, status, calibration, in use by "
+                              "another batch, clean) and the performer's qualification; accepted, the "
+                              "equipment is in use by the batch."),
         Operation("sop.correction_context", lambda p, c: correction_context(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id", "step_number", "parameter"],
                                  "properties": {"batch_id": {"type": "string"},
@@ -221,72 +224,59 @@ def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
 
 
 def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-    """{ok, reason, equipment, qualification}: the equipment check, then the qualification of whoever
-    completed the instance's latest ``perform`` task (a ``personnel_qualification`` in force now, valid
-    until today or later)."""
+    """{ok, reason, code, equipment, qualification}: the equipment check (``gmp.equipment_log.check``),
+    then the qualification of whoever completed the instance's latest ``perform`` task (a
+    ``personnel_qualification`` in force now, valid until today or later; claiming and completing the task
+    already refused anyone else, ``engine.qualifications``). Accepted, the equipment is marked in use by
+    the batch."""
     result = check_equipment(engine, params)
     result["qualification"] = None
     skill = params.get("required_qualification")
-    if not skill or context.instance_id is None:
-        return result
     now = engine.clock.now()
-    with engine.db.read() as session:
-        performer = session.scalar(select(HumanTask.completed_by).where(
-            HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
-            HumanTask.state == TaskState.COMPLETED)
-            .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
-            .limit(1))
-        keys = session.scalars(select(MasterDataRecord.key).where(
-            MasterDataRecord.type_name == "personnel_qualification")).all()
-        found = None
-        for key in keys:
-            version = effective.effective_at(session, "personnel_qualification", key, now)
-            if version is not None and version.data.get("person") == performer \
-                    and version.data.get("qualification") == skill:
-                found = {"key": key, "version": version.number,
-                         "valid_until": version.data.get("valid_until")}
-    result["qualification"] = {"person": performer, "qualification": skill, "record": found}
-    today = now.astimezone(timezone.utc).date()
-    if found is None:
-        reason = f"{performer} holds no qualification '{skill}' in force."
-    elif date.fromisoformat(str(found["valid_until"])) < today:
-        reason = f"{performer}'s qualification '{skill}' expired on {found['valid_until']}."
-    else:
-        return result
-    return {**result, "ok": False, "reason": " ".join(r for r in (result.get("reason"), reason) if r)}
+    if skill and context.instance_id is not None:
+        with engine.db.read() as session:
+            performer = session.scalar(select(HumanTask.completed_by).where(
+                HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
+                HumanTask.state == TaskState.COMPLETED)
+                .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
+                .limit(1))
+            found = qualifications.held(session, str(performer), str(skill), now)
+        result["qualification"] = {"person": performer, "qualification": skill, "record": found}
+        refusal = qualifications.refusal(str(performer), str(skill), found, now)
+        if refusal is not None:
+            return {**result, "ok": False, "code": result.get("code") or "qualification_missing",
+                    "reason": " ".join(r for r in (result.get("reason"), refusal) if r)}
+    if result["ok"] and result["equipment"] is not None:
+        try:
+            with engine.db.unit_of_work() as session:
+                equipment_log.use(session, _system(context), params.get("equipment_id"),
+                                  str(params.get("batch_id") or ""), params.get("product"), now,
+                                  required_class=params.get("required_class"),
+                                  step=params.get("step_number"), instance_id=context.instance_id)
+        except EntryRefused as exc:  # taken by another batch since the check
+            return {**result, "ok": False, "code": exc.code, "reason": exc.message}
+    return result
 
 
 def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
-    """{ok, reason, equipment}: the equipment record in force now, checked for class, status, calibration."""
-    required, equipment_id = params.get("required_class"), (params.get("equipment_id") or "").strip()
-    if not required and not equipment_id:
-        return {"ok": True, "reason": None, "equipment": None}
-    if not equipment_id:
-        return {"ok": False, "reason": f"This step needs equipment of class {required}.", "equipment": None}
+    """{ok, reason, code, equipment}: ``gmp.equipment_log.check`` for the step's batch and product now (the
+    record in force, class, status, calibration, occupation, cleanliness)."""
     now = engine.clock.now()
     with engine.db.read() as session:
-        version = effective.effective_at(session, "equipment", equipment_id, now)
-        data = dict(version.data) if version is not None else None
-        number = version.number if version is not None else None
-    if data is None:
-        return {"ok": False, "reason": f"Equipment {equipment_id} is not registered (no effective record).",
-                "equipment": None}
-    info = {"id": equipment_id, "class": data.get("class"), "status": data.get("status"),
-            "calibration_due": data.get("calibration_due"), "version": number,
-            "checked_at": now.astimezone(timezone.utc).isoformat()}
-    today = now.astimezone(timezone.utc).date()
-    if required and data.get("class") != required:
-        return {"ok": False,
-                "reason": f"Equipment {equipment_id} is a {data.get('class')}, not a {required}.",
-                "equipment": info}
-    if data.get("status") not in USABLE_EQUIPMENT:
-        return {"ok": False, "reason": f"Equipment {equipment_id} is {data.get('status')}.",
-                "equipment": info}
-    due = data.get("calibration_due")
-    if due and date.fromisoformat(due) < today:
-        return {"ok": False, "reason": f"The calibration of {equipment_id} was due on {due}.",
-                "equipment": info}
-    return {"ok": True, "reason": None, "equipment": info}
+        try:
+            info = equipment_log.check(session, params.get("equipment_id"), str(params.get("batch_id") or ""),
+                                       params.get("product"), now,
+                                       required_class=params.get("required_class"))
+        except EntryRefused as exc:
+            equipment_id = (params.get("equipment_id") or "").strip()
+            version = (effective.effective_at(session, "equipment", equipment_id, now) if equipment_id
+                       else None)
+            seen = ({"id": equipment_id} if equipment_id else None) if version is None else {
+                "id": equipment_id, "class": version.data.get("class"), "status": version.data.get("status"),
+                "calibration_due": version.data.get("calibration_due"), "version": version.number,
+                "checked_at": now.astimezone(timezone.utc).isoformat()}
+            return {"ok": False, "reason": exc.message, "code": exc.code, "equipment": seen}
+    return {"ok": True, "reason": None, "code": None, "equipment": info}
 
 
 def correction_context(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ entered, by whom, when), the signatures (manifestations), the equipment checks (
 audit trail), the incidents, and the batch release instance's deviation closures and decision.
 
 Exceptions (review by exception) are entries of these kinds: ``deviation``, ``out_of_limit``,
-``correction``, ``late_signature``, ``calibration_lapsed``, ``unresolved_incident``; which kinds QA must
+``correction``, ``late_signature``, ``calibration_lapsed``, ``unresolved_incident``, ``equipment_refused`` (a
+step attempt refused on its equipment: not clean, in use, calibration due, ...), ``yield_out_of_limits`` and
+``reconciliation_out_of_tolerance`` (``gmp.batch_yield``, with the calculation); which kinds QA must
 see first is decided by the model (``processes/batch_release/release_exceptions.dmn``) from the counts
 in ``summary``. How late a step's signature may come is SOP master data (``late_signature_hours``), so
 the record of a batch applies the rule of the SOP version the batch ran on.
@@ -31,6 +33,7 @@ from engine.errors import NotFound
 from engine.states import TaskState
 from engine.store.models import (
     AuditEvent,
+    EquipmentLogEntry,
     HumanTask,
     Incident,
     Job,
@@ -40,13 +43,13 @@ from engine.store.models import (
     Signature,
     User,
 )
-from gmp import batch_disposition
+from gmp import batch_disposition, batch_yield
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
 
 EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
-                   "unresolved_incident")
+                   "unresolved_incident", "equipment_refused", *batch_yield.EXCEPTION_KINDS)
 STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
 
 
@@ -217,6 +220,9 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             exceptions.append({"kind": "correction", "step": n, "parameter": c["name"],
                                "text": f"{c['name']} corrected from {c['old_value']} to {c['new_value']} by "
                                        f"{c['by_name'] or c['by']}: {c['reason']}"})
+        for refusal in step["equipment_refusals"]:
+            exceptions.append({"kind": "equipment_refused", "step": n, "equipment": refusal["equipment_id"],
+                               "code": refusal["code"], "text": f"refused attempt: {refusal['reason']}"})
         if step["signed_late"]:
             exceptions.append({"kind": "late_signature", "step": n,
                                "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was "
@@ -243,6 +249,9 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
                       None)
     if yield_task is not None and yield_task.completed_by:
         participants.add(yield_task.completed_by)
+    calculated = batch_yield.calculate(session, batch_id, recipe_version, order,
+                                       yield_task.data if yield_task is not None else None)
+    exceptions.extend(batch_yield.exceptions(calculated))
     record: dict[str, Any] = {
         "batch_id": batch_id,
         "generated_at": iso(now),
@@ -261,6 +270,10 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "deviations": deviations,
         "corrections": [{**c, "step": s["number"]} for s in steps for c in s["corrections"]],
         "consumed": [{"product": k, "quantity": round(v, 6)} for k, v in sorted(consumed.items())],
+        "yield": {**calculated["yield"],
+                  "comment": (yield_task.data or {}).get("yield_comment") if yield_task else None},
+        "reconciliation": calculated["reconciliation"],
+        "equipment": _equipment_entries(session, batch_id),
         "incidents": incident_list,
         "exceptions": exceptions,
         "participants": sorted(p for p in participants if p),
@@ -271,6 +284,14 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
     if with_audit_trail:
         record["audit_trail"] = _audit_trail(session, all_ids)
     return record
+
+
+def _equipment_entries(session: Session, batch_id: str) -> list[dict[str, Any]]:
+    """The equipment logbook's lines of this batch: in use (from which step), released dirty at its end."""
+    return [{"equipment_id": e.equipment_id, "kind": e.kind, "at": iso(e.at), "step": e.step,
+             "product": e.product, "note": e.note}
+            for e in session.scalars(select(EquipmentLogEntry).where(EquipmentLogEntry.batch_id == batch_id)
+                                     .order_by(EquipmentLogEntry.id))]
 
 
 def _task_entry(task: HumanTask, names: dict[str, str],
@@ -336,6 +357,10 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
         delay_hours = round(delay.total_seconds() / 3600, 2)
         signed_late = late_hours is not None and delay > timedelta(hours=late_hours)
     equipment, qualification = None, None
+    refusals = [{"equipment_id": (r.get("equipment") or {}).get("id"), "code": r.get("code"),
+                 "reason": r.get("reason")} for r in checks
+                if isinstance(r, dict) and not r.get("ok")
+                and str(r.get("code") or "").startswith("equipment_")]
     last_check = next((r for r in reversed(checks) if isinstance(r, dict)), None)
     if last_check is not None:
         if last_check.get("equipment"):
@@ -349,7 +374,7 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
             "critical": any(p["critical"] for p in parameters),
             "parameters": parameters,
             "equipment_id": (last.data or {}).get("equipment_id") if last else None,
-            "equipment": equipment, "qualification": qualification,
+            "equipment": equipment, "qualification": qualification, "equipment_refusals": refusals,
             "materials_planned": definition.get("materials", []),
             "materials_used": list((last.data or {}).get("materials_used") or []) if last else [],
             "performed": performed, "attempts": len(performs),

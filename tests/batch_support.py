@@ -50,7 +50,8 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
                      "critical": False}]},
 ]}
 PROCESSES = [ROOT / "gmp" / "processes" / name
-             for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen")]
+             for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen",
+                          "equipment_cleaning")]
 
 
 def sig(username: str, meaning: str) -> dict[str, Any]:
@@ -102,10 +103,22 @@ class Plant:
         self.sop = effective(engine, "recipe", SOP_KEY, SOP)
         for path in PROCESSES:
             engine.deploy(ADMIN, [path])
+        self.clean("EQ-GRAN-01")
 
-    def start_batch(self, batch_id: str = "B-1", order: str = "MO-1") -> int:
-        self.simulator.counterpart.add_order(order, "PRD-PARA-500", 1000, state="running")
-        payload = {"order_id": order, "batch_id": batch_id, "product": "PRD-PARA-500", "quantity": 1000,
+    def clean(self, equipment_id: str, performer: str = "olivia", verifier: str = "sam") -> int:
+        """Clean the equipment through the cleaning model (Performed, then Verified by a second person)."""
+        started = self.engine.start_instance(self.people[performer], "equipment_cleaning", equipment_id,
+                                             {"equipment_id": equipment_id})
+        instance_id = int(started.id)
+        self.complete(performer, instance_id, "perform_cleaning",
+                      {"cleaning_method": "washed with purified water, dried", "cleaned_per_sop": True},
+                      "Performed")
+        self.complete(verifier, instance_id, "verify_cleaning", {"visually_clean": True}, "Verified")
+        return instance_id
+
+    def start_batch(self, batch_id: str = "B-1", order: str = "MO-1", product: str = "PRD-PARA-500") -> int:
+        self.simulator.counterpart.add_order(order, product, 1000, state="running")
+        payload = {"order_id": order, "batch_id": batch_id, "product": product, "quantity": 1000,
                    "recipe_key": SOP_KEY, "recipe_version": self.sop.number, "recipe_version_id": self.sop.id,
                    "bom_version_id": None, "routing_version_id": None, "released_by": "paula",
                    "released_at": self.clock.now().isoformat()}

@@ -12,7 +12,7 @@ SIGNATURE_MEANINGS = ("Performed", "Verified", "Reviewed", "Approved", "Rejected
 # signature.distinctFrom rules (four eyes), comma separated; who may NOT sign the task:
 #   initiator          who started the instance
 #   all                the initiator and everyone who signed anything in the instance before
-#   performer:<taskId> who completed that task of the instance;  signers:<taskId>  who signed it
+#   performer:<taskId> who completed that task last (the entry that stands);  signers:<taskId>  who signed it
 #   variable:<name>    the usernames in that variable (a list or one name; ``a.b`` reads key b of
 #                      variable a); the variable is the engine's: a client cannot set it (see
 #                      ``protected_variables``), so it must be written by a script or a service task

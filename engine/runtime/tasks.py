@@ -7,7 +7,7 @@ from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
-from engine import access, audit, authority, forms
+from engine import access, audit, authority, forms, qualifications
 from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import record_locks, rows
@@ -75,6 +75,8 @@ def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskR
             raise Conflict(f"The task is claimed by {task.assignee}.", code="task_claimed_by_other",
                            assignee=task.assignee)
         check_transition(task.state, TaskState.CLAIMED, "task")
+        qualifications.check(uow.session, principal.username, required_qualification(runtime, uow, task), now,
+                             action="claim", task_id=task.id, task_name=task.name)
         task.state, task.assignee = TaskState.CLAIMED, principal.username
         rows.save_task(uow.db, task, uow.audit_key)
         audit.record(uow, principal.actor, "task.claimed", "task", task.id, task.name, at=now,
@@ -125,6 +127,10 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise Conflict(f"The task is claimed by {task.assignee}.", code="task_claimed_by_other",
                            assignee=task.assignee)
         check_authority(principal, task, "complete")
+        spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
+        if spiff_task is not None:  # before any entry is looked at
+            qualifications.check(uow.session, principal.username, _evaluated(runtime, spiff_task),
+                                 runtime.clock.now(), action="complete", task_id=task.id, task_name=task.name)
         form = live.parsed.forms.get(task.form_id) if task.form_id else None
         if task.form_id and form is None:
             raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
@@ -132,7 +138,6 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         if form is not None:
             data = forms.validate(form, data)
         refuse_protected(live.parsed.protected_variables, data)
-        spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
         if spiff_task is None or spiff_task.state != SpiffState.READY:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
@@ -156,6 +161,33 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                      after={"state": TaskState.COMPLETED, "data": data})
     return task
 
+
+
+def required_qualification(runtime: InstanceRuntime, uow: Any, task: TaskRow) -> Any:
+    """The value of the task's ``qualification.required`` property (``engine.qualifications``), None without
+    one; the instance's state is read only for a task whose model has the property."""
+    from engine.definitions.properties import properties_of
+
+    parsed = runtime.parsed(uow, rows.load_instance(uow.db, task.instance_id).deployment_id)
+    specs = [parsed.spec, *parsed.subprocess_specs.values()]
+    spec = next((s.task_specs[task.element_id] for s in specs if task.element_id in s.task_specs), None)
+    if spec is None or not properties_of(spec).get(qualifications.PROPERTY):
+        return None
+    spiff_task = runtime.read(uow.session, task.instance_id).workflow.get_task_from_id(UUID(task.task_guid))
+    return _evaluated(runtime, spiff_task) if spiff_task is not None else None
+
+
+def _evaluated(runtime: InstanceRuntime, spiff_task: Any) -> Any:
+    from engine.definitions.properties import properties_of
+
+    expression = properties_of(spiff_task.task_spec).get(qualifications.PROPERTY)
+    if not expression:
+        return None
+    try:
+        return runtime.script_engine.environment.evaluate(expression, dict(spiff_task.data))
+    except Exception as exc:  # a model that cannot say what it needs lets nobody in
+        raise PermissionDenied(f"The task's required qualification cannot be read ({exc}).",
+                               code="not_permitted") from None
 
 
 def refuse_protected(protected: frozenset[str], data: dict[str, Any]) -> None:

@@ -446,3 +446,29 @@ class LotEvent(Base):
     instance_id: Mapped[int | None] = mapped_column(BigId)
     step: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EquipmentLogEntry(Base):
+    """One line of an equipment logbook (``gmp.equipment_log``): ``cleaned`` (performed and verified by
+    whom, through the cleaning model), ``in_use`` (by a batch, for a product, from a step), ``released``
+    (the batch ended: dirty with that product), ``maintenance``, ``calibration``. Append-only (database
+    triggers refuse UPDATE and DELETE) and sealed (``row_mac``)."""
+
+    __tablename__ = "equipment_log"
+    __table_args__ = (Index("ix_equipment_log_equipment", "equipment_id", "id"),
+                      Index("ix_equipment_log_batch", "batch_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    equipment_id: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    batch_id: Mapped[str | None] = mapped_column(String(200))
+    product: Mapped[str | None] = mapped_column(String(50))
+    step: Mapped[int | None] = mapped_column(Integer)
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    performed_by: Mapped[str | None] = mapped_column(String(100))
+    verified_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # gmp.equipment_log: every column

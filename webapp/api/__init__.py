@@ -143,6 +143,7 @@ def openapi_document() -> Any:
 from webapp.api import (  # noqa: E402,F401
     batches,
     definitions,
+    equipment,
     instances,
     lots,
     masterdata,

@@ -127,6 +127,14 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     erp, sam, olivia, oscar, quinn = (Api(flow, name)
                                       for name in ("paula", "sam", "olivia", "oscar", "quinn"))
     work = flow.run_jobs  # the worker, between requests
+    for equipment_id in ("EQ-GRAN-01", "EQ-PRESS-01"):  # cleaned by one person, verified by another
+        cleaning = olivia.post("/process-definitions/equipment_cleaning/instances",
+                               {"business_key": equipment_id, "variables": {"equipment_id": equipment_id}},
+                               201)
+        olivia.sign(cleaning["id"], "perform_cleaning", {"cleaning_method": "washed, rinsed, dried",
+                                                         "cleaned_per_sop": True}, "Performed")
+        sam.sign(cleaning["id"], "verify_cleaning", {"visually_clean": True}, "Verified")
+        work()
 
     # the ERP announces a production order; the supervisor releases it
     order = tryton.create_order(10)

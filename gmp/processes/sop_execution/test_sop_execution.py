@@ -12,10 +12,11 @@ import pytest
 
 from connectors.b2mml import messages as m
 from engine import failpoints
-from engine.errors import SignatureRejected, ValidationFailed
+from engine.errors import PermissionDenied, SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from tests.b2mml_schema import assert_valid
-from tests.batch_support import SOP, SOP_KEY, Plant, effective
+from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant, effective
+from tests.session_support import ApiCaller
 
 GRANULATE = {"impeller speed": 200, "moisture": 2.0}
 
@@ -236,7 +237,8 @@ def test_a_connector_incident_is_in_the_batch_record_with_its_resolution(plant: 
     assert plant.simulator.counterpart.orders["MO-1"]["produced_quantity"] == 1000
 
 
-def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(plant: Plant) -> None:
+def needs_weighing(plant: Plant) -> None:
+    """Step 1 of the SOP now needs the qualification 'weighing', which olivia holds and oscar does not."""
     engine, admin = plant.engine, plant.people["ada"].actor
     qualified = {**SOP, "steps": [{**SOP["steps"][0], "required_qualification": "weighing"},
                                   *SOP["steps"][1:]]}
@@ -245,16 +247,50 @@ def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(p
     plant.sop = engine.masterdata.make_effective(admin, draft.id, None, None)
     effective(engine, "personnel_qualification", "olivia.weighing",
               {"person": "olivia", "qualification": "weighing", "valid_until": "2026-12-31"})
+
+
+def test_an_unqualified_operator_can_neither_claim_nor_complete_a_step_and_leaves_no_attempt(
+        plant: Plant) -> None:
+    needs_weighing(plant)
     plant.start_batch()
-    step1 = plant.perform("oscar", "B-1", 1, {"weight": 0.5})
-    assert plant.open_elements(step1) == ["perform"]
-    assert plant.engine.instance_detail(step1)["variables"]["entry_errors"] == [
-        "oscar holds no qualification 'weighing' in force."]
+    step1 = plant.step("B-1", 1)
+    task = plant.task("oscar", step1, "perform")
+    audit_before = len(plant.engine.audit_events(object_type="task", object_id=str(task.id)))
+    api = ApiCaller(plant.engine, "qualification", PASSWORD)
+    claimed = api("POST", f"/api/v1/tasks/{task.id}/claim", "oscar")
+    assert (claimed.status_code, claimed.json["code"]) == (403, "not_permitted")
+    assert "needs the qualification 'weighing'" in claimed.json["detail"]
+    with pytest.raises(PermissionDenied) as completed:
+        plant.perform("oscar", "B-1", 1, {"weight": 0.5})
+    assert completed.value.code == "not_permitted" and "'weighing'" in completed.value.message
+    assert plant.task("oscar", step1, "perform").state == "open"  # not claimed, nothing entered or signed
+    refusals = plant.engine.audit_events(object_type="task", object_id=str(task.id))
+    assert [e.action for e in refusals[audit_before:]] == ["task.claim_refused", "task.complete_refused"]
+    assert plant.engine.list_signatures(step1) == []
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     assert plant.status(step1) == InstanceStatus.COMPLETED
     step = plant.engine.batch_record("B-1")["steps"][0]
-    assert step["performed"]["by"] == "olivia" and step["attempts"] == 2
+    assert step["performed"]["by"] == "olivia" and step["attempts"] == 1
     assert step["qualification"]["record"]["key"] == "olivia.weighing"
+
+
+def test_an_operator_whose_attempt_was_sent_back_may_still_witness_the_accepted_entry(plant: Plant) -> None:
+    """The demo has two operators: oscar's incomplete entry of the critical step is sent back, olivia performs
+    it again, and oscar — not the performer of the entry that stands — verifies it; the batch does not get
+    stuck."""
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5})
+    step2 = plant.perform("oscar", "B-1", 2, {"impeller speed": 200}, equipment="EQ-GRAN-01")  # no moisture
+    assert plant.open_elements(step2) == ["perform"]
+    assert "No value for moisture." in plant.engine.instance_detail(step2)["variables"]["entry_errors"]
+    plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
+    with pytest.raises(SignatureRejected) as own:
+        plant.complete("olivia", step2, "verify", {"verified": True}, "Verified")
+    assert own.value.code == "signature_four_eyes"
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    assert plant.status(step2) == InstanceStatus.COMPLETED
+    step = plant.engine.batch_record("B-1")["steps"][1]
+    assert (step["performed"]["by"], step["verified"]["by"], step["attempts"]) == ("olivia", "oscar", 2)
 
 
 def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(plant: Plant) -> None:
