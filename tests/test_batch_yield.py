@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from processes.batch_release.test_batch_release import pdf_text
 
-from engine import lots
 from engine.audit import Actor
 from engine.errors import ValidationFailed
+from gmp import lots
+from gmp.processes.batch_release.test_batch_release import pdf_text
 from tests.batch_support import SOP, SOP_KEY, Plant
 
 LIMITED = {**SOP, "theoretical_yield": {"quantity": 1000, "unit": "pcs"},

@@ -43,6 +43,7 @@ class Demo:
         bootstrap.add_demo_users(engine, INIT)
         bootstrap.load_demo_masterdata(engine, INIT)
         bootstrap.load_demo_lots(engine, INIT)
+        bootstrap.load_demo_cleanings(engine, INIT)
 
     def work(self) -> None:
         while self.engine.run_jobs_once():

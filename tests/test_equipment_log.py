@@ -46,7 +46,7 @@ def check_of(plant: Plant, step_instance: int) -> dict[str, Any]:
 
 
 def logbook(plant: Plant, equipment_id: str = "EQ-GRAN-01") -> dict[str, Any]:
-    return plant.gmp.equipment_logbook(plant.people["quinn"], equipment_id)
+    return plant.engine.equipment_logbook(plant.people["quinn"], equipment_id)
 
 
 def test_an_accepted_step_marks_the_equipment_in_use_and_the_batch_end_leaves_it_dirty(plant: Plant) -> None:
@@ -188,7 +188,7 @@ def test_a_cleaning_is_recorded_by_the_cleaning_model_only(plant: Plant, tmp_pat
     bpmn = (ROOT / "gmp" / "processes" / "equipment_cleaning" / "equipment_cleaning.bpmn").read_text()
     (tmp_path / "sneaky.bpmn").write_text(bpmn.replace('"equipment_cleaning"', '"sneaky_cleaning"'))
     for form in ("equipment_cleaning_start", "equipment_cleaning_perform", "equipment_cleaning_verify"):
-        (tmp_path / f"{form}.form").write_text((ROOT / "forms" / f"{form}.form").read_text())
+        (tmp_path / f"{form}.form").write_text((ROOT / "gmp" / "forms" / f"{form}.form").read_text())
     problems = plant.engine.lint([tmp_path])
     assert any("equipment.record_cleaning" in p.message and "equipment_cleaning" in p.message
                for p in problems), problems

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from processes.sop_execution.test_sop_execution import run_batch
 
+from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD as PLANT_PASSWORD
 from tests.batch_support import Plant
 from tests.conftest import ADMIN
