@@ -103,7 +103,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
                   params_schema={"type": "object", "properties": {
                       "equipment_id": {"type": ["string", "null"]},
                       "required_class": {"type": ["string", "null"]},
-                      "required_qualification": {"type": ["string", "null"]}}},
+                      "required_qualification": {"type": ["string", "null"]},
+                      "performer": {"type": ["string", "null"]}}},
                   description="Checks a performed step against the master data in force now: the equipment "
                               "used (required class, status, calibration) and the performer's "
                               "qualification."),
@@ -221,17 +222,21 @@ def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
 
 
 def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-    """{ok, reason, equipment, qualification}: the equipment check, then the qualification of whoever
-    completed the instance's latest ``perform`` task (a ``personnel_qualification`` in force now, valid
-    until today or later)."""
+    """{ok, reason, code, equipment, qualification}: every check of a step's entry — the equipment check,
+    then the qualification of the performer (``params['performer']``, the one completing the step; else
+    whoever completed the instance's latest ``perform`` task) — a ``personnel_qualification`` in force now,
+    valid until today or later. The one function for both the check before the signature
+    (``engine.step_entry``) and the step's service task: a check added here applies to both. ``code`` names
+    the first failed check (``equipment_refused``, ``qualification_refused``)."""
     result = check_equipment(engine, params)
+    result.setdefault("code", None if result["ok"] else "equipment_refused")
     result["qualification"] = None
     skill = params.get("required_qualification")
-    if not skill or context.instance_id is None:
+    if not skill or (context.instance_id is None and not params.get("performer")):
         return result
     now = engine.clock.now()
     with engine.db.read() as session:
-        performer = session.scalar(select(HumanTask.completed_by).where(
+        performer = params.get("performer") or session.scalar(select(HumanTask.completed_by).where(
             HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
             HumanTask.state == TaskState.COMPLETED)
             .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
@@ -253,7 +258,8 @@ def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
         reason = f"{performer}'s qualification '{skill}' expired on {found['valid_until']}."
     else:
         return result
-    return {**result, "ok": False, "reason": " ".join(r for r in (result.get("reason"), reason) if r)}
+    return {**result, "ok": False, "reason": " ".join(r for r in (result.get("reason"), reason) if r),
+            "code": result.get("code") or "qualification_refused"}
 
 
 def check_equipment(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:

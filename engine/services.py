@@ -34,6 +34,7 @@ from engine import (
     sealed,
     sessions,
     signatures,
+    step_entry,
 )
 from engine.audit import Actor
 from engine.clock import Clock
@@ -53,7 +54,7 @@ from engine.errors import (
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
-from engine.runtime import lifecycle, messages, rows, tasks, timer_starts
+from engine.runtime import entry_checks, lifecycle, messages, rows, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
@@ -114,6 +115,8 @@ class Gmpflow:
         self.registry = self.registry.extended(batch.operations(self))
         # material lots: the disposition model sets a lot's status (engine.lots)
         self.registry = self.registry.extended(lots.operations(self))
+        # the point of use: an SOP step's entry checked before its signature (engine.step_entry)
+        self.registry = self.registry.extended(step_entry.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -486,7 +489,10 @@ class Gmpflow:
                       signature: dict[str, Any] | None = None) -> TaskRow:
         """Complete a task; where the model asks, ``signature`` = ``{username, password, meaning}``.
 
-        Raises SignatureRejected (see ``engine.signatures``); the task stays open, and a rejected signing
+        Raises ``entry_checks.Refused`` (422, the reason as its code) when the task's entry check refuses,
+        before the signature is looked at: nothing of the completion is stored, the attempt is recorded as
+        the audit event ``task.entry_refused``. Raises SignatureRejected (see ``engine.signatures``); the
+        task stays open, and a rejected signing
         attempt is then counted toward the signer's lockout in its own unit of work (the completion's
         transaction has rolled back).
         """
@@ -494,7 +500,14 @@ class Gmpflow:
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
             return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
-                                  guard_context={"signature_meaning": meaning})
+                                  guard_context={"signature_meaning": meaning}, registry=self.registry)
+        except entry_checks.Refused as exc:  # the attempt stays visible; the completion rolled back
+            with self.db.unit_of_work() as session:
+                attempt = exc.attempt
+                audit.record(session, principal.actor, "task.entry_refused", "task", attempt["task_id"],
+                             f"{attempt['task']} ({attempt['business_key'] or attempt['instance_id']})",
+                             at=self.clock.now(), after=attempt, reason=exc.message)
+            raise
         except SignatureRejected as exc:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
      "parameters": [{"name": "blend time", "unit": "min", "target": 10, "low": 9, "high": 11,
                      "critical": False}]},
 ]}
+LOTS = {"L-PARA-7": "MAT-PARACETAMOL", "L-LAC-3": "MAT-LACTOSE"}  # released, 10 kg each, a year to expiry
 PROCESSES = [ROOT / "processes" / name
              for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen")]
 
@@ -98,6 +100,15 @@ class Plant:
         self.sop = effective(engine, "recipe", SOP_KEY, SOP)
         for path in PROCESSES:
             engine.deploy(ADMIN, [path])
+        for lot_id, material in LOTS.items():
+            self.receive_released_lot(lot_id, material)
+
+    def receive_released_lot(self, lot_id: str, material: str, quantity: float = 10, uom: str = "kg",
+                             expiry_days: int = 365) -> dict[str, Any]:
+        """A lot stored released (as ``init --demo`` stores its released lots: no disposition run here)."""
+        expiry = (self.clock.now() + timedelta(days=expiry_days)).date().isoformat()
+        return self.engine.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": quantity,
+                                              "uom": uom, "expiry": expiry}, released_by_init=True)
 
     def start_batch(self, batch_id: str = "B-1", order: str = "MO-1") -> int:
         self.simulator.counterpart.add_order(order, "PRD-PARA-500", 1000, state="running")

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.b2mml import messages as m
 from engine import failpoints
-from engine.errors import SignatureRejected, ValidationFailed
+from engine.errors import EntryRefused, SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import SOP, SOP_KEY, Plant, effective
@@ -126,14 +126,20 @@ def test_the_witness_cannot_be_the_performer(plant: Plant) -> None:
     assert plant.status(step2) == InstanceStatus.COMPLETED
 
 
-def test_equipment_of_the_wrong_class_or_unknown_is_refused_at_the_step(plant: Plant) -> None:
+def test_equipment_of_the_wrong_class_or_unknown_is_refused_before_the_signature(plant: Plant) -> None:
     plant.start_batch()
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
-    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
-    assert plant.open_elements(step2) == ["perform"]  # asked again, with the reason
-    assert "not registered" in plant.engine.instance_detail(step2)["variables"]["entry_errors"][0]
+    step2 = plant.step("B-1", 2)
+    with pytest.raises(EntryRefused) as refused:
+        plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
+    assert (refused.value.code, list(refused.value.errors)) == ("equipment_refused", ["equipment_id"])
+    assert "not registered" in refused.value.message
+    assert plant.open_elements(step2) == ["perform"]  # still open: nothing signed, nothing stored
+    assert plant.engine.list_signatures(instance_id=step2) == []
     plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
     assert plant.open_elements(step2) == ["verify"]
+    [attempt] = plant.engine.batch_record("B-1")["steps"][1]["refused_attempts"]
+    assert (attempt["by"], attempt["code"]) == ("olivia", "equipment_refused")
 
 
 def test_a_correction_needs_a_reason_and_a_signature(plant: Plant) -> None:
@@ -246,15 +252,21 @@ def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(p
     effective(engine, "personnel_qualification", "olivia.weighing",
               {"person": "olivia", "qualification": "weighing", "valid_until": "2026-12-31"})
     plant.start_batch()
-    step1 = plant.perform("oscar", "B-1", 1, {"weight": 0.5})
+    step1 = plant.step("B-1", 1)
+    with pytest.raises(EntryRefused) as refused:  # told before signing: oscar's signature is never asked
+        plant.perform("oscar", "B-1", 1, {"weight": 0.5})
+    assert (refused.value.code, refused.value.message) == ("qualification_refused",
+                                                           "oscar holds no qualification 'weighing' in force.")
     assert plant.open_elements(step1) == ["perform"]
-    assert plant.engine.instance_detail(step1)["variables"]["entry_errors"] == [
-        "oscar holds no qualification 'weighing' in force."]
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     assert plant.status(step1) == InstanceStatus.COMPLETED
-    step = plant.engine.batch_record("B-1")["steps"][0]
-    assert step["performed"]["by"] == "olivia" and step["attempts"] == 2
+    record = plant.engine.batch_record("B-1")
+    step = record["steps"][0]
+    assert step["performed"]["by"] == "olivia" and step["attempts"] == 1
+    assert [(a["by"], a["code"]) for a in step["refused_attempts"]] == [("oscar", "qualification_refused")]
+    assert [e["kind"] for e in record["exceptions"]] == ["refused_attempt"]
     assert step["qualification"]["record"]["key"] == "olivia.weighing"
+    assert "oscar" not in record["participants"]  # a refused attempt takes no part: oscar may still witness
 
 
 def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(plant: Plant) -> None:
