@@ -125,23 +125,26 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
             problems += _check_caller(registry.get(op.get("id")).only_in, name, op)
             if registry.get(op.get("id")).at_entry:
                 problems.append(_problem(f"The operation '{op.get('id')}' is an entry check: a user task "
-                                         "names it in its property entry.check; a service task cannot call it.",
-                                         name, op, "entry_check_misplaced"))
+                                         "names it in its property entry.check; a service task cannot call "
+                                         "it.", name, op, "entry_check_misplaced"))
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
     problems += _lint_entry_checks(name, root, registry)
     return problems
 
 
-def _lint_entry_checks(file: str, root: etree._Element, registry: OperationRegistry) -> list[DefinitionError]:
-    """``entry.check`` (``engine.runtime.entry_checks``) on a user task names a registered entry check that may
-    run in this process."""
+def _lint_entry_checks(file: str, root: etree._Element,
+                       registry: OperationRegistry) -> list[DefinitionError]:
+    """``entry.check`` (``engine.runtime.entry_checks``) on a user task names a registered entry check that
+    may run in this process."""
     problems = []
     for prop in root.iterfind(".//spiffworkflow:property[@name='entry.check']", NS):
         name = prop.get("value") or ""
-        task = next((a for a in prop.iterancestors() if _local(a.tag) in SUPPORTED - {"extensionElements"}), None)
+        task = next((a for a in prop.iterancestors() if etree.QName(a.tag).namespace == BPMN_NS
+                     and _local(a.tag) != "extensionElements"), None)
         if task is None or _local(task.tag) != "userTask":
-            problems.append(_problem("entry.check belongs on a user task.", file, prop, "entry_check_misplaced"))
+            problems.append(_problem("entry.check belongs on a user task.", file, prop,
+                                     "entry_check_misplaced"))
         elif name not in registry or not registry.get(name).at_entry:
             entries = [op.name for op in registry.all() if op.at_entry]
             problems.append(_problem(f"entry.check names '{name}', which is no registered entry check; "

@@ -141,7 +141,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
         if registry is not None:
-            entry_checks.run(registry, uow, live, task, spiff_task, data, principal.actor, runtime.clock.now())
+            entry_checks.run(registry, uow, live, task, spiff_task, data, principal.actor,
+                             runtime.clock.now())
         if sign is not None:
             sign(uow, task, live, data)
         elif task.signature_meaning:

@@ -255,8 +255,8 @@ def test_a_step_needing_a_qualification_is_refused_to_an_unqualified_performer(p
     step1 = plant.step("B-1", 1)
     with pytest.raises(EntryRefused) as refused:  # told before signing: oscar's signature is never asked
         plant.perform("oscar", "B-1", 1, {"weight": 0.5})
-    assert (refused.value.code, refused.value.message) == ("qualification_refused",
-                                                           "oscar holds no qualification 'weighing' in force.")
+    assert (refused.value.code, refused.value.message) == (
+        "qualification_refused", "oscar holds no qualification 'weighing' in force.")
     assert plant.open_elements(step1) == ["perform"]
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     assert plant.status(step1) == InstanceStatus.COMPLETED
