@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from engine import batch_record
+from engine import batch_record, product_lots
 from engine.audit import Actor
 from engine.errors import NotFound, ValidationFailed
 from engine.masterdata import effective
@@ -196,11 +196,13 @@ def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
     if recipe["key"] != batch.get("recipe_key", recipe["key"]):
         raise ValidationFailed(f"Recipe version {recipe['id']} belongs to {recipe['key']}, not "
                                f"{batch.get('recipe_key')}.", code="batch_request_invalid")
+    product_lot = product_lots.produce(engine, batch, recipe.get("product") or batch.get("product"))
     first = _start_step(engine, recipes, batch, recipe["numbers"][0], context)
     return {"recipe_key": recipe["key"], "recipe_version": recipe["version"],
             "recipe_version_id": recipe["id"], "recipe_content_hash": recipe["content_hash"],
             "step_count": len(recipe["numbers"]),
-            "first_step_instance": first["instance_id"]}
+            "first_step_instance": first["instance_id"],
+            "product_lot": product_lot["lot_id"] if product_lot else None}
 
 
 def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],

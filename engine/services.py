@@ -24,11 +24,13 @@ from engine import (
     batch,
     batch_disposition,
     batch_record,
+    genealogy,
     governance,
     identity,
     lots,
     modeling,
     orders,
+    product_lots,
     records,
     screens,
     sealed,
@@ -50,6 +52,7 @@ from engine.errors import (
     NotFound,
     PasswordChangeRequired,
     SignatureRejected,
+    ValidationFailed,
 )
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
@@ -117,6 +120,8 @@ class Gmpflow:
         self.registry = self.registry.extended(lots.operations(self))
         # the point of use: an SOP step's entry checked before its signature (engine.step_entry)
         self.registry = self.registry.extended(step_entry.operations(self))
+        # the lot a batch produces takes the batch's disposition (engine.product_lots)
+        self.registry = self.registry.extended(product_lots.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -567,6 +572,18 @@ class Gmpflow:
             if lot is None:
                 raise NotFound(f"There is no lot {lot_id}.", code="lot_not_found")
             return lots.view(lot, self.clock.now().date(), lots.history(session, lot_id))
+
+    def genealogy(self, lot_id: str, direction: str = "backward",
+                  reader: Principal | None = None) -> dict[str, Any]:
+        """``{root, nodes, edges}`` of ``engine.genealogy``; NotFound ``lot_not_found``; ``not_permitted``
+        unless ``reader`` reads every record or took part in a batch of the graph."""
+        if direction not in genealogy.DIRECTIONS:
+            raise ValidationFailed(f"direction is one of {', '.join(genealogy.DIRECTIONS)}.",
+                                   errors={"direction": "backward or forward"}, code="validation_failed")
+        with self.db.read() as session:
+            found = genealogy.graph(session, lot_id, direction, self.clock.now().date())
+            genealogy.check_reader(session, reader, found)
+            return found
 
     def consume_lot(self, actor: Actor, use: lots.Use, *, batch_id: str | None = None,
                     instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:
