@@ -6,6 +6,7 @@ the packing batch B-2 → L-B-2. A recall from the material lot is one call."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -142,3 +143,24 @@ def test_the_command_line_prints_the_same_graph(plant: Plant, three_levels: Api,
     assert text.output.splitlines()[:3] == ["lot L-B-2 (PRD-PACK-500, quarantine)",
                                             "  10 box ← batch B-2 (PRD-PACK-500, waiting)",
                                             "    1000 pcs ← lot L-B-1 (PRD-PARA-500, released)"]
+
+
+def web_client(api: Api, username: str) -> Any:
+    client = api.app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    assert client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+    return client
+
+
+def test_the_genealogy_page_draws_the_graph_for_those_who_may_read_it(plant: Plant,
+                                                                     three_levels: Api) -> None:
+    page = web_client(three_levels, "quinn").get("/genealogy/L-PARA-7?direction=forward")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert '<svg id="genealogy-graph"' in html and "<script" not in html.split("<main", 1)[-1]
+    for node in ("L-PARA-7", "B-1", "L-B-1", "B-2", "L-B-2"):
+        assert f'data-id="{node}"' in html, node
+    assert 'data-from="L-B-1" data-to="B-2"' in html
+    assert web_client(three_levels, "paula").get("/genealogy/L-PARA-7").status_code == 403
