@@ -52,10 +52,11 @@ EXPECTED: dict[str, str | set[str]] = {
     "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,
     "masterdata.draft": {"data_steward"}, "masterdata.propose": {"data_steward"},
     "batches.batches": {"qa", "admin", "supervisor"}, "batches.review": {"qa", "admin", "supervisor"},
+    "genealogy.genealogy": SIGNED_IN,  # the engine reads it like records: readers and the batches' participants
 }
 SAMPLE_ARGS = {"task_id": 1, "instance_id": 1, "incident_id": 1, "fmt": "json", "action": "suspend",
                "username": "nobody", "role": "qa", "deployment_id": 1, "name": "material", "key": "MAT-1",
-               "number": 1, "batch_id": "B-1"}
+               "number": 1, "batch_id": "B-1", "lot_id": "L-1"}
 
 
 @pytest.fixture
