@@ -37,6 +37,7 @@ from engine import (
     sessions,
     signatures,
     step_entry,
+    step_screen,
 )
 from engine.audit import Actor
 from engine.clock import Clock
@@ -462,6 +463,17 @@ class Gmpflow:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
             return view
+
+    def step_screen(self, principal: Principal, task_id: int) -> dict[str, Any]:
+        """What the EBR step screen of an open SOP step task shows: the step and its pick lists
+        (``engine.step_screen.options``); the task must be one the principal may see."""
+        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
+        return {"step": step, **step_screen.options(self, step)}
+
+    def check_step_entry(self, principal: Principal, task_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """A dry run of the step's entry as typed so far (``engine.step_screen.preview``): nothing stored."""
+        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
+        return step_screen.preview(self, step, data, principal.username)
 
     def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
         """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and

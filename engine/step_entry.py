@@ -37,7 +37,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
                     "tolerance, enough left); then consumes the lots in the completion's transaction.")]
 
 
-def _uses(variables: dict[str, Any], context: CallContext) -> list[lots.Use]:
+def uses_of(variables: dict[str, Any], context: CallContext) -> list[lots.Use]:
+    """The ``materials_used`` rows as lot uses at ``context.at`` (a row without unit: the recipe's)."""
     step = variables.get("step") or {}
     allowed = lots.allowed_materials(step)
     planned_units = {str(m["material"]): m.get("unit") for m in step.get("materials", [])}
@@ -45,13 +46,18 @@ def _uses(variables: dict[str, Any], context: CallContext) -> list[lots.Use]:
     for row in variables.get("materials_used") or []:
         material = str(row.get("material") or "")
         uses.append(lots.Use(lot_id=str(row.get("lot") or ""), material=material,
-                             quantity=float(row.get("quantity") or 0),
+                             quantity=_number(row.get("quantity")),
                              uom=str(row.get("unit") or planned_units.get(material) or ""),
                              at=context.at, allowed=allowed))
     return uses
 
 
-def _refused(exc: EntryRefused, row: int) -> EntryRefused:
+def _number(value: Any) -> float:
+    """A row's quantity (the form made it a number; a dry run may meet anything: then 0, out of tolerance)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def refused(exc: EntryRefused, row: int) -> EntryRefused:
     """The lot's refusal, its field named as the form's row field."""
     errors = {f"materials_used.{row}.{ROW_FIELDS.get(field, field)}": message
               for field, message in exc.errors.items()}
@@ -70,17 +76,17 @@ def entry_check(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
         raise EntryRefused(str(checked["reason"]), errors={field: str(checked["reason"])},
                            code=str(checked.get("code") or "entry_refused"))
     session = context.unit_of_work.session
-    uses = _uses(variables, context)
+    uses = uses_of(variables, context)
     for row, use in enumerate(uses):  # every row checked before any is consumed: the first refusal is named
         try:
             lots.check(session, use)
         except EntryRefused as exc:
-            raise _refused(exc, row) from None
+            raise refused(exc, row) from None
     consumed = []
     for row, use in enumerate(uses):
         try:
             consumed.append(lots.consume(session, context.actor, use, batch_id=variables.get("batch_id"),
                                          instance_id=context.instance_id, step=step.get("number")))
         except EntryRefused as exc:  # a lot taken by another row of this step (or concurrently) meanwhile
-            raise _refused(exc, row) from None
+            raise refused(exc, row) from None
     return {**checked, "consumed": consumed}

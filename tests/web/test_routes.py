@@ -34,7 +34,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "auth.login": PUBLIC, "auth.logout": PUBLIC, "auth.change_password": PUBLIC, "auth.account": SIGNED_IN,
     "home.index": SIGNED_IN,
     "inbox.inbox": SIGNED_IN, "inbox.task": SIGNED_IN, "inbox.claim": SIGNED_IN, "inbox.unclaim": SIGNED_IN,
-    "inbox.complete": SIGNED_IN,
+    "inbox.complete": SIGNED_IN, "inbox.entry_check": SIGNED_IN,
     "start.start_page": SIGNED_IN, "start.start": SIGNED_IN,
     "admin.instances": VIEWERS, "admin.instance": VIEWERS, "admin.record": VIEWERS,
     "admin.change_status": {"admin"},
@@ -52,7 +52,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,
     "masterdata.draft": {"data_steward"}, "masterdata.propose": {"data_steward"},
     "batches.batches": {"qa", "admin", "supervisor"}, "batches.review": {"qa", "admin", "supervisor"},
-    "genealogy.genealogy": SIGNED_IN,  # the engine reads it like records: readers and the batches' participants
+    "genealogy.genealogy": SIGNED_IN,  # read like records (the engine): readers, the batches' participants
 }
 SAMPLE_ARGS = {"task_id": 1, "instance_id": 1, "incident_id": 1, "fmt": "json", "action": "suspend",
                "username": "nobody", "role": "qa", "deployment_id": 1, "name": "material", "key": "MAT-1",
