@@ -185,6 +185,7 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
     deviations: list[dict[str, Any]] = []
     participants: set[str] = set()
     consumed: dict[str, float] = {}
+    consumed_lots: dict[str, dict[str, float]] = {}  # material → lot → quantity
     for row in step_rows:
         number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
@@ -197,6 +198,9 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             key = str(material.get("material"))
             if isinstance(material.get("quantity"), (int, float)):
                 consumed[key] = consumed.get(key, 0) + material["quantity"]
+                if material.get("lot"):
+                    lots = consumed_lots.setdefault(key, {})
+                    lots[str(material["lot"])] = lots.get(str(material["lot"]), 0) + material["quantity"]
         if step["deviation"]:
             dev = step["deviation"]
             dev["closure"] = closures.get(dev["id"])
@@ -266,7 +270,10 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "steps": steps,
         "deviations": deviations,
         "corrections": [{**c, "step": s["number"]} for s in steps for c in s["corrections"]],
-        "consumed": [{"product": k, "quantity": round(v, 6)} for k, v in sorted(consumed.items())],
+        "consumed": [{"product": k, "quantity": round(v, 6),
+                      "lots": [{"lot": lot, "quantity": round(q, 6)}
+                               for lot, q in sorted(consumed_lots.get(k, {}).items())]}
+                     for k, v in sorted(consumed.items())],
         "incidents": incident_list,
         "exceptions": exceptions,
         "participants": sorted(p for p in participants if p),
