@@ -385,10 +385,13 @@ if __name__ == "__main__":
 @click.option("--json", "as_json", is_flag=True, help="The graph as JSON: {root, nodes, edges}.")
 def genealogy(lot_id: str, forward: bool, as_json: bool) -> None:
     """A lot's genealogy across every level: backward (its sources) or --forward (its uses)."""
+    engine = _engine()
     try:
-        found = _engine().genealogy(lot_id, "forward" if forward else "backward")
+        found = engine.genealogy(lot_id, "forward" if forward else "backward")
     except GmpflowError as exc:
         _fail(exc)
+    finally:
+        engine.db.dispose()  # a read-only command: no pooled connection outlives it
     if as_json:
         click.echo(json.dumps(found, indent=1))
         return
