@@ -1,6 +1,6 @@
 """``gmpflow bench`` section: the cost of one SOP step at step 10 and at step 1,000 of a 1,000-step SOP.
 
-Each step runs as its own ``sop_step`` instance (see ``engine.batch``), so the cost per step should not grow
+Each step runs as its own ``sop_step`` instance (see ``gmp.batch``), so the cost per step should not grow
 with the step's number. Measured per step: the operator completes the step's ``perform`` task (signed
 ``Performed``) and the worker runs the jobs that follow (equipment check, ``sop.advance`` starting the next
 step instance), until the next step's task is open: the whole cost of one step through the service layer,

@@ -27,6 +27,12 @@ class CallContext:
     idempotency_key: str     # the task guid: the counterpart applies a repeated call once
     instance_id: int | None
     attempt: int
+    # an entry check (``Operation.at_entry``) runs inside the completion's own transaction: these are its unit
+    # of work (``uow.session`` for the ORM), who completes the task, when, and the task's element id
+    unit_of_work: Any = None
+    actor: Any = None
+    at: Any = None
+    element_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Operation:
     idempotent: bool = False
     description: str = ""
     only_in: str | None = None  # the one process (key) whose service tasks may call it; lint refuses others
+    # an entry check: named by a user task's ``entry.check``, run before the signature inside the completion's
+    # transaction (``engine.runtime.entry_checks``); never by a service task
+    at_entry: bool = False
 
     @cached_property
     def _params_validator(self) -> jsonschema.Draft202012Validator:

@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from sqlalchemy.orm import Session
 
 from engine import authority, signatures
+from engine.definitions.properties import properties_of
 from engine.identity import Principal
 from engine.runtime import rows, tasks
 from engine.runtime.instances import InstanceRuntime
@@ -53,7 +54,17 @@ def task_view(session: Session, runtime: InstanceRuntime, principal: Principal,
         data = runtime.read(session, task.instance_id).workflow.get_task_from_id(UUID(task.task_guid)).data
         conflict = signatures.four_eyes_conflict(session, row, task, data, principal.username)
     return {"task": task, "instance": row, "process_name": parsed.name, "form": form, "inputs": inputs,
-            "four_eyes_conflict": conflict}
+            "four_eyes_conflict": conflict, "screen": _screen(parsed, task.element_id) if is_open else None}
+
+
+def _screen(parsed: ParsedDefinition, element_id: str) -> str | None:
+    """The user task's ``screen`` property: the page layout the web app offers for it (e.g. ``ebr_step``);
+    its form stays what the server validates."""
+    for spec in [parsed.spec, *parsed.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            if getattr(task_spec, "bpmn_id", None) == element_id:
+                return properties_of(task_spec).get("screen") or None
+    return None
 
 
 def form_inputs(runtime: InstanceRuntime, session: Session, task: tasks.Task, form: dict[str, Any] | None

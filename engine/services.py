@@ -45,11 +45,12 @@ from engine.errors import (
     NotFound,
     PasswordChangeRequired,
     SignatureRejected,
+    ValidationFailed,
 )
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
-from engine.runtime import lifecycle, messages, rows, tasks, timer_starts
+from engine.runtime import entry_checks, lifecycle, messages, rows, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
@@ -70,7 +71,19 @@ from engine.store.models import (
     Setting,
     User,
 )
-from gmp import batch, batch_disposition, batch_record, equipment_log, governance, lots, orders
+from gmp import (
+    batch,
+    batch_disposition,
+    batch_record,
+    equipment_log,
+    genealogy,
+    governance,
+    lots,
+    orders,
+    product_lots,
+    step_entry,
+    step_screen,
+)
 
 CHANGE_CONTROL_MODES = ("required", "off")
 
@@ -116,6 +129,10 @@ class Gmpflow:
         self.registry = self.registry.extended(lots.operations(self))
         # the equipment logbook: the cleaning model writes cleanings, a batch's end releases its equipment
         self.registry = self.registry.extended(equipment_log.operations(self))
+        # the point of use: an SOP step's entry checked before its signature (gmp.step_entry)
+        self.registry = self.registry.extended(step_entry.operations(self))
+        # the lot a batch produces takes the batch's disposition (gmp.product_lots)
+        self.registry = self.registry.extended(product_lots.operations(self))
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
@@ -490,6 +507,17 @@ class Gmpflow:
             view["signed_record"] = self._signed_record(session, view["task"])
             return view
 
+    def step_screen(self, principal: Principal, task_id: int) -> dict[str, Any]:
+        """What the EBR step screen of an open SOP step task shows: the step and its pick lists
+        (``gmp.step_screen.options``); the task must be one the principal may see."""
+        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
+        return {"step": step, **step_screen.options(self, step)}
+
+    def check_step_entry(self, principal: Principal, task_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """A dry run of the step's entry as typed so far (``gmp.step_screen.preview``): nothing stored."""
+        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
+        return step_screen.preview(self, step, data, principal.username)
+
     def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
         """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and
         sends back with the signature), or None."""
@@ -523,7 +551,10 @@ class Gmpflow:
                       signature: dict[str, Any] | None = None) -> TaskRow:
         """Complete a task; where the model asks, ``signature`` = ``{username, password, meaning}``.
 
-        Raises SignatureRejected (see ``engine.signatures``); the task stays open, and a rejected signing
+        Raises ``entry_checks.Refused`` (422, the reason as its code) when the task's entry check refuses,
+        before the signature is looked at: nothing of the completion is stored, the attempt is recorded as
+        the audit event ``task.entry_refused``. Raises SignatureRejected (see ``engine.signatures``); the
+        task stays open, and a rejected signing
         attempt is then counted toward the signer's lockout in its own unit of work (the completion's
         transaction has rolled back).
         """
@@ -532,7 +563,14 @@ class Gmpflow:
         try:
             with authority.refusals(self.db, self.clock, principal.actor):
                 return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
-                                      guard_context={"signature_meaning": meaning})
+                                      guard_context={"signature_meaning": meaning}, registry=self.registry)
+        except entry_checks.Refused as exc:  # the attempt stays visible; the completion rolled back
+            with self.db.unit_of_work() as session:
+                attempt = exc.attempt
+                audit.record(session, principal.actor, "task.entry_refused", "task", attempt["task_id"],
+                             f"{attempt['task']} ({attempt['business_key'] or attempt['instance_id']})",
+                             at=self.clock.now(), after=attempt, reason=exc.message)
+            raise
         except SignatureRejected as exc:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:
@@ -592,6 +630,18 @@ class Gmpflow:
             if lot is None:
                 raise NotFound(f"There is no lot {lot_id}.", code="lot_not_found")
             return lots.view(lot, self.clock.now().date(), lots.history(session, lot_id))
+
+    def genealogy(self, lot_id: str, direction: str = "backward",
+                  reader: Principal | None = None) -> dict[str, Any]:
+        """``{root, nodes, edges}`` of ``gmp.genealogy``; NotFound ``lot_not_found``; ``not_permitted``
+        unless ``reader`` reads every record or took part in a batch of the graph."""
+        if direction not in genealogy.DIRECTIONS:
+            raise ValidationFailed(f"direction is one of {', '.join(genealogy.DIRECTIONS)}.",
+                                   errors={"direction": "backward or forward"}, code="validation_failed")
+        with self.db.read() as session:
+            found = genealogy.graph(session, lot_id, direction, self.clock.now().date())
+            genealogy.check_reader(session, reader, found)
+            return found
 
     def consume_lot(self, actor: Actor, use: lots.Use, *, batch_id: str | None = None,
                     instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from engine.store.models import (
     MessageSubscription,
     ProcessInstance,
 )
-from gmp import batch_record, equipment_log
+from gmp import batch_record, equipment_log, product_lots
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -105,7 +105,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
                       "product": {"type": ["string", "null"]},
                       "step_number": {"type": ["integer", "null"]},
                       "required_class": {"type": ["string", "null"]},
-                      "required_qualification": {"type": ["string", "null"]}}},
+                      "required_qualification": {"type": ["string", "null"]},
+                      "performer": {"type": ["string", "null"]}}},
                   description="Checks a performed step against the master data and the equipment logbook "
                               "now: the equipment used (required class, status, calibration, in use by "
                               "another batch, clean) and the performer's qualification; accepted, the "
@@ -198,11 +199,13 @@ def start_batch(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
     if recipe["key"] != batch.get("recipe_key", recipe["key"]):
         raise ValidationFailed(f"Recipe version {recipe['id']} belongs to {recipe['key']}, not "
                                f"{batch.get('recipe_key')}.", code="batch_request_invalid")
+    product_lot = product_lots.produce(engine, batch, recipe.get("product") or batch.get("product"))
     first = _start_step(engine, recipes, batch, recipe["numbers"][0], context)
     return {"recipe_key": recipe["key"], "recipe_version": recipe["version"],
             "recipe_version_id": recipe["id"], "recipe_content_hash": recipe["content_hash"],
             "step_count": len(recipe["numbers"]),
-            "first_step_instance": first["instance_id"]}
+            "first_step_instance": first["instance_id"],
+            "product_lot": product_lot["lot_id"] if product_lot else None}
 
 
 def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
@@ -223,19 +226,23 @@ def advance(engine: Gmpflow, recipes: _Recipes, params: dict[str, Any],
     return {"next": None, "completed": True, "stopped": bool(params.get("stopped"))}
 
 
-def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
-    """{ok, reason, code, equipment, qualification}: the equipment check (``gmp.equipment_log.check``),
-    then the qualification of whoever completed the instance's latest ``perform`` task (a
-    ``personnel_qualification`` in force now, valid until today or later; claiming and completing the task
-    already refused anyone else, ``engine.qualifications``). Accepted, the equipment is marked in use by
-    the batch."""
+def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext, *,
+                use_equipment: bool = True) -> dict[str, Any]:
+    """{ok, reason, code, equipment, qualification}: every check of a step's entry — the equipment check
+    (``gmp.equipment_log.check``), then the qualification of the performer (``params['performer']``, the one
+    completing the step; else whoever completed the instance's latest ``perform`` task), a
+    ``personnel_qualification`` in force now (``engine.qualifications``). The one function for both the check
+    before the signature (``gmp.step_entry``, ``use_equipment=False``: it only reads) and the step's service
+    task after it, which marks the accepted equipment in use by the batch. ``code`` names the first failed
+    check."""
     result = check_equipment(engine, params)
+    result.setdefault("code", None if result["ok"] else "equipment_refused")
     result["qualification"] = None
     skill = params.get("required_qualification")
     now = engine.clock.now()
-    if skill and context.instance_id is not None:
+    if skill and (context.instance_id is not None or params.get("performer")):
         with engine.db.read() as session:
-            performer = session.scalar(select(HumanTask.completed_by).where(
+            performer = params.get("performer") or session.scalar(select(HumanTask.completed_by).where(
                 HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
                 HumanTask.state == TaskState.COMPLETED)
                 .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
@@ -246,7 +253,7 @@ def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
         if refusal is not None:
             return {**result, "ok": False, "code": result.get("code") or "qualification_missing",
                     "reason": " ".join(r for r in (result.get("reason"), refusal) if r)}
-    if result["ok"] and result["equipment"] is not None:
+    if use_equipment and result["ok"] and result["equipment"] is not None:
         try:
             with engine.db.unit_of_work() as session:
                 equipment_log.use(session, _system(context), params.get("equipment_id"),

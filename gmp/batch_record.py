@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from engine.services import Gmpflow
 
 EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
-                   "unresolved_incident", "equipment_refused", *batch_yield.EXCEPTION_KINDS)
+                   "unresolved_incident", "equipment_refused", "refused_attempt", *batch_yield.EXCEPTION_KINDS)
 STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
 
 
@@ -148,6 +148,7 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         signed.setdefault(sig.task_guid, []).append(signatures.manifestation(sig, username))
     names = dict(session.execute(select(User.username, User.full_name)).all())
     checks = _job_results(session, [r.id for r in step_rows], "check_equipment")
+    refusals = _refused_attempts(session, [r.id for r in step_rows])
     incidents = list(session.scalars(select(Incident).where(Incident.instance_id.in_(all_ids))
                                      .order_by(Incident.id)))
 
@@ -188,10 +189,12 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
     deviations: list[dict[str, Any]] = []
     participants: set[str] = set()
     consumed: dict[str, float] = {}
+    consumed_lots: dict[str, dict[str, float]] = {}  # material → lot → quantity
     for row in step_rows:
         number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
                      checks.get(row.id, []), later.get(number, []), late_hours)
+        step["refused_attempts"] = refusals.get(row.id, [])
         steps.append(step)
         participants |= {t["by"] for t in step["_participants"]}
         step.pop("_participants")
@@ -199,6 +202,9 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             key = str(material.get("material"))
             if isinstance(material.get("quantity"), (int, float)):
                 consumed[key] = consumed.get(key, 0) + material["quantity"]
+                if material.get("lot"):
+                    lots = consumed_lots.setdefault(key, {})
+                    lots[str(material["lot"])] = lots.get(str(material["lot"]), 0) + material["quantity"]
         if step["deviation"]:
             dev = step["deviation"]
             dev["closure"] = closures.get(dev["id"])
@@ -227,6 +233,11 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             exceptions.append({"kind": "late_signature", "step": n,
                                "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was "
                                        f"opened (the SOP allows {late_hours:g} h)"})
+        for attempt in step["refused_attempts"]:
+            exceptions.append({"kind": "refused_attempt", "step": n, "code": attempt["code"],
+                               "text": f"step {n}: an entry by {attempt['by_name'] or attempt['by']} at "
+                                       f"{attempt['at']} was refused before signing ({attempt['code']}): "
+                                       f"{attempt['message']}"})
         equipment = step.get("equipment") or {}
         due = equipment.get("calibration_due")
         if due and batch_end and date.fromisoformat(due) < datetime.fromisoformat(batch_end).date():
@@ -269,7 +280,10 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "steps": steps,
         "deviations": deviations,
         "corrections": [{**c, "step": s["number"]} for s in steps for c in s["corrections"]],
-        "consumed": [{"product": k, "quantity": round(v, 6)} for k, v in sorted(consumed.items())],
+        "consumed": [{"product": k, "quantity": round(v, 6),
+                      "lots": [{"lot": lot, "quantity": round(q, 6)}
+                               for lot, q in sorted(consumed_lots.get(k, {}).items())]}
+                     for k, v in sorted(consumed.items())],
         "yield": {**calculated["yield"],
                   "comment": (yield_task.data or {}).get("yield_comment") if yield_task else None},
         "reconciliation": calculated["reconciliation"],
@@ -292,6 +306,25 @@ def _equipment_entries(session: Session, batch_id: str) -> list[dict[str, Any]]:
              "product": e.product, "note": e.note}
             for e in session.scalars(select(EquipmentLogEntry).where(EquipmentLogEntry.batch_id == batch_id)
                                      .order_by(EquipmentLogEntry.id))]
+
+
+def _refused_attempts(session: Session, instance_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The completions an entry check refused before signing (``task.entry_refused`` events), by instance:
+    when, by whom, the reason's code and message, what was entered."""
+    task_ids = [str(i) for i in session.scalars(select(HumanTask.id)
+                                                .where(HumanTask.instance_id.in_(instance_ids)))]
+    found: dict[int, list[dict[str, Any]]] = {}
+    if not task_ids:
+        return found
+    for event in session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "task.entry_refused", AuditEvent.object_type == "task",
+            AuditEvent.object_id.in_(task_ids)).order_by(AuditEvent.seq)):
+        after = dict(event.after or {})
+        found.setdefault(int(after.get("instance_id") or 0), []).append({
+            "at": iso(event.at), "by": event.actor_id, "by_name": event.actor_name,
+            "task": after.get("element_id"), "code": after.get("code"), "message": event.reason,
+            "errors": after.get("errors") or {}, "data": after.get("data") or {}})
+    return found
 
 
 def _task_entry(task: HumanTask, names: dict[str, str],

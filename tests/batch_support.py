@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ SOP = {"product": "PRD-PARA-500", "description": "Three-step test SOP", "steps":
 PROCESSES = [ROOT / "gmp" / "processes" / name
              for name in ("sop_step", "sop_execution", "batch_release", "sop_correction", "batch_reopen",
                           "equipment_cleaning")]
+LOTS = {"L-PARA-7": "MAT-PARACETAMOL", "L-LAC-3": "MAT-LACTOSE"}  # released, 10 kg each, a year to expiry
 
 
 def sig(username: str, meaning: str) -> dict[str, Any]:
@@ -104,6 +105,15 @@ class Plant:
         for path in PROCESSES:
             engine.deploy(ADMIN, [path])
         self.clean("EQ-GRAN-01")
+        for lot_id, material in LOTS.items():
+            self.receive_released_lot(lot_id, material)
+
+    def receive_released_lot(self, lot_id: str, material: str, quantity: float = 10, uom: str = "kg",
+                             expiry_days: int = 365) -> dict[str, Any]:
+        """A lot stored released (as ``init --demo`` stores its released lots: no disposition run here)."""
+        expiry = (self.clock.now() + timedelta(days=expiry_days)).date().isoformat()
+        return self.engine.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": quantity,
+                                              "uom": uom, "expiry": expiry}, released_by_init=True)
 
     def clean(self, equipment_id: str, performer: str = "olivia", verifier: str = "sam") -> int:
         """Clean the equipment through the cleaning model (Performed, then Verified by a second person)."""

@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
         auth,
         batches,
         formatting,
+        genealogy,
         guard,
         home,
         inbox,
@@ -55,7 +56,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     formatting.init_app(app)
     guard.csrf.exempt(api)
     app.register_blueprint(api)
-    for area in (home, auth, start, inbox, admin, modeler, masterdata, batches, live):
+    for area in (home, auth, start, inbox, admin, modeler, masterdata, batches, live, genealogy):
         app.register_blueprint(area.bp)
     return app
 

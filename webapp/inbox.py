@@ -6,12 +6,13 @@ import copy
 import json
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from engine.errors import (
     Conflict,
+    EntryRefused,
     GmpflowError,
     NotFound,
     PermissionDenied,
@@ -103,6 +104,7 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
     except PermissionDenied as exc:
         return forbidden(exc.message)
     task = view["task"]
+    ebr = engine().step_screen(principal(), task_id) if view.get("screen") == "ebr_step" else None
     context = {
         "view": view, "task": task, "instance": view["instance"],
         "instructions": instructions_html(task.instructions),
@@ -112,6 +114,7 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
         "errors": errors or {}, "error": error,
         "sign_error": sign_error, "signatures": engine().list_signatures(task_guids=[task.task_guid])
         if task.state == "completed" else [],
+        "ebr": ebr,  # the EBR step screen replaces the rendered form; the form still validates what is sent
     }
     return render_template("task.html", **context), status
 
@@ -120,6 +123,21 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
 @signed_in
 def task(task_id: int) -> Any:
     return _render_task(task_id)
+
+
+@bp.get("/tasks/<id:task_id>/entry-check")
+@signed_in
+def entry_check(task_id: int) -> Any:
+    """The EBR step screen's check as the operator types (``?data=`` the entry as JSON): reads only."""
+    try:
+        data = json.loads(request.args.get("data") or "{}", parse_constant=not_json)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return jsonify(engine().check_step_entry(principal(), task_id, data))
+    except ValueError:
+        return jsonify({"code": "bad_form_data", "detail": "data must be a JSON object"}), 400
+    except (NotFound, PermissionDenied) as exc:
+        return jsonify({"code": exc.code, "detail": exc.message}), 404 if isinstance(exc, NotFound) else 403
 
 
 @bp.post("/tasks/<id:task_id>/claim")
@@ -168,6 +186,10 @@ def complete(task_id: int) -> Any:
     try:
         data = submitted_data()
         done = engine().complete_task(principal(), task_id, data, signature)
+    except EntryRefused as exc:  # refused before the signature: nothing stored, the attempt recorded
+        return _render_task(task_id, status=422, data=data, errors=exc.errors,
+                            error=f"Refused before signing ({exc.code}): {exc.message} Nothing was signed or "
+                                  "saved; correct the entry and sign again.")
     except ValidationFailed as exc:
         return _render_task(task_id, status=400, data=data, errors=exc.errors,
                             error="Some values are not accepted; see the messages next to the fields.")

@@ -32,6 +32,7 @@ class Material:
     quantity: float
     unit: str = ""
     use: str = "Consumed"   # B2MML MaterialUse: Consumed, Produced, ...
+    lot: str | None = None  # B2MML MaterialLotID: the lot consumed or produced
 
 
 @dataclass(frozen=True)
@@ -158,14 +159,16 @@ def bodid_of(data: bytes | str) -> str:
 
 
 def _materials(materials: tuple[Material, ...], tag: Any, prefix: str) -> list[etree._Element]:
-    return [tag(E.ID(f"{prefix}{i}"), E.MaterialDefinitionID(m.product), E.MaterialUse(m.use),
+    return [tag(E.ID(f"{prefix}{i}"), E.MaterialDefinitionID(m.product),
+                *([E.MaterialLotID(m.lot)] if m.lot else []), E.MaterialUse(m.use),
                 _quantity(m.quantity, m.unit)) for i, m in enumerate(materials, 1)]
 
 
 def _read_materials(node: etree._Element, tag: str) -> tuple[Material, ...]:
     return tuple(Material(_text(m, "b:MaterialDefinitionID"), float(_text(m, "b:Quantity/b:QuantityString")),
                           _text(m, "b:Quantity/b:UnitOfMeasure", required=False),
-                          _text(m, "b:MaterialUse", required=False) or "Consumed")
+                          _text(m, "b:MaterialUse", required=False) or "Consumed",
+                          _text(m, "b:MaterialLotID", required=False) or None)
                  for m in node.iterfind(f".//b:{tag}", _N))
 
 

@@ -15,7 +15,10 @@ from engine.operations import CallContext, Operation
 
 _MATERIALS = {"type": "array", "items": {
     "type": "object", "required": ["product", "quantity"], "properties": {
-        "product": {"type": "string"}, "quantity": {"type": "number"}, "unit": {"type": "string"}}}}
+        "product": {"type": "string"}, "quantity": {"type": "number"}, "unit": {"type": "string"},
+        "lots": {"type": "array", "description": "The lots of the quantity (B2MML MaterialLotID)",
+                 "items": {"type": "object", "required": ["lot", "quantity"],
+                           "properties": {"lot": {"type": "string"}, "quantity": {"type": "number"}}}}}}}
 SCHEDULE_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
     "required": ["order", "product", "quantity", "planned_start", "planned_end", "operations_definition"],
@@ -37,6 +40,7 @@ PERFORMANCE_PARAMS: dict[str, Any] = {
     "properties": {"order": {"type": "string"},
                    "product": {"type": "string", "description": "What was produced."},
                    "produced_quantity": {"type": "number", "minimum": 0}, "unit": {"type": "string"},
+                   "product_lot": {"type": ["string", "null"], "description": "The lot produced."},
                    "consumed": _MATERIALS,
                    "start": {"type": ["string", "null"], "description": "ISO date-time production started."},
                    "end": {"type": ["string", "null"], "description": "ISO date-time production ended."}}}
@@ -45,6 +49,16 @@ DEFINITION_PARAMS: dict[str, Any] = {
     "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "product": {"type": "string"},
                    "description": {"type": "string"},
                    "segments": {"type": "array", "items": {"type": "string"}}}}
+
+
+def by_lot(consumed: list[dict[str, Any]]) -> list[m.Material]:
+    """One MaterialActual per lot consumed (with its MaterialLotID), or per material when no lot is known."""
+    found = []
+    for x in consumed:
+        lots = x.get("lots") or [{"lot": None, "quantity": x["quantity"]}]
+        found += [m.Material(x["product"], float(lot["quantity"]), x.get("unit", ""), "Consumed", lot["lot"])
+                  for lot in lots]
+    return found
 
 
 class MesClient:
@@ -93,9 +107,8 @@ class MesClient:
         performance = m.Performance(
             context.idempotency_key, params["order"],
             m.Material(params["product"], float(params["produced_quantity"]), params.get("unit", ""),
-                       "Produced"),
-            tuple(m.Material(x["product"], float(x["quantity"]), x.get("unit", ""))
-                  for x in params.get("consumed", [])),
+                       "Produced", params.get("product_lot")),
+            tuple(by_lot(params.get("consumed", []))),
             params.get("start") or "", params.get("end") or "")
         self.post(m.build_performance(performance), f"the production results of order {performance.order}")
         return {"bodid": performance.bodid, "order": performance.order}

@@ -118,8 +118,35 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
         else:
             problems += _check_parameter_names(registry.get(op.get("id")).params_schema, name, op)
             problems += _check_caller(registry.get(op.get("id")).only_in, name, op)
+            if registry.get(op.get("id")).at_entry:
+                problems.append(_problem(f"The operation '{op.get('id')}' is an entry check: a user task "
+                                         "names it in its property entry.check; a service task cannot call "
+                                         "it.", name, op, "entry_check_misplaced"))
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             problems += _check_code(param.get("value"), name, param, script=False)
+    problems += _lint_entry_checks(name, root, registry)
+    return problems
+
+
+def _lint_entry_checks(file: str, root: etree._Element,
+                       registry: OperationRegistry) -> list[DefinitionError]:
+    """``entry.check`` (``engine.runtime.entry_checks``) on a user task names a registered entry check that
+    may run in this process."""
+    problems = []
+    for prop in root.iterfind(".//spiffworkflow:property[@name='entry.check']", NS):
+        name = prop.get("value") or ""
+        task = next((a for a in prop.iterancestors() if etree.QName(a.tag).namespace == BPMN_NS
+                     and _local(a.tag) != "extensionElements"), None)
+        if task is None or _local(task.tag) != "userTask":
+            problems.append(_problem("entry.check belongs on a user task.", file, prop,
+                                     "entry_check_misplaced"))
+        elif name not in registry or not registry.get(name).at_entry:
+            entries = [op.name for op in registry.all() if op.at_entry]
+            problems.append(_problem(f"entry.check names '{name}', which is no registered entry check; "
+                                     f"registered: {', '.join(entries) or '(none)'}.", file, prop,
+                                     "unknown_entry_check"))
+        else:
+            problems += _check_caller(registry.get(name).only_in, file, prop)
     return problems
 
 
@@ -159,7 +186,7 @@ def _check_caller(only_in: str | None, file: str, op: etree._Element) -> list[De
     process = next((a for a in op.iterancestors() if _local(a.tag) == "process"), None)
     if only_in is None or (process is not None and process.get("id") == only_in):
         return []
-    task = next((a for a in op.iterancestors() if _local(a.tag) == "serviceTask"), op)
+    task = next((a for a in op.iterancestors() if _local(a.tag) in ("serviceTask", "userTask")), op)
     return [_problem(f"The operation '{op.get('id')}' may only be called by the process '{only_in}', not "
                      f"by "
                      f"'{process.get('id') if process is not None else '?'}': it changes what is in force.",

@@ -10,7 +10,8 @@ from SpiffWorkflow.util.task import TaskState as SpiffState
 from engine import access, audit, authority, forms, qualifications
 from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
 from engine.identity import Principal
-from engine.runtime import record_locks, rows
+from engine.operations import OperationRegistry
+from engine.runtime import entry_checks, record_locks, rows
 from engine.runtime.rows import TaskRow
 from engine.states import TaskState, check_transition
 from engine.store.dbapi import DbApi
@@ -104,13 +105,16 @@ def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Tas
 
 
 def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data: dict[str, Any] | None,
-             sign: Any = None, guard_context: dict[str, Any] | None = None) -> TaskRow:
+             sign: Any = None, guard_context: dict[str, Any] | None = None,
+             registry: OperationRegistry | None = None) -> TaskRow:
     """Complete a task with data; ``sign(uow, task, live, data)`` checks and stores a signature.
 
     The task's ``guard`` properties (``guard`` or ``guard.<name>``, each with ``guardMessage[.<name>]``) are
     sandboxed expressions over the task's data, the submitted data and ``guard_context`` (e.g. the
     ``signature_meaning`` chosen); one that is false refuses the completion (ValidationFailed
-    ``guard_failed``) before anything is signed or stored.
+    ``guard_failed``) before anything is signed or stored. Then the task's ``entry.check`` (an operation of
+    ``registry``) runs in this transaction, still before the signature (``engine.runtime.entry_checks``:
+    raises ``entry_checks.Refused``).
 
     Raises Conflict when the task is no longer open or is claimed by someone else (nothing changes),
     PermissionDenied without the lane's role, ValidationFailed when the data does not fit the form.
@@ -141,6 +145,9 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         if spiff_task is None or spiff_task.state != SpiffState.READY:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
+        if registry is not None:
+            entry_checks.run(registry, uow, live, task, spiff_task, data, principal.actor,
+                             runtime.clock.now())
         if sign is not None:
             sign(uow, task, live, data)
         elif task.signature_meaning:

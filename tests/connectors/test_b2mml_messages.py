@@ -18,6 +18,11 @@ PERFORMANCE = m.Performance(
     bodid="mes-991", order="MO-0042", produced=m.Material("TAB-100", 98500, "u", "Produced"),
     consumed=(m.Material("API-001", 50.1, "kg"), m.Material("EXC-002", 29.7, "kg")),
     start="2026-12-01T06:00:00Z", end="2026-12-02T17:10:00Z")
+WITH_LOTS = m.Performance(  # the lots consumed and the lot produced, as B2MML MaterialLotID
+    bodid="mes-992", order="MO-0043", produced=m.Material("TAB-100", 98500, "u", "Produced", "L-B-43"),
+    consumed=(m.Material("API-001", 30.0, "kg", "Consumed", "L-API-7"),
+              m.Material("API-001", 20.1, "kg", "Consumed", "L-API-8"), m.Material("EXC-002", 29.7, "kg")),
+    start="2026-12-01T06:00:00Z", end="2026-12-02T17:10:00Z")
 LOT = m.LotDisposition(bodid="task-77", lot="L-2026-001", product="TAB-100", disposition="quarantined",
                        reason="OOS dissolution, investigation DEV-12")
 DEFINITION = m.OperationsDefinition(bodid="task-cc1", id="TAB-100 recipe", version="3", product="TAB-100",
@@ -31,6 +36,7 @@ BUILT = {
                                                                                 accepted=False,
                                                                                 reason="unknown recipe"),
     "ProcessOperationsPerformance": lambda: m.build_performance(PERFORMANCE),
+    "ProcessOperationsPerformance-lots": lambda: m.build_performance(WITH_LOTS),
     "SyncMaterialLot": lambda: m.build_lot_disposition(LOT),
     "SyncOperationsDefinition": lambda: m.build_operations_definition(DEFINITION),
 }
@@ -115,3 +121,7 @@ def test_a_schedule_without_its_order_id_names_what_is_missing() -> None:
     with pytest.raises(ValidationFailed) as err:
         m.parse_schedule(xml)
     assert "ID" in err.value.message
+
+
+def test_performance_names_each_lot_consumed_and_the_lot_produced() -> None:
+    assert m.parse_performance(m.build_performance(WITH_LOTS)) == WITH_LOTS

@@ -34,7 +34,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "auth.login": PUBLIC, "auth.logout": PUBLIC, "auth.change_password": PUBLIC, "auth.account": SIGNED_IN,
     "home.index": SIGNED_IN,
     "inbox.inbox": SIGNED_IN, "inbox.task": SIGNED_IN, "inbox.claim": SIGNED_IN, "inbox.unclaim": SIGNED_IN,
-    "inbox.complete": SIGNED_IN,
+    "inbox.complete": SIGNED_IN, "inbox.entry_check": SIGNED_IN,
     "start.start_page": SIGNED_IN, "start.start": SIGNED_IN, "live.marker": SIGNED_IN,
     "admin.instances": VIEWERS, "admin.instance": VIEWERS,
     "admin.record": SIGNED_IN, "batches.record": SIGNED_IN,
@@ -53,12 +53,13 @@ EXPECTED: dict[str, str | set[str]] = {
     "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,
     "masterdata.draft": {"data_steward"}, "masterdata.propose": {"data_steward"},
     "batches.batches": {"qa", "admin", "supervisor"}, "batches.review": {"qa", "admin", "supervisor"},
+    "genealogy.genealogy": SIGNED_IN,  # read like records (the engine): readers, the batches' participants
 }
 # signed in, then the engine's read rule (engine.access, as in the API): 403 for whoever took no part
 READ_RULE = {"admin.record", "batches.record"}
 SAMPLE_ARGS = {"task_id": 1, "instance_id": 1, "incident_id": 1, "fmt": "json", "action": "suspend",
                "username": "nobody", "role": "qa", "deployment_id": 1, "name": "material", "key": "MAT-1",
-               "number": 1, "batch_id": "B-1"}
+               "number": 1, "batch_id": "B-1", "lot_id": "L-1"}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.states import LotStatus
+from gmp.genealogy import DIRECTIONS
 from gmp.lots import CREATORS
 from webapp.api import api, q_choice, q_text
 from webapp.api.auth import engine, principal
@@ -44,3 +45,16 @@ def list_lots() -> Any:
            response=ref("LotWithHistory"))
 def get_lot(lot_id: str) -> Any:
     return engine().get_lot(lot_id)
+
+
+@api.get("/genealogy/<lot_id>")
+@operation("A lot's genealogy across any number of levels: `backward` (default) what it was made from, "
+           "`forward` the batches that used it and what they made (a recall in one call)", tags=["lots"],
+           response=ref("Genealogy"),
+           query=[{"name": "direction", "schema": {"enum": list(DIRECTIONS)}}],
+           description="Nodes are lots and batches; edges point the way material flowed (lot → batch: "
+                       "consumed, batch → lot: produced), quantities summed per pair. For the roles that "
+                       "read every record and the participants of a batch of the graph (403 "
+                       "`not_permitted`); an unknown lot: 404 `lot_not_found`.")
+def get_genealogy(lot_id: str) -> Any:
+    return engine().genealogy(lot_id, q_choice("direction", DIRECTIONS) or "backward", reader=principal())

@@ -205,7 +205,7 @@ RESPONSES: dict[str, dict[str, Any]] = {
                            "description": "as read now: `expired` is a released lot past its expiry date"},
                 "disposition_instance_id": {"type": ["integer", "null"]},
                 "created_at": TIME, "created_by": {"type": "string"}}),
-    "LotEvent": obj({"kind": {"enum": ["created", "status", "consumed"]}, "at": TIME,
+    "LotEvent": obj({"kind": {"enum": ["created", "status", "consumed", "produced"]}, "at": TIME,
                      "by": {"type": "string"},
                      "by_name": {"type": "string"}, "from_status": TEXT_OR_NULL, "to_status": TEXT_OR_NULL,
                      "quantity": {"type": ["number", "null"]}, "uom": TEXT_OR_NULL, "batch_id": TEXT_OR_NULL,
@@ -229,6 +229,13 @@ RESPONSES: dict[str, dict[str, Any]] = {
                              "entries": listing("EquipmentLogEntry")},
                             required=["equipment_id", "record", "state", "batch_id", "entries"]),
     "LotWithHistory": {"allOf": [ref("Lot"), obj({"history": listing("LotEvent")})]},
+    "Genealogy": obj({"root": {"type": "string"},
+                      "nodes": {"type": "array", "items": obj({
+                          "kind": {"enum": ["lot", "batch"]}, "id": {"type": "string"},
+                          "material": TEXT_OR_NULL, "status": {"type": "string"}})},
+                      "edges": {"type": "array", "items": obj({
+                          "from": {"type": "string"}, "to": {"type": "string"},
+                          "quantity": {"type": "number"}, "uom": TEXT_OR_NULL})}}),
     "MasterDataChange": obj({"path": {"type": "string", "description": "JSON pointer"},
                              "before": {"description": "null when absent"},
                              "after": {"description": "null when absent"}}),

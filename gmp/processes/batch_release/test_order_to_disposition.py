@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,10 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     for path in PROCESSES:
         flow.current.deploy(ADMIN, [path])
     new_version(flow.current, "recipe", "SOP-TAB-100", SOP_WITH_LIMITS)  # in force at the order's start
+    expiry = (clock.now() + timedelta(days=365)).date().isoformat()
+    for lot_id, material in (("L-API-7", "API-001"), ("L-EXC-3", "EXC-002")):  # released lots at hand
+        flow.current.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": 100, "uom": "u",
+                                        "expiry": expiry}, released_by_init=True)
     erp, sam, olivia, oscar, quinn = (Api(flow, name)
                                       for name in ("paula", "sam", "olivia", "oscar", "quinn"))
     work = flow.run_jobs  # the worker, between requests

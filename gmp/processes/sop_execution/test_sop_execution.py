@@ -12,7 +12,7 @@ import pytest
 
 from connectors.b2mml import messages as m
 from engine import failpoints
-from engine.errors import PermissionDenied, SignatureRejected, ValidationFailed
+from engine.errors import EntryRefused, PermissionDenied, SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant, effective
@@ -127,14 +127,20 @@ def test_the_witness_cannot_be_the_performer(plant: Plant) -> None:
     assert plant.status(step2) == InstanceStatus.COMPLETED
 
 
-def test_equipment_of_the_wrong_class_or_unknown_is_refused_at_the_step(plant: Plant) -> None:
+def test_equipment_of_the_wrong_class_or_unknown_is_refused_before_the_signature(plant: Plant) -> None:
     plant.start_batch()
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
-    step2 = plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
-    assert plant.open_elements(step2) == ["perform"]  # asked again, with the reason
-    assert "not registered" in plant.engine.instance_detail(step2)["variables"]["entry_errors"][0]
+    step2 = plant.step("B-1", 2)
+    with pytest.raises(EntryRefused) as refused:
+        plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
+    assert (refused.value.code, list(refused.value.errors)) == ("equipment_refused", ["equipment_id"])
+    assert "not registered" in refused.value.message
+    assert plant.open_elements(step2) == ["perform"]  # still open: nothing signed, nothing stored
+    assert plant.engine.list_signatures(instance_id=step2) == []
     plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
     assert plant.open_elements(step2) == ["verify"]
+    [attempt] = plant.engine.batch_record("B-1")["steps"][1]["refused_attempts"]
+    assert (attempt["by"], attempt["code"]) == ("olivia", "equipment_refused")
 
 
 def test_a_correction_needs_a_reason_and_a_signature(plant: Plant) -> None:
@@ -272,6 +278,7 @@ def test_an_unqualified_operator_can_neither_claim_nor_complete_a_step_and_leave
     step = plant.engine.batch_record("B-1")["steps"][0]
     assert step["performed"]["by"] == "olivia" and step["attempts"] == 1
     assert step["qualification"]["record"]["key"] == "olivia.weighing"
+    assert "oscar" not in record["participants"]  # a refused attempt takes no part: oscar may still witness
 
 
 def test_an_operator_whose_attempt_was_sent_back_may_still_witness_the_accepted_entry(plant: Plant) -> None:

@@ -23,18 +23,21 @@
     const byKey = fieldsByKey();
     const shown = {};
     for (const [key, message] of Object.entries(errors || {})) {
-      if (byKey[key]) shown[byKey[key].id] = [message];
+      // a list of rows shows no message of its own: its errors stay in the list above the form
+      if (byKey[key] && byKey[key].type !== 'dynamiclist') shown[byKey[key].id] = [message];
     }
     if (Object.keys(shown).length) form._setState({ errors: { ...form._getState().errors, ...shown } });
     // the list above the form repeats them for fields the form does not show
     document.querySelectorAll('#server-errors li').forEach((li) => {
-      if (byKey[li.dataset.field]) li.classList.add('shown-at-field');
+      const field = byKey[li.dataset.field];
+      if (field && field.type !== 'dynamiclist') li.classList.add('shown-at-field');
     });
     const list = document.getElementById('server-errors');
     if (list && !list.querySelector('li:not(.shown-at-field)')) list.hidden = true;
   }
 
   function currentData() {
+    if (window.GmpflowEbr) return window.GmpflowEbr.data();  // the EBR step screen (ebr.js) builds it
     if (!form) return {};
     const result = form.submit();
     const data = { ...(result.data || {}) };
@@ -87,6 +90,8 @@
     dataField.value = JSON.stringify(data);
     if (config.signature && !(dialog.open && event.submitter && event.submitter.id === 'sign-submit')) {
       event.preventDefault();
+      // an out-of-limit value is flagged before the dialog: correct it, or confirm it (a deviation follows)
+      if (window.GmpflowEbr && !window.GmpflowEbr.readyToSign()) return;
       openDialog();
       return;
     }
