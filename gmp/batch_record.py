@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from engine.services import Gmpflow
 
 EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
-                   "unresolved_incident", "equipment_refused", "refused_attempt", *batch_yield.EXCEPTION_KINDS)
+                   "unresolved_incident", "equipment_refused", "refused_attempt",
+                   *batch_yield.EXCEPTION_KINDS)
 STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
 
 

@@ -106,7 +106,7 @@ def test_the_mes_applies_the_production_report_once_when_the_worker_fails_after_
 
     monkeypatch.setattr(failpoints, "hit", fail_after_the_first_report)
     batch = run_batch(plant)
-    assert plant.status(batch) == InstanceStatus.WAITING and sent_first  # the report job waits for its retry time
+    assert plant.status(batch) == InstanceStatus.WAITING and sent_first  # its report job waits for the retry
     plant.clock.advance(seconds=60)
     plant.run_jobs()
     assert plant.status(batch) == InstanceStatus.COMPLETED
