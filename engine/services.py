@@ -515,8 +515,10 @@ class Gmpflow:
 
     def check_step_entry(self, principal: Principal, task_id: int, data: dict[str, Any]) -> dict[str, Any]:
         """A dry run of the step's entry as typed so far (``gmp.step_screen.preview``): nothing stored."""
-        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
-        return step_screen.preview(self, step, data, principal.username)
+        inputs = self.task_view(principal, task_id)["inputs"]
+        return step_screen.preview(self, inputs.get("step") or {}, data, principal.username,
+                                   batch_id=inputs.get("batch_id"),
+                                   product=(inputs.get("batch") or {}).get("product"))
 
     def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
         """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and

@@ -71,7 +71,7 @@ def entry_check(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
         "equipment_id": variables.get("equipment_id"), "required_class": step.get("required_equipment_class"),
         "required_qualification": step.get("required_qualification"), "performer": context.actor.id,
         "batch_id": variables.get("batch_id"), "product": (variables.get("batch") or {}).get("product"),
-        "step_number": step.get("number")}, context, use_equipment=False)  # the service task after it marks use
+        "step_number": step.get("number")}, context, use_equipment=False)  # only reads: see check_entry
     if not checked["ok"]:
         field = "performer" if str(checked.get("code")).startswith("qualification") else "equipment_id"
         raise EntryRefused(str(checked["reason"]), errors={field: str(checked["reason"])},

@@ -56,7 +56,8 @@ def out_of_limit(step: dict[str, Any], data: dict[str, Any]) -> list[dict[str, A
     return found
 
 
-def preview(engine: Gmpflow, step: dict[str, Any], data: dict[str, Any], performer: str) -> dict[str, Any]:
+def preview(engine: Gmpflow, step: dict[str, Any], data: dict[str, Any], performer: str, *,
+            batch_id: str | None = None, product: str | None = None) -> dict[str, Any]:
     """``{ok, errors: {field: message}, codes: {field: code}, out_of_limit}``: every refusal the entry would
     meet now (the entry checks, then each material row on its own). Reads only."""
     if not all(isinstance(data.get(key) or [], list) for key in ("materials_used", "values")):
@@ -68,9 +69,10 @@ def preview(engine: Gmpflow, step: dict[str, Any], data: dict[str, Any], perform
     if data.get("equipment_id") or step.get("required_equipment_class") or step.get("required_qualification"):
         checked = batch.check_entry(engine, {
             "equipment_id": data.get("equipment_id"), "required_class": step.get("required_equipment_class"),
-            "required_qualification": step.get("required_qualification"), "performer": performer}, context)
+            "required_qualification": step.get("required_qualification"), "performer": performer,
+            "batch_id": batch_id, "product": product}, context, use_equipment=False)
         if not checked["ok"]:
-            field = "performer" if checked.get("code") == "qualification_refused" else "equipment_id"
+            field = "performer" if str(checked.get("code")).startswith("qualification") else "equipment_id"
             errors[field], codes[field] = str(checked["reason"]), str(checked.get("code"))
     rows = [r if isinstance(r, dict) else {} for r in data.get("materials_used") or []]
     uses = step_entry.uses_of({"step": step, "materials_used": rows}, context)

@@ -41,6 +41,17 @@ def run_to_the_end(plant: Plant, batch_id: str, product: str = "PRD-PARA-500", o
     return batch
 
 
+def refused_at_granulation(plant: Plant, batch_id: str) -> tuple[int, EntryRefused]:
+    """Step 1 of the batch, then step 2 on the granulator refused before the signature: (step 2, refusal)."""
+    plant.perform("olivia", batch_id, 1, {"weight": 0.5})
+    with pytest.raises(EntryRefused) as refused:
+        plant.perform("olivia", batch_id, 2, GRANULATE, equipment="EQ-GRAN-01")
+    step2 = plant.step(batch_id, 2)
+    assert plant.open_elements(step2) == ["perform"]  # nothing signed: the operator is told first
+    assert plant.engine.list_signatures(instance_id=step2) == []
+    return step2, refused.value
+
+
 def check_of(plant: Plant, step_instance: int) -> dict[str, Any]:
     return plant.engine.instance_detail(step_instance)["variables"]["equipment_check"]  # type: ignore[no-any-return]
 
@@ -70,12 +81,8 @@ def test_an_accepted_step_marks_the_equipment_in_use_and_the_batch_end_leaves_it
 def test_dirty_equipment_is_refused_to_a_batch_of_another_product_until_it_is_cleaned(plant: Plant) -> None:
     run_to_the_end(plant, "B-1")
     plant.start_batch("B-2", order="MO-2", product=OTHER_PRODUCT)
-    step2 = granulate(plant, "B-2")
-    assert plant.open_elements(step2) == ["perform"]  # sent back to the operator
-    check = check_of(plant, step2)
-    assert (check["ok"], check["code"]) == (False, "equipment_not_clean")
-    assert "PRD-PARA-500" in check["reason"]
-    assert check["reason"] in plant.engine.instance_detail(step2)["variables"]["entry_errors"]
+    step2, refusal = refused_at_granulation(plant, "B-2")
+    assert refusal.code == "equipment_not_clean" and "PRD-PARA-500" in refusal.message
     assert logbook(plant)["state"] == "dirty"  # no use was recorded
     plant.clean("EQ-GRAN-01")
     plant.perform("olivia", "B-2", 2, GRANULATE, equipment="EQ-GRAN-01")
@@ -93,10 +100,8 @@ def test_a_batch_of_the_same_product_may_follow_within_the_clean_hold_time(plant
 def test_equipment_whose_clean_hold_time_has_passed_is_refused(plant: Plant) -> None:
     plant.start_batch("B-1")
     plant.clock.advance(hours=73)  # the demo granulator class holds clean for 72 h
-    step2 = granulate(plant, "B-1")
-    check = check_of(plant, step2)
-    assert (check["ok"], check["code"]) == (False, "equipment_not_clean")
-    assert "clean hold time of 72 h" in check["reason"]
+    _, refusal = refused_at_granulation(plant, "B-1")
+    assert refusal.code == "equipment_not_clean" and "clean hold time of 72 h" in refusal.message
     assert logbook(plant)["state"] == "clean_hold_expired"
 
 
@@ -104,10 +109,8 @@ def test_equipment_in_use_by_another_batch_is_refused(plant: Plant) -> None:
     plant.start_batch("B-1")
     granulate(plant, "B-1")  # B-1 holds the granulator (its verify is still open)
     plant.start_batch("B-2", order="MO-2")
-    step2 = granulate(plant, "B-2")
-    check = check_of(plant, step2)
-    assert (check["ok"], check["code"]) == (False, "equipment_in_use")
-    assert "batch B-1" in check["reason"]
+    _, refusal = refused_at_granulation(plant, "B-2")
+    assert refusal.code == "equipment_in_use" and "batch B-1" in refusal.message
     assert (logbook(plant)["state"], logbook(plant)["batch_id"]) == ("in_use", "B-1")
 
 
@@ -119,10 +122,9 @@ def test_equipment_whose_calibration_lapsed_is_refused(plant: Plant) -> None:
     engine.masterdata.submit(admin, "equipment", "EQ-GRAN-01", draft.number)
     engine.masterdata.make_effective(admin, draft.id, None, None)
     plant.start_batch("B-1")
-    step2 = granulate(plant, "B-1")
-    check = check_of(plant, step2)
-    assert (check["ok"], check["code"]) == (False, "equipment_calibration_due")
-    assert check["reason"] == f"The calibration of EQ-GRAN-01 was due on {lapsed['calibration_due']}."
+    _, refusal = refused_at_granulation(plant, "B-1")
+    assert refusal.code == "equipment_calibration_due"
+    assert refusal.message == f"The calibration of EQ-GRAN-01 was due on {lapsed['calibration_due']}."
     assert [e["calibration_due"] for e in logbook(plant)["entries"] if e["kind"] == "calibration"][-1] == \
         lapsed["calibration_due"]
 

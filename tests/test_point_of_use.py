@@ -27,7 +27,7 @@ LAC = "MAT-LACTOSE"       # a material of step 2, not of step 1
 @pytest.fixture
 def floor(plant: Plant) -> Api:
     """The plant with batch B-1 started and lots of every kind at hand, and its REST API."""
-    plant.engine.deploy(ADMIN, [ROOT / "processes" / "lot_disposition"])
+    plant.engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "lot_disposition"])
     plant.receive_released_lot("L-OLD", PARA, expiry_days=-1)
     plant.receive_released_lot("L-LAST", PARA, quantity=0.49)
     plant.engine.create_lot(ADMIN, {"lot_id": "L-QUAR", "material": PARA, "quantity": 10, "uom": "kg",
@@ -117,14 +117,14 @@ def test_a_lot_never_goes_below_zero_even_when_one_entry_takes_it_twice(plant: P
 
 # -- the model names the check; lint keeps it honest ----------------------------------------------------
 def _variant(tmp_path: Path, old: str, new: str, process_id: str = "sop_step") -> list[str]:
-    text = (ROOT / "processes" / "sop_step" / "sop_step.bpmn").read_text()
+    text = (ROOT / "gmp" / "processes" / "sop_step" / "sop_step.bpmn").read_text()
     assert old in text
     text = text.replace(old, new).replace('id="sop_step"', f'id="{process_id}"').replace(
         'processRef="sop_step"', f'processRef="{process_id}"')
     (tmp_path / "step.bpmn").write_text(text)
     for form in ("sop_step_perform", "sop_step_out_of_limit", "sop_deviation_assess", "sop_hold_decision",
                  "sop_step_verify"):
-        (tmp_path / f"{form}.form").write_text((ROOT / "forms" / f"{form}.form").read_text())
+        (tmp_path / f"{form}.form").write_text((ROOT / "gmp" / "forms" / f"{form}.form").read_text())
     return sorted({p.code for p in Gmpflow(change_control="off").lint([tmp_path])})
 
 

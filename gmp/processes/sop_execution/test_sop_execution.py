@@ -133,14 +133,14 @@ def test_equipment_of_the_wrong_class_or_unknown_is_refused_before_the_signature
     step2 = plant.step("B-1", 2)
     with pytest.raises(EntryRefused) as refused:
         plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-NOWHERE")
-    assert (refused.value.code, list(refused.value.errors)) == ("equipment_refused", ["equipment_id"])
+    assert (refused.value.code, list(refused.value.errors)) == ("equipment_not_registered", ["equipment_id"])
     assert "not registered" in refused.value.message
     assert plant.open_elements(step2) == ["perform"]  # still open: nothing signed, nothing stored
     assert plant.engine.list_signatures(instance_id=step2) == []
     plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
     assert plant.open_elements(step2) == ["verify"]
     [attempt] = plant.engine.batch_record("B-1")["steps"][1]["refused_attempts"]
-    assert (attempt["by"], attempt["code"]) == ("olivia", "equipment_refused")
+    assert (attempt["by"], attempt["code"]) == ("olivia", "equipment_not_registered")
 
 
 def test_a_correction_needs_a_reason_and_a_signature(plant: Plant) -> None:
@@ -275,7 +275,8 @@ def test_an_unqualified_operator_can_neither_claim_nor_complete_a_step_and_leave
     assert plant.engine.list_signatures(step1) == []
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     assert plant.status(step1) == InstanceStatus.COMPLETED
-    step = plant.engine.batch_record("B-1")["steps"][0]
+    record = plant.engine.batch_record("B-1")
+    step = record["steps"][0]
     assert step["performed"]["by"] == "olivia" and step["attempts"] == 1
     assert step["qualification"]["record"]["key"] == "olivia.weighing"
     assert "oscar" not in record["participants"]  # a refused attempt takes no part: oscar may still witness
