@@ -119,7 +119,8 @@ class Gmpflow:
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
         # the records a signature can cover (model property signature.record = "<kind>:<key expression>")
-        self.record_sources: dict[str, RecordSource] = {"batch": batch_record.facts}
+        self.record_sources: dict[str, RecordSource] = {
+            "batch": lambda session, key: batch_record.facts(session, key, self.runtime)}
         self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
