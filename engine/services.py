@@ -24,6 +24,7 @@ from engine import (
     batch,
     batch_disposition,
     batch_record,
+    change_diff,
     governance,
     identity,
     lots,
@@ -108,6 +109,7 @@ class Gmpflow:
         self.change_control_process = change_control_process()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
+        self.registry = self.registry.extended(change_diff.operations(self))  # what a process change changes
         # order release: master data, signatures
         self.registry = self.registry.extended(orders.operations(self))
         # SOP execution and batch release read master data and start step instances: bound here too
@@ -175,6 +177,9 @@ class Gmpflow:
         try:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
+                parsed, problems = lint(bundle, roles, self.registry)
+                # against the active version: a signature or four-eyes rule it had may not be dropped
+                return problems or deployments.signature_problems(session, parsed, bundle)
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
         return lint(bundle, roles, self.registry)[1]

@@ -14,6 +14,7 @@ from engine.definitions.parsing import BPMN_NS, NS, ParsedDefinition, parse_bund
 from engine.definitions.properties import check_properties, split_list, task_properties
 from engine.definitions.record_properties import check_record_properties
 from engine.errors import DefinitionError
+from engine.identity import HOW_TO_ADD_A_ROLE
 from engine.operations import OperationRegistry
 
 SUPPORTED = {
@@ -104,7 +105,8 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
                                      "unsupported_element"))
         if local == "lane" and node.get("name") and node.get("name") not in roles:
             problems.append(_problem(f"The lane '{node.get('name')}' names no known role; known roles: "
-                                     f"{', '.join(sorted(roles))}.", name, node, "unknown_role"))
+                                     f"{', '.join(sorted(roles))}. {HOW_TO_ADD_A_ROLE}", name, node,
+                                     "unknown_role"))
         if local == "script":
             problems += _check_code(node.text, name, node, script=True)
         if local in EXPRESSION_TAGS - {"condition"}:
@@ -137,7 +139,7 @@ def _lint_role_lists(file: str, root: etree._Element, roles: set[str]) -> list[D
     named += [(process, "candidateStarterGroups", process.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
               for process in root.iterfind(f".//{{{BPMN_NS}}}process")]
     return [_problem(f"{what} names '{role}', which is no known role; known roles: "
-                     f"{', '.join(sorted(roles))}.", file, node, "unknown_role")
+                     f"{', '.join(sorted(roles))}. {HOW_TO_ADD_A_ROLE}", file, node, "unknown_role")
             for node, what, value in named for role in split_list(value)
             if role not in roles and not (role == ENGINE_ONLY and what in ROLE_PROPERTIES)]
 
