@@ -35,6 +35,7 @@ from engine import (
     sealed,
     sessions,
     signatures,
+    task_context,
 )
 from engine.audit import Actor
 from engine.clock import Clock
@@ -459,7 +460,10 @@ class Gmpflow:
         with self.db.read() as session:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
-            return view
+            variables = variables_of(self.runtime.read(session, view["task"].instance_id).workflow)
+        # what the decision is about (a change's diff, risk and impact; a batch's exceptions): engine.task_context
+        view["context"] = task_context.build(self, view["instance"], variables)
+        return view
 
     def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
         """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and

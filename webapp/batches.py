@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, abort, jsonify, render_template
 
+from engine.batch_record import file_name
 from webapp.guard import engine, principal, roles
 
 bp = Blueprint("batches", __name__)
@@ -26,3 +27,18 @@ def batches() -> Any:
 def review(batch_id: str) -> Any:
     view = engine().batch_review(principal(), batch_id)
     return render_template("batches/review.html", r=view["record"], open_tasks=view["open_tasks"])
+
+
+@bp.get("/batches/<batch_id>/record.<fmt>")
+@roles(*REVIEWERS)
+def record_copy(batch_id: str, fmt: str) -> Any:
+    """The record's copies for the signed-in reviewer (the API serves the same to bearer tokens)."""
+    if fmt not in ("json", "html", "pdf"):
+        abort(404)
+    copy = engine().batch_record(batch_id, fmt, reader=principal())
+    if fmt == "json":
+        return jsonify(copy)
+    if fmt == "html":
+        return Response(copy, mimetype="text/html")
+    return Response(copy, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{file_name(batch_id, "pdf")}"'})
