@@ -124,7 +124,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
         Operation("batch.summary", lambda p, c: batch_summary(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
-                  description="The facts of the batch record (entries per fact, for release_exceptions.dmn), the open deviations "
+                  description="The facts of the batch record (entries per fact, for release_exceptions.dmn), "
+                              "the open deviations "
                               "and who performed or verified a step (for the release's four-eyes rule)."),
         Operation("batch.exceptions", lambda p, c: batch_exceptions(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
@@ -132,7 +133,8 @@ def operations(engine: Gmpflow) -> list[Operation]:
                                                 "kinds": {"type": ["array", "null"],
                                                           "items": {"type": "string"}}}},
                   description="The exceptions of the batch record as release_exceptions.dmn decides them now "
-                              "(kind, severity, blocking, the rule and why, the evidence), of the given kinds "
+                              "(kind, severity, blocking, the rule and why, the evidence), of the given "
+                              "kinds "
                               "(all when none are given)."),
         Operation("batch.reopen_context", lambda p, c: reopen_context(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],

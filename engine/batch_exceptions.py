@@ -31,7 +31,8 @@ Entry = dict[str, Any]
 
 
 def _deviation(d: Entry) -> Entry:
-    return {"step": d["step"], "id": d["id"], "text": f"Deviation {d['id']} ({d['state']}): {d['description']}"}
+    return {"step": d["step"], "id": d["id"],
+            "text": f"Deviation {d['id']} ({d['state']}): {d['description']}"}
 
 
 def _per_step(record: Entry, entries: Callable[[Entry], list[Entry]]) -> list[Entry]:
@@ -45,15 +46,17 @@ def _out_of_limit(step: Entry) -> list[Entry]:
 
 
 def _corrections(step: Entry) -> list[Entry]:
-    return [{"parameter": c["name"], "text": f"{c['name']} corrected from {c['old_value']} to {c['new_value']} "
-                                             f"by {c['by_name'] or c['by']}: {c['reason']}"}
+    return [{"parameter": c["name"],
+             "text": f"{c['name']} corrected from {c['old_value']} to {c['new_value']} "
+                     f"by {c['by_name'] or c['by']}: {c['reason']}"}
             for c in step["corrections"]]
 
 
 def _late_signatures(record: Entry) -> list[Entry]:
     allowed = record["sop"].get("late_signature_hours")
-    return [{"step": s["number"], "text": f"step {s['number']} was signed {s['signing_delay_hours']:g} h after it "
-                                          f"was opened (the SOP allows {allowed:g} h)"}
+    return [{"step": s["number"],
+             "text": f"step {s['number']} was signed {s['signing_delay_hours']:g} h after it "
+                     f"was opened (the SOP allows {allowed:g} h)"}
             for s in record["steps"] if s["signed_late"]]
 
 
@@ -68,7 +71,8 @@ def _calibration_lapses(record: Entry) -> list[Entry]:
         due = equipment.get("calibration_due")
         if due and date.fromisoformat(due) < batch_end:
             found.append({"step": step["number"], "equipment": equipment.get("id"),
-                          "text": f"the calibration of {equipment.get('id')} lapsed on {due}, during the batch"})
+                          "text": f"the calibration of {equipment.get('id')} lapsed on {due}, "
+                                  "during the batch"})
     return found
 
 

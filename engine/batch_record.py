@@ -9,7 +9,8 @@ audit trail), the incidents, and the batch release instance's deviation closures
 Exceptions (review by exception): the record's facts are gathered by ``engine.batch_exceptions``; which
 of them are exceptions, of which kind and how severe, is decided by the model
 (``processes/batch_release/release_exceptions.dmn``). How late a step's signature may come is SOP master
-data (``late_signature_hours``), so the record of a batch applies the rule of the SOP version the batch ran on.
+data (``late_signature_hours``), so the record of a batch applies the rule of the SOP version the batch
+ran on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import json
 import os
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 
 
 def operations(engine: Gmpflow) -> list[Operation]:
-    return [Operation("deployment.diff_summary", lambda p, c: deployment_diff_summary(engine, p), idempotent=True,
-                      params_schema={"type": "object", "required": ["deployment_id"],
-                                     "additionalProperties": False,
-                                     "properties": {"deployment_id": {"type": "integer"}}},
-                      description="What a draft process version changes against the active one: {record_type: "
-                                  "process_deployment, changes: [{path, before, after}] over BPMN elements and "
-                                  "properties, DMN rules and form fields, elements: {added, removed, changed}, "
-                                  "dropped_signatures, changes_limits, changes_critical}.")]
+    return [Operation(
+        "deployment.diff_summary", lambda p, c: deployment_diff_summary(engine, p), idempotent=True,
+        params_schema={"type": "object", "required": ["deployment_id"], "additionalProperties": False,
+                       "properties": {"deployment_id": {"type": "integer"}}},
+        description="What a draft process version changes against the active one: {record_type: "
+                    "process_deployment, changes: [{path, before, after}] over BPMN elements and "
+                    "properties, DMN rules and form fields, elements: {added, removed, changed}, "
+                    "dropped_signatures, changes_limits, changes_critical}.")]
 
 
 def deployment_diff_summary(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:

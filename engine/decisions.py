@@ -31,11 +31,13 @@ def _decision_engine(parsed: ParsedDefinition, element_id: str) -> Any:
                    code="decision_not_found")
 
 
-def evaluate(parsed: ParsedDefinition, element_id: str, data: dict[str, Any], script_engine: Any) -> list[Hit]:
+def evaluate(parsed: ParsedDefinition, element_id: str, data: dict[str, Any],
+             script_engine: Any) -> list[Hit]:
     """The rules of the decision called by business-rule task ``element_id`` that match ``data``, in table
     order (one at most for UNIQUE, every match for COLLECT), each with its outputs."""
     decider = _decision_engine(parsed, element_id)
     task = SimpleNamespace(data=data, workflow=SimpleNamespace(script_engine=script_engine),
-                           task_spec=SimpleNamespace(name=element_id, bpmn_id=element_id, bpmn_name=element_id))
+                           task_spec=SimpleNamespace(name=element_id, bpmn_id=element_id,
+                                                     bpmn_name=element_id))
     return [Hit(rule.id, rule.description or "", dict(rule.output_as_dict(task)))
             for rule in decider.decide(task)]

@@ -461,7 +461,7 @@ class Gmpflow:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
             variables = variables_of(self.runtime.read(session, view["task"].instance_id).workflow)
-        # what the decision is about (a change's diff, risk and impact; a batch's exceptions): engine.task_context
+        # what the decision is about (a change, its risk, impact; a batch's exceptions): engine.task_context
         view["context"] = task_context.build(self, view["instance"], variables)
         return view
 

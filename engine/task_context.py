@@ -48,8 +48,8 @@ def _why_classified(engine: Gmpflow, row: Any, variables: dict[str, Any]) -> lis
     with engine.db.read() as session:
         parsed = engine.runtime.specs.get_by_id(session, row.deployment_id)
     try:
-        hits = decisions.evaluate(parsed, "classify", {k: variables.get(k) for k in ("diff", "product_impact")},
-                                  engine.runtime.script_engine)
+        data = {k: variables.get(k) for k in ("diff", "product_impact")}
+        hits = decisions.evaluate(parsed, "classify", data, engine.runtime.script_engine)
     except GmpflowError:
         return []
     return [{"rule": h.rule_id, "description": h.description} for h in hits]
@@ -74,7 +74,8 @@ def batch_context(engine: Gmpflow, row: Any, variables: dict[str, Any]) -> dict[
     if not batch_id:
         return None
     record = batch_record.build(engine, str(batch_id))
-    return {"kind": "batch", "batch_id": batch_id, "sha256": record["sha256"], "exceptions": record["exceptions"],
+    return {"kind": "batch", "batch_id": batch_id, "sha256": record["sha256"],
+            "exceptions": record["exceptions"],
             "facts": record["facts"], "deviations": record["deviations"],
             "audit_trail": record.get("audit_trail") or [], "disposition": record["disposition"]}
 

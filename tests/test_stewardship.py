@@ -21,8 +21,10 @@ from tests.hostile_support import snapshot
 HOW = "gmpflow roles add"
 
 
-def signed_process(review: str = 'signature.meaning" value="Approved"',
-                   distinct: str = '<spiffworkflow:property name="signature.distinctFrom" value="initiator"/>',
+FOUR_EYES = '<spiffworkflow:property name="signature.distinctFrom" value="initiator"/>'
+
+
+def signed_process(review: str = 'signature.meaning" value="Approved"', distinct: str = FOUR_EYES,
                    lane: str = "qa") -> Bundle:
     """One user task in lane ``lane``, signed as the properties given say."""
     return Bundle({"signed.bpmn": f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -94,8 +96,8 @@ def test_a_type_without_an_owner_or_steward_or_naming_an_unknown_role_is_refused
 
 def test_a_type_may_name_a_role_an_admin_created(engine: Gmpflow, tmp_path: Path) -> None:
     engine.add_role(ADMIN, "material_owner", "Owns the material master", "new stewardship SOP")
-    loaded = {row.name: row for row, _ in engine.masterdata.load_types(ADMIN,
-                                                                      _folder_with(tmp_path, owner_role="material_owner"))}
+    folder = _folder_with(tmp_path, owner_role="material_owner")
+    loaded = {row.name: row for row, _ in engine.masterdata.load_types(ADMIN, folder)}
     assert types.stewardship(types.schema_of(loaded["material"]))["owner_role"] == "material_owner"
 
 

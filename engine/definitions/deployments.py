@@ -51,7 +51,8 @@ def signature_problems(session: Session, parsed: linting.ParsedDefinition | None
     problems = []
     for drop in model_diff.diff(Bundle(dict(previous.files)), bundle)["dropped_signatures"]:
         file, line = parsed.element_line(drop["element_id"]) if parsed is not None else (None, None)
-        what = "the task is gone" if drop["task_removed"] else f"it no longer has {', '.join(drop['dropped'])}"
+        what = ("the task is gone" if drop["task_removed"]
+                else f"it no longer has {', '.join(drop['dropped'])}")
         problems.append(DefinitionError(
             f"The active version {previous.version} of '{previous.key}' has {drop['property']} "
             f"'{', '.join(drop['dropped'])}' on task '{drop['name'] or drop['element_id']}'; in this version "

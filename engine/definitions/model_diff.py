@@ -20,7 +20,7 @@ from engine.definitions.bundle import Bundle
 from engine.definitions.parsing import BPMN_NS, NS, parse_documents
 from engine.definitions.properties import split_list
 
-DMN_LOCAL = ("rule", "input", "output", "decision")
+PROPERTIES = "./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
 SIGNATURE_PROPERTIES = ("signature.meaning", "signature.distinctFrom")
 Facts = dict[str, dict[str, Any]]  # id -> {what: value}
 
@@ -36,7 +36,7 @@ def _bpmn_elements(root: etree._Element) -> Facts:
             continue
         facts: dict[str, Any] = {"type": _local(node), "name": node.get("name")}
         facts.update({f"@{k}": v for k, v in node.attrib.items() if k not in ("id", "name")})
-        for prop in node.findall("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS):
+        for prop in node.findall(PROPERTIES, NS):
             facts[str(prop.get("name"))] = prop.get("value")
         for child in node:
             local = _local(child) if isinstance(child.tag, str) else ""
@@ -57,13 +57,16 @@ def _bpmn_elements(root: etree._Element) -> Facts:
 def _dmn_rules(root: etree._Element) -> Facts:
     found: Facts = {}
     for table in root.iter("{*}decisionTable"):
-        inputs = [i.findtext("{*}inputExpression/{*}text") or i.get("label") for i in table.findall("{*}input")]
+        inputs = [i.findtext("{*}inputExpression/{*}text") or i.get("label")
+                  for i in table.findall("{*}input")]
         outputs = [o.get("name") or o.get("label") for o in table.findall("{*}output")]
-        found[f"{table.get('id')}"] = {"type": "decisionTable", "hitPolicy": table.get("hitPolicy") or "UNIQUE",
+        found[f"{table.get('id')}"] = {"type": "decisionTable",
+                                       "hitPolicy": table.get("hitPolicy") or "UNIQUE",
                                        "inputs": ", ".join(map(str, inputs)),
                                        "outputs": ", ".join(map(str, outputs))}
         for rule in table.findall("{*}rule"):
-            facts: dict[str, Any] = {"type": "rule", "description": (rule.findtext("{*}description") or "").strip()}
+            facts: dict[str, Any] = {"type": "rule",
+                                     "description": (rule.findtext("{*}description") or "").strip()}
             for name, entry in zip(inputs, rule.findall("{*}inputEntry"), strict=False):
                 facts[f"when {name}"] = (entry.findtext("{*}text") or "").strip()
             for name, entry in zip(outputs, rule.findall("{*}outputEntry"), strict=False):

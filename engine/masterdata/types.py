@@ -59,9 +59,9 @@ def read_folder(path: Path | None = None) -> dict[str, tuple[str, dict[str, Any]
                                   code="masterdata_schema_invalid") from None
         for keyword in (OWNER, STEWARD):
             if not isinstance(schema.get(keyword), str) or not schema[keyword]:
-                raise DefinitionError(f"The type names no '{keyword}' (a role) at its root: every master-data "
-                                      "type names the role that owns it (approves changes of its records) and "
-                                      "the role that stewards it.", file=file.name,
+                raise DefinitionError(f"The type names no '{keyword}' (a role) at its root: every "
+                                      "master-data type names the role that owns it (approves changes of "
+                                      "its records) and the role that stewards it.", file=file.name,
                                       code="masterdata_schema_invalid")
         found[file.name[: -len(SUFFIX)]] = (text, schema)
     for name, (_, schema) in found.items():

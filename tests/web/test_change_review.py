@@ -15,7 +15,8 @@ RECIPE = {"product": "P-WEB", "description": "Granulation", "steps": [{
     "number": 1, "instruction": "Granulate the blend.",
     "parameters": [{"name": "impeller speed", "unit": "rpm", "target": 300, "low": 250, "high": 350,
                     "critical": True},
-                   {"name": "mixing time", "unit": "min", "target": 5, "low": 4, "high": 6, "critical": False}]}]}
+                   {"name": "mixing time", "unit": "min", "target": 5, "low": 4, "high": 6,
+                    "critical": False}]}]}
 
 
 def run_jobs(live: Live) -> None:

@@ -163,14 +163,14 @@ RESPONSES: dict[str, dict[str, Any]] = {
         "consumed": {"type": "array", "items": OBJECT}, "incidents": {"type": "array", "items": OBJECT},
         "facts": {"type": "object", "additionalProperties": {"type": "integer"},
                   "description": "entries per fact of the record (what release_exceptions.dmn decides on)"},
-        "exceptions": {"type": "array", "description": "what QA sees first, as release_exceptions.dmn decides "
-                                                       "it: one row per entry of evidence", "items": obj({
+        "exceptions": {"type": "array", "items": obj({
             "kind": {"type": "string", "description": "named by the DMN rule that fired"},
             "severity": {"type": "string", "enum": list(SEVERITIES)},
             "blocking": {"type": "boolean", "description": "QA cannot release while it stands"},
             "fact": {"type": "string"}, "rule": {"type": "string"}, "why": {"type": "string"},
             "step": {"type": ["integer", "null"]}, "text": {"type": "string"}},
-            required=["kind", "severity", "blocking", "rule", "text"])},
+            required=["kind", "severity", "blocking", "rule", "text"]),
+            "description": "what QA sees first, as release_exceptions.dmn decides it: a row per evidence"},
         "participants": {"type": "array", "items": {"type": "string"},
                          "description": "who performed, confirmed, verified a step or recorded the yield"},
         "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT},
