@@ -52,6 +52,7 @@ EXPECTED: dict[str, str | set[str]] = {
     "masterdata.record": MASTERDATA_READERS, "masterdata.diff": MASTERDATA_READERS,
     "masterdata.draft": {"data_steward"}, "masterdata.propose": {"data_steward"},
     "batches.batches": {"qa", "admin", "supervisor"}, "batches.review": {"qa", "admin", "supervisor"},
+    "batches.record_copy": {"qa", "admin", "supervisor"},
 }
 SAMPLE_ARGS = {"task_id": 1, "instance_id": 1, "incident_id": 1, "fmt": "json", "action": "suspend",
                "username": "nobody", "role": "qa", "deployment_id": 1, "name": "material", "key": "MAT-1",
