@@ -86,6 +86,10 @@ def lockout_attempts() -> int:
     return int(value)
 
 
+HOW_TO_ADD_A_ROLE = ("An administrator creates a role with `gmpflow roles add NAME --description TEXT` or "
+                     "POST /api/v1/roles {name, description, reason}.")
+
+
 def ensure_default_roles(session: Session) -> None:
     existing = set(session.scalars(select(Role.name)))
     for name, description in DEFAULT_ROLES.items():

@@ -21,6 +21,7 @@ from engine import (
     anchors,
     audit,
     authority,
+    change_diff,
     identity,
     modeling,
     records,
@@ -28,6 +29,7 @@ from engine import (
     sealed,
     sessions,
     signatures,
+    task_context,
 )
 from engine.audit import Actor
 from engine.clock import Clock
@@ -121,6 +123,7 @@ class Gmpflow:
         self.change_control_process = change_control_process()
         # the change-control operations need this engine's database: bound here, added to a copy
         self.registry = (registry or builtin_registry()).extended(governance.operations(self))
+        self.registry = self.registry.extended(change_diff.operations(self))  # what a process change changes
         # order release: master data, signatures
         self.registry = self.registry.extended(orders.operations(self))
         # SOP execution and batch release read master data and start step instances: bound here too
@@ -138,7 +141,8 @@ class Gmpflow:
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
         # the records a signature can cover (model property signature.record = "<kind>:<key expression>")
-        self.record_sources: dict[str, RecordSource] = {"batch": batch_record.facts}
+        self.record_sources: dict[str, RecordSource] = {
+            "batch": lambda session, key: batch_record.facts(session, key, self.runtime)}
         self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
@@ -195,6 +199,9 @@ class Gmpflow:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
                 shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
+                parsed, problems = lint(bundle, roles, self.registry, shared)
+                # against the active version: a signature or four-eyes rule it had may not be dropped
+                return problems or deployments.signature_problems(session, parsed, bundle)
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
         except DefinitionError:  # an unreadable file: lint below says where
@@ -505,7 +512,10 @@ class Gmpflow:
         with self.db.read() as session:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
-            return view
+            variables = variables_of(self.runtime.read(session, view["task"].instance_id).workflow)
+        # what the decision is about (a change, its risk, impact; a batch's exceptions): engine.task_context
+        view["context"] = task_context.build(self, view["instance"], variables)
+        return view
 
     def step_screen(self, principal: Principal, task_id: int) -> dict[str, Any]:
         """What the EBR step screen of an open SOP step task shows: the step and its pick lists

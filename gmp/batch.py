@@ -128,13 +128,18 @@ def operations(engine: Gmpflow) -> list[Operation]:
         Operation("batch.summary", lambda p, c: batch_summary(engine, p), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
-                  description="Counts of what may be an exception in the batch record, the open deviations "
+                  description="The facts of the batch record (entries per fact, for release_exceptions.dmn), "
+                              "the open deviations "
                               "and who performed or verified a step (for the release's four-eyes rule)."),
         Operation("batch.exceptions", lambda p, c: batch_exceptions(engine, p), idempotent=True,
-                  params_schema={"type": "object", "required": ["batch_id", "kinds"],
+                  params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"},
-                                                "kinds": {"type": "array", "items": {"type": "string"}}}},
-                  description="The entries of the batch record of the given exception kinds."),
+                                                "kinds": {"type": ["array", "null"],
+                                                          "items": {"type": "string"}}}},
+                  description="The exceptions of the batch record as release_exceptions.dmn decides them now "
+                              "(kind, severity, blocking, the rule and why, the evidence), of the given "
+                              "kinds "
+                              "(all when none are given)."),
         Operation("batch.reopen_context", lambda p, c: reopen_context(engine, p, c), idempotent=True,
                   params_schema={"type": "object", "required": ["batch_id"],
                                  "properties": {"batch_id": {"type": "string"}}},
@@ -319,8 +324,8 @@ def batch_summary(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:
 
 def batch_exceptions(engine: Gmpflow, params: dict[str, Any]) -> list[dict[str, Any]]:
     record = batch_record.build(engine, str(params["batch_id"]), with_audit_trail=False)
-    kinds = set(params["kinds"])
-    return [e for e in record["exceptions"] if e["kind"] in kinds]
+    kinds = params.get("kinds")
+    return [e for e in record["exceptions"] if kinds is None or e["kind"] in kinds]
 
 
 def export_record(engine: Gmpflow, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,11 @@ stored indexes of those instances, never from a workflow state: the completed hu
 entered, by whom, when), the signatures (manifestations), the equipment checks (job results in the
 audit trail), the incidents, and the batch release instance's deviation closures and decision.
 
-Exceptions (review by exception) are entries of these kinds: ``deviation``, ``out_of_limit``,
-``correction``, ``late_signature``, ``calibration_lapsed``, ``unresolved_incident``, ``equipment_refused`` (a
-step attempt refused on its equipment: not clean, in use, calibration due, ...), ``yield_out_of_limits`` and
-``reconciliation_out_of_tolerance`` (``gmp.batch_yield``, with the calculation); which kinds QA must
-see first is decided by the model (``processes/batch_release/release_exceptions.dmn``) from the counts
-in ``summary``. How late a step's signature may come is SOP master data (``late_signature_hours``), so
-the record of a batch applies the rule of the SOP version the batch ran on.
+Exceptions (review by exception): the record's facts are gathered by ``gmp.batch_exceptions``; which
+of them are exceptions, of which kind and how severe, is decided by the model
+(``processes/batch_release/release_exceptions.dmn``). How late a step's signature may come is SOP master
+data (``late_signature_hours``), so the record of a batch applies the rule of the SOP version the batch
+ran on.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import hashlib
 import json
 import os
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,14 +41,12 @@ from engine.store.models import (
     Signature,
     User,
 )
-from gmp import batch_disposition, batch_yield
+from gmp import batch_disposition, batch_exceptions, batch_yield
 
 if TYPE_CHECKING:
+    from engine.runtime.instances import InstanceRuntime
     from engine.services import Gmpflow
 
-EXCEPTION_KINDS = ("deviation", "out_of_limit", "correction", "late_signature", "calibration_lapsed",
-                   "unresolved_incident", "equipment_refused", "refused_attempt",
-                   *batch_yield.EXCEPTION_KINDS)
 STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
 
 
@@ -103,15 +99,17 @@ def _job_results(session: Session, instance_ids: list[int], element_id: str) -> 
 def build(engine: Gmpflow, batch_id: str, *, with_audit_trail: bool = True) -> dict[str, Any]:
     """The record with its ``sha256`` (see ``gmp.batch_disposition`` for what it is computed over)."""
     with engine.db.read() as session:
-        return batch_disposition.with_hash(_build(session, engine.clock.now(), batch_id, with_audit_trail))
+        return batch_disposition.with_hash(_build(session, engine.clock.now(), batch_id, with_audit_trail,
+                                                  engine.runtime))
 
 
-def facts(session: Session, batch_id: str) -> dict[str, Any]:
+def facts(session: Session, batch_id: str, runtime: InstanceRuntime) -> dict[str, Any]:
     """What the record's ``sha256`` is computed over, read in the caller's session (a signing transaction)."""
-    return batch_disposition.facts_of(_build(session, None, batch_id, False))
+    return batch_disposition.facts_of(_build(session, None, batch_id, False, runtime))
 
 
-def _build(session: Session, now: datetime | None, batch_id: str, with_audit_trail: bool) -> dict[str, Any]:
+def _build(session: Session, now: datetime | None, batch_id: str, with_audit_trail: bool,
+           runtime: InstanceRuntime) -> dict[str, Any]:
     batch_row = session.scalar(select(ProcessInstance).where(ProcessInstance.process_key == "sop_execution",
                                                              ProcessInstance.business_key == batch_id)
                                .order_by(ProcessInstance.id.desc()).limit(1))
@@ -186,7 +184,6 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             **_task_entry(requested, names, signed), "instance_id": row.id,
             "approved": _task_entry(approved, names, signed)})
     steps: list[dict[str, Any]] = []
-    exceptions: list[dict[str, Any]] = []
     deviations: list[dict[str, Any]] = []
     participants: set[str] = set()
     consumed: dict[str, float] = {}
@@ -211,40 +208,6 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             dev["closure"] = closures.get(dev["id"])
             dev["state"] = "closed" if dev["closure"] else ("assessed" if dev.get("assessment") else "open")
             deviations.append(dev)
-    batch_end = max((s["performed"]["at"] for s in steps if s.get("performed")), default=None)
-    for step in steps:
-        n = step["number"]
-        if step["deviation"]:
-            exceptions.append({"kind": "deviation", "step": n, "id": step["deviation"]["id"],
-                               "text": f"Deviation {step['deviation']['id']} ({step['deviation']['state']}): "
-                                       f"{step['deviation']['description']}"})
-        for p in step["parameters"]:
-            if p["out_of_limit"]:
-                exceptions.append({"kind": "out_of_limit", "step": n, "parameter": p["name"],
-                                   "text": f"{p['name']} = {p['value']} {p['unit']} outside "
-                                           f"{p['low']}–{p['high']} {p['unit']}"})
-        for c in step["corrections"]:
-            exceptions.append({"kind": "correction", "step": n, "parameter": c["name"],
-                               "text": f"{c['name']} corrected from {c['old_value']} to {c['new_value']} by "
-                                       f"{c['by_name'] or c['by']}: {c['reason']}"})
-        for refusal in step["equipment_refusals"]:
-            exceptions.append({"kind": "equipment_refused", "step": n, "equipment": refusal["equipment_id"],
-                               "code": refusal["code"], "text": f"refused attempt: {refusal['reason']}"})
-        if step["signed_late"]:
-            exceptions.append({"kind": "late_signature", "step": n,
-                               "text": f"step {n} was signed {step['signing_delay_hours']:g} h after it was "
-                                       f"opened (the SOP allows {late_hours:g} h)"})
-        for attempt in step["refused_attempts"]:
-            exceptions.append({"kind": "refused_attempt", "step": n, "code": attempt["code"],
-                               "text": f"step {n}: an entry by {attempt['by_name'] or attempt['by']} at "
-                                       f"{attempt['at']} was refused before signing ({attempt['code']}): "
-                                       f"{attempt['message']}"})
-        equipment = step.get("equipment") or {}
-        due = equipment.get("calibration_due")
-        if due and batch_end and date.fromisoformat(due) < datetime.fromisoformat(batch_end).date():
-            exceptions.append({"kind": "calibration_lapsed", "step": n, "equipment": equipment.get("id"),
-                               "text": f"the calibration of {equipment.get('id')} lapsed on {due}, during "
-                                       "the batch"})
     instance_names = {batch_row.id: "sop_execution", **{r.id: r.business_key for r in step_rows},
                       **{r.id: "batch_release" for r in release_rows}}
     incident_list = [{"id": i.id, "instance_id": i.instance_id,
@@ -252,18 +215,12 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
                       "element_id": i.element_id, "error": i.error, "created_at": iso(i.created_at),
                       "resolved_at": iso(i.resolved_at), "resolved_by": i.resolved_by,
                       "resolution_reason": i.resolution_reason} for i in incidents]
-    for i in incident_list:
-        if i["resolved_at"] is None:
-            exceptions.append({"kind": "unresolved_incident", "step": None, "id": i["id"],
-                               "text": f"incident {i['id']} at {i['element_id']} ({i['where']}): "
-                                       f"{i['error']}"})
     yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"),
                       None)
     if yield_task is not None and yield_task.completed_by:
         participants.add(yield_task.completed_by)
     calculated = batch_yield.calculate(session, batch_id, recipe_version, order,
                                        yield_task.data if yield_task is not None else None)
-    exceptions.extend(batch_yield.exceptions(calculated))
     record: dict[str, Any] = {
         "batch_id": batch_id,
         "generated_at": iso(now),
@@ -290,12 +247,14 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "reconciliation": calculated["reconciliation"],
         "equipment": _equipment_entries(session, batch_id),
         "incidents": incident_list,
-        "exceptions": exceptions,
         "participants": sorted(p for p in participants if p),
         "release": {"instance_ids": [r.id for r in release_rows], "reviews": reviews, "decision": decision},
         "disposition": batch_disposition.history(session, batch_id, release_rows, reopen_rows, tasks,
                                                  lambda t: _task_entry(t, names, signed), names),
     }
+    found = batch_exceptions.evidence(record)
+    record["facts"] = batch_exceptions.counts(found)
+    record["exceptions"] = batch_exceptions.decide(session, runtime, batch_id, found)
     if with_audit_trail:
         record["audit_trail"] = _audit_trail(session, all_ids)
     return record
@@ -438,13 +397,11 @@ def _audit_trail(session: Session, instance_ids: list[int]) -> list[dict[str, An
 
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
-    """What the release process decides on: counts per exception kind, the deviations not closed, who took
-    part (performed, verified, confirmed a value, recorded the yield); and what the production reports
-    need: what was consumed, when the batch started and when its last step was performed."""
-    counts = {kind: 0 for kind in EXCEPTION_KINDS}
-    for item in record["exceptions"]:
-        counts[item["kind"]] += 1
-    return {"batch_id": record["batch_id"], "counts": counts,
+    """What the release process decides on: the facts (entries per fact, read by release_exceptions.dmn),
+    the deviations not closed, who took part (performed, verified, confirmed a value, recorded the yield);
+    and what the production reports need: what was consumed, when the batch started and when its last
+    step was performed."""
+    return {"batch_id": record["batch_id"], "facts": record["facts"],
             "open_deviations": [{"id": d["id"], "step": d["step"], "description": d["description"],
                                  "classification": (d.get("assessment") or {}).get("classification"),
                                  "state": d["state"]}

@@ -210,7 +210,9 @@ def _claim_version(session: Session, engine: Gmpflow, params: dict[str, Any], co
     # its author and whoever submitted it for review (the last to change its status) may not approve it
     return {"label": label, "record_type": version.record.type_name, "record_key": version.record.key,
             "version": version.number, "version_id": version.id, "deployment_id": None,
-            "authors": sorted({version.created_by, version.changed_by})}
+            "authors": sorted({version.created_by, version.changed_by}),
+            # who owns and who stewards the type (its schema says): the model routes approval and assessment
+            **types.stewardship(types.schema_of(types.current(session, version.record.type_name)))}
 
 
 def _deployment_holder(session: Session, deployment_id: int) -> int | None:
@@ -247,7 +249,8 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
         audit.record(session, _actor(context), CLAIMED, "deployment", dep.id, label, at=engine.clock.now(),
                      after={"instance_id": context.instance_id})
     return {"label": label, "record_type": "process_deployment", "record_key": dep.key,
-            "version": dep.version, "version_id": None, "deployment_id": dep.id, "authors": [dep.created_by]}
+            "version": dep.version, "version_id": None, "deployment_id": dep.id, "authors": [dep.created_by],
+            "owner_role": None, "steward_role": None}
 
 
 # -- masterdata.diff_summary --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine import audit, integrity
 from engine.audit import Actor
 from engine.clock import Clock
-from engine.definitions import interchange
+from engine.definitions import interchange, model_diff
 from engine.definitions import lint as linting
 from engine.definitions.bundle import Bundle, add_referenced_forms
 from engine.dmn.lint import called_decisions
@@ -39,10 +39,39 @@ def referenced_form_ids(bundle: Bundle) -> set[str]:
     return ids
 
 
+def active_version(session: Session, key: str) -> Deployment | None:
+    return session.scalar(select(Deployment).where(Deployment.key == key,
+                                                   Deployment.status == DeploymentStatus.ACTIVE)
+                          .order_by(Deployment.version.desc()).limit(1))
+
+
+def signature_problems(session: Session, parsed: linting.ParsedDefinition | None, bundle: Bundle
+                       ) -> list[DefinitionError]:
+    """A new version may not drop a signature or a four-eyes rule that the active version has
+    (``signature_dropped``): that would weaken a control silently, whatever the change control approves."""
+    previous = active_version(session, parsed.key) if parsed is not None else None
+    if previous is None:
+        return []
+    problems = []
+    for drop in model_diff.diff(Bundle(dict(previous.files)), bundle)["dropped_signatures"]:
+        file, line = parsed.element_line(drop["element_id"]) if parsed is not None else (None, None)
+        what = ("the task is gone" if drop["task_removed"]
+                else f"it no longer has {', '.join(drop['dropped'])}")
+        problems.append(DefinitionError(
+            f"The active version {previous.version} of '{previous.key}' has {drop['property']} "
+            f"'{', '.join(drop['dropped'])}' on task '{drop['name'] or drop['element_id']}'; in this version "
+            f"{what}. Keep the signature (and its four-eyes rule) or retire the process by change control.",
+            file=file, element_id=drop["element_id"], line=line, code="signature_dropped"))
+    return problems
+
+
 def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry,
-                  shared_decisions: set[str] | None = None) -> linting.ParsedDefinition:
+                  shared_decisions: set[str] | None = None, session: Session | None = None
+                  ) -> linting.ParsedDefinition:
     add_referenced_forms(bundle, referenced_form_ids(bundle))
     parsed, problems = linting.lint(bundle, roles, registry, shared_decisions)
+    if session is not None and not problems:
+        problems = signature_problems(session, parsed, bundle)
     if problems or parsed is None:
         first = problems[0]
         summary = f"{len(problems)} problem(s); first: {first}" if len(problems) > 1 else str(first)
@@ -60,7 +89,7 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
            activate: bool, on_status: StatusHook | None = None) -> tuple[Deployment, bool]:
     """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
     shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
-    parsed = lint_or_raise(bundle, role_names(session), registry, shared)
+    parsed = lint_or_raise(bundle, role_names(session), registry, shared, session)
     content_hash = bundle.content_hash
     same = session.scalar(select(Deployment).where(Deployment.key == parsed.key,
                                                    Deployment.content_hash == content_hash)

@@ -32,6 +32,8 @@ class TaskProperties:
     distinct_from: tuple[str, ...]     # "initiator", "all", "related", "performer:<taskId>",
                                        # "signers:<taskId>", "variable:<name>" (see _DISTINCT)
     due: str | None                    # ISO-8601 duration expression, e.g. "'P2D'"
+    candidate_roles: str | None = None  # expression over the instance data: a role (or list of roles) that
+                                        # replaces the lane's when the task opens; nothing: the lane's
 
     @property
     def signature_meaning(self) -> str | None:
@@ -54,6 +56,7 @@ def task_properties(task_spec: Any) -> TaskProperties:
         meanings=split_list(props.get("signature.meaning")),
         distinct_from=split_list(props.get("signature.distinctFrom")),
         due=props.get("dueIn") or None,
+        candidate_roles=props.get("candidateRoles") or None,
     )
 
 
@@ -87,7 +90,14 @@ def check_properties(props: TaskProperties, task_ids: set[str], forms: set[str],
 def protected_variables(specs: Any) -> frozenset[str]:
     """The variables that ``variable:<name>`` four-eyes rules of these task specs read (the first part of a
     dotted name): the engine's own, which no client may set in start variables or task data."""
-    return frozenset(rule.split(":", 1)[1].split(".", 1)[0]
-                     for spec in specs for ts in spec.task_specs.values()
-                     for rule in split_list(properties_of(ts).get("signature.distinctFrom"))
-                     if rule.startswith("variable:"))
+    found = {rule.split(":", 1)[1].split(".", 1)[0]
+             for spec in specs for ts in spec.task_specs.values()
+             for rule in split_list(properties_of(ts).get("signature.distinctFrom"))
+             if rule.startswith("variable:")}
+    # who may do a task must not be chosen by a client either: the variable a candidateRoles expression reads
+    found |= {match.group(0) for spec in specs for ts in spec.task_specs.values()
+              if (match := _LEADING_NAME.match(properties_of(ts).get("candidateRoles") or ""))}
+    return frozenset(found)
+
+
+_LEADING_NAME = re.compile(r"[A-Za-z_]\w*")

@@ -23,12 +23,15 @@ from engine import audit
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.errors import DefinitionError, NotFound
+from engine.identity import HOW_TO_ADD_A_ROLE, role_names
 from engine.store.models import MasterDataType
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "gmp" / "masterdata"
 SUFFIX = ".schema.json"
 REF = "x-ref"   # on a string property: the value is the key of a record of the named type
 KEY = "x-key"   # at the root: the property whose value must equal the record's key
+OWNER = "x-owner-role"      # at the root: the role that approves a change of the type's records
+STEWARD = "x-steward-role"  # at the root: the role that keeps the records (requests and assesses changes)
 
 
 def folder() -> Path:
@@ -54,6 +57,12 @@ def read_folder(path: Path | None = None) -> dict[str, tuple[str, dict[str, Any]
         except (ValueError, SchemaError) as exc:
             raise DefinitionError(f"Not a valid JSON Schema (draft 2020-12): {exc}", file=file.name,
                                   code="masterdata_schema_invalid") from None
+        for keyword in (OWNER, STEWARD):
+            if not isinstance(schema.get(keyword), str) or not schema[keyword]:
+                raise DefinitionError(f"The type names no '{keyword}' (a role) at its root: every "
+                                      "master-data type names the role that owns it (approves changes of "
+                                      "its records) and the role that stewards it.", file=file.name,
+                                      code="masterdata_schema_invalid")
         found[file.name[: -len(SUFFIX)]] = (text, schema)
     for name, (_, schema) in found.items():
         for target in references_in(schema):
@@ -80,9 +89,17 @@ def schema_hash(schema: dict[str, Any]) -> str:
 
 def load(session: Session, clock: Clock, actor: Actor, path: Path | None = None
          ) -> list[tuple[MasterDataType, bool]]:
-    """Store every type of the folder; ``(type, True)`` where a new version was stored."""
+    """Store every type of the folder; ``(type, True)`` where a new version was stored.
+
+    Raises DefinitionError (``unknown_role``) when a type's owner or steward role does not exist."""
     results = []
+    known = role_names(session)
     for name, (text, schema) in read_folder(path).items():
+        for keyword in (OWNER, STEWARD):
+            if schema[keyword] not in known:
+                raise DefinitionError(f"'{keyword}: {schema[keyword]}' names no existing role; known roles: "
+                                      f"{', '.join(sorted(known))}. {HOW_TO_ADD_A_ROLE}",
+                                      file=f"{name}{SUFFIX}", code="unknown_role")
         digest = schema_hash(schema)
         latest = _latest(session, name)
         if latest is not None and latest.schema_hash == digest:
@@ -121,6 +138,12 @@ def list_current(session: Session) -> list[MasterDataType]:
     return list(session.scalars(select(MasterDataType).join(
         latest, (MasterDataType.name == latest.c.name) & (MasterDataType.version == latest.c.version))
         .order_by(MasterDataType.name)))
+
+
+def stewardship(schema: dict[str, Any]) -> dict[str, str | None]:
+    """``{owner_role, steward_role}`` the type's schema names (None in a type stored before they were
+    required)."""
+    return {"owner_role": schema.get(OWNER), "steward_role": schema.get(STEWARD)}
 
 
 def schema_of(row: MasterDataType) -> dict[str, Any]:

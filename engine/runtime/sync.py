@@ -73,6 +73,17 @@ def _assignee(db: Any, task_spec: Any) -> str | None:
     return username if found and (not roles or held & set(roles)) else None
 
 
+def _candidate_roles(task: Any, expression: str | None, script_engine: Any) -> list[str]:
+    """The roles that may work on the task: its ``candidateRoles`` expression's value (a role name or a list
+    of them, e.g. the owner role of the master-data type a change request is about), else its lane's."""
+    if expression:
+        value = script_engine.evaluate(task, expression)
+        roles = [value] if isinstance(value, str) else list(value or [])
+        if roles and all(isinstance(r, str) and r for r in roles):
+            return roles
+    return _lane_roles(task.task_spec)
+
+
 def _due_at(task: Any, now: datetime, script_engine: Any) -> datetime | None:
     due = task_properties(task.task_spec).due
     if not due:
@@ -126,7 +137,8 @@ def _insert_tasks(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, scri
         props = task_properties(spec)
         values = dict(instance_id=live.row.id, task_guid=str(task.id), element_id=spec.bpmn_id,
                       name=spec.bpmn_name or spec.bpmn_id, lane=getattr(spec, "lane", None),
-                      candidate_roles=_lane_roles(spec), form_id=props.form_id,
+                      candidate_roles=_candidate_roles(task, props.candidate_roles, script_engine),
+                      form_id=props.form_id,
                       instructions=props.instructions,
                       signature_meaning=props.signature_meaning,
                       signature_distinct_from=",".join(props.distinct_from) or None,

@@ -143,6 +143,8 @@ def test_qa_reviews_a_batch_by_exception_in_the_browser_and_signs_the_release(pl
     deviation = page.locator("#deviations [data-deviation='DEV-B-1/00002']")
     assert "closed" in deviation.locator(".badge").inner_text() and "CAPA-2026-014" in deviation.inner_text()
 
+    plant.run_jobs()  # the worker: the exceptions re-checked by release_exceptions.dmn before the decision
+    page.reload()
     open_release_step(page, "Decide the disposition")
     page.get_by_role("radio", name="Released").check()
     page.get_by_label("Reason").fill("Record complete, deviation closed with CAPA.")

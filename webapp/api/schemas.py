@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmp.batch_record import EXCEPTION_KINDS
+from gmp.batch_exceptions import SEVERITIES
 
 ID = {"type": "integer", "minimum": 1}
 TIME = {"type": "string", "format": "date-time"}
@@ -161,9 +161,16 @@ RESPONSES: dict[str, dict[str, Any]] = {
         "execution": OBJECT, "steps": {"type": "array", "items": OBJECT},
         "deviations": {"type": "array", "items": OBJECT}, "corrections": {"type": "array", "items": OBJECT},
         "consumed": {"type": "array", "items": OBJECT}, "incidents": {"type": "array", "items": OBJECT},
-        "exceptions": {"type": "array", "description": "what QA sees first", "items": obj({
-            "kind": {"type": "string", "enum": list(EXCEPTION_KINDS)},
-            "step": {"type": ["integer", "null"]}, "text": {"type": "string"}}, required=["kind", "text"])},
+        "facts": {"type": "object", "additionalProperties": {"type": "integer"},
+                  "description": "entries per fact of the record (what release_exceptions.dmn decides on)"},
+        "exceptions": {"type": "array", "items": obj({
+            "kind": {"type": "string", "description": "named by the DMN rule that fired"},
+            "severity": {"type": "string", "enum": list(SEVERITIES)},
+            "blocking": {"type": "boolean", "description": "QA cannot release while it stands"},
+            "fact": {"type": "string"}, "rule": {"type": "string"}, "why": {"type": "string"},
+            "step": {"type": ["integer", "null"]}, "text": {"type": "string"}},
+            required=["kind", "severity", "blocking", "rule", "text"]),
+            "description": "what QA sees first, as release_exceptions.dmn decides it: a row per evidence"},
         "participants": {"type": "array", "items": {"type": "string"},
                          "description": "who performed, confirmed, verified a step or recorded the yield"},
         "release": OBJECT, "audit_trail": {"type": "array", "items": OBJECT},

@@ -107,7 +107,7 @@ class ChangeControl:
             "validation_needed": False})
 
     def decide(self, who: str, instance_id: int, decision: str, comment: str = "") -> None:
-        role = "qa" if who in ("quinn", "rita") else "supervisor"
+        role = {"quinn": "qa", "rita": "qa", "pete": "owner"}.get(who, "supervisor")
         self.complete(who, instance_id, f"approve_{role}",
                       {f"{role}_decision": decision, f"{role}_comment": comment}, meaning=decision)
         self.run_jobs()
@@ -194,7 +194,8 @@ def test_a_minor_change_needs_qa_only_and_is_in_force_once_verified(cc: ChangeCo
     assert cc.instance(cr)["status"] == "completed"
 
 
-def test_a_critical_change_needs_qa_and_the_production_head_in_parallel(cc: ChangeControl) -> None:
+def test_a_critical_change_needs_qa_the_production_head_and_the_types_owner_in_parallel(
+        cc: ChangeControl) -> None:
     changed = {**RECIPE, "steps": [{**RECIPE["steps"][0], "parameters": [
         {**RECIPE["steps"][0]["parameters"][0], "target": 320}, RECIPE["steps"][0]["parameters"][1]]}]}
     number = cc.propose("recipe", "R-100", changed)
@@ -203,12 +204,14 @@ def test_a_critical_change_needs_qa_and_the_production_head_in_parallel(cc: Chan
     assert variables["diff"]["changes_critical"] is True and variables["change_class"] == "critical"
     cc.assess(cr)
     assert cc.elements("quinn", cr) == ["approve_qa"] and cc.elements("sam", cr) == ["approve_supervisor"]
+    assert cc.elements("pete", cr) == ["approve_owner"]  # recipe.schema.json: x-owner-role process_owner
     cc.decide("sam", cr, "Approved")
+    cc.decide("pete", cr, "Approved")
     assert cc.statuses("recipe", "R-100")[number] == "in_review"  # QA has not approved yet
     cc.decide("quinn", cr, "Approved")
     assert cc.statuses("recipe", "R-100") == {1: "superseded", 2: "effective"}
     meanings = sorted((s["printed_name"], s["meaning"]) for s in cc.instance(cr)["signatures"])
-    assert meanings == [("Quinn", "Approved"), ("Sam", "Approved")]
+    assert meanings == [("Pete", "Approved"), ("Quinn", "Approved"), ("Sam", "Approved")]
 
 
 def test_a_change_to_limits_only_is_major_and_needs_qa(cc: ChangeControl) -> None:
@@ -348,6 +351,11 @@ def test_a_new_process_version_goes_live_only_through_an_approved_change_control
                                    "effective_date": "2026-01-05"})
     assert governed.engine.get_deployment(draft.id).status == "in_review"
     assert governed.instance(cr)["variables"]["change_class"] == "major"
+    diff = governed.instance(cr)["variables"]["diff"]  # every approver sees what the new version changes
+    assert (diff["from_version"], diff["to_version"]) == (1, 2)
+    assert [(c["before"], c["after"]) for c in diff["changes"] if c["path"].endswith("/name")] == [
+        ("Approve the request", "Approve the request (QA)")]
+    assert diff["elements"]["changed"] and not diff["elements"]["added"] and not diff["dropped_signatures"]
     governed.assess(cr)
     governed.decide("quinn", cr, "Approved")
     live = governed.engine.get_deployment(draft.id)
