@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from engine.definitions.parsing import ParsedDefinition
 from engine.errors import NotFound
+from engine.spiff.parsing import ParsedDefinition
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 from lxml import etree
 
 from engine.definitions.bundle import Bundle
-from engine.definitions.parsing import BPMN_NS, NS, parse_documents
 from engine.definitions.properties import split_list
+from engine.spiff.parsing import BPMN_NS, NS, parse_documents
 
 PROPERTIES = "./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
 SIGNATURE_PROPERTIES = ("signature.meaning", "signature.distinctFrom")
