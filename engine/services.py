@@ -29,7 +29,6 @@ from engine import (
     sealed,
     sessions,
     signatures,
-    task_context,
 )
 from engine.audit import Actor
 from engine.clock import Clock
@@ -85,6 +84,7 @@ from gmp import (
     product_lots,
     step_entry,
     step_screen,
+    task_context,
 )
 
 CHANGE_CONTROL_MODES = ("required", "off")
@@ -513,7 +513,7 @@ class Gmpflow:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
             variables = variables_of(self.runtime.read(session, view["task"].instance_id).workflow)
-        # what the decision is about (a change, its risk, impact; a batch's exceptions): engine.task_context
+        # what the decision is about (a change, its risk, impact; a batch's exceptions): gmp.task_context
         view["context"] = task_context.build(self, view["instance"], variables)
         return view
 

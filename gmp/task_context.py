@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from engine import batch_record, decisions, screens
+from engine import decisions, screens
 from engine.errors import GmpflowError
 from engine.store.models import Deployment
+from gmp import batch_record
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
