@@ -8,9 +8,9 @@ same deployment here, in the same sandbox, on the data it is given.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
+from engine.dmn.decide import matching_rules
 from engine.errors import NotFound
 from engine.spiff.parsing import ParsedDefinition
 
@@ -22,11 +22,19 @@ class Hit:
     outputs: dict[str, Any]
 
 
-def _decision_engine(parsed: ParsedDefinition, element_id: str) -> Any:
+def _decision_of(parsed: ParsedDefinition, element_id: str, script_engine: Any) -> tuple[Any, str]:
+    """The compiled DMN and decision id that business-rule task ``element_id`` calls: its bundle's, else the
+    decision deployed alone and active now (``engine.dmn``)."""
     for spec in (parsed.spec, *parsed.subprocess_specs.values()):
         task_spec = spec.task_specs.get(element_id)
-        if task_spec is not None and getattr(task_spec, "dmnEngine", None) is not None:
-            return task_spec.dmnEngine
+        if task_spec is None or not hasattr(task_spec, "decision_ref"):
+            continue
+        if task_spec.local is not None:
+            return task_spec.local, task_spec.decision_ref
+        resolver = getattr(script_engine, "shared_decisions", None)
+        found = resolver(task_spec.decision_ref) if resolver is not None else None
+        if found is not None:
+            return found[0], found[1]
     raise NotFound(f"The process {parsed.key} has no business-rule task '{element_id}'.",
                    code="decision_not_found")
 
@@ -34,10 +42,7 @@ def _decision_engine(parsed: ParsedDefinition, element_id: str) -> Any:
 def evaluate(parsed: ParsedDefinition, element_id: str, data: dict[str, Any],
              script_engine: Any) -> list[Hit]:
     """The rules of the decision called by business-rule task ``element_id`` that match ``data``, in table
-    order (one at most for UNIQUE, every match for COLLECT), each with its outputs."""
-    decider = _decision_engine(parsed, element_id)
-    task = SimpleNamespace(data=data, workflow=SimpleNamespace(script_engine=script_engine),
-                           task_spec=SimpleNamespace(name=element_id, bpmn_id=element_id,
-                                                     bpmn_name=element_id))
-    return [Hit(rule.id, rule.description or "", dict(rule.output_as_dict(task)))
-            for rule in decider.decide(task)]
+    order (every match for COLLECT, the first for FIRST), each with its outputs."""
+    compiled, decision_id = _decision_of(parsed, element_id, script_engine)
+    return [Hit(rule.id, rule.description, dict(outputs) if isinstance(outputs, dict) else {"value": outputs})
+            for rule, outputs in matching_rules(compiled, decision_id, data)]

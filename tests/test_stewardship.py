@@ -66,7 +66,7 @@ def test_every_shipped_master_data_type_names_an_existing_owner_and_steward_role
 
 def _folder_with(tmp_path: Path, **root: str | None) -> Path:
     folder = tmp_path / "types"
-    shutil.copytree(ROOT / "masterdata", folder, ignore=shutil.ignore_patterns("demo"))
+    shutil.copytree(ROOT / "gmp" / "masterdata", folder, ignore=shutil.ignore_patterns("demo"))
     schema = json.loads((folder / "material.schema.json").read_text())
     for keyword, value in root.items():
         name = f"x-{keyword.replace('_', '-')}"

@@ -62,6 +62,24 @@ def evaluate(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]) -> A
     return _evaluate(compiled, compiled.dmn.decisions[decision_id], scope, set())
 
 
+def matching_rules(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]) -> list[tuple[Rule, Any]]:
+    """The rules of a decision table that match ``data`` in table order, each with its outputs as task data
+    (FIRST: the first only): what a record shows to say *why* a decision came out as it did."""
+    cells, decision = compiled.cells, compiled.dmn.decisions[decision_id]
+    if decision.table is None:
+        raise _fail(decision, "it is not a decision table")
+    table, scope = decision.table, cells.scope(data)
+    try:
+        values = [cells.value(scope, c.expression) if c.expression is not None else None
+                  for c in table.inputs]
+        matched = [rule for rule in table.rules
+                   if all(cells.test(scope, e, v) for e, v in zip(rule.inputs, values, strict=True))]
+        matched = matched[:1] if table.hit_policy == "FIRST" else matched
+        return [(rule, cells.to_data(_outputs(cells, table, rule, scope))) for rule in matched]
+    except FeelError as exc:
+        raise _fail(decision, str(exc)) from None
+
+
 def _evaluate(compiled: CompiledDmn, decision: Decision, scope: Any, busy: set[str]) -> Any:
     if decision.id in busy:
         raise _fail(decision, "it requires itself (a cycle of required decisions)")

@@ -37,6 +37,7 @@ class Rule:
     row: int
     inputs: list[Cell]
     outputs: list[Cell]
+    description: str = ""  # the modeler's annotation: why the rule says what it says
 
 
 @dataclass
@@ -124,6 +125,8 @@ def _table(node: etree._Element) -> Table:
                 row,
                 [c for c in map(_text_cell, _children(rule, "inputEntry")) if c is not None],
                 [c for c in map(_text_cell, _children(rule, "outputEntry")) if c is not None],
+                (_child(rule, "description").text or "").strip() if _child(rule, "description") is not None
+                else "",
             )
         )
     return Table(

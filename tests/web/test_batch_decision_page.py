@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 
-from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
-from processes.sop_execution.test_sop_execution import run_batch
-
+from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
+from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import Plant
 from tests.web.test_batch_review import client_for
 
@@ -35,4 +34,4 @@ def test_the_decision_page_shows_exceptions_evidence_hash_copies_and_deviations(
     assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
     assert qa.get("/batches/B-1/record.json").get_json()["sha256"] == record["sha256"]
     assert qa.get("/batches/B-1/record.xml").status_code == 404
-    assert client_for(plant, "olivia").get("/batches/B-1/record.pdf").status_code == 403  # an operator
+    assert client_for(plant, "otto").get("/batches/B-1/record.pdf").status_code == 403  # an operator not in it

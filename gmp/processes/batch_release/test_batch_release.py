@@ -35,7 +35,8 @@ def reviewed(plant: Plant) -> int:
 
 
 def pdf_text(data: bytes) -> str:
-    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    """The PDF's words, one space apart: a table cell's text wraps to the width of its column."""
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
 def test_end_to_end_release_with_exceptions_disposition_archive_and_clean_audit(

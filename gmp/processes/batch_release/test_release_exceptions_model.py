@@ -11,12 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
-from processes.sop_execution.test_sop_execution import run_batch
 
 from engine.errors import ValidationFailed
 from engine.states import InstanceStatus
 from gmp import batch_exceptions
+from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
+from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import Plant
 from tests.conftest import ADMIN, ROOT
 
