@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from engine.bench import around, engine_throughput, loop_step_costs, raw_spiff_throughput, render_table
+from bench.core import around, engine_throughput, loop_step_costs, raw_spiff_throughput, render_table
 
 
 def test_every_timed_approval_completes_through_the_engine_and_in_raw_spiffworkflow() -> None:

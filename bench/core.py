@@ -8,9 +8,9 @@
 3. The cost of one step at iteration 10 and at iteration 1,000 of a loop process.
 4. The peak memory (RSS) of the run.
 5. When ``GMPFLOW_BENCH_POSTGRES_URL`` is set: service jobs per second with 1, 2 and 4 ``gmpflow worker``
-   processes on PostgreSQL, next to the same on SQLite (``engine.bench_workers``).
+   processes on PostgreSQL, next to the same on SQLite (``bench.workers``).
 6. The cost of one SOP step at step 10 and at step 1,000 of a 1,000-step SOP, each step its own instance
-   (``engine.bench_sop``; target: step 1,000 at most 1.5x step 10).
+   (``bench.sop``; target: step 1,000 at most 1.5x step 10).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from engine.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 APPROVAL = ROOT / "processes" / "demo_approval"
-LOOP = Path(__file__).parent / "benchdata" / "loop.bpmn"
+LOOP = Path(__file__).parent / "data" / "loop.bpmn"
 OPERATOR = Principal("bench-op", "Bench Operator", frozenset({"operator"}))
 SUPERVISOR = Principal("bench-sup", "Bench Supervisor", frozenset({"supervisor"}))
 QA = Principal("bench-qa", "Bench QA", frozenset({"qa"}))
@@ -187,8 +187,8 @@ def _best_of_rounds(instances: int) -> list[dict[str, Any]]:
 
 
 def run_bench(instances: int = 200) -> dict[str, Any]:
-    from engine.bench_sop import sop_step_costs
-    from engine.bench_workers import POSTGRES_ENV, worker_scaling
+    from bench.sop import sop_step_costs
+    from bench.workers import POSTGRES_ENV, worker_scaling
 
     engine, raw, naive = _best_of_rounds(instances)
     figures = {

@@ -38,8 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.workers import POSTGRES_ENV, _database
 from engine.audit import Actor
-from engine.bench_workers import POSTGRES_ENV, _database
 from engine.clock import Clock
 from engine.services import Gmpflow
 from engine.store import Database

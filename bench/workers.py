@@ -29,7 +29,7 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import AuditEvent, ProcessInstance
 
-JOBS = Path(__file__).parent / "benchdata" / "jobs.bpmn"
+JOBS = Path(__file__).parent / "data" / "jobs.bpmn"
 POSTGRES_ENV = "GMPFLOW_BENCH_POSTGRES_URL"
 WORKER_COUNTS = (1, 2, 4)
 
