@@ -583,6 +583,9 @@ class Gmpflow:
     def run_jobs_once(self) -> int:
         return self.jobs.run_once()
 
+    def next_job_due(self) -> datetime | None:
+        return self.jobs.next_due()
+
     def list_incidents(self, *, open_only: bool = True) -> list[Incident]:
         query = select(Incident).order_by(Incident.id.desc())
         if open_only:
