@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from bench import load as bench_load
 from bench.audit import audit_query_costs
 from bench.core import render_table, run_bench
+from bench.workers import POSTGRES_ENV
 
 
-def run_command(as_json: bool, instances: int, audit_events: int, load: bool) -> None:
+def run_command(as_json: bool, instances: int, audit_events: int, load: bool,
+                postgres_url: str | None = None) -> None:
+    if postgres_url:
+        os.environ[POSTGRES_ENV] = postgres_url
     if load:
         figures_load = bench_load.load_bench()
         click.echo(json.dumps(figures_load, indent=2) if as_json else bench_load.render_load(figures_load))

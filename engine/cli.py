@@ -354,11 +354,14 @@ def connectors_templates() -> None:
               help="Also time audit-trail queries on a trail of this many events (the target is 1,000,000).")
 @click.option("--load", is_flag=True,
               help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (bench/load.py).")
-def bench(as_json: bool, instances: int, audit_events: int, load: bool) -> None:
+@click.option("--postgres", "postgres_url", default=None, metavar="URL",
+              help="A PostgreSQL server to time worker scaling on (default: GMPFLOW_BENCH_POSTGRES_URL or "
+                   "GMPFLOW_TEST_POSTGRES_URL); the bench creates and drops its own databases there.")
+def bench(as_json: bool, instances: int, audit_events: int, load: bool, postgres_url: str | None) -> None:
     """Run the benchmark workloads and print the figures."""
     from bench.cli import run_command  # the harness lives outside the engine, loaded only here
 
-    run_command(as_json, instances, audit_events, load)
+    run_command(as_json, instances, audit_events, load, postgres_url)
 
 if __name__ == "__main__":
     main()
