@@ -317,7 +317,8 @@ def run(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--interval", default=1.0, type=float, help="Seconds between polls for due jobs.")
+@click.option("--interval", default=1.0, type=float,
+              help="Seconds between safety-net polls (jobs start when a commit makes them due).")
 def worker(interval: float) -> None:
     """Run jobs only: timers, connector calls, retries, message deliveries."""
     from engine.worker import run_blocking_worker
