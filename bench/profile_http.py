@@ -31,7 +31,7 @@ def _approval(client: Any, tokens: dict[str, dict[str, str]], n: int) -> None:
         client.post(f"/api/v1/tasks/{task_id}/claim", headers=tokens[username])
         done = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=tokens[username])
         assert done.status_code == 200, done.get_json()
-    while client.get(f"/api/v1/instances/{instance_id}",
+    while client.get(f"/api/v1/instances/{instance_id}/status",
                      headers=tokens["bench_op"]).get_json()["status"] != "completed":
         time.sleep(0.002)
 
