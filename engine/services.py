@@ -367,10 +367,8 @@ class Gmpflow:
     def instance_status(self, instance_id: int, reader: Principal | None = None) -> InstanceRow:
         """The instance's row without its state (status, business key, times): what a client polling for
         the end of an instance needs, read from indexed columns; the same access as ``instance_detail``."""
-        if not access.reads_every_record(reader):
-            with self.db.read() as session:
-                access.check_instances(session, reader, [instance_id], "this instance")
         with self.db.query() as db:
+            access.check_instance_on(db, reader, instance_id, "this instance")
             return rows.load_instance(db, instance_id)
 
     def instance_view(self, instance_id: int) -> dict[str, Any]:

@@ -27,3 +27,17 @@ def test_an_unknown_instance_is_404_for_a_record_reader_and_403_for_anyone_else(
     assert (missing.status_code, missing.get_json()["code"]) == (404, "instance_not_found")
     refused = api.get("/api/v1/instances/999/status", as_="olivia")
     assert (refused.status_code, refused.get_json()["code"]) == (403, "not_permitted")
+
+
+def test_the_status_has_the_details_readers_at_every_step_of_taking_part(api: Any, engine: Gmpflow) -> None:
+    """Starting, holding an open task of one's lane, having completed a task: each makes a participant;
+    the status read answers exactly when the detail does."""
+    engine.deploy(ADMIN, [DEMO])
+    instance_id = start_demo(api, "REQ-P")["id"]
+
+    def same_answer(who: str) -> int:
+        status = api.get(f"/api/v1/instances/{instance_id}/status", as_=who).status_code
+        assert status == api.get(f"/api/v1/instances/{instance_id}", as_=who).status_code, who
+        return status
+
+    assert [same_answer(who) for who in ("olivia", "oscar", "paula", "sam")] == [200, 200, 403, 200]
