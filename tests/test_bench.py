@@ -64,7 +64,7 @@ def test_the_headline_figures_are_flat_keys_read_as_written_and_numbers() -> Non
                "approval_naive_persistence": {**naive_throughput(3), "rounds": [1.0]},
                "naive_to_raw_ratio": 0.5,
                "http": http_run(instances=3, warmup=1),
-               "loop": loop_step_costs(steps=40, probes=(10, 40)),
+               "loop": loop_step_costs(steps=40, probes=(10, 1000)),  # "1000": the last steps here
                "peak_rss_mb": 1.0}
     figures.update(headlines(figures))
     printed = json.loads(json.dumps(figures))
