@@ -348,7 +348,8 @@ def run(host: str, port: int) -> None:
 
 
 @main.command()
-@click.option("--interval", default=1.0, type=float, help="Seconds between polls for due jobs.")
+@click.option("--interval", default=1.0, type=float,
+              help="Seconds between safety-net polls (jobs start when a commit makes them due).")
 def worker(interval: float) -> None:
     """Run jobs only: timers, connector calls, retries, message deliveries."""
     from engine.worker import run_blocking_worker
@@ -384,26 +385,15 @@ def connectors_templates() -> None:
 @click.option("--audit-events", default=0, type=int,
               help="Also time audit-trail queries on a trail of this many events (the target is 1,000,000).")
 @click.option("--load", is_flag=True,
-              help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (engine.bench_load).")
-def bench(as_json: bool, instances: int, audit_events: int, load: bool) -> None:
+              help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (bench/load.py).")
+@click.option("--postgres", "postgres_url", default=None, metavar="URL",
+              help="A PostgreSQL server to time worker scaling on (default: GMPFLOW_BENCH_POSTGRES_URL or "
+                   "GMPFLOW_TEST_POSTGRES_URL); the bench creates and drops its own databases there.")
+def bench(as_json: bool, instances: int, audit_events: int, load: bool, postgres_url: str | None) -> None:
     """Run the benchmark workloads and print the figures."""
-    from engine.bench import render_table, run_bench
-    from engine.bench_audit import audit_query_costs
+    from bench.cli import run_command  # the harness lives outside the engine, loaded only here
 
-    if load:
-        from engine.bench_load import load_bench, render_load
-
-        figures_load = load_bench()
-        click.echo(json.dumps(figures_load, indent=2) if as_json else render_load(figures_load))
-        return
-
-    figures = run_bench(instances=instances)
-    text = render_table(figures)
-    if audit_events:
-        figures["audit_queries"] = audit_query_costs(audit_events)
-        text += "\n" + "\n".join(f"audit {name}: {value}" for name, value in figures["audit_queries"].items())
-    click.echo(json.dumps(figures, indent=2) if as_json else text)
-
+    run_command(as_json, instances, audit_events, load, postgres_url)
 
 if __name__ == "__main__":
     main()

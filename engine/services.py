@@ -417,11 +417,18 @@ class Gmpflow:
                                         .order_by(HumanTask.id)).all()
             jobs = session.scalars(select(Job).where(Job.instance_id == instance_id).order_by(Job.id)).all()
             incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
-            signed = [signatures.manifestation(sig, username)
-                      for sig, username in signatures.signatures_of(session, instance_id)]
+        with self.db.query() as db:
+            signed = signatures.manifestations(db, instance_id)
         return {"instance": live.row, "variables": variables_of(live.workflow),
                 "history": _history(live.workflow), "tasks": list(task_rows), "jobs": list(jobs),
                 "incidents": list(incidents), "signatures": signed}
+
+    def instance_status(self, instance_id: int, reader: Principal | None = None) -> InstanceRow:
+        """The instance's row without its state (status, business key, times): what a client polling for
+        the end of an instance needs, read from indexed columns; the same access as ``instance_detail``."""
+        with self.db.query() as db:
+            access.check_instance_on(db, reader, instance_id, "this instance")
+            return rows.load_instance(db, instance_id)
 
     def instance_view(self, instance_id: int) -> dict[str, Any]:
         """``instance_detail`` for a person's screen, plus ``diagram`` (the BPMN XML of its version),
@@ -595,13 +602,13 @@ class Gmpflow:
                         reader: Principal | None = None) -> list[dict[str, Any]]:
         """Signature manifestations (printed name, UTC date-time with zone, meaning), oldest first.
         ``not_permitted`` unless ``reader`` reads every record, or takes part in ``instance_id``."""
-        with self.db.read() as session:
-            if instance_id is None:
-                access.check_every_record(reader, "the signatures of every instance")
-            else:
+        if instance_id is None:
+            access.check_every_record(reader, "the signatures of every instance")
+        else:
+            with self.db.read() as session:
                 access.check_instances(session, reader, [instance_id], "the signatures of this instance")
-            return [signatures.manifestation(sig, username)
-                    for sig, username in signatures.signatures_of(session, instance_id, task_guids)]
+        with self.db.query() as db:
+            return signatures.manifestations(db, instance_id, task_guids)
 
     # -- material lots (gmp.lots) -------------------------------------------------------------------
     def create_lot(self, caller: Principal | Actor, data: dict[str, Any], *,
@@ -690,6 +697,9 @@ class Gmpflow:
 
     def run_jobs_once(self) -> int:
         return self.jobs.run_once()
+
+    def next_job_due(self) -> datetime | None:
+        return self.jobs.next_due()
 
     def list_incidents(self, *, open_only: bool = True) -> list[Incident]:
         query = select(Incident).order_by(Incident.id.desc())

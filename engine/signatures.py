@@ -24,6 +24,7 @@ from engine.definitions.properties import split_list
 from engine.errors import SignatureRejected
 from engine.identity import Principal
 from engine.states import TaskState
+from engine.store.dbapi import DbApi, numbered, placeholders
 from engine.store.models import AuditEvent, Deployment, HumanTask, ProcessInstance, Signature, User
 
 if TYPE_CHECKING:
@@ -219,6 +220,31 @@ def signatures_of(session: Session, instance_id: int | None = None, task_guids: 
     if task_guids is not None:
         query = query.where(Signature.task_guid.in_(task_guids))
     return [(sig, username) for sig, username in session.execute(query)]
+
+
+_MANIFESTATIONS = ("SELECT s.id, s.instance_id, s.task_guid, u.username, s.printed_name, s.meaning, "
+                   "s.signed_at, s.record_hash FROM signature s JOIN app_user u ON u.id = s.user_id WHERE ")
+
+
+def manifestations(db: DbApi, instance_id: int | None = None, task_guids: list[str] | None = None
+                   ) -> list[dict[str, Any]]:
+    """``manifestation`` of the signatures of one instance and/or of some tasks (oldest first), read from
+    their indexed columns on the DB-API: every task the API shows asks for them, and the ORM objects with
+    their signed records cost milliseconds where this costs a statement."""
+    where, params = [], {}
+    if instance_id is not None:
+        where.append("s.instance_id = :instance_id")
+        params["instance_id"] = instance_id
+    if task_guids is not None:
+        if not task_guids:
+            return []
+        where.append(f"s.task_guid IN ({placeholders('guid', len(task_guids))})")
+        params.update(numbered("guid", task_guids))
+    sql = _MANIFESTATIONS + (" AND ".join(where) or "1 = 1") + " ORDER BY s.id"
+    return [{"id": sid, "instance_id": iid, "task_guid": guid, "username": username, "printed_name": printed,
+             "meaning": meaning, "signed_at": utc_iso(db.read_time(signed_at)),  # type: ignore[arg-type]
+             "record_hash": record_hash}
+            for sid, iid, guid, username, printed, meaning, signed_at, record_hash in db.all(sql, params)]
 
 
 def manifestation(sig: Signature, username: str) -> dict[str, Any]:

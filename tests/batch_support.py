@@ -29,7 +29,8 @@ from engine.store import Database
 from tests.conftest import ADMIN, ROOT
 
 PASSWORD = "correct horse battery"
-PEOPLE = {"olivia": ["operator"], "oscar": ["operator"], "otto": ["operator"], "sam": ["supervisor"], "quinn": ["qa"],
+PEOPLE = {"olivia": ["operator"], "oscar": ["operator"], "otto": ["operator"],  # otto takes no part
+          "sam": ["supervisor"], "quinn": ["qa"],
           "rita": ["qa", "operator"], "ada": ["admin"], "vera": ["qa", "supervisor", "operator"]}
 DEMO = ROOT / "gmp" / "masterdata" / "demo"
 SOP_KEY = "SOP-TEST"

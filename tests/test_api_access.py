@@ -30,7 +30,8 @@ RECORD_READERS = {"qa", "supervisor", "process_owner", "admin"}  # engine.access
 EXPECTED: dict[str, str | set[str]] = {
     "api.openapi_document": PUBLIC, "api.issue": PUBLIC, "api.change_password": PUBLIC,
     "api.list_definitions": SIGNED_IN, "api.start_instance": SIGNED_IN,
-    "api.list_instances": SIGNED_IN, "api.get_instance": SIGNED_IN, "api.instance_record": SIGNED_IN,
+    "api.list_instances": SIGNED_IN, "api.get_instance": SIGNED_IN, "api.get_instance_status": SIGNED_IN,
+    "api.instance_record": SIGNED_IN,
     "api.instance_record_html": SIGNED_IN, "api.instance_record_pdf": SIGNED_IN,
     "api.batch_record": SIGNED_IN, "api.batch_record_html": SIGNED_IN, "api.batch_record_pdf": SIGNED_IN,
     "api.suspend_instance": {"admin"}, "api.resume_instance": {"admin"}, "api.terminate_instance": {"admin"},
@@ -140,7 +141,8 @@ def test_a_bad_authorization_header_is_401_on_every_non_public_api_route(app: Fl
 # olivia started both instances and completed the request of the first; oscar (operator) takes no part in the
 # first, and holds the open request task of the second; paula (planner) takes part in neither.
 FIRST, SECOND = "first", "second"
-READS = [("GET", "/api/v1/instances/{first}"), ("GET", "/api/v1/instances/{first}/record"),
+READS = [("GET", "/api/v1/instances/{first}"), ("GET", "/api/v1/instances/{first}/status"),
+         ("GET", "/api/v1/instances/{first}/record"),
          ("GET", "/api/v1/instances/{first}/record.html"), ("GET", "/api/v1/instances/{first}/record.pdf"),
          ("GET", "/api/v1/signatures?instance_id={first}")]
 READERS = {"olivia": 200, "oscar": (403, "not_permitted"), "paula": (403, "not_permitted"), "sam": 200,

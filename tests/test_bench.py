@@ -8,7 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from engine.bench import around, engine_throughput, loop_step_costs, raw_spiff_throughput, render_table
+from bench.core import around, engine_throughput, loop_step_costs, raw_spiff_throughput, render_table
 
 
 def test_every_timed_approval_completes_through_the_engine_and_in_raw_spiffworkflow() -> None:
@@ -50,3 +50,30 @@ def test_the_table_names_the_target() -> None:
     table = render_table(figures)
     assert "0.250 (target >= 0.333)" in table and "best of [90.0, 100.0, 95.0]" in table
     assert "naive / raw" in table and "0.375" in table
+
+
+def test_the_headline_figures_are_flat_keys_read_as_written_and_numbers() -> None:
+    """``gmpflow bench --json`` carries the keys of DESIGN.md as flat names beside the nested sections;
+    here from each section run small (the HTTP one against a real ``gmpflow run`` on 127.0.0.1)."""
+    from bench.core import HEADLINES, POSTGRES_HEADLINE, headlines, naive_throughput
+    from bench.http import http_run
+
+    figures = {"approval_engine": {**engine_throughput(3), "rounds": [1.0]},
+               "approval_raw_spiffworkflow": {**raw_spiff_throughput(3), "rounds": [1.0]},
+               "engine_to_raw_ratio": 0.5,
+               "approval_naive_persistence": {**naive_throughput(3), "rounds": [1.0]},
+               "naive_to_raw_ratio": 0.5,
+               "http": http_run(instances=3, warmup=1),
+               "loop": loop_step_costs(steps=40, probes=(10, 1000)),  # "1000": the last steps here
+               "peak_rss_mb": 1.0}
+    figures.update(headlines(figures))
+    printed = json.loads(json.dumps(figures))
+    for key in HEADLINES:
+        assert isinstance(printed[key], (int, float)) and not isinstance(printed[key], bool), key
+    assert printed["http"]["instances"] == 3 and POSTGRES_HEADLINE not in printed
+    assert "engine / naive" in render_table(figures) and "over HTTP" in render_table(figures)
+
+    figures["worker_scaling"] = {"postgres": [{"workers": 1, "per_second": 10.0},
+                                              {"workers": 2, "per_second": 18.0},
+                                              {"workers": 4, "per_second": 30.0}]}
+    assert headlines(figures)[POSTGRES_HEADLINE] == 3.0

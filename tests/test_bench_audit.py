@@ -1,6 +1,6 @@
 """The audit-query benchmark fills a chained trail that verifies, and times every filter."""
 
-from engine.bench_audit import audit_query_costs
+from bench.audit import audit_query_costs
 
 
 def test_the_audit_benchmark_builds_a_valid_chain_and_reports_each_filter():

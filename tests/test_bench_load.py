@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from engine import bench_load
-from engine.bench_load import load_run, render_load
-from engine.bench_workers import _database
+from bench import load as bench_load
+from bench.load import load_run, render_load
+from bench.workers import _database
 from engine.cli import main
 
 

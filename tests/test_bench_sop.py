@@ -1,7 +1,7 @@
 """``gmpflow bench``'s SOP section: a short SOP runs step by step, each step its own instance, and figures
 come out."""
 
-from engine.bench_sop import sop_step_costs
+from bench.sop import sop_step_costs
 
 
 def test_the_sop_benchmark_runs_every_step_as_its_own_instance() -> None:

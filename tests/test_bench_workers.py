@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.bench_workers import _database, one_run
+from bench.workers import _database, one_run
 from tests.engine_support import BACKENDS, POSTGRES_URL
 
 

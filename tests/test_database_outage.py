@@ -8,7 +8,7 @@ every backend connected to it is terminated (``pg_terminate_backend``), so poole
 
 While the database is away, API requests answer 503 ``database_unavailable`` (problem+json, Retry-After),
 a page opened in a browser answers 503 with the site's error page saying the same in words, and the worker
-loop (APScheduler, the same ``_tick`` as ``gmpflow worker``) logs each failed tick and goes on. Once the
+loop (``engine.worker.JobLoop``, as in ``gmpflow worker``) logs each failed round and goes on. Once the
 database is back, with nothing repaired by hand, the same requests succeed, the waiting service job runs
 on the loop's next tick, the instance completes and the audit trail verifies.
 """

@@ -1,5 +1,6 @@
-"""The dependency rule of engine/README.md: the engine knows nothing of Flask, of the web app or of
-concrete connectors. It may import the connector hook specification (``connectors.hookspecs``)."""
+"""The dependency rule of engine/README.md: the engine knows nothing of Flask, of the web app, of concrete
+connectors or of the benchmark harness (``bench/``). It may import the connector hook specification
+(``connectors.hookspecs``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
-FORBIDDEN_ROOTS = ("flask", "webapp", "connectors")
+FORBIDDEN_ROOTS = ("flask", "webapp", "connectors", "bench")
 ALLOWED = {"connectors.hookspecs"}
 
-# The one place the engine may reach the web app: `gmpflow run` is the composition root that
-# starts it (and the demo's simulator beside it), importing them inside the command function (never at
-# module level).
-LAZY_EXCEPTIONS = {("cli.py", "webapp"), ("cli.py", "connectors")}
+# The places the engine may reach outward: `gmpflow run` is the composition root that starts the web app
+# (and the demo's simulator beside it), `gmpflow bench` runs the harness; each imports it inside the command
+# function (never at module level).
+LAZY_EXCEPTIONS = {("cli.py", "webapp"), ("cli.py", "connectors"), ("cli.py", "bench")}
 
 
 def imported_modules(tree: ast.Module) -> list[tuple[str, int, bool]]:
@@ -58,7 +59,7 @@ def test_engine_has_modules_to_scan() -> None:
     assert len(engine_modules()) > 5
 
 
-def test_engine_imports_neither_flask_nor_webapp_nor_connector_implementations() -> None:
+def test_engine_imports_neither_flask_nor_webapp_nor_connector_implementations_nor_bench() -> None:
     problems = [v for path in engine_modules() for v in violations(path)]
     assert not problems, "engine/ must not depend on these (see engine/README.md):\n" + "\n".join(problems)
 
@@ -74,8 +75,22 @@ def test_engine_imports_neither_flask_nor_webapp_nor_connector_implementations()
     ("from connectors import hookspecs", False),
     ("import connectors.hookspecs", False),
     ("import flaskish", False),
+    ("from bench.core import run_bench", True),
+    ("import bench", True),
+    ("import benchmark", False),
     ("from .webapp import x", False),
 ])
 def test_the_scan_recognises_forbidden_imports(source: str, bad: bool) -> None:
     modules = imported_modules(ast.parse(source))
     assert any(is_forbidden(m) for m, _, _ in modules) is bad
+
+
+def test_the_benchmark_harness_lives_outside_the_engine() -> None:
+    assert not list(ENGINE.glob("bench*")), "the harness belongs in bench/, not engine/"
+    assert (ENGINE.parent / "bench" / "core.py").is_file()
+
+
+def test_bench_is_reached_from_the_engine_only_inside_the_command_function() -> None:
+    tree = ast.parse((ENGINE / "cli.py").read_text())
+    bench_imports = [(m, top) for m, _, top in imported_modules(tree) if m.split(".")[0] == "bench"]
+    assert bench_imports and not any(top for _, top in bench_imports)

@@ -27,7 +27,7 @@ from engine.runtime import messages, rows, timer_starts
 from engine.runtime.rows import ClaimedJob
 from engine.spiff.state import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
-from engine.store.db import UnitOfWork
+from engine.store.db import UnitOfWork, announce_jobs
 from engine.store.dbapi import dbapi
 from engine.store.models import Incident, Job
 
@@ -86,6 +86,11 @@ class JobRunner:
                 return []
         with self.runtime.db.transaction() as uow:
             return rows.claim_due(uow.db, self.owner, now, now + self.lease, limit)
+
+    def next_due(self) -> datetime | None:
+        """When the next job falls due (``None``: no job waits); a worker sleeps until then."""
+        with self.runtime.db.query() as db:
+            return rows.next_due(db)
 
     def run_once(self, limit: int = 20) -> int:
         """Run every job due now (and what they make due now); returns how many ran. Tests drive this."""
@@ -277,6 +282,7 @@ def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, rea
         job = _job(session, incident.job_id)
         job.state, job.due_at, job.updated_at = JobState.PENDING, now, now
         job.max_attempts = job.attempts + 1
+        announce_jobs(session)
         incident.resolved_at, incident.resolved_by, incident.resolution_reason = now, actor.id, reason
         audit.record(session, actor, "incident.retried", "incident", incident.id, incident.element_id or "",
                      at=now, reason=reason, before={"resolved": False},

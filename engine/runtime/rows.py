@@ -16,6 +16,7 @@ from engine.errors import Conflict, NotFound
 from engine.integrity import TASK_SEALED, AuditKey
 from engine.states import DeploymentStatus, JobState, TaskState
 from engine.store.dbapi import DbApi, numbered, placeholders
+from engine.store.wakeup import JOBS_CHANNEL
 
 # -- deployments ------------------------------------------------------------------------------------------
 
@@ -283,10 +284,22 @@ _INSERT_JOB = (f"INSERT INTO job ({', '.join(_JOB_COLUMNS)}) "
 
 
 def insert_jobs(db: DbApi, jobs: list[dict[str, Any]]) -> None:
-    """New jobs from column values (``payload`` a dict, times aware datetimes)."""
+    """New jobs from column values (``payload`` a dict, times aware datetimes); the workers wake when the
+    transaction commits (``announce_jobs``)."""
     db.many(_INSERT_JOB, [{**job, "payload": db.json(job["payload"]), "due_at": db.time(job["due_at"]),
                            "created_at": db.time(job["created_at"]), "updated_at": db.time(job["updated_at"])}
                           for job in jobs])
+    announce_jobs(db)
+
+
+def announce_jobs(db: DbApi) -> None:
+    """Wake the job workers when this transaction commits: those of this process through the database's
+    ``jobs_due`` signal (``Database.transaction``), those of other processes on PostgreSQL through NOTIFY,
+    which the server delivers at commit (and drops at rollback)."""
+    if not db.jobs_announced:
+        db.jobs_announced = True
+        if db.is_postgres:
+            db.execute(f"NOTIFY {JOBS_CHANNEL}")
 
 
 def cancel_jobs(db: DbApi, instance_id: int, kind: str, guids: list[str], now: datetime) -> None:
@@ -326,6 +339,15 @@ def _due_params(db: DbApi, now: datetime, limit: int) -> dict[str, Any]:
 def any_due(db: DbApi, now: datetime) -> bool:
     """Whether a job is due (a read: an idle worker's poll takes no write lock)."""
     return db.first("SELECT id " + _DUE, _due_params(db, now, 1)) is not None
+
+
+def next_due(db: DbApi) -> datetime | None:
+    """The earliest moment a job falls due: a pending job's due time, or a running job's lease end (its
+    worker may have died); ``None`` when there is no such job."""
+    row = db.first("SELECT MIN(CASE WHEN state = :pending THEN due_at ELSE lock_expires_at END) FROM job "
+                   "WHERE state = :pending OR state = :running",
+                   {"pending": JobState.PENDING, "running": JobState.RUNNING})
+    return db.read_time(row[0]) if row and row[0] is not None else None
 
 
 def claim_due(db: DbApi, owner: str, now: datetime, lease_until: datetime, limit: int) -> list[ClaimedJob]:

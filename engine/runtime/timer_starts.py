@@ -22,6 +22,7 @@ from engine import audit
 from engine.audit import Actor
 from engine.spiff.parsing import ParsedDefinition
 from engine.states import DeploymentStatus, JobState
+from engine.store.db import announce_jobs
 from engine.store.models import Deployment, Job
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def _insert(session: Session, dep: Deployment, element_id: str, due: datetime, c
                                        payload={"cycles": cycles, "every_seconds": every},
                                        state=JobState.PENDING, due_at=due, attempts=0, max_attempts=3,
                                        created_at=now, updated_at=now)])
+    announce_jobs(session)
 
 
 def cancel(session: Session, dep: Deployment, now: datetime) -> None:

@@ -12,18 +12,34 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine
+from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.integrity import AuditKey, default_key_file
 from engine.store.dbapi import DbApi, checkout
 from engine.store.sqlite import WriterQueue, file_path, sqlite_engine
+from engine.store.wakeup import JOBS_CHANNEL, Wakeup
 
 DEFAULT_URL = "sqlite:///instance/gmpflow.db"
 
 
 def database_url() -> str:
     return os.environ.get("GMPFLOW_DATABASE_URL", DEFAULT_URL)
+
+
+def announce_jobs(session: Session) -> None:
+    """``engine.runtime.rows.announce_jobs`` for a transaction that wrote jobs through the ORM."""
+    dbapi = session.info.get("dbapi")
+    if dbapi is not None:  # a hot-path unit of work's session: its DB-API connection announces
+        if not dbapi.jobs_announced:
+            dbapi.jobs_announced = True
+            if dbapi.is_postgres:
+                dbapi.execute(f"NOTIFY {JOBS_CHANNEL}")
+        return
+    if not session.info.get("jobs_announced"):
+        session.info["jobs_announced"] = True
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
 
 
 class UnitOfWork:
@@ -93,6 +109,7 @@ class Database:
         self._write_engine = self.engine.execution_options(write=True)
         self._write = sessionmaker(self._write_engine, expire_on_commit=False, info=info)
         self._writers = None if self.is_postgres else WriterQueue(file_path(self.url))
+        self.jobs_due = Wakeup()  # notified after each commit that wrote a job (``announce_jobs``)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -106,8 +123,11 @@ class Database:
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: commits when the block ends normally, rolls back on any error."""
-        with self._writers or nullcontext(), self._write() as session, session.begin():
-            yield session
+        with self._writers or nullcontext(), self._write() as session:
+            with session.begin():
+                yield session
+            if session.info.pop("jobs_announced", False):
+                self.jobs_due.notify()
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -127,10 +147,13 @@ class Database:
                 uow.prepare_commit()
                 uow.db.commit()
             finally:
+                announced = uow.db.jobs_announced
                 uow.close()
                 # back to the pool, whose reset rolls back what was not committed (and discards a connection
                 # that cannot roll back) before the next writer may begin
                 pooled.close()
+        if announced:  # reached only once committed: the workers of this process may start the jobs now
+            self.jobs_due.notify()
 
     @contextmanager
     def query(self) -> Iterator[DbApi]:

@@ -53,10 +53,11 @@ def _as_sqlalchemy(exc: Exception, statement: str, params: Any, is_postgres: boo
 class DbApi:
     """The unit of work's DB-API connection (sqlite3 or psycopg), with the store's value conventions."""
 
-    __slots__ = ("connection", "is_postgres")
+    __slots__ = ("connection", "is_postgres", "jobs_announced")
 
     def __init__(self, connection: Any, is_postgres: bool) -> None:
         self.connection, self.is_postgres = connection, is_postgres
+        self.jobs_announced = False  # this transaction wrote a job: wake the workers once it commits
 
     # -- statements -----------------------------------------------------------------------------------
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -43,6 +43,14 @@ def get_instance(instance_id: int) -> Any:
     return jsonio.instance_detail(engine().instance_detail(instance_id, reader=principal()))
 
 
+@api.get("/instances/<id:instance_id>/status")
+@operation("An instance's status without its variables, tasks or history (read from its row, not its state: "
+           "what a client waiting for the end of an instance polls)", tags=["instances"],
+           response=ref("Instance"), description=PARTICIPANTS)
+def get_instance_status(instance_id: int) -> Any:
+    return jsonio.instance(engine().instance_status(instance_id, reader=principal()))
+
+
 @api.get("/instances/<id:instance_id>/record")
 @operation("The inspector's copy of an instance as JSON: process and version, steps with who, when and data, "
            "signatures with manifestation, the instance's audit trail, values changed after first entry",

@@ -16,16 +16,16 @@ from typing import Any
 
 from argon2 import PasswordHasher, profiles
 
+from bench.core import around
 from engine import identity
 from engine.audit import Actor
-from engine.bench import around
 from engine.clock import FrozenClock
 from engine.operations import Operation, builtin_registry
 from engine.services import Gmpflow
 from engine.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
-PROCESSES = [ROOT / "processes" / "sop_step", ROOT / "processes" / "sop_execution"]
+PROCESSES = [ROOT / "gmp" / "processes" / "sop_step", ROOT / "gmp" / "processes" / "sop_execution"]
 PASSWORD = "bench password 1"
 
 
@@ -36,7 +36,7 @@ def _stub(name: str) -> Operation:
 
 def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
     """Milliseconds for one complete SOP step (task completion and its jobs) at the probed step numbers
-    (``engine.bench.around`` each)."""
+    (``bench.core.around`` each)."""
     hasher = identity._hasher
     # signing is measured, not argon2's cost
     identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
@@ -91,7 +91,7 @@ def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> d
     return result
 
 
-if __name__ == "__main__":  # python -m engine.bench_sop [steps]
+if __name__ == "__main__":  # python -m bench.sop [steps]
     import json
     import sys
 

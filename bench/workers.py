@@ -29,9 +29,15 @@ from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import AuditEvent, ProcessInstance
 
-JOBS = Path(__file__).parent / "benchdata" / "jobs.bpmn"
-POSTGRES_ENV = "GMPFLOW_BENCH_POSTGRES_URL"
+JOBS = Path(__file__).parent / "data" / "jobs.bpmn"
+POSTGRES_ENV = "GMPFLOW_BENCH_POSTGRES_URL"  # or the test suite's GMPFLOW_TEST_POSTGRES_URL, or --postgres
+TEST_POSTGRES_ENV = "GMPFLOW_TEST_POSTGRES_URL"
 WORKER_COUNTS = (1, 2, 4)
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server the bench may create databases on, when one is configured."""
+    return os.environ.get(POSTGRES_ENV) or os.environ.get(TEST_POSTGRES_ENV) or None
 
 
 @contextmanager
@@ -41,7 +47,8 @@ def _database(kind: str, run: int) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{folder}/bench.db"
         return
-    server = os.environ[POSTGRES_ENV]
+    server = postgres_url()
+    assert server, "no PostgreSQL server configured"
     name = f"gmpflow_bench_{os.getpid()}_{run}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
@@ -97,7 +104,7 @@ def one_run(url: str, workers: int, jobs: int, timeout: float = 300) -> dict[str
 
 def worker_scaling(jobs: int) -> dict[str, list[dict[str, Any]]]:
     """Jobs per second for each worker count, on SQLite and (when configured) on PostgreSQL."""
-    kinds = ["sqlite"] + (["postgres"] if os.environ.get(POSTGRES_ENV) else [])
+    kinds = ["sqlite"] + (["postgres"] if postgres_url() else [])
     figures: dict[str, list[dict[str, Any]]] = {}
     run = 0
     for kind in kinds:

@@ -38,14 +38,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.workers import POSTGRES_ENV, _database
 from engine.audit import Actor
-from engine.bench_workers import POSTGRES_ENV, _database
 from engine.clock import Clock
 from engine.services import Gmpflow
 from engine.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
-APPROVAL = ROOT / "processes" / "demo_approval"
+APPROVAL = ROOT / "gmp" / "processes" / "demo_approval"
 PASSWORD = "load test operator password"
 TARGET_P99_MS = 150.0
 CLIENT_PROCESSES = 4

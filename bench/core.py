@@ -7,16 +7,19 @@
    SpiffWorkflow writing its whole serialized workflow to SQLite after every step.
 3. The cost of one step at iteration 10 and at iteration 1,000 of a loop process.
 4. The peak memory (RSS) of the run.
-5. When ``GMPFLOW_BENCH_POSTGRES_URL`` is set: service jobs per second with 1, 2 and 4 ``gmpflow worker``
-   processes on PostgreSQL, next to the same on SQLite (``engine.bench_workers``).
+5. When PostgreSQL is configured (``GMPFLOW_BENCH_POSTGRES_URL``, ``GMPFLOW_TEST_POSTGRES_URL`` or
+   ``gmpflow bench --postgres URL``): service jobs per second with 1, 2 and 4 ``gmpflow worker`` processes
+   on PostgreSQL, next to the same on SQLite (``bench.workers``).
 6. The cost of one SOP step at step 10 and at step 1,000 of a 1,000-step SOP, each step its own instance
-   (``engine.bench_sop``; target: step 1,000 at most 1.5x step 10).
+   (``bench.sop``; target: step 1,000 at most 1.5x step 10).
+7. The approval over HTTP, one client against ``gmpflow run`` at its default settings (``bench.http``).
+
+The JSON keeps these sections nested and adds the headline figures as flat keys (``HEADLINES``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sqlite3
 import statistics
@@ -40,8 +43,8 @@ from engine.services import Gmpflow
 from engine.store import Database
 
 ROOT = Path(__file__).resolve().parents[1]
-APPROVAL = ROOT / "processes" / "demo_approval"
-LOOP = Path(__file__).parent / "benchdata" / "loop.bpmn"
+APPROVAL = ROOT / "gmp" / "processes" / "demo_approval"
+LOOP = Path(__file__).parent / "data" / "loop.bpmn"
 OPERATOR = Principal("bench-op", "Bench Operator", frozenset({"operator"}))
 SUPERVISOR = Principal("bench-sup", "Bench Supervisor", frozenset({"supervisor"}))
 QA = Principal("bench-qa", "Bench QA", frozenset({"qa"}))
@@ -69,13 +72,13 @@ def engine_throughput(instances: int) -> dict[str, Any]:
         engine = _fresh_engine(folder)
         engine.deploy(Actor.system(), [APPROVAL])
         _drive_approval(engine, 5)  # warm-up: parse and cache
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         _drive_approval(engine, instances)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         completed = engine.list_instances(key="demo_approval", status="completed")[1]
         engine.db.dispose()
     return {"instances": instances, "seconds": round(elapsed, 3), "per_second": round(instances / elapsed, 1),
-            "completed": completed}
+            "cpu_ms_per_instance": round(cpu * 1000 / instances, 2), "completed": completed}
 
 
 class _EchoEngine(PythonScriptEngine):
@@ -183,12 +186,40 @@ def _best_of_rounds(instances: int) -> list[dict[str, Any]]:
     for runs in zip(*rounds, strict=True):
         fastest = max(runs, key=lambda run: run["per_second"])
         best.append({**fastest, "rounds": [run["per_second"] for run in runs]})
+    # the engine's CPU per instance: the lowest of its rounds (a busy machine inflates it too)
+    best[0]["cpu_ms_per_instance"] = min(one_round[0]["cpu_ms_per_instance"] for one_round in rounds)
     return best
 
 
+# The headline figures, flat: each key is read exactly as written (``figures["http.instances_per_s"]``);
+# the nested sections above them keep every detail. ``postgres.workers_4_over_1`` only with PostgreSQL.
+HEADLINES = ("http.instances_per_s", "http.completion_p50_ms", "http.cpu_ms_per_instance",
+             "engine.cpu_ms_per_instance", "service_task.latency_p50_ms", "loop.step_1000_over_step_10",
+             "engine_over_naive")
+POSTGRES_HEADLINE = "postgres.workers_4_over_1"
+
+
+def headlines(figures: dict[str, Any]) -> dict[str, float]:
+    """The flat keys of ``HEADLINES`` from the nested sections of ``run_bench``."""
+    http, engine, naive = figures["http"], figures["approval_engine"], figures["approval_naive_persistence"]
+    flat = {"http.instances_per_s": http["instances_per_s"],
+            "http.completion_p50_ms": http["completion_p50_ms"],
+            "http.cpu_ms_per_instance": http["cpu_ms_per_instance"],
+            "engine.cpu_ms_per_instance": engine["cpu_ms_per_instance"],
+            "service_task.latency_p50_ms": http["service_task_latency_p50_ms"],
+            "loop.step_1000_over_step_10": figures["loop"]["ratio_1000_to_10"],
+            "engine_over_naive": round(engine["per_second"] / naive["per_second"], 3)}
+    postgres = figures.get("worker_scaling", {}).get("postgres")
+    if postgres:
+        rate = {run["workers"]: run["per_second"] for run in postgres}
+        flat[POSTGRES_HEADLINE] = round(rate[4] / rate[1], 2)
+    return flat
+
+
 def run_bench(instances: int = 200) -> dict[str, Any]:
-    from engine.bench_sop import sop_step_costs
-    from engine.bench_workers import POSTGRES_ENV, worker_scaling
+    from bench.http import http_run
+    from bench.sop import sop_step_costs
+    from bench.workers import postgres_url, worker_scaling
 
     engine, raw, naive = _best_of_rounds(instances)
     figures = {
@@ -197,12 +228,14 @@ def run_bench(instances: int = 200) -> dict[str, Any]:
         "engine_to_raw_ratio": round(engine["per_second"] / raw["per_second"], 3),
         "approval_naive_persistence": naive,
         "naive_to_raw_ratio": round(naive["per_second"] / raw["per_second"], 3),
+        "http": http_run(instances=min(instances, 100)),
         "loop": loop_step_costs(),
         "sop_steps": sop_step_costs(),
     }
-    if os.environ.get(POSTGRES_ENV):
+    if postgres_url():
         figures["worker_scaling"] = worker_scaling(jobs=max(instances, 100))
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures.update(headlines(figures))
     return figures
 
 
@@ -220,6 +253,16 @@ def render_table(figures: dict[str, Any]) -> str:
                   f"{n['per_second']} instances/s (best of {n['rounds']}; "
                   "the whole workflow, spec included, written after every step)"),
                  ("naive / raw", f"{figures['naive_to_raw_ratio']:.3f}")]
+    if "http" in figures:
+        h = figures["http"]
+        rows += [("approval over HTTP, one client (gmpflow run)",
+                  f"{h['instances_per_s']} instances/s, completion p50 {h['completion_p50_ms']} ms, "
+                  f"server CPU {h['cpu_ms_per_instance']} ms/instance"),
+                 ("service task, due to done (p50)", f"{h['service_task_latency_p50_ms']} ms")]
+    if "engine_over_naive" in figures:
+        rows += [("engine / naive (signatures and audit vs a bare save)",
+                  f"{figures['engine_over_naive']:.3f}"),
+                 ("engine CPU per approval", f"{figures['engine.cpu_ms_per_instance']} ms")]
     rows += [
         ("loop step 10", f"{loop['step_10_ms']} ms"),
         ("loop step 1000", f"{loop['step_1000_ms']} ms (x{loop['ratio_1000_to_10']})"),
