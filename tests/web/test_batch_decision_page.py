@@ -34,4 +34,5 @@ def test_the_decision_page_shows_exceptions_evidence_hash_copies_and_deviations(
     assert (pdf.status_code, pdf.mimetype) == (200, "application/pdf")
     assert qa.get("/batches/B-1/record.json").get_json()["sha256"] == record["sha256"]
     assert qa.get("/batches/B-1/record.xml").status_code == 404
-    assert client_for(plant, "otto").get("/batches/B-1/record.pdf").status_code == 403  # an operator not in it
+    otto = client_for(plant, "otto")  # an operator who took no part in the batch
+    assert otto.get("/batches/B-1/record.pdf").status_code == 403
