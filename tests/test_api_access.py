@@ -51,10 +51,12 @@ EXPECTED: dict[str, str | set[str]] = {
     "api.remove_role": {"admin"}, "api.list_roles": SIGNED_IN, "api.add_role": {"admin"},
     # gmp.lots.CREATORS receive lots (refusal 403 not_permitted from the engine, audited); any user reads
     "api.create_lot": SIGNED_IN, "api.list_lots": SIGNED_IN, "api.get_lot": SIGNED_IN,
+    # read like records (engine.access): record readers, and for a genealogy the batches' participants
+    "api.get_genealogy": SIGNED_IN, "api.equipment_logbook": SIGNED_IN,
 }
 SAMPLE_ARGS = {"key": "demo_approval", "instance_id": 1, "task_id": 1, "incident_id": 1,
                "type_name": "material", "number": 1, "v1": 1, "v2": 2, "username": "nobody", "role": "qa",
-               "batch_id": "B-1", "lot_id": "LOT-1"}
+               "batch_id": "B-1", "lot_id": "LOT-1", "equipment_id": "EQ-1"}
 # allowed callers may still be refused the sample object or its state, or send a body the route rejects
 ALLOWED = {200, 201, 400, 404, 409, 413, 415, 422}  # 422: a body the rules refuse (POST /lots)
 REFUSALS = {"not_permitted", "role_required"}  # the model's lane, or engine.access for reads
