@@ -68,7 +68,8 @@ def matching_rules(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]
     cells, decision = compiled.cells, compiled.dmn.decisions[decision_id]
     if decision.table is None:
         raise _fail(decision, "it is not a decision table")
-    table, scope = decision.table, cells.scope(data)
+    table = decision.table
+    scope: Any = cells.scope(data)
     try:
         values = [cells.value(scope, c.expression) if c.expression is not None else None
                   for c in table.inputs]

@@ -95,6 +95,11 @@ def _href_id(node: etree._Element) -> str:
     return (node.get("href") or "").split("#")[-1]
 
 
+def _description(node: etree._Element) -> str:
+    found = _child(node, "description")
+    return (found.text or "").strip() if found is not None else ""
+
+
 def _table(node: etree._Element) -> Table:
     inputs = []
     for i in _children(node, "input"):
@@ -125,8 +130,7 @@ def _table(node: etree._Element) -> Table:
                 row,
                 [c for c in map(_text_cell, _children(rule, "inputEntry")) if c is not None],
                 [c for c in map(_text_cell, _children(rule, "outputEntry")) if c is not None],
-                (_child(rule, "description").text or "").strip() if _child(rule, "description") is not None
-                else "",
+                _description(rule),
             )
         )
     return Table(
