@@ -93,12 +93,12 @@ def test_a_process_calling_a_decision_that_is_nowhere_deployed_is_refused_at_lin
 
 
 def test_a_decision_not_active_at_run_time_fails_the_task_with_a_clear_problem(
-    engine: Gmpflow, deploy, users
+    engine: Gmpflow, deploy, users, tmp_path: Path
 ) -> None:
     engine.deploy(
         ADMIN,
         bundle=None,
-        paths=[_write(grade_dmn(), Path(engine.db.url.split("///")[-1]).parent)],
+        paths=[_write(grade_dmn(), tmp_path)],
         activate=False,
     )  # a draft, waiting for change control
     deploy(process("grading_line"))

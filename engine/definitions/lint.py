@@ -235,9 +235,9 @@ def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
     for name, root in trees.items():
         problems += (_lint_bpmn(name, root, roles, registry) if name in bundle.of_kind("bpmn")
                      else lint_dmn(name, root))
-    if not problems:  # engine.dmn: each business rule task calls a decision of the bundle or a shared one
+    if not any(p.file in bundle.of_kind("dmn") for p in problems):  # the DMN files read: every task's call
         local = {d for name in bundle.of_kind("dmn") for d in read_dmn(name, trees[name]).decisions}
-        for name in bundle.of_kind("bpmn"):
+        for name in bundle.of_kind("bpmn"):  # a decision of the bundle or one deployed alone (engine.dmn)
             problems += lint_decision_refs(name, trees[name], local, shared_decisions)
     if problems:  # do not parse models whose scripts the sandbox refuses
         return None, problems

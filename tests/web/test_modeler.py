@@ -192,7 +192,7 @@ def open_release_file(page: Any, live: Live, tab: str) -> Any:
 def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft(page: Any,
                                                                                  live: Live) -> None:
     active = open_release_file(page, live, "release_exceptions.dmn")
-    cell = page.locator(".editor-dmn td[data-element-id=r_late_signature_out] .content-editable")
+    cell = page.locator(".editor-dmn td[data-element-id=r_late_signature_kind] .content-editable")
     assert cell.inner_text().strip() == '"late_signature"'
     cell.click()  # dmn-js's own cell editor
     page.keyboard.press("Control+A")
@@ -203,7 +203,7 @@ def test_a_process_owner_edits_a_decision_table_cell_in_dmn_js_and_saves_a_draft
     assert view["deployment"].version > active.version
     saved = etree.fromstring(view["files"]["dmn"]["release_exceptions.dmn"].encode())
     etree.XMLSchema(etree.parse(str(DMN_XSD))).assertValid(saved)  # still standard DMN 1.3
-    assert saved.xpath("//*[@id='r_late_signature_out']/*[local-name()='text']/text()") == ['"signed_late"']
+    assert saved.xpath("//*[@id='r_late_signature_kind']/*[local-name()='text']/text()") == ['"signed_late"']
     original = etree.fromstring(
         live.engine.modeler_view(active.id)["files"]["dmn"]["release_exceptions.dmn"].encode())
     assert set(saved.xpath("//@id")) == set(original.xpath("//@id"))  # one cell changed, no rule lost

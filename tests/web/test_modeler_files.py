@@ -30,7 +30,7 @@ FINDINGS = {  # element: (code, line) of what the Camunda example carries that g
     "invoiceNotApproved": ("foreign_expression", 61), "invoiceApproved": ("foreign_expression", 66),
     "clarificationNotSuccessful": ("foreign_expression", 69),
     "clarificationSuccessful": ("foreign_expression", 72),
-    "DataStoreReference_1": ("unsupported_element", 74), "assignApprover": ("missing_decision", 75),
+    "DataStoreReference_1": ("unsupported_element", 74), "assignApprover": ("decision_not_found", 75),
     "archiveInvoice": ("missing_operation", 91), "invoiceClarification": ("missing_called_element", 96)}
 
 

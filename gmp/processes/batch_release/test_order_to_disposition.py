@@ -106,7 +106,8 @@ class Api:
 
 
 def pdf_text(data: bytes) -> str:
-    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    """The PDF's words, one space apart: a table cell's text wraps to the width of its column."""
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages)
 
 
 def received(simulator: RunningSimulator, kind: str) -> list[dict[str, Any]]:
