@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.load import _Client, _free_port
+from bench.load import _Client, _free_port, wait_until_serving
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.services import Gmpflow
@@ -73,21 +73,7 @@ class _RunServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli", "run", "--host", "127.0.0.1", "--port", str(port)],
                 env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gmpflow run exited with {self.process.returncode}: "
-                                   f"{log.read_text()[-2000:]}")
-            try:
-                with _Client(self.base) as client:
-                    if client.call("GET", "/api/v1/openapi.json")[0] == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gmpflow run did not answer in 60 s: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_until_serving(self.process, self.base, log, "gmpflow run", self.stop)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -127,6 +127,26 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def wait_until_serving(process: subprocess.Popen[bytes], base: str, log: Path, name: str,
+                       stop: Callable[[], None], seconds: float = 60) -> float:
+    """Poll the server's OpenAPI document until it answers 200; its deadline (for further waiting). Raises,
+    with the log's tail, when the process exits or does not answer in ``seconds`` (then ``stop``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with _Client(base) as client:
+                if client.call("GET", "/api/v1/openapi.json")[0] == 200:
+                    return deadline
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop()
+            raise RuntimeError(f"{name} did not answer in {seconds:g} s: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
 class _Server:
     """gunicorn serving the web app on 127.0.0.1, started as a subprocess."""
 
@@ -142,21 +162,7 @@ class _Server:
                 [str(gunicorn), "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}",
                  "--backlog", "256", "webapp:create_app()"],
                 env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: "
-                                   f"{log.read_text()[-2000:]}")
-            try:
-                with _Client(self.base) as client:
-                    if client.call("GET", "/api/v1/openapi.json")[0] == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not answer in 60 s: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        deadline = wait_until_serving(self.process, self.base, log, "gunicorn", self.stop)
         while len(_children(self.process.pid)) < workers and time.monotonic() < deadline:
             time.sleep(0.1)
 
