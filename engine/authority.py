@@ -24,15 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-
 from engine import audit, forms
 from engine.audit import Actor
 from engine.definitions.lint import CAMUNDA_NS, ENGINE_ONLY
 from engine.definitions.properties import properties_of, split_list
 from engine.errors import PermissionDenied, UndeclaredField
 from engine.identity import Principal
+from engine.spiff.events import is_none_start_event, is_start_event
 from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition
 
 if TYPE_CHECKING:
@@ -152,7 +150,7 @@ def _gate(parsed: ParsedDefinition, ts: Any, role_property: str, default: tuple[
     writable = writable | frozenset(split_list(props.get("message.fields")))
     written = engine_written(parsed)
     return Gate(ts.bpmn_id, tuple(roles), source, writable - written, protected | (writable & written),
-                isinstance(ts, StartEvent), props.get("formId") or None)
+                is_start_event(ts), props.get("formId") or None)
 
 
 def _candidate_starter_groups(parsed: ParsedDefinition) -> tuple[str, ...]:
@@ -169,7 +167,7 @@ def start_gate(parsed: ParsedDefinition) -> Gate:
     cannot be started by a person: its gate lets nobody in."""
     def make() -> Gate:
         for ts in parsed.spec.task_specs.values():
-            if isinstance(ts, StartEvent) and isinstance(ts.event_definition, NoneEventDefinition):
+            if is_none_start_event(ts):
                 return _gate(parsed, ts, "start.roles", START_DEFAULT, _candidate_starter_groups(parsed))
         return Gate("", (), "no plain start event", frozenset(), frozenset())
     return _derived(parsed, "start_gate", make)  # type: ignore[no-any-return]

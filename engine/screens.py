@@ -9,9 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from lxml import etree
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from sqlalchemy.orm import Session
 
 from engine import authority, signatures
@@ -19,6 +16,7 @@ from engine.definitions.properties import properties_of
 from engine.identity import Principal
 from engine.runtime import rows, tasks
 from engine.runtime.instances import InstanceRuntime
+from engine.spiff.events import is_message, is_start_event, is_timer
 from engine.spiff.parsing import ParsedDefinition
 from engine.states import JobState, TaskState
 from engine.store.dbapi import dbapi
@@ -111,11 +109,11 @@ def start_option(parsed: ParsedDefinition, principal: Principal) -> dict[str, An
     messages: dict[str, list[str]] = {}
     for ts in parsed.spec.task_specs.values():
         definition = getattr(ts, "event_definition", None)
-        if not isinstance(ts, StartEvent):
+        if not is_start_event(ts):
             continue
-        if isinstance(definition, TimerEventDefinition):
+        if is_timer(definition):
             option["timer"] = True
-        elif isinstance(definition, MessageEventDefinition):
+        elif is_message(definition):
             found = authority.message_gates(parsed, definition.name).get(ts.bpmn_id)
             if found is not None and found.roles:
                 messages[definition.name] = list(found.roles)

@@ -37,7 +37,6 @@ from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
 from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys, evaluate_by_key
-from engine.dmn.task import USED as DECISION_USED
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
@@ -57,6 +56,7 @@ from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
+from engine.spiff.dmn import USED as DECISION_USED
 from engine.spiff.parsing import parse_bundle, parse_documents
 from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
@@ -92,7 +92,7 @@ CHANGE_CONTROL_MODES = ("required", "off")
 
 def _history(workflow: Any) -> list[dict[str, Any]]:
     """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp); a business rule task's
-    step names the decision it used (``engine.dmn.task``: key, and a shared decision's version)."""
+    step names the decision it used (``engine.spiff.dmn``: key, and a shared decision's version)."""
     return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
              "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change,
              **({"decision": t.internal_data[DECISION_USED]} if DECISION_USED in t.internal_data else {})}

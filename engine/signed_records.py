@@ -34,7 +34,7 @@ from engine.errors import Conflict, ValidationFailed
 if TYPE_CHECKING:
     from engine.runtime.instances import Live
     from engine.runtime.tasks import Task
-    from engine.sandbox import SandboxScriptEngine
+    from engine.spiff.script_engine import SandboxScriptEngine
 
 PROPERTY = "signature.record"
 RecordSource = Callable[[Session, str], dict[str, Any]]  # (session, key) → the record's facts

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from engine.errors import ConnectorError, ScriptFailed, ScriptRejected
-from engine.sandbox import SandboxEnvironment, SandboxScriptEngine, check_expression, check_script
+from engine.sandbox import SandboxEnvironment, check_expression, check_script
+from engine.spiff.script_engine import SandboxScriptEngine
 
 # (id, code, mode, expected error, fragment of its message)
 ESCAPES = [

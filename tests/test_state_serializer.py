@@ -15,9 +15,9 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.util.task import TaskState
 
 from engine.definitions.bundle import read_bundle
-from engine.sandbox import SandboxScriptEngine
 from engine.spiff import state as spiff
 from engine.spiff.parsing import ParsedDefinition, parse_bundle
+from engine.spiff.script_engine import SandboxScriptEngine
 from tests.conftest import ROOT
 
 MODELS = {  # model -> its start variables

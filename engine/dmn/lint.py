@@ -19,10 +19,10 @@ from engine.dmn.cells import (
     python_problem,
 )
 from engine.dmn.model import AGGREGATIONS, HIT_POLICIES, Cell, Decision, DmnFile, read_dmn
-from engine.dmn.task import decision_ref
 from engine.errors import DefinitionError
 from engine.feel import FUNCTION_NAMES, FeelSyntaxError
 from engine.sandbox.policy import FORBIDDEN_ATTRIBUTES
+from engine.spiff.dmn import decision_ref
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 UNSUPPORTED_DRG = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.util.task import TaskState as SpiffState
+from engine.spiff.events import is_message
+from engine.spiff.tasks import add_triggered_child
 
 
 def message_starts(workflow: Any) -> dict[str, str]:
@@ -22,7 +22,7 @@ def message_starts(workflow: Any) -> dict[str, str]:
         spec = workflow.subprocess_specs.get(name)
         for start in getattr(spec, "bpmn_start_events", ()) or ():
             definition = getattr(start, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition):
+            if is_message(definition):
                 found[start.bpmn_id] = definition.name
     return found
 
@@ -47,10 +47,7 @@ def wire(spec: Any) -> None:
         task_spec.test = _triggered_only
 
     def trigger_wf(my_task: Any, spec_name: str) -> Any:
-        child = my_task._add_child(spec.task_specs[spec_name], SpiffState.FUTURE)
-        child.triggered = True
-        child.task_spec._update(child)
-        return child.id
+        return add_triggered_child(my_task, spec.task_specs[spec_name]).id
 
     start.trigger_wf = trigger_wf
 

@@ -15,10 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.exceptions import WorkflowDataException
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -27,13 +23,16 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.dmn.shared import SharedDecisions
 from engine.errors import Conflict, GmpflowError, NotFound, ScriptFailed
-from engine.runtime import clocked, record_locks, rows
+from engine.runtime import record_locks, rows
 from engine.runtime.rows import DeploymentRef, InstanceRow
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance
-from engine.sandbox import SandboxScriptEngine
+from engine.spiff import clock as clocked
 from engine.spiff import state as spiff
 from engine.spiff.parsing import ParsedDefinition
+from engine.spiff.script_engine import SandboxScriptEngine
+from engine.spiff.tasks import ready_tasks
+from engine.spiff.workflow import BpmnWorkflow, SpiffWorkflowException, WorkflowDataException
 from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.db import UnitOfWork
@@ -228,7 +227,7 @@ class InstanceRuntime:
                            "business rule task; it has no instances.", code="not_a_process")
         record_locks.check(uow.db, None, business_key, lambda: parsed)  # a new instance on a locked record
         workflow = self.new_workflow(parsed)
-        for task in workflow.get_tasks(state=SpiffState.READY):
+        for task in ready_tasks(workflow):
             task.data.update(variables)
         now = self.clock.now()
         ref = DeploymentRef(deployment.id, deployment.key, deployment.version, deployment.content_hash)

@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition as SpiffErrorEventDefinition
 from sqlalchemy import select
 
 from engine import audit, failpoints, integrity
@@ -25,6 +23,7 @@ from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, Vali
 from engine.operations import CallContext, OperationRegistry
 from engine.runtime import messages, rows, timer_starts
 from engine.runtime.rows import ClaimedJob
+from engine.spiff.events import bpmn_error
 from engine.spiff.state import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
 from engine.store.db import UnitOfWork, announce_jobs
@@ -164,8 +163,7 @@ class JobRunner:
                                                                       "message": exc.message}):
                     return True
                 task = live.workflow.get_task_from_id(UUID(job.task_guid))
-                error = BpmnEvent(SpiffErrorEventDefinition(code, code=code),
-                                  payload={"error_code": code, "message": exc.message}, target=task.workflow)
+                error = bpmn_error(code, {"error_code": code, "message": exc.message}, task.workflow)
                 lineage, workflow = [], task.workflow  # the task's (sub)process and those around it
                 while workflow is not None:
                     lineage.append(workflow)

@@ -9,12 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition as SpiffMessageEventDefinition
-from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +19,8 @@ from engine.errors import UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import event_subprocesses
 from engine.runtime.sync import matches
+from engine.spiff import events
+from engine.spiff.tasks import waiting_tasks
 from engine.states import DeploymentStatus, MessageStatus
 from engine.store.models import Deployment, Message, MessageSubscription, User
 
@@ -35,9 +31,7 @@ DEFAULT_TTL_SECONDS = 3600
 
 
 def deliver(workflow: Any, name: str, payload: dict[str, Any]) -> None:
-    # The event must be of the parser's class: SpiffWorkflow compares event definitions by exact class,
-    # so a plain bpmn MessageEventDefinition never matches a catch event parsed by the Spiff parser.
-    workflow.send_event(BpmnEvent(SpiffMessageEventDefinition(name), payload))
+    workflow.send_event(events.message(name, payload))
 
 
 def message_start_deployments(session: Session, runtime: InstanceRuntime, name: str) -> list[Deployment]:
@@ -46,10 +40,8 @@ def message_start_deployments(session: Session, runtime: InstanceRuntime, name: 
     for dep in session.scalars(select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE)
                                .order_by(Deployment.version)):
         parsed = runtime.specs.get(dep)
-        for spec in parsed.spec.task_specs.values():
-            ev = getattr(spec, "event_definition", None)
-            if isinstance(spec, StartEvent) and isinstance(ev, MessageEventDefinition) and ev.name == name:
-                found[dep.key] = dep
+        if any(events.message_start_name(spec) == name for spec in parsed.spec.task_specs.values()):
+            found[dep.key] = dep
     return list(found.values())
 
 
@@ -68,9 +60,9 @@ def waiting_gates(live: Live, name: str) -> list[Gate]:
     """The gates of the events of ``live`` that wait for message ``name`` now."""
     gates = message_gates(live.parsed, name)
     # an event-based gateway waits for the events after it
-    waiting_ids = {i for t in live.workflow.get_tasks(state=SpiffState.WAITING)
+    waiting_ids = {i for t in waiting_tasks(live.workflow)
                    for i in (t.task_spec.bpmn_id, *(getattr(o, "bpmn_id", None) for o in t.task_spec.outputs))
-                   if isinstance(t.task_spec, EventBasedGateway) or i == t.task_spec.bpmn_id}
+                   if events.is_event_based_gateway(t.task_spec) or i == t.task_spec.bpmn_id}
     waiting_ids |= set(event_subprocesses.message_starts(live.workflow))  # they wait as long as the process
     return [gate for element, gate in gates.items() if element in waiting_ids]
 

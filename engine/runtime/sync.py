@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import delete, select, update
 
 from engine import audit
@@ -20,7 +17,9 @@ from engine.audit import Actor
 from engine.definitions.interchange import assignee_of
 from engine.definitions.properties import task_properties
 from engine.runtime import event_subprocesses, rows
+from engine.spiff.events import after_duration, is_message, is_timer, timer_datetime
 from engine.spiff.state import DeferredServiceTask
+from engine.spiff.tasks import ready_tasks
 from engine.states import JobState, MessageStatus, TaskState
 from engine.store.db import UnitOfWork
 from engine.store.models import Message, MessageSubscription
@@ -52,7 +51,7 @@ def timer_due(value: Any) -> datetime | None:
         value = value.get("next")
     if not isinstance(value, str):
         return None
-    return TimerEventDefinition.get_datetime(value) + timedelta(microseconds=1)
+    return timer_datetime(value) + timedelta(microseconds=1)
 
 
 def _lane_roles(task_spec: Any) -> list[str]:
@@ -88,8 +87,7 @@ def _due_at(task: Any, now: datetime, script_engine: Any) -> datetime | None:
     due = task_properties(task.task_spec).due
     if not due:
         return None
-    parsed = TimerEventDefinition.parse_iso_duration(str(script_engine.evaluate(task, due)))
-    return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+    return after_duration(str(script_engine.evaluate(task, due)), now)
 
 
 @dataclass
@@ -104,18 +102,18 @@ class Derived:
 
 def derive(workflow: Any) -> Derived:
     derived = Derived()
-    for task in workflow.get_tasks(state=SpiffState.READY):
+    for task in ready_tasks(workflow):
         spec = task.task_spec
         if isinstance(spec, DeferredServiceTask):
             derived.service[str(task.id)] = task
         elif spec.manual:
             derived.human[str(task.id)] = task
     for task, definition, pending in waiting_events(workflow):
-        if isinstance(definition, TimerEventDefinition):
+        if is_timer(definition):
             due = timer_due(pending.value)
             if due is not None:
                 derived.timers[str(task.id)] = (task, due)
-        elif isinstance(definition, MessageEventDefinition):
+        elif is_message(definition):
             derived.messages.add(pending.name)
     derived.messages |= set(event_subprocesses.message_starts(workflow).values())
     return derived
@@ -238,7 +236,7 @@ def route_thrown_messages(uow: UnitOfWork, live: Live, now: datetime) -> bool:
     """Messages a process throws are delivered by a job after this step commits."""
     thrown = False
     for event in live.workflow.get_events():
-        if isinstance(event.event_definition, MessageEventDefinition):
+        if is_message(event.event_definition):
             payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
             _add_job(uow, "message", live, now,
                      {"name": event.event_definition.name, "payload": payload,

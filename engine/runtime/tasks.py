@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from SpiffWorkflow.util.task import TaskState as SpiffState
-
 from engine import access, audit, authority, forms, qualifications
 from engine.errors import Conflict, NotFound, PermissionDenied, UndeclaredField, ValidationFailed
 from engine.identity import Principal
 from engine.operations import OperationRegistry
 from engine.runtime import entry_checks, record_locks, rows
 from engine.runtime.rows import TaskRow
+from engine.spiff.tasks import is_ready
 from engine.states import TaskState, check_transition
 from engine.store.dbapi import DbApi
 from engine.store.models import HumanTask
@@ -142,7 +141,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         if form is not None:
             data = forms.validate(form, data)
         refuse_protected(live.parsed.protected_variables, data)
-        if spiff_task is None or spiff_task.state != SpiffState.READY:
+        if spiff_task is None or not is_ready(spiff_task):
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
         if registry is not None:

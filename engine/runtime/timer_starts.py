@@ -8,18 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
-    CycleTimerEventDefinition,
-    DurationTimerEventDefinition,
-    TimerEventDefinition,
-)
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
+from engine.spiff import events
 from engine.spiff.parsing import ParsedDefinition
 from engine.states import DeploymentStatus, JobState
 from engine.store.db import announce_jobs
@@ -29,24 +23,11 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 
-def start_timer(parsed: ParsedDefinition) -> tuple[Any, TimerEventDefinition] | None:
-    for spec in parsed.spec.task_specs.values():
-        definition = getattr(spec, "event_definition", None)
-        if isinstance(spec, StartEvent) and isinstance(definition, TimerEventDefinition):
-            return spec, definition
-    return None
+def start_timer(parsed: ParsedDefinition) -> tuple[Any, Any] | None:
+    return events.timer_start(parsed.spec)
 
 
-def first_due(definition: TimerEventDefinition, expression_value: str,
-              now: datetime) -> tuple[datetime, int, float]:
-    """(first due time, cycles (-1: unbounded, 1: once), seconds between cycles)."""
-    if isinstance(definition, CycleTimerEventDefinition):
-        cycles, start, duration = TimerEventDefinition.parse_iso_recurring_interval(expression_value)
-        return start, cycles, duration.total_seconds()
-    if isinstance(definition, DurationTimerEventDefinition):
-        parsed = TimerEventDefinition.parse_iso_duration(expression_value)
-        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now), 1, 0.0
-    return TimerEventDefinition.get_datetime(expression_value), 1, 0.0
+first_due = events.first_due
 
 
 def schedule(session: Session, runtime: InstanceRuntime, dep: Deployment, now: datetime) -> None:
@@ -55,7 +36,7 @@ def schedule(session: Session, runtime: InstanceRuntime, dep: Deployment, now: d
     if found is None:
         return
     spec, definition = found
-    from engine.runtime import clocked
+    from engine.spiff import clock as clocked
 
     token = clocked.CURRENT_CLOCK.set(runtime.clock)
     try:
@@ -81,18 +62,6 @@ def cancel(session: Session, dep: Deployment, now: datetime) -> None:
                     .values(state=JobState.CANCELLED, updated_at=now))
 
 
-def _fire_start_event(workflow: Any) -> None:
-    """Let the waiting timer start event through: the job's due time is the event."""
-    for task in workflow.get_tasks(state=SpiffState.WAITING):
-        if isinstance(task.task_spec, StartEvent):
-            task.internal_data = {"event_fired": True}
-            if not task.children:  # cycle timers create their outputs only as they fire
-                for output in task.task_spec.outputs:
-                    child = task._add_child(output, SpiffState.FUTURE)
-                    child.task_spec._predict(child, mask=SpiffState.NOT_FINISHED_MASK)
-            task.task_spec._update(task)
-
-
 def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
     """Start the instance for a due timer-start job and schedule the next cycle, in one transaction."""
     now = runtime.clock.now()
@@ -107,7 +76,7 @@ def fire(runtime: InstanceRuntime, job_id: int, owner: str) -> None:
             return
         def fire_start_event(workflow: Any) -> None:
             runtime.run_engine(workflow)  # the start event waits on its timer only once engine steps ran
-            _fire_start_event(workflow)
+            events.fire_timer_start(workflow)
 
         live = runtime.create(uow, dep, None, {}, Actor.system(), prepare=fire_start_event)
         cycles = int(job.payload.get("cycles", 1))

@@ -30,7 +30,7 @@ Layer 1 lives in ``policy``, layer 2 in ``guards`` (with ``numbers`` and ``value
 script engines in ``environment``.
 """
 
-from engine.sandbox.environment import SandboxEnvironment, SandboxScriptEngine
+from engine.sandbox.environment import SandboxEnvironment
 from engine.sandbox.static import check_expression, check_script
 
-__all__ = ["SandboxEnvironment", "SandboxScriptEngine", "check_expression", "check_script"]
+__all__ = ["SandboxEnvironment", "check_expression", "check_script"]

@@ -7,11 +7,9 @@ import decimal
 import sys
 import time
 from types import CodeType, FrameType, TracebackType
-from typing import Any, Callable
+from typing import Any
 
-from SpiffWorkflow.bpmn.script_engine import BasePythonScriptEngineEnvironment, PythonScriptEngine
-
-from engine.errors import ConnectorError, GmpflowError, ScriptFailed, ScriptRejected
+from engine.errors import ConnectorError, ScriptFailed
 from engine.sandbox.guards import SAFE_BUILTINS, Refused
 from engine.sandbox.limits import RUN
 from engine.sandbox.policy import FILENAME, compiled
@@ -56,7 +54,7 @@ def _user_line(tb: TracebackType | None) -> int | None:
     return line
 
 
-class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[misc]
+class SandboxEnvironment:
     """Evaluates expressions and runs scripts in the sandbox, with TaskDataEnvironment's data semantics.
 
     ``execute`` writes the variables a script assigns (minus functions and classes) back to the task
@@ -65,7 +63,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
 
     def __init__(self, environment_globals: dict[str, Any] | None = None, *,
                  max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
-        super().__init__(environment_globals)
+        self.globals = environment_globals or {}  # what every expression and script may read
         self.max_seconds = max_seconds
 
     def evaluate(self, expression: str, context: dict[str, Any],
@@ -145,50 +143,3 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):  # type: ignore[mis
     def _failed(message: str, tb: TracebackType | None, *, code: str | None = None) -> ScriptFailed:
         line = _user_line(tb)
         return ScriptFailed(f"line {line}: {message}" if line else message, line=line, code=code)
-
-
-class SandboxScriptEngine(PythonScriptEngine):  # type: ignore[misc]
-    """SpiffWorkflow's script engine, running everything in SandboxEnvironment.
-
-    ``service_handler(task, operation_name=..., operation_params=...)`` answers service tasks; without one,
-    a service task raises ConnectorError(code="service_handler_missing"). Sandbox errors propagate as
-    ScriptRejected/ScriptFailed with ``element_id`` set to the task's BPMN id, never wrapped by SpiffWorkflow.
-    """
-
-    def __init__(self, environment: SandboxEnvironment | None = None, *,
-                 service_handler: Callable[..., Any] | None = None,
-                 max_seconds: float = DEFAULT_MAX_SECONDS) -> None:
-        super().__init__(environment or SandboxEnvironment(max_seconds=max_seconds))
-        self.service_handler = service_handler
-
-    def evaluate(self, task: Any, expression: str, external_context: dict[str, Any] | None = None) -> Any:
-        try:
-            return self.environment.evaluate(expression, task.data, external_context)
-        except (ScriptRejected, ScriptFailed) as err:
-            raise _at_element(err, task) from None
-
-    def execute(self, task: Any, script: str, external_context: dict[str, Any] | None = None) -> bool:
-        try:
-            return bool(self.environment.execute(script, task.data, external_context or {}))
-        except (ScriptRejected, ScriptFailed) as err:
-            raise _at_element(err, task) from None
-
-    def call_service(self, task: Any, **kwargs: Any) -> Any:
-        if self.service_handler is None:
-            raise ConnectorError(
-                f"service task '{_element_id(task)}' calls '{kwargs.get('operation_name')}', "
-                "but no service handler is configured", code="service_handler_missing", retryable=False)
-        return self.service_handler(task, **kwargs)
-
-
-def _element_id(task: Any) -> str:
-    spec = task.task_spec
-    return str(getattr(spec, "bpmn_id", None) or spec.name)
-
-
-def _at_element(err: GmpflowError, task: Any) -> GmpflowError:
-    element_id = _element_id(task)
-    err.context["element_id"] = element_id
-    if isinstance(err, ScriptRejected):
-        err.element_id = element_id
-    return err

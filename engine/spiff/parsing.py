@@ -17,8 +17,8 @@ from engine.definitions import interchange
 from engine.definitions.bundle import Bundle
 from engine.definitions.properties import protected_variables
 from engine.dmn.service import DecisionServiceSpec, compile_bundle_dmn, decision_service_key
-from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskParser
 from engine.errors import DefinitionError
+from engine.spiff.dmn import BusinessRuleTask, BusinessRuleTaskParser
 from engine.spiff.state import DeferredServiceTask, wire_specs
 from engine.xmlsafe import parse_xml
 

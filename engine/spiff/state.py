@@ -27,8 +27,8 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util import task as task_util
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
-from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskConverter
 from engine.runtime import event_subprocesses
+from engine.spiff.dmn import BusinessRuleTask, BusinessRuleTaskConverter
 
 # Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
 # after which ready tasks are no longer found. Engine steps use the default, so raise the default.

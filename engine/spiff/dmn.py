@@ -8,7 +8,7 @@ runs*, and the version used (key, version, deployment id, content hash) is kept 
 (``internal_data['gmpflow_decision']``, part of the instance's state and of its record). A change to a shared
 decision goes live only through its own deployment's change control.
 
-SpiffWorkflow classes are imported here only (like ``engine.spiff.state``): the engine's adapter.
+The SpiffWorkflow side of engine.dmn: the task spec, its parser and its converter.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """SpiffWorkflow reads the wall clock inside its timer code; route it through the engine's clock.
 
+Why it is monkeypatched: 3.2.0's timer code calls ``datetime.now`` with no way to pass a
+clock (pinned by tests/test_spiff_seam.py).
+
 The engine sets ``CURRENT_CLOCK`` around every step, so timers in tests follow the injected clock.
 """
 
