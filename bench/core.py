@@ -36,14 +36,14 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from engine import shipped
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.identity import Principal
 from engine.services import Gmpflow
 from engine.store import Database
 
-ROOT = Path(__file__).resolve().parents[1]
-APPROVAL = ROOT / "gmp" / "processes" / "demo_approval"
+APPROVAL = shipped.processes() / "demo_approval"
 LOOP = Path(__file__).parent / "data" / "loop.bpmn"
 OPERATOR = Principal("bench-op", "Bench Operator", frozenset({"operator"}))
 SUPERVISOR = Principal("bench-sup", "Bench Supervisor", frozenset({"supervisor"}))

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher, profiles
 
 from bench.core import around
-from engine import identity
+from engine import identity, shipped
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.operations import Operation, builtin_registry
 from engine.services import Gmpflow
 from engine.store import Database
 
-ROOT = Path(__file__).resolve().parents[1]
-PROCESSES = [ROOT / "gmp" / "processes" / "sop_step", ROOT / "gmp" / "processes" / "sop_execution"]
+PROCESSES = [shipped.processes() / "sop_step", shipped.processes() / "sop_execution"]
 PASSWORD = "bench password 1"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine import shipped
 from engine.audit import Actor
 from engine.errors import Conflict
 from engine.masterdata import effective, importer, records, types
@@ -19,7 +20,6 @@ from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
 from gmp import equipment_log
 
-PROCESSES = Path(__file__).resolve().parents[1] / "gmp" / "processes"
 DEMO_USERS = [
     ("olivia", "Olivia Operator", ["operator"]),
     ("oscar", "Oscar Operator", ["operator"]),
@@ -35,7 +35,7 @@ DEMO_PASSWORD = "demo-pass-1"
 
 
 def bundled_process_folders() -> list[Path]:
-    return sorted(p for p in PROCESSES.iterdir() if p.is_dir() and any(p.glob("*.bpmn")))
+    return sorted(p for p in shipped.processes().iterdir() if p.is_dir() and any(p.glob("*.bpmn")))
 
 
 def load_bundled_models(engine: Gmpflow, actor: Actor) -> list[tuple[Deployment, bool]]:

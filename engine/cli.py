@@ -15,8 +15,6 @@ from engine.definitions.bundle import read_bundle
 from engine.errors import GmpflowError
 from engine.identity import Principal
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 
 def _actor() -> Actor:
     user = getpass.getuser()

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import shipped
 from engine.errors import DefinitionError
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
@@ -62,7 +63,7 @@ def forms_search_path() -> list[Path]:
     configured = os.environ.get("GMPFLOW_FORMS_PATH")
     if configured:
         return [Path(p) for p in configured.split(os.pathsep) if p]
-    return [Path(__file__).resolve().parents[2] / "gmp" / "forms"]
+    return [shipped.forms()]
 
 
 def read_bundle(paths: list[str | Path]) -> Bundle:

@@ -19,14 +19,13 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, shipped
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.errors import DefinitionError, NotFound
 from engine.identity import HOW_TO_ADD_A_ROLE, role_names
 from engine.store.models import MasterDataType
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "gmp" / "masterdata"
 SUFFIX = ".schema.json"
 REF = "x-ref"   # on a string property: the value is the key of a record of the named type
 KEY = "x-key"   # at the root: the property whose value must equal the record's key
@@ -35,7 +34,8 @@ STEWARD = "x-steward-role"  # at the root: the role that keeps the records (requ
 
 
 def folder() -> Path:
-    return Path(os.environ.get("GMPFLOW_MASTERDATA_PATH") or DEFAULT_PATH)
+    configured = os.environ.get("GMPFLOW_MASTERDATA_PATH")
+    return Path(configured) if configured else shipped.masterdata()
 
 
 def read_folder(path: Path | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
