@@ -34,7 +34,7 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import deployments, interchange
 from engine.definitions.bundle import Bundle, read_bundle
-from engine.definitions.lint import lint
+from engine.definitions.lint import ModelCheck, lint
 from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys, evaluate_by_key
 from engine.errors import (
@@ -82,6 +82,7 @@ from gmp import (
     lots,
     orders,
     product_lots,
+    record_roles,
     step_entry,
     step_screen,
     task_context,
@@ -144,6 +145,8 @@ class Gmpflow:
         self.record_sources: dict[str, RecordSource] = {
             "batch": lambda session, key: batch_record.facts(session, key, self.runtime)}
         self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
+        # what lint checks beside the engine's own rules: the content's model properties
+        self.model_checks: list[ModelCheck] = [record_roles.check]
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
         # checkpoints of the audit chain outside the database (engine.anchors); a site adds stores
@@ -199,14 +202,14 @@ class Gmpflow:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
                 shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
-                parsed, problems = lint(bundle, roles, self.registry, shared)
+                parsed, problems = lint(bundle, roles, self.registry, shared, self.model_checks)
                 # against the active version: a signature or four-eyes rule it had may not be dropped
                 return problems or deployments.signature_problems(session, parsed, bundle)
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
         except DefinitionError:  # an unreadable file: lint below says where
             pass
-        return lint(bundle, roles, self.registry, shared)[1]
+        return lint(bundle, roles, self.registry, shared, self.model_checks)[1]
 
     def evaluate_decision(self, key: str, variables: dict[str, Any],
                           decision_id: str | None = None) -> dict[str, Any]:
@@ -250,7 +253,7 @@ class Gmpflow:
         activate = self.change_control == "off" if activate is None else activate
         with self.db.unit_of_work() as session:
             return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate,
-                                      on_status=self._deployment_status_changed)
+                                      on_status=self._deployment_status_changed, checks=self.model_checks)
 
     def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
                             approved_by_instance_id: int | None = None,
@@ -472,7 +475,7 @@ class Gmpflow:
         """Batch id → ``{status, locked, events}``: its dispositions and reopens (see
         ``gmp.batch_disposition``)."""
         with self.db.read() as session:
-            return batch_disposition.overview(session, batch_ids)
+            return batch_disposition.overview(session, self.runtime.specs, batch_ids)
 
     def batch_record(self, batch_id: str, fmt: str = "json", reader: Principal | None = None
                      ) -> dict[str, Any] | str | bytes:

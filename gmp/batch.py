@@ -33,7 +33,7 @@ from engine.store.models import (
     MessageSubscription,
     ProcessInstance,
 )
-from gmp import batch_record, equipment_log, product_lots
+from gmp import batch_record, equipment_log, product_lots, record_roles
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -247,8 +247,10 @@ def check_entry(engine: Gmpflow, params: dict[str, Any], context: CallContext, *
     now = engine.clock.now()
     if skill and (context.instance_id is not None or params.get("performer")):
         with engine.db.read() as session:
+            instance_id = int(context.instance_id or 0)
+            performs = record_roles.ids_in_instance(session, engine.specs, instance_id, "perform")
             performer = params.get("performer") or session.scalar(select(HumanTask.completed_by).where(
-                HumanTask.instance_id == context.instance_id, HumanTask.element_id == "perform",
+                HumanTask.instance_id == instance_id, HumanTask.element_id.in_(performs),
                 HumanTask.state == TaskState.COMPLETED)
                 .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
                 .limit(1))
@@ -361,10 +363,11 @@ def request_release(engine: Gmpflow, params: dict[str, Any], context: CallContex
     """Idempotent: a retried call finds the release it started (one of the batch still open and not yet
     decided; the release that took the disposition may still be telling ERP and MES)."""
     batch_id = str(params["batch_id"])
-    decided = select(HumanTask.id).where(HumanTask.instance_id == ProcessInstance.id,
-                                         HumanTask.element_id == "decide",
-                                         HumanTask.state == TaskState.COMPLETED).exists()
     with engine.db.read() as session:
+        deciding = record_roles.ids_in_process(session, engine.specs, "batch_release", "disposition")
+        decided = select(HumanTask.id).where(HumanTask.instance_id == ProcessInstance.id,
+                                             HumanTask.element_id.in_(deciding),
+                                             HumanTask.state == TaskState.COMPLETED).exists()
         open_release = session.scalar(select(ProcessInstance.id).where(
             ProcessInstance.process_key == "batch_release", ProcessInstance.business_key == batch_id,
             ProcessInstance.status.in_(("running", "waiting", "failed")), ~decided).limit(1))

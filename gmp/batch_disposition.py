@@ -1,9 +1,9 @@
 """A batch's dispositions and reopens, and the hash of its record (parts of ``gmp.batch_record``).
 
 Status of a batch: the latest of its QA dispositions (``released``, ``rejected``, ``quarantined``; the
-``decide`` task of each ``batch_release``) and its approved reopens (``batch_reopen``, which put it back
-``under_review``); before any of them ``under_review`` once a release was requested, else
-``in_production``. ``locked``: a disposition locked the record (``record_lock``, see
+task of each ``batch_release`` whose ``record.role`` is ``disposition``) and its approved reopens
+(``batch_reopen``, which put it back ``under_review``); before any of them ``under_review`` once a release was
+requested, else ``in_production``. ``locked``: a disposition locked the record (``record_lock``, see
 ``engine.runtime.record_locks``) and no approved reopen has opened it since.
 
 ``sha256`` of the record: SHA-256 of the canonical JSON (``engine.audit.canonical_json``) of the record's
@@ -18,13 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.signed_records import facts_sha256
 from engine.store.models import AuditEvent, HumanTask, ProcessInstance, RecordLock
+from gmp.record_roles import RoleIndex
+
+if TYPE_CHECKING:
+    from engine.runtime.specs import SpecCache
 
 REOPEN_PROCESS = "batch_reopen"
 VOLATILE = ("sha256", "generated_at", "audit_trail")
@@ -59,12 +63,13 @@ def _meaning(entry: dict[str, Any]) -> str | None:
 
 
 def history(session: Session, batch_id: str, releases: list[ProcessInstance], reopens: list[ProcessInstance],
-            tasks: dict[int, list[HumanTask]], entry: Entry, names: dict[str, str]) -> dict[str, Any]:
+            tasks: dict[int, list[HumanTask]], entry: Entry, names: dict[str, str],
+            role: Callable[[HumanTask], str | None]) -> dict[str, Any]:
     """``{status, locked, events}``: every disposition and reopen, oldest first (who, when, meaning, why)."""
     events: list[dict[str, Any]] = []
     for release in releases:
         for task in tasks.get(release.id, []):
-            if task.element_id == "decide":
+            if role(task) == "disposition":
                 done, data = entry(task), task.data or {}
                 events.append({"kind": "disposition", "instance_id": release.id,
                                "disposition": data.get("disposition"), "reason": data.get("decision_reason"),
@@ -72,8 +77,7 @@ def history(session: Session, batch_id: str, releases: list[ProcessInstance], re
                                "meaning": _meaning(done), "_task": task.id})
     requests = _requests(session, [r.id for r in reopens])
     for row in reopens:
-        approval = next((t for t in reversed(tasks.get(row.id, [])) if t.element_id == "approve_reopen"),
-                        None)
+        approval = next((t for t in reversed(tasks.get(row.id, [])) if role(t) == "reopen_approval"), None)
         if approval is None:
             continue
         done, data = entry(approval), approval.data or {}
@@ -97,7 +101,7 @@ def history(session: Session, batch_id: str, releases: list[ProcessInstance], re
     return {"status": status, "locked": locked is not None, "events": events}
 
 
-def overview(session: Session, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
+def overview(session: Session, specs: SpecCache, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
     """``history`` of many batches at once, for the batch list (a few queries, whatever their number)."""
     from engine import signatures
     from engine.states import TaskState
@@ -109,8 +113,8 @@ def overview(session: Session, batch_ids: list[str]) -> dict[str, dict[str, Any]
     ids = [r.id for r in rows]
     tasks: dict[int, list[HumanTask]] = {}
     for task in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id.in_(ids), HumanTask.state == TaskState.COMPLETED,
-            HumanTask.element_id.in_(("decide", "approve_reopen"))).order_by(HumanTask.completed_at)):
+            HumanTask.instance_id.in_(ids), HumanTask.state == TaskState.COMPLETED)
+                                .order_by(HumanTask.completed_at)):
         tasks.setdefault(int(task.instance_id), []).append(task)
     signed: dict[str, list[dict[str, Any]]] = {}
     for sig, username in session.execute(select(Signature, User.username)
@@ -118,6 +122,7 @@ def overview(session: Session, batch_ids: list[str]) -> dict[str, dict[str, Any]
                                          .where(Signature.instance_id.in_(ids))):
         signed.setdefault(sig.task_guid, []).append(signatures.manifestation(sig, username))
     names = dict(session.execute(select(User.username, User.full_name)).all())
+    roles = RoleIndex(session, specs, rows)
 
     def entry(task: HumanTask) -> dict[str, Any]:
         return {"by": task.completed_by, "by_name": names.get(task.completed_by or ""),
@@ -127,4 +132,4 @@ def overview(session: Session, batch_ids: list[str]) -> dict[str, dict[str, Any]
     return {key: history(session, key, [r for r in rows if r.business_key == key and
                                         r.process_key == "batch_release"],
                          [r for r in rows if r.business_key == key and r.process_key == REOPEN_PROCESS],
-                         tasks, entry, names) for key in batch_ids}
+                         tasks, entry, names, roles.of) for key in batch_ids}

@@ -42,12 +42,13 @@ from engine.store.models import (
     User,
 )
 from gmp import batch_disposition, batch_exceptions, batch_yield
+from gmp.record_roles import RoleIndex
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
     from engine.services import Gmpflow
 
-STEP_ROLES = ("perform", "confirm_value", "verify")  # whoever completed these took part in the batch
+STEP_ROLES = ("perform", "out_of_limit", "verify")  # whoever played these took part in the batch
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -134,6 +135,8 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
     recipe_steps = {int(s["number"]): s
                     for s in (recipe_version.data.get("steps", []) if recipe_version else [])}
     late_hours = late_signature_hours(session, recipe_version)
+    roles = RoleIndex(session, runtime.specs, [batch_row, *step_rows, *release_rows, *correction_rows,
+                                               *reopen_rows])  # which task is which: record.role
 
     tasks: dict[int, list[HumanTask]] = {}
     for task in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(all_ids),
@@ -158,22 +161,21 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         for task in tasks.get(release.id, []):
             entry = _task_entry(task, names, signed)
             data = task.data or {}
-            if (task.element_id == "close_deviation" and data.get("closure") == "close"
+            if (roles.of(task) == "deviation_closure" and data.get("closure") == "close"
                     and data.get("deviation_id")):
                 closures[str(data["deviation_id"])] = {**entry, "root_cause": data.get("root_cause"),
                                                       "capa_ref": data.get("capa_ref")}
-            elif task.element_id == "decide":
+            elif roles.of(task) == "disposition":
                 decision = {**entry, "disposition": data.get("disposition"),
                             "reason": data.get("decision_reason")}
-            elif task.element_id in ("review_record", "review_audit_trail"):
+            elif roles.of(task) == "review":
                 reviews.append(entry)
 
     # approved corrections requested after the step, by step number
     later: dict[int, list[dict[str, Any]]] = {}
     for row in correction_rows:
         done = tasks.get(row.id, [])
-        requested = next((t for t in reversed(done) if t.element_id == "request_correction"), None)
-        approved = next((t for t in reversed(done) if t.element_id == "approve_correction"), None)
+        requested, approved = roles.last(done, "correction_request"), roles.last(done, "correction_approval")
         if (requested is None or approved is None
                 or (approved.data or {}).get("correction_decision") != "approve"):
             continue
@@ -191,7 +193,7 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
     for row in step_rows:
         number = int(str(row.business_key).rsplit("/", 1)[1])
         step = _step(row, number, recipe_steps.get(number, {}), tasks.get(row.id, []), names, signed,
-                     checks.get(row.id, []), later.get(number, []), late_hours)
+                     checks.get(row.id, []), later.get(number, []), late_hours, roles)
         step["refused_attempts"] = refusals.get(row.id, [])
         steps.append(step)
         participants |= {t["by"] for t in step["_participants"]}
@@ -215,8 +217,7 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
                       "element_id": i.element_id, "error": i.error, "created_at": iso(i.created_at),
                       "resolved_at": iso(i.resolved_at), "resolved_by": i.resolved_by,
                       "resolution_reason": i.resolution_reason} for i in incidents]
-    yield_task = next((t for t in reversed(tasks.get(batch_row.id, [])) if t.element_id == "record_yield"),
-                      None)
+    yield_task = roles.last(tasks.get(batch_row.id, []), "yield")
     if yield_task is not None and yield_task.completed_by:
         participants.add(yield_task.completed_by)
     calculated = batch_yield.calculate(session, batch_id, recipe_version, order,
@@ -250,7 +251,7 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "participants": sorted(p for p in participants if p),
         "release": {"instance_ids": [r.id for r in release_rows], "reviews": reviews, "decision": decision},
         "disposition": batch_disposition.history(session, batch_id, release_rows, reopen_rows, tasks,
-                                                 lambda t: _task_entry(t, names, signed), names),
+                                                 lambda t: _task_entry(t, names, signed), names, roles.of),
     }
     found = batch_exceptions.evidence(record)
     record["facts"] = batch_exceptions.counts(found)
@@ -296,16 +297,16 @@ def _task_entry(task: HumanTask, names: dict[str, str],
 
 def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: list[HumanTask],
           names: dict[str, str], signed: dict[str, list[dict[str, Any]]], checks: list[Any],
-          later: list[dict[str, Any]], late_hours: float | None) -> dict[str, Any]:
-    performs = [t for t in tasks if t.element_id == "perform"]
+          later: list[dict[str, Any]], late_hours: float | None, roles: RoleIndex) -> dict[str, Any]:
+    performs = roles.every(tasks, "perform")
     last = performs[-1] if performs else None
     entered = {v.get("name"): v.get("value") for v in ((last.data or {}).get("values") or [])} if last else {}
     first_entry = dict(entered)
     corrections, deviation, participants = [], None, []
     for task in tasks:
-        if task.element_id in STEP_ROLES:
+        if roles.of(task) in STEP_ROLES:
             participants.append({"by": task.completed_by})
-    for task in [t for t in tasks if t.element_id == "confirm_value"]:
+    for task in roles.every(tasks, "out_of_limit"):
         data = task.data or {}
         entry = _task_entry(task, names, signed)
         if data.get("out_of_limit_action") == "correct":
@@ -325,13 +326,13 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
         if correction["name"] in entered:
             corrections.append({**correction, "old_value": entered[correction["name"]]})
             entered[correction["name"]] = correction["new_value"]
-    assess = next((t for t in reversed(tasks) if t.element_id == "assess_deviation"), None)
+    assess = roles.last(tasks, "deviation_assessment")
     if deviation is not None and assess is not None:
         deviation["assessment"] = {**_task_entry(assess, names, signed),
                                    "classification": (assess.data or {}).get("classification"),
                                    "decision": (assess.data or {}).get("assessment_decision"),
                                    "comment": (assess.data or {}).get("assessment_comment")}
-    hold = next((t for t in reversed(tasks) if t.element_id == "qa_hold_decision"), None)
+    hold = roles.last(tasks, "hold_decision")
     if deviation is not None and hold is not None:
         deviation["hold"] = {**_task_entry(hold, names, signed),
                              "decision": (hold.data or {}).get("hold_decision")}
@@ -342,7 +343,7 @@ def _step(row: ProcessInstance, number: int, definition: dict[str, Any], tasks: 
                            "high": p.get("high"), "critical": bool(p.get("critical")), "value": value,
                            "first_entry": first_entry.get(p["name"]),
                            "out_of_limit": _outside(value, p.get("low"), p.get("high"))})
-    verify = next((t for t in reversed(tasks) if t.element_id == "verify"), None)
+    verify = roles.last(tasks, "verify")
     performed = _task_entry(last, names, signed) if last else None
     delay_hours, signed_late = None, False
     if last is not None and last.created_at and last.completed_at:

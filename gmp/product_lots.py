@@ -24,15 +24,15 @@ from engine.masterdata import effective
 from engine.operations import CallContext, Operation
 from engine.states import LotStatus, TaskState
 from engine.store.models import HumanTask, Lot, LotEvent, ProcessInstance, User
-from gmp import lots
+from gmp import lots, record_roles
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from engine.runtime.specs import SpecCache
     from engine.services import Gmpflow
 
 RELEASE_PROCESS = "batch_release"
-DECIDE_TASK = "decide"
 DEFAULT_SHELF_LIFE_DAYS = 730
 DISPOSITIONS = {"released": LotStatus.RELEASED, "rejected": LotStatus.REJECTED,
                 "quarantined": LotStatus.QUARANTINE}
@@ -84,10 +84,11 @@ def operations(engine: Gmpflow) -> list[Operation]:
                     "rejected, quarantined); answers {lot_id, status}.")]
 
 
-def _decider(session: Session, instance_id: int) -> Actor:
+def _decider(session: Session, specs: SpecCache, instance_id: int) -> Actor:
     found = session.execute(select(HumanTask.completed_by, User.full_name).join(
         User, User.username == HumanTask.completed_by).where(
-        HumanTask.instance_id == instance_id, HumanTask.element_id == DECIDE_TASK,
+        HumanTask.instance_id == instance_id,
+        HumanTask.element_id.in_(record_roles.ids_in_instance(session, specs, instance_id, "disposition")),
         HumanTask.state == TaskState.COMPLETED).order_by(HumanTask.id.desc()).limit(1)).first()
     return Actor(str(found[0]), str(found[1])) if found else Actor.system()
 
@@ -106,7 +107,7 @@ def set_batch_disposition(engine: Gmpflow, params: dict[str, Any], context: Call
             raise NotFound(f"Batch {batch_id} has no product lot.", code="lot_unknown")
         if lot.status == target:
             return {"lot_id": lot.lot_id, "status": lot.status, "repeated": True}
-        actor = _decider(session, int(context.instance_id or 0))
+        actor = _decider(session, engine.specs, int(context.instance_id or 0))
         before, lot.status = lot.status, target.value
         session.add(LotEvent(lot_id=lot.lot_id, kind="status", at=now, actor_id=actor.id,
                              actor_name=actor.name,

@@ -7,7 +7,7 @@ version retires the previous active one; running instances stay on the version t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,10 +66,10 @@ def signature_problems(session: Session, parsed: linting.ParsedDefinition | None
 
 
 def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry,
-                  shared_decisions: set[str] | None = None, session: Session | None = None
-                  ) -> linting.ParsedDefinition:
+                  shared_decisions: set[str] | None = None, session: Session | None = None,
+                  checks: Sequence[linting.ModelCheck] = ()) -> linting.ParsedDefinition:
     add_referenced_forms(bundle, referenced_form_ids(bundle))
-    parsed, problems = linting.lint(bundle, roles, registry, shared_decisions)
+    parsed, problems = linting.lint(bundle, roles, registry, shared_decisions, checks)
     if session is not None and not problems:
         problems = signature_problems(session, parsed, bundle)
     if problems or parsed is None:
@@ -86,10 +86,11 @@ StatusHook = Callable[[Session, Deployment], None]  # told of every status chang
 
 
 def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: Actor, bundle: Bundle,
-           activate: bool, on_status: StatusHook | None = None) -> tuple[Deployment, bool]:
+           activate: bool, on_status: StatusHook | None = None, checks: Sequence[linting.ModelCheck] = ()
+           ) -> tuple[Deployment, bool]:
     """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
     shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
-    parsed = lint_or_raise(bundle, role_names(session), registry, shared, session)
+    parsed = lint_or_raise(bundle, role_names(session), registry, shared, session, checks)
     content_hash = bundle.content_hash
     same = session.scalar(select(Deployment).where(Deployment.key == parsed.key,
                                                    Deployment.content_hash == content_hash)

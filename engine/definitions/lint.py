@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lxml import etree
@@ -222,8 +222,14 @@ def _lint_tasks(parsed: ParsedDefinition, bundle: Bundle) -> list[DefinitionErro
     return problems
 
 
+# A check the installation adds (its content's model properties: gmp.record_roles.check), run on a bundle
+# that parses and passes the engine's own checks.
+ModelCheck = Callable[[ParsedDefinition], list[DefinitionError]]
+
+
 def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
-         shared_decisions: set[str] | None = None) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
+         shared_decisions: set[str] | None = None, checks: Sequence[ModelCheck] = ()
+         ) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
     """All problems of the bundle, and the parsed definition when it parses at all. ``shared_decisions``: the
     keys of DMN files deployed alone that business rule tasks may call (None: not checked, no database)."""
     try:
@@ -245,4 +251,7 @@ def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
         parsed = parse_bundle(bundle, trees)
     except DefinitionError as exc:
         return None, [exc]
-    return parsed, _lint_tasks(parsed, bundle)
+    problems = _lint_tasks(parsed, bundle)
+    for check in checks:
+        problems += check(parsed)
+    return parsed, problems
