@@ -13,6 +13,7 @@ import {
 import { h } from '@bpmn-io/properties-panel/preact';
 import { useService } from 'bpmn-js-properties-panel';
 import { is, isAny } from 'bpmn-js/lib/util/ModelUtil';
+import { isRedo, isUndo } from 'diagram-js/lib/features/keyboard/KeyboardUtil';
 import {
   COMMAND, UpdateExtensionsHandler, getOperator, getProperty, listProperties, setOperator, setProperty,
 } from './spiff-extensions.js';
@@ -140,7 +141,7 @@ function otherPropertiesGroup(element, known, commandStack) {
     commandStack.execute(COMMAND, { element,
       change: (moddle, target) => setProperty(moddle, target, `property${n}`, 'value') });
   };
-  return { id: 'gmpflow-other', label: 'Other gmpflow properties', component: ListGroup, items, add };
+  return { id: 'gmpflow-other', label: 'Other properties', component: ListGroup, items, add };
 }
 
 // -- a service task's connector operation, from gmpflow's element templates -------------------------------
@@ -258,8 +259,27 @@ function registerHandler(commandStack) {
 }
 registerHandler.$inject = ['commandStack'];
 
+/**
+ * Ctrl+Z / Ctrl+Y (Ctrl+Shift+Z) in the panel undo and redo on the diagram's command stack. The library
+ * binds these keys only when it sees `keyboard.bind`, which diagram-js 15 fires at canvas creation, before
+ * the panel exists; an entry with a debounced value commits it on the same keydown, before this runs.
+ */
+function PanelKeys(panelConfig, commandStack) {
+  const parent = panelConfig && panelConfig.parent;
+  if (!parent || !parent.addEventListener) return;
+  parent.addEventListener('keydown', (event) => {
+    const step = isUndo(event) ? 'undo' : isRedo(event) ? 'redo' : null;
+    if (!step) return;
+    event.preventDefault();
+    event.stopPropagation();
+    commandStack[step]();
+  });
+}
+PanelKeys.$inject = ['config.propertiesPanel', 'commandStack'];
+
 export default {
-  __init__: ['gmpflowPropertiesProvider', 'gmpflowCommands'],
+  __init__: ['gmpflowPropertiesProvider', 'gmpflowCommands', 'gmpflowPanelKeys'],
   gmpflowPropertiesProvider: ['type', GmpflowPropertiesProvider],
   gmpflowCommands: ['type', registerHandler],
+  gmpflowPanelKeys: ['type', PanelKeys],
 };

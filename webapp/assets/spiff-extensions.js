@@ -100,8 +100,9 @@ export function getOperator(bo) {
 
 /**
  * Write the operator of `template` (a gmpflow element template) with `params` ({id: expression}) per the
- * template's `spiffworkflow:parameter` bindings; no template removes the operator. Other children of the
- * operator (its `spiffworkflow:retry`) stay.
+ * template's `spiffworkflow:parameter` bindings (a parameter already in the file keeps its type; a new one
+ * takes the template's); no template removes the operator. Other children of the operator (its
+ * `spiffworkflow:retry`) stay.
  */
 export function setOperator(moddle, bo, template, resultVariable, params) {
   const old = findExt(bo, 'spiffworkflow:serviceTaskOperator');
@@ -112,14 +113,16 @@ export function setOperator(moddle, bo, template, resultVariable, params) {
   const op = old || ensureExt(moddle, bo, 'spiffworkflow:serviceTaskOperator', {});
   op.id = template.name;
   if (resultVariable) op.resultVariable = resultVariable; else delete op.resultVariable;
+  const typed = {};  // a parameter keeps the type the file gave it
+  for (const p of children(child(op, 'spiffworkflow:parameters'))) if (p.type) typed[p.id] = p.type;
   const holder = createAny(moddle, 'spiffworkflow:parameters', op, {});
   holder.$children = [];
   for (const p of template.properties) {
     if (!p.binding || p.binding.type !== 'spiffworkflow:parameter') continue;
     const value = params[p.binding.name];
     if (value === undefined || value === '') continue;
-    holder.$children.push(createAny(moddle, 'spiffworkflow:parameter', holder,
-      { id: p.binding.name, type: p.binding.parameterType || 'any', value }));
+    const type = typed[p.binding.name] || p.binding.parameterType || 'any';
+    holder.$children.push(createAny(moddle, 'spiffworkflow:parameter', holder, { id: p.binding.name, type, value }));
   }
   const kept = children(op);
   const at = kept.findIndex((c) => c.$type === 'spiffworkflow:parameters');

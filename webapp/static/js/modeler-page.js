@@ -237,6 +237,6 @@
     document.getElementById('save-button').addEventListener('click', () => save().catch((e) => say(e.message, 'bad')));
     document.getElementById('lint-button').addEventListener('click', () => check().catch((e) => say(e.message, 'bad')));
   }
-  window.GmpflowModelerPage = { editors, open, collect };
+  window.GmpflowModelerPage = { editors, open, collect, select };
   open(Object.keys(cfg.files.bpmn)[0]).then(() => { document.body.dataset.modelerReady = 'true'; }).catch(fail);
 }());
