@@ -146,6 +146,11 @@ def test_every_task_property_is_written_as_the_engine_reads_it_and_one_undo_take
     del expected["screen"]
     assert properties(diagram(page), "review") == expected
 
+    pick(page, "lane_qa")  # a lane names a role
+    assert "only its holders may claim" in page.locator("#props-body").inner_text()
+    type_in(page, "Name", "supervisor")
+    assert diagram(page).xpath("//bpmn:lane[@id='lane_qa']/@name", namespaces=NS) == ["supervisor"]
+
 
 def test_start_and_message_properties_of_a_message_start_event_are_written_as_the_engine_reads_them(
         page: Any, live: Live) -> None:

@@ -37,6 +37,13 @@
     document.body.dataset.dirty = 'true';
   }
 
+  // the library's own entries, where gmpflow gives them a meaning
+  const DESCRIPTIONS = {
+    name: (element) => (element.type === 'bpmn:Lane'
+      ? 'A role: only its holders may claim, complete or sign the tasks in this lane (and start the process '
+        + 'from its start event when that names no start.roles).' : undefined),
+  };
+
   /** `#props-body[data-element]`: the id of the element the panel shows (none: the process). */
   function showSelected(ed) {
     const selected = ed.kind === 'bpmn' ? ed.instance.get('selection').get() : [];
@@ -67,7 +74,7 @@
       ed.instance = new window.GmpflowModeler.Modeler({
         container: el,
         additionalModules: window.GmpflowModeler.panelModules,
-        propertiesPanel: { parent: ed.panelEl, layout: { groups: OPEN_GROUPS } },
+        propertiesPanel: { parent: ed.panelEl, layout: { groups: OPEN_GROUPS }, description: DESCRIPTIONS },
         gmpflow: { forms: formIds, meanings: cfg.meanings, templates: cfg.templates, readOnly: !cfg.canEdit },
       });
       await ed.instance.importXML(files[name]);
