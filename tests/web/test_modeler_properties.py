@@ -214,20 +214,35 @@ def test_the_other_properties_of_a_task_are_listed_changed_renamed_added_and_rem
     assert properties(diagram(page, name), task) == expected
 
 
-def test_a_service_tasks_result_variable_changes_and_its_parameters_and_retry_stay(page: Any,
-                                                                                 live: Live) -> None:
+def operator_of(root: Any, element_id: str) -> list[tuple[str, dict[str, str]]]:
+    """The service task's ``spiffworkflow:serviceTaskOperator`` and everything in it, in document order."""
+    found = root.xpath(f"//bpmn:*[@id='{element_id}']/bpmn:extensionElements/spiff:serviceTaskOperator",
+                       namespaces=NS)
+    return [(etree.QName(e).localname, dict(e.attrib)) for e in found[0].iter(etree.Element)] if found else []
+
+
+def test_a_service_tasks_operation_is_edited_removed_and_restored_with_its_parameters_and_retry(
+        page: Any, live: Live) -> None:
+    demo = open_modeler(page, live, "demo_approval")
+    pick(page, "notify")
+    assert field(page, "Connector operation").input_value() == "echo"
+    type_in(page, "Result variable", "erp_told")
+    original = etree.fromstring(live.engine.modeler_view(demo.id)["files"]["bpmn"][DEMO].encode())
+    expected = [(tag, dict(attrs, resultVariable="erp_told") if tag == "serviceTaskOperator" else attrs)
+                for tag, attrs in operator_of(original, "notify")]
+    assert operator_of(diagram(page), "notify") == expected  # echo's parameters (no schema names them) stay
+
+    order = "order_release.bpmn"  # another bundle: the order release, whose connector calls retry
     open_modeler(page, live, "order_release")
-    root = diagram(page, "order_release.bpmn")
+    root = diagram(page, order)
     service = root.xpath("//bpmn:serviceTask[bpmn:extensionElements/spiff:serviceTaskOperator"
                          "/spiff:retry]/@id", namespaces=NS)[0]
-    pick(page, service, "order_release.bpmn")
-    result = field(page, "Result variable")
-    type_in(page, "Result variable", result.input_value() + "_now")
-    after = diagram(page, "order_release.bpmn")
-    operator = after.xpath(f"//bpmn:*[@id='{service}']//spiff:serviceTaskOperator", namespaces=NS)[0]
-    assert operator.get("resultVariable").endswith("_now")
-    assert [etree.QName(c).localname for c in operator] == ["parameters", "retry"]  # the retry stays
-    def parameters(op: Any) -> list[dict[str, str]]:
-        return [dict(p.attrib) for p in op.iterfind("spiff:parameters/spiff:parameter", NS)]
-    assert parameters(operator) == parameters(
-        root.xpath(f"//bpmn:*[@id='{service}']//spiff:serviceTaskOperator", namespaces=NS)[0])
+    before = operator_of(root, service)
+    pick(page, service, order)
+    field(page, "Connector operation").select_option("")
+    assert operator_of(diagram(page, order), service) == []
+    field(page, "Connector operation").press("Control+z")
+    assert operator_of(diagram(page, order), service) == before  # parameters and retry back, as they were
+    expect(field(page, "Connector operation")).not_to_have_value("")
+    type_in(page, "Result variable", "now")
+    assert [tag for tag, _ in operator_of(diagram(page, order), service)][-1] == "retry"  # the retry stays

@@ -163,7 +163,9 @@ function OperatorEntry(props) {
     update((moddle, target) => {
       const now = getOperator(target) || { id: '', resultVariable: '', params: {} };
       const name = field === 'operation' ? text : now.id;
-      const chosen = templates.find((t) => t.name === name);
+      // an operation no template knows (not registered here) keeps its parameters; only the result changes
+      const chosen = templates.find((t) => t.name === name) || (field !== 'operation' && name
+        ? { name, properties: [] } : undefined);
       const params = Object.assign({}, now.params);
       if (field === 'param') params[param.binding.name] = text;
       setOperator(moddle, target, chosen, field === 'result' ? text : now.resultVariable, params);

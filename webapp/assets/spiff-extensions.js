@@ -100,9 +100,9 @@ export function getOperator(bo) {
 
 /**
  * Write the operator of `template` (a gmpflow element template) with `params` ({id: expression}) per the
- * template's `spiffworkflow:parameter` bindings (a parameter already in the file keeps its type; a new one
- * takes the template's); no template removes the operator. Other children of the operator (its
- * `spiffworkflow:retry`) stay.
+ * template's `spiffworkflow:parameter` bindings; no template removes the operator. While the operation stays,
+ * the file's parameters keep their order and type, and one the template does not name stays as it is.
+ * Other children of the operator (its `spiffworkflow:retry`) stay.
  */
 export function setOperator(moddle, bo, template, resultVariable, params) {
   const old = findExt(bo, 'spiffworkflow:serviceTaskOperator');
@@ -110,20 +110,28 @@ export function setOperator(moddle, bo, template, resultVariable, params) {
     if (old) removeExt(bo, old);
     return;
   }
+  const same = old && old.id === template.name;
   const op = old || ensureExt(moddle, bo, 'spiffworkflow:serviceTaskOperator', {});
   op.id = template.name;
   if (resultVariable) op.resultVariable = resultVariable; else delete op.resultVariable;
-  const typed = {};  // a parameter keeps the type the file gave it
-  for (const p of children(child(op, 'spiffworkflow:parameters'))) if (p.type) typed[p.id] = p.type;
+  const bound = {};
+  for (const p of template.properties) {
+    if (p.binding && p.binding.type === 'spiffworkflow:parameter') bound[p.binding.name] = p.binding.parameterType || 'any';
+  }
   const holder = createAny(moddle, 'spiffworkflow:parameters', op, {});
   holder.$children = [];
-  for (const p of template.properties) {
-    if (!p.binding || p.binding.type !== 'spiffworkflow:parameter') continue;
-    const value = params[p.binding.name];
-    if (value === undefined || value === '') continue;
-    const type = typed[p.binding.name] || p.binding.parameterType || 'any';
-    holder.$children.push(createAny(moddle, 'spiffworkflow:parameter', holder, { id: p.binding.name, type, value }));
+  const add = (id, type) => {
+    const value = params[id];
+    if (value !== undefined && value !== '') {
+      holder.$children.push(createAny(moddle, 'spiffworkflow:parameter', holder, { id, type, value }));
+    }
+  };
+  // the operation stays: its parameters stay in their order and type (one the template does not name, too)
+  const existing = same ? children(child(op, 'spiffworkflow:parameters')) : [];
+  for (const p of existing) {
+    if (p.id in bound) add(p.id, p.type || bound[p.id]); else holder.$children.push(p);
   }
+  for (const [id, type] of Object.entries(bound)) if (!existing.some((p) => p.id === id)) add(id, type);
   const kept = children(op);
   const at = kept.findIndex((c) => c.$type === 'spiffworkflow:parameters');
   op.$children = at >= 0 ? kept.map((c, i) => (i === at ? holder : c)) : [holder].concat(kept);
