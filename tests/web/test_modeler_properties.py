@@ -127,6 +127,7 @@ def test_every_task_property_is_written_as_the_engine_reads_it_and_one_undo_take
         "Unlocks the record": ("record.unlock", "batch_id"),
         "Candidate roles": ("candidateRoles", "'qa'"),
         "Screen": ("screen", "ebr_step"),
+        "Batch-record role": ("record.role", "review"),
     }
     for label, (_, value) in written.items():
         type_in(page, label, value)

@@ -45,6 +45,8 @@ const TASK = [
   ['record.unlock', 'Unlocks the record', 'text', 'An expression naming the record this task unlocks.'],
   ['candidateRoles', 'Candidate roles', 'text', 'An expression naming the role that may claim the task.'],
   ['screen', 'Screen', 'text', 'A dedicated task screen, e.g. ebr_step.'],
+  ['record.role', 'Batch-record role', 'text',
+    'The part the task plays in the batch record: perform, verify, correction_request, disposition, ... (lint).'],
 ];
 const START = [
   ['formId', 'Start form', 'form', 'The start variables are the fields of this form.'],
