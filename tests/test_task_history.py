@@ -36,7 +36,7 @@ def _drive(model: str, parsed: ParsedDefinition, variables: dict[str, Any], *, p
     waited: list[list[str]] = []
     while True:
         if prune:
-            spiff.prune_history(workflow)
+            spiff.prune_history(workflow, above=0)
             workflow = spiff.load_state(spiff.dump_state(workflow), parsed.spec, parsed.subprocess_specs,
                                         SandboxScriptEngine())
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
@@ -75,7 +75,7 @@ def test_the_live_tree_of_a_loop_does_not_grow_with_its_iterations(model: str) -
     for step in range(1, 121):
         workflow.get_tasks(state=TaskState.READY, manual=True)[0].run()
         workflow.do_engine_steps()
-        spiff.prune_history(workflow)
+        spiff.prune_history(workflow, above=0)
         if step in (30, 120):
             sizes.append((len(workflow.tasks), len(spiff.dump_state(workflow))))
     assert sizes[0][0] == sizes[1][0]  # the same tasks after 30 steps and after 120
@@ -91,7 +91,7 @@ def test_the_removed_tasks_are_returned_in_the_state_format_under_their_old_pare
     workflow.get_tasks(state=TaskState.READY, manual=True)[0].run()
     workflow.do_engine_steps()
     before = json.loads(spiff.dump_state(workflow))["tasks"]
-    removed = json.loads(spiff.prune_history(workflow) or "[]")
+    removed = json.loads(spiff.prune_history(workflow, above=0) or "[]")
     assert [group["workflow"] for group in removed] == [None]
     assert removed[0]["spec"] == "loop_user_steps"
     for task_id, task in removed[0]["tasks"].items():
@@ -99,7 +99,7 @@ def test_the_removed_tasks_are_returned_in_the_state_format_under_their_old_pare
         assert task["state"] in (TaskState.COMPLETED, TaskState.CANCELLED)
     after = json.loads(spiff.dump_state(workflow))["tasks"]
     assert set(after) | set(removed[0]["tasks"]) == set(before) and not set(after) & set(removed[0]["tasks"])
-    assert spiff.prune_history(workflow) is None  # nothing more to remove until the next step
+    assert spiff.prune_history(workflow, above=0) is None  # nothing more to remove until the next step
 
 
 def test_a_state_stored_by_the_previous_format_loads_and_runs_on() -> None:
@@ -109,11 +109,11 @@ def test_a_state_stored_by_the_previous_format_loads_and_runs_on() -> None:
     assert [t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY, manual=True)] == ["step"]
     assert workflow.last_task.data["count"] == 12
     whole = len(workflow.tasks)
-    assert spiff.prune_history(workflow) is not None and len(workflow.tasks) < whole / 5
+    assert spiff.prune_history(workflow, above=0) is not None and len(workflow.tasks) < whole / 5
     while ready := workflow.get_tasks(state=TaskState.READY, manual=True):
         ready[0].run()
         workflow.do_engine_steps()
-        spiff.prune_history(workflow)
+        spiff.prune_history(workflow, above=0)
     assert workflow.is_completed() and workflow.last_task.data["count"] == 40
 
 
@@ -142,40 +142,42 @@ def _state_length(flow: Any, instance_id: int) -> int:
 def test_a_loop_instance_keeps_a_flat_state_and_its_whole_history(flow, deploy, users) -> None:
     deploy("loop_user_steps.bpmn")
     operator = users["operator"]
-    instance = flow.start_instance(operator.actor, "loop_user_steps", "LOOP-1", {"steps": 40})
-    lengths = {}
-    for step in range(1, 41):
+    instance = flow.start_instance(operator.actor, "loop_user_steps", "LOOP-1", {"steps": 70})
+    lengths = []
+    for _ in range(70):
         flow.complete(operator, instance.id, "step")
-        lengths[step] = _state_length(flow, instance.id)
-    assert lengths[30] < lengths[10] * 1.1  # flat: the state holds the live tree only
+        lengths.append(_state_length(flow, instance.id))
+    # flat: the state holds the live tree, pruned once it holds more than PRUNE_ABOVE tasks (about every 23
+    # iterations of this loop), so steps 36-70 store no more than steps 1-35 did
+    assert max(lengths[35:]) <= max(lengths[:35]) * 1.05 and min(lengths[35:]) < lengths[34]
     assert flow.status(instance.id) == InstanceStatus.COMPLETED
-    assert flow.path(instance.id, "UserTask").count("step") == 40  # the history: records, then the tree
-    assert flow.path(instance.id, "ScriptTask").count("count_up") == 40
-    assert flow.variables(instance.id)["count"] == 40
+    assert flow.path(instance.id, "UserTask").count("step") == 70  # the history: records, then the tree
+    assert flow.path(instance.id, "ScriptTask").count("count_up") == 70
+    assert flow.variables(instance.id)["count"] == 70
     with flow.database.query() as db:
         kept = db.first("SELECT COUNT(*) FROM task_history WHERE instance_id = :id", {"id": instance.id})
-    assert kept is not None and kept[0] > 1
+    assert kept is not None and kept[0] >= 2
     assert flow.verify_audit().ok
 
 
 def test_a_restore_mid_loop_resumes(flow, deploy, users) -> None:
     deploy("loop_user_steps.bpmn")
     operator = users["operator"]
-    instance = flow.start_instance(operator.actor, "loop_user_steps", None, {"steps": 12})
-    for _ in range(6):
+    instance = flow.start_instance(operator.actor, "loop_user_steps", None, {"steps": 40})
+    for _ in range(30):  # past the first pruning
         flow.complete(operator, instance.id, "step")
     flow.restart()  # a new process: the workflow comes from the pruned state
-    for _ in range(6):
+    for _ in range(10):
         flow.complete(operator, instance.id, "step")
     assert flow.status(instance.id) == InstanceStatus.COMPLETED
-    assert flow.variables(instance.id)["count"] == 12
-    assert flow.path(instance.id, "UserTask").count("step") == 12
+    assert flow.variables(instance.id)["count"] == 40
+    assert flow.path(instance.id, "UserTask").count("step") == 40
 
 
 def test_task_history_is_append_only_and_a_changed_row_fails_verification(flow, deploy, users) -> None:
     deploy("loop_user_steps.bpmn")
-    instance = flow.start_instance(users["operator"].actor, "loop_user_steps", None, {"steps": 3})
-    for _ in range(3):
+    instance = flow.start_instance(users["operator"].actor, "loop_user_steps", None, {"steps": 30})
+    for _ in range(30):
         flow.complete(users["operator"], instance.id, "step")
     with pytest.raises(Exception, match="append-only"), flow.database.engine.begin() as connection:
         connection.execute(text("UPDATE task_history SET tasks = '[]'"))

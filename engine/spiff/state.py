@@ -219,10 +219,18 @@ def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_en
     return workflow
 
 
-def prune_history(workflow: BpmnWorkflow) -> str | None:
-    """Remove the finished history from the workflow (``engine.spiff.history``); the removed tasks as JSON
-    text, each in the state's own task format under its old parent, grouped by workflow (``history.prune``);
-    None when nothing left."""
+# Prune once the tree holds more tasks than this: a model's own run stays whole (the approval's tree peaks
+# at 10 tasks, the test models' at 15), and a loop's tree stays below this plus one iteration, pruned every
+# few dozen iterations in one record rather than a few tasks and a record at every step.
+PRUNE_ABOVE = 100
+
+
+def prune_history(workflow: BpmnWorkflow, above: int = PRUNE_ABOVE) -> str | None:
+    """Remove the finished history from the workflow (``engine.spiff.history``) when its trees hold more than
+    ``above`` tasks; the removed tasks as JSON text, each in the state's own task format under its old
+    parent, grouped by workflow (``history.prune``); None when nothing left."""
+    if len(workflow.tasks) + sum(len(sub.tasks) for sub in workflow.subprocesses.values()) <= above:
+        return None
     registry = SERIALIZER.registry
     registry._encoder_mode = True
     try:
