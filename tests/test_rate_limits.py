@@ -88,7 +88,7 @@ def test_the_document_names_429_only_where_a_password_is_taken_without_a_token(a
 def test_the_limit_and_the_counters_store_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("GMPFLOW_PASSWORD_RATE_LIMIT", "GMPFLOW_RATE_LIMIT_STORAGE_URI"):
         monkeypatch.delenv(name, raising=False)
-    assert ratelimits.settings() == {"GMPFLOW_PASSWORD_RATE_LIMIT": "30 per minute",
+    assert ratelimits.settings() == {"GMPFLOW_PASSWORD_RATE_LIMIT": "100 per minute",
                                      "RATELIMIT_STORAGE_URI": "memory://"}
     monkeypatch.setenv("GMPFLOW_PASSWORD_RATE_LIMIT", "5 per hour")
     monkeypatch.setenv("GMPFLOW_RATE_LIMIT_STORAGE_URI", "redis://cache:6379")

@@ -3,7 +3,7 @@
 
 Account lockout (``GMPFLOW_LOCKOUT_ATTEMPTS``) stops guessing one account's password; this limit stops one
 client from trying passwords across many accounts. Each of these routes allows
-``GMPFLOW_PASSWORD_RATE_LIMIT`` (default ``30 per minute``) failed attempts (4xx answers) per client
+``GMPFLOW_PASSWORD_RATE_LIMIT`` (default ``100 per minute``) failed attempts (4xx answers) per client
 address; the next answers 429 ``rate_limited`` with ``Retry-After`` until the window ends, whatever the
 credentials. A success does not count, so a shift signing in at one terminal is not throttled. Counters
 live in memory (one process) unless ``GMPFLOW_RATE_LIMIT_STORAGE_URI`` names a shared store (e.g.
@@ -23,7 +23,7 @@ from flask_limiter.util import get_remote_address
 from webapp.problems import problem
 
 PASSWORD_ROUTES = ("api.issue", "api.change_password", "auth.login", "auth.change_password")
-DEFAULT_PASSWORD_RATE_LIMIT = "30 per minute"
+DEFAULT_PASSWORD_RATE_LIMIT = "100 per minute"
 
 
 def settings() -> dict[str, Any]:
