@@ -4,9 +4,14 @@ material reconciliation with their calculation, and every exception QA saw first
 
 from __future__ import annotations
 
+import pytest
+
+from engine.definitions.bundle import Bundle
+from engine.services import Gmpflow
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text
 from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import Plant
+from tests.test_batch_lock import LINTED
 
 
 def squeezed(text: str) -> str:
@@ -54,3 +59,16 @@ def test_the_json_and_the_pdf_show_lots_equipment_yield_reconciliation_and_each_
         assert squeezed(exception["text"]) in pdf, exception["kind"]
         assert squeezed(exception["why"]) in pdf, exception["kind"]
     assert squeezed("CAPA CAPA-2026-014 (open)") in pdf
+
+
+@pytest.mark.parametrize(("name", "value", "refused"), [
+    ("exception.fact", "overrides", False),
+    ("exception.fact", "two words", True),
+    ("exception.when", "__import__('os')", True),   # and no exception.fact either
+    ("exception.text", "'resumed: ' + (", True),
+])
+def test_lint_checks_the_properties_that_flag_a_task_as_an_exception_fact(engine: Gmpflow, name: str,
+                                                                          value: str, refused: bool) -> None:
+    problems = engine.lint_bundle(Bundle({"lock_lint.bpmn": LINTED.format(name=name, value=value)}))
+    assert bool(problems) is refused, problems
+    assert {p.code for p in problems} <= {"bad_exception_property"}
