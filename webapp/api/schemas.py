@@ -110,7 +110,15 @@ RESPONSES: dict[str, dict[str, Any]] = {
                  "created_at": TIME, "completed_at": TIME_OR_NULL, "completed_by": TEXT_OR_NULL,
                  "data": {"type": ["object", "null"]},
                  "signatures": {**listing("Signature"), "description": "manifestations of the signatures on "
-                                                                       "this task"}}),
+                                                                       "this task"},
+                 "signed_record": {"type": ["object", "null"], "properties": {
+                     "kind": {"type": "string"}, "key": {"type": "string"}, "sha256": {"type": "string"}},
+                     "description": "GET /tasks/{id} of an open task whose signature covers a record (e.g. "
+                                    "a batch's review and disposition): the record's kind, key and the "
+                                    "`sha256` to send back as `signature.record_sha256`; else null"}},
+                required=["id", "instance_id", "element_id", "name", "lane", "candidate_roles", "assignee",
+                          "form_id", "instructions", "signature_meaning", "state", "due_at", "created_at",
+                          "completed_at", "completed_by", "data", "signatures"]),
     "Job": obj({"id": ID, "kind": {"type": "string"}, "element_id": TEXT_OR_NULL, "operation": TEXT_OR_NULL,
                 "state": {"type": "string"}, "due_at": TIME, "attempts": {"type": "integer"},
                 "max_attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL}),

@@ -40,7 +40,10 @@ def list_tasks() -> Any:
 @api.get("/tasks/<id:task_id>")
 @operation("One task", tags=["tasks"], response=ref("Task"))
 def get_task(task_id: int) -> Any:
-    return _shown(engine().get_task(principal(), task_id))[0]
+    shown = _shown(engine().get_task(principal(), task_id))[0]
+    if shown["signature_meaning"] and shown["state"] in ("open", "claimed"):  # what its signature covers
+        shown["signed_record"] = engine().task_view(principal(), task_id)["signed_record"]
+    return shown
 
 
 @api.post("/tasks/<id:task_id>/claim")
