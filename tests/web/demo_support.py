@@ -1,0 +1,101 @@
+"""The demo as README's set-up leaves it, served to a browser: ``gmpflow init --demo`` on a fresh SQLite file
+of the test's own (shipped models, demo users, master data, lots and cleanings, change control required),
+the ERP/MES simulator beside it with the demo orders (as ``gmpflow run`` starts it), and the web app on a
+free port. The worker is the test's: ``DemoSite.work()`` runs the due jobs between two user actions, as
+``gmpflow run``'s background worker would, so that no test waits for time to pass."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher, profiles
+
+from connectors.plugins import build_registry
+from connectors.simulator.demo import start_alongside
+from connectors.simulator.server import RunningSimulator
+from engine import bootstrap, identity
+from engine.audit import Actor
+from engine.clock import FrozenClock
+from engine.services import Gmpflow
+from engine.store import Database
+from tests.web.conftest import PASSWORD, serving
+
+INIT = Actor("cli:demo", "demo (command line)")
+
+
+def init_demo(engine: Gmpflow) -> None:
+    """What ``gmpflow init --demo`` does (``engine/cli.py``), in the same order."""
+    engine.init_database()
+    bootstrap.load_bundled_models(engine, INIT)
+    bootstrap.add_demo_users(engine, INIT)
+    bootstrap.load_demo_masterdata(engine, INIT)
+    bootstrap.load_demo_lots(engine, INIT)
+    bootstrap.load_demo_cleanings(engine, INIT)
+
+
+@dataclass
+class DemoSite:
+    url: str
+    engine: Gmpflow
+    clock: FrozenClock
+    simulator: RunningSimulator
+
+    def work(self) -> None:
+        """Run every due job (connector calls, message deliveries): the background worker's round."""
+        while self.engine.run_jobs_once():
+            pass
+
+    def instance(self, key: str, business_key: str) -> int:
+        [row], _ = self.engine.list_instances(key=key, business_key=business_key)
+        return int(row.id)
+
+    def open_elements(self, instance_id: int) -> list[str]:
+        return sorted(t.element_id for t in self.engine.list_tasks(self.engine.principal("ada"),
+                                                                   instance_id=instance_id))
+
+
+@pytest.fixture
+def demo_site(tmp_path: Path) -> Iterator[DemoSite]:
+    with pytest.MonkeyPatch.context() as patch:
+        # argon2's cheapest parameters: production cost would dominate the walk
+        patch.setattr(identity, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        patch.setenv("GMPFLOW_ARCHIVE_DIR", str(tmp_path / "archive"))
+        clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+        environ = {"GMPFLOW_SIMULATOR_PORT": "0"}  # nothing configured, as on a fresh clone
+        simulator = start_alongside(environ, today=clock.now().date())
+        assert simulator is not None
+        db = Database(f"sqlite:///{tmp_path / 'gmpflow.db'}")
+        try:
+            engine = Gmpflow(db, clock, registry=build_registry(environ), change_control="required")
+            init_demo(engine)
+            with serving(engine) as url:
+                yield DemoSite(url, engine, clock, simulator)
+        finally:
+            db.dispose()
+            simulator.stop()
+
+
+def sign_in_dialog(page: Any, username: str, meaning: str | None = None) -> None:
+    """Fill the open signing dialog as ``username`` (choosing ``meaning`` where the step offers several) and
+    sign."""
+    dialog = page.locator("#sign-dialog")
+    dialog.wait_for(state="visible")
+    if meaning is not None:
+        field = dialog.get_by_label("Meaning")
+        if field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(meaning)
+        assert field.input_value() == meaning
+    dialog.get_by_label("Username").fill(username)
+    dialog.get_by_label("Password").fill(PASSWORD)
+    dialog.get_by_role("button", name="Sign").click()
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r".*/login.*"))
