@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_records import pdf_text, squeeze
 from tests.web.conftest import PASSWORD, form_ready, login, shot
 from tests.web.demo_support import DemoSite, demo_site, sign_in_dialog, sign_out
 
@@ -159,3 +160,58 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     site.work()
     sign_out(page)
     assert site.engine.instance_detail(batch)["instance"].status == "completed"
+
+    # QA (quinn, who took no part) reviews the batch by exception and releases it
+    login(page, site, "quinn")
+    page.get_by_role("link", name="Batches").click()
+    page.locator("#batches").get_by_role("link", name=BATCH).click()
+    page.wait_for_url(re.compile(rf".*/batches/{BATCH}$"))
+    assert "out_of_limit" in page.locator("#exceptions tr.exception").evaluate_all(
+        "rows => rows.map(r => r.dataset.kind)")
+    shot(page, "demo-batch-review")
+    with page.context.expect_page() as opened:  # the copy opens in a tab of its own (rel=noopener)
+        page.locator("#record, .facts").get_by_role("link", name="PDF of the batch record").first.click()
+    tab = opened.value
+    tab.wait_for_url(f"**/batches/{BATCH}/record.pdf", wait_until="commit")
+    pdf = tab.request.get(tab.url)  # the bytes the tab shows (Chromium's viewer holds them)
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF-") and BATCH in squeeze(pdf_text(pdf.body()))
+    tab.close()
+    for step, confirmation in (("Review the batch record (exceptions first)",
+                                "I reviewed the exceptions and the batch record"),
+                               ("Review the audit trail", "I reviewed the batch's audit trail")):
+        page.goto(f"{site.url}/batches/{BATCH}")
+        page.locator(".open-release-tasks").get_by_role("link", name=step).click()
+        form_ready(page)
+        page.get_by_label(confirmation).check()
+        page.get_by_role("button", name="Sign and complete…").click()
+        sign_in_dialog(page, "quinn", "Reviewed")
+        page.wait_for_url(re.compile(rf".*/batches/{BATCH}$"))
+        site.work()
+    page.goto(f"{site.url}/batches/{BATCH}")
+    page.locator(".open-release-tasks").get_by_role("link", name="Close the deviation").click()
+    form_ready(page)
+    page.get_by_role("radio", name="close it now").check()
+    page.get_by_label("Root cause").fill("Water dosing pump drift.")
+    page.get_by_label("CAPA reference").fill("CAPA-DEMO-1")
+    page.get_by_role("button", name="Sign and complete…").click()
+    sign_in_dialog(page, "quinn", "Approved")
+    page.wait_for_url(re.compile(rf".*/batches/{BATCH}$"))
+    site.work()  # the exceptions checked again by release_exceptions.dmn before the decision
+
+    page.reload()
+    page.locator(".open-release-tasks").get_by_role("link", name="Decide the disposition").click()
+    form_ready(page)
+    assert BATCH in page.locator("#record-pdf").get_attribute("href")  # the decision links the record
+    page.get_by_role("radio", name="Released").check()
+    page.get_by_label("Reason").fill("Record complete; the deviation is closed with a CAPA.")
+    shot(page, "demo-batch-decision")
+    page.get_by_role("button", name="Sign and complete…").click()
+    sign_in_dialog(page, "quinn", "Released")
+    page.wait_for_url(re.compile(rf".*/batches/{BATCH}$"))
+    site.work()  # the disposition to the ERP and the MES, the record archived and locked
+    page.reload()
+    assert "Disposition released" in page.locator("#decision .decision").inner_text()
+    shot(page, "demo-batch-released")
+    assert site.simulator.counterpart.lots[BATCH]["disposition"] == "released"
+    assert site.engine.verify_audit().ok
