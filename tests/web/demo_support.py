@@ -24,7 +24,7 @@ from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.services import Gmpflow
 from engine.store import Database
-from tests.web.conftest import PASSWORD, serving
+from tests.web.conftest import PASSWORD, form_ready, serving
 
 INIT = Actor("cli:demo", "demo (command line)")
 
@@ -81,6 +81,13 @@ def demo_site(tmp_path: Path) -> Iterator[DemoSite]:
             simulator.stop()
 
 
+def open_task(page: Any, site: DemoSite, task_name: str) -> None:
+    """The signed-in user's task ``task_name``, opened from the inbox."""
+    page.goto(f"{site.url}/inbox")
+    page.get_by_role("link", name=task_name, exact=True).click()
+    form_ready(page)
+
+
 def sign_in_dialog(page: Any, username: str, meaning: str | None = None) -> None:
     """Fill the open signing dialog as ``username`` (choosing ``meaning`` where the step offers several) and
     sign."""
@@ -99,3 +106,12 @@ def sign_in_dialog(page: Any, username: str, meaning: str | None = None) -> None
 def sign_out(page: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login.*"))
+
+
+def choose(page: Any, label: str, option: str, within: Any = None) -> None:
+    """Pick ``option`` of form-js's select ``label`` (a drop-down list, not a native select)."""
+    field = (within or page).locator(".fjs-form-field", has=page.get_by_label(label))
+    if not field.locator(".fjs-dropdownlist").is_visible():  # the page's focus on the first field opened it
+        field.locator(".fjs-input-group").click()
+    field.locator(".fjs-dropdownlist-item").get_by_text(option, exact=True).click()
+    assert field.locator(".fjs-select-display").inner_text() == option

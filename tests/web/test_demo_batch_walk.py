@@ -16,7 +16,7 @@ import pytest
 
 from tests.test_records import pdf_text, squeeze
 from tests.web.conftest import PASSWORD, form_ready, login, shot
-from tests.web.demo_support import DemoSite, demo_site, sign_in_dialog, sign_out
+from tests.web.demo_support import DemoSite, choose, demo_site, sign_in_dialog, sign_out
 
 __all__ = ["demo_site"]
 pytestmark = pytest.mark.xdist_group("browser")
@@ -47,15 +47,6 @@ def open_from_inbox(page: Any, site: DemoSite, task_name: str, business_key: str
         has=page.get_by_role("link", name=task_name, exact=True))
     row.get_by_role("link", name=task_name, exact=True).click()
     form_ready(page)
-
-
-def choose(page: Any, label: str, option: str) -> None:
-    """Pick ``option`` of form-js's select ``label`` (a drop-down list, not a native select)."""
-    field = page.locator(".fjs-form-field", has=page.get_by_label(label))
-    if not field.locator(".fjs-dropdownlist").is_visible():  # focusing the field opens it already
-        field.locator(".fjs-input-group").click()
-    field.locator(".fjs-dropdownlist-item").get_by_text(option, exact=True).click()
-    assert field.locator(".fjs-select-display").inner_text() == option
 
 
 def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_site: DemoSite,

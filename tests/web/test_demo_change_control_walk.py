@@ -11,20 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import form_ready, login, shot
-from tests.web.demo_support import DemoSite, demo_site, sign_in_dialog, sign_out
+from tests.web.conftest import login, shot
+from tests.web.demo_support import DemoSite, demo_site, open_task, sign_in_dialog, sign_out
 
 __all__ = ["demo_site"]
 pytestmark = pytest.mark.xdist_group("browser")
 
 RECIPE = "SOP-PARA-500"
 MOISTURE = "/steps/1/parameters/1/target"  # granulate moisture, a critical parameter
-
-
-def open_task(page: Any, site: DemoSite, task_name: str) -> None:
-    page.goto(f"{site.url}/inbox")
-    page.get_by_role("link", name=task_name, exact=True).click()
-    form_ready(page)
 
 
 def test_a_recipe_change_runs_through_every_approval_in_the_browser_until_it_is_in_force(
