@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, profiles
+from sqlalchemy import func, select
 
 from connectors.plugins import build_registry
 from connectors.simulator.demo import start_alongside
@@ -23,10 +24,13 @@ from engine import bootstrap, identity
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.services import Gmpflow
+from engine.states import JobState
 from engine.store import Database
+from engine.store.models import Job
 from tests.web.conftest import PASSWORD, form_ready, serving
 
 INIT = Actor("cli:demo", "demo (command line)")
+MAX_ATTEMPTS = 4  # a job's own default is 3
 
 
 def init_demo(engine: Gmpflow) -> None:
@@ -47,9 +51,24 @@ class DemoSite:
     simulator: RunningSimulator
 
     def work(self) -> None:
-        """Run every due job (connector calls, message deliveries): the background worker's round."""
-        while self.engine.run_jobs_once():
-            pass
+        """Run every due job (connector calls, message deliveries) as the background worker would, including
+        the retries it would make after their back-off (a script stopped by the sandbox's wall-clock limit
+        on a loaded machine is retried); fail with the error of any incident left open."""
+        for _ in range(MAX_ATTEMPTS):
+            while self.engine.run_jobs_once():
+                pass
+            retry_at = self._next_retry()
+            if retry_at is None:
+                break
+            self.clock.advance(seconds=max((retry_at - self.clock.now()).total_seconds(), 0))
+        incidents = self.engine.list_incidents()
+        assert not incidents, [(i.element_id, i.error) for i in incidents]
+
+    def _next_retry(self) -> datetime | None:
+        with self.engine.db.read() as session:
+            due: datetime | None = session.scalar(select(func.min(Job.due_at)).where(
+                Job.state == JobState.PENDING, Job.last_error.is_not(None)))
+        return due.replace(tzinfo=timezone.utc) if due is not None and due.tzinfo is None else due
 
     def instance(self, key: str, business_key: str) -> int:
         [row], _ = self.engine.list_instances(key=key, business_key=business_key)
