@@ -132,8 +132,9 @@ def run_gmpflow(engine: Gmpflow, path: Path, m: Measured) -> dict[str, Any] | No
             tasks = engine.list_tasks(person, instance_id=instance.id)
             if not tasks:
                 break
-            for task in tasks:
-                engine.complete_task(person, task.id, {})
+            for task in tasks:  # one completion may close another (first approval wins): skip those
+                if task.id in {t.id for t in engine.list_tasks(person, instance_id=instance.id)}:
+                    engine.complete_task(person, task.id, {})
         detail = engine.instance_detail(instance.id)
     except GmpflowError as exc:
         problems = exc.context.get("problems") or []
