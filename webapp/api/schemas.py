@@ -67,7 +67,14 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "MasterDataImportRequest": obj({"records": {"type": "array", "minItems": 1, "maxItems": 5000, "items": {
         "description": "{type, key, title, data}; each is checked by the engine, errors by JSON pointer"}}}),
     "MessageRequest": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                           "correlation_keys": OBJECT, "payload": OBJECT,
+                           # matched against a business key or a scalar variable: a value of another
+                           # kind, or a key without a name, could never match (engine.runtime.messages)
+                           "correlation_keys": {"type": "object",
+                                                "additionalProperties": {"type": ["string", "number",
+                                                                                  "boolean"]},
+                                                "propertyNames": {"minLength": 1, "maxLength": 200,
+                                                                  "pattern": r"\S"}},
+                           "payload": OBJECT,
                            "ttl_seconds": {"type": ["integer", "null"], "minimum": 0, "maximum": 31_536_000}},
                           required=["name"]),
     "NewLotRequest": obj({"lot_id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"},
