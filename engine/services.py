@@ -51,15 +51,16 @@ from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
 from engine.runtime import entry_checks, lifecycle, messages, rows, tasks, timer_starts
+from engine.runtime.completed_steps import completed_steps
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
 from engine.runtime.rows import InstanceRow, TaskRow
 from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
-from engine.spiff.dmn import USED as DECISION_USED
 from engine.spiff.parsing import parse_bundle, parse_documents
 from engine.states import Activation, DeploymentStatus, TaskState
 from engine.store import Database
+from engine.store.dbapi import dbapi
 from engine.store.models import (
     AuditEvent,
     AuditHead,
@@ -89,15 +90,6 @@ from gmp import (
 )
 
 CHANGE_CONTROL_MODES = ("required", "off")
-
-
-def _history(workflow: Any) -> list[dict[str, Any]]:
-    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp); a business rule task's
-    step names the decision it used (``engine.spiff.dmn``: key, and a shared decision's version)."""
-    return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change,
-             **({"decision": t.internal_data[DECISION_USED]} if DECISION_USED in t.internal_data else {})}
-            for t in workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
 
 
 def change_control_mode() -> str:
@@ -422,8 +414,9 @@ class Gmpflow:
             incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
         with self.db.query() as db:
             signed = signatures.manifestations(db, instance_id)
+            history = completed_steps(db, instance_id, live.workflow)
         return {"instance": live.row, "variables": variables_of(live.workflow),
-                "history": _history(live.workflow), "tasks": list(task_rows), "jobs": list(jobs),
+                "history": history, "tasks": list(task_rows), "jobs": list(jobs),
                 "incidents": list(incidents), "signatures": signed}
 
     def instance_status(self, instance_id: int, reader: Principal | None = None) -> InstanceRow:
@@ -439,7 +432,8 @@ class Gmpflow:
         with the instance's audit trail)."""
         with self.db.read() as session:
             live = self.runtime.read(session, instance_id)
-            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+            history = completed_steps(dbapi(session), instance_id, live.workflow)
+            record = records.build(session, live.row, history, self.clock.now())
         detail = self.instance_detail(instance_id)
         return {**detail, "diagram": screens.diagram_xml(live.parsed), "markers": screens.markers(detail),
                 "record": record}
@@ -454,7 +448,8 @@ class Gmpflow:
         with self.db.read() as session:
             access.check_instances(session, reader, [instance_id], "the record of this instance")
             live = self.runtime.read(session, instance_id)
-            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+            history = completed_steps(dbapi(session), instance_id, live.workflow)
+            record = records.build(session, live.row, history, self.clock.now())
         if fmt == "html":
             return records.to_html(record)
         if fmt == "pdf":

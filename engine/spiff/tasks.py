@@ -42,3 +42,12 @@ def fire_waiting_start_event(workflow: Any, is_start: Any) -> None:
                     child = task._add_child(output, TaskState.FUTURE)
                     child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
             task.task_spec._update(task)
+
+
+def completed_tasks(workflow: Any) -> list[Any]:
+    return list(workflow.get_tasks(state=TaskState.COMPLETED))
+
+
+def is_completed_state(state: int) -> bool:
+    """A serialized task's ``state`` (an int) says it completed."""
+    return bool(state == TaskState.COMPLETED)
