@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pluggy
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -41,16 +42,15 @@ from engine.dmn.task import USED as DECISION_USED
 from engine.errors import (
     AuthenticationFailed,
     DefinitionError,
-    EntryRefused,
     GmpflowError,
     NotFound,
     PasswordChangeRequired,
     SignatureRejected,
-    ValidationFailed,
 )
 from engine.identity import Principal
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
+from engine.packs import SealedTable, default_packs
 from engine.runtime import entry_checks, lifecycle, messages, rows, tasks, timer_starts
 from engine.runtime.instances import InstanceRuntime, variables_of
 from engine.runtime.jobs import JobRunner, retry_incident
@@ -71,20 +71,6 @@ from engine.store.models import (
     Role,
     Setting,
     User,
-)
-from gmp import (
-    batch,
-    batch_disposition,
-    batch_record,
-    equipment_log,
-    genealogy,
-    governance,
-    lots,
-    orders,
-    product_lots,
-    step_entry,
-    step_screen,
-    task_context,
 )
 
 CHANGE_CONTROL_MODES = ("required", "off")
@@ -117,32 +103,26 @@ class Gmpflow:
     """The engine. Nothing connects or starts until a method is called."""
 
     def __init__(self, db: Database | None = None, clock: Clock | None = None,
-                 registry: OperationRegistry | None = None, change_control: str | None = None) -> None:
+                 registry: OperationRegistry | None = None, change_control: str | None = None,
+                 packs: pluggy.PluginManager | None = None) -> None:
         self.db = db or Database()
         self.clock = clock or Clock()
         self.change_control_process = change_control_process()
-        # the change-control operations need this engine's database: bound here, added to a copy
-        self.registry = (registry or builtin_registry()).extended(governance.operations(self))
-        self.registry = self.registry.extended(change_diff.operations(self))  # what a process change changes
-        # order release: master data, signatures
-        self.registry = self.registry.extended(orders.operations(self))
-        # SOP execution and batch release read master data and start step instances: bound here too
-        self.registry = self.registry.extended(batch.operations(self))
-        # material lots: the disposition model sets a lot's status (gmp.lots)
-        self.registry = self.registry.extended(lots.operations(self))
-        # the equipment logbook: the cleaning model writes cleanings, a batch's end releases its equipment
-        self.registry = self.registry.extended(equipment_log.operations(self))
-        # the point of use: an SOP step's entry checked before its signature (gmp.step_entry)
-        self.registry = self.registry.extended(step_entry.operations(self))
-        # the lot a batch produces takes the batch's disposition (gmp.product_lots)
-        self.registry = self.registry.extended(product_lots.operations(self))
+        # the process packs (engine.packs): gmpflow's GMP content and a site's own
+        self.packs = packs or default_packs()
+        # operations that need this engine's database (a model diff, a pack's change control, lots, ...):
+        # bound here, added to a copy of the connectors' registry
+        self.registry = (registry or builtin_registry()).extended(change_diff.operations(self))
+        for contributed in self.packs.hook.gmpflow_pack_operations(engine=self):
+            self.registry = self.registry.extended(contributed)
         self.change_control = change_control or change_control_mode()
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
         self.jobs = JobRunner(self.runtime, self.registry)
         # the records a signature can cover (model property signature.record = "<kind>:<key expression>")
-        self.record_sources: dict[str, RecordSource] = {
-            "batch": lambda session, key: batch_record.facts(session, key, self.runtime)}
+        self.record_sources: dict[str, RecordSource] = {}
+        for sources in self.packs.hook.gmpflow_record_sources(engine=self):
+            self.record_sources.update(sources)
         self.records = RecordBinder(self.record_sources, self.runtime.script_engine)
         # engine.masterdata.service
         self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
@@ -150,6 +130,22 @@ class Gmpflow:
         key = self.db.audit_key
         self.anchors = anchors.AnchorFile(anchors.default_anchor_file(key.path), key)
         self.checkpoint_stores: list[anchors.CheckpointStore] = []
+        # the packs' services, offered as this facade's own methods (``__getattr__``)
+        self.pack_services: list[object] = list(self.packs.hook.gmpflow_services(engine=self))
+
+    def __getattr__(self, name: str) -> Any:
+        """A public method of a pack's services (``engine.create_lot``): the facade composes what the packs
+        implement. The engine's own attributes always win (a pack cannot replace one)."""
+        if not name.startswith("_"):
+            for service in self.__dict__.get("pack_services", ()):
+                found = getattr(service, name, None)
+                if found is not None:
+                    return found
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def sealed_tables(self) -> list[SealedTable]:
+        """The packs' append-only sealed tables (``engine.packs.SealedTable``)."""
+        return [table for tables in self.packs.hook.gmpflow_sealed_tables() for table in tables]
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
@@ -458,38 +454,6 @@ class Gmpflow:
             return records.to_pdf(record)
         return record
 
-    def batch_review(self, principal: Principal, batch_id: str) -> dict[str, Any]:
-        """The batch review screen: the electronic batch record (exceptions, steps, deviations, audit trail;
-        see ``gmp.batch_record``) and the open tasks of its release that ``principal`` may see (the release
-        decision is taken and signed on its task page)."""
-        record = batch_record.build(self, batch_id)
-        with self.db.query() as db:
-            open_tasks = [t for i in record["release"]["instance_ids"] for t in tasks.inbox(db, principal,
-                                                                                             instance_id=i)]
-        return {"record": record, "open_tasks": open_tasks}
-
-    def batch_overview(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Batch id → ``{status, locked, events}``: its dispositions and reopens (see
-        ``gmp.batch_disposition``)."""
-        with self.db.read() as session:
-            return batch_disposition.overview(session, batch_ids)
-
-    def batch_record(self, batch_id: str, fmt: str = "json", reader: Principal | None = None
-                     ) -> dict[str, Any] | str | bytes:
-        """The electronic batch record of a batch (``gmp.batch_record``): ``json`` (a dict), ``html``,
-        ``pdf``; ``not_permitted`` unless ``reader`` reads every record or took part in the batch."""
-        record = batch_record.build(self, batch_id)
-        if not access.reads_every_record(reader):
-            ids = [record["execution"]["instance_id"], *record["release"]["instance_ids"],
-                   *[s["instance_id"] for s in record["steps"] if s.get("instance_id")]]
-            with self.db.read() as session:
-                access.check_instances(session, reader, ids, "the record of this batch")
-        if fmt == "html":
-            return batch_record.to_html(record)
-        if fmt == "pdf":
-            return batch_record.to_pdf(record)
-        return record
-
     def change_instance_status(self, actor: Actor, instance_id: int, action: str, reason: str | None
                                ) -> ProcessInstance:
         return lifecycle.change_status(self.runtime, actor, instance_id, action, reason)
@@ -520,22 +484,10 @@ class Gmpflow:
             view = screens.task_view(session, self.runtime, principal, task_id)
             view["signed_record"] = self._signed_record(session, view["task"])
             variables = variables_of(self.runtime.read(session, view["task"].instance_id).workflow)
-        # what the decision is about (a change, its risk, impact; a batch's exceptions): gmp.task_context
-        view["context"] = task_context.build(self, view["instance"], variables)
+        # what the decision is about (a change, its risk, impact; a batch's exceptions): the packs say
+        view["context"] = self.packs.hook.gmpflow_task_context(engine=self, instance=view["instance"],
+                                                               variables=variables)
         return view
-
-    def step_screen(self, principal: Principal, task_id: int) -> dict[str, Any]:
-        """What the EBR step screen of an open SOP step task shows: the step and its pick lists
-        (``gmp.step_screen.options``); the task must be one the principal may see."""
-        step = self.task_view(principal, task_id)["inputs"].get("step") or {}
-        return {"step": step, **step_screen.options(self, step)}
-
-    def check_step_entry(self, principal: Principal, task_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        """A dry run of the step's entry as typed so far (``gmp.step_screen.preview``): nothing stored."""
-        inputs = self.task_view(principal, task_id)["inputs"]
-        return step_screen.preview(self, inputs.get("step") or {}, data, principal.username,
-                                   batch_id=inputs.get("batch_id"),
-                                   product=(inputs.get("batch") or {}).get("product"))
 
     def _signed_record(self, session: Session, task: Any) -> dict[str, Any] | None:
         """``{kind, key, sha256}`` of the record an open task's signature covers (what the page shows and
@@ -609,80 +561,6 @@ class Gmpflow:
                 access.check_instances(session, reader, [instance_id], "the signatures of this instance")
         with self.db.query() as db:
             return signatures.manifestations(db, instance_id, task_guids)
-
-    # -- material lots (gmp.lots) -------------------------------------------------------------------
-    def create_lot(self, caller: Principal | Actor, data: dict[str, Any], *,
-                   released_by_init: bool = False) -> dict[str, Any]:
-        """Receive a lot in quarantine and start its ``lot_disposition`` instance (business key = lot id, the
-        engine's identity) in the same transaction. A ``Principal`` needs a role of ``lots.CREATORS``
-        (``not_permitted``). ``released_by_init``: ``gmpflow init --demo`` only, a lot stored released without
-        a disposition, its audit event saying so."""
-        actor = caller.actor if isinstance(caller, Principal) else caller
-        if isinstance(caller, Principal):
-            with authority.refusals(self.db, self.clock, actor):
-                lots.check_creator(caller, data.get("lot_id"))
-        fields, now = lots.validated(data), self.clock.now()
-        with self.db.transaction() as uow:
-            if released_by_init:
-                lot = lots.insert(uow.session, actor, fields, now, status=lots.LotStatus.RELEASED,
-                                  reason="bootstrap demo data: stored released by gmpflow init, "
-                                         "no disposition")
-                return lots.view(lot, now.date(), [])
-            lot = lots.insert(uow.session, actor, fields, now)
-            dep = rows.latest_active(uow.db, lots.PROCESS)
-            live = self.runtime.create(uow, dep, lot.lot_id, {"lot_id": lot.lot_id, "lot": fields},
-                                       Actor.system())
-            lot.disposition_instance_id = live.row.id
-            uow.session.flush()
-            result = lots.view(lot, now.date())
-        self.runtime.remember_created(uow)
-        return result
-
-    def list_lots(self, material: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        with self.db.read() as session:
-            return lots.listing(session, self.clock.now().date(), material, status)
-
-    def get_lot(self, lot_id: str) -> dict[str, Any]:
-        """The lot as read now, with its history (created, status changes, consumptions); NotFound."""
-        with self.db.read() as session:
-            lot = session.get(lots.Lot, lot_id)
-            if lot is None:
-                raise NotFound(f"There is no lot {lot_id}.", code="lot_not_found")
-            return lots.view(lot, self.clock.now().date(), lots.history(session, lot_id))
-
-    def genealogy(self, lot_id: str, direction: str = "backward",
-                  reader: Principal | None = None) -> dict[str, Any]:
-        """``{root, nodes, edges}`` of ``gmp.genealogy``; NotFound ``lot_not_found``; ``not_permitted``
-        unless ``reader`` reads every record or took part in a batch of the graph."""
-        if direction not in genealogy.DIRECTIONS:
-            raise ValidationFailed(f"direction is one of {', '.join(genealogy.DIRECTIONS)}.",
-                                   errors={"direction": "backward or forward"}, code="validation_failed")
-        with self.db.read() as session:
-            found = genealogy.graph(session, lot_id, direction, self.clock.now().date())
-            genealogy.check_reader(session, reader, found)
-            return found
-
-    def consume_lot(self, actor: Actor, use: lots.Use, *, batch_id: str | None = None,
-                    instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:
-        """Check and consume; a refusal (EntryRefused, the reason as its code) is recorded as an audit event
-        of its own and raised, the lot unchanged."""
-        try:
-            with self.db.unit_of_work() as session:
-                return lots.consume(session, actor, use, batch_id=batch_id, instance_id=instance_id,
-                                    step=step)
-        except EntryRefused as exc:
-            with self.db.unit_of_work() as session:
-                lots.record_refusal(session, actor, use, exc, batch_id=batch_id, instance_id=instance_id,
-                                    step=step)
-            raise
-
-    # -- the equipment logbook (gmp.equipment_log) ---------------------------------------------------
-    def equipment_logbook(self, reader: Principal | None, equipment_id: str) -> dict[str, Any]:
-        """The equipment's state and logbook; ``not_permitted`` unless ``reader`` reads every record (as for
-        batch records, ``engine.access``); NotFound for equipment nobody registered or logged."""
-        access.check_every_record(reader, "equipment logbooks")
-        with self.db.read() as session:
-            return equipment_log.logbook(session, equipment_id, self.clock.now())
 
     # -- messages, jobs, incidents ----------------------------------------------------------------------
     def correlate(self, sender: Principal | Actor, name: str, correlation_keys: dict[str, Any] | None = None,
@@ -866,7 +744,7 @@ class Gmpflow:
             checked += signed
             if failure:
                 return audit.ChainReport(False, checked, None, f"signature {failure[0]}: {failure[1]}")
-            rows_checked, problem = sealed.verify_rows(session)
+            rows_checked, problem = sealed.verify_rows(session, self.sealed_tables())
             checked += rows_checked
         if problem is not None:
             return audit.ChainReport(False, checked, None, str(problem), table=problem.table,
