@@ -1,14 +1,15 @@
 """Pages that refresh themselves: the inbox and the instance page poll ``/changes`` (one indexed read,
-``engine.changes``) and fetch their live parts again when the marker moved (``static/js/page.js``)."""
+``engine.changes``: an opaque marker per reader, never the audit sequence itself) and fetch their live parts
+again when the marker moved (``static/js/page.js``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from engine import changes
-from webapp.guard import engine, signed_in
+from webapp.guard import engine, principal, signed_in
 
 bp = Blueprint("live", __name__)
 
@@ -16,6 +17,7 @@ bp = Blueprint("live", __name__)
 @bp.get("/changes")
 @signed_in
 def marker() -> Any:
-    response = jsonify({"marker": changes.marker(engine().db)})
+    key = current_app.config["SECRET_KEY"]
+    response = jsonify({"marker": changes.marker(engine().db, key, principal().username)})
     response.headers["Cache-Control"] = "no-store"
     return response

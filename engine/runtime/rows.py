@@ -226,7 +226,8 @@ def cancel_tasks(db: DbApi, instance_id: int, guids: list[str], key: AuditKey) -
 
 @dataclass(frozen=True)
 class InboxFilter:
-    """Which tasks a principal sees: ``lanes`` None means every lane (an admin's view)."""
+    """Which tasks a principal sees: those that the roles ``lanes`` may work on (None: every task, an admin's
+    view)."""
 
     states: tuple[str, ...]
     lanes: tuple[str, ...] | None
@@ -242,8 +243,11 @@ def _inbox_sql(states: int, lanes: int | None, mine: bool, by_instance: bool, by
                by_business_key: bool) -> str:
     where = [f"t.state IN ({placeholders('state', states)})"]
     if lanes is not None:
-        where.append(f"(t.lane IN ({placeholders('lane', lanes)}) OR t.lane IS NULL)" if lanes
-                     else "t.lane IS NULL")
+        # the roles that may work on a task (its lane's or its candidateRoles'), kept as JSON text, matched
+        # as '"role"'; a task that names none is everyone's (engine.authority.may_work_on)
+        held = [f"CAST(t.candidate_roles AS TEXT) LIKE :lane{n} ESCAPE '/'" for n in range(lanes)]
+        anyone = "CAST(t.candidate_roles AS TEXT) = '[]'"
+        where.append(f"({' OR '.join([*held, anyone])})")
     if mine:
         where.append("t.assignee = :me")
     if by_instance:
@@ -264,7 +268,8 @@ def inbox(db: DbApi, which: InboxFilter, limit: int = 500) -> list[tuple[TaskRow
     first, then by due time (tasks without one last), then oldest first."""
     sql = _inbox_sql(len(which.states), None if which.lanes is None else len(which.lanes), which.mine,
                      which.instance_id is not None, which.process is not None, bool(which.business_key))
-    params = {**numbered("state", which.states), **numbered("lane", which.lanes or ()), "me": which.me,
+    held = [f'%"{_like_escaped(role)}"%' for role in which.lanes or ()]
+    params = {**numbered("state", which.states), **numbered("lane", held), "me": which.me,
               "instance_id": which.instance_id, "process": which.process, "limit": limit,
               "business_key": "%" + _like_escaped(which.business_key or "") + "%"}
     width = len(TASK_COLUMNS)

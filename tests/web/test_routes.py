@@ -17,7 +17,7 @@ from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine import identity
+from engine import changes, identity
 from engine.clock import FrozenClock
 from engine.identity import DEFAULT_ROLES
 from engine.services import Gmpflow
@@ -274,3 +274,21 @@ def test_signing_refusals_are_explained_in_words(app: Flask, engine: Gmpflow) ->
         client.post(f"/tasks/{release.id}/complete", data={**form, "sig_password": "wrong"})
     assert client.get("/inbox").status_code == 302  # locked: signed out at once
     assert "locked" in client.get("/login").get_data(as_text=True)
+
+
+def test_the_change_marker_moves_with_the_trail_but_tells_no_reader_how_much_happened(
+        app: Flask, engine: Gmpflow) -> None:
+    for name, role in (("olga", "operator"), ("quinn", "qa")):
+        engine.add_user(ADMIN, name, name.title(), PASSWORD, [role])
+    olga, quinn = app.test_client(), app.test_client()
+    sign_in(olga, engine, "olga")
+    sign_in(quinn, engine, "quinn")
+    head = changes.head(engine.db)
+
+    before = olga.get("/changes").get_json()["marker"]
+    assert before != quinn.get("/changes").get_json()["marker"]  # means nothing to another reader
+    assert before not in (head, str(head)) and olga.get("/changes").get_json()["marker"] == before
+
+    engine.add_role(ADMIN, "weigher", "Weighs dispensed material", "new dispensing booth")
+    after = olga.get("/changes").get_json()["marker"]
+    assert changes.head(engine.db) > head and after != before

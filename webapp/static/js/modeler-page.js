@@ -1,6 +1,8 @@
 // The modeler page: one tab per file of the bundle (BPMN in bpmn-js, DMN in dmn-js, forms in the form-js
-// editor), the properties panel, "Check" and "Save as draft" (the engine's lint problems marked on the
-// diagram with markers and overlays, and listed with element ids).
+// editor), bpmn-js-properties-panel beside each diagram (gmpflow's properties from its provider in
+// webapp/assets/gmpflow-properties.js; every edit on the diagram's command stack, so Ctrl+Z / Ctrl+Y undo and
+// redo it), "Check" and "Save as draft" (the engine's lint problems marked on the diagram with markers and
+// overlays, and listed with element ids).
 (function () {
   'use strict';
   const cfg = JSON.parse(document.getElementById('modeler-config').textContent);
@@ -13,6 +15,9 @@
   const problemsEl = document.getElementById('problems');
   const EXPORTER = 'gmpflow modeler';
   const FORM_DEBOUNCE_MS = 300;
+  // the properties panel's groups open from the start (the library's default: all closed)
+  const OPEN_GROUPS = Object.fromEntries(['general', 'gmpflow-task', 'gmpflow-start', 'gmpflow-message',
+    'gmpflow-operator', 'gmpflow-condition', 'gmpflow-other'].map((id) => [id, { open: true }]));
 
   const files = Object.assign({}, cfg.files.bpmn, cfg.files.dmn, cfg.files.form);
   const kinds = {};
@@ -32,11 +37,28 @@
     document.body.dataset.dirty = 'true';
   }
 
+  // the library's own entries, where gmpflow gives them a meaning
+  const DESCRIPTIONS = {
+    name: (element) => (element.type === 'bpmn:Lane'
+      ? 'A role: only its holders may claim, complete or sign the tasks in this lane (and start the process '
+        + 'from its start event when that names no start.roles).' : undefined),
+  };
+
+  /** `#props-body[data-element]`: the id of the element the panel shows (none: the process). */
+  function showSelected(ed) {
+    const selected = ed.kind === 'bpmn' ? ed.instance.get('selection').get() : [];
+    if (selected.length === 1) panelEl.dataset.element = selected[0].businessObject.id;
+    else delete panelEl.dataset.element;
+  }
+
   async function open(name) {
-    for (const [other, ed] of Object.entries(editors)) ed.el.hidden = other !== name;
+    for (const [other, ed] of Object.entries(editors)) {
+      ed.el.hidden = other !== name;
+      if (ed.panelEl) ed.panelEl.hidden = other !== name;
+    }
     for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.file === name));
     document.getElementById('props-panel').hidden = kinds[name] !== 'bpmn';
-    if (editors[name]) return editors[name];
+    if (editors[name]) { showSelected(editors[name]); return editors[name]; }
     const el = document.createElement('div');
     el.className = 'editor editor-' + kinds[name];
     el.dataset.file = name;
@@ -45,14 +67,21 @@
     const ed = { kind: kinds[name], el, instance: null, dirty: false };
     editors[name] = ed;
     if (ed.kind === 'bpmn') {
-      ed.instance = new window.GmpflowModeler.Modeler({ container: el });
+      ed.panelEl = document.createElement('div');
+      ed.panelEl.className = 'props-of-file';
+      ed.panelEl.dataset.file = name;
+      panelEl.append(ed.panelEl);
+      ed.instance = new window.GmpflowModeler.Modeler({
+        container: el,
+        additionalModules: window.GmpflowModeler.panelModules,
+        propertiesPanel: { parent: ed.panelEl, layout: { groups: OPEN_GROUPS }, description: DESCRIPTIONS },
+        gmpflow: { forms: formIds, meanings: cfg.meanings, templates: cfg.templates, readOnly: !cfg.canEdit },
+      });
       await ed.instance.importXML(files[name]);
       ed.instance.get('canvas').zoom('fit-viewport');
       ed.instance.on('commandStack.changed', () => markDirty(name));
-      ed.panel = window.GmpflowPanel.PropertiesPanel(ed.instance, panelEl, {
-        forms: formIds, meanings: cfg.meanings, templates: cfg.templates, readOnly: !cfg.canEdit,
-        onChange: () => markDirty(name),
-      });
+      ed.instance.on('selection.changed', () => showSelected(ed));
+      showSelected(ed);
     } else if (ed.kind === 'dmn') {
       // no input debounce: a save right after typing in a cell keeps the last keystrokes
       ed.instance = new window.GmpflowDmn.DmnModeler({ container: el, common: { debounceInput: false } });
@@ -215,6 +244,6 @@
     document.getElementById('save-button').addEventListener('click', () => save().catch((e) => say(e.message, 'bad')));
     document.getElementById('lint-button').addEventListener('click', () => check().catch((e) => say(e.message, 'bad')));
   }
-  window.GmpflowModelerPage = { editors, open, collect };
+  window.GmpflowModelerPage = { editors, open, collect, select };
   open(Object.keys(cfg.files.bpmn)[0]).then(() => { document.body.dataset.modelerReady = 'true'; }).catch(fail);
 }());
