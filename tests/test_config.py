@@ -1,6 +1,6 @@
-"""The installation's configuration (``engine.config``): one object built from the environment for the engine's
-composition, and one catalogue naming every ``GMPFLOW_*`` variable the engine, the web app and the GMP pack
-read."""
+"""The installation's configuration (``engine.config``): one object built from the environment for the
+engine's composition, and one catalogue naming every ``GMPFLOW_*`` variable the engine, the web app and the
+GMP pack read."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def test_the_environment_gives_the_change_control_settings() -> None:
     config = Config.from_environ({"GMPFLOW_CHANGE_CONTROL": "off",
                                   "GMPFLOW_CHANGE_CONTROL_PROCESS": "site_change_control"})
     assert config == Config(change_control="off", change_control_process="site_change_control")
-    assert Config.from_environ({}) == Config(change_control="required", change_control_process="change_control")
+    assert Config.from_environ({}) == Config(change_control="required",
+                                             change_control_process="change_control")
 
 
 def test_a_change_control_mode_that_means_nothing_is_refused_naming_the_variable() -> None:
