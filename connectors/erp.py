@@ -38,15 +38,21 @@ SET_STATE_PARAMS: dict[str, Any] = {
                    "state": {"enum": ["draft", "waiting", "assigned", "running", "cancelled"],
                              "description": "The state to reach; reaching the current state is a no-op."}},
 }
+LOT_SHARE: dict[str, Any] = {"type": "object", "required": ["lot", "quantity"],
+                             "properties": {"lot": {"type": "string"}, "quantity": {"type": "number"}}}
+LOT_SHARES: dict[str, Any] = {"type": "array", "items": LOT_SHARE}
 REPORT_PARAMS: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["order", "produced_quantity"],
     "properties": {
         "order": ORDER_REF,
         "produced_quantity": {"type": "number", "minimum": 0},
+        "product_lot": {"type": ["string", "null"],
+                        "description": "The lot the batch produced (gmpflow's product lot id)."},
         "consumed": {"type": "array", "items": {"type": "object", "required": ["product", "quantity"],
                                                 "properties": {"product": {"type": "string"},
-                                                               "quantity": {"type": "number", "minimum": 0}}},
-                     "description": "Consumed materials by product code; "
+                                                               "quantity": {"type": "number", "minimum": 0},
+                                                               "lots": LOT_SHARES}},
+                     "description": "Consumed materials by product code, each with the lots it came from; "
                                     "omitted ones keep the planned quantity."},
     },
 }

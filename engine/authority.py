@@ -19,9 +19,10 @@ their own identity.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
@@ -192,10 +193,42 @@ def message_gates(parsed: ParsedDefinition, name: str) -> dict[str, Gate]:
                     ref = element.get("messageRef") if definition is None else definition.get("messageRef")
                     ts, message = specs.get(element.get("id")), names.get(ref)
                     if ts is not None and message:
-                        gates.setdefault(message, {})[ts.bpmn_id] = _gate(parsed, ts, "message.senders",
-                                                                          SEND_DEFAULT)
+                        gate = _gate(parsed, ts, "message.senders", SEND_DEFAULT)
+                        carried = correlation_fields(parsed, message) - engine_written(parsed)
+                        gates.setdefault(message, {})[ts.bpmn_id] = replace(gate,
+                                                                            writable=gate.writable | carried)
         return gates
     return _derived(parsed, "message_gates", make).get(name, {})  # type: ignore[no-any-return]
+
+
+def correlation_fields(parsed: ParsedDefinition, name: str) -> frozenset[str]:
+    """The payload fields the model's BPMN correlation properties read from message ``name`` (the names of
+    each ``correlationPropertyRetrievalExpression``): the model declares the message carries them, and
+    SpiffWorkflow evaluates those expressions over the payload when the message is caught."""
+    def make() -> dict[str, frozenset[str]]:
+        ids = {m.get("id"): m.get("name") for root in parsed.trees.values()
+               for m in root.iterfind(f".//{{{BPMN_NS}}}message")}
+        found: dict[str, set[str]] = {}
+        for root in parsed.trees.values():
+            for retrieval in root.iterfind(f".//{{{BPMN_NS}}}correlationPropertyRetrievalExpression"):
+                message = ids.get(retrieval.get("messageRef"))
+                # BPMN writes formalExpression; SpiffWorkflow (and the import, engine.definitions) messagePath
+                text = (retrieval.findtext(f"{{{BPMN_NS}}}messagePath")
+                        or retrieval.findtext(f"{{{BPMN_NS}}}formalExpression") or "").strip()
+                if message and text:
+                    found.setdefault(message, set()).update(_names_read(text))
+        return {message: frozenset(names) for message, names in found.items()}
+    return _derived(parsed, "correlation_fields", make).get(name, frozenset())  # type: ignore[no-any-return]
+
+
+def _names_read(expression: str) -> set[str]:
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:  # lint refuses it; nothing to declare
+        return set()
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in called}
 
 
 def who_may_start(parsed: ParsedDefinition) -> list[str]:

@@ -5,7 +5,9 @@ Python only gathers facts: each fact in ``FACTS`` is the list of the record's en
 ``processes/batch_release/release_exceptions.dmn`` sees how many entries each fact has
 (``summary['facts'][name]``) and decides, rule by rule (COLLECT), the exception's kind, its severity
 (``blocking``: QA cannot release while it stands; ``major``; ``minor``) and which fact is its evidence. So a
-new fact is one line in ``FACTS``; a new kind of exception, or another severity, is an edit of the DMN.
+new fact is one line in ``FACTS`` (or, for a decision someone signs, an ``exception.fact`` property on the
+task that records it: ``gmp.batch_flags``); a new kind of exception, or another severity, is an edit of the
+DMN.
 
 The decision evaluated is that of the batch's release deployment (its latest ``batch_release`` instance,
 else the active version): the record shows what that release decided, with the rule that fired and why.
@@ -113,8 +115,19 @@ FACTS: dict[str, Callable[[Entry], list[Entry]]] = {
 }
 
 
+# facts raised by the models' ``exception.fact`` (gmp.batch_flags), always counted (0 when none is flagged)
+FLAGGED = ("overrides", "open_capas")
+
+
 def evidence(record: Entry) -> dict[str, list[Entry]]:
-    return {name: gather(record) for name, gather in FACTS.items()}
+    """Every fact of ``FACTS``, and every fact a model flags on a completed task (``gmp.batch_flags``: e.g.
+    ``overrides``, ``open_capas``), each with its entries; a flagged fact no task raised has none."""
+    found = {name: gather(record) for name, gather in FACTS.items()}
+    for name in FLAGGED:
+        found.setdefault(name, [])
+    for name, entries in (record.get("flagged") or {}).items():
+        found[name] = [*found.get(name, []), *entries]
+    return found
 
 
 def counts(found: dict[str, list[Entry]]) -> dict[str, int]:

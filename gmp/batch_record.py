@@ -41,7 +41,7 @@ from engine.store.models import (
     Signature,
     User,
 )
-from gmp import batch_disposition, batch_exceptions, batch_yield
+from gmp import batch_disposition, batch_exceptions, batch_flags, batch_yield, product_lots
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
@@ -161,7 +161,8 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
             if (task.element_id == "close_deviation" and data.get("closure") == "close"
                     and data.get("deviation_id")):
                 closures[str(data["deviation_id"])] = {**entry, "root_cause": data.get("root_cause"),
-                                                      "capa_ref": data.get("capa_ref")}
+                                                      "capa_ref": data.get("capa_ref"),
+                                                      "capa_status": data.get("capa_status")}
             elif task.element_id == "decide":
                 decision = {**entry, "disposition": data.get("disposition"),
                             "reason": data.get("decision_reason")}
@@ -245,7 +246,10 @@ def _build(session: Session, now: datetime | None, batch_id: str, with_audit_tra
         "yield": {**calculated["yield"],
                   "comment": (yield_task.data or {}).get("yield_comment") if yield_task else None},
         "reconciliation": calculated["reconciliation"],
+        "product_lot": product_lots.of_batch(session, batch_id),
         "equipment": _equipment_entries(session, batch_id),
+        "flagged": batch_flags.flagged(session, runtime, [*all_ids, *batch_flags.order_instance_ids(
+            session, order.get("order_id"))], names),  # tasks the models flag (exception.fact)
         "incidents": incident_list,
         "participants": sorted(p for p in participants if p),
         "release": {"instance_ids": [r.id for r in release_rows], "reviews": reviews, "decision": decision},

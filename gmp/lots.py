@@ -160,7 +160,8 @@ def listing(session: Session, today: date, material: str | None, status: str | N
 @dataclass(frozen=True)
 class Use:
     """One intended consumption: ``allowed`` maps the step's recipe materials to (planned quantity,
-    tolerance in %)."""
+    tolerance in %). ``step_total``: what the whole step takes of this material (several lots, or one lot in
+    several rows); the tolerance is judged on it. None: this use alone is the step's consumption."""
 
     lot_id: str
     material: str
@@ -168,6 +169,7 @@ class Use:
     uom: str
     at: datetime
     allowed: dict[str, tuple[float, float]]
+    step_total: float | None = None
 
 
 def _refuse(code: str, field: str, message: str) -> EntryRefused:
@@ -177,7 +179,8 @@ def _refuse(code: str, field: str, message: str) -> EntryRefused:
 def check(session: Session, use: Use, *, lock: bool = False) -> Lot:
     """The lot if ``use`` is allowed; else EntryRefused whose code names the first reason found:
     ``lot_unknown``, ``lot_material_mismatch``, ``material_not_in_step``, ``lot_not_released``,
-    ``lot_expired``, ``uom_mismatch``, ``quantity_out_of_tolerance``, ``lot_insufficient``."""
+    ``lot_expired``, ``uom_mismatch``, ``quantity_out_of_tolerance`` (the step's total of the material, or a
+    row of nothing), ``lot_insufficient``."""
     query = select(Lot).where(Lot.lot_id == use.lot_id)
     lot = session.scalar(query.with_for_update() if lock else query)
     if lot is None:
@@ -197,9 +200,12 @@ def check(session: Session, use: Use, *, lock: bool = False) -> Lot:
         raise _refuse("uom_mismatch", "uom", f"Lot {lot.lot_id} is counted in {lot.uom}, not {use.uom}.")
     planned, tolerance = use.allowed[use.material]
     low, high = planned * (1 - tolerance / 100), planned * (1 + tolerance / 100)
-    if not low - 1e-9 <= use.quantity <= high + 1e-9:
+    judged = use.quantity if use.step_total is None else use.step_total
+    if use.quantity <= 0 or not low - 1e-9 <= judged <= high + 1e-9:
+        what = (f"{use.quantity} {use.uom}" if use.step_total is None
+                else f"{round(judged, 6)} {use.uom} of {use.material} in all this step's rows")
         raise _refuse("quantity_out_of_tolerance", "quantity",
-                      f"{use.quantity} {use.uom} is outside {planned} {use.uom} ± {tolerance} % "
+                      f"{what} is outside {planned} {use.uom} ± {tolerance} % "
                       f"({round(low, 6)}-{round(high, 6)}).")
     if use.quantity > lot.available + 1e-9:
         raise _refuse("lot_insufficient", "quantity",
@@ -232,6 +238,18 @@ def record_refusal(session: Session, actor: Actor, use: Use, error: EntryRefused
                         "uom": use.uom,
                         "batch_id": batch_id, "instance_id": instance_id, "step": step},
                  reason=error.message)
+
+
+def missing_required(step: dict[str, Any], uses: list[Use]) -> EntryRefused | None:
+    """The refusal for the step's first recipe material marked ``required`` that no row consumes, or None."""
+    taken = {use.material for use in uses if use.quantity > 0}
+    for material in step.get("materials", []):
+        if material.get("required") and str(material["material"]) not in taken:
+            return _refuse("material_not_consumed", "materials_used",
+                           f"{material['material']} ({material['quantity']} {material['unit']}) is a "
+                           "required "
+                           "material of this step and no lot of it was consumed.")
+    return None
 
 
 def allowed_materials(step: dict[str, Any]) -> dict[str, tuple[float, float]]:

@@ -49,6 +49,15 @@ def produced_by(session: Session, lot_id: str) -> str | None:
                                                           LotEvent.kind == "produced").limit(1))
 
 
+def of_batch(session: Session, batch_id: str) -> dict[str, Any] | None:
+    """The batch's product lot as stored (its status as dispositioned, not read against a date), or None."""
+    lot = session.get(Lot, lot_id_of(batch_id))
+    if lot is None:
+        return None
+    return {"lot_id": lot.lot_id, "material": lot.material, "quantity": lot.quantity, "uom": lot.uom,
+            "expiry": lot.expiry, "status": lot.status}
+
+
 def produce(engine: Gmpflow, batch: dict[str, Any], product: str | None) -> dict[str, Any] | None:
     """Store the batch's product lot in quarantine (once: a retried job finds it); None without a product."""
     if not product:

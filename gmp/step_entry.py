@@ -7,7 +7,9 @@ its ``perform`` task (``entry.check``). Inside the completion's transaction, bef
    and whatever is added there) — refused with its ``code`` and the field ``equipment_id`` or ``performer``;
 2. each material consumed (``materials_used`` rows: material, lot, quantity, unit) against its lot and the
    step's recipe materials (``gmp.lots.check``: the reason as the code, the field as
-   ``materials_used.<row>.<field>``);
+   ``materials_used.<row>.<field>``); the tolerance is judged on the step's total of each material (a
+   material split over several lots or rows adds up), and a recipe material marked ``required`` that no row
+   consumes is refused (``material_not_consumed``);
 3. then the consumptions themselves (``gmp.lots.consume``, each lot under a row lock, never below zero),
    which commit with the completion or not at all.
 """
@@ -38,18 +40,20 @@ def operations(engine: Gmpflow) -> list[Operation]:
 
 
 def uses_of(variables: dict[str, Any], context: CallContext) -> list[lots.Use]:
-    """The ``materials_used`` rows as lot uses at ``context.at`` (a row without unit: the recipe's)."""
+    """The ``materials_used`` rows as lot uses at ``context.at`` (a row without unit: the recipe's), each
+    knowing the step's total of its material: a material split over several lots or rows is judged whole."""
     step = variables.get("step") or {}
     allowed = lots.allowed_materials(step)
     planned_units = {str(m["material"]): m.get("unit") for m in step.get("materials", [])}
-    uses = []
-    for row in variables.get("materials_used") or []:
-        material = str(row.get("material") or "")
-        uses.append(lots.Use(lot_id=str(row.get("lot") or ""), material=material,
-                             quantity=_number(row.get("quantity")),
-                             uom=str(row.get("unit") or planned_units.get(material) or ""),
-                             at=context.at, allowed=allowed))
-    return uses
+    rows = [(str(row.get("material") or ""), row) for row in variables.get("materials_used") or []]
+    totals: dict[str, float] = {}
+    for material, row in rows:
+        totals[material] = totals.get(material, 0.0) + _number(row.get("quantity"))
+    return [lots.Use(lot_id=str(row.get("lot") or ""), material=material,
+                     quantity=_number(row.get("quantity")),
+                     uom=str(row.get("unit") or planned_units.get(material) or ""), at=context.at,
+                     allowed=allowed, step_total=totals[material])
+            for material, row in rows]
 
 
 def _number(value: Any) -> float:
@@ -83,6 +87,9 @@ def entry_check(engine: Gmpflow, params: dict[str, Any], context: CallContext) -
             lots.check(session, use)
         except EntryRefused as exc:
             raise refused(exc, row) from None
+    missing = lots.missing_required(step, uses)
+    if missing is not None:
+        raise missing
     consumed = []
     for row, use in enumerate(uses):
         try:

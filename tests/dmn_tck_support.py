@@ -65,7 +65,8 @@ def cases(folder: Path) -> list[TckCase]:
 
 def decision_ids_by_name(dmn_text: bytes) -> dict[str, str]:
     root = etree.fromstring(dmn_text, etree.XMLParser(resolve_entities=False, no_network=True))
-    return {d.get("name"): d.get("id") for d in root if etree.QName(d.tag).localname == "decision"}
+    return {d.get("name"): d.get("id") for d in root
+            if isinstance(d.tag, str) and etree.QName(d.tag).localname == "decision"}
 
 
 def same(actual: Any, expected: Any) -> bool:

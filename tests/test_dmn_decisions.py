@@ -383,6 +383,7 @@ def test_a_feel_output_cell_is_evaluated(engine: Gmpflow, deploy, output, value,
         ("[1, 2][1]", "filter expressions"),
         ('string join(["a"], ",")', "FEEL function 'string join'"),
         ("x instance of number", "instance of"),
+        ('append([1], 2)', "FEEL function 'append'"),
     ],
     ids=lambda v: repr(v),
 )
@@ -396,6 +397,21 @@ def test_feel_that_gmpflow_does_not_evaluate_is_refused_at_lint_by_name(
     assert [(p["code"], p["element_id"]) for p in problems] == [("feel_unsupported", "r1_out")], problems
     assert construct in problems[0]["message"]
     assert snapshot(engine.db) == before
+
+
+@pytest.mark.parametrize("call", ['flatten([["w", "x"], "y"])', "concatenate([1], [2])"])
+def test_a_file_read_as_python_calling_a_function_the_sandbox_lacks_is_refused_at_lint(
+    engine: Gmpflow, deploy, call
+) -> None:
+    """Every cell is Python syntax too (the DMN TCK's list functions), so the file reads as Python, where the
+    call would fail with NameError on every evaluation: lint names the function instead."""
+    python_like = ENTRY.replace("<text>Sample Value</text>", "<text>value</text>").replace(
+        '<text>"no"</text>', "<text>'no'</text>")
+    with pytest.raises(DefinitionError) as refused:
+        deploy({"entry.dmn": python_like.format(entry="-", output=call, type="number")})
+    problems = refused.value.context["problems"]
+    assert [(p["code"], p["element_id"]) for p in problems] == [("feel_unsupported", "r1_out")], problems
+    assert f"'{call.split('(')[0]}' is neither a FEEL function gmpflow supports" in problems[0]["message"]
 
 
 @pytest.mark.parametrize(

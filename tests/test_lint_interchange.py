@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from engine.definitions.bundle import Bundle
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, principal
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
@@ -87,3 +87,22 @@ def test_a_lane_naming_an_unknown_role_says_how_to_create_it_and_lints_clean_onc
             in problems[0].message)
     engine.add_role(ADMIN, "validation_lead", "Leads process validation", "test: a new role for a lane")
     assert engine.lint_bundle(Bundle(dict(files))) == []
+
+
+def test_a_lane_written_as_modelers_write_names_the_lowercase_role_and_its_task_goes_to_that_role(
+        engine, deploy, users):
+    lanes = ('<bpmn:laneSet id="ls"><bpmn:lane id="l" name="Validation Lead"><bpmn:flowNodeRef>t'
+             '</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>')
+    files = model('<bpmn:userTask id="t"/>', lanes=lanes)
+    problems = engine.lint_bundle(Bundle(dict(files)))
+    assert [(p.element_id, p.code) for p in problems] == [("l", "unknown_role")]
+    assert "The lane 'Validation Lead' (read as the role 'validation_lead') names no known role" in (
+        problems[0].message)
+    assert "gmpflow roles add validation_lead" in problems[0].message
+    engine.add_role(ADMIN, "validation_lead", "Leads process validation", "test: a new role for a lane")
+    deploy(files)
+    instance = engine.start_instance(ADMIN, "p", "V-1")
+    lead = principal("vera", "validation_lead")
+    assert [(t.element_id, t.lane) for t in engine.list_tasks(lead, instance_id=instance.id)] == [
+        ("t", "validation_lead")]
+    assert engine.list_tasks(users["operator"], instance_id=instance.id) == []

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent, Lot, Signature, User
 from tests.api_support import Api, body
-from tests.batch_support import PASSWORD, Plant
+from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant
 from tests.conftest import ADMIN, ROOT
 from webapp import create_app
 
@@ -69,7 +69,8 @@ REFUSALS = [  # (rows entered, code, field)
     ([row("L-PARA-7", quantity=5.0)], "quantity_out_of_tolerance", "materials_used.0.quantity"),
     ([row("L-PARA-7", unit="g", quantity=0.5)], "uom_mismatch", "materials_used.0.unit"),
     ([row("L-LAST")], "lot_insufficient", "materials_used.0.quantity"),
-    ([row("L-PARA-7"), row("L-NOPE")], "lot_unknown", "materials_used.1.lot"),  # nothing of row 0 consumed
+    ([row("L-PARA-7", quantity=0.25), row("L-NOPE", quantity=0.25)], "lot_unknown",
+     "materials_used.1.lot"),  # nothing of row 0 consumed
 ]
 
 
@@ -107,12 +108,60 @@ def test_a_good_lot_is_consumed_with_the_completion_and_the_refusals_stay_in_the
 
 
 def test_a_lot_never_goes_below_zero_even_when_one_entry_takes_it_twice(plant: Plant, floor: Api) -> None:
-    plant.receive_released_lot("L-HALF", PARA, quantity=0.75)  # each row alone fits, both together do not
+    plant.receive_released_lot("L-HALF", PARA, quantity=0.4)  # each row alone fits, both together do not
     before = state(plant)
-    response = perform(floor, plant, [row("L-HALF"), row("L-HALF")])
+    response = perform(floor, plant, [row("L-HALF", quantity=0.25), row("L-HALF", quantity=0.25)])
     assert (response.status_code, body(response)["code"]) == (422, "lot_insufficient")
     assert list(body(response)["errors"]) == ["materials_used.1.quantity"]
     assert state(plant)["lots"] == before["lots"]  # the first row's consumption rolled back with the rest
+
+
+def test_one_material_from_several_lots_is_judged_on_its_total_against_the_tolerance(plant: Plant,
+                                                                                      floor: Api) -> None:
+    plant.receive_released_lot("L-PARA-8", PARA)
+    too_much = perform(floor, plant, [row("L-PARA-7", quantity=0.3), row("L-PARA-8", quantity=0.3)])
+    assert (too_much.status_code, body(too_much)["code"]) == (422, "quantity_out_of_tolerance")  # 0.6 > 0.525
+    assert "0.6 kg of MAT-PARACETAMOL in all this step's rows" in body(too_much)["detail"]
+    # 0.3 + 0.15 + 0.05 of one planned 0.5 kg: each row alone is far below the tolerance, together within it
+    split = [row("L-PARA-7", quantity=0.3), row("L-PARA-8", quantity=0.15), row("L-PARA-7", quantity=0.05)]
+    done = perform(floor, plant, split)
+    assert done.status_code == 200, body(done)
+    assert body(floor.get("/api/v1/lots/L-PARA-7", as_="quinn"))["available"] == pytest.approx(9.65)
+    assert body(floor.get("/api/v1/lots/L-PARA-8", as_="quinn"))["available"] == pytest.approx(9.85)
+    record = plant.engine.batch_record("B-1")
+    [consumed] = [c for c in record["consumed"] if c["product"] == PARA]
+    assert consumed["quantity"] == pytest.approx(0.5)
+    assert consumed["lots"] == [{"lot": "L-PARA-7", "quantity": pytest.approx(0.35)},
+                                {"lot": "L-PARA-8", "quantity": pytest.approx(0.15)}]
+    [line] = [m for m in record["reconciliation"]["materials"] if m["material"] == PARA]
+    assert line["consumed"] == pytest.approx(0.5)
+
+
+def test_a_step_cannot_be_signed_while_a_required_recipe_material_was_never_consumed(plant: Plant,
+                                                                                     floor: Api) -> None:
+    """The recipe says which materials are required (``required`` on a step's material): a step that
+    consumed none of one is refused before the signature, like a bad lot."""
+    steps = [dict(step) for step in SOP["steps"]]
+    steps[0] = {**steps[0], "materials": [{**steps[0]["materials"][0], "required": True}]}
+    draft = plant.engine.masterdata.new_draft(ADMIN, "recipe", SOP_KEY, {**SOP, "steps": steps})
+    plant.engine.masterdata.submit(ADMIN, "recipe", SOP_KEY, draft.number)
+    plant.sop = plant.engine.masterdata.make_effective(ADMIN, draft.id, None, None)
+    plant.start_batch("B-2", "MO-2")
+    task = plant.task("olivia", plant.step("B-2", 1), "perform")
+
+    def complete(rows: list[dict[str, Any]]) -> Any:
+        return floor.post(f"/api/v1/tasks/{task.id}/complete", as_="olivia", json={
+            "data": {"values": [{"name": "weight", "value": 0.5}], "materials_used": rows},
+            "signature": {"username": "olivia", "password": PASSWORD, "meaning": "Performed"}})
+
+    before = state(plant)
+    refused = complete([])
+    assert (refused.status_code, body(refused)["code"]) == (422, "material_not_consumed")
+    assert list(body(refused)["errors"]) == ["materials_used"] and PARA in body(refused)["detail"]
+    assert state(plant)["lots"] == before["lots"] and state(plant)["signatures"] == before["signatures"]
+    assert plant.open_elements(plant.step("B-2", 1)) == ["perform"]
+    assert complete([row("L-PARA-7")]).status_code == 200
+    assert plant.open_elements(plant.step("B-2", 1)) == []
 
 
 # -- the model names the check; lint keeps it honest ----------------------------------------------------

@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
         masterdata,
         modeler,
         problems,
+        ratelimits,
         start,
     )
     from webapp.api import IdConverter, KeyConverter, api
@@ -43,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app.json = GmpflowJSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     app.config.update(guard.session_defaults())
+    app.config.update(ratelimits.settings())
     app.config.update(config or {})
     app.extensions["gmpflow"] = engine or Gmpflow(registry=configured_registry())
     if not app.config.get("SECRET_KEY"):
@@ -58,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app.register_blueprint(api)
     for area in (home, auth, start, inbox, admin, modeler, masterdata, batches, live, genealogy):
         app.register_blueprint(area.bp)
+    ratelimits.init_app(app)  # wraps the password routes' views: after every blueprint is registered
     return app
 
 

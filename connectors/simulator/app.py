@@ -145,7 +145,7 @@ def create_app(counterpart: Counterpart | None = None) -> Flask:
             if order["state"] != "running":
                 return _problem(409, "order_not_running", f"order {number} is {order['state']}")
             order.update(state="done", produced_quantity=body["produced_quantity"],
-                         consumed=body.get("consumed", []))
+                         consumed=body.get("consumed", []), product_lot=body.get("product_lot"))
         return jsonify({"order": number, "state": "done", "applied": True})
 
     @app.route("/lots/<lot>", methods=["GET", "POST"])

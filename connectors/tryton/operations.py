@@ -7,6 +7,12 @@ no-op, so a retried job never applies twice.
 
 Lot disposition: Tryton has no lot status; the disposition is a note on the lot (``ir.note``, shown
 in Tryton's client) reading ``GMP disposition: <released|quarantined|rejected>``, the latest one wins.
+
+Lots with the production report (stock_lot): the product lot is a Tryton ``stock.lot`` (found or created by
+its number) set on the order's output move before it is done, so Tryton's own traceability knows it. Each
+lot consumed is a ``stock.lot`` of its material too, but Tryton issues an order's inputs when it starts
+running (at order release, before any lot was picked) and refuses a lot on a done move, so the consumption
+by lot is a note on each lot (``GMP consumed: <qty> <unit> by production <number>``), once per report.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ MOVE_FIELDS = ["product", "product.code", "quantity", "unit", "unit.symbol", "st
 BUTTONS = {"draft": "draft", "waiting": "wait", "assigned": "assign_try", "running": "run", "done": "do",
            "cancelled": "cancel"}
 DISPOSITION_PREFIX = "GMP disposition: "
+CONSUMED_PREFIX = "GMP consumed: "
 
 
 def business_error(message: str, bpmn_error_code: str) -> ConnectorError:
@@ -114,7 +121,11 @@ class TrytonProduction:
             raise business_error(f"Production order {row['number']} has no output move for its product.",
                                  "order_has_no_output")
         self._adjust_consumption(row, params.get("consumed", []))  # refuses before anything changes
-        self.client.model("stock.move", "write", [outputs[0]["id"]], {"quantity": produced})
+        values: dict[str, Any] = {"quantity": produced}
+        if params.get("product_lot"):
+            values["lot"] = self._lot(str(params["product_lot"]), int(outputs[0]["product"]))
+        self.client.model("stock.move", "write", [outputs[0]["id"]], values)
+        self._note_consumed_lots(row, params.get("consumed", []), context)
         if outputs[1:]:
             self.client.model("stock.move", "write", [m["id"] for m in outputs[1:]], {"quantity": 0})
         self.client.model("production", "do", [row["id"]])
@@ -157,6 +168,32 @@ class TrytonProduction:
                                      ["currency"])[0]["currency"])
 
     # -- lots ------------------------------------------------------------------------------------------------
+    def _lot(self, number: str, product: int) -> int:
+        """The id of the product's ``stock.lot`` with this number, created when Tryton has none yet."""
+        found = self.client.model("stock.lot", "search", [["number", "=", number], ["product", "=", product]],
+                                  0, 1, None)
+        if found:
+            return int(found[0])
+        return int(self.client.model("stock.lot", "create", [{"number": number, "product": product}])[0])
+
+    def _note_consumed_lots(self, row: dict[str, Any], consumed: list[dict[str, Any]],
+                            context: CallContext) -> None:
+        products = {_code(m, "product"): (int(m["product"]), _code(m, "unit", "symbol"))
+                    for m in self._moves(row["inputs"])}
+        for item in consumed:
+            product, unit = products[item["product"]]  # _adjust_consumption refused unknown materials
+            for share in item.get("lots") or []:
+                lot = self._lot(str(share["lot"]), product)
+                marker = f"[gmpflow {context.idempotency_key}]"
+                resource = f"stock.lot,{lot}"
+                if self.client.model("ir.note", "search", [["resource", "=", resource],
+                                                           ["message", "like", f"%{marker}%"]], 0, 1, None):
+                    continue
+                self.client.model("ir.note", "create", [{
+                    "resource": resource,
+                    "message": f"{CONSUMED_PREFIX}{share['quantity']:g} {unit} by production {row['number']}"
+                               f"\n{marker}"}])
+
     def set_lot_disposition(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         lots = self.client.model("stock.lot", "search",
                                  [["number", "=", params["lot"]], ["product.code", "=", params["product"]]],

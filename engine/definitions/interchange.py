@@ -44,6 +44,7 @@ USED = {
 FORM_ID = re.compile(r"^[A-Za-z_][\w.-]*$")
 VARIABLE_REF = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
 JUEL = re.compile(r"[$#]\{")
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,49}")  # as engine.identity.ROLE_NAME
 CAMUNDA_KEYS = ("formKey", "candidateGroups", "assignee")
 INPUT_OUTPUT = f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput"
 
@@ -88,9 +89,11 @@ def camunda(node: etree._Element, name: str) -> str | None:
 
 def mapped_form_id(node: etree._Element) -> str | None:
     """``camunda:formKey`` when it is a plain form id (``embedded:app:...`` names another application's
-    screen)."""
+    screen; beside ``camunda:formData`` it is the key of the form Camunda generates from those fields, which
+    gmpflow does not: both are named as ignored)."""
     key = (camunda(node, "formKey") or "").strip()
-    return key if FORM_ID.match(key) else None
+    generated = node.find(f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}formData") is not None
+    return key if FORM_ID.match(key) and not generated else None
 
 
 def _ignored_camunda_value(node: etree._Element, name: str, in_lane: bool) -> bool:
@@ -212,11 +215,26 @@ def assignees(trees: dict[str, etree._Element]) -> list[tuple[str, etree._Elemen
             if (value := camunda(node, "assignee")) and value.strip() and not JUEL.search(value)]
 
 
+def lane_role(name: str) -> str:
+    """The role a lane names: its name as written when that is a role name, else the name in lowercase
+    with runs of other characters as '_' (modelers write 'Supervisor' or 'Quality Assurance' for the roles
+    ``supervisor`` and ``quality_assurance``). A name that is neither stays as written: lint refuses it."""
+    if ROLE_NAME.fullmatch(name):
+        return name
+    folded = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    return folded if ROLE_NAME.fullmatch(folded) else name
+
+
 # -- the parse: carry what is mapped onto the task specs --------------------------------------------------
 def apply(trees: dict[str, etree._Element], specs: list[Any]) -> None:
     """Carry the mapped Camunda attributes of each task element onto its spec: ``formId`` (unless the task
     has one), the lane from a single candidate group (unless it has a lane), ``assignee`` (in the spec's
-    extensions) and the input/output parameters as pre- and post-scripts."""
+    extensions) and the input/output parameters as pre- and post-scripts. Every lane becomes the role it
+    names (``lane_role``)."""
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            if isinstance(getattr(ts, "lane", None), str):
+                ts.lane = lane_role(ts.lane)
     elements = {node.get("id"): node for root in trees.values() for node in root.iter(f"{{{BPMN_NS}}}*")
                 if node.get("id") and (
                     any(k.startswith(f"{{{CAMUNDA_NS}}}") for k in node.attrib)

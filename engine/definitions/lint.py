@@ -93,9 +93,11 @@ def _lint_bpmn(name: str, root: etree._Element, roles: set[str],
         if in_process and local not in SUPPORTED:
             problems.append(_problem(f"The BPMN element '{local}' is not supported by gmpflow.", name, node,
                                      "unsupported_element"))
-        if local == "lane" and node.get("name") and node.get("name") not in roles:
-            problems.append(interchange.unknown_role(f"The lane '{node.get('name')}' names no known role",
-                                                     node.get("name"), roles, name, node))
+        if local == "lane" and node.get("name") and interchange.lane_role(node.get("name")) not in roles:
+            role = interchange.lane_role(node.get("name"))
+            read = f" (read as the role '{role}')" if role != node.get("name") else ""
+            head = f"The lane '{node.get('name')}'{read} names no known role"
+            problems.append(interchange.unknown_role(head, role, roles, name, node))
         if local == "script":
             problems += _check_code(node.text, name, node, script=True)
         unquoted = literals.unquoted_timer(node.text) if local in TIMER_TAGS else None

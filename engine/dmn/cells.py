@@ -129,6 +129,23 @@ def python_problem(role: str, text: str) -> DefinitionError | None:
         sandbox.check_expression(code)
     except DefinitionError as exc:
         return exc
+    return _unknown_call(code)
+
+
+def _unknown_call(code: str) -> DefinitionError | None:
+    """A cell that calls a function the sandbox does not have (a FEEL function such as ``flatten(...)`` read
+    as Python) would fail with NameError on every evaluation: task data are JSON, never callable."""
+    from engine.sandbox.guards import SAFE_BUILTINS
+
+    supported = ", ".join(sorted(FUNCTION_NAMES))
+    for node in ast.walk(ast.parse(code, mode="eval")):
+        called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+        if called is not None and called not in SAFE_BUILTINS:
+            return DefinitionError(
+                f"'{called}' is neither a FEEL function gmpflow supports ({supported}) nor a function of the "
+                "Python sandbox",
+                code="feel_unsupported",
+            )
     return None
 
 

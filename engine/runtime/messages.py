@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
-from engine.authority import Gate, NotPermitted, check_send, message_gates
-from engine.errors import UndeclaredField, ValidationFailed
+from engine.authority import Gate, NotPermitted, check_send, correlation_fields, message_gates
+from engine.errors import Conflict, ValidationFailed
 from engine.identity import Principal
 from engine.runtime import event_subprocesses
 from engine.runtime.sync import matches
@@ -38,6 +38,43 @@ def deliver(workflow: Any, name: str, payload: dict[str, Any]) -> None:
     # The event must be of the parser's class: SpiffWorkflow compares event definitions by exact class,
     # so a plain bpmn MessageEventDefinition never matches a catch event parsed by the Spiff parser.
     workflow.send_event(BpmnEvent(SpiffMessageEventDefinition(name), payload))
+
+
+def check_correlation_keys(correlation_keys: dict[str, Any]) -> None:
+    """A key's value is matched against an instance's business key or a scalar variable: a list, an object
+    or null could never match, so the message would wait for nothing until its time to live ends."""
+    unmatchable = {k: "a correlation key's value is a text, a number or a boolean"
+                   for k, v in correlation_keys.items() if v is None or isinstance(v, (list, dict))}
+    unmatchable |= {k: "a correlation key needs a name" for k in correlation_keys if not str(k).strip()}
+    if unmatchable:
+        raise ValidationFailed("The message's correlation keys can never match an instance; nothing was "
+                               "stored.", errors=unmatchable, code="message_invalid")
+
+
+def check_carried(parsed: Any, name: str, payload: dict[str, Any]) -> None:
+    """The payload carries every field the model's correlation properties read from the message: without
+    one, catching it would fail on the retrieval expression (refused before anything runs)."""
+    missing = sorted(correlation_fields(parsed, name) - set(payload))
+    if missing:
+        raise ValidationFailed(f"The message '{name}' must carry {', '.join(missing)}: the model's "
+                               "correlation properties read it from the payload; nothing was stored.",
+                               errors={field: "required by a correlation property" for field in missing},
+                               code="message_invalid")
+
+
+def carried_keys(session: Session, runtime: InstanceRuntime, name: str, payload: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The payload's values of the fields the active models' correlation properties read from message
+    ``name``: the message belongs to an instance whose variable of that name agrees (BPMN correlation)."""
+    active = session.scalars(select(Deployment).where(Deployment.status == DeploymentStatus.ACTIVE))
+    fields = {f for dep in active for f in correlation_fields(runtime.specs.get(dep), name)}
+    return {f: payload[f] for f in sorted(fields) if f in payload}
+
+
+def agrees(carried: dict[str, Any], correlation: dict[str, Any]) -> bool:
+    """Where the waiting instance holds a variable a correlation property reads, the message's value is the
+    same; one it does not hold yet (the first message of a conversation sets it) does not stop it."""
+    return all(str(correlation[k]) == str(v) for k, v in carried.items() if k in correlation)
 
 
 def message_start_deployments(session: Session, runtime: InstanceRuntime, name: str) -> list[Deployment]:
@@ -93,18 +130,28 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
     """
     if not name:
         raise ValidationFailed("A message needs a name.", errors={"name": "required"}, code="message_invalid")
+    check_correlation_keys(correlation_keys)
     client = sender if isinstance(sender, Principal) else None
     actor = sender.actor if isinstance(sender, Principal) else sender
     now = runtime.clock.now()
     with runtime.db.read() as session:
         subscriptions = session.scalars(select(MessageSubscription).where(MessageSubscription.name == name)
                                         .order_by(MessageSubscription.id)).all()
-        target = next((s.instance_id for s in subscriptions if matches(correlation_keys, s.correlation)),
-                      None)
+        carried = carried_keys(session, runtime, name, payload)
+        matching = list(dict.fromkeys(s.instance_id for s in subscriptions
+                                      if matches(correlation_keys, s.correlation)
+                                      and agrees(carried, s.correlation)))
+    if client is not None and len(matching) > 1:
+        # as Camunda's correlate: a client's message reaches one instance, never an arbitrary one of several
+        raise Conflict(f"The message '{name}' matches {len(matching)} waiting instances; give correlation "
+                       "keys that name one (e.g. its business_key). Nothing was delivered.",
+                       code="message_ambiguous")
+    target = matching[0] if matching else None
     if target is not None:
         with runtime.step(target, actor) as (uow, live):
             if client is not None:
                 check_waiting(live, client, name, payload)
+            check_carried(live.parsed, name, payload)
             deliver(live.workflow, name, payload)
             audit.record(uow, actor, "message.correlated", "instance", target, runtime.label(live.row),
                          at=now,
@@ -118,6 +165,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
             if client is not None:
                 check_send([g for g in message_gates(runtime.specs.get(dep), name).values() if g.starts],
                            client, name, payload)
+            check_carried(runtime.specs.get(dep), name, payload)
             business_key = correlation_keys.get("business_key")
             live = runtime.create(uow, dep, business_key, {}, actor,
                                   prepare=lambda wf: _start_by_message(runtime, wf, name, payload))
@@ -176,12 +224,13 @@ def deliver_stored(runtime: InstanceRuntime, message_id: int, instance_id: int) 
             person = session.scalar(select(User).where(User.username == message.sender))
             if person is not None:  # not kept by the engine itself
                 check_waiting(live, Principal.of(person), message.name, message.payload)
+            check_carried(live.parsed, message.name, message.payload)
             deliver(live.workflow, message.name, message.payload)
             message.status, message.matched_instance_id = MessageStatus.MATCHED, instance_id
             audit.record(session, Actor.system(), "message.correlated", "instance", instance_id,
                          runtime.label(live.row), at=now,
                          after={"message": message.name, "message_id": message.id})
-    except (NotPermitted, UndeclaredField) as refused:
+    except (NotPermitted, ValidationFailed) as refused:  # UndeclaredField and message_invalid included
         with runtime.db.transaction() as uow:
             audit.record(uow, Actor.system(), "message.delivery_refused", "message", message_id,
                          str(message_id), at=now, after={"instance_id": instance_id}, reason=refused.message)

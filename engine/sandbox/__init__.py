@@ -17,7 +17,8 @@ on its own:
    are sized too (``values``), and so is every value a script leaves behind.
    Decimals compute in a bounded context. Limits live in ``limits``.
 3. A deadline: a ``sys.settrace`` hook (thread-safe, no signals) stops the
-   code after ``max_seconds``; the previous trace function is restored. With
+   code after ``max_seconds`` of its own CPU time (not wall time: a busy machine
+   fails no sound script); the previous trace function is restored. With
    it, an allocation budget per run: the safety net for many small steps.
 
 Compile-time refusals raise ``ScriptRejected`` (the linter's ``static`` check

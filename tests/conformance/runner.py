@@ -12,11 +12,13 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
 from engine.audit import Actor
 from engine.definitions.bundle import Bundle
+from engine.definitions.interchange import lane_role
 from engine.errors import GmpflowError, ValidationFailed
 from engine.identity import Principal
 from engine.services import Gmpflow
@@ -56,7 +58,8 @@ def plain(data: dict[str, Any]) -> dict[str, Any]:
 
 def run_spiff(path: Path) -> Outcome:
     try:
-        parser = SpiffBpmnParser(validator=VALIDATOR)
+        # the Camunda folder's files as SpiffWorkflow's users run them: with its Camunda parser
+        parser = CamundaParser() if "camunda" in path.parts else SpiffBpmnParser(validator=VALIDATOR)
         parser.add_bpmn_files([str(path)])
         pid = process_id(path)
         workflow = BpmnWorkflow(parser.get_spec(pid), parser.get_subprocess_specs(pid))
@@ -76,8 +79,9 @@ def run_spiff(path: Path) -> Outcome:
 
 
 def lane_roles(path: Path) -> set[str]:
+    """The roles the file's lanes name (a lane 'Supervisor' names the role ``supervisor``)."""
     root = etree.parse(str(path)).getroot()
-    return {lane.get("name") for lane in root.iter(f"{{{BPMN_NS}}}lane") if lane.get("name")}
+    return {lane_role(lane.get("name")) for lane in root.iter(f"{{{BPMN_NS}}}lane") if lane.get("name")}
 
 
 def run_gmpflow(engine: Gmpflow, path: Path) -> Outcome:
@@ -99,8 +103,9 @@ def run_gmpflow(engine: Gmpflow, path: Path) -> Outcome:
             tasks = [t for t in engine.list_tasks(person, instance_id=instance.id)]
             if not tasks:
                 break
-            for task in tasks:
-                engine.complete_task(person, task.id, {})
+            for task in tasks:  # one completion may close another (first approval wins): skip those
+                if task.id in {t.id for t in engine.list_tasks(person, instance_id=instance.id)}:
+                    engine.complete_task(person, task.id, {})
         detail = engine.instance_detail(instance.id)
     except GmpflowError as exc:
         problems = exc.context.get("problems") or []

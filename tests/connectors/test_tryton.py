@@ -28,11 +28,6 @@ def call(registry: OperationRegistry, name: str, key: str = "task-1", **params: 
     return operation.call(params, CallContext(key, 1, 1))
 
 
-def test_tryton_starts_within_budget(tryton: TrytonServer) -> None:
-    assert tryton.timings["database_init_s"] < 60
-    assert tryton.timings["server_start_and_seed_s"] < 30
-
-
 def test_reading_an_order_gives_product_bom_quantity_dates_and_materials(tryton, registry) -> None:
     order = tryton.create_order(quantity=10)
     read = call(registry, "erp.get_production_order", order=order["number"])
@@ -96,6 +91,36 @@ def test_reporting_production_records_produced_and_consumed_quantities_and_finis
     assert returned == [2.0], "less consumed than issued goes back to the warehouse"
     repeat = call(registry, "erp.report_production", order=order["number"], produced_quantity=9)
     assert repeat["applied"] is False
+
+
+def test_the_product_lot_and_each_lot_consumed_go_to_tryton_as_stock_lots(tryton, registry) -> None:
+    """The product lot is on the order's output move (Tryton's own traceability); each consumed lot is a
+    stock.lot of its material with a note of what the order took of it (Tryton issued the inputs at run)."""
+    order = tryton.create_order(quantity=10)
+    for state in ("assigned", "running"):
+        call(registry, "erp.set_order_state", order=order["number"], state=state)
+    consumed = [{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-7", "quantity": 12.5},
+                                                               {"lot": "L-API-8", "quantity": 7.5}]},
+                {"product": "EXC-002", "quantity": 30, "lots": [{"lot": "L-EXC-3", "quantity": 30}]}]
+    report = dict(order=order["number"], produced_quantity=10, product_lot="BATCH-LOT-1", consumed=consumed)
+    assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is True
+    client = tryton.client
+    outputs = client.model("stock.move", "read", tryton.read_order(order["id"])["outputs"],
+                           ["product.code", "lot.number", "state"])
+    assert [(m["product."]["code"], m["lot."]["number"], m["state"]) for m in outputs] == [
+        ("TAB-100", "BATCH-LOT-1", "done")]
+
+    def notes(lot: str, product: str) -> list[str]:
+        [lot_id] = client.model("stock.lot", "search", [["number", "=", lot], ["product.code", "=", product]],
+                                0, 2, None)
+        return [str(n["message"]).splitlines()[0] for n in client.model(
+            "ir.note", "search_read", [["resource", "=", f"stock.lot,{lot_id}"]], 0, 10, None, ["message"])]
+    production = f"by production {order['number']}"
+    assert notes("L-API-7", "API-001") == [f"GMP consumed: 12.5 u {production}"]
+    assert notes("L-API-8", "API-001") == [f"GMP consumed: 7.5 u {production}"]
+    assert notes("L-EXC-3", "EXC-002") == [f"GMP consumed: 30 u {production}"]
+    assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is False
+    assert notes("L-API-7", "API-001") == [f"GMP consumed: 12.5 u {production}"], "a retry adds no note"
 
 
 def test_consumption_above_what_was_issued_is_refused_and_changes_nothing(tryton, registry) -> None:

@@ -32,7 +32,7 @@ VIEWERS = {"admin", "qa", "supervisor", "process_owner"}
 MASTERDATA_READERS = {"data_steward", "qa", "admin", "process_owner", "planner", "supervisor"}
 EXPECTED: dict[str, str | set[str]] = {
     "auth.login": PUBLIC, "auth.logout": PUBLIC, "auth.change_password": PUBLIC, "auth.account": SIGNED_IN,
-    "home.index": SIGNED_IN,
+    "home.index": SIGNED_IN, "home.favicon": PUBLIC,
     "inbox.inbox": SIGNED_IN, "inbox.task": SIGNED_IN, "inbox.claim": SIGNED_IN, "inbox.unclaim": SIGNED_IN,
     "inbox.complete": SIGNED_IN, "inbox.entry_check": SIGNED_IN,
     "start.start_page": SIGNED_IN, "start.start": SIGNED_IN, "live.marker": SIGNED_IN,

@@ -30,6 +30,6 @@ def list_definitions() -> Any:
 @operation("Start an instance of the latest active version", tags=["instances"], body="StartInstanceRequest",
            response=ref("Instance"), status=201)
 def start_instance(key: str) -> Any:
-    data = body("StartInstanceRequest")
+    data = body()
     row = engine().start_instance(principal(), key, data.get("business_key"), data.get("variables"))
     return jsonio.instance(row), 201

@@ -8,31 +8,29 @@ from flask import Response
 
 from engine.access import RECORD_READERS
 from webapp import jsonio
-from webapp.api import ID_QUERY, PAGING, api, paging, q_int, q_text, q_time
+from webapp.api import api
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
+from webapp.api.queries import Query, moment, paging, query_args, text, whole
 from webapp.api.schemas import ref
 
 READERS = f"The roles {', '.join(sorted(RECORD_READERS))} see every instance"
 PARTICIPANTS = (f"{READERS}; anyone else only an instance he takes part in (started it, claimed, completed "
                 "or signed one of its tasks, or holds an open task of it), otherwise 403 `not_permitted`.")
-TEXT = {"type": "string", "maxLength": 200}
-TIME = {"type": "string", "format": "date-time"}
-FILTERS = [{"name": "key", "schema": TEXT}, {"name": "version", "schema": ID_QUERY},
-           {"name": "status", "schema": TEXT}, {"name": "business_key", "schema": TEXT},
-           {"name": "started_after", "schema": TIME, "description": "inclusive"},
-           {"name": "started_before", "schema": TIME, "description": "exclusive"}, *PAGING]
+
+
+class InstanceFilters(Query):
+    key, version, status, business_key = text(), whole(), text(), text()
+    started_after, started_before = moment(description="inclusive"), moment(description="exclusive")
+    limit, offset = paging()
 
 
 @api.get("/instances")
-@operation("Search instances, newest first", tags=["instances"], response=ref("InstancePage"), query=FILTERS,
+@operation("Search instances, newest first", tags=["instances"], response=ref("InstancePage"),
+           query=InstanceFilters,
            description=f"{READERS}; anyone else sees only the instances he takes part in.")
 def list_instances() -> Any:
-    limit, offset = paging()
-    rows, total = engine().list_instances(reader=principal(),
-        key=q_text("key"), version=q_int("version"), status=q_text("status"),
-        business_key=q_text("business_key"), started_after=q_time("started_after"),
-        started_before=q_time("started_before"), limit=limit, offset=offset)
+    rows, total = engine().list_instances(reader=principal(), **query_args())
     return {"items": [jsonio.instance(r) for r in rows], "total": total}
 
 

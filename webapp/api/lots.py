@@ -9,13 +9,22 @@ from typing import Any
 from engine.states import LotStatus
 from gmp.genealogy import DIRECTIONS
 from gmp.lots import CREATORS
-from webapp.api import api, q_choice, q_text
+from webapp.api import api
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
+from webapp.api.queries import Query, choice, query_args, text
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import json_body
 
 STATUSES = tuple(s.value for s in LotStatus)
+
+
+class LotFilters(Query):
+    material, status = text(), choice(STATUSES, typed=False)
+
+
+class GenealogyQuery(Query):
+    direction = choice(DIRECTIONS, typed=False)
 
 
 @api.post("/lots")
@@ -33,10 +42,9 @@ def create_lot() -> Any:
 @api.get("/lots")
 @operation("Material lots, filtered by material and by status as read now (`expired`: released, past expiry)",
            tags=["lots"], response=listing("Lot"),
-           query=[{"name": "material", "schema": {"type": "string", "maxLength": 200}},
-                  {"name": "status", "schema": {"enum": list(STATUSES)}}])
+           query=LotFilters)
 def list_lots() -> Any:
-    return engine().list_lots(q_text("material"), q_choice("status", STATUSES))
+    return engine().list_lots(**query_args())
 
 
 @api.get("/lots/<lot_id>")
@@ -51,10 +59,10 @@ def get_lot(lot_id: str) -> Any:
 @operation("A lot's genealogy across any number of levels: `backward` (default) what it was made from, "
            "`forward` the batches that used it and what they made (a recall in one call)", tags=["lots"],
            response=ref("Genealogy"),
-           query=[{"name": "direction", "schema": {"enum": list(DIRECTIONS)}}],
+           query=GenealogyQuery,
            description="Nodes are lots and batches; edges point the way material flowed (lot → batch: "
                        "consumed, batch → lot: produced), quantities summed per pair. For the roles that "
                        "read every record and the participants of a batch of the graph (403 "
                        "`not_permitted`); an unknown lot: 404 `lot_not_found`.")
 def get_genealogy(lot_id: str) -> Any:
-    return engine().genealogy(lot_id, q_choice("direction", DIRECTIONS) or "backward", reader=principal())
+    return engine().genealogy(lot_id, query_args().get("direction", "backward"), reader=principal())

@@ -10,15 +10,20 @@ from typing import Any
 
 from engine.masterdata.types import schema_of
 from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
-from webapp.api import api, body, q_time
+from webapp.api import api, body
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
+from webapp.api.queries import Query, moment, query_args
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import iso
 
 TAGS = ["masterdata"]
 RECORD = "/masterdata/types/<key:type_name>/records/<key:key>"
 STEWARD = "data_steward"
+
+
+class EffectiveQuery(Query):
+    at = moment(description="ISO 8601; without a zone, UTC")
 
 
 def type_(row: MasterDataType, with_schema: bool = False) -> dict[str, Any]:
@@ -75,7 +80,7 @@ def list_masterdata_records(type_name: str) -> Any:
                        "`masterdata_invalid` or `masterdata_unknown_reference` has `errors` by JSON pointer.")
 @require_roles(STEWARD)
 def create_masterdata_record(type_name: str) -> Any:
-    data = body("MasterDataRecordRequest")
+    data = body()
     created = engine().masterdata.create_record(principal().actor, type_name, data["key"],
                                                 data.get("title") or data["key"], data["data"])
     return version(created), 201
@@ -95,7 +100,7 @@ def show_masterdata_record(type_name: str, key: str) -> Any:
                        "`masterdata_open_version_exists` while another version is a draft or in review.")
 @require_roles(STEWARD)
 def new_masterdata_draft(type_name: str, key: str) -> Any:
-    data = body("MasterDataDraftRequest")
+    data = body()
     return version(engine().masterdata.new_draft(principal().actor, type_name, key, data.get("data"))), 201
 
 
@@ -111,7 +116,7 @@ def show_masterdata_version(type_name: str, key: str, number: int) -> Any:
            description="409 `masterdata_version_immutable` once the version is in review or later.")
 @require_roles(STEWARD)
 def update_masterdata_draft(type_name: str, key: str, number: int) -> Any:
-    data = body("MasterDataDataRequest")
+    data = body()
     return version(engine().masterdata.update_draft(principal().actor, type_name, key, number, data["data"]))
 
 
@@ -125,11 +130,10 @@ def submit_masterdata_version(type_name: str, key: str, number: int) -> Any:
 
 @api.get(f"{RECORD}/effective")
 @operation("The version in force at a moment (default now)", tags=TAGS, response=ref("MasterDataVersion"),
-           query=[{"name": "at", "schema": {"type": "string", "format": "date-time"},
-                   "description": "ISO 8601; without a zone, UTC"}],
+           query=EffectiveQuery,
            description="404 `masterdata_not_effective` when no version was in force then.")
 def effective_masterdata_version(type_name: str, key: str) -> Any:
-    return version(engine().masterdata.effective_at(type_name, key, q_time("at")))
+    return version(engine().masterdata.effective_at(type_name, key, query_args().get("at")))
 
 
 @api.get(f"{RECORD}/diff/<id:v1>/<id:v2>")
@@ -149,5 +153,5 @@ def diff_masterdata_versions(type_name: str, key: str, v1: int, v2: int) -> Any:
                        "`/3/data/lines/0/material`.")
 @require_roles(STEWARD)
 def import_masterdata() -> Any:
-    data = body("MasterDataImportRequest")
+    data = body()
     return [version(v) for v in engine().masterdata.import_records(principal().actor, data["records"])], 201

@@ -2,18 +2,26 @@
 
 Each view carries its operation (``@operation(...)``); paths and path parameters come from the
 url map, so a route cannot exist without appearing here (a test checks every route is documented).
+Query parameters are a marshmallow schema (``webapp.api.queries``) that apispec's MarshmallowPlugin
+documents and the view loads; request bodies are JSON Schema (``webapp.api.schemas``), documented and
+validated from the same dict.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apispec import APISpec
-from flask import Flask
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, current_app, request
 
 from webapp.api.schemas import SCHEMAS, ref
+from webapp.ratelimits import PASSWORD_ROUTES
+
+if TYPE_CHECKING:
+    from webapp.api.queries import Query
 
 F = TypeVar("F", bound=Callable[..., Any])
 _RULE_ARG = re.compile(r"<(?:(?P<conv>[^:<>]+):)?(?P<name>[^<>]+)>")
@@ -27,13 +35,17 @@ ERROR_STATUSES = {"400": "The request or a filter is invalid (per-field `errors`
                   "409": "The object's state does not allow the action",
                   "413": "The request body is larger than 1 MB",
                   "500": "Unexpected server error"}
+# only on the routes that take a password without a token (``webapp.ratelimits.PASSWORD_ROUTES``)
+RATE_LIMITED = ("429", "Too many failed attempts from this client address (`rate_limited`); retry after "
+                       "`Retry-After` seconds")
 
 
 def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None = None, status: int = 200,
-              body: str | None = None, query: list[dict[str, Any]] | None = None, public: bool = False,
+              body: str | None = None, query: type[Query] | None = None, public: bool = False,
               description: str = "", media_type: str = "application/json") -> Callable[[F], F]:
     """Attach an OpenAPI operation to a view: ``response`` schema for ``status`` (as ``media_type``),
-    request ``body`` schema name, ``query`` parameters; ``public`` operations need no bearer token."""
+    request ``body`` schema name, ``query`` parameters (read with ``query_args()``); ``public`` operations
+    need no bearer token."""
     op: dict[str, Any] = {"summary": summary, "tags": tags,
                           "responses": {str(status): {"description": "Success"}}}
     if description:
@@ -45,7 +57,7 @@ def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None 
         op["requestBody"] = {"required": bool(SCHEMAS[body].get("required")),
                              "content": {"application/json": {"schema": ref(body)}}}
     if query:
-        op["parameters"] = [{"in": "query", "required": False, **q} for q in query]
+        op["parameters"] = [{"in": "query", "schema": query}]
     for code in ERROR_STATUSES:
         if public and code == "403":
             continue
@@ -56,9 +68,16 @@ def operation(summary: str, *, tags: list[str], response: dict[str, Any] | None 
 
     def attach(view: F) -> F:
         view.__openapi__ = op  # type: ignore[attr-defined]
+        view.__openapi_query__ = query  # type: ignore[attr-defined]
+        view.__openapi_body__ = body  # type: ignore[attr-defined]
         return view
 
     return attach
+
+
+def declared(what: str) -> Any:
+    """What the current request's ``@operation`` declares: ``"query"`` (its schema) or ``"body"`` (a name)."""
+    return getattr(current_app.view_functions[request.endpoint or ""], f"__openapi_{what}__")
 
 
 def api_rules(app: Flask, blueprint: str = "api") -> list[Any]:
@@ -70,14 +89,14 @@ def openapi_path(rule: str) -> str:
 
 
 def build_spec(app: Flask) -> dict[str, Any]:
-    spec = APISpec(title="gmpflow API", version="1", openapi_version="3.1.0",
+    spec = APISpec(title="gmpflow API", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()],
                    info={"description": "gmpflow: a BPMN engine for regulated manufacturing. Errors are "
                                         "application/problem+json with a stable `code`."})
     spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
     problem = {"application/problem+json": {"schema": ref("Problem")}}
-    for code, text in ERROR_STATUSES.items():
+    for code, text in (*ERROR_STATUSES.items(), RATE_LIMITED):
         spec.components.response(f"Problem{code}", {"description": text, "content": problem})
     spec.components.response("ProblemDefault", {"description": "An error", "content": problem})
     paths: dict[str, dict[str, Any]] = {}
@@ -87,6 +106,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         if op is None:
             continue
         entry = paths.setdefault(openapi_path(rule.rule), {"operations": {}, "parameters": []})
+        if rule.endpoint in PASSWORD_ROUTES:
+            limited = {RATE_LIMITED[0]: {"$ref": f"#/components/responses/Problem{RATE_LIMITED[0]}"}}
+            op = {**op, "responses": {**op["responses"], **limited}}
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             entry["operations"][method.lower()] = {**op, "operationId": rule.endpoint.split(".", 1)[1]}
         for match in _RULE_ARG.finditer(rule.rule):

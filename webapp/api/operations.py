@@ -6,31 +6,42 @@ from typing import Any
 
 from engine.access import AUDIT_READERS, RECORD_READERS
 from webapp import jsonio
-from webapp.api import ID_QUERY, PAGING, api, body, paging, q_bool, q_int, q_text, q_time
+from webapp.api import api, body
 from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
+from webapp.api.queries import Flag, Query, moment, paging, query_args, text, whole
 from webapp.api.schemas import listing, ref
 
-TEXT = {"type": "string", "maxLength": 200}
-TIME = {"type": "string", "format": "date-time"}
+
+class IncidentFilters(Query):
+    open = Flag(load_default=True, metadata={"description": "only unresolved incidents (default true)"})
+
+
+class AuditFilters(Query):
+    object_type, object_id, actor, action = text(50), text(100), text(100), text(100)
+    after, before = moment(description="inclusive"), moment(description="exclusive")
+    limit, offset = paging()
+
+
+class SignatureFilters(Query):
+    instance_id = whole()
 
 
 @api.post("/messages")
 @operation("Deliver a message to the instance waiting for it (or keep it until ttl_seconds)",
            tags=["messages"], body="MessageRequest", response=ref("MessageResult"))
 def send_message() -> Any:
-    data = body("MessageRequest")
+    data = body()
     return engine().correlate(principal(), data["name"], data.get("correlation_keys"),
                               data.get("payload"), data.get("ttl_seconds"))
 
 
 @api.get("/incidents")
 @operation("Incidents, newest first", tags=["incidents"], response=listing("Incident"),
-           query=[{"name": "open", "schema": {"type": "boolean", "default": True},
-                   "description": "only unresolved incidents (default true)"}])
+           query=IncidentFilters)
 @require_roles(*sorted(RECORD_READERS))
 def list_incidents() -> Any:
-    return [jsonio.incident(i) for i in engine().list_incidents(open_only=q_bool("open", True))]
+    return [jsonio.incident(i) for i in engine().list_incidents(open_only=query_args()["open"])]
 
 
 @api.post("/incidents/<id:incident_id>/retry")
@@ -38,25 +49,16 @@ def list_incidents() -> Any:
            body="ReasonRequest", response=ref("Incident"))
 @require_roles("admin")
 def retry_incident(incident_id: int) -> Any:
-    data = body("ReasonRequest")
+    data = body()
     return jsonio.incident(engine().retry_incident(principal().actor, incident_id, data["reason"]))
 
 
 @api.get("/audit")
-@operation("Audit events in chain order", tags=["audit"], response=listing("AuditEvent"), query=[
-    {"name": "object_type", "schema": {"type": "string", "maxLength": 50}},
-    {"name": "object_id", "schema": {"type": "string", "maxLength": 100}},
-    {"name": "actor", "schema": {"type": "string", "maxLength": 100}},
-    {"name": "action", "schema": {"type": "string", "maxLength": 100}},
-    {"name": "after", "schema": TIME, "description": "inclusive"},
-    {"name": "before", "schema": TIME, "description": "exclusive"}, *PAGING])
+@operation("Audit events in chain order", tags=["audit"], response=listing("AuditEvent"),
+           query=AuditFilters)
 @require_roles(*sorted(AUDIT_READERS))
 def list_audit() -> Any:
-    limit, offset = paging()
-    events = engine().audit_events(object_type=q_text("object_type", 50), object_id=q_text("object_id", 100),
-                                   actor=q_text("actor", 100), action=q_text("action", 100),
-                                   after=q_time("after"), before=q_time("before"), limit=limit, offset=offset)
-    return [jsonio.audit_event(e) for e in events]
+    return [jsonio.audit_event(e) for e in engine().audit_events(**query_args())]
 
 
 @api.get("/audit/verify")
@@ -76,9 +78,9 @@ def verify_audit() -> Any:
 @api.get("/signatures")
 @operation("Electronic signatures with their manifestation (printed name, UTC date-time with zone, meaning), "
            "oldest first", tags=["signatures"], response=listing("Signature"),
-           query=[{"name": "instance_id", "schema": ID_QUERY}],
+           query=SignatureFilters,
            description=f"The roles {', '.join(sorted(RECORD_READERS))} read every signature; a participant "
                        "of an instance reads its signatures with `instance_id`; anyone else: 403 "
                        "`not_permitted`.")
 def list_signatures() -> Any:
-    return engine().list_signatures(instance_id=q_int("instance_id"), reader=principal())
+    return engine().list_signatures(**query_args(), reader=principal())

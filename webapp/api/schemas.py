@@ -67,7 +67,14 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "MasterDataImportRequest": obj({"records": {"type": "array", "minItems": 1, "maxItems": 5000, "items": {
         "description": "{type, key, title, data}; each is checked by the engine, errors by JSON pointer"}}}),
     "MessageRequest": obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
-                           "correlation_keys": OBJECT, "payload": OBJECT,
+                           # matched against a business key or a scalar variable: a value of another
+                           # kind, or a key without a name, could never match (engine.runtime.messages)
+                           "correlation_keys": {"type": "object",
+                                                "additionalProperties": {"type": ["string", "number",
+                                                                                  "boolean"]},
+                                                "propertyNames": {"minLength": 1, "maxLength": 200,
+                                                                  "pattern": r"\S"}},
+                           "payload": OBJECT,
                            "ttl_seconds": {"type": ["integer", "null"], "minimum": 0, "maximum": 31_536_000}},
                           required=["name"]),
     "NewLotRequest": obj({"lot_id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"},
@@ -110,7 +117,15 @@ RESPONSES: dict[str, dict[str, Any]] = {
                  "created_at": TIME, "completed_at": TIME_OR_NULL, "completed_by": TEXT_OR_NULL,
                  "data": {"type": ["object", "null"]},
                  "signatures": {**listing("Signature"), "description": "manifestations of the signatures on "
-                                                                       "this task"}}),
+                                                                       "this task"},
+                 "signed_record": {"type": ["object", "null"], "properties": {
+                     "kind": {"type": "string"}, "key": {"type": "string"}, "sha256": {"type": "string"}},
+                     "description": "GET /tasks/{id} of an open task whose signature covers a record (e.g. "
+                                    "a batch's review and disposition): the record's kind, key and the "
+                                    "`sha256` to send back as `signature.record_sha256`; else null"}},
+                required=["id", "instance_id", "element_id", "name", "lane", "candidate_roles", "assignee",
+                          "form_id", "instructions", "signature_meaning", "state", "due_at", "created_at",
+                          "completed_at", "completed_by", "data", "signatures"]),
     "Job": obj({"id": ID, "kind": {"type": "string"}, "element_id": TEXT_OR_NULL, "operation": TEXT_OR_NULL,
                 "state": {"type": "string"}, "due_at": TIME, "attempts": {"type": "integer"},
                 "max_attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL}),

@@ -7,17 +7,19 @@ from typing import Any
 from engine.runtime.tasks import Task
 from engine.states import TaskState
 from webapp import jsonio
-from webapp.api import ID_QUERY, api, body, q_bool, q_choice, q_int, q_text
+from webapp.api import api, body
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
+from webapp.api.queries import Flag, Query, choice, query_args, text, whole
 from webapp.api.schemas import listing, ref
 
 STATES = ("open", "claimed", "completed", "cancelled")
-FILTERS = [{"name": "state", "schema": {"type": "string", "enum": list(STATES)},
-            "description": "default: open and claimed"},
-           {"name": "mine", "schema": {"type": "boolean"}, "description": "only tasks claimed by me"},
-           {"name": "role", "schema": {"type": "string", "maxLength": 100}},
-           {"name": "instance_id", "schema": ID_QUERY}]
+
+
+class TaskFilters(Query):
+    state = choice(STATES, description="default: open and claimed")
+    mine = Flag(metadata={"description": "only tasks claimed by me"})
+    role, instance_id = text(100), whole()
 
 
 def _shown(*rows: Task) -> list[dict[str, Any]]:
@@ -29,17 +31,19 @@ def _shown(*rows: Task) -> list[dict[str, Any]]:
 
 @api.get("/tasks")
 @operation("Tasks I may work on (admins see all), mine first, then by due date", tags=["tasks"],
-           response=listing("Task"), query=FILTERS)
+           response=listing("Task"), query=TaskFilters)
 def list_tasks() -> Any:
-    rows = engine().list_tasks(principal(), state=q_choice("state", STATES), mine=q_bool("mine"),
-                               role=q_text("role", 100), instance_id=q_int("instance_id"))
+    rows = engine().list_tasks(principal(), **query_args())
     return _shown(*rows)
 
 
 @api.get("/tasks/<id:task_id>")
 @operation("One task", tags=["tasks"], response=ref("Task"))
 def get_task(task_id: int) -> Any:
-    return _shown(engine().get_task(principal(), task_id))[0]
+    shown = _shown(engine().get_task(principal(), task_id))[0]
+    if shown["signature_meaning"] and shown["state"] in ("open", "claimed"):  # what its signature covers
+        shown["signed_record"] = engine().task_view(principal(), task_id)["signed_record"]
+    return shown
 
 
 @api.post("/tasks/<id:task_id>/claim")
@@ -71,5 +75,5 @@ def unclaim_task(task_id: int) -> Any:
                        "nothing is stored or counted. A task of a record locked by its disposition answers "
                        "409 `record_locked`.")
 def complete_task(task_id: int) -> Any:
-    data = body("CompleteTaskRequest")
+    data = body()
     return _shown(engine().complete_task(principal(), task_id, data.get("data"), data.get("signature")))[0]

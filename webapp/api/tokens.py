@@ -18,6 +18,6 @@ from webapp.jsonio import iso
                        "`password_change_required`: change it with POST /password first. The token expires "
                        "after `GMPFLOW_TOKEN_HOURS` (default 8) and ends at a password change or reset.")
 def issue() -> Any:
-    data = body("TokenRequest")
+    data = body()
     token, expires_at = issue_token(data["username"], data["password"])
     return {"token": token, "expires_at": iso(expires_at)}

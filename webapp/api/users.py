@@ -36,13 +36,13 @@ def list_users() -> Any:
                        "breaks the policy (at least 8 characters, not the username, none of the last 5) "
                        "answers 400 (`password_too_short`, `password_is_username`, `password_reused`).")
 def change_password() -> Any:
-    data = body("ChangePasswordRequest")
+    data = body()
     engine().change_password(data["username"], data["old_password"], data["new_password"])
     return Response(status=204)
 
 
 def _reason() -> str:
-    return str(body("ReasonRequest")["reason"])
+    return str(body()["reason"])
 
 
 @api.post("/users/<username>/reset-password")
@@ -84,7 +84,7 @@ def activate_user(username: str) -> Any:
            description=REASON)
 @require_roles("admin")
 def grant_role(username: str) -> Any:
-    data = body("RoleRequest")
+    data = body()
     return jsonio.user(engine().grant_role(principal().actor, username, data["role"], data["reason"]))
 
 
@@ -109,6 +109,6 @@ def list_roles() -> Any:
                        "`role_name_invalid`); an existing name answers 409 `role_exists`. " + REASON)
 @require_roles("admin")
 def add_role() -> Any:
-    data = body("NewRoleRequest")
+    data = body()
     role = engine().add_role(principal().actor, data["name"], data.get("description", ""), data["reason"])
     return jsonio.role(role), 201

@@ -16,7 +16,7 @@ from engine.errors import ValidationFailed
 from engine.states import InstanceStatus
 from gmp import batch_exceptions
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
-from gmp.processes.sop_execution.test_sop_execution import run_batch
+from gmp.processes.sop_execution.test_sop_execution import GRANULATE, run_batch
 from tests.batch_support import Plant
 from tests.conftest import ADMIN, ROOT
 
@@ -37,7 +37,7 @@ def deploy_release_with_new_rule(plant: Plant, folder: Path) -> None:
     dmn = folder / "release_exceptions.dmn"
     inputs = "\n".join(f'        <inputEntry id="r_new_{fact}">'
                        f'<text>{"&gt; 0" if fact == "corrections" else "-"}</text></inputEntry>'
-                       for fact in batch_exceptions.FACTS)
+                       for fact in [*batch_exceptions.FACTS, *batch_exceptions.FLAGGED])
     dmn.write_text(dmn.read_text().replace("    </decisionTable>", NEW_RULE.format(inputs=inputs)))
     deployment, _ = plant.engine.deploy(ADMIN, [folder])
     assert deployment.version == 2 and deployment.status == "active"
@@ -102,3 +102,59 @@ def test_a_closed_deviation_no_longer_blocks_and_the_batch_is_released(plant: Pl
     plant.complete("quinn", release, "decide",
                    {"disposition": "released", "decision_reason": "closed"}, "Released")
     assert plant.status(release) == InstanceStatus.COMPLETED
+
+
+def test_a_resumed_hold_and_a_deviation_closed_with_its_capa_open_are_exceptions_the_models_flag(
+        plant: Plant) -> None:
+    """Overrides and open CAPA are flagged by the models (``exception.fact`` on qa_hold_decision and
+    close_deviation) and judged by the DMN (rules r_override, r_open_capa): major, QA may still release."""
+    plant.start_batch()
+    plant.perform("olivia", "B-1", 1, {"weight": 0.5},
+                  materials=[{"material": "MAT-PARACETAMOL", "lot": "L-PARA-7", "quantity": 0.5,
+                              "unit": "kg"}])
+    step2 = plant.perform("olivia", "B-1", 2, {**GRANULATE, "moisture": 3.5}, equipment="EQ-GRAN-01",
+                          materials=[{"material": "MAT-LACTOSE", "lot": "L-LAC-3", "quantity": 0.15,
+                                      "unit": "kg"}])
+    plant.complete("olivia", step2, "confirm_value", {"out_of_limit_action": "confirm",
+                                                     "deviation_description": "far too wet",
+                                                     "immediate_action": "granulator stopped"}, "Performed")
+    plant.complete("sam", step2, "assess_deviation", {"classification": "major",
+                                                     "assessment_decision": "hold",
+                                                     "assessment_comment": "QA to decide"}, "Reviewed")
+    assert plant.engine.batch_record("B-1")["facts"]["overrides"] == 0  # held, not yet resumed
+    plant.complete("quinn", step2, "qa_hold_decision",
+                   {"hold_decision": "resume", "hold_reason": "dried, retested"}, "Approved")
+    plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
+    plant.perform("oscar", "B-1", 3, {"blend time": 10})
+    plant.complete("olivia", plant.instance("sop_execution", "B-1"), "record_yield",
+                   {"produced_quantity": 990}, "Performed")
+    release = plant.instance("batch_release", "B-1")
+    [override] = [e for e in plant.engine.batch_record("B-1")["exceptions"] if e["kind"] == "override"]
+    assert (override["step"], override["severity"], override["rule"], override["by"]) == (
+        2, "major", "r_override", "quinn")
+    assert "the held batch was resumed: dried, retested" in override["text"]
+    assert "Quinn Example" in override["text"]
+
+    plant.complete("rita", release, "review_record", REVIEWED, "Reviewed")
+    plant.complete("rita", release, "review_audit_trail", AUDITED, "Reviewed")
+    plant.complete("rita", release, "close_deviation", {**CLOSE, "capa_status": "open"}, "Approved")
+    record = plant.engine.batch_record("B-1")
+    assert record["facts"]["open_capas"] == 1
+    assert record["deviations"][0]["closure"]["capa_status"] == "open"
+    [capa] = [e for e in record["exceptions"] if e["kind"] == "open_capa"]
+    assert (capa["severity"], capa["blocking"], capa["rule"]) == ("major", False, "r_open_capa")
+    assert "deviation DEV-B-1/00002 was closed while its CAPA CAPA-2026-014 is still open" in capa["text"]
+    plant.complete("rita", release, "decide", {"disposition": "released", "decision_reason": "CAPA tracked"},
+                   "Released")
+    assert plant.status(release) == InstanceStatus.COMPLETED
+
+
+def test_a_deviation_closed_with_its_capa_done_is_no_open_capa(plant: Plant) -> None:
+    run_batch(plant)
+    release = plant.instance("batch_release", "B-1")
+    plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
+    plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
+    plant.complete("quinn", release, "close_deviation", {**CLOSE, "capa_status": "done"}, "Approved")
+    record = plant.engine.batch_record("B-1")
+    assert (record["facts"]["open_capas"], record["facts"]["overrides"]) == (0, 0)
+    assert not [e for e in record["exceptions"] if e["kind"] in ("open_capa", "override")]

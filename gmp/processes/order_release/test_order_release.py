@@ -33,6 +33,7 @@ from engine.services import Gmpflow
 from engine.states import InstanceStatus
 from engine.store import Database
 from engine.store.models import Message
+from gmp import batch_flags
 from tests.b2mml_schema import assert_valid
 from tests.conftest import ADMIN
 from tests.scenario_support import ScenarioEngine
@@ -298,6 +299,14 @@ def test_uncalibrated_equipment_is_an_exception_the_planner_overrides_with_a_sig
     assert [s["meaning"] for s in flow.list_signatures(instance_id)] == ["Approved", "Released"]
     assert len(schedules_of(mes, order["number"])) == 1
     assert tryton.read_order(order["id"])["state"] == "running"
+    # the model flags the signed override (exception.fact): the batch's review by exception shows it
+    with flow.current.db.read() as session:
+        assert batch_flags.order_instance_ids(session, order["number"]) == [instance_id]
+        flagged = batch_flags.flagged(session, flow.current.runtime, [instance_id], {})
+    [override] = flagged["overrides"]
+    assert (override["by"], override["task"], override["step"]) == ("paula", "sign_override", None)
+    assert ("the order was released although its checks failed: calibration is done before compression "
+            "starts") in override["text"]
 
 
 def test_an_expired_qualification_is_fixed_in_master_data_and_the_order_checked_again(

@@ -13,7 +13,14 @@
     const el = document.getElementById(id);
     if (!el) return;
     if (!xml) { el.textContent = 'No version in force: everything is new.'; el.dataset.rendered = 'none'; return; }
-    window.GmpflowViewer.showDiagram(el, xml, markers(kinds)).then(() => {
+    window.GmpflowViewer.showDiagram(el, xml, {}).then((viewer) => {
+      // a changed id need not be drawn (the lane set, the process inside a pool, a form field): mark
+      // what the diagram shows, or a new process's first version could not be shown at all
+      const registry = viewer.get('elementRegistry');
+      const canvas = viewer.get('canvas');
+      for (const [elementId, cls] of Object.entries(markers(kinds))) {
+        if (registry.get(elementId)) canvas.addMarker(elementId, cls);
+      }
       el.dataset.rendered = 'true';
     }).catch((error) => {
       el.classList.add('diagram-missing');

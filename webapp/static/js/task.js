@@ -45,8 +45,16 @@
     // (undeclared_field), as it refuses every key the form does not let a person set
     for (const [key, field] of Object.entries(fieldsByKey())) {
       if (field.type === 'expression' || field.readonly || field.disabled) delete data[key];
+      // form-js draws an optional list with one blank row: a row left wholly blank was never entered,
+      // and sending it would refuse the form for a row nobody wrote (its required cells are empty)
+      if (field.type === 'dynamiclist' && Array.isArray(data[key])) data[key] = data[key].filter(hasEntry);
     }
     return data;
+  }
+
+  function hasEntry(row) {
+    return Object.values(row || {}).some((v) => v !== null && v !== undefined && v !== '' &&
+      !(Array.isArray(v) && !v.length));
   }
 
   function cellText(value) {

@@ -1,0 +1,51 @@
+"""Rate limits (Flask-Limiter) on the routes that take a password without a session or token: the API's
+``POST /tokens`` and ``POST /password``, the web login and password-change forms.
+
+Account lockout (``GMPFLOW_LOCKOUT_ATTEMPTS``) stops guessing one account's password; this limit stops one
+client from trying passwords across many accounts. Each of these routes allows
+``GMPFLOW_PASSWORD_RATE_LIMIT`` (default ``100 per minute``) failed attempts (4xx answers) per client
+address; the next answers 429 ``rate_limited`` with ``Retry-After`` until the window ends, whatever the
+credentials. A success does not count, so a shift signing in at one terminal is not throttled. Counters
+live in memory (one process) unless ``GMPFLOW_RATE_LIMIT_STORAGE_URI`` names a shared store (e.g.
+``redis://host:6379``, for several gunicorn workers or hosts). Behind a reverse proxy, let the app see the
+client's address (werkzeug's ``ProxyFix``), or every client shares the proxy's counter.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, cast
+
+from flask import Flask, Response
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from webapp.problems import problem
+
+PASSWORD_ROUTES = ("api.issue", "api.change_password", "auth.login", "auth.change_password")
+DEFAULT_PASSWORD_RATE_LIMIT = "100 per minute"
+
+
+def settings() -> dict[str, Any]:
+    """The limit and the counters' store, from the environment (overridable in ``create_app``'s config)."""
+    return {"GMPFLOW_PASSWORD_RATE_LIMIT": os.environ.get("GMPFLOW_PASSWORD_RATE_LIMIT")
+            or DEFAULT_PASSWORD_RATE_LIMIT,
+            "RATELIMIT_STORAGE_URI": os.environ.get("GMPFLOW_RATE_LIMIT_STORAGE_URI") or "memory://"}
+
+
+def init_app(app: Flask) -> Limiter:
+    """One limiter per app (its own counters), wrapped around the password routes' POST."""
+    limiter = Limiter(get_remote_address, app=app)
+    refused = limiter.limit(app.config["GMPFLOW_PASSWORD_RATE_LIMIT"], methods=["POST"],
+                            deduct_when=lambda response: 400 <= response.status_code < 500)
+    for endpoint in PASSWORD_ROUTES:
+        app.view_functions[endpoint] = cast(Any, refused(app.view_functions[endpoint]))
+    app.register_error_handler(RateLimitExceeded, _too_many)
+    app.extensions["gmpflow.limiter"] = limiter
+    return limiter
+
+
+def _too_many(error: RateLimitExceeded) -> Response:
+    seconds = error.limit.limit.get_expiry()
+    return problem(429, "rate_limited", f"Too many failed attempts from this address ({error.limit.limit}); "
+                   f"try again in at most {seconds} seconds.", headers={"Retry-After": str(seconds)})
