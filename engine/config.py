@@ -56,6 +56,10 @@ SETTINGS = (
     Setting("GMPFLOW_SESSION_COOKIE_SECURE", "1", "'0': the session cookie is sent over plain HTTP too",
             "webapp.guard"),
     Setting("GMPFLOW_SESSION_IDLE_MINUTES", "15", "a browser session's idle timeout", "webapp.guard"),
+    Setting("GMPFLOW_PASSWORD_RATE_LIMIT", "100 per minute",
+            "failed password attempts (4xx answers) per client address", "webapp.ratelimits"),
+    Setting("GMPFLOW_RATE_LIMIT_STORAGE_URI", "memory://", "a store the processes share for the rate limits",
+            "webapp.ratelimits"),
     Setting("GMPFLOW_ARCHIVE_DIR", "instance/archive", "where released batch records are archived",
             "gmp.batch_record"),
 )
