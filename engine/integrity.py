@@ -59,6 +59,7 @@ TASK_SEALED = ("instance_id", "task_guid", "element_id", "lane", "candidate_role
 DEPLOYMENT_SEALED = ("key", "version", "status", "content_hash", "created_by", "approved_by_instance_id",
                      "activated_via")  # how it went live: change-control activation trusts it
 USER_SEALED = ("username", "full_name", "active", "password_hash")
+HISTORY_SEALED = ("instance_id", "recorded_at")  # + the tasks text
 
 
 class AuditKey:
@@ -123,6 +124,13 @@ class AuditKey:
         mac = self._start()
         mac.update(_header("process_instance", values, INSTANCE_SEALED).encode("utf-8"))
         mac.update(state.encode("utf-8"))
+        return mac.hexdigest()  # type: ignore[no-any-return]
+
+    def history_mac(self, values: Any, tasks: str) -> str:
+        """A ``task_history`` row: the finished tasks that left an instance's live tree in one step."""
+        mac = self._start()
+        mac.update(_header("task_history", values, HISTORY_SEALED).encode("utf-8"))
+        mac.update(tasks.encode("utf-8"))
         return mac.hexdigest()  # type: ignore[no-any-return]
 
     def task_mac(self, values: Any) -> str:

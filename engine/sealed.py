@@ -1,11 +1,12 @@
 """Sealed rows: the row MACs (``engine.integrity``) of the rows Part 11 records depend on, rechecked.
 
-Instance state and status, task data and assignment, role grants, deployment status and approval, users'
-printed names and active flags change only through the engine's writers, which seal each row they write
-with a MAC keyed outside the database. ``verify_rows`` recomputes every MAC (and each deployment's content
-hash over its files) and names the table and id of the first row changed outside gmpflow. Rows that
-existed before the key are sealed once, as found, when it is introduced (``seal_unsealed``; the
-``audit.keyed`` event counts them). A row deleted outside gmpflow is found by the checks that follow it
+Instance state and status, the finished tasks that left an instance's live tree, task data and
+assignment, role grants, deployment status and approval, users' printed names and active flags change
+only through the engine's writers, which seal each row they write with a MAC keyed outside the database.
+``verify_rows`` recomputes every MAC (and each deployment's content hash over its files) and names the
+table and id of the first row changed outside gmpflow. Rows that existed before the key are sealed once,
+as found, when it is introduced (``seal_unsealed``; the ``audit.keyed`` event counts them). A row deleted
+outside gmpflow is found by the checks that follow it
 from the trail (signatures, anchors), not here.
 """
 
@@ -63,7 +64,7 @@ def verify_rows(session: Session, tables: list[SealedTable] | None = None) -> tu
     key: AuditKey = session.info["audit_key"]
     db = dbapi(session)
     checked = 0
-    for check in (_instances, _tasks, _grants, _deployments, _users):
+    for check in (_instances, _history, _tasks, _grants, _deployments, _users):
         for problem in check(db, key):
             if problem is not None:
                 return checked, problem
@@ -87,6 +88,14 @@ def _instances(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
                   "initiator": initiator}
         yield None if mac == key.instance_mac(values, state) else RowProblem("process_instance", str(id_),
                                                                              _CHANGED)
+
+
+def _history(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
+    for id_, instance_id, recorded_at, tasks, mac in db.execute(
+            "SELECT id, instance_id, recorded_at, tasks, row_mac FROM task_history ORDER BY id"):
+        values = {"instance_id": instance_id, "recorded_at": db.read_time(recorded_at)}
+        yield None if mac == key.history_mac(values, tasks) else RowProblem("task_history", str(id_),
+                                                                            _CHANGED)
 
 
 def _tasks(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:

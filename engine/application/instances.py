@@ -11,21 +11,13 @@ from sqlalchemy import func, select
 from engine import access, authority, records, screens, signatures
 from engine.application.base import EngineCore
 from engine.audit import Actor
-from engine.dmn.task import USED as DECISION_USED
 from engine.identity import Principal
 from engine.runtime import lifecycle, rows, tasks
+from engine.runtime.completed_steps import completed_steps
 from engine.runtime.instances import variables_of
 from engine.runtime.rows import InstanceRow
+from engine.store.dbapi import dbapi
 from engine.store.models import Deployment, HumanTask, Incident, Job, ProcessInstance
-
-
-def _history(workflow: Any) -> list[dict[str, Any]]:
-    """The engine's completed BPMN steps (``completed_at`` as a POSIX timestamp); a business rule task's
-    step names the decision it used (``engine.dmn.task``: key, and a shared decision's version)."""
-    return [{"element_id": t.task_spec.bpmn_id, "name": t.task_spec.bpmn_name or t.task_spec.bpmn_id,
-             "type": t.task_spec.__class__.__name__, "completed_at": t.last_state_change,
-             **({"decision": t.internal_data[DECISION_USED]} if DECISION_USED in t.internal_data else {})}
-            for t in workflow.get_tasks(state=64) if getattr(t.task_spec, "bpmn_id", None)]
 
 
 class InstanceServices(EngineCore):
@@ -85,8 +77,9 @@ class InstanceServices(EngineCore):
             incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
         with self.db.query() as db:
             signed = signatures.manifestations(db, instance_id)
+            history = completed_steps(db, instance_id, live.workflow)
         return {"instance": live.row, "variables": variables_of(live.workflow),
-                "history": _history(live.workflow), "tasks": list(task_rows), "jobs": list(jobs),
+                "history": history, "tasks": list(task_rows), "jobs": list(jobs),
                 "incidents": list(incidents), "signatures": signed}
 
     def instance_status(self, instance_id: int, reader: Principal | None = None) -> InstanceRow:
@@ -102,7 +95,8 @@ class InstanceServices(EngineCore):
         with the instance's audit trail)."""
         with self.db.read() as session:
             live = self.runtime.read(session, instance_id)
-            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+            history = completed_steps(dbapi(session), instance_id, live.workflow)
+            record = records.build(session, live.row, history, self.clock.now())
         detail = self.instance_detail(instance_id)
         return {**detail, "diagram": screens.diagram_xml(live.parsed), "markers": screens.markers(detail),
                 "record": record}
@@ -117,7 +111,8 @@ class InstanceServices(EngineCore):
         with self.db.read() as session:
             access.check_instances(session, reader, [instance_id], "the record of this instance")
             live = self.runtime.read(session, instance_id)
-            record = records.build(session, live.row, _history(live.workflow), self.clock.now())
+            history = completed_steps(dbapi(session), instance_id, live.workflow)
+            record = records.build(session, live.row, history, self.clock.now())
         if fmt == "html":
             return records.to_html(record)
         if fmt == "pdf":

@@ -114,7 +114,8 @@ class InstanceRuntime:
             return live
         parsed = self.parsed(uow, row.deployment_id)
         state = rows.instance_state(uow.db, row.id)  # only a cache miss reads the state
-        workflow = spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+        workflow = spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine,
+                                    row.serializer_version)
         return Live(row, workflow, parsed, indexed=derive(workflow))
 
     def _remember(self, live: Live) -> None:
@@ -133,8 +134,8 @@ class InstanceRuntime:
         row = rows.load_instance(db, instance_id)
         parsed = self.specs.get_by_id(session, row.deployment_id)
         state = rows.instance_state(db, instance_id)
-        return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine),
-                    parsed)
+        return Live(row, spiff.load_state(state, parsed.spec, parsed.subprocess_specs, self.script_engine,
+                                          row.serializer_version), parsed)
 
     def get_row(self, session: Session, instance_id: int, *, lock: bool = False) -> ProcessInstance:
         """The ORM row, for the admin's status changes (suspend, terminate, incidents); steps use ``rows``."""
@@ -172,6 +173,9 @@ class InstanceRuntime:
             if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
                 audit.record(uow, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
                              at=now, before={"status": status}, after={"status": live.row.status})
+        removed = spiff.prune_history(live.workflow)  # the step's cost stays that of the live tree
+        if removed is not None:
+            rows.insert_history(uow.db, live.row.id, now, removed, uow.audit_key)
         live.row.serializer_version = spiff.SERIALIZER_VERSION
         live.row.updated_at = now
         rows.update_instance(uow.db, live.row, spiff.dump_state(live.workflow), uow.audit_key)

@@ -125,6 +125,21 @@ def update_instance(db: DbApi, row: InstanceRow, state: str, key: AuditKey) -> N
     row.lock_version += 1
 
 
+def insert_history(db: DbApi, instance_id: int, recorded_at: datetime, tasks: str, key: AuditKey) -> None:
+    """Keep the finished tasks a step removed from the live tree (``engine.spiff.state.prune_history``)."""
+    values = {"instance_id": instance_id, "recorded_at": recorded_at}
+    db.execute("INSERT INTO task_history (instance_id, recorded_at, tasks, row_mac) "
+               "VALUES (:instance_id, :recorded_at, :tasks, :mac)",
+               {"instance_id": instance_id, "recorded_at": db.time(recorded_at), "tasks": tasks,
+                "mac": key.history_mac(values, tasks)})
+
+
+def task_history(db: DbApi, instance_id: int) -> list[str]:
+    """The instance's removed tasks, oldest first, as JSON texts (see ``insert_history``)."""
+    return [row[0] for row in db.execute("SELECT tasks FROM task_history WHERE instance_id = :id ORDER BY id",
+                                         {"id": instance_id})]
+
+
 # -- human tasks ------------------------------------------------------------------------------------------
 
 

@@ -6,11 +6,15 @@ What lives here and why:
 - a serializer that stores the workflow *without* its spec: specs are parsed once per deployment and
   cached; the state is restored onto the cached spec objects.
 - the task-iteration depth guard: 3.2.0 stops finding tasks past depth 1000 without an error.
+- the state's format version (``SERIALIZER_VERSION``, stored in ``process_instance.serializer_version``) and
+  one named migration per version step (``MIGRATIONS``), applied when a state is read.
+- ``prune_history``: finished history leaves the live tree before each write (``engine.spiff.history``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +32,9 @@ from SpiffWorkflow.util import task as task_util
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
 from engine.dmn.task import BusinessRuleTask, BusinessRuleTaskConverter
+from engine.errors import GmpflowError
 from engine.runtime import event_subprocesses
+from engine.spiff import history
 
 # Every loop iteration deepens SpiffWorkflow's task tree; its iterators silently stop at depth 1000,
 # after which ready tasks are no longer found. Engine steps use the default, so raise the default.
@@ -87,7 +93,7 @@ def tasks_to_dict(tasks: dict[UUID, Any], registry: Any) -> dict[str, Any]:
             delta = {"updates": updated(parent.data, task.data), "deletions": deleted(parent.data, task.data)}
         result[ids[key]] = {
             "id": ids[key],
-            "parent": None if parent is None else ids[task._parent],
+            "parent": None if parent is None else ids.get(task._parent) or str(task._parent),
             "children": [ids.get(child) or str(child) for child in task._children],
             "last_state_change": task.last_state_change,
             "state": task.state,
@@ -159,8 +165,38 @@ def _configure() -> BpmnWorkflowSerializer:
 
 
 SERIALIZER = _configure()
-SERIALIZER_VERSION = f"spiff-{SERIALIZER.VERSION}"
+if SERIALIZER.VERSION != "1.5":  # the task format below is 1.5's; a new SpiffWorkflow needs a migration step
+    raise ImportError(f"SpiffWorkflow's serializer {SERIALIZER.VERSION} is not the pinned 1.5")
 _ENCODER = SERIALIZER._encoder_cls(separators=(",", ":"))  # stateless between calls: one for every dump
+
+# The format of the stored state. "spiff-1.5": SpiffWorkflow 1.5's workflow dict without its spec, the whole
+# task tree. "gmpflow-2": the same dict, finished history pruned from the tree (kept in ``task_history``).
+SERIALIZER_VERSION = "gmpflow-2"
+
+
+def spiff_1_5_to_gmpflow_2(dct: dict[str, Any]) -> dict[str, Any]:
+    """A whole tree is a pruned tree from which nothing was pruned yet: the instance's next step prunes it
+    and keeps what leaves as records, like any other step's."""
+    return dct
+
+
+# version read -> (the version it becomes, the migration): applied in order until SERIALIZER_VERSION
+MIGRATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "spiff-1.5": ("gmpflow-2", spiff_1_5_to_gmpflow_2),
+}
+
+
+def migrate(dct: dict[str, Any], version: str) -> dict[str, Any]:
+    """The state dict in the current format. Raises GmpflowError for a version this engine does not know
+    (written by a newer engine, or damaged): never guess at a format."""
+    while version != SERIALIZER_VERSION:
+        if version not in MIGRATIONS:
+            known = ", ".join([*MIGRATIONS, SERIALIZER_VERSION])
+            raise GmpflowError(f"The instance's state has the format '{version}', which this version of "
+                               f"gmpflow cannot read (it reads {known}).", code="state_version_unknown")
+        version, step = MIGRATIONS[version]
+        dct = step(dct)
+    return dct
 
 
 def dump_state(workflow: BpmnWorkflow) -> str:
@@ -173,12 +209,37 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         registry._encoder_mode = False
 
 
-def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> BpmnWorkflow:
-    """Restore a workflow from ``dump_state`` output onto cached specs, with the script engine reattached."""
-    dct = json.loads(text, cls=SERIALIZER.json_decoder_cls)
+def load_state(text: str, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any,
+               version: str = SERIALIZER_VERSION) -> BpmnWorkflow:
+    """Restore a workflow from ``dump_state`` output (of format ``version``, migrated) onto cached specs,
+    with the script engine reattached."""
+    dct = migrate(json.loads(text, cls=SERIALIZER.json_decoder_cls), version)
     workflow = SERIALIZER.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
     workflow.script_engine = script_engine
     return workflow
+
+
+# Prune once the tree holds more tasks than this: a model's own run stays whole (the approval's tree peaks
+# at 10 tasks, the test models' at 15), and a loop's tree stays below this plus one iteration, pruned every
+# few dozen iterations in one record rather than a few tasks and a record at every step.
+PRUNE_ABOVE = 100
+
+
+def prune_history(workflow: BpmnWorkflow, above: int = PRUNE_ABOVE) -> str | None:
+    """Remove the finished history from the workflow (``engine.spiff.history``) when its trees hold more than
+    ``above`` tasks; the removed tasks as JSON text, each in the state's own task format under its old
+    parent, grouped by workflow (``history.prune``); None when nothing left."""
+    if len(workflow.tasks) + sum(len(sub.tasks) for sub in workflow.subprocesses.values()) <= above:
+        return None
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True
+    try:
+        removed = history.prune(workflow, lambda tasks: tasks_to_dict(tasks, registry))
+        if not removed:
+            return None
+        return _ENCODER.encode(removed)
+    finally:
+        registry._encoder_mode = False
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

@@ -472,3 +472,19 @@ class EquipmentLogEntry(Base):
     verified_by: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
     row_mac: Mapped[str | None] = mapped_column(String(64))  # gmp.equipment_log: every column
+
+
+class TaskHistory(Base):
+    """Finished tasks that left an instance's live task tree (``engine.spiff.history``), one row per step
+    that removed any: ``tasks`` is JSON, ``[{"workflow": null | sub-workflow task id, "tasks": {id: task}}]``,
+    each task in the stored state's own format under its parent at the time. Append-only (database
+    triggers refuse UPDATE and DELETE) and sealed (``row_mac``: instance, time and text)."""
+
+    __tablename__ = "task_history"
+    __table_args__ = (Index("ix_task_history_instance", "instance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigId)
+    recorded_at: Mapped[datetime]
+    tasks: Mapped[str] = mapped_column(Text)
+    row_mac: Mapped[str | None] = mapped_column(String(64))
