@@ -132,9 +132,10 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                            assignee=task.assignee)
         check_authority(principal, task, "complete")
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
-        if spiff_task is not None:  # before any entry is looked at
-            qualifications.check(uow.session, principal.username, _evaluated(runtime, spiff_task),
-                                 runtime.clock.now(), action="complete", task_id=task.id, task_name=task.name)
+        skill = _evaluated(runtime, spiff_task) if spiff_task is not None else None
+        if skill:  # before any entry is looked at; the ORM session only for a task that needs a skill
+            qualifications.check(uow.session, principal.username, skill, runtime.clock.now(),
+                                 action="complete", task_id=task.id, task_name=task.name)
         form = live.parsed.forms.get(task.form_id) if task.form_id else None
         if task.form_id and form is None:
             raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
