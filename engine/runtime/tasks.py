@@ -121,9 +121,17 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     """
     data = dict(data or {})
 
-    # Lock order everywhere: the instance first, then its task rows.
-    with runtime.step(lambda uow: rows.instance_of_task(uow.db, task_id), principal.actor) as (uow, live):
-        task = get_task(uow.db, task_id, lock=True)
+    read: list[TaskRow] = []
+
+    def instance_of(uow: Any) -> int:
+        if uow.db.is_postgres:  # lock order everywhere: the instance first, then its task rows
+            return rows.instance_of_task(uow.db, task_id)
+        # SQLite: BEGIN IMMEDIATE holds the write lock already, the row read now is the row at the commit
+        read[:] = [get_task(uow.db, task_id)]
+        return read[0].instance_id
+
+    with runtime.step(instance_of, principal.actor) as (uow, live):
+        task = read[0] if read else get_task(uow.db, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
                            state=task.state)
