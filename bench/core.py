@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import resource
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
+from bench.timing import around as around  # tests and the CLI have read it here
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.identity import Principal
@@ -146,16 +146,6 @@ def naive_throughput(instances: int) -> dict[str, Any]:
 
 
 ROUNDS = 3  # the approval workloads: best of three, engine and raw interleaved
-WINDOW = 31  # step costs: the median of the 31 steps nearest the probed step
-
-
-def around(timings: dict[int, float], probe: int, width: int = WINDOW) -> float:
-    """The median cost of the ``width`` steps nearest ``probe``: one step's time on a shared machine varies
-    by half from one step to the next, the median of a window around it by a few percent."""
-    nearest = sorted(timings, key=lambda n: (abs(n - probe), n))[:width]
-    return round(statistics.median(timings[n] for n in nearest), 2)
-
-
 def loop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
     """Milliseconds to complete one loop step at the given iterations (``around`` each)."""
     with tempfile.TemporaryDirectory() as folder:

@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher, profiles
 
-from bench.core import around
+from bench.timing import around
 from engine import identity
 from engine.audit import Actor
 from engine.clock import FrozenClock
@@ -36,7 +36,7 @@ def _stub(name: str) -> Operation:
 
 def sop_step_costs(steps: int = 1000, probes: tuple[int, ...] = (10, 1000)) -> dict[str, Any]:
     """Milliseconds for one complete SOP step (task completion and its jobs) at the probed step numbers
-    (``bench.core.around`` each)."""
+    (``bench.timing.around`` each)."""
     hasher = identity._hasher
     # signing is measured, not argon2's cost
     identity._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)

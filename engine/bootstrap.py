@@ -1,5 +1,5 @@
-"""What ``gmpflow init`` loads: the shipped models (first deployment bypasses change control), demo users and
-demo master data (made effective directly, also by the bootstrap rule)."""
+"""What ``gmpflow init`` loads: the packs' shipped models (first deployment bypasses change control), demo
+users, demo master data (made effective directly, also by the bootstrap rule) and the packs' demo steps."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ from engine.masterdata import effective, importer, records, types
 from engine.services import Gmpflow
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
-from gmp import equipment_log
 
-PROCESSES = Path(__file__).resolve().parents[1] / "gmp" / "processes"
 DEMO_USERS = [
     ("olivia", "Olivia Operator", ["operator"]),
     ("oscar", "Oscar Operator", ["operator"]),
@@ -34,13 +32,14 @@ DEMO_USERS = [
 DEMO_PASSWORD = "demo-pass-1"
 
 
-def bundled_process_folders() -> list[Path]:
-    return sorted(p for p in PROCESSES.iterdir() if p.is_dir() and any(p.glob("*.bpmn")))
+def bundled_process_folders(engine: Gmpflow) -> list[Path]:
+    """The process folders the engine's packs ship (``engine.packs``: ``gmpflow_process_folders``)."""
+    return [folder for folders in engine.packs.hook.gmpflow_process_folders() for folder in folders]
 
 
 def load_bundled_models(engine: Gmpflow, actor: Actor) -> list[tuple[Deployment, bool]]:
     """Deploy every shipped process (see ``deploy_shipped``)."""
-    return [deploy_shipped(engine, actor, folder) for folder in bundled_process_folders()]
+    return [deploy_shipped(engine, actor, folder) for folder in bundled_process_folders(engine)]
 
 
 def deploy_shipped(engine: Gmpflow, actor: Actor, folder: Path) -> tuple[Deployment, bool]:
@@ -123,44 +122,8 @@ def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersio
         return versions
 
 
-def demo_lots(today: date) -> list[tuple[dict[str, Any], bool]]:
-    """The demo recipe's material lots, dated from the day of ``init``: (fields, stored released)."""
-    year, gone = (today + timedelta(days=365)).isoformat(), (today - timedelta(days=1)).isoformat()
-    return [
-        ({"lot_id": "PARA-24-001", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
-          "expiry": year,
-          "supplier_lot": "ACME-5521"}, True),
-        ({"lot_id": "LAC-24-001", "material": "MAT-LACTOSE", "quantity": 10.0, "uom": "kg", "expiry": year,
-          "supplier_lot": "DE-8812"}, True),
-        ({"lot_id": "PARA-24-002", "material": "MAT-PARACETAMOL", "quantity": 25.0, "uom": "kg",
-          "expiry": year,
-          "supplier_lot": "ACME-5530"}, False),
-        ({"lot_id": "PARA-23-009", "material": "MAT-PARACETAMOL", "quantity": 5.0, "uom": "kg",
-          "expiry": gone,
-          "supplier_lot": "ACME-4107"}, True),
-    ]
-
-
-def load_demo_lots(engine: Gmpflow, actor: Actor) -> list[dict[str, Any]]:
-    """Lots not there yet. The quarantined one is received like any lot (its ``lot_disposition`` waits for
-    QA); the released and the expired ones are stored released by ``init`` itself — no QA person signed
-    them, and their ``lot.created`` audit event says so (bootstrap rule, like demo master data) rather than a
-    signature being made in someone's name."""
-    created = []
-    for fields, released in demo_lots(engine.clock.now().date()):
-        try:
-            created.append(engine.create_lot(actor, fields, released_by_init=released))
-        except Conflict:
-            continue  # from an earlier init
-    return created
-
-
-def load_demo_cleanings(engine: Gmpflow, actor: Actor) -> list[str]:
-    """The demo equipment recorded clean as of init (bootstrap rule, said in each entry: no cleaning
-    signatures are made in anyone's name); equipment with a cleaning already is left alone."""
-    now = engine.clock.now()
-    with engine.db.unit_of_work() as session:
-        keys = list(session.scalars(select(MasterDataRecord.key)
-                                    .where(MasterDataRecord.type_name == "equipment")
-                                    .order_by(MasterDataRecord.key)))
-        return [key for key in keys if equipment_log.record_init_cleaning(session, actor, key, now)]
+def load_demo_steps(engine: Gmpflow, actor: Actor) -> list[str]:
+    """Every process pack's demo data, after the users and master data (``engine.packs``: lots, cleanings,
+    ...): a line per thing added."""
+    return [line for steps in engine.packs.hook.gmpflow_demo_steps() for step in steps
+            for line in step.load(engine, actor)]

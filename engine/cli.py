@@ -46,7 +46,22 @@ def _fail(exc: GmpflowError) -> None:
     sys.exit(1)
 
 
-@click.group()
+class _PackCommands(click.Group):
+    """The ``gmpflow`` group with the process packs' commands (``engine.packs``), found when asked for."""
+
+    def _packs(self) -> dict[str, click.Command]:
+        from engine.packs import default_packs
+
+        return {c.name or "": c for commands in default_packs().hook.gmpflow_cli_commands() for c in commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._packs()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._packs().get(cmd_name)
+
+
+@click.group(cls=_PackCommands)
 def main() -> None:
     """gmpflow: a BPMN engine for regulated manufacturing."""
 
@@ -70,11 +85,8 @@ def init(demo: bool) -> None:
             for version in bootstrap.load_demo_masterdata(engine, _actor()):
                 click.echo(f"demo master data {version.record.type_name} {version.record.key} "
                            f"v{version.number} {version.status}")
-            for lot in bootstrap.load_demo_lots(engine, _actor()):
-                click.echo(f"demo lot {lot['lot_id']} {lot['material']} {lot['status']} "
-                           f"(expiry {lot['expiry']})")
-            for equipment_id in bootstrap.load_demo_cleanings(engine, _actor()):
-                click.echo(f"demo equipment {equipment_id} recorded clean as of today")
+            for line in bootstrap.load_demo_steps(engine, _actor()):  # the packs' demo data (lots, ...)
+                click.echo(line)
     except GmpflowError as exc:
         _fail(exc)
 
@@ -397,48 +409,3 @@ def bench(as_json: bool, instances: int, audit_events: int, load: bool, postgres
 
 if __name__ == "__main__":
     main()
-
-
-@main.command()
-@click.argument("lot_id")
-@click.option("--forward", is_flag=True, help="Where the lot went (a recall), not what it was made from.")
-@click.option("--json", "as_json", is_flag=True, help="The graph as JSON: {root, nodes, edges}.")
-def genealogy(lot_id: str, forward: bool, as_json: bool) -> None:
-    """A lot's genealogy across every level: backward (its sources) or --forward (its uses)."""
-    engine = _engine()
-    try:
-        found = engine.genealogy(lot_id, "forward" if forward else "backward")
-    except GmpflowError as exc:
-        _fail(exc)
-    finally:
-        engine.db.dispose()  # a read-only command: no pooled connection outlives it
-    if as_json:
-        click.echo(json.dumps(found, indent=1))
-        return
-    for line in genealogy_lines(found, forward):
-        click.echo(line)
-
-
-def genealogy_lines(found: dict[str, Any], forward: bool) -> list[str]:
-    """The graph as an indented tree from the root, one node a line with the quantity of the edge that led
-    to it (a node reached twice is named again, its subtree shown once)."""
-    nodes = {n["id"]: n for n in found["nodes"]}
-    children: dict[str, list[dict[str, Any]]] = {}
-    for edge in found["edges"]:
-        children.setdefault(edge["from" if forward else "to"], []).append(edge)
-    lines: list[str] = []
-    seen: set[str] = set()
-
-    def walk(node_id: str, depth: int, via: dict[str, Any] | None) -> None:
-        node = nodes[node_id]
-        amount = f"{via['quantity']:g} {via['uom'] or ''}".strip() + " " + ("→ " if forward else "← ") \
-            if via else ""
-        lines.append(f"{'  ' * depth}{amount}{node['kind']} {node_id} "
-                     f"({node['material'] or '-'}, {node['status']})")
-        if node_id not in seen:
-            seen.add(node_id)
-            for edge in children.get(node_id, []):
-                walk(edge["to" if forward else "from"], depth + 1, edge)
-
-    walk(found["root"], 0, None)
-    return lines

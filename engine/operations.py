@@ -3,7 +3,8 @@
 Connectors (pluggy plugins, see ``connectors/``) add operations here; the engine itself only knows
 the registry, two built-ins that exercise the job mechanics (``echo`` and ``fail``) and
 ``notify.downstream``, the change-control process's notification until connectors provide one.
-The operations that read or change governed state are bound to an engine: ``gmp.governance``.
+The operations that read or change governed state are bound to an engine by the process packs
+(``engine.packs``: ``gmpflow_pack_operations``; e.g. ``gmp.governance``).
 """
 
 from __future__ import annotations

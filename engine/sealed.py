@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, undefer
 from engine import integrity
 from engine.definitions.bundle import Bundle
 from engine.integrity import TASK_SEALED, AuditKey
+from engine.packs import SealedTable
 from engine.store.dbapi import DbApi, dbapi
 from engine.store.models import Deployment, HumanTask, ProcessInstance, User, UserRole
-from gmp import equipment_log
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ def seal_unsealed(session: Session) -> dict[str, int]:
     return counts
 
 
-def verify_rows(session: Session) -> tuple[int, RowProblem | None]:
-    """(rows checked, the first row whose MAC or content hash does not match, or None)."""
+def verify_rows(session: Session, tables: list[SealedTable] | None = None) -> tuple[int, RowProblem | None]:
+    """(rows checked, the first row whose MAC or content hash does not match, or None). ``tables``: the
+    process packs' append-only sealed tables (``engine.packs``), checked after the engine's own."""
     key: AuditKey = session.info["audit_key"]
     db = dbapi(session)
     checked = 0
@@ -68,10 +69,12 @@ def verify_rows(session: Session) -> tuple[int, RowProblem | None]:
             if problem is not None:
                 return checked, problem
             checked += 1
-    logged, changed = equipment_log.verify_rows(session)  # append-only rows, each sealed as written
-    if changed is not None:
-        return checked + logged, RowProblem("equipment_log", changed, _CHANGED)
-    return checked + logged, None
+    for table in tables or []:  # append-only rows, each sealed as written
+        logged, changed = table.verify(session)
+        checked += logged
+        if changed is not None:
+            return checked, RowProblem(table.table, changed, _CHANGED)
+    return checked, None
 
 
 _CHANGED = "the row does not match its MAC (changed outside gmpflow)"

@@ -42,8 +42,7 @@ class Demo:
         bootstrap.load_bundled_models(engine, INIT)
         bootstrap.add_demo_users(engine, INIT)
         bootstrap.load_demo_masterdata(engine, INIT)
-        bootstrap.load_demo_lots(engine, INIT)
-        bootstrap.load_demo_cleanings(engine, INIT)
+        bootstrap.load_demo_steps(engine, INIT)  # the GMP pack's lots and cleanings
 
     def work(self) -> None:
         while self.engine.run_jobs_once():

@@ -1,16 +1,19 @@
 """The dependency rule of engine/README.md: the engine knows nothing of Flask, of the web app, of concrete
-connectors or of the benchmark harness (``bench/``). It may import the connector hook specification
-(``connectors.hookspecs``)."""
+connectors, of the GMP pack (``gmp/``) or of the benchmark harness (``bench/``). It may import the connector
+hook specification (``connectors.hookspecs``). Between the top-level packages imports go one way only
+(``DEPENDS_ON``), and the project's modules import each other without a circle."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
 
-ENGINE = Path(__file__).resolve().parents[1] / "engine"
-FORBIDDEN_ROOTS = ("flask", "webapp", "connectors", "bench")
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = ROOT / "engine"
+FORBIDDEN_ROOTS = ("flask", "webapp", "connectors", "bench", "gmp")
 ALLOWED = {"connectors.hookspecs"}
 
 # The places the engine may reach outward: `gmpflow run` is the composition root that starts the web app
@@ -94,3 +97,140 @@ def test_bench_is_reached_from_the_engine_only_inside_the_command_function() -> 
     tree = ast.parse((ENGINE / "cli.py").read_text())
     bench_imports = [(m, top) for m, _, top in imported_modules(tree) if m.split(".")[0] == "bench"]
     assert bench_imports and not any(top for _, top in bench_imports)
+
+
+def test_engine_knows_no_gmp_content() -> None:
+    modules = imported_modules(ast.parse("from gmp import lots\nimport gmp.pack"))
+    assert all(is_forbidden(m) for m, _, _ in modules)
+
+
+# -- the direction of imports between the top-level packages ----------------------------------------------
+PACKAGES = ("engine", "gmp", "connectors", "webapp", "bench")
+# what each package may import of the others (the engine's few exceptions are above); the GMP pack reaches the
+# web app and the connectors only through the engine's hooks
+DEPENDS_ON = {
+    "engine": set(),
+    "gmp": {"engine"},
+    "connectors": {"engine"},
+    "webapp": {"engine", "gmp"},
+    "bench": {"engine", "gmp", "connectors", "webapp"},
+}
+
+
+def project_files(package: str) -> list[Path]:
+    """The package's modules, without the scenario tests that live beside the models (``gmp/processes``)."""
+    return sorted(p for p in (ROOT / package).rglob("*.py") if not p.name.startswith("test_"))
+
+
+def test_every_top_level_package_has_a_rule() -> None:
+    found = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "scripts", "docs"}
+    assert found == set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", [p for p in PACKAGES if p != "engine"])  # the engine's rule is above
+def test_imports_between_top_level_packages_go_one_way(package: str) -> None:
+    forbidden = set(PACKAGES) - DEPENDS_ON[package] - {package}
+    problems = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+                for path in project_files(package)
+                for module, line, _ in imported_modules(ast.parse(path.read_text(), filename=str(path)))
+                if module.split(".")[0] in forbidden]
+    assert not problems, f"{package}/ may import only {sorted(DEPENDS_ON[package])}:\n" + "\n".join(problems)
+
+
+# -- no circles among the project's modules -----------------------------------------------------------------
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the project modules it imports, at module level or inside a function. Not counted: imports
+    under ``if TYPE_CHECKING:`` (annotations only) and a module's own parent packages (Python runs those
+    before the module anyway: a blueprint's package importing its route modules is no circle)."""
+    paths = {module_name(p): p for package in PACKAGES for p in project_files(package)}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        typing_only = {id(n) for node in ast.walk(tree)
+                       if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                       for stmt in node.body for n in ast.walk(stmt)}
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                targets |= {t for alias in node.names if (t := resolve(alias.name))}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1],
+                                     *([node.module] if node.module else [])])
+                for alias in node.names:  # `from engine import audit` imports the module engine.audit
+                    child = f"{base}.{alias.name}"
+                    found = resolve(child) if child in paths else resolve(base)
+                    if found:
+                        targets.add(found)
+        graph[name] = {t for t in targets if t != name and not name.startswith(t + ".")}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = [stack.pop()]
+            while component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10 * len(graph)))
+    try:
+        for node in sorted(graph):
+            if node not in index:
+                visit(node)
+    finally:
+        sys.setrecursionlimit(limit)
+    return found
+
+
+def test_the_import_graph_has_modules_of_every_package() -> None:
+    graph = import_graph()
+    assert {name.split(".")[0] for name in graph} == set(PACKAGES)
+    assert "engine.audit" in graph["engine.services"] and "engine.packs" in graph["gmp.pack"]
+
+
+def test_no_module_of_the_project_imports_itself_through_a_circle() -> None:
+    found = circles(import_graph())
+    assert not found, "import circles (move what both sides need into a module of its own):\n" + "\n".join(
+        " -> ".join(c) for c in found)
+
+
+@pytest.mark.parametrize(("graph", "expected"), [
+    ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+    ({"a": {"b"}, "b": {"a"}}, [["a", "b"]]),
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+])
+def test_the_circle_search_finds_circles(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
+    assert circles(graph) == expected

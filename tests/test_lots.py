@@ -317,10 +317,10 @@ def test_a_recipe_materials_tolerance_defaults_to_five_percent() -> None:
 
 
 def test_init_demo_brings_released_quarantined_and_expired_lots(engine: Gmpflow, disposition: Any) -> None:
-    from engine import bootstrap
+    from gmp import demo
 
-    bootstrap.load_demo_lots(engine, ADMIN)
-    assert bootstrap.load_demo_lots(engine, ADMIN) == []  # a second init adds nothing
+    demo.load_demo_lots(engine, ADMIN)
+    assert demo.load_demo_lots(engine, ADMIN) == []  # a second init adds nothing
     statuses = {lot["lot_id"]: lot["status"] for lot in engine.list_lots()}
     assert sorted(statuses.values()) == ["expired", "quarantine", "released", "released"]
     with engine.db.read() as session:

@@ -31,6 +31,7 @@ from engine.runtime import clocked, record_locks, rows
 from engine.runtime.rows import DeploymentRef, InstanceRow
 from engine.runtime.specs import SpecCache
 from engine.runtime.sync import Derived, derive, sync_instance
+from engine.runtime.variables import variables_of as variables_of  # where callers have found it
 from engine.sandbox import SandboxScriptEngine
 from engine.spiff import state as spiff
 from engine.spiff.parsing import ParsedDefinition
@@ -61,12 +62,6 @@ class Live:
     indexed: Derived = field(default_factory=Derived)
     correlation: Any = None
     handled: set[str] = field(default_factory=set)
-
-
-def variables_of(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """The instance's current variables: the data of the latest task that ran."""
-    task = workflow.last_task or workflow.task_tree
-    return dict(task.data)
 
 
 def translate_spiff_error(exc: Exception) -> GmpflowError:

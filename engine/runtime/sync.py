@@ -20,6 +20,7 @@ from engine.audit import Actor
 from engine.definitions.interchange import assignee_of
 from engine.definitions.properties import task_properties
 from engine.runtime import event_subprocesses, rows
+from engine.runtime.variables import variables_of
 from engine.spiff.state import DeferredServiceTask
 from engine.states import JobState, MessageStatus, TaskState
 from engine.store.db import UnitOfWork
@@ -179,8 +180,6 @@ def _service_job(live: Live, now: datetime, task: Any) -> dict[str, Any]:
 
 def correlation_snapshot(live: Live) -> dict[str, Any]:
     """What a waiting instance can be correlated on: its business key and its scalar variables."""
-    from engine.runtime.instances import variables_of
-
     values = {k: v for k, v in variables_of(live.workflow).items() if isinstance(v, SCALAR)}
     if live.row.business_key is not None:
         values["business_key"] = live.row.business_key

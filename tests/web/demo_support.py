@@ -39,8 +39,7 @@ def init_demo(engine: Gmpflow) -> None:
     bootstrap.load_bundled_models(engine, INIT)
     bootstrap.add_demo_users(engine, INIT)
     bootstrap.load_demo_masterdata(engine, INIT)
-    bootstrap.load_demo_lots(engine, INIT)
-    bootstrap.load_demo_cleanings(engine, INIT)
+    bootstrap.load_demo_steps(engine, INIT)  # the GMP pack's lots and cleanings
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The engine's services, one module per thing a request acts on; `engine.services.Gmpflow` composes them."""

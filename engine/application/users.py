@@ -1,0 +1,138 @@
+"""Users, roles, passwords, sign-in and the credentials of the API and the browser."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from engine import identity, sessions
+from engine.application.base import EngineCore
+from engine.audit import Actor
+from engine.errors import AuthenticationFailed, PasswordChangeRequired
+from engine.identity import Principal
+from engine.store.models import Role, Setting, User
+
+
+class UserServices(EngineCore):
+    """Identity: accounts, roles, passwords, sign-in and credentials."""
+
+    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str], *,
+                 one_time: bool = False) -> User:
+        """``one_time``: the password is chosen by an admin and must be changed at first sign-in."""
+        with self.db.unit_of_work() as session:
+            return identity.add_user(session, self.clock, actor, username, full_name, password, roles,
+                                     one_time=one_time)
+
+    def add_role(self, actor: Actor, name: str, description: str, reason: str | None) -> Role:
+        with self.db.unit_of_work() as session:
+            return identity.add_role(session, self.clock, actor, name, description, reason)
+
+    def list_roles(self) -> list[Role]:
+        with self.db.read() as session:
+            return identity.list_roles(session)
+
+    def list_users(self) -> list[User]:
+        """Every user ever created (usernames are never reused), with lock state and failed attempts."""
+        with self.db.read() as session:
+            return identity.list_users(session)
+
+    def change_password(self, username: str, old: str, new: str) -> None:
+        """The user's own change (also the way out of a one-time or expired password).
+
+        A wrong old password is recorded and counts toward lockout before AuthenticationFailed is raised.
+        """
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                user = identity.change_password(session, self.clock, username, old, new)
+                sessions.revoke_all(session, self.clock, user.id)  # a stolen token dies with the old password
+                return
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def reset_password(self, actor: Actor, username: str, reason: str | None) -> str:
+        """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
+        with self.db.unit_of_work() as session:
+            one_time = identity.reset_password(session, self.clock, actor, username, reason)
+            sessions.revoke_all(session, self.clock, identity.get_user(session, username).id)
+            return one_time
+
+    def unlock_user(self, actor: Actor, username: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.unlock_user(session, self.clock, actor, username, reason)
+
+    def set_user_active(self, actor: Actor, username: str, active: bool, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.set_user_active(session, self.clock, actor, username, active, reason)
+
+    def grant_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.grant_role(session, self.clock, actor, username, role, reason)
+
+    def remove_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+        with self.db.unit_of_work() as session:
+            return identity.remove_role(session, self.clock, actor, username, role, reason)
+
+    def authenticate(self, username: str, password: str) -> Principal:
+        """Check a login; a failure is recorded (and counts toward lockout) before it is raised."""
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                return identity.authenticate(session, self.clock, username, password)
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def sign_in(self, username: str, password: str, key: str, kind: str = sessions.API
+                ) -> tuple[Principal, str, datetime]:
+        """Check a login (as ``authenticate``) and issue a credential of ``kind`` (an API token or a browser
+        session) bound to the installation's secret ``key``: the principal, the credential, its expiry."""
+        failure: AuthenticationFailed | None = None
+        with self.db.unit_of_work() as session:
+            try:
+                found = identity.authenticate(session, self.clock, username, password)
+                user_id = identity.get_user(session, username).id
+                credential, expires = sessions.issue(session, self.clock, key, user_id, kind)
+                return found, credential, expires
+            except AuthenticationFailed as exc:
+                failure = exc
+        raise failure
+
+    def sign_out(self, credential: str, key: str) -> None:
+        """End one token or browser session on the server (logout); an unknown credential changes nothing."""
+        with self.db.unit_of_work() as session:
+            sessions.revoke(session, self.clock, key, credential)
+
+    def principal_for(self, credential: str, key: str, kind: str = sessions.API) -> Principal:
+        """The principal of a live credential (one statement, no argon2); raises AuthenticationFailed
+        (``token_invalid``, ``token_revoked``, ``token_expired``, ``account_inactive``) or
+        PasswordChangeRequired."""
+        with self.db.query() as db:
+            user, principal = sessions.resolve(db, self.clock, key, credential, kind)
+        return self._usable(user, principal)
+
+    def secret(self, name: str) -> str:
+        """A random installation secret (e.g. ``secret_key`` for signing API tokens) kept in ``setting``.
+
+        Created on first use; later calls, from any process, return the stored value.
+        """
+        with self.db.unit_of_work() as session:
+            row = session.get(Setting, name)
+            if row is None:
+                row = Setting(key=name, value=secrets.token_urlsafe(48))
+                session.add(row)
+            return row.value
+
+    def principal(self, username: str) -> Principal:
+        with self.db.query() as db:
+            user, principal = identity.account(db, username)
+        return self._usable(user, principal)
+
+    def _usable(self, user: identity.Account, principal: Principal) -> Principal:
+        if not user.active or user.locked:
+            raise AuthenticationFailed("This account can no longer sign in.", code="account_inactive")
+        # e.g. the password grew too old since the token was issued
+        if identity.password_change_due(user, self.clock):
+            raise PasswordChangeRequired("The password must be changed first.")
+        return principal
