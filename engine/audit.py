@@ -55,7 +55,34 @@ def sha256_hex(text: str) -> str:
 
 def normalized(value: Any) -> Any:
     """The JSON form of a value, as it reads back from the database."""
-    return None if value is None else json.loads(canonical_json(value))
+    if value is None:
+        return None
+    plain = _plain(value)  # every step records a few small payloads: most are plain already
+    return json.loads(canonical_json(value)) if plain is _NOT_PLAIN else plain
+
+
+_NOT_PLAIN = object()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """``json.loads(canonical_json(value))`` without the text, for values made of exactly JSON's own types
+    (str keys, no subclasses such as enums, no tuples); ``_NOT_PLAIN`` for any other value."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        result = {}
+        for key in sorted(value) if all(type(k) is str for k in value) else ():
+            item = _plain(value[key])
+            if item is _NOT_PLAIN:
+                return _NOT_PLAIN
+            result[key] = item
+        return result if len(result) == len(value) else _NOT_PLAIN
+    if kind is list:
+        items = [_plain(item) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
+    return _NOT_PLAIN
 
 
 HASHED_FIELDS = ("seq", "actor_id", "actor_name", "action", "object_type", "object_id", "object_label",

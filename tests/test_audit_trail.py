@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import enum
+import json
+from datetime import date
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from engine.audit import canonical_json, normalized
 from tests.conftest import ADMIN, ROOT
 
 DEMO = ROOT / "gmp" / "processes" / "demo_approval"
@@ -82,3 +87,25 @@ def test_tampering_with_the_trail_is_detected_and_the_first_broken_link_named(wi
     assert not report.ok
     assert report.first_broken is not None and report.first_broken >= 3
     assert report.reason
+
+
+
+class _Kind(str, enum.Enum):
+    OPEN = "open"
+
+
+@pytest.mark.parametrize("value", [
+    {"state": "open"},
+    {"b": 1, "a": [1.5, True, None, {"z": "ü", "y": -0.0}]},
+    {"state": _Kind.OPEN},  # an enum: recorded as its value, a plain str
+    {"pair": (1, 2)},  # a tuple: recorded as a list
+    {"on": date(2026, 1, 5)},  # not JSON: recorded as its text
+    [{"b": 2, "a": 1}, "x"],
+    "text", 5, None,
+])
+def test_an_audited_value_is_recorded_in_exactly_the_form_it_reads_back_from_the_database(value):
+    expected = None if value is None else json.loads(canonical_json(value))
+    got = normalized(value)
+    assert repr(got) == repr(expected)  # same values, same types, keys in the same (sorted) order
+    if isinstance(value, (dict, list)):
+        assert got is not value  # a copy: the caller may change its own afterwards

@@ -120,9 +120,17 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     """
     data = dict(data or {})
 
-    # Lock order everywhere: the instance first, then its task rows.
-    with runtime.step(lambda uow: rows.instance_of_task(uow.db, task_id), principal.actor) as (uow, live):
-        task = get_task(uow.db, task_id, lock=True)
+    read: list[TaskRow] = []
+
+    def instance_of(uow: Any) -> int:
+        if uow.db.is_postgres:  # lock order everywhere: the instance first, then its task rows
+            return rows.instance_of_task(uow.db, task_id)
+        # SQLite: BEGIN IMMEDIATE holds the write lock already, the row read now is the row at the commit
+        read[:] = [get_task(uow.db, task_id)]
+        return read[0].instance_id
+
+    with runtime.step(instance_of, principal.actor) as (uow, live):
+        task = read[0] if read else get_task(uow.db, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
                            state=task.state)
@@ -131,9 +139,10 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
                            assignee=task.assignee)
         check_authority(principal, task, "complete")
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
-        if spiff_task is not None:  # before any entry is looked at
-            qualifications.check(uow.session, principal.username, _evaluated(runtime, spiff_task),
-                                 runtime.clock.now(), action="complete", task_id=task.id, task_name=task.name)
+        skill = _evaluated(runtime, spiff_task) if spiff_task is not None else None
+        if skill:  # before any entry is looked at; the ORM session only for a task that needs a skill
+            qualifications.check(uow.session, principal.username, skill, runtime.clock.now(),
+                                 action="complete", task_id=task.id, task_name=task.name)
         form = live.parsed.forms.get(task.form_id) if task.form_id else None
         if task.form_id and form is None:
             raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
