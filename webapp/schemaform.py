@@ -155,7 +155,12 @@ def parse(schema: dict[str, Any], form: MultiDict[str, str], root: dict[str, Any
         rows = [r for r in rows if not _empty(r)]
         return rows or None  # no rows: left out (an empty table is not an empty list)
     if kind == "boolean":
-        return form.get(pointer) == "on" if f"{pointer}?" in form else None
+        if f"{pointer}?" not in form:
+            return None
+        checked = form.get(pointer) == "on"
+        # an unchecked box whose schema defaults to false says nothing the record must hold: left out, so
+        # that editing a record does not add the default to every row (noise in the change control's diff)
+        return None if not checked and schema.get("default") is False else checked
     text = (form.get(pointer) or "").strip()
     if text == "":
         return None
