@@ -33,7 +33,7 @@ from engine.identity import Principal
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
-from tests.conformance.runner import MAX_ROUNDS, lane_roles, plain, process_id
+from tests.conformance.runner import MAX_ROUNDS, lane_roles, plain, process_id, run_alone
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SECONDS_PER_FILE = 30
@@ -78,7 +78,6 @@ def run_spiff(path: Path, m: Measured) -> dict[str, Any] | None:
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from SpiffWorkflow.camunda.parser import CamundaParser
     from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-    from SpiffWorkflow.util.task import TaskState
     try:
         parser = CamundaParser() if "camunda" in path.parts else SpiffBpmnParser(validator=VALIDATOR)
         parser.add_bpmn_files([str(path)])
@@ -87,14 +86,7 @@ def run_spiff(path: Path, m: Measured) -> dict[str, Any] | None:
         pid = process_id(path)
         workflow = BpmnWorkflow(parser.get_spec(pid), parser.get_subprocess_specs(pid))
         m.spiff_parses = True
-        workflow.do_engine_steps()
-        for _ in range(MAX_ROUNDS):
-            ready = workflow.get_tasks(state=TaskState.READY, manual=True)
-            if not ready:
-                break
-            for task in ready:
-                task.run()
-            workflow.do_engine_steps()
+        run_alone(workflow)
     except (Exception, TimedOut) as exc:
         m.spiff_reason = f"{type(exc).__name__}: {str(exc)[:160]}"
         return None
