@@ -85,11 +85,12 @@ def build(session: Session, row: InstanceRow | ProcessInstance, history: list[di
     }
 
 
-def template_environment() -> Any:
-    """The Jinja environment of the inspector copies (instance record, batch record)."""
+def template_environment(*folders: Path) -> Any:
+    """The Jinja environment of the inspector copies: the engine's (instance record, the copies' style) and
+    those of ``folders`` (a pack's record copies, e.g. the batch record), which come first."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+    env = Environment(loader=FileSystemLoader([*folders, TEMPLATES]), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["json"] = audit.canonical_json
     return env

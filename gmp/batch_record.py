@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
     from engine.services import Gmpflow
 
+TEMPLATES = Path(__file__).parent / "templates"  # the batch record's copy (with the engine's copy style)
 STEP_ROLES = ("perform", "out_of_limit", "verify")  # whoever played these took part in the batch
 
 
@@ -422,7 +423,7 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
 def to_html(record: dict[str, Any]) -> str:
     from engine.records import template_environment
 
-    return str(template_environment().get_template("batch_record.html").render(r=record))
+    return str(template_environment(TEMPLATES).get_template("batch_record.html").render(r=record))
 
 
 def to_pdf(record: dict[str, Any]) -> bytes:
