@@ -13,6 +13,9 @@ Hooks:
 ``gmpflow_record_sources(engine)``
     Record kinds a signature can cover (model property ``signature.record = "<kind>:<key expression>"``):
     kind → ``RecordSource`` (``engine.signed_records``).
+``gmpflow_tables()``
+    The pack's own tables (``sqlalchemy.Table``), declared on the engine's ``engine.store.models.Base``:
+    ``schema()`` answers the metadata holding them and the engine's, the whole schema the migrations build.
 ``gmpflow_sealed_tables()``
     The pack's append-only sealed tables, rechecked by ``gmpflow audit verify`` (``engine.sealed``).
 ``gmpflow_process_folders()``
@@ -37,7 +40,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import Session
+
+from engine.store.models import Base
 
 if TYPE_CHECKING:
     import click
@@ -79,6 +85,10 @@ class _Specs:
     @hookspec
     def gmpflow_record_sources(self, engine: Gmpflow) -> dict[str, RecordSource]:  # type: ignore[empty-body]
         """Record kinds a signature can cover."""
+
+    @hookspec
+    def gmpflow_tables(self) -> list[Table]:  # type: ignore[empty-body]
+        """The pack's tables, on the engine's metadata."""
 
     @hookspec
     def gmpflow_sealed_tables(self) -> list[SealedTable]:  # type: ignore[empty-body]
@@ -137,3 +147,13 @@ def pack_manager(*, builtins: tuple[str, ...] = BUILTINS, load_entry_points: boo
 def default_packs() -> pluggy.PluginManager:
     """The installation's packs, found once per process (installed packages do not change while it runs)."""
     return pack_manager()
+
+
+def schema(pm: pluggy.PluginManager | None = None) -> MetaData:
+    """The whole schema: the engine's tables and every pack's (``gmpflow_tables``), on one metadata. A pack
+    table on any other metadata is refused: the migrations and the checks of the schema would not see it."""
+    for tables in (pm or default_packs()).hook.gmpflow_tables():
+        for table in tables:
+            if table.metadata is not Base.metadata:
+                raise ValueError(f"The pack table {table.name} is not declared on engine.store.models.Base.")
+    return Base.metadata

@@ -112,19 +112,3 @@ def check_transition(current: str, target: StrEnum, what: str) -> None:
     if target not in TRANSITIONS[enum][enum(current)]:
         raise Conflict(f"The {what} is {current}; it cannot become {target}.",
                        code=f"{what}_{current}", current=current, requested=str(target))
-
-
-class LotStatus(StrEnum):
-    """A material lot's disposition (``gmp.lots``): created in quarantine, released or rejected once by
-    its ``lot_disposition`` instance. ``EXPIRED`` is never stored: a released lot reads expired from the day
-    after its expiry date."""
-
-    QUARANTINE = "quarantine"
-    RELEASED = "released"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-LOT_DISPOSITIONS: dict[LotStatus, frozenset[LotStatus]] = {
-    LotStatus.QUARANTINE: frozenset({LotStatus.RELEASED, LotStatus.REJECTED}),
-}

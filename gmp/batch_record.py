@@ -31,7 +31,6 @@ from engine.errors import NotFound
 from engine.states import TaskState
 from engine.store.models import (
     AuditEvent,
-    EquipmentLogEntry,
     HumanTask,
     Incident,
     Job,
@@ -43,6 +42,7 @@ from engine.store.models import (
 )
 from gmp import batch_disposition, batch_exceptions, batch_flags, batch_yield, product_lots
 from gmp.record_roles import RoleIndex
+from gmp.tables import EquipmentLogEntry
 
 if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime

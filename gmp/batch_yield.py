@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.store.models import Lot, LotEvent, MasterDataType, MasterDataVersion
+from engine.store.models import MasterDataType, MasterDataVersion
+from gmp.tables import Lot, LotEvent
 
 EXCEPTION_KINDS = ("yield_out_of_limits", "reconciliation_out_of_tolerance")
 

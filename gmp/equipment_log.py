@@ -35,7 +35,6 @@ from engine.masterdata import effective
 from engine.operations import CallContext, Operation
 from engine.states import TaskState
 from engine.store.models import (
-    EquipmentLogEntry,
     HumanTask,
     MasterDataRecord,
     MasterDataType,
@@ -43,6 +42,7 @@ from engine.store.models import (
     ProcessInstance,
     User,
 )
+from gmp.tables import EquipmentLogEntry
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from engine import access
 from engine.errors import NotFound
 from engine.identity import Principal
-from engine.store.models import Lot, LotEvent, ProcessInstance
+from engine.store.models import ProcessInstance
 from gmp import lots
+from gmp.tables import Lot, LotEvent
 
 BATCH_PROCESS = "sop_execution"
 DIRECTIONS = ("backward", "forward")

@@ -28,8 +28,10 @@ from engine.audit import Actor
 from engine.authority import NotPermitted
 from engine.errors import Conflict, EntryRefused, NotFound, PermissionDenied, UndeclaredField
 from engine.operations import CallContext, Operation
-from engine.states import LOT_DISPOSITIONS, LotStatus, TaskState
-from engine.store.models import HumanTask, Lot, LotEvent, User
+from engine.states import TaskState
+from engine.store.models import HumanTask, User
+from gmp.states import LOT_DISPOSITIONS, LotStatus
+from gmp.tables import Lot, LotEvent
 
 if TYPE_CHECKING:
     from engine.identity import Principal

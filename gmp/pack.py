@@ -21,12 +21,14 @@ from gmp import (
     product_lots,
     record_roles,
     step_entry,
+    tables,
     task_context,
 )
 from gmp.services import GmpServices
 
 if TYPE_CHECKING:
     import click
+    from sqlalchemy import Table
 
     from engine.definitions.lint import ModelCheck
     from engine.operations import Operation
@@ -52,6 +54,11 @@ def gmpflow_pack_operations(engine: Gmpflow) -> list[Operation]:
 @hookimpl
 def gmpflow_record_sources(engine: Gmpflow) -> dict[str, RecordSource]:
     return {"batch": lambda session, key: batch_record.facts(session, key, engine.runtime)}
+
+
+@hookimpl
+def gmpflow_tables() -> list[Table]:
+    return list(tables.TABLES)
 
 
 @hookimpl

@@ -22,9 +22,11 @@ from engine.audit import Actor
 from engine.errors import NotFound, PermissionDenied
 from engine.masterdata import effective
 from engine.operations import CallContext, Operation
-from engine.states import LotStatus, TaskState
-from engine.store.models import HumanTask, Lot, LotEvent, ProcessInstance, User
+from engine.states import TaskState
+from engine.store.models import HumanTask, ProcessInstance, User
 from gmp import lots, record_roles
+from gmp.states import LotStatus
+from gmp.tables import Lot, LotEvent
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

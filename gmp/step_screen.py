@@ -12,9 +12,9 @@ from sqlalchemy import select
 from engine.errors import EntryRefused
 from engine.masterdata import effective
 from engine.operations import CallContext
-from engine.states import LotStatus
 from engine.store.models import MasterDataRecord
 from gmp import batch, lots, step_entry
+from gmp.states import LotStatus
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.packs import schema
 from engine.store import Database
-from engine.store.models import AuditEvent, Base
+from engine.store.models import AuditEvent
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -104,7 +105,7 @@ def rows(db: Database) -> dict[str, Any]:
     was)."""
     with db.read() as session:
         return {t.name: sorted(map(repr, session.execute(select(t)).all()))
-                for t in Base.metadata.sorted_tables if not t.name.startswith("audit_")}
+                for t in schema().sorted_tables if not t.name.startswith("audit_")}
 
 
 def audit_tail(db: Database, after_seq: int) -> list[AuditEvent]:

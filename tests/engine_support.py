@@ -14,10 +14,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from engine.clock import FrozenClock
+from engine.packs import schema
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
-from engine.store.models import Base
 
 POSTGRES_URL = os.environ.get("GMPFLOW_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -66,7 +66,7 @@ def emptied_postgres(url: str, audit_key_file: Path) -> Database:
     """The migrated PostgreSQL database of this xdist worker, every table emptied (faster than migrating),
     with its own audit key file (a test's tmp_path: never shared between tests or xdist workers)."""
     db = Database(url, audit_key_file=audit_key_file)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    tables = ", ".join(f'"{t.name}"' for t in schema().sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     return db

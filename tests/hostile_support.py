@@ -7,8 +7,9 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy import func, select
 
+from engine.packs import schema
 from engine.store import Database
-from engine.store.models import AuditEvent, Base
+from engine.store.models import AuditEvent
 
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -73,7 +74,7 @@ def snapshot(db: Database) -> dict[str, Any]:
     """Row counts of every table and the audit trail's last sequence number and hash."""
     with db.read() as session:
         counts = {t.name: session.scalar(select(func.count()).select_from(t))
-                  for t in Base.metadata.sorted_tables}
+                  for t in schema().sorted_tables}
         last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc())
                                .limit(1)).first()
     return {"rows": counts, "last_audit": tuple(last) if last else None}

@@ -15,8 +15,9 @@ from engine.clock import FrozenClock
 from engine.errors import EntryRefused, PermissionDenied
 from engine.operations import CallContext
 from engine.services import Gmpflow
-from engine.store.models import AuditEvent, Lot
+from engine.store.models import AuditEvent
 from gmp import lots
+from gmp.tables import Lot
 from tests.api_support import PASSWORD, Api, body
 from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import snapshot

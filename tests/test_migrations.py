@@ -6,11 +6,11 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from engine.packs import schema
 from engine.store import Database
-from engine.store.models import Base
 
 
 def test_the_migrated_database_has_the_models_schema(database: Database) -> None:
     with database.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), schema())
     assert differences == []

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, Integer, MetaData, Table
 
 from engine.audit import Actor
 from engine.operations import CallContext, Operation
-from engine.packs import DemoStep, default_packs, hookimpl, pack_manager
+from engine.packs import DemoStep, default_packs, hookimpl, pack_manager, schema
 from engine.services import Gmpflow
 from engine.store import Database
 
@@ -79,3 +80,25 @@ def test_a_site_pack_plugs_in_through_the_same_hooks(tmp_path: Path) -> None:
     assert engine.site_greeting() == "hello"
     assert engine.lint([]) != "replaced"  # the engine's own method wins over a pack's of the same name
     assert bootstrap.load_demo_steps(engine, Actor("init", "init")) == ["hello from init"]
+
+
+def test_the_gmp_pack_brings_its_tables_into_the_engine_schema() -> None:
+    pm = pack_manager(builtins=("gmp.pack",), load_entry_points=False)
+    assert {"lot", "lot_event", "equipment_log"} <= set(schema(pm).tables)
+    names = [t.name for tables in pm.hook.gmpflow_tables() for t in tables]
+    assert names == ["lot", "lot_event", "equipment_log"]
+
+
+class StrayTablePack:
+    """A pack whose table is on a metadata of its own: no migration check or schema test would see it."""
+
+    @hookimpl
+    def gmpflow_tables(self) -> list[Table]:
+        return [Table("site_stray", MetaData(), Column("id", Integer, primary_key=True))]
+
+
+def test_a_pack_table_off_the_engine_metadata_is_refused() -> None:
+    pm = pack_manager(builtins=(), load_entry_points=False)
+    pm.register(StrayTablePack())
+    with pytest.raises(ValueError, match="site_stray"):
+        schema(pm)

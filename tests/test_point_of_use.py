@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.services import Gmpflow
-from engine.store.models import AuditEvent, Lot, Signature, User
+from engine.store.models import AuditEvent, Signature, User
+from gmp.tables import Lot
 from tests.api_support import Api, body
 from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant
 from tests.conftest import ADMIN, ROOT

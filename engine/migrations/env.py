@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from engine.store.models import Base
+from engine.packs import schema
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(connection=connection, target_metadata=schema(), render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.states import LotStatus
 from gmp.genealogy import DIRECTIONS
 from gmp.lots import CREATORS
+from gmp.states import LotStatus
 from webapp.api import api
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
