@@ -351,6 +351,40 @@ def test_a_feel_input_entry_compares_dates_given_as_iso_text(
 
 
 @pytest.mark.parametrize(
+    ("type_ref", "entry", "value", "hit"),
+    [
+        ("dateTime", '> date and time("2026-01-31T10:00:00Z")', "2026-01-31T10:00:01Z", True),
+        ("dateTime", '> date and time("2026-01-31T10:00:00Z")', "2026-01-31T09:59:59Z", False),
+        ("date and time", '< date and time("2026-01-31T10:00:00+00:00")', "2026-01-31T09:00:00Z", True),
+        ("date", '< date("2026-10-01")', "2026-09-30", True),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_an_input_typed_date_and_time_given_as_iso_text_is_compared_as_a_date_and_time(
+    engine: Gmpflow, deploy, type_ref, entry, value, hit
+) -> None:
+    deploy(entry_dmn(entry, type_ref=type_ref))
+    assert engine.evaluate_decision("entry", {"Sample Value": value})["value"] == ("yes" if hit else "no")
+
+
+@pytest.mark.parametrize(
+    ("type_ref", "value", "kind"),
+    [("date", "31/01/2026", "date"), ("date", "2026-01-31T10:00:00", "date"),
+     ("dateTime", "yesterday", "date and time")],
+)
+def test_an_input_typed_date_that_is_not_iso_text_is_refused_not_compared_as_text(
+    engine: Gmpflow, deploy, type_ref, value, kind
+) -> None:
+    deploy(entry_dmn('>= date("2026-01-01")' if kind == "date" else
+                     '>= date and time("2026-01-01T00:00:00Z")', type_ref=type_ref))
+    with pytest.raises(ScriptFailed) as failed:
+        engine.evaluate_decision("entry", {"Sample Value": value})
+    assert failed.value.code == "decision_failed"
+    assert f"the input 'v' is typed {kind}, but its value {value!r} is not an ISO {kind}" in (
+        failed.value.message)
+
+
+@pytest.mark.parametrize(
     ("output", "value", "expected"),
     [
         ('if Sample Value > 10 then "big" else "small"', 11, "big"),

@@ -1,4 +1,5 @@
-"""The DMN TCK (compliance level 2, vendored in tests/conformance/dmn_tck): each model is deployed alone and
+"""The DMN TCK (compliance level 2 and the level-3 models gmpflow claims, vendored in
+tests/conformance/dmn_tck): each model is deployed alone and
 each test case evaluated by key through the engine, as a business rule task would call it; a model gmpflow
 does not claim is refused at lint, never evaluated wrongly."""
 
@@ -16,6 +17,7 @@ from tests.conftest import ADMIN
 from tests.dmn_tck_support import HERE, TckCase, cases, decision_ids_by_name, same
 
 LEVEL_2 = HERE / "compliance-level-2"
+LEVEL_3 = HERE / "compliance-level-3"  # only the folders gmpflow claims are vendored
 # Not claimed: the reason lint gives, as a word of its message
 REFUSED = {"0009-invocation-arithmetic": "business knowledge models"}
 # The expected payments of 0008 were computed in binary floating point: they differ from the exact decimal
@@ -23,7 +25,9 @@ REFUSED = {"0009-invocation-arithmetic": "business knowledge models"}
 SIGNIFICANT_DIGITS = {"0008-LX-arithmetic": 12}
 
 FOLDERS = sorted(p for p in LEVEL_2.iterdir() if p.is_dir())
-CLAIMED = [c for folder in FOLDERS if folder.name not in REFUSED for c in cases(folder)]
+LEVEL_3_FOLDERS = sorted(p for p in LEVEL_3.iterdir() if p.is_dir())
+CLAIMED = [c for folder in FOLDERS + LEVEL_3_FOLDERS if folder.name not in REFUSED for c in cases(folder)]
+LEVEL_OF = {folder.name: folder.parent for folder in FOLDERS + LEVEL_3_FOLDERS}
 
 
 def json_value(value: Any) -> Any:
@@ -46,7 +50,7 @@ def rounded(value: Any, digits: int) -> Any:
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("case", CLAIMED, ids=lambda c: c.name)
 def test_a_claimed_tck_case_gives_the_expected_results(engine: Gmpflow, case: TckCase) -> None:
-    model = LEVEL_2 / case.folder / case.model
+    model = LEVEL_OF[case.folder] / case.folder / case.model
     deployment, _ = engine.deploy(ADMIN, [model])
     ids = decision_ids_by_name(model.read_bytes())
     for name, expected in case.expected.items():
@@ -71,5 +75,6 @@ def test_a_tck_model_gmpflow_does_not_claim_is_refused_at_lint(engine: Gmpflow, 
 
 def test_every_vendored_tck_folder_is_claimed_or_refused() -> None:
     assert len(FOLDERS) == 28
+    assert [f.name for f in LEVEL_3_FOLDERS] == ["0017-tableTests"]
     assert all(cases(folder) for folder in FOLDERS if folder.name not in REFUSED)
     assert Path(HERE / "LICENSE-ASL-2.0.txt").exists()

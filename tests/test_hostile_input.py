@@ -251,6 +251,17 @@ def test_a_script_formats_today_through_the_api(api: Api, engine: Gmpflow,
     assert body(response)["status"] == "completed", response.json
 
 
+def test_a_model_whose_script_prints_deploys_and_runs_to_the_end(api: Api, engine: Gmpflow,
+                                                              deploy: Callable[..., Any],
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
+    # SpiffWorkflow's own models print; the sandbox's print writes nothing on the server
+    deploy(bundle(script="x = 1\nprint('refill count = %d' % x, sep='')"))
+    response = api.post(START, as_="ada", json={"business_key": "PRINT-1", "variables": {}})
+    assert response.status_code == 201, response.json
+    assert body(response)["status"] == "completed", response.json
+    assert "refill count" not in capfd.readouterr().out
+
+
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_other_requests_are_served_while_a_hostile_script_runs(app: Any, api: Api, engine: Gmpflow,
                                                                deploy: Callable[..., Any]) -> None:

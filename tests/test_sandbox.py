@@ -65,7 +65,11 @@ ESCAPES = [
     ("class-definition", "class A:\n    pass", "exec", ScriptRejected, "class definitions are not allowed"),
     ("bare-except-swallowing-timeout", "try:\n    x = 1\nexcept:\n    pass", "exec", ScriptRejected,
      "a bare 'except:' is not allowed"),
-    ("print", "print('x')", "exec", ScriptRejected, "'print()' is not available"),
+    ("print-to-a-file", "print('x', file=data)", "exec", ScriptRejected, "it takes no 'file'"),
+    ("print-with-keyword-arguments", "print('x', **options)", "exec", ScriptRejected, "it takes no 'file'"),
+    ("print-through-another-name", "p = print\np('x', file=[])", "exec", ScriptFailed,
+     "unexpected keyword argument 'file'"),
+    ("printed-collector", "x = printed", "exec", ScriptRejected, "'printed' is not available"),
     ("huge-string", "'a' * 10**10", "eval", ScriptFailed, "'*' would create more than 1,000,000"),
     ("huge-power", "10**10**10", "eval", ScriptFailed, "'**' would create an integer of more than"),
     ("huge-shift", "1 << 10**9", "eval", ScriptFailed, "'<<' would create an integer"),
@@ -409,6 +413,23 @@ ORDINARY = [
 @pytest.mark.parametrize(("code", "expected"), [c[1:] for c in ORDINARY], ids=[c[0] for c in ORDINARY])
 def test_ordinary_dates_decimals_math_and_text_work(code: str, expected: Any) -> None:
     assert _run(code, "eval") == expected
+
+
+def test_print_writes_nothing_and_leaves_nothing_behind(capfd: pytest.CaptureFixture[str]) -> None:
+    data: dict[str, Any] = {"count": 3}
+    _run("print('refill count = %d' % count, 'done', sep=', ', end='', flush=True)\nlater = print('x')",
+         "exec", data)
+    assert data == {"count": 3, "later": None}
+    assert capfd.readouterr() == ("", "")
+
+
+def test_print_never_reads_its_arguments() -> None:
+    # str() of a value could be costly or reach into it: print does not call it
+    assert _run("print('a' * 999_999, [[1] * 1000] * 1000)", "eval") is None
+
+
+def test_the_linter_accepts_print() -> None:
+    check_script("print('refill count = %d' % count)")
 
 
 def test_a_script_may_format_today_and_store_it() -> None:

@@ -10,11 +10,12 @@ for the list-valued policies).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from engine.dmn.cells import FeelCells, PythonCells, compile_cells
-from engine.dmn.model import Decision, DmnFile, Rule, Table
+from engine.dmn.model import Column, Decision, DmnFile, Rule, Table
 from engine.errors import GmpflowError, ScriptFailed
 from engine.feel import FeelError, from_data
 
@@ -59,6 +60,7 @@ def evaluate(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]) -> A
     Raises DecisionFailed."""
     cells = compiled.cells
     scope = cells.scope(data)
+    _type_input_data(compiled, scope, compiled.dmn.decisions[decision_id])
     return _evaluate(compiled, compiled.dmn.decisions[decision_id], scope, set())
 
 
@@ -70,9 +72,12 @@ def matching_rules(compiled: CompiledDmn, decision_id: str, data: dict[str, Any]
         raise _fail(decision, "it is not a decision table")
     table = decision.table
     scope: Any = cells.scope(data)
+    _type_input_data(compiled, scope, decision)
     try:
         values = [cells.value(scope, c.expression) if c.expression is not None else None
                   for c in table.inputs]
+        if isinstance(cells, FeelCells):
+            values = [_typed(v, c.type_ref, _label(c)) for v, c in zip(values, table.inputs, strict=True)]
         matched = [rule for rule in table.rules
                    if all(cells.test(scope, e, v) for e, v in zip(rule.inputs, values, strict=True))]
         matched = matched[:1] if table.hit_policy == "FIRST" else matched
@@ -114,7 +119,7 @@ def _table(cells: FeelCells | PythonCells, decision: Decision, table: Table, sco
         for column in table.inputs
     ]
     if isinstance(cells, FeelCells):
-        values = [_typed(v, c.type_ref) for v, c in zip(values, table.inputs, strict=True)]
+        values = [_typed(v, c.type_ref, _label(c)) for v, c in zip(values, table.inputs, strict=True)]
     matched = [
         rule
         for rule in table.rules
@@ -157,13 +162,48 @@ def _table(cells: FeelCells | PythonCells, decision: Decision, table: Table, sco
     return results[0]
 
 
-def _typed(value: Any, type_ref: str | None) -> Any:
-    """An input value as its declared type when the data carries it as text (a date from a form)."""
-    if type_ref == "date" and isinstance(value, str):
-        from engine.feel.functions import FUNCTIONS
+def _label(column: Column) -> str:
+    return column.name or (column.expression.text.strip() if column.expression is not None else column.id)
 
-        return FUNCTIONS["date"](value)
-    return value
+
+DATE_TYPES = {"date": "date", "dateTime": "date and time", "date and time": "date and time"}
+
+
+def _typed(value: Any, type_ref: str | None, name: str) -> Any:
+    """An input typed ``date`` or ``date and time`` (``dateTime``) that the data carries as ISO text (a form,
+    a JSON client) becomes a date before the unary tests compare it; text that is not ISO is refused
+    (FeelError: ``decision_failed`` naming the input), never compared as text."""
+    kind = DATE_TYPES.get((type_ref or "").removeprefix("feel:"))
+    if kind is None or not isinstance(value, str):
+        return value
+    try:
+        if kind == "date":
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.removesuffix("Z") + ("+00:00" if value.endswith("Z") else ""))
+    except ValueError:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        example = "2026-01-31" if kind == "date" else "2026-01-31T14:30:00Z"
+        raise FeelError(f"the input '{name}' is typed {kind}, but its value {shown!r} is not an ISO "
+                        f"{kind} (e.g. {example})") from None
+
+
+def _type_input_data(compiled: CompiledDmn, scope: Any, decision: Decision) -> None:
+    """Input data declared ``date``/``date and time`` (``inputData/variable/@typeRef``, or a component of
+    its itemDefinition) given as ISO text: as dates in the scope, so that a rule's ``> dateE`` compares
+    dates (FEEL files only)."""
+    if not isinstance(compiled.cells, FeelCells):
+        return
+    variables = scope.variables
+    try:
+        for name, type_ref in compiled.dmn.input_types.items():
+            if name in variables:
+                variables[name] = _typed(variables[name], type_ref, name)
+        for name, components in compiled.dmn.component_types.items():
+            if isinstance(variables.get(name), dict):
+                variables[name] = {key: _typed(value, components.get(key), f"{name}.{key}")
+                                   for key, value in variables[name].items()}
+    except FeelError as exc:
+        raise _fail(decision, str(exc)) from None
 
 
 def _outputs(cells: FeelCells | PythonCells, table: Table, rule: Rule, scope: Any) -> Any:

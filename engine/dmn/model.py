@@ -70,6 +70,9 @@ class DmnFile:
     language: str | None  # definitions/@expressionLanguage as written
     decisions: dict[str, Decision]
     input_names: list[str] = field(default_factory=list)
+    input_types: dict[str, str] = field(default_factory=dict)  # input data name -> its variable's typeRef
+    # input data typed by an itemDefinition with components: name -> component -> the component's typeRef
+    component_types: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _local(node: etree._Element) -> str:
@@ -143,6 +146,11 @@ def _table(node: etree._Element) -> Table:
     )
 
 
+def _type_ref(component: etree._Element) -> str:
+    node = _child(component, "typeRef")
+    return (node.text or "").strip() if node is not None else ""
+
+
 def read_dmn(name: str, root: etree._Element) -> DmnFile:
     """The decisions of one DMN document. Raises DefinitionError when it is no DMN ``definitions``."""
     if _local(root) != "definitions" or "DMN" not in (etree.QName(root.tag).namespace or "").upper():
@@ -192,4 +200,11 @@ def read_dmn(name: str, root: etree._Element) -> DmnFile:
             decision.unsupported = f"decision logic '{logic}'" if logic else "a decision without logic"
         decisions[decision.id] = decision
     inputs = [i.get("name") or "" for i in _children(root, "inputData")]
-    return DmnFile(name, root.get("id") or "", root.get("expressionLanguage"), decisions, inputs)
+    types = {i.get("name") or "": variable.get("typeRef") or "" for i in _children(root, "inputData")
+             if (variable := _child(i, "variable")) is not None and variable.get("typeRef")}
+    items = {item.get("name") or "": {c.get("name") or "": _type_ref(c)
+                                      for c in _children(item, "itemComponent")}
+             for item in _children(root, "itemDefinition")}
+    components = {name: items[type_ref] for name, type_ref in types.items() if items.get(type_ref)}
+    return DmnFile(name, root.get("id") or "", root.get("expressionLanguage"), decisions, inputs, types,
+                   components)

@@ -7,6 +7,7 @@ on its own:
 1. Compile time (RestrictedPython plus our policy): no imports, no names or
    attributes starting with ``_``, no introspection attributes (``gi_frame``,
    ``f_back``, ``mro``...), no ``str.format``, no ``eval``/``open``/``getattr``...
+   ``print`` (models drawn for SpiffWorkflow call it) writes nothing and takes no ``file``.
 2. Run time guards: attribute, item and iteration access go through guard
    functions; ``*``, ``**``, ``<<``, ``+``, ``%``, f-strings, the string
    methods that can grow text, ``int``/``str``/``list``/``dict``/``set``/

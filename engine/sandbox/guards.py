@@ -306,6 +306,13 @@ def _extreme(function: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
+def _print(*values: Any, sep: Any = None, end: Any = None, flush: bool = False) -> None:
+    """``print`` for models drawn elsewhere (SpiffWorkflow's examples print): it writes nothing, anywhere,
+    and never reads its arguments (so no ``__str__`` runs). It has no ``file`` parameter: it can reach no
+    stream or object."""
+    return None
+
+
 def _apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return func(*args, **kwargs)
 
@@ -317,6 +324,7 @@ SAFE_BUILTINS: dict[str, Any] = {
     "True": True, "False": False, "None": None,
     "range": _range, "sum": _sum, "round": sandbox_round, "sorted": _sorted, "min": _extreme(min),
     "max": _extreme(max), "str": _STR, "int": _INT, **{base.__name__: t for base, t in _COPIES.items()},
+    "print": _print,
     "datetime": datetime, "timedelta": timedelta, "date": date, "Decimal": SandboxDecimal, "math": MATH,
     # RestrictedPython's hooks and what the C code of datetime calls; user code cannot name them ('_').
     "_getattr_": _getattr, "_getitem_": _getitem, "_getiter_": iter, "_write_": _write,

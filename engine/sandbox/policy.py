@@ -18,7 +18,7 @@ FILENAME = "<gmpflow-sandbox>"  # marks the frames of model code (traced, and na
 # Names refused wherever they appear, and names refused when called (a data field may be called "type").
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
-    "vars", "breakpoint", "dir", "memoryview", "super", "builtins", "exit", "quit", "print", "printed",
+    "vars", "breakpoint", "dir", "memoryview", "super", "builtins", "exit", "quit", "printed",
     "classmethod", "staticmethod", "property",
 })
 FORBIDDEN_CALLS = frozenset({"type", "input", "help", "object", "id", "format", "iter", "next"})
@@ -42,6 +42,8 @@ class _Policy(RestrictingNodeTransformer):
     def visit_Name(self, node: ast.Name) -> Any:
         if node.id.startswith("_") or node.id in FORBIDDEN_NAMES:
             self.check_name(node, node.id)
+            return node
+        if node.id == "print":  # our discarding builtin, not RestrictedPython's print collector
             return node
         return super().visit_Name(node)
 
@@ -74,6 +76,10 @@ class _Policy(RestrictingNodeTransformer):
     def visit_Call(self, node: ast.Call) -> Any:
         if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS | FORBIDDEN_NAMES:
             self.error(node, f"'{node.func.id}()' is not available in scripts")
+            return node
+        if isinstance(node.func, ast.Name) and node.func.id == "print" and any(
+                k.arg in (None, "file") for k in node.keywords):
+            self.error(node, "print() writes nowhere: it takes no 'file' (nor '**' arguments)")
             return node
         return super().visit_Call(node)
 
