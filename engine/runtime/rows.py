@@ -241,11 +241,10 @@ def cancel_tasks(db: DbApi, instance_id: int, guids: list[str], key: AuditKey) -
 
 @dataclass(frozen=True)
 class InboxFilter:
-    """Which tasks a principal sees: those that the roles ``lanes`` may work on (None: every task, an admin's
-    view)."""
+    """Which tasks a principal sees: those the ``roles`` may work on (None: every task, an admin's view)."""
 
     states: tuple[str, ...]
-    lanes: tuple[str, ...] | None
+    roles: tuple[str, ...] | None
     me: str
     mine: bool = False
     instance_id: int | None = None
@@ -254,13 +253,13 @@ class InboxFilter:
 
 
 @lru_cache(maxsize=256)
-def _inbox_sql(states: int, lanes: int | None, mine: bool, by_instance: bool, by_process: bool,
+def _inbox_sql(states: int, roles: int | None, mine: bool, by_instance: bool, by_process: bool,
                by_business_key: bool) -> str:
     where = [f"t.state IN ({placeholders('state', states)})"]
-    if lanes is not None:
+    if roles is not None:
         # the roles that may work on a task (its lane's or its candidateRoles'), kept as JSON text, matched
         # as '"role"'; a task that names none is everyone's (engine.authority.may_work_on)
-        held = [f"CAST(t.candidate_roles AS TEXT) LIKE :lane{n} ESCAPE '/'" for n in range(lanes)]
+        held = [f"CAST(t.candidate_roles AS TEXT) LIKE :role{n} ESCAPE '/'" for n in range(roles)]
         anyone = "CAST(t.candidate_roles AS TEXT) = '[]'"
         where.append(f"({' OR '.join([*held, anyone])})")
     if mine:
@@ -281,10 +280,10 @@ def _inbox_sql(states: int, lanes: int | None, mine: bool, by_instance: bool, by
 def inbox(db: DbApi, which: InboxFilter, limit: int = 500) -> list[tuple[TaskRow, str, str, str | None]]:
     """(task, process key, process name, business key) of the tasks ``which`` selects: the principal's own
     first, then by due time (tasks without one last), then oldest first."""
-    sql = _inbox_sql(len(which.states), None if which.lanes is None else len(which.lanes), which.mine,
+    sql = _inbox_sql(len(which.states), None if which.roles is None else len(which.roles), which.mine,
                      which.instance_id is not None, which.process is not None, bool(which.business_key))
-    held = [f'%"{_like_escaped(role)}"%' for role in which.lanes or ()]
-    params = {**numbered("state", which.states), **numbered("lane", held), "me": which.me,
+    held = [f'%"{_like_escaped(role)}"%' for role in which.roles or ()]
+    params = {**numbered("state", which.states), **numbered("role", held), "me": which.me,
               "instance_id": which.instance_id, "process": which.process, "limit": limit,
               "business_key": "%" + _like_escaped(which.business_key or "") + "%"}
     width = len(TASK_COLUMNS)

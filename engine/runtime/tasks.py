@@ -47,14 +47,14 @@ def check_may_see(session: Session, principal: Principal, task: Task) -> None:
 def inbox_filter(principal: Principal, *, state: str | None = None, mine: bool = False,
                  role: str | None = None, instance_id: int | None = None, process: str | None = None,
                  business_key: str | None = None) -> rows.InboxFilter:
-    """Open and claimed tasks (or those in ``state``) of the principal's lanes (all lanes for an admin).
-    Raises ``not_permitted`` for ``role``, a lane not of the principal's roles (an admin's excepted)."""
+    """Open and claimed tasks (or those in ``state``) the principal's roles may work on (every task for an
+    admin). Raises ``not_permitted`` for ``role``, a role the principal does not hold (an admin excepted)."""
     if role and role not in principal.roles and ADMIN_ROLE not in principal.roles:
         raise PermissionDenied(f"Only holders of the role {role} (and admins) see its tasks.",
                                code="not_permitted")
-    every_lane = ADMIN_ROLE in principal.roles and not mine and not role
+    every_task = ADMIN_ROLE in principal.roles and not mine and not role
     return rows.InboxFilter(states=(state,) if state else (TaskState.OPEN, TaskState.CLAIMED),
-                            lanes=None if every_lane else (role,) if role else tuple(sorted(principal.roles)),
+                            roles=None if every_task else (role,) if role else tuple(sorted(principal.roles)),
                             me=principal.username, mine=mine, instance_id=instance_id, process=process,
                             business_key=business_key)
 
