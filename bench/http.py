@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.load import _Client, _free_port, wait_until_serving
+from bench.load import _Client, _free_port, stop_server, wait_until_serving
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.services import Gmpflow
@@ -76,13 +76,7 @@ class _RunServer:
         wait_until_serving(self.process, self.base, log, "gmpflow run", self.stop)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_server(self.process)
 
 
 def _expect(answer: tuple[int, Any, float], status: int, what: str) -> Any:

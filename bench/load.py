@@ -127,6 +127,17 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started as a subprocess; kill it if it has not ended after 20 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 def wait_until_serving(process: subprocess.Popen[bytes], base: str, log: Path, name: str,
                        stop: Callable[[], None], seconds: float = 60) -> float:
     """Poll the server's OpenAPI document until it answers 200; its deadline (for further waiting). Raises,
@@ -170,13 +181,7 @@ class _Server:
         return sum(_rss_kb(pid) for pid in _children(self.process.pid))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_server(self.process)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
