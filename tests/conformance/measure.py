@@ -28,12 +28,17 @@ from lxml import etree
 from engine.audit import Actor
 from engine.clock import FrozenClock
 from engine.definitions.bundle import Bundle
-from engine.errors import GmpflowError, ValidationFailed
-from engine.identity import Principal
+from engine.errors import GmpflowError
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
-from tests.conformance.runner import MAX_ROUNDS, lane_roles, plain, process_id, run_alone
+from tests.conformance.runner import (
+    complete_round_by_round,
+    holder_of_every_role,
+    plain,
+    process_id,
+    run_alone,
+)
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SECONDS_PER_FILE = 30
@@ -98,13 +103,7 @@ def run_spiff(path: Path, m: Measured) -> dict[str, Any] | None:
 
 
 def run_gmpflow(engine: Gmpflow, path: Path, m: Measured) -> dict[str, Any] | None:
-    known = {role.name for role in engine.list_roles()}
-    for role in sorted(lane_roles(path) - known):
-        try:
-            engine.add_role(ADMIN, role, "a lane of a conformance model", "conformance: the lane's role")
-        except ValidationFailed:
-            pass
-    person = Principal("conformance", "Conformance Tester", frozenset(r.name for r in engine.list_roles()))
+    person = holder_of_every_role(engine, ADMIN, path)
     files = {p.name: p.read_text(encoding="utf-8") for p in [path, *companions(path)]}
     try:
         dep, _ = engine.deploy(ADMIN, bundle=Bundle(files), activate=True)
@@ -120,13 +119,7 @@ def run_gmpflow(engine: Gmpflow, path: Path, m: Measured) -> dict[str, Any] | No
     try:
         instance = engine.start_instance(person, dep.key, path.stem, {})
         m.gmpflow_stage = "run"
-        for _ in range(MAX_ROUNDS):
-            tasks = engine.list_tasks(person, instance_id=instance.id)
-            if not tasks:
-                break
-            for task in tasks:  # one completion may close another (first approval wins): skip those
-                if task.id in {t.id for t in engine.list_tasks(person, instance_id=instance.id)}:
-                    engine.complete_task(person, task.id, {})
+        complete_round_by_round(engine, person, instance.id)
         detail = engine.instance_detail(instance.id)
     except GmpflowError as exc:
         problems = exc.context.get("problems") or []

@@ -90,28 +90,39 @@ def lane_roles(path: Path) -> set[str]:
     return {lane_role(lane.get("name")) for lane in root.iter(f"{{{BPMN_NS}}}lane") if lane.get("name")}
 
 
-def run_gmpflow(engine: Gmpflow, path: Path) -> Outcome:
-    """Deploy the file, start it, complete every open task round by round (as a person holding every role
-    of the engine, the file's lanes added as roles first, as an admin would)."""
-    admin = Actor("admin", "Ada Admin")
+def holder_of_every_role(engine: Gmpflow, admin: Actor, path: Path) -> Principal:
+    """A person holding every role of the engine, the roles the file's lanes name created first (as an admin
+    would)."""
     known = {role.name for role in engine.list_roles()}
     for role in sorted(lane_roles(path) - known):
         try:
             engine.add_role(admin, role, "a lane of a conformance model", "conformance: the lane's role")
         except ValidationFailed:  # not a role name ('Tester', 'A'): the lint will say the lane names no role
             pass
-    person = Principal(TESTER, "Conformance Tester", frozenset(r.name for r in engine.list_roles()))
+    return Principal(TESTER, "Conformance Tester", frozenset(r.name for r in engine.list_roles()))
+
+
+def complete_round_by_round(engine: Gmpflow, person: Principal, instance_id: int) -> None:
+    """Complete every open task with no data, round by round, until none is open (or ``MAX_ROUNDS``)."""
+    for _ in range(MAX_ROUNDS):
+        tasks = engine.list_tasks(person, instance_id=instance_id)
+        if not tasks:
+            break
+        for task in tasks:  # one completion may close another (first approval wins): skip those
+            if task.id in {t.id for t in engine.list_tasks(person, instance_id=instance_id)}:
+                engine.complete_task(person, task.id, {})
+
+
+def run_gmpflow(engine: Gmpflow, path: Path) -> Outcome:
+    """Deploy the file, start it, complete every open task round by round (as a person holding every role
+    of the engine, the file's lanes added as roles first, as an admin would)."""
+    admin = Actor("admin", "Ada Admin")
+    person = holder_of_every_role(engine, admin, path)
     try:
         dep, _ = engine.deploy(admin, bundle=Bundle({path.name: path.read_text(encoding="utf-8")}),
                                activate=True)
         instance = engine.start_instance(person, dep.key, f"{path.stem}", {})
-        for _ in range(MAX_ROUNDS):
-            tasks = [t for t in engine.list_tasks(person, instance_id=instance.id)]
-            if not tasks:
-                break
-            for task in tasks:  # one completion may close another (first approval wins): skip those
-                if task.id in {t.id for t in engine.list_tasks(person, instance_id=instance.id)}:
-                    engine.complete_task(person, task.id, {})
+        complete_round_by_round(engine, person, instance.id)
         detail = engine.instance_detail(instance.id)
     except GmpflowError as exc:
         problems = exc.context.get("problems") or []
