@@ -121,6 +121,14 @@ def sign_in_dialog(page: Any, username: str, meaning: str | None = None) -> None
     dialog.get_by_role("button", name="Sign").click()
 
 
+def sign_back_to_inbox(page: Any, site: DemoSite, username: str, meaning: str | None = None) -> None:
+    """Sign the open dialog (``sign_in_dialog``), land on the inbox again, and run the worker's round for the
+    jobs the completion made due."""
+    sign_in_dialog(page, username, meaning)
+    page.wait_for_url(re.compile(r".*/inbox$"))
+    site.work()
+
+
 def sign_out(page: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r".*/login.*"))

@@ -16,7 +16,14 @@ import pytest
 
 from tests.test_records import pdf_text, squeeze
 from tests.web.conftest import PASSWORD, form_ready, login, shot
-from tests.web.demo_support import DemoSite, choose, demo_site, sign_in_dialog, sign_out
+from tests.web.demo_support import (
+    DemoSite,
+    choose,
+    demo_site,
+    sign_back_to_inbox,
+    sign_in_dialog,
+    sign_out,
+)
 
 __all__ = ["demo_site"]
 pytestmark = pytest.mark.xdist_group("browser")
@@ -78,9 +85,7 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     page.wait_for_selector("#ebr[data-checked=ok]")
     shot(page, "demo-step-1")
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "olivia")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "olivia")
 
     # step 2: the moisture is out of limits: flagged before the signature, confirmed with a deviation
     open_from_inbox(page, site, "Perform the step", f"{BATCH}/00002")
@@ -93,17 +98,13 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     assert "granulate moisture = 2.8 (limits 1.5 – 2.5)" in page.locator("#ebr-out-of-limit").inner_text()
     shot(page, "demo-step-2-out-of-limit")
     page.get_by_role("button", name="Confirm the value and sign…").click()
-    sign_in_dialog(page, "olivia")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "olivia")
     open_from_inbox(page, site, "Confirm or correct the out-of-limit value", f"{BATCH}/00002")
     page.get_by_role("radio", name="right: confirm it and open a deviation").check()
     page.get_by_label("Deviation: what happened").fill("Granulate too wet after the water addition.")
     page.get_by_label("Immediate action taken").fill("Dried 10 minutes longer.")
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "olivia")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "olivia")
     sign_out(page)
     step2 = site.instance("sop_step", f"{BATCH}/00002")
     assert site.open_elements(step2) == ["assess_deviation"]
@@ -116,9 +117,7 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     page.get_by_role("radio", name="continues").check()
     page.get_by_label("Assessment").fill("No impact on quality: moisture dried back into range.")
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "sam", "Reviewed")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "sam", "Reviewed")
     sign_out(page)
     assert site.open_elements(step2) == ["verify"]
 
@@ -127,17 +126,13 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     open_from_inbox(page, site, "Verify the critical step", f"{BATCH}/00002")
     page.get_by_label("I checked the recorded values, equipment and materials against what was done").check()
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "oscar", "Verified")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "oscar", "Verified")
     open_from_inbox(page, site, "Perform the step", f"{BATCH}/00003")
     page.get_by_label("tablet weight").fill("650")
     page.get_by_label("Equipment (class TABLET_PRESS)").select_option("EQ-PRESS-02")
     page.wait_for_selector("#ebr[data-checked=ok]")
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "oscar")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "oscar")
     sign_out(page)
 
     # olivia records the produced quantity: the batch's execution ends
@@ -145,9 +140,7 @@ def test_the_demo_batch_from_order_release_to_qa_release_in_the_browser(demo_sit
     open_from_inbox(page, site, "Record the produced quantity", BATCH)
     page.get_by_label("Produced quantity").fill("1000")
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "olivia")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "olivia")
     sign_out(page)
     assert site.engine.instance_detail(batch)["instance"].status == "completed"
 

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from tests.web.conftest import login, shot
-from tests.web.demo_support import DemoSite, demo_site, open_task, sign_in_dialog, sign_out
+from tests.web.demo_support import (
+    DemoSite,
+    demo_site,
+    open_task,
+    sign_back_to_inbox,
+    sign_out,
+)
 
 __all__ = ["demo_site"]
 pytestmark = pytest.mark.xdist_group("browser")
@@ -68,9 +74,7 @@ def test_a_recipe_change_runs_through_every_approval_in_the_browser_until_it_is_
         shot(page, f"demo-change-{who}")
         page.get_by_role("radio", name="Approved").check()
         page.get_by_role("button", name="Sign and complete…").click()
-        sign_in_dialog(page, who, "Approved")
-        page.wait_for_url(re.compile(r".*/inbox$"))
-        site.work()
+        sign_back_to_inbox(page, site, who, "Approved")
         sign_out(page)
     # approved by all: on its effective date (today) the version comes into force; QA verifies it in place
     assert site.engine.masterdata.version("recipe", RECIPE, 2).status == "effective"
@@ -80,9 +84,7 @@ def test_a_recipe_change_runs_through_every_approval_in_the_browser_until_it_is_
     open_task(page, site, "Verify the change is in place")
     page.get_by_label("The new version is in force where it is used").check()
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "quinn", "Verified")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "quinn", "Verified")
     page.goto(f"{site.url}/instances/{change.id}")
     assert page.locator("h1 .badge").inner_text() == "completed"
     shot(page, "demo-change-closed")

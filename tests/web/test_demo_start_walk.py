@@ -19,7 +19,15 @@ import pytest
 
 from tests.conftest import FIXTURES, ROOT
 from tests.web.conftest import form_ready, login, shot
-from tests.web.demo_support import DemoSite, choose, demo_site, open_task, sign_in_dialog, sign_out
+from tests.web.demo_support import (
+    DemoSite,
+    choose,
+    demo_site,
+    open_task,
+    sign_back_to_inbox,
+    sign_in_dialog,
+    sign_out,
+)
 
 __all__ = ["demo_site"]
 pytestmark = pytest.mark.xdist_group("browser")
@@ -81,9 +89,7 @@ def test_an_unseen_model_is_deployed_approved_started_from_the_start_page_and_co
     open_task(page, site, "Verify the change is in place")
     page.get_by_label("The new version is in force where it is used").check()
     page.get_by_role("button", name="Sign and complete…").click()
-    sign_in_dialog(page, "quinn", "Verified")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    site.work()
+    sign_back_to_inbox(page, site, "quinn", "Verified")
     sign_out(page)
 
     # an operator starts it from the start page with its start form, and lands on its first task
