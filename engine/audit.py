@@ -1,8 +1,11 @@
 """The audit trail: append-only, hash-chained, written in the same transaction as the change.
 
-Services call ``record``; events are chained when the transaction commits (``before_commit``), under a
-lock on the chain head, so the sequence has no gaps and the chain never forks, whichever transaction
-commits first. No code path updates or deletes an event; database triggers refuse it too.
+Services call ``record`` with their unit of work (``engine.store.db.UnitOfWork``, or its ORM session);
+the events wait on the unit and are chained by its commit (``UnitOfWork.prepare_commit`` calls
+``chain_pending``), under a lock on the chain head, so the sequence has no gaps and the chain never forks,
+whichever transaction commits first. A unit that rolls back takes its events with it. The trail only
+records: state lives in its own tables. No code path updates or deletes an event; database triggers
+refuse it too.
 
 The chain is keyed: from the ``audit.keyed`` event on (``audit_head.keyed_from``), each link is an
 HMAC-SHA-256 of the event with the installation's key, which lives outside the database
@@ -18,16 +21,18 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import AuditKeyMissing, GmpflowError
 from engine.integrity import ALGORITHM, AuditKey
-from engine.store.db import UnitOfWork
-from engine.store.dbapi import DbApi, dbapi
+from engine.store.dbapi import DbApi
 from engine.store.models import AuditEvent, AuditHead
+
+if TYPE_CHECKING:  # engine.store.db calls chain_pending at each commit
+    from engine.store.db import UnitOfWork
 
 GENESIS = "0" * 64
 
@@ -102,12 +107,23 @@ def event_hash(ev: AuditEvent | dict[str, Any], key: AuditKey | None = None) -> 
     return key.mac(text) if key is not None else sha256_hex(text)
 
 
-def record(session: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any,
+def unit_of(work: Session | UnitOfWork) -> UnitOfWork:
+    """The unit of work of ``work`` (itself, or the unit whose ORM session it is). A session that writes
+    nothing (``Database.read``) or that is not the engine's records no event: refused."""
+    unit: UnitOfWork | None = work.info.get("unit_of_work") if isinstance(work, Session) else work
+    if unit is None:
+        raise TypeError("Audit events are recorded in a unit of work (Database.transaction or "
+                        "Database.unit_of_work), not in this session.")
+    return unit
+
+
+def record(work: Session | UnitOfWork, actor: Actor, action: str, object_type: str, object_id: Any,
            label: str = "",
            *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
            correlation_id: str | None = None) -> None:
-    """Queue one audit event; it is chained and inserted when the unit of work commits."""
-    session.info.setdefault("audit_pending", []).append(dict(
+    """Queue one audit event on the unit of work ``work`` (or its ORM session); the unit's commit chains
+    and inserts it, in the same transaction as the change it records."""
+    unit_of(work).audit_pending.append(dict(
         at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
         object_id=str(object_id), object_label=label[:300],
         before=normalized(before), after=normalized(after),
@@ -125,20 +141,12 @@ _INSERT_EVENT = ("INSERT INTO audit_event (seq, at, actor_id, actor_name, action
 _ADVANCE_HEAD = "UPDATE audit_head SET seq = :seq, hash = :hash, keyed_from = :keyed_from WHERE id = 1"
 
 
-@event.listens_for(Session, "before_commit")
-def _chain_session_events(session: Session) -> None:
-    if session.info.get("audit_pending"):
-        session.flush()  # the changes the events record go first
-        _chain(dbapi(session), session.info.pop("audit_pending"), session.info.get("audit_key"),
-               session.info.pop(KEYED_ACTION, False))
-
-
-def _chain_unit_events(uow: UnitOfWork) -> None:
-    if uow.info.get("audit_pending"):
-        _chain(uow.db, uow.info.pop("audit_pending"), uow.audit_key, uow.info.pop(KEYED_ACTION, False))
-
-
-UnitOfWork.BEFORE_COMMIT.append(_chain_unit_events)
+def chain_pending(uow: UnitOfWork) -> None:
+    """Chain and insert the events recorded in ``uow``: called by its commit (``UnitOfWork.prepare_commit``),
+    after its changes are flushed and before the driver commits."""
+    if uow.audit_pending:
+        pending, uow.audit_pending = uow.audit_pending, []
+        _chain(uow.db, pending, uow.audit_key, uow.introduces_key)
 
 
 def _chain(db: DbApi, pending: list[dict[str, Any]], key: AuditKey | None, introducing: bool) -> None:
@@ -168,11 +176,6 @@ def _chain(db: DbApi, pending: list[dict[str, Any]], key: AuditKey | None, intro
     db.execute(_ADVANCE_HEAD, {"seq": seq, "hash": prev, "keyed_from": keyed_from})
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_events(session: Session) -> None:
-    session.info.pop("audit_pending", None)
-
-
 @dataclass(frozen=True)
 class ChainReport:
     """What verify found; ``table`` and ``row_id`` name a sealed row changed outside gmpflow."""
@@ -192,14 +195,16 @@ class ChainReport:
         return found
 
 
-def introduce_key(session: Session, actor: Actor, at: datetime, sealed_rows: dict[str, int]) -> None:
+def introduce_key(work: Session | UnitOfWork, actor: Actor, at: datetime,
+                  sealed_rows: dict[str, int]) -> None:
     """Queue the ``audit.keyed`` event: from it on (itself included) the chain's links are MACs with the
-    key of ``session``'s database. ``sealed_rows``: how many existing rows got their first row MAC now
+    key of ``work``'s database. ``sealed_rows``: how many existing rows got their first row MAC now
     (trusted as found: the trail says so)."""
-    key: AuditKey = session.info["audit_key"]
-    record(session, actor, KEYED_ACTION, "audit", "key", "audit key", at=at,
+    unit = unit_of(work)
+    key = unit.audit_key
+    record(unit, actor, KEYED_ACTION, "audit", "key", "audit key", at=at,
            after={"key_id": key.key_id, "algorithm": ALGORITHM, "sealed_rows": sealed_rows})
-    session.info[KEYED_ACTION] = True
+    unit.introduces_key = True
 
 
 def is_keyed(session: Session) -> bool:

@@ -1,4 +1,9 @@
-"""Database handle: one engine, sessions for reading and for units of work.
+"""Database handle: one engine, sessions for reading, and one way to write: the unit of work.
+
+Every write transaction is a ``UnitOfWork`` (``Database.transaction``; ``Database.unit_of_work`` is the same
+transaction seen through its ORM session). Its commit writes the audit events it recorded, chained
+(``engine.audit.chain_pending``), before the driver commits: the change and the events that record it
+commit together or not at all.
 
 SQLite (``engine.store.sqlite``) serializes units of work; PostgreSQL uses row locks (see
 ``engine.runtime.rows``).
@@ -10,13 +15,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine, text
+from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import audit
 from engine.integrity import AuditKey, default_key_file
-from engine.store.dbapi import DbApi, checkout
+from engine.store.dbapi import DbApi, checkout, dbapi
 from engine.store.sqlite import WriterQueue, file_path, sqlite_engine
 from engine.store.wakeup import JOBS_CHANNEL, Wakeup
 
@@ -29,30 +35,23 @@ def database_url() -> str:
 
 def announce_jobs(session: Session) -> None:
     """``engine.runtime.rows.announce_jobs`` for a transaction that wrote jobs through the ORM."""
-    dbapi = session.info.get("dbapi")
-    if dbapi is not None:  # a hot-path unit of work's session: its DB-API connection announces
-        if not dbapi.jobs_announced:
-            dbapi.jobs_announced = True
-            if dbapi.is_postgres:
-                dbapi.execute(f"NOTIFY {JOBS_CHANNEL}")
-        return
-    if not session.info.get("jobs_announced"):
-        session.info["jobs_announced"] = True
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+    db = dbapi(session)
+    if not db.jobs_announced:
+        db.jobs_announced = True
+        if db.is_postgres:
+            db.execute(f"NOTIFY {JOBS_CHANNEL}")
 
 
 class UnitOfWork:
-    """One write transaction of the hot path: statements on ``db`` (the DB-API, see ``engine.store.dbapi``)
-    and an ORM ``session`` on the same connection, made only when a step needs one (a signature, a message).
+    """One write transaction: statements on ``db`` (the DB-API, see ``engine.store.dbapi``) and an ORM
+    ``session`` on the same connection, made only when a step needs one (a signature, a message).
 
-    ``info`` holds what the transaction carries along (the audit events pending, the installation's
-    ``audit_key``); the session shares it.
-    ``BEFORE_COMMIT`` hooks (the audit chain) and then this unit's own ``on_commit`` callbacks run after
-    the session's changes are flushed and before the commit.
+    ``info`` holds what the transaction carries along (the installation's ``audit_key``); the session shares
+    it, and names this unit (``unit_of_work``) so that ``engine.audit.record`` finds it from a session.
+    ``audit_pending``: the events recorded in this unit (``engine.audit.record``), chained at commit; they
+    go with the unit when it rolls back. ``introduces_key``: it records ``audit.keyed``
+    (``engine.audit.introduce_key``).
     """
-
-    BEFORE_COMMIT: ClassVar[list[Callable[[UnitOfWork], None]]] = []
 
     def __init__(self, engine: Engine, pooled: PoolProxiedConnection, is_postgres: bool,
                  audit_key: AuditKey) -> None:
@@ -60,6 +59,8 @@ class UnitOfWork:
         self.db = DbApi(pooled.driver_connection, is_postgres)
         self.audit_key = audit_key  # seals the rows this unit writes (engine.integrity)
         self.info: dict[str, Any] = {"audit_key": audit_key}
+        self.audit_pending: list[dict[str, Any]] = []
+        self.introduces_key = False
         self._session: Session | None = None
         self._on_commit: list[Callable[[], None]] = []
 
@@ -71,7 +72,7 @@ class UnitOfWork:
             # the pool stay with ``Database.transaction``.
             connection = Connection(self._engine, connection=self._pooled)
             session = Session(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False)
-            session.info.update(self.info, dbapi=self.db)
+            session.info.update(self.info, dbapi=self.db, unit_of_work=self)
             self.info, self._session = session.info, session
         return self._session
 
@@ -79,16 +80,18 @@ class UnitOfWork:
         self._on_commit.append(callback)
 
     def prepare_commit(self) -> None:
+        """The session's changes, then the audit events that record them, then the ``on_commit`` callbacks:
+        all in this transaction, before the driver commits."""
         if self._session is not None:
             self._session.flush()
-        for hook in self.BEFORE_COMMIT:
-            hook(self)
+        audit.chain_pending(self)
         for callback in self._on_commit:
             callback()
 
     def close(self) -> None:
         """Let go of the ORM session (its view of the transaction ends; the driver's has ended already)."""
         if self._session is not None:
+            self._session.info.pop("unit_of_work", None)
             self._session.close()
 
 
@@ -106,8 +109,6 @@ class Database:
         self.is_postgres = self.engine.dialect.name == "postgresql"
         info = {"audit_key": self.audit_key}  # copied into each session's own ``info``
         self._read = sessionmaker(self.engine, expire_on_commit=False, info=info)
-        self._write_engine = self.engine.execution_options(write=True)
-        self._write = sessionmaker(self._write_engine, expire_on_commit=False, info=info)
         self._writers = None if self.is_postgres else WriterQueue(file_path(self.url))
         self.jobs_due = Wakeup()  # notified after each commit that wrote a job (``announce_jobs``)
 
@@ -122,17 +123,15 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commits when the block ends normally, rolls back on any error."""
-        with self._writers or nullcontext(), self._write() as session:
-            with session.begin():
-                yield session
-            if session.info.pop("jobs_announced", False):
-                self.jobs_due.notify()
+        """The ORM session of a ``transaction()``, for writers that work with models (users, master data,
+        deployments): commits when the block ends normally, rolls back on any error."""
+        with self.transaction() as uow:
+            yield uow.session
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        """A unit of work of the hot path (a step, a claim): commits when the block ends normally, after its
-        ORM session's changes and the before-commit hooks; rolls back on any error.
+        """A unit of work (a step, a claim, any write): commits when the block ends normally, after its ORM
+        session's changes and its audit events (``UnitOfWork.prepare_commit``); rolls back on any error.
 
         It runs on the pool's DB-API connection, not on a SQLAlchemy ``Connection``, whose begin, commit and
         events cost more than the driver's own commit of a small transaction (``gmpflow bench``).

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, PoolProxiedConnection, event
+from sqlalchemy import Engine, PoolProxiedConnection
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 
@@ -130,12 +130,13 @@ def checkout(engine: Engine, is_postgres: bool) -> PoolProxiedConnection:
 
 
 def dbapi(session: Session) -> DbApi:
-    """The DB-API connection of ``session``'s transaction (begun here if it was not yet)."""
+    """The DB-API connection of ``session``'s transaction: its unit of work's (``engine.store.db``), else
+    that of a read session's current transaction (begun here if it was not yet; not kept, as the next
+    transaction of the session may run on another connection)."""
     found: DbApi | None = session.info.get("dbapi")
     if found is None:
         connection = session.connection()
         found = DbApi(connection.connection.driver_connection, connection.dialect.name == "postgresql")
-        session.info["dbapi"] = found
     return found
 
 
@@ -147,9 +148,3 @@ def placeholders(name: str, count: int) -> str:
 def numbered(name: str, values: Iterable[Any]) -> dict[str, Any]:
     """The parameters that ``placeholders(name, len(values))`` names."""
     return {f"{name}{i}": value for i, value in enumerate(values)}
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_connection(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the connection may be another one in the next transaction
-        session.info.pop("dbapi", None)

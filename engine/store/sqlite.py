@@ -42,11 +42,11 @@ def sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        # on the driver itself: every unit of work and read begins here (SQLAlchemy's execution costs more);
-        # an ORM session joining a hot-path transaction (``UnitOfWork.session``) finds it begun already
+        # on the driver itself: every read begins here (SQLAlchemy's execution costs more); a unit of work
+        # began with BEGIN IMMEDIATE (``Database.transaction``), so its ORM session finds it begun already
         driver = conn.connection.driver_connection
         if not driver.in_transaction:
-            driver.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+            driver.execute("BEGIN")
 
     return engine
 
