@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -88,6 +90,13 @@ def database(  # SQLite: the audit key is the default one, next to the database 
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+def configure(engine: Gmpflow, **settings: Any) -> None:
+    """The engine reads these settings (``engine.config.Config`` fields) from now on, as if its installation's
+    environment had said so: for the settings read at use (token hours, lockout, forms and master-data
+    folders, archive, anchor interval)."""
+    engine.config = replace(engine.config, **settings)
 
 
 @pytest.fixture
