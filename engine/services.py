@@ -91,11 +91,12 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
-        """Create or upgrade the schema, the default roles, record the change-control mode in force, and load
-        the master-data types (a changed schema becomes a new type version)."""
+        """Create or upgrade the schema (the engine's migrations, then this engine's packs'), the default
+        roles, record the change-control mode in force, and load the master-data types (a changed schema
+        becomes a new type version)."""
         from engine.store.migrate import upgrade
 
-        upgrade(self.db)
+        upgrade(self.db, self.packs)
         self.record_start()
         self.masterdata.load_types(Actor.system())
 
