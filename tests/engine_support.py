@@ -15,8 +15,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from engine.audit import Actor
 from engine.clock import FrozenClock
+from engine.identity import Principal
 from engine.packs import schema
+from engine.request_context import RequestContext
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
@@ -97,6 +100,11 @@ def configure(engine: Gmpflow, **settings: Any) -> None:
     environment had said so: for the settings read at use (token hours, lockout, forms and master-data
     folders, archive, anchor interval)."""
     engine.config = replace(engine.config, **settings)
+
+
+def request_of(engine: Gmpflow, caller: Principal | Actor, reason: str | None = None) -> RequestContext:
+    """A request of ``caller`` now (the engine's clock), for ``reason``."""
+    return RequestContext.of(caller, engine.clock.now()).because(reason)
 
 
 @pytest.fixture
