@@ -34,36 +34,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import GENESIS, canonical_json
-from engine.errors import GmpflowError, ValidationFailed
+from engine.errors import GmpflowError
 from engine.integrity import AuditKey
 from engine.store.models import AuditEvent, AuditHead
 
-ANCHOR_FILE_SETTING = "GMPFLOW_AUDIT_ANCHOR_FILE"
 ANCHOR_FILE_NAME = "audit-anchors.jsonl"
-INTERVAL_SETTING = "GMPFLOW_AUDIT_ANCHOR_INTERVAL"
-DEFAULT_INTERVAL_SECONDS = 3600
 ANCHORED_ACTION = "audit.anchored"
 LINE_FIELDS = ("n", "seq", "mac", "at", "key_id", "prev")
 
 
 def default_anchor_file(key_file: Path) -> Path:
-    configured = os.environ.get(ANCHOR_FILE_SETTING)
-    return Path(configured) if configured else key_file.parent / ANCHOR_FILE_NAME
-
-
-def anchor_interval() -> float:
-    """Seconds between scheduled anchors (``GMPFLOW_AUDIT_ANCHOR_INTERVAL``, default 3600; 0: none)."""
-    value = os.environ.get(INTERVAL_SETTING, "")
-    if not value:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1
-    if seconds < 0:
-        raise ValidationFailed(f"{INTERVAL_SETTING} must be a number of seconds (0: no scheduled anchors), "
-                               f"not '{value}'.", code="bad_setting")
-    return seconds
+    """Where the checkpoints go when no file is configured (``Config.audit_anchor_file``): beside the key."""
+    return key_file.parent / ANCHOR_FILE_NAME
 
 
 class CheckpointStore(Protocol):

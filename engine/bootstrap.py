@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from engine.audit import Actor
 from engine.errors import Conflict
-from engine.masterdata import effective, importer, records, types
+from engine.masterdata import effective, importer, records
 from engine.services import Gmpflow
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment, MasterDataRecord, MasterDataVersion
@@ -71,8 +71,8 @@ def add_demo_users(engine: Gmpflow, actor: Actor) -> list[tuple[str, str, list[s
     return added
 
 
-def demo_masterdata_files() -> list[Path]:
-    return sorted((types.folder() / "demo").glob("*.json"))
+def demo_masterdata_files(engine: Gmpflow) -> list[Path]:
+    return sorted((engine.config.masterdata_folder() / "demo").glob("*.json"))
 
 
 # A demo date written relative to the day of ``init``: "@today+180d", "@today-1d" (demo data must not expire).
@@ -93,9 +93,9 @@ def dated(value: Any, today: date) -> Any:
     return value
 
 
-def demo_masterdata_items(today: date) -> list[dict[str, Any]]:
+def demo_masterdata_items(engine: Gmpflow, today: date) -> list[dict[str, Any]]:
     """Every item of ``masterdata/demo/*.json``, dated from ``today`` (see ``dated``)."""
-    return [dated(item, today) for path in demo_masterdata_files()
+    return [dated(item, today) for path in demo_masterdata_files(engine)
             for item in json.loads(path.read_text(encoding="utf-8"))]
 
 
@@ -106,7 +106,7 @@ def load_demo_masterdata(engine: Gmpflow, actor: Actor) -> list[MasterDataVersio
     Bootstrap rule, like the first deployment of a shipped model: demo data is made effective directly,
     without a change request, audited with the reason "bootstrap demo data". One transaction.
     """
-    items = demo_masterdata_items(engine.clock.now().date())
+    items = demo_masterdata_items(engine, engine.clock.now().date())
     with engine.db.unit_of_work() as session:
         known = {(type_name, key) for type_name, key in session.execute(
             select(MasterDataRecord.type_name, MasterDataRecord.key))}

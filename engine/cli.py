@@ -1,4 +1,5 @@
-"""The ``gmpflow`` command. Every command honours ``GMPFLOW_DATABASE_URL``."""
+"""The ``gmpflow`` command. Each command builds the installation's configuration once from the environment
+(``engine.config.Config``: ``GMPFLOW_DATABASE_URL`` and the rest) and hands it to the engine it makes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,13 +30,19 @@ def _cli_principal() -> Principal:
 
 
 def _engine():  # type: ignore[no-untyped-def]
+    """The engine of this command, on the configuration the environment gives (a bad setting: exit 1)."""
+    from engine.config import Config
     from engine.operations import configured_registry
     from engine.services import Gmpflow
 
-    return Gmpflow(registry=configured_registry())
+    try:
+        config = Config.from_environ()
+    except GmpflowError as exc:
+        _fail(exc)
+    return Gmpflow(registry=configured_registry(), config=config)
 
 
-def _fail(exc: GmpflowError) -> None:
+def _fail(exc: GmpflowError) -> NoReturn:
     click.echo(f"error [{exc.code}]: {exc}", err=True)
     for problem in exc.context.get("problems", []) or []:
         where = ":".join(str(problem[k]) for k in ("file", "line") if problem.get(k))
@@ -346,7 +353,7 @@ def run(host: str, port: int) -> None:
     simulator = start_alongside()  # before the app reads the environment into its connector registry
     if simulator is not None:
         click.echo(f"ERP/MES simulator on {simulator.url} (GMPFLOW_SIMULATOR=off turns it off)")
-    app = create_app()
+    app = create_app(engine=_engine())
     app.extensions["gmpflow"].record_start()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:

@@ -6,14 +6,13 @@ unlock) also need a reason (21 CFR 11.10(d)(g), 11.300; Annex 11 §12).
 
 Password rules: at least ``MIN_PASSWORD_LENGTH`` characters, not the username, none of the last
 ``PASSWORD_HISTORY`` passwords; older than ``PASSWORD_MAX_AGE_DAYS`` days, or issued by an admin
-reset (a one-time password), it must be changed before the user may log in or sign. After
-``lockout_attempts()`` failed attempts, at login or at signing, the account locks until an admin
-unlocks it.
+reset (a one-time password), it must be changed before the user may log in or sign. After ``lock_at``
+failed attempts (``Config.lockout_attempts``: ``GMPFLOW_LOCKOUT_ATTEMPTS``, default 5), at login or at
+signing, the account locks until an admin unlocks it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -52,7 +51,6 @@ ADMIN_ROLE = "admin"
 MIN_PASSWORD_LENGTH = 8
 PASSWORD_HISTORY = 5          # a new password may not be any of the last 5 (the current one included)
 PASSWORD_MAX_AGE_DAYS = 180   # after this a password must be changed before the user may log in or sign
-MAX_FAILED_ATTEMPTS = 5       # default; GMPFLOW_LOCKOUT_ATTEMPTS overrides
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_]{1,49}")  # a safe identifier: lanes and properties name it as is
 _hasher = PasswordHasher()
 _dummy_hashes: dict[int, str] = {}  # per hasher: what an unknown username is verified against
@@ -73,17 +71,6 @@ class Principal:
     @classmethod
     def of(cls, user: User) -> Principal:
         return cls(user.username, user.full_name, frozenset(user.role_names))
-
-
-def lockout_attempts() -> int:
-    """Failed attempts (login or signing) that lock an account: ``GMPFLOW_LOCKOUT_ATTEMPTS``, default 5."""
-    value = os.environ.get("GMPFLOW_LOCKOUT_ATTEMPTS", "")
-    if not value:
-        return MAX_FAILED_ATTEMPTS
-    if not value.isdigit() or int(value) < 1:
-        raise ValidationFailed(f"GMPFLOW_LOCKOUT_ATTEMPTS must be a whole number of at least 1, "
-                               f"not '{value}'.", code="bad_setting")
-    return int(value)
 
 
 HOW_TO_ADD_A_ROLE = ("An administrator creates a role with `gmpflow roles add NAME --description TEXT` or "
@@ -186,9 +173,10 @@ def _state(user: User) -> dict[str, object]:
 
 
 # -- passwords ------------------------------------------------------------------------------------------
-def _verified_user(session: Session, clock: Clock, username: str, password: str, where: str, *,
+def _verified_user(session: Session, clock: Clock, username: str, password: str, where: str, lock_at: int, *,
                    lock: bool = False) -> User:
-    """The usable user with this password; a wrong password is counted toward lockout (``where``).
+    """The usable user with this password; a wrong password is counted toward lockout (``where``; the
+    account locks at ``lock_at`` failed attempts).
 
     One message for an unknown user and a wrong password, so usernames cannot be probed.
     """
@@ -199,7 +187,7 @@ def _verified_user(session: Session, clock: Clock, username: str, password: str,
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
     _check_usable(user)
     if not check_password(user, password):
-        register_failure(session, clock, user, where)
+        register_failure(session, clock, user, where, lock_at)
         raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
     return user
 
@@ -292,14 +280,14 @@ def add_user(session: Session, clock: Clock, actor: Actor, username: str, full_n
     return user
 
 
-def change_password(session: Session, clock: Clock, username: str, old: str, new: str) -> User:
+def change_password(session: Session, clock: Clock, username: str, old: str, new: str, lock_at: int) -> User:
     """The user's own change; the old password proves who asks (a wrong one counts toward lockout).
 
     A locked or deactivated account is refused (AuthenticationFailed); a new password that breaks the
     policy raises ValidationFailed. The caller must commit even when this raises ``invalid_credentials``
     (the failure is recorded).
     """
-    user = _verified_user(session, clock, username, old, "password_change", lock=True)
+    user = _verified_user(session, clock, username, old, "password_change", lock_at, lock=True)
     check_policy(session, username, new, user)
     was_one_time = user.must_change_password
     _set_password(session, user, new, clock, one_time=False)
@@ -410,7 +398,7 @@ def _check_usable(user: User) -> None:
                                    "must unlock it.", code="account_locked")
 
 
-def authenticate(session: Session, clock: Clock, username: str, password: str) -> Principal:
+def authenticate(session: Session, clock: Clock, username: str, password: str, lock_at: int) -> Principal:
     """Check username and password; counts failures and locks the account after too many.
 
     Raises AuthenticationFailed with one message for unknown user and wrong password (no user enumeration);
@@ -418,7 +406,7 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     with ``change_password``). The failure is recorded, so the caller must commit even when this raises
     (see ``services``).
     """
-    user = _verified_user(session, clock, username, password, "login")
+    user = _verified_user(session, clock, username, password, "login", lock_at)
     if user.failed_attempts:
         user.failed_attempts = 0
     if password_change_due(user, clock):
@@ -427,9 +415,9 @@ def authenticate(session: Session, clock: Clock, username: str, password: str) -
     return Principal.of(user)
 
 
-def register_failure(session: Session, clock: Clock, user: User, where: str,
+def register_failure(session: Session, clock: Clock, user: User, where: str, lock_at: int,
                      detail: str | None = None) -> None:
-    """Count a failed attempt (``where``: login, signing, password_change); lock at ``lockout_attempts()``.
+    """Count a failed attempt (``where``: login, signing, password_change); lock at ``lock_at`` attempts.
 
     Both the attempt and a resulting lock are audit events (the lock is what alerts the admins).
     """
@@ -440,7 +428,7 @@ def register_failure(session: Session, clock: Clock, user: User, where: str,
         after["why"] = detail
     audit.record(session, Actor(user.username, user.full_name), f"user.{where}_failed", "user", user.username,
                  user.full_name, at=now, after=after)
-    if user.failed_attempts >= lockout_attempts() and not user.locked:
+    if user.failed_attempts >= lock_at and not user.locked:
         user.locked = True
         audit.record(session, Actor.system(), "user.locked", "user", user.username, user.full_name, at=now,
                      after={"locked": True}, reason=f"{user.failed_attempts} failed attempts")

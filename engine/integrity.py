@@ -2,7 +2,8 @@
 
 The key lives outside the database, in a file only the engine's account reads (mode 0600): by default
 ``audit.key`` next to the SQLite database (``instance/audit.key``), on PostgreSQL ``instance/audit.key``
-under the working directory; ``GMPFLOW_AUDIT_KEY_FILE`` names another path. It is never stored in the
+under the working directory; ``GMPFLOW_AUDIT_KEY_FILE`` (``Config.audit_key_file``, which the engine passes to
+its ``Database``) names another path. It is never stored in the
 database or in the trail; the trail records only its ``key_id`` (a MAC of a fixed text), so that verify
 can tell a wrong key file from a tampered trail.
 
@@ -26,16 +27,13 @@ from typing import Any
 
 from engine.errors import AuditKeyMissing
 
-KEY_FILE_SETTING = "GMPFLOW_AUDIT_KEY_FILE"
 KEY_FILE_NAME = "audit.key"
 ALGORITHM = "HMAC-SHA-256"
 
 
 def default_key_file(database_url: str) -> Path:
-    """``GMPFLOW_AUDIT_KEY_FILE``, else ``audit.key`` next to a SQLite file, else ``instance/audit.key``."""
-    configured = os.environ.get(KEY_FILE_SETTING)
-    if configured:
-        return Path(configured)
+    """Where the key is when no file is configured: ``audit.key`` next to a SQLite file, else
+    ``instance/audit.key``."""
     if database_url.startswith("sqlite") and ":memory:" not in database_url:
         database = database_url.split(":///", 1)[-1].split("?", 1)[0]
         if database:
@@ -96,7 +94,7 @@ class AuditKey:
             except FileNotFoundError:
                 raise AuditKeyMissing(f"The audit key file {self.path} is missing: the audit trail cannot be "
                                       f"written or verified without it (restore it from the key backup; "
-                                      f"{KEY_FILE_SETTING} names another path).") from None
+                                      "GMPFLOW_AUDIT_KEY_FILE names another path).") from None
             except (OSError, ValueError) as exc:
                 raise AuditKeyMissing(f"The audit key file {self.path} cannot be read ({exc}).") from None
             if len(self._key) < 32:

@@ -16,6 +16,9 @@ Hooks:
 ``gmpflow_tables()``
     The pack's own tables (``sqlalchemy.Table``), declared on the engine's ``engine.store.models.Base``:
     ``schema()`` answers the metadata holding them and the engine's, the whole schema the migrations build.
+``gmpflow_migrations()``
+    The pack's own Alembic revisions, which create its tables (``PackMigrations``: a branch and its folder);
+    ``engine.store.migrate.upgrade`` runs them after the engine's.
 ``gmpflow_sealed_tables()``
     The pack's append-only sealed tables, rechecked by ``gmpflow audit verify`` (``engine.sealed``).
 ``gmpflow_process_folders()``
@@ -71,6 +74,15 @@ class SealedTable:
 
 
 @dataclass(frozen=True)
+class PackMigrations:
+    """A pack's Alembic revisions: the files in ``folder``, the branch ``branch`` (its first revision says
+    ``down_revision = None`` and ``branch_labels = (branch,)``; revision ids unique across every pack, e.g.
+    ``<branch>_0001``)."""
+    branch: str
+    folder: Path
+
+
+@dataclass(frozen=True)
 class DemoStep:
     """One step of ``gmpflow init --demo``: ``load(engine, actor)`` answers a line per thing it added."""
     name: str
@@ -89,6 +101,10 @@ class _Specs:
     @hookspec
     def gmpflow_tables(self) -> list[Table]:  # type: ignore[empty-body]
         """The pack's tables, on the engine's metadata."""
+
+    @hookspec
+    def gmpflow_migrations(self) -> PackMigrations:  # type: ignore[empty-body]
+        """The pack's migrations, run after the engine's."""
 
     @hookspec
     def gmpflow_sealed_tables(self) -> list[SealedTable]:  # type: ignore[empty-body]
@@ -147,6 +163,15 @@ def pack_manager(*, builtins: tuple[str, ...] = BUILTINS, load_entry_points: boo
 def default_packs() -> pluggy.PluginManager:
     """The installation's packs, found once per process (installed packages do not change while it runs)."""
     return pack_manager()
+
+
+def pack_migrations(pm: pluggy.PluginManager) -> list[PackMigrations]:
+    """Every pack's migrations, in the packs' registration order (pluggy calls the last registered first)."""
+    found = list(reversed(pm.hook.gmpflow_migrations()))
+    branches = [m.branch for m in found]
+    if "engine" in branches or len(set(branches)) != len(branches):
+        raise ValueError(f"Each pack's migrations need a branch of their own, not 'engine': {branches}.")
+    return found
 
 
 def schema(pm: pluggy.PluginManager | None = None) -> MetaData:

@@ -43,10 +43,11 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
     def __init__(self, db: Database | None = None, clock: Clock | None = None,
                  registry: OperationRegistry | None = None, change_control: str | None = None,
                  packs: pluggy.PluginManager | None = None, config: Config | None = None) -> None:
-        """``config``: default, built from the environment now (``engine.config``); ``change_control``
-        overrides its mode."""
+        """``config``: the installation's settings (``engine.config``; default: built from the environment
+        now); ``change_control`` overrides its mode. ``db``: default, the configured database and audit
+        key."""
         self.config = config or Config.from_environ()
-        self.db = db or Database()
+        self.db = db or Database(self.config.database_url, audit_key_file=self.config.audit_key_file)
         self.clock = clock or Clock()
         self.change_control_process = self.config.change_control_process
         # the process packs (engine.packs): gmpflow's GMP content and a site's own
@@ -59,7 +60,7 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
         self.change_control = change_control or self.config.change_control
         self.specs = SpecCache()
         self.runtime = InstanceRuntime(self.db, self.clock, self.specs)
-        self.jobs = JobRunner(self.runtime, self.registry)
+        self.jobs = JobRunner(self.runtime, self.registry, self.config.job_lease)
         # the records a signature can cover (model property signature.record = "<kind>:<key expression>")
         self.record_sources: dict[str, RecordSource] = {}
         for sources in self.packs.hook.gmpflow_record_sources(engine=self):
@@ -68,10 +69,12 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
         # what lint checks beside the engine's own rules: the content's model properties
         self.model_checks = [check for checks in self.packs.hook.gmpflow_model_checks() for check in checks]
         # engine.masterdata.service
-        self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control)
+        self.masterdata = MasterData(self.db, self.clock, lambda: self.change_control,
+                                     lambda: self.config.masterdata_folder())
         # checkpoints of the audit chain outside the database (engine.anchors); a site adds stores
         key = self.db.audit_key
-        self.anchors = anchors.AnchorFile(anchors.default_anchor_file(key.path), key)
+        anchor_file = self.config.audit_anchor_file or anchors.default_anchor_file(key.path)
+        self.anchors = anchors.AnchorFile(anchor_file, key)
         self.checkpoint_stores: list[anchors.CheckpointStore] = []
         # the packs' services, offered as this facade's own methods (``__getattr__``)
         self.pack_services: list[object] = list(self.packs.hook.gmpflow_services(engine=self))
@@ -88,11 +91,12 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:
-        """Create or upgrade the schema, the default roles, record the change-control mode in force, and load
-        the master-data types (a changed schema becomes a new type version)."""
+        """Create or upgrade the schema (the engine's migrations, then this engine's packs'), the default
+        roles, record the change-control mode in force, and load the master-data types (a changed schema
+        becomes a new type version)."""
         from engine.store.migrate import upgrade
 
-        upgrade(self.db)
+        upgrade(self.db, self.packs)
         self.record_start()
         self.masterdata.load_types(Actor.system())
 

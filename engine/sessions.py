@@ -3,7 +3,7 @@
 A credential is ``<row id>.<random secret>``; the store keeps only an HMAC-SHA-256 of the secret under the
 installation's secret key (the caller's ``key``), so a copy of the database hands out no working token and
 a credential of another installation is refused. Checking one is a lookup by id and a constant-time compare
-of the digests: no argon2 per request. A credential ends when it expires (``credential_hours()``, default 8),
+of the digests: no argon2 per request. A credential ends when it expires (``Config.token_hours``, default 8),
 at logout (that one), and when its user's password is changed or reset (all of them): the server refuses it
 from then on, whatever the client still holds (21 CFR 11.10(d), 11.300).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import datetime, timedelta
 
@@ -20,13 +19,12 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
-from engine.errors import AuthenticationFailed, ValidationFailed
+from engine.errors import AuthenticationFailed
 from engine.identity import Account, Principal
 from engine.store.dbapi import DbApi
 from engine.store.models import AuthSession
 
 API, BROWSER = "api", "browser"
-DEFAULT_HOURS = 8.0
 
 # the credential, its user's account and roles in one statement on the DB-API (every API request runs it)
 _RESOLVE = ("SELECT s.secret_sha256, s.kind, s.expires_at, s.revoked_at, u.username, u.full_name, u.active, "
@@ -34,30 +32,16 @@ _RESOLVE = ("SELECT s.secret_sha256, s.kind, s.expires_at, s.revoked_at, u.usern
             "JOIN app_user u ON u.id = s.user_id LEFT JOIN user_role r ON r.user_id = u.id WHERE s.id = :id")
 
 
-def credential_hours() -> float:
-    """How long a token or browser session lives at most: ``GMPFLOW_TOKEN_HOURS``, default 8."""
-    value = os.environ.get("GMPFLOW_TOKEN_HOURS", "")
-    if not value:
-        return DEFAULT_HOURS
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = 0.0
-    if not 0 < hours <= 24 * 366:
-        raise ValidationFailed(f"GMPFLOW_TOKEN_HOURS must be a positive number of hours, not '{value}'.",
-                               code="bad_setting")
-    return hours
-
-
 def _digest(key: str, secret: str) -> str:
     return hmac.new(key.encode("utf-8"), secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def issue(session: Session, clock: Clock, key: str, user_id: int, kind: str) -> tuple[str, datetime]:
-    """A new credential of ``kind`` for the user and the moment it expires."""
+def issue(session: Session, clock: Clock, key: str, user_id: int, kind: str, hours: float
+          ) -> tuple[str, datetime]:
+    """A new credential of ``kind`` for the user, living ``hours`` at most, and the moment it expires."""
     secret = secrets.token_urlsafe(32)
     now = clock.now()
-    expires = now.replace(microsecond=0) + timedelta(hours=credential_hours())
+    expires = now.replace(microsecond=0) + timedelta(hours=hours)
     row = AuthSession(user_id=user_id, kind=kind, secret_sha256=_digest(key, secret), issued_at=now,
                       expires_at=expires)
     session.add(row)

@@ -19,7 +19,6 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine.anchors import anchor_interval
 from engine.audit import Actor
 from engine.services import Gmpflow
 from engine.store.wakeup import JOBS_CHANNEL
@@ -39,8 +38,9 @@ def anchor_tick(engine: Gmpflow) -> None:
 
 
 def _add(scheduler: BackgroundScheduler | BlockingScheduler, engine: Gmpflow, interval: float) -> None:
-    """The audit anchor's schedule (the jobs run in ``JobLoop``; ``interval`` is kept for the signature)."""
-    every = anchor_interval()
+    """The audit anchor's schedule, every ``Config.audit_anchor_interval`` seconds (0: none; the jobs run in
+    ``JobLoop``; ``interval`` is kept for the signature)."""
+    every = engine.config.audit_anchor_interval
     if every:
         scheduler.add_job(anchor_tick, "interval", args=[engine], seconds=every, max_instances=1,
                           coalesce=True, id="gmpflow-audit-anchor")

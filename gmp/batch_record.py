@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -434,10 +433,6 @@ def to_pdf(record: dict[str, Any]) -> bytes:
     return bytes(HTML(string=to_html(record)).write_pdf())
 
 
-def archive_dir() -> Path:
-    return Path(os.environ.get("GMPFLOW_ARCHIVE_DIR", "instance/archive"))
-
-
 def file_name(batch_id: str, extension: str) -> str:
     """``<batch>-batch-record.<extension>``, with every character but ASCII letters, digits, '-', '_' and
     '.' replaced, so that it is safe as a file name and in a Content-Disposition header."""
@@ -448,7 +443,7 @@ def file_name(batch_id: str, extension: str) -> str:
 def export(engine: Gmpflow, batch_id: str) -> dict[str, Any]:
     """The batch record as JSON and PDF in the archive folder; the same facts in both (one ``build``)."""
     record = build(engine, batch_id)
-    folder = archive_dir()
+    folder = engine.config.archive_dir  # GMPFLOW_ARCHIVE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     json_bytes = json.dumps(audit.normalized(record), indent=1, sort_keys=True, ensure_ascii=False).encode()
     pdf_bytes = to_pdf(record)

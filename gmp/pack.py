@@ -9,7 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.packs import DemoStep, SealedTable, hookimpl
+from engine.packs import DemoStep, PackMigrations, SealedTable, hookimpl
 from gmp import (
     batch,
     batch_record,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.signed_records import RecordSource
 
 PROCESSES = Path(str(files("gmp") / "processes"))  # package data (a wheel has it)
+MIGRATIONS = Path(str(files("gmp") / "migrations"))  # the tables' Alembic revisions, branch 'gmp'
 
 
 @hookimpl
@@ -59,6 +60,11 @@ def gmpflow_record_sources(engine: Gmpflow) -> dict[str, RecordSource]:
 @hookimpl
 def gmpflow_tables() -> list[Table]:
     return list(tables.TABLES)
+
+
+@hookimpl
+def gmpflow_migrations() -> PackMigrations:
+    return PackMigrations("gmp", MIGRATIONS)
 
 
 @hookimpl

@@ -41,8 +41,9 @@ def deploy(engine: Gmpflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  #
     """Deploy a fixture file name from tests/bpmn, a path, or {file name: text}; returns the deployment.
 
     The fixtures' task forms (every key a task takes is declared by its form) are in tests/bpmn/forms."""
-    monkeypatch.setenv("GMPFLOW_FORMS_PATH",
-                       os.pathsep.join([str(ROOT / "gmp" / "forms"), str(FIXTURES / "forms")]))
+    from tests.engine_support import configure
+
+    configure(engine, forms_path=(ROOT / "gmp" / "forms", FIXTURES / "forms"))
 
     def _deploy(*items: str | Path | dict[str, str]):  # type: ignore[no-untyped-def]
         paths: list[str | Path] = []

@@ -7,14 +7,19 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from engine.audit import Actor
 from engine.clock import FrozenClock
+from engine.identity import Principal
 from engine.packs import schema
+from engine.request_context import RequestContext
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
@@ -88,6 +93,18 @@ def database(  # SQLite: the audit key is the default one, next to the database 
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+def configure(engine: Gmpflow, **settings: Any) -> None:
+    """The engine reads these settings (``engine.config.Config`` fields) from now on, as if its installation's
+    environment had said so: for the settings read at use (token hours, lockout, forms and master-data
+    folders, archive, anchor interval)."""
+    engine.config = replace(engine.config, **settings)
+
+
+def request_of(engine: Gmpflow, caller: Principal | Actor, reason: str | None = None) -> RequestContext:
+    """A request of ``caller`` now (the engine's clock), for ``reason``."""
+    return RequestContext.of(caller, engine.clock.now()).because(reason)
 
 
 @pytest.fixture

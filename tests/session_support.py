@@ -17,7 +17,7 @@ def browser_session(app: Flask, client: FlaskClient, engine: Gmpflow, username: 
     with engine.db.unit_of_work() as session:
         user_id = identity.get_user(session, username).id
         credential, _ = sessions.issue(session, engine.clock, str(app.config["SECRET_KEY"]), user_id,
-                                       sessions.BROWSER)
+                                       sessions.BROWSER, engine.config.token_hours)
     with client.session_transaction() as cookie:
         cookie["user"], cookie["sid"], cookie["seen"] = username, credential, engine.clock.now().timestamp()
     return credential

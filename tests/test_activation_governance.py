@@ -18,6 +18,7 @@ from sqlalchemy import select
 from engine import audit
 from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
+from engine.config import Config
 from engine.errors import DefinitionError
 from engine.services import Gmpflow
 from engine.store import Database
@@ -113,9 +114,9 @@ def test_lint_refuses_an_activation_operation_in_any_process_but_change_control(
 
 
 def test_the_change_control_key_is_a_setting_and_lint_follows_it(
-        database: Database, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GMPFLOW_CHANGE_CONTROL_PROCESS", "site_change_control")
-    engine = Gmpflow(database, clock, change_control="off")
+        database: Database, clock: FrozenClock, tmp_path: Path) -> None:
+    config = Config.from_environ({"GMPFLOW_CHANGE_CONTROL_PROCESS": "site_change_control"})
+    engine = Gmpflow(database, clock, change_control="off", config=config)
     for key, refused in (("site_change_control", False), ("change_control", True)):
         (tmp_path / key).mkdir()
         (tmp_path / key / f"{key}.bpmn").write_text(rogue(key)[f"{key}.bpmn"])

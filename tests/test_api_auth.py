@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api_support import PASSWORD, Api
+from tests.engine_support import configure
 
 
 def test_a_correct_password_gets_a_token_valid_for_eight_hours(api, clock):
@@ -112,10 +113,10 @@ def test_an_unexpected_error_answers_500_without_leaking_the_cause(api, engine, 
     assert "secret internals" not in response.get_data(as_text=True)
 
 
-def test_without_a_configured_key_the_secret_is_generated_once_and_kept_in_the_database(engine, monkeypatch):
+def test_without_a_configured_key_the_secret_is_generated_once_and_kept_in_the_database(engine):
     from webapp import create_app
 
-    monkeypatch.delenv("GMPFLOW_SECRET_KEY", raising=False)
+    configure(engine, secret_key=None)
     first, second = create_app(engine=engine), create_app(engine=engine)
     token = Api(first, first.test_client()).token("olivia")
     assert Api(second, second.test_client()).get("/api/v1/tasks", token=token).status_code == 200

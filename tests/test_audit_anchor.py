@@ -19,10 +19,12 @@ from engine import worker
 from engine.anchors import ANCHORED_ACTION, AnchorBroken
 from engine.audit import Actor
 from engine.cli import main
+from engine.config import Config
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import AuditEvent
 from tests.conftest import ADMIN, ROOT
+from tests.engine_support import configure
 from tests.tamper_support import cut_tail, head_seq, raw, rechain_plain, unguarded
 
 DEMO = ROOT / "gmp" / "processes" / "demo_approval"
@@ -168,14 +170,15 @@ def test_the_anchor_file_is_only_ever_appended_to(anchored, users):
     assert after.startswith(before) and after.count(b"\n") == before.count(b"\n") + 1
 
 
-def test_the_scheduler_anchors_hourly_by_default_and_as_the_setting_says(engine, monkeypatch):
-    monkeypatch.delenv("GMPFLOW_AUDIT_ANCHOR_INTERVAL", raising=False)
+def test_the_scheduler_anchors_hourly_by_default_and_as_the_setting_says(engine):
+    configure(engine, audit_anchor_interval=Config().audit_anchor_interval)
     scheduler = BlockingScheduler()
     worker._add(scheduler, engine, 1.0)
     job = scheduler.get_job("gmpflow-audit-anchor")
     assert job is not None and job.trigger.interval == timedelta(hours=1)
     assert job.func is worker.anchor_tick
-    monkeypatch.setenv("GMPFLOW_AUDIT_ANCHOR_INTERVAL", "0")
+    configure(engine, audit_anchor_interval=Config.from_environ({"GMPFLOW_AUDIT_ANCHOR_INTERVAL": "0"})
+              .audit_anchor_interval)
     scheduler = BlockingScheduler()
     worker._add(scheduler, engine, 1.0)
     assert scheduler.get_job("gmpflow-audit-anchor") is None

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 from engine.audit import GENESIS, KEYED_ACTION, event_hash
 from engine.cli import main
+from engine.config import Config
 from engine.errors import AuditKeyMissing, GmpflowError
 from engine.services import Gmpflow
 from engine.store import Database
@@ -199,10 +200,13 @@ def test_a_trail_from_before_the_key_is_keyed_from_a_recorded_event_and_its_plai
     assert not report.ok and report.first_broken == 3
 
 
-def test_the_key_file_is_looked_for_next_to_the_sqlite_database_or_where_the_setting_says(tmp_path,
-                                                                                          monkeypatch):
-    monkeypatch.delenv("GMPFLOW_AUDIT_KEY_FILE", raising=False)
-    assert Database(f"sqlite:///{tmp_path / 'db.sqlite'}").audit_key.path == tmp_path / "audit.key"
+def test_the_key_file_is_looked_for_next_to_the_sqlite_database_or_where_the_setting_says(tmp_path):
+    sqlite = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert Database(sqlite).audit_key.path == tmp_path / "audit.key"
     assert Database("postgresql+psycopg://u@h/db").audit_key.path == Path("instance") / "audit.key"
-    monkeypatch.setenv("GMPFLOW_AUDIT_KEY_FILE", str(tmp_path / "keys" / "gmp.key"))
-    assert Database(f"sqlite:///{tmp_path / 'db.sqlite'}").audit_key.path == tmp_path / "keys" / "gmp.key"
+    configured = Config.from_environ({"GMPFLOW_DATABASE_URL": sqlite,
+                                      "GMPFLOW_AUDIT_KEY_FILE": str(tmp_path / "keys" / "gmp.key")})
+    engine = Gmpflow(config=configured)
+    assert (engine.db.url, engine.db.audit_key.path) == (sqlite, tmp_path / "keys" / "gmp.key")
+    assert engine.anchors.path == tmp_path / "keys" / "audit-anchors.jsonl"
+    engine.db.dispose()

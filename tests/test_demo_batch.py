@@ -120,9 +120,9 @@ def test_a_configured_erp_wins_and_gmpflow_simulator_off_starts_nothing() -> Non
     assert start_alongside(off) is None and off == {"GMPFLOW_SIMULATOR": "off"}
 
 
-def test_demo_dates_are_relative_to_the_day_of_init() -> None:
+def test_demo_dates_are_relative_to_the_day_of_init(engine: Gmpflow) -> None:
     today = date(2031, 2, 3)
-    items = {(i["type"], i["key"]): i["data"] for i in bootstrap.demo_masterdata_items(today)}
+    items = {(i["type"], i["key"]): i["data"] for i in bootstrap.demo_masterdata_items(engine, today)}
     assert items[("equipment", "EQ-PRESS-02")]["calibration_due"] > today.isoformat()
     assert items[("personnel_qualification", "oscar.compression")]["valid_until"] > today.isoformat()
     assert all(o["planned_start_date"] > today.isoformat() for o in demo_orders(today))

@@ -9,6 +9,7 @@ import pytest
 
 from engine.errors import AuthenticationFailed, Conflict, ValidationFailed
 from tests.conftest import ADMIN
+from tests.engine_support import configure
 from tests.signing_support import PASSWORD
 
 
@@ -79,8 +80,8 @@ def test_five_failed_logins_lock_the_account_until_an_admin_unlocks_it(engine, p
         ADMIN.id, "identity confirmed by phone", True, False)
 
 
-def test_the_lockout_threshold_is_configurable(engine, people, monkeypatch):
-    monkeypatch.setenv("GMPFLOW_LOCKOUT_ATTEMPTS", "2")
+def test_the_lockout_threshold_is_configurable(engine, people):
+    configure(engine, lockout_attempts=2)
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
             engine.authenticate("olivia", "wrong password")

@@ -17,6 +17,7 @@ from engine.masterdata.service import MasterData
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent, MasterDataRecord, MasterDataType, MasterDataVersion
 from tests.conftest import ADMIN, ROOT
+from tests.engine_support import configure
 from tests.masterdata_support import bom, effective_version, material
 
 SHIPPED_TYPES = {"bom", "equipment", "equipment_class", "material", "personnel_qualification", "product",
@@ -43,14 +44,14 @@ def test_every_shipped_type_is_a_draft_2020_12_schema_loaded_once(engine: Gmpflo
         assert json.loads(path.read_text())["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-def test_a_changed_schema_becomes_a_new_audited_type_version(engine: Gmpflow, md: MasterData, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_schema_becomes_a_new_audited_type_version(engine: Gmpflow, md: MasterData,
+                                                             tmp_path: Path) -> None:
     for path in (ROOT / "gmp" / "masterdata").glob("*.schema.json"):
         (tmp_path / path.name).write_text(path.read_text())
     schema = json.loads((tmp_path / "product.schema.json").read_text())
     schema["properties"]["description"]["maxLength"] = 100
     (tmp_path / "product.schema.json").write_text(json.dumps(schema))
-    monkeypatch.setenv("GMPFLOW_MASTERDATA_PATH", str(tmp_path))
+    configure(engine, masterdata_path=tmp_path)
     loaded = {row.name: (row.version, created) for row, created in md.load_types(ADMIN)}
     assert loaded["product"] == (2, True) and loaded["material"] == (1, False)
     assert md.type("product").schema_hash != md.types()[0].schema_hash or True
@@ -313,7 +314,7 @@ def test_importing_a_known_key_makes_a_new_draft(engine: Gmpflow, md: MasterData
 def test_demo_data_files_import_cleanly(engine: Gmpflow, md: MasterData) -> None:
     from engine import bootstrap
 
-    items = bootstrap.demo_masterdata_items(engine.clock.now().date())  # "@today+180d" dated from today
+    items = bootstrap.demo_masterdata_items(engine, engine.clock.now().date())  # "@today+180d": from today
     assert len(md.import_records(ADMIN, items)) == len(items)
     assert count(engine, MasterDataType) == len(SHIPPED_TYPES)
 

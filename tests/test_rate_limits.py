@@ -9,6 +9,7 @@ import re
 import pytest
 from flask import Flask
 
+from engine.config import Config
 from engine.services import Gmpflow
 from tests.api_support import PASSWORD, Api, body
 from tests.hostile_support import snapshot
@@ -85,12 +86,10 @@ def test_the_document_names_429_only_where_a_password_is_taken_without_a_token(a
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
-def test_the_limit_and_the_counters_store_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GMPFLOW_PASSWORD_RATE_LIMIT", "GMPFLOW_RATE_LIMIT_STORAGE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    assert ratelimits.settings() == {"GMPFLOW_PASSWORD_RATE_LIMIT": "100 per minute",
-                                     "RATELIMIT_STORAGE_URI": "memory://"}
-    monkeypatch.setenv("GMPFLOW_PASSWORD_RATE_LIMIT", "5 per hour")
-    monkeypatch.setenv("GMPFLOW_RATE_LIMIT_STORAGE_URI", "redis://cache:6379")
-    assert ratelimits.settings() == {"GMPFLOW_PASSWORD_RATE_LIMIT": "5 per hour",
+def test_the_limit_and_the_counters_store_come_from_the_environment() -> None:
+    assert ratelimits.settings(Config.from_environ({})) == {"GMPFLOW_PASSWORD_RATE_LIMIT": "100 per minute",
+                                                            "RATELIMIT_STORAGE_URI": "memory://"}
+    configured = Config.from_environ({"GMPFLOW_PASSWORD_RATE_LIMIT": "5 per hour",
+                                      "GMPFLOW_RATE_LIMIT_STORAGE_URI": "redis://cache:6379"})
+    assert ratelimits.settings(configured) == {"GMPFLOW_PASSWORD_RATE_LIMIT": "5 per hour",
                                      "RATELIMIT_STORAGE_URI": "redis://cache:6379"}

@@ -17,6 +17,7 @@ from engine.states import InstanceStatus
 from engine.store.models import Deployment, User
 from tests.api_support import body
 from tests.conftest import ADMIN, ROOT
+from tests.engine_support import request_of
 from tests.tamper_support import raw
 
 DEMO = ROOT / "gmp" / "processes" / "demo_approval"
@@ -124,9 +125,10 @@ ENGINE_WRITES: dict[str, Callable[[World, Any], Any]] = {
     "claim and unclaim": lambda w, users: (w.engine.claim_task(users["supervisor"], w.open_task),
                                            w.engine.unclaim_task(users["supervisor"], w.open_task)),
     "suspend and resume": lambda w, users: (
-        w.engine.change_instance_status(ADMIN, w.instance, "suspend", "hold"),
-        w.engine.change_instance_status(ADMIN, w.instance, "resume", "go on")),
-    "terminate": lambda w, users: w.engine.change_instance_status(ADMIN, w.instance, "terminate", "stop"),
+        w.engine.change_instance_status(request_of(w.engine, ADMIN, "hold"), w.instance, "suspend"),
+        w.engine.change_instance_status(request_of(w.engine, ADMIN, "go on"), w.instance, "resume")),
+    "terminate": lambda w, users: w.engine.change_instance_status(request_of(w.engine, ADMIN, "stop"),
+                                                                  w.instance, "terminate"),
     "grant and remove a role": lambda w, users: (w.engine.grant_role(ADMIN, "olivia", "qa", "cover"),
                                                  w.engine.remove_role(ADMIN, "olivia", "qa", "back")),
     "deactivate and activate": lambda w, users: (

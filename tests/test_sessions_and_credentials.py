@@ -20,11 +20,13 @@ from flask.testing import FlaskClient
 
 from engine import identity
 from engine.audit import Actor
-from engine.errors import Conflict, PermissionDenied
+from engine.config import Config
+from engine.errors import Conflict, DefinitionError, PermissionDenied
 from engine.services import Gmpflow
 from engine.store.models import AuthSession
 from tests.api_support import PASSWORD, Api
 from tests.conftest import ADMIN
+from tests.engine_support import configure
 from tests.hostile_support import snapshot
 from webapp import create_app
 
@@ -205,8 +207,8 @@ def test_a_user_an_admin_creates_must_change_the_password_before_the_first_token
 
 
 def test_a_token_whose_password_grew_too_old_answers_403_password_change_required(api: Api, clock: Any,
-                                                                                  monkeypatch: Any) -> None:
-    monkeypatch.setenv("GMPFLOW_TOKEN_HOURS", "48")
+                                                                                  engine: Gmpflow) -> None:
+    configure(engine, token_hours=48)
     api.ensure_user("olivia")
     clock.advance(days=179, hours=12)
     token = api.token("olivia")
@@ -217,9 +219,9 @@ def test_a_token_whose_password_grew_too_old_answers_403_password_change_require
 # -- expiry -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("hours,live_for", [("", 8), ("2", 2), ("0.5", 0.5)])
 def test_tokens_and_browser_sessions_expire_after_the_configured_hours(app: Flask, api: Api, clock: Any,
-                                                                       monkeypatch: Any, hours: str,
+                                                                       engine: Gmpflow, hours: str,
                                                                        live_for: float) -> None:
-    monkeypatch.setenv("GMPFLOW_TOKEN_HOURS", hours)
+    configure(engine, token_hours=Config.from_environ({"GMPFLOW_TOKEN_HOURS": hours}).token_hours)
     api.ensure_user("olivia")
     token, browser = api.token("olivia"), web_login(app, "olivia")
     for _ in range(int(live_for * 6) - 1):  # active every ten minutes: the idle timeout never strikes
@@ -232,11 +234,10 @@ def test_tokens_and_browser_sessions_expire_after_the_configured_hours(app: Flas
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "eight", "1e9"])
-def test_a_bad_token_lifetime_setting_is_refused(api: Api, monkeypatch: Any, value: str) -> None:
-    api.ensure_user("olivia")
-    monkeypatch.setenv("GMPFLOW_TOKEN_HOURS", value)
-    response = api.post("/api/v1/tokens", json={"username": "olivia", "password": PASSWORD})
-    assert response.status_code == 400 and response.get_json()["code"] == "bad_setting"
+def test_a_bad_token_lifetime_setting_is_refused_when_the_configuration_is_read(value: str) -> None:
+    with pytest.raises(DefinitionError) as refused:
+        Config.from_environ({"GMPFLOW_TOKEN_HOURS": value})
+    assert refused.value.code == "bad_setting" and "GMPFLOW_TOKEN_HOURS" in refused.value.message
 
 
 # -- what the server keeps, and what a request costs ------------------------------------------------------

@@ -10,6 +10,7 @@ starts and sends are recorded as the engine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,13 @@ NOWHERE = "http://127.0.0.1:9"  # the shipped models' connectors are registered;
 
 
 @pytest.fixture
-def shipped(engine: Gmpflow, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
-            ) -> Callable[..., Gmpflow]:
+def shipped(engine: Gmpflow, clock: FrozenClock) -> Callable[..., Gmpflow]:
     """An engine with the shipped models' connector operations, and the given shipped processes deployed."""
-    monkeypatch.setenv("GMPFLOW_FORMS_PATH", str(ROOT / "gmp" / "forms"))
-
     def _deploy(*keys: str) -> Gmpflow:
-        with_connectors = Gmpflow(engine.db, clock, change_control="off", registry=build_registry(
-            {"GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": NOWHERE, "GMPFLOW_MES_URL": NOWHERE}))
+        config = replace(engine.config, forms_path=(ROOT / "gmp" / "forms",))
+        registry = build_registry({"GMPFLOW_ERP": "simulator", "GMPFLOW_ERP_URL": NOWHERE,
+                                   "GMPFLOW_MES_URL": NOWHERE})
+        with_connectors = Gmpflow(engine.db, clock, change_control="off", config=config, registry=registry)
         for key in keys:
             with_connectors.deploy(ADMIN, [ROOT / "gmp" / "processes" / key])
         return with_connectors

@@ -1,12 +1,13 @@
 """The web app: a Flask application factory over the engine's services.
 
 Nothing connects or starts at import time; ``create_app`` builds an app around a ``Gmpflow``
-(given, or made from ``GMPFLOW_DATABASE_URL``) kept at ``app.extensions["gmpflow"]``.
+(given, or made from the environment's configuration, ``engine.config.Config``) kept at
+``app.extensions["gmpflow"]``; the app's own settings (session, rate limits, secret key) come from that
+engine's ``config``.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask
@@ -18,8 +19,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = None) -> Flask:
-    """Build the app. ``config`` overrides defaults; without ``SECRET_KEY`` there, the key comes from
-    ``GMPFLOW_SECRET_KEY`` or, failing that, from the database (generated once, then kept)."""
+    """Build the app. ``config`` (Flask's) overrides what the engine's configuration gives; without
+    ``SECRET_KEY`` there, the key comes from ``GMPFLOW_SECRET_KEY`` (``Config.secret_key``) or, failing that,
+    from the database (generated once, then kept)."""
     from webapp import (
         admin,
         auth,
@@ -43,12 +45,13 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     app.json_provider_class = GmpflowJSONProvider
     app.json = GmpflowJSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
-    app.config.update(guard.session_defaults())
-    app.config.update(ratelimits.settings())
+    engine = engine or Gmpflow(registry=configured_registry())
+    app.extensions["gmpflow"] = engine
+    app.config.update(guard.session_defaults(engine.config))
+    app.config.update(ratelimits.settings(engine.config))
     app.config.update(config or {})
-    app.extensions["gmpflow"] = engine or Gmpflow(registry=configured_registry())
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = os.environ.get("GMPFLOW_SECRET_KEY") or None
+        app.config["SECRET_KEY"] = engine.config.secret_key
     if not app.config["SECRET_KEY"]:
         app.before_request(lambda: _load_stored_secret(app))
 

@@ -13,7 +13,6 @@ from the engine's clock (tests move it).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from flask import Flask, Response, current_app, flash, g, redirect, render_templ
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from engine.config import Config
 from engine.errors import AuthenticationFailed, NotFound
 from engine.identity import Principal
 from engine.services import Gmpflow
@@ -42,12 +42,13 @@ ENDED = {"account_inactive": "Your account is locked (too many failed attempts) 
          "token_expired": "Your session has expired; sign in again."}
 
 
-def session_defaults() -> dict[str, Any]:
-    """Session settings; ``GMPFLOW_SESSION_COOKIE_SECURE=0`` for plain-HTTP development only."""
-    return {"SESSION_COOKIE_SECURE": os.environ.get("GMPFLOW_SESSION_COOKIE_SECURE", "1") != "0",
+def session_defaults(config: Config) -> dict[str, Any]:
+    """Session settings from the installation's ``config``; ``GMPFLOW_SESSION_COOKIE_SECURE=0`` for plain-HTTP
+    development only."""
+    return {"SESSION_COOKIE_SECURE": config.session_cookie_secure,
             "SESSION_COOKIE_HTTPONLY": True, "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_NAME": "gmpflow_session",
-            "SESSION_IDLE_MINUTES": float(os.environ.get("GMPFLOW_SESSION_IDLE_MINUTES") or 15),
+            "SESSION_IDLE_MINUTES": config.session_idle_minutes,
             "WTF_CSRF_TIME_LIMIT": None}  # the form token lives as long as the session
 
 

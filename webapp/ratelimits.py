@@ -13,24 +13,23 @@ client's address (werkzeug's ``ProxyFix``), or every client shares the proxy's c
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
 from flask import Flask, Response
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
+from engine.config import Config
 from webapp.problems import problem
 
 PASSWORD_ROUTES = ("api.issue", "api.change_password", "auth.login", "auth.change_password")
-DEFAULT_PASSWORD_RATE_LIMIT = "100 per minute"
 
 
-def settings() -> dict[str, Any]:
-    """The limit and the counters' store, from the environment (overridable in ``create_app``'s config)."""
-    return {"GMPFLOW_PASSWORD_RATE_LIMIT": os.environ.get("GMPFLOW_PASSWORD_RATE_LIMIT")
-            or DEFAULT_PASSWORD_RATE_LIMIT,
-            "RATELIMIT_STORAGE_URI": os.environ.get("GMPFLOW_RATE_LIMIT_STORAGE_URI") or "memory://"}
+def settings(config: Config) -> dict[str, Any]:
+    """The limit and the counters' store, from the installation's ``config`` (overridable in ``create_app``'s
+    Flask config)."""
+    return {"GMPFLOW_PASSWORD_RATE_LIMIT": config.password_rate_limit,
+            "RATELIMIT_STORAGE_URI": config.rate_limit_storage_uri}
 
 
 def init_app(app: Flask) -> Limiter:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from engine.anchors import AnchorFile, CheckpointStore
     from engine.clock import Clock
+    from engine.config import Config
     from engine.definitions.lint import ModelCheck
     from engine.masterdata.service import MasterData
     from engine.operations import OperationRegistry
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 class EngineCore:
     """The engine's parts, shared by its services (each a unit of work or a read on ``db``)."""
 
+    config: Config                 # the installation's settings (engine.config), read once at start
     db: Database
     clock: Clock
     registry: OperationRegistry

@@ -13,7 +13,7 @@ from engine import authority, identity, modeling, screens
 from engine.application.base import EngineCore
 from engine.audit import Actor
 from engine.definitions import deployments, interchange
-from engine.definitions.bundle import Bundle, read_bundle
+from engine.definitions.bundle import Bundle, add_referenced_forms, read_bundle
 from engine.definitions.lint import lint
 from engine.definitions.open_tasks import open_tasks
 from engine.dmn.lint import called_decisions
@@ -34,7 +34,7 @@ class DeploymentServices(EngineCore):
 
     def lint_bundle(self, bundle: Bundle) -> list[DefinitionError]:
         """Every problem of a bundle (file, element id, line), without storing anything."""
-        deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        self._add_referenced_forms(bundle)
         shared: set[str] | None = None
         try:
             with self.db.read() as session:
@@ -83,13 +83,14 @@ class DeploymentServices(EngineCore):
     def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""
         bundle = read_bundle(paths)
-        deployments.add_referenced_forms(bundle, deployments.referenced_form_ids(bundle))
+        self._add_referenced_forms(bundle)
         parsed = parse_bundle(bundle)
         return parsed.key, authority.who_may_start(parsed)
 
     def deploy(self, actor: Actor, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
                activate: bool | None = None) -> tuple[Deployment, bool]:
         bundle = bundle or read_bundle(paths or [])
+        self._add_referenced_forms(bundle)
         activate = self.change_control == "off" if activate is None else activate
         with self.db.unit_of_work() as session:
             return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate,
@@ -106,6 +107,10 @@ class DeploymentServices(EngineCore):
                                    approved_by_instance_id, on_status=self._deployment_status_changed,
                                    activated_via=activated_via)
             return dep
+
+    def _add_referenced_forms(self, bundle: Bundle) -> None:
+        """The shared forms the models reference, from the configured folders (``GMPFLOW_FORMS_PATH``)."""
+        add_referenced_forms(bundle, deployments.referenced_form_ids(bundle), self.config.forms_folders())
 
     def _deployment_status_changed(self, session: Session, dep: Deployment) -> None:
         """An active version owns its timer-start schedule; any other status has none."""

@@ -12,6 +12,7 @@ from engine import access, authority, records, screens, signatures
 from engine.application.base import EngineCore
 from engine.audit import Actor
 from engine.identity import Principal
+from engine.request_context import RequestContext
 from engine.runtime import lifecycle, rows, tasks
 from engine.runtime.completed_steps import completed_steps
 from engine.runtime.instances import variables_of
@@ -119,6 +120,8 @@ class InstanceServices(EngineCore):
             return records.to_pdf(record)
         return record
 
-    def change_instance_status(self, actor: Actor, instance_id: int, action: str, reason: str | None
+    def change_instance_status(self, context: RequestContext, instance_id: int, action: str
                                ) -> ProcessInstance:
-        return lifecycle.change_status(self.runtime, actor, instance_id, action, reason)
+        """Suspend, resume or terminate (``action``) for the request's reason (ValidationFailed
+        ``reason_required`` without one), audited as its actor at its time."""
+        return lifecycle.change_status(self.runtime, context, instance_id, action)

@@ -107,7 +107,7 @@ class TaskServices(EngineCore):
                 with self.db.unit_of_work() as session:
                     user = identity.get_user(session, exc.counted_against, lock=True)
                     identity.register_failure(session, self.clock, user, "signing",
-                                              f"{exc.code} (task {task_id})")
+                                              self.config.lockout_attempts, f"{exc.code} (task {task_id})")
             raise
 
     def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None,

@@ -44,7 +44,8 @@ class UserServices(EngineCore):
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                user = identity.change_password(session, self.clock, username, old, new)
+                user = identity.change_password(session, self.clock, username, old, new,
+                                                self.config.lockout_attempts)
                 sessions.revoke_all(session, self.clock, user.id)  # a stolen token dies with the old password
                 return
             except AuthenticationFailed as exc:
@@ -79,7 +80,8 @@ class UserServices(EngineCore):
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                return identity.authenticate(session, self.clock, username, password)
+                return identity.authenticate(session, self.clock, username, password,
+                                             self.config.lockout_attempts)
             except AuthenticationFailed as exc:
                 failure = exc
         raise failure
@@ -91,9 +93,11 @@ class UserServices(EngineCore):
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                found = identity.authenticate(session, self.clock, username, password)
+                found = identity.authenticate(session, self.clock, username, password,
+                                              self.config.lockout_attempts)
                 user_id = identity.get_user(session, username).id
-                credential, expires = sessions.issue(session, self.clock, key, user_id, kind)
+                credential, expires = sessions.issue(session, self.clock, key, user_id, kind,
+                                                     self.config.token_hours)
                 return found, credential, expires
             except AuthenticationFailed as exc:
                 failure = exc

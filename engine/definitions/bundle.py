@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import shipped
 from engine.errors import DefinitionError
 
 BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
@@ -58,14 +57,6 @@ class Bundle:
         return result
 
 
-def forms_search_path() -> list[Path]:
-    """Where forms referenced by a model but not in its bundle are looked up (``GMPFLOW_FORMS_PATH``)."""
-    configured = os.environ.get("GMPFLOW_FORMS_PATH")
-    if configured:
-        return [Path(p) for p in configured.split(os.pathsep) if p]
-    return [shipped.forms()]
-
-
 def read_bundle(paths: list[str | Path]) -> Bundle:
     """Read ``.bpmn``/``.dmn``/``.form`` files, or the files of folders, into one bundle."""
     bundle = Bundle()
@@ -98,10 +89,11 @@ def read_bundle(paths: list[str | Path]) -> Bundle:
     return bundle
 
 
-def add_referenced_forms(bundle: Bundle, form_ids: set[str]) -> None:
-    """Copy forms the models reference but the bundle lacks from the forms search path into the bundle."""
+def add_referenced_forms(bundle: Bundle, form_ids: set[str], folders: Sequence[Path]) -> None:
+    """Copy forms the models reference but the bundle lacks from the forms search path (``folders``, in
+    order: ``Config.forms_folders()``) into the bundle."""
     missing = form_ids - set(bundle.forms())
-    for folder in forms_search_path():
+    for folder in folders:
         for form_id in sorted(missing):
             for suffix in FORM_SUFFIXES:
                 candidate = folder / f"{form_id}{suffix}"

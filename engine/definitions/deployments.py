@@ -17,7 +17,7 @@ from engine.audit import Actor
 from engine.clock import Clock
 from engine.definitions import interchange, model_diff
 from engine.definitions import lint as linting
-from engine.definitions.bundle import Bundle, add_referenced_forms
+from engine.definitions.bundle import Bundle
 from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys
 from engine.errors import DefinitionError
@@ -68,7 +68,6 @@ def signature_problems(session: Session, parsed: linting.ParsedDefinition | None
 def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry,
                   shared_decisions: set[str] | None = None, session: Session | None = None,
                   checks: Sequence[linting.ModelCheck] = ()) -> linting.ParsedDefinition:
-    add_referenced_forms(bundle, referenced_form_ids(bundle))
     parsed, problems = linting.lint(bundle, roles, registry, shared_decisions, checks)
     if session is not None and not problems:
         problems = signature_problems(session, parsed, bundle)

@@ -8,7 +8,6 @@ most one version of a record is in force and the answer for a past moment never 
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -37,17 +36,16 @@ def effective_at(session: Session, type_name: str, key: str, at: datetime) -> Ma
 
 def make_effective(session: Session, clock: Clock, actor: Actor, version_id: int,
                    effective_from: datetime | None, change_request_instance_id: int | None, *,
-                   change_control: str | None = None) -> MasterDataVersion:
+                   change_control: str) -> MasterDataVersion:
     """Make an in-review version effective from ``effective_from`` (None: now), superseding the one in force.
 
     The change-control process calls this once a change request is approved, naming its instance.
     Without one, PermissionDenied ``change_control_required`` unless change control is ``off``
-    (``change_control``, default ``GMPFLOW_CHANGE_CONTROL``). NotFound ``change_request_not_found``,
+    (``change_control``: the engine's mode). NotFound ``change_request_not_found``,
     ``masterdata_version_not_found``; Conflict ``masterdata_version_<status>`` (not in review),
     ``effective_from_in_past``, ``effective_before_current``.
     """
-    mode = change_control or os.environ.get("GMPFLOW_CHANGE_CONTROL", "required")
-    if change_request_instance_id is None and mode != "off":
+    if change_request_instance_id is None and change_control != "off":
         raise PermissionDenied("A master-data version becomes effective only through an approved change "
                                "control.", code="change_control_required")
     if (change_request_instance_id is not None

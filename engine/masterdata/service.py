@@ -18,14 +18,17 @@ from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVers
 
 
 class MasterData:
-    def __init__(self, db: Database, clock: Clock, change_control: Callable[[], str]) -> None:
-        self.db, self.clock, self._change_control = db, clock, change_control
+    def __init__(self, db: Database, clock: Clock, change_control: Callable[[], str],
+                 folder: Callable[[], Path]) -> None:
+        """``change_control``: the engine's mode in force; ``folder``: the configured master-data folder."""
+        self.db, self.clock, self._change_control, self._folder = db, clock, change_control, folder
 
     # -- types --------------------------------------------------------------------------------------------
     def load_types(self, actor: Actor, path: Path | None = None) -> list[tuple[MasterDataType, bool]]:
-        """Store the folder's types; a changed schema becomes a new type version (audited)."""
+        """Store the folder's types (default: the configured one); a changed schema becomes a new type
+        version (audited)."""
         with self.db.unit_of_work() as session:
-            return types.load(session, self.clock, actor, path)
+            return types.load(session, self.clock, actor, path or self._folder())
 
     def types(self) -> list[MasterDataType]:
         """The latest version of every type."""

@@ -1,15 +1,14 @@
 """Record types: JSON Schema files (draft 2020-12), one per type, loaded into the store.
 
-A type is the file ``<name>.schema.json`` in the master-data folder (``GMPFLOW_MASTERDATA_PATH``,
-default: the project's ``masterdata/``). Loading stores the schema text and the hash of its canonical
-JSON; a changed schema becomes the type's next version (audited), an unchanged one is left alone.
-Records are always checked against the latest version of their type.
+A type is the file ``<name>.schema.json`` in the master-data folder (``Config.masterdata_folder()``:
+``GMPFLOW_MASTERDATA_PATH``, default the content pack's ``masterdata/``). Loading stores the schema text
+and the hash of its canonical JSON; a changed schema becomes the type's next version (audited), an unchanged
+one is left alone. Records are always checked against the latest version of their type.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,18 +32,13 @@ OWNER = "x-owner-role"      # at the root: the role that approves a change of th
 STEWARD = "x-steward-role"  # at the root: the role that keeps the records (requests and assesses changes)
 
 
-def folder() -> Path:
-    configured = os.environ.get("GMPFLOW_MASTERDATA_PATH")
-    return Path(configured) if configured else shipped.masterdata()
-
-
 def read_folder(path: Path | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
     """``{type name: (schema text, schema)}`` of every ``*.schema.json`` directly in the folder.
 
     Raises DefinitionError (code ``masterdata_schema_invalid``) naming the file of a schema that is not
     JSON, not a valid draft 2020-12 schema, or that references a type the folder does not declare.
     """
-    path = path or folder()
+    path = path or shipped.masterdata()
     if not path.is_dir():
         raise DefinitionError(f"The master-data folder {path} does not exist.",
                               code="masterdata_folder_missing")

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from engine.runtime.instances import InstanceRuntime
 
 log = logging.getLogger("gmpflow.jobs")
-LEASE = timedelta(minutes=5)  # default; GMPFLOW_JOB_LEASE_SECONDS overrides it per process
 SWEEP_INTERVAL = timedelta(seconds=10)  # how often unmatched messages past their time to live expire
 
 
@@ -42,35 +41,19 @@ class _NotCaught(Exception):
     """No boundary error event caught a business error; the step rolls back."""
 
 
-def job_lease() -> timedelta:
-    """How long a claimed job stays locked to its worker: ``GMPFLOW_JOB_LEASE_SECONDS`` or 5 minutes.
-
-    Longer than any connector call may take (a job whose lease ran out is claimed again while it may
-    still be running); short leases only in tests that kill workers.
-    """
-    value = os.environ.get("GMPFLOW_JOB_LEASE_SECONDS")
-    if not value:
-        return LEASE
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise GmpflowError(f"GMPFLOW_JOB_LEASE_SECONDS must be a number of seconds, not {value!r}.",
-                           code="bad_setting") from None
-    if seconds <= 0:
-        raise GmpflowError("GMPFLOW_JOB_LEASE_SECONDS must be positive.", code="bad_setting")
-    return timedelta(seconds=seconds)
-
-
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class JobRunner:
-    def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry,
+    def __init__(self, runtime: InstanceRuntime, registry: OperationRegistry, lease: timedelta,
                  owner: str | None = None) -> None:
+        """``lease``: how long a claimed job stays locked to its worker (``Config.job_lease``: longer than
+        any connector call may take, since a job whose lease ran out is claimed again while it may still be
+        running; short leases only in tests that kill workers)."""
         self.runtime, self.registry = runtime, registry
         self.owner = owner or worker_id()
-        self.lease = job_lease()
+        self.lease = lease
         self._next_sweep: datetime | None = None
 
     @property

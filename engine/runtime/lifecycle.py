@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from engine import audit, integrity
-from engine.audit import Actor
 from engine.errors import ValidationFailed
 from engine.states import InstanceStatus, JobState, TaskState, check_transition
 from engine.store.models import HumanTask, Job, MessageSubscription, ProcessInstance
 
 if TYPE_CHECKING:
+    from engine.request_context import RequestContext
     from engine.runtime.instances import InstanceRuntime
 
 
@@ -33,11 +33,11 @@ def _resumed_status(runtime: InstanceRuntime, session: object, row: ProcessInsta
     return InstanceStatus.RUNNING if due is not None else InstanceStatus.WAITING
 
 
-def change_status(runtime: InstanceRuntime, actor: Actor, instance_id: int, action: str,
-                  reason: str | None) -> ProcessInstance:
-    """``action`` is suspend, resume or terminate."""
-    reason = _require_reason(reason)
-    now = runtime.clock.now()
+def change_status(runtime: InstanceRuntime, context: RequestContext, instance_id: int, action: str
+                  ) -> ProcessInstance:
+    """``action`` is suspend, resume or terminate, by ``context.actor`` for ``context.reason`` (required), at
+    ``context.at``."""
+    reason, actor, now = _require_reason(context.reason), context.actor, context.at
     with runtime.db.unit_of_work() as session:
         row = runtime.get_row(session, instance_id, lock=True)
         before = row.status

@@ -1,30 +1,64 @@
-"""Schema migrations with Alembic, run programmatically by ``gmpflow init``."""
+"""Schema migrations with Alembic, run programmatically by ``gmpflow init``.
+
+The engine's revisions (``engine/migrations/versions``) are the branch ``engine``; each process pack that has
+tables of its own ships its revisions in a folder of its own, a branch of their own (hook
+``gmpflow_migrations``, ``engine.packs.PackMigrations``: the first revision has ``down_revision = None`` and
+``branch_labels = (branch,)``). ``upgrade`` brings the engine's branch to its head first, then each pack's, in
+the packs' order, in one transaction: a pack's revision may refer to the engine's tables. ``alembic_version``
+holds one row per branch.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import command
+import pluggy
+import sqlalchemy as sa
+from alembic import command, op
 from alembic.config import Config
 
+from engine.packs import PackMigrations, default_packs, pack_migrations
 from engine.store.db import Database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+ENGINE_BRANCH = "engine"
 
 
-def alembic_config(connection: object) -> Config:
+def alembic_config(connection: object, packs: Sequence[PackMigrations] = ()) -> Config:
+    """Alembic's configuration on ``connection``, knowing the engine's revisions and the ``packs``' ones."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    locations = [MIGRATIONS / "versions", *(pack.folder for pack in packs)]
+    config.set_main_option("version_locations", os.pathsep.join(str(path) for path in locations))
     config.attributes["connection"] = connection
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, packs: pluggy.PluginManager | None = None) -> None:
+    """The engine's branch to its head, then each pack's (``packs``: default, the installation's)."""
+    migrations = pack_migrations(packs or default_packs())
     with db.engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+        config = alembic_config(connection, migrations)
+        for branch in (ENGINE_BRANCH, *(pack.branch for pack in migrations)):
+            command.upgrade(config, f"{branch}@head")
 
 
-def autogenerate(db: Database, message: str) -> None:
-    """For developers: write a new revision from the models' difference to the database."""
+def has_table(name: str) -> bool:
+    """For a pack's first revision of a table the engine's migrations made before the pack had its own: is the
+    table there already (then the revision is only recorded)?"""
+    return sa.inspect(op.get_bind()).has_table(name)
+
+
+def autogenerate(db: Database, message: str, branch: str = ENGINE_BRANCH,
+                 packs: pluggy.PluginManager | None = None) -> None:
+    """For developers: write a new revision of ``branch`` (the engine's, or a pack's into its own folder) from
+    the models' difference to the database."""
+    migrations = pack_migrations(packs or default_packs())
+    folders = {pack.branch: pack.folder for pack in migrations}
+    folder = str(folders[branch]) if branch in folders else None
     with db.engine.begin() as connection:
-        command.revision(alembic_config(connection), message=message, autogenerate=True)
+        command.revision(alembic_config(connection, migrations), message=message, autogenerate=True,
+                         head=f"{branch}@head", version_path=folder)

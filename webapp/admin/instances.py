@@ -12,6 +12,7 @@ from engine.states import InstanceStatus
 from webapp.admin import PAGE_SIZE, bp, day, page_number
 from webapp.copies import checked_format, copy_response
 from webapp.guard import engine, principal, roles, signed_in
+from webapp.request_context import request_context
 
 VIEWERS = tuple(sorted(RECORD_READERS))  # engine.access: the API's rule for the same data
 ACTIONS = {"suspend": "suspended", "resume": "resumed", "terminate": "terminated"}
@@ -61,7 +62,7 @@ def change_status(instance_id: int, action: str) -> Any:
         flash(f"A reason is required to {action} an instance.", "error")
     else:
         try:
-            engine().change_instance_status(principal().actor, instance_id, action, reason)
+            engine().change_instance_status(request_context(reason), instance_id, action)
             flash(f"Instance {instance_id} {ACTIONS[action]}.", "success")
         except GmpflowError as exc:
             flash(exc.message, "error")

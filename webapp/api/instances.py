@@ -13,6 +13,7 @@ from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.queries import Query, moment, paging, query_args, text, whole
 from webapp.api.schemas import ref
+from webapp.request_context import request_context
 
 READERS = f"The roles {', '.join(sorted(RECORD_READERS))} see every instance"
 PARTICIPANTS = (f"{READERS}; anyone else only an instance he takes part in (started it, claimed, completed "
@@ -77,7 +78,7 @@ def instance_record_pdf(instance_id: int) -> Any:
 def _change(instance_id: int, action: str) -> Any:
     reason = jsonio.json_body().get("reason")  # the engine refuses a missing one (reason_required)
     reason = reason if isinstance(reason, str) else None
-    row = engine().change_instance_status(principal().actor, instance_id, action, reason)
+    row = engine().change_instance_status(request_context(reason), instance_id, action)
     return jsonio.instance(row)
 
 

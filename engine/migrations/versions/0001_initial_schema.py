@@ -9,7 +9,7 @@ from alembic import op
 
 revision = '0001'
 down_revision = None
-branch_labels = None
+branch_labels = ('engine',)  # the engine's branch; each pack's migrations are a branch of their own
 depends_on = None
 
 

@@ -1,0 +1,48 @@
+"""Who asks, when and why: one ``RequestContext`` made per HTTP request and passed to the services that act on
+someone's behalf, instead of a principal, a reason and a time handed over separately.
+
+The web app makes it once per request (``webapp.request_context``: the signed-in principal, the engine's
+clock, the client's ``X-Request-Id`` when it is a sane one). ``at`` is the moment of the request, which the
+audit events of its action carry; ``correlation_id`` names the request (the client's, or a new one).
+So far the instance lifecycle (suspend, resume, terminate) takes it; the other services still take an actor
+and a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engine.audit import Actor
+from engine.identity import Principal
+
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # a client's id is kept only if it looks like one
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    actor: Actor                        # who, as the audit trail records it
+    at: datetime                        # when the request arrived (the engine's clock)
+    principal: Principal | None = None  # who, with roles: None for the engine itself
+    reason: str | None = None           # why (an action on existing data needs one)
+    correlation_id: str = field(default_factory=new_correlation_id)
+
+    @classmethod
+    def of(cls, caller: Principal | Actor, at: datetime, *, correlation_id: str | None = None
+           ) -> RequestContext:
+        """The context of ``caller``'s request; a ``correlation_id`` that is no sane id is replaced by a new
+        one."""
+        principal = caller if isinstance(caller, Principal) else None
+        actor = caller.actor if isinstance(caller, Principal) else caller
+        sane = correlation_id if correlation_id and CORRELATION_ID.fullmatch(correlation_id) else None
+        return cls(actor, at, principal, correlation_id=sane or new_correlation_id())
+
+    def because(self, reason: str | None) -> RequestContext:
+        """The same request, for an action whose reason is ``reason``."""
+        return replace(self, reason=reason)
