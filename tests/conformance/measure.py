@@ -33,6 +33,7 @@ from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
 from tests.conformance.runner import (
+    chosen_process,
     complete_round_by_round,
     holder_of_every_role,
     plain,
@@ -106,7 +107,7 @@ def run_gmpflow(engine: Gmpflow, path: Path, m: Measured) -> dict[str, Any] | No
     person = holder_of_every_role(engine, ADMIN, path)
     files = {p.name: p.read_text(encoding="utf-8") for p in [path, *companions(path)]}
     try:
-        dep, _ = engine.deploy(ADMIN, bundle=Bundle(files), activate=True)
+        dep, _ = engine.deploy(ADMIN, bundle=Bundle(files), activate=True, process=chosen_process(path))
     except GmpflowError as exc:
         problems = exc.context.get("problems") or []
         first = problems[0] if problems else {"code": exc.code, "message": str(exc)}
