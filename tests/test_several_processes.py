@@ -80,6 +80,7 @@ def test_the_cli_lints_and_deploys_the_process_it_is_told(engine: Gmpflow, tmp_p
     path = tmp_path / "pools.bpmn"
     path.write_text(TWO_POOLS)
     monkeypatch.setenv("GMPFLOW_DATABASE_URL", engine.db.url)
+    monkeypatch.setenv("GMPFLOW_AUDIT_KEY_FILE", str(engine.db.audit_key.path))
     monkeypatch.setenv("GMPFLOW_CHANGE_CONTROL", "off")
     refused = CliRunner().invoke(main, ["lint", str(path)])
     assert refused.exit_code == 1 and "several_processes" in refused.output
