@@ -104,11 +104,13 @@ def _decisions_only(paths: tuple[str, ...]) -> bool:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def deploy(paths: tuple[str, ...]) -> None:
+@click.option("--process", default=None, help="the process to deploy when the files hold several top-level "
+              "executable processes (pools of one collaboration)")
+def deploy(paths: tuple[str, ...], process: str | None) -> None:
     """Deploy one process bundle (.bpmn/.dmn/.form files or a folder); prints key, version and status."""
     engine = _engine()
     try:
-        dep, created = engine.deploy(_actor(), list(paths))
+        dep, created = engine.deploy(_actor(), list(paths), process=process)
     except GmpflowError as exc:
         _fail(exc)
     click.echo(f"{dep.key} {dep.version} {dep.status}{'' if created else ' (unchanged)'}")
@@ -127,17 +129,19 @@ def _echo_notices(engine: Any, paths: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def lint(paths: tuple[str, ...]) -> None:
+@click.option("--process", default=None, help="the process to check when the files hold several top-level "
+              "executable processes")
+def lint(paths: tuple[str, ...], process: str | None) -> None:
     """Check a bundle without storing it; exit 1 on any problem."""
     engine = _engine()
     try:
-        problems = engine.lint(list(paths))
+        problems = engine.lint(list(paths), process)
         for p in problems:
             click.echo(f"{p} ({p.code})")
         _echo_notices(engine, paths)
         if problems:
             sys.exit(1)
-        key, roles = engine.who_may_start(list(paths))
+        key, roles = engine.who_may_start(list(paths), process)
     except GmpflowError as exc:
         _fail(exc)
     if _decisions_only(paths):

@@ -5,6 +5,8 @@ named as ignored, on lint and on deploy, never silently dropped and never a refu
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from engine import cli
@@ -43,6 +45,25 @@ def test_the_assigned_task_is_in_the_assignees_inbox_with_its_form_and_its_input
     variables = body(api.get(f"/api/v1/instances/{instance['id']}", as_="ada"))["variables"]
     assert (variables["site"], variables["reviewed_at_site"], variables["accepted"]) == ("Plant 1", "Plant 1",
                                                                                         True)
+
+
+def test_the_tasks_form_is_read_through_the_api_by_whoever_may_see_the_task(api, engine, deploy):
+    """Deploy a Camunda Modeler file, start it, and the form its ``camunda:formKey`` names comes with the task
+    through the REST API: to its assignee; not to a holder of another role; a form key naming another app's
+    screen (``embedded:``) gives no form."""
+    api.ensure_user("quinn")
+    deploy(BUNDLE)
+    instance = body(start(api))
+    [task] = body(api.get("/api/v1/tasks?mine=true", as_="quinn"))
+    form = body(api.get(f"/api/v1/tasks/{task['id']}/form", as_="quinn"))
+    drawn = json.loads((BUNDLE / "camunda_interchange_review.form").read_text())
+    assert (form["task_id"], form["form_id"], form["form"]) == (task["id"], "camunda_interchange_review",
+                                                                drawn)
+    assert api.get(f"/api/v1/tasks/{task['id']}/form", as_="sam").status_code == 403  # a supervisor
+    api.post(f"/api/v1/tasks/{task['id']}/complete", as_="quinn", json={"data": {"accepted": True}})
+    [filing] = body(api.get(f"/api/v1/tasks?instance_id={instance['id']}", as_="oscar"))
+    assert body(api.get(f"/api/v1/tasks/{filing['id']}/form", as_="oscar")) == {
+        "task_id": filing["id"], "form_id": None, "form": None}
 
 
 def test_an_assignee_who_is_no_user_is_named_and_the_task_opens_for_its_role(api, engine, deploy):

@@ -385,6 +385,98 @@ def test_an_input_typed_date_that_is_not_iso_text_is_refused_not_compared_as_tex
 
 
 @pytest.mark.parametrize(
+    ("type_ref", "entry", "value", "hit"),
+    [
+        ("dayTimeDuration", "> duration(\"PT10H\")", "PT12H", True),
+        ("dayTimeDuration", "> duration(\"PT10H\")", "PT8H", False),  # as text, "PT8H" > "PT10H"
+        ("days and time duration", "duration(\"P1D\")", "PT24H", True),
+        ("days and time duration", "[duration(\"PT1H\")..duration(\"P1D\")]", "PT90M", True),
+        ("yearMonthDuration", "< duration(\"P1Y\")", "P11M", True),
+        ("years and months duration", "duration(\"P1Y\")", "P12M", True),
+        ("years and months duration", "> duration(\"P5M\")", "P8M", True),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_an_input_typed_duration_given_as_iso_text_is_compared_as_a_duration(
+    engine: Gmpflow, deploy, type_ref, entry, value, hit
+) -> None:
+    deploy(entry_dmn(entry, type_ref=type_ref))
+    assert engine.evaluate_decision("entry", {"Sample Value": value})["value"] == ("yes" if hit else "no")
+
+
+@pytest.mark.parametrize(
+    ("type_ref", "value"),
+    [("dayTimeDuration", "10 hours"), ("dayTimeDuration", "P1M"), ("yearMonthDuration", "P1D"),
+     ("yearMonthDuration", "P")],
+)
+def test_an_input_typed_duration_that_is_not_its_iso_text_is_refused_not_compared_as_text(
+    engine: Gmpflow, deploy, type_ref, value
+) -> None:
+    deploy(entry_dmn('> duration("PT1H")', type_ref=type_ref))
+    with pytest.raises(ScriptFailed) as failed:
+        engine.evaluate_decision("entry", {"Sample Value": value})
+    kind = "days and time duration" if type_ref.startswith("day") else "years and months duration"
+    assert failed.value.code == "decision_failed"
+    assert f"the input 'v' is typed {kind}, but its value {value!r} is not an ISO {kind}" in (
+        failed.value.message)
+
+
+@pytest.mark.parametrize(
+    ("output", "value", "expected"),
+    [
+        ('date("2026-01-31") + duration("P1D")', 1, "2026-02-01"),
+        ('date("2026-01-31") + duration("P1M")', 1, "2026-02-28"),  # the month's last day, not March 3
+        ('date("2026-03-31") - duration("P1Y1M")', 1, "2025-02-28"),
+        ('date("2026-03-01") - date("2026-02-01")', 1, "P28D"),
+        ('date and time("2026-01-31T10:00:00Z") - date and time("2026-01-30T08:30:00Z")', 1, "P1DT1H30M"),
+        ('duration("PT1H") * Sample Value', 3, "PT3H"),
+        ('Sample Value * duration("P1M")', 14, "P1Y2M"),
+        ('duration("P1D") / duration("PT6H")', 1, 4),
+        ('duration("P1D") - duration("PT1H")', 1, "PT23H"),
+        ('-duration("P1D")', 1, "-P1D"),
+        ('duration("P1D") > duration("PT23H")', 1, True),
+        ('duration("P1M") > duration("P1D")', 1, None),  # a month has no length in days: no order
+        ('duration("P1D") + duration("P1M")', 1, None),
+        ('date("2026-01-01") + 1', 1, None),
+        ('duration("P1Y2DT3H")', 1, None),  # neither a years and months nor a days and time duration
+        ('years and months duration(date("2025-01-31"), date("2026-03-01"))', 1, "P1Y1M"),
+        ('string(duration("PT90M"))', 1, "PT1H30M"),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_feel_durations_move_dates_and_come_out_as_iso_text(engine: Gmpflow, deploy, output, value, expected):
+    deploy(entry_dmn("-", output))
+    assert engine.evaluate_decision("entry", {"Sample Value": value})["value"] == expected
+
+
+DEFAULTS = ENTRY.replace('<output id="out_hit" name="hit" typeRef="string"/>',
+                         '<output id="out_hit" name="hit" typeRef="string">'
+                         '<defaultOutputEntry id="out_hit_default"><text>"none"</text></defaultOutputEntry>'
+                         '</output>').replace('<text>-</text></inputEntry>',
+                                              '<text>&gt; 100</text></inputEntry>')
+
+
+@pytest.mark.parametrize(("policy", "expected"),
+                         [("FIRST", "none"), ("UNIQUE", "none"), ("COLLECT", ["none"])])
+def test_no_matching_rule_gives_the_outputs_default_entries(engine: Gmpflow, deploy, policy, expected):
+    deploy({"entry.dmn": DEFAULTS.format(entry="&lt; 5", output='"yes"', type="number")
+            .replace('hitPolicy="FIRST"', f'hitPolicy="{policy}"')})
+    assert engine.evaluate_decision("entry", {"Sample Value": 50})["value"] == expected
+    assert engine.evaluate_decision("entry", {"Sample Value": 1})["value"] == ("yes" if policy != "COLLECT"
+                                                                               else ["yes"])
+
+
+def test_collect_with_an_aggregation_and_no_matching_rule_gives_the_default_not_null(engine: Gmpflow, deploy):
+    """The TCK's 0020-vacation-days: COLLECT MAX of extra days, no rule matching, is its default 0."""
+    deploy({"entry.dmn": DEFAULTS.format(entry="&lt; 5", output="5", type="number")
+            .replace('hitPolicy="FIRST"', 'hitPolicy="COLLECT" aggregation="MAX"')
+            .replace('typeRef="string">', 'typeRef="number">').replace('"none"', "0")
+            .replace('<text>"no"</text>', "<text>3</text>")})
+    assert engine.evaluate_decision("entry", {"Sample Value": 50})["value"] == 0
+    assert engine.evaluate_decision("entry", {"Sample Value": 200})["value"] == 3
+
+
+@pytest.mark.parametrize(
     ("output", "value", "expected"),
     [
         ('if Sample Value > 10 then "big" else "small"', 11, "big"),

@@ -29,25 +29,26 @@ from engine.store.models import Deployment
 class DeploymentServices(EngineCore):
     """Process and decision definitions, their versions and the modeler."""
 
-    def lint(self, paths: list[str | Path]) -> list[DefinitionError]:
-        return self.lint_bundle(read_bundle(paths))
+    def lint(self, paths: list[str | Path], process: str | None = None) -> list[DefinitionError]:
+        return self.lint_bundle(read_bundle(paths), process)
 
-    def lint_bundle(self, bundle: Bundle) -> list[DefinitionError]:
-        """Every problem of a bundle (file, element id, line), without storing anything."""
+    def lint_bundle(self, bundle: Bundle, process: str | None = None) -> list[DefinitionError]:
+        """Every problem of a bundle (file, element id, line), without storing anything; ``process``: which
+        of several top-level executable processes it would run."""
         self._add_referenced_forms(bundle)
         shared: set[str] | None = None
         try:
             with self.db.read() as session:
                 roles = identity.role_names(session) or set(identity.DEFAULT_ROLES)
                 shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
-                parsed, problems = lint(bundle, roles, self.registry, shared, self.model_checks)
+                parsed, problems = lint(bundle, roles, self.registry, shared, self.model_checks, process)
                 # against the active version: a signature or four-eyes rule it had may not be dropped
                 return problems or deployments.signature_problems(session, parsed, bundle)
         except DBAPIError:  # linting needs no database; without one, lanes are checked against the defaults
             roles = set(identity.DEFAULT_ROLES)
         except DefinitionError:  # an unreadable file: lint below says where
             pass
-        return lint(bundle, roles, self.registry, shared, self.model_checks)[1]
+        return lint(bundle, roles, self.registry, shared, self.model_checks, process)[1]
 
     def evaluate_decision(self, key: str, variables: dict[str, Any],
                           decision_id: str | None = None) -> dict[str, Any]:
@@ -80,21 +81,24 @@ class DeploymentServices(EngineCore):
                       for file, node, who in named if who not in users]
         return found
 
-    def who_may_start(self, paths: list[str | Path]) -> tuple[str, list[str]]:
+    def who_may_start(self, paths: list[str | Path], process: str | None = None) -> tuple[str, list[str]]:
         """The key of a bundle that lints clean and who may start it (see ``start_roles``)."""
         bundle = read_bundle(paths)
         self._add_referenced_forms(bundle)
-        parsed = parse_bundle(bundle)
+        parsed = parse_bundle(bundle, process=process)
         return parsed.key, authority.who_may_start(parsed)
 
     def deploy(self, actor: Actor, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
-               activate: bool | None = None) -> tuple[Deployment, bool]:
+               activate: bool | None = None, process: str | None = None) -> tuple[Deployment, bool]:
+        """``process``: which of several top-level executable processes (pools) of the bundle to deploy;
+        needed only when it holds several."""
         bundle = bundle or read_bundle(paths or [])
         self._add_referenced_forms(bundle)
         activate = self.change_control == "off" if activate is None else activate
         with self.db.unit_of_work() as session:
             return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate,
-                                      on_status=self._deployment_status_changed, checks=self.model_checks)
+                                      on_status=self._deployment_status_changed, checks=self.model_checks,
+                                      process=process)
 
     def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
                             approved_by_instance_id: int | None = None,

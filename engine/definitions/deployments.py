@@ -67,8 +67,9 @@ def signature_problems(session: Session, parsed: linting.ParsedDefinition | None
 
 def lint_or_raise(bundle: Bundle, roles: set[str], registry: OperationRegistry,
                   shared_decisions: set[str] | None = None, session: Session | None = None,
-                  checks: Sequence[linting.ModelCheck] = ()) -> linting.ParsedDefinition:
-    parsed, problems = linting.lint(bundle, roles, registry, shared_decisions, checks)
+                  checks: Sequence[linting.ModelCheck] = (), process: str | None = None
+                  ) -> linting.ParsedDefinition:
+    parsed, problems = linting.lint(bundle, roles, registry, shared_decisions, checks, process)
     if session is not None and not problems:
         problems = signature_problems(session, parsed, bundle)
     if problems or parsed is None:
@@ -85,11 +86,12 @@ StatusHook = Callable[[Session, Deployment], None]  # told of every status chang
 
 
 def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: Actor, bundle: Bundle,
-           activate: bool, on_status: StatusHook | None = None, checks: Sequence[linting.ModelCheck] = ()
-           ) -> tuple[Deployment, bool]:
-    """Store the bundle as a new version unless identical content exists; returns (deployment, created)."""
+           activate: bool, on_status: StatusHook | None = None, checks: Sequence[linting.ModelCheck] = (),
+           process: str | None = None) -> tuple[Deployment, bool]:
+    """Store the bundle as a new version unless identical content exists; returns (deployment, created).
+    ``process``: which of several top-level executable processes it runs (its key)."""
     shared = decision_service_keys(session, called_decisions(parse_documents(bundle)))
-    parsed = lint_or_raise(bundle, role_names(session), registry, shared, session, checks)
+    parsed = lint_or_raise(bundle, role_names(session), registry, shared, session, checks, process)
     content_hash = bundle.content_hash
     same = session.scalar(select(Deployment).where(Deployment.key == parsed.key,
                                                    Deployment.content_hash == content_hash)

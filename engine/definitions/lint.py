@@ -230,10 +230,11 @@ ModelCheck = Callable[[ParsedDefinition], list[DefinitionError]]
 
 
 def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
-         shared_decisions: set[str] | None = None, checks: Sequence[ModelCheck] = ()
-         ) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
+         shared_decisions: set[str] | None = None, checks: Sequence[ModelCheck] = (),
+         process: str | None = None) -> tuple[ParsedDefinition | None, list[DefinitionError]]:
     """All problems of the bundle, and the parsed definition when it parses at all. ``shared_decisions``: the
-    keys of DMN files deployed alone that business rule tasks may call (None: not checked, no database)."""
+    keys of DMN files deployed alone that business rule tasks may call (None: not checked, no database);
+    ``process``: which of several top-level executable processes the bundle runs."""
     try:
         bundle.forms()
         trees = parse_documents(bundle)
@@ -250,7 +251,7 @@ def lint(bundle: Bundle, roles: set[str], registry: OperationRegistry,
     if problems:  # do not parse models whose scripts the sandbox refuses
         return None, problems
     try:
-        parsed = parse_bundle(bundle, trees)
+        parsed = parse_bundle(bundle, trees, process)
     except DefinitionError as exc:
         return None, [exc]
     problems = _lint_tasks(parsed, bundle)

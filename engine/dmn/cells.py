@@ -57,6 +57,8 @@ def cells_of(dmn: DmnFile) -> Iterator[tuple[str, Cell]]:
         for column in table.outputs:
             if column.values is not None:
                 yield "values", column.values
+            if column.default is not None:
+                yield "output", column.default
         for rule in table.rules:
             yield from (("entry", cell) for cell in rule.inputs)
             yield from (("output", cell) for cell in rule.outputs)

@@ -18,6 +18,7 @@ from engine.dmn.cells import FeelCells, PythonCells, compile_cells
 from engine.dmn.model import Column, Decision, DmnFile, Rule, Table
 from engine.errors import GmpflowError, ScriptFailed
 from engine.feel import FeelError, from_data
+from engine.feel.durations import YearsMonths, parse_duration
 
 LIST_POLICIES = {"COLLECT", "RULE ORDER", "OUTPUT ORDER"}
 
@@ -128,6 +129,8 @@ def _table(cells: FeelCells | PythonCells, decision: Decision, table: Table, sco
     policy = table.hit_policy
     if policy == "FIRST":
         matched = matched[:1]
+    if not matched and any(column.default is not None for column in table.outputs):
+        return _defaults(cells, table, scope)
     if not matched:
         return (
             Decimal(0)
@@ -166,25 +169,35 @@ def _label(column: Column) -> str:
     return column.name or (column.expression.text.strip() if column.expression is not None else column.id)
 
 
-DATE_TYPES = {"date": "date", "dateTime": "date and time", "date and time": "date and time"}
+DATE_TYPES = {"date": "date", "dateTime": "date and time", "date and time": "date and time",
+              "dayTimeDuration": "days and time duration", "days and time duration": "days and time duration",
+              "yearMonthDuration": "years and months duration",
+              "years and months duration": "years and months duration"}
+EXAMPLES = {"date": "2026-01-31", "date and time": "2026-01-31T14:30:00Z",
+            "days and time duration": "P1DT12H", "years and months duration": "P1Y6M"}
 
 
 def _typed(value: Any, type_ref: str | None, name: str) -> Any:
-    """An input typed ``date`` or ``date and time`` (``dateTime``) that the data carries as ISO text (a form,
-    a JSON client) becomes a date before the unary tests compare it; text that is not ISO is refused
-    (FeelError: ``decision_failed`` naming the input), never compared as text."""
+    """An input typed ``date``, ``date and time`` (``dateTime``), ``days and time duration``
+    (``dayTimeDuration``) or ``years and months duration`` (``yearMonthDuration``) that the data carries as
+    ISO text (a form, a JSON client) becomes that value before the unary tests compare it; text that is not
+    ISO is refused (FeelError: ``decision_failed`` naming the input), never compared as text."""
     kind = DATE_TYPES.get((type_ref or "").removeprefix("feel:"))
     if kind is None or not isinstance(value, str):
         return value
     try:
         if kind == "date":
             return date.fromisoformat(value)
-        return datetime.fromisoformat(value.removesuffix("Z") + ("+00:00" if value.endswith("Z") else ""))
+        if kind == "date and time":
+            return datetime.fromisoformat(value.removesuffix("Z") + ("+00:00" if value.endswith("Z") else ""))
+        duration = parse_duration(value)
+        if duration is not None and isinstance(duration, YearsMonths) == kind.startswith("years"):
+            return duration
+        raise ValueError(value)
     except ValueError:
         shown = value if len(value) <= 40 else value[:40] + "..."
-        example = "2026-01-31" if kind == "date" else "2026-01-31T14:30:00Z"
         raise FeelError(f"the input '{name}' is typed {kind}, but its value {shown!r} is not an ISO "
-                        f"{kind} (e.g. {example})") from None
+                        f"{kind} (e.g. {EXAMPLES[kind]})") from None
 
 
 def _type_input_data(compiled: CompiledDmn, scope: Any, decision: Decision) -> None:
@@ -211,6 +224,16 @@ def _outputs(cells: FeelCells | PythonCells, table: Table, rule: Rule, scope: An
     if len(table.outputs) == 1:
         return values[0]
     return {column.name: value for column, value in zip(table.outputs, values, strict=True)}
+
+
+def _defaults(cells: FeelCells | PythonCells, table: Table, scope: Any) -> Any:
+    """No rule matches and outputs have default output entries: the table's result is those defaults (an
+    output without one is null), whatever the hit policy (COLLECT MAX with no match gives its default, not
+    null); a list-valued policy without aggregation gives them as its one row."""
+    values = [cells.value(scope, c.default) if c.default is not None else None for c in table.outputs]
+    result = values[0] if len(table.outputs) == 1 else {
+        column.name: value for column, value in zip(table.outputs, values, strict=True)}
+    return [result] if table.hit_policy in LIST_POLICIES and not table.aggregation else result
 
 
 def _priorities(cells: FeelCells | PythonCells, table: Table) -> list[list[Any]]:

@@ -29,6 +29,7 @@ class Column:
     type_ref: str | None
     expression: Cell | None = None  # an input's inputExpression
     values: Cell | None = None  # inputValues / outputValues (PRIORITY and OUTPUT ORDER rank by them)
+    default: Cell | None = None  # an output's defaultOutputEntry: its value when no rule matches
 
 
 @dataclass
@@ -122,6 +123,7 @@ def _table(node: etree._Element) -> Table:
             o.get("name") or "",
             o.get("typeRef"),
             values=_text_cell(_child(o, "outputValues")),
+            default=_text_cell(_child(o, "defaultOutputEntry")),
         )
         for o in _children(node, "output")
     ]

@@ -1,7 +1,8 @@
 """Evaluate a parsed FEEL tree over plain values: an interpreter of tuples, never Python's eval.
 
 Values: ``Decimal`` numbers (FEEL numbers are decimals: 0.1 + 0.2 = 0.3), ``str``, ``bool``, ``None`` (null),
-``datetime.date``/``datetime``, lists, dicts (contexts, reached by paths), and ``Range``. Type mismatches give
+``datetime.date``/``datetime``, durations (``timedelta`` for days and time, ``YearsMonths``), lists, dicts
+(contexts, reached by paths), and ``Range``. Type mismatches give
 null, as FEEL says. Every operation is bounded: decimals in a 34-digit context with a bounded exponent, no
 string or list longer than the sandbox's MAX_ITEMS, ranges never materialized, the tree depth bounded by the
 parser.
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import decimal
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from engine.feel.durations import YearsMonths, add_months, iso
 from engine.feel.functions import FUNCTIONS, FeelError
 from engine.sandbox.limits import MAX_DECIMAL_EXPONENT, MAX_ITEMS
 
@@ -45,7 +47,8 @@ class Range:
 
 def from_data(value: Any) -> Any:
     """A task-data value as a FEEL value (numbers become Decimals)."""
-    if isinstance(value, bool) or value is None or isinstance(value, (str, Decimal, date)):
+    if isinstance(value, bool) or value is None or isinstance(value, (str, Decimal, date, timedelta,
+                                                                       YearsMonths)):
         return value
     if isinstance(value, int):
         return Decimal(value)
@@ -60,7 +63,7 @@ def from_data(value: Any) -> Any:
 
 def to_data(value: Any) -> Any:
     """A FEEL value as task data the instance state can store: integral Decimals as int, others float;
-    dates as ISO text."""
+    dates and durations as ISO text."""
     if isinstance(value, Decimal):
         return (
             int(value) if value == value.to_integral_value() and abs(value.adjusted()) < 30 else float(value)
@@ -69,6 +72,8 @@ def to_data(value: Any) -> Any:
         return value
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, (timedelta, YearsMonths)):
+        return iso(value)
     if isinstance(value, list):
         return [to_data(v) for v in value]
     if isinstance(value, dict):
@@ -123,7 +128,7 @@ def _arith(op: str, a: Any, b: Any) -> Any:
             raise FeelError(f"the text would be longer than {MAX_ITEMS:,} characters")
         return a + b
     if not (isinstance(a, Decimal) and isinstance(b, Decimal)):
-        return None
+        return _temporal(op, a, b)
     try:
         if op == "+":
             return CONTEXT.add(a, b)
@@ -136,6 +141,44 @@ def _arith(op: str, a: Any, b: Any) -> Any:
         return CONTEXT.power(a, b) if b == b.to_integral_value() else None
     except (decimal.InvalidOperation, decimal.Overflow, decimal.DivisionByZero):
         return None
+
+
+def _temporal(op: str, a: Any, b: Any) -> Any:
+    """Dates and durations: a date (and time) moved by a duration, the duration between two, durations added,
+    scaled and divided. Anything else (a date plus a number, a month plus a day) is null."""
+    try:
+        if op in "+-" and isinstance(a, date) and isinstance(b, timedelta):
+            return a + b if op == "+" else a - b
+        if op == "+" and isinstance(a, timedelta) and isinstance(b, date):
+            return b + a
+        if op in "+-" and isinstance(a, date) and isinstance(b, YearsMonths):
+            return add_months(a, b.months if op == "+" else -b.months)
+        if op == "+" and isinstance(a, YearsMonths) and isinstance(b, date):
+            return add_months(b, a.months)
+        if op == "-" and isinstance(a, datetime) and isinstance(b, datetime):
+            return a - b  # TypeError (one with an offset, one without): null
+        if op == "-" and type(a) is date and type(b) is date:
+            return timedelta(days=(a - b).days)
+        if op in "+-" and type(a) is type(b) and isinstance(a, timedelta):
+            return a + b if op == "+" else a - b
+        if op in "+-" and isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
+            return YearsMonths(a.months + b.months if op == "+" else a.months - b.months)
+        if op == "*" and isinstance(a, Decimal):
+            a, b = b, a
+        if op in "*/" and isinstance(a, timedelta) and isinstance(b, Decimal):
+            seconds = Decimal(str(a.total_seconds()))
+            scaled = seconds * b if op == "*" else (None if b == 0 else seconds / b)
+            return None if scaled is None else timedelta(seconds=float(scaled))
+        if op in "*/" and isinstance(a, YearsMonths) and isinstance(b, Decimal):
+            months = a.months * b if op == "*" else (None if b == 0 else a.months / b)
+            return None if months is None else YearsMonths(int(months))
+        if op == "/" and type(a) is type(b) and isinstance(a, (timedelta, YearsMonths)):
+            total = a.total_seconds() if isinstance(a, timedelta) else a.months
+            by = b.total_seconds() if isinstance(b, timedelta) else b.months
+            return None if not by else CONTEXT.divide(Decimal(str(total)), Decimal(str(by)))
+    except (OverflowError, ValueError, TypeError, decimal.InvalidOperation):
+        return None
+    return None
 
 
 class Evaluator:
@@ -165,6 +208,10 @@ class Evaluator:
             return Range(node[1], self.value(node[2], tested), self.value(node[3], tested), node[4])
         if kind == "neg":
             operand = self.value(node[1], tested)
+            if isinstance(operand, timedelta):
+                return -operand
+            if isinstance(operand, YearsMonths):
+                return YearsMonths(-operand.months)
             return CONTEXT.minus(operand) if isinstance(operand, Decimal) else None
         if kind == "arith":
             return _arith(node[1], self.value(node[2], tested), self.value(node[3], tested))

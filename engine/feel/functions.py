@@ -3,9 +3,11 @@ as FEEL says) and can build nothing larger than its inputs."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Callable
+
+from engine.feel.durations import YearsMonths, iso, months_between, parse_duration
 
 
 class FeelError(ValueError):
@@ -55,7 +57,15 @@ def _string(value: Any) -> str | None:
         return format(value.normalize(), "f") if value == value.to_integral_value() else str(value)
     if isinstance(value, (date, str)):
         return value.isoformat() if isinstance(value, date) else value
+    if isinstance(value, (timedelta, YearsMonths)):
+        return iso(value)
     return None
+
+
+def _years_and_months(start: Any, end: Any) -> YearsMonths | None:
+    if not (isinstance(start, date) and isinstance(end, date)):
+        return None
+    return months_between(start, end)
 
 
 def _numbers(values: Any) -> list[Decimal] | None:
@@ -94,6 +104,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "date": _date,
     "date and time": _date_and_time,
     "number": _number,
+    "duration": _text(parse_duration, str),
+    "years and months duration": _text(_years_and_months, date, date),
     "string": _string,
     "not": lambda value: (not value) if isinstance(value, bool) else None,
     "abs": _text(abs, Decimal),

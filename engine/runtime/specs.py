@@ -20,7 +20,8 @@ class SpecCache:
     def get(self, deployment: Deployment) -> ParsedDefinition:
         parsed = self._parsed.get(deployment.id)
         if parsed is None:
-            parsed = parse_bundle(Bundle(dict(deployment.files)))
+            # the key is the process it runs: the one chosen at deploy among several of the file's pools
+            parsed = parse_bundle(Bundle(dict(deployment.files)), process=deployment.key)
             with self._lock:
                 self._parsed[deployment.id] = parsed
         return parsed

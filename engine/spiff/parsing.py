@@ -77,8 +77,11 @@ def parse_documents(bundle: Bundle) -> dict[str, etree._Element]:
     return trees
 
 
-def main_process_id(trees: dict[str, etree._Element], bpmn_files: set[str]) -> tuple[str, str]:
-    """The bundle's key: the executable process that no call activity of the bundle calls."""
+def main_process_id(trees: dict[str, etree._Element], bpmn_files: set[str], process: str | None = None
+                    ) -> tuple[str, str]:
+    """The bundle's key: the executable process that no call activity of the bundle calls. A file drawing
+    several of them (independent pools of one collaboration) names none by itself: ``process`` says which
+    one the deployment runs (as SpiffWorkflow's caller names the process it runs), else it is refused."""
     processes, called = [], set()
     for name in sorted(bpmn_files):
         root = trees[name]
@@ -89,10 +92,18 @@ def main_process_id(trees: dict[str, etree._Element], bpmn_files: set[str]) -> t
     if not candidates:
         raise DefinitionError("The bundle has no executable process (isExecutable=\"true\").",
                               file=next(iter(sorted(bpmn_files)), None), code="no_executable_process")
+    ids = ", ".join(p[0] for p in candidates)
+    if process is not None:
+        chosen = [p for p in candidates if p[0] == process]
+        if not chosen:
+            raise DefinitionError(f"The process to deploy, '{process}', is not a top-level executable "
+                                  f"process of the bundle ({ids}).", file=candidates[0][3],
+                                  code="process_not_found")
+        return chosen[0][0], chosen[0][1]
     if len(candidates) > 1:
-        ids = ", ".join(p[0] for p in candidates)
-        raise DefinitionError(f"The bundle has several top-level executable processes ({ids}); deploy each "
-                              "with its own call, or mark the others isExecutable=\"false\".",
+        raise DefinitionError(f"The bundle has several top-level executable processes ({ids}); name the one "
+                              "to deploy (gmpflow deploy --process ID, one call each), or mark the others "
+                              "isExecutable=\"false\".",
                               file=candidates[1][3], element_id=candidates[1][0], code="several_processes")
     return candidates[0][0], candidates[0][1]
 
@@ -108,8 +119,10 @@ def to_definition_error(exc: Exception, default_file: str | None = None) -> Defi
     return DefinitionError(f"{type(exc).__name__}: {exc}", file=default_file, code="bpmn_invalid")
 
 
-def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None) -> ParsedDefinition:
-    """Parse (and XSD-validate) the bundle's BPMN and DMN into specs. Raises DefinitionError."""
+def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None, process: str | None = None
+                 ) -> ParsedDefinition:
+    """Parse (and XSD-validate) the bundle's BPMN and DMN into specs; ``process``: which top-level
+    executable process it runs (``main_process_id``). Raises DefinitionError."""
     trees = trees if trees is not None else parse_documents(bundle)
     bpmn_files = set(bundle.of_kind("bpmn"))
     decisions = compile_bundle_dmn(bundle, trees)
@@ -119,7 +132,7 @@ def parse_bundle(bundle: Bundle, trees: dict[str, etree._Element] | None = None)
         key, name = decision_service_key(decisions)
         return ParsedDefinition(key, name, DecisionServiceSpec(key), {}, trees, bundle.forms(),
                                 decisions=decisions)
-    key, name = main_process_id(trees, bpmn_files)
+    key, name = main_process_id(trees, bpmn_files, process)
     parser = GmpParser(validator=VALIDATOR)
     parser.gmp_decisions = decisions
     current = None

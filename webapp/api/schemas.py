@@ -126,6 +126,8 @@ RESPONSES: dict[str, dict[str, Any]] = {
                 required=["id", "instance_id", "element_id", "name", "lane", "candidate_roles", "assignee",
                           "form_id", "instructions", "signature_meaning", "state", "due_at", "created_at",
                           "completed_at", "completed_by", "data", "signatures"]),
+    "TaskForm": obj({"task_id": ID, "form_id": TEXT_OR_NULL,
+                     "form": {"type": ["object", "null"], "description": "the form-js definition"}}),
     "Job": obj({"id": ID, "kind": {"type": "string"}, "element_id": TEXT_OR_NULL, "operation": TEXT_OR_NULL,
                 "state": {"type": "string"}, "due_at": TIME, "attempts": {"type": "integer"},
                 "max_attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL}),

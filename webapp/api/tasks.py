@@ -1,4 +1,4 @@
-"""The task inbox: list, read, claim, unclaim, complete."""
+"""The task inbox: list, read, its form, claim, unclaim, complete."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def get_task(task_id: int) -> Any:
     if shown["signature_meaning"] and shown["state"] in ("open", "claimed"):  # what its signature covers
         shown["signed_record"] = engine().task_view(principal(), task_id)["signed_record"]
     return shown
+
+
+@api.get("/tasks/<id:task_id>/form")
+@operation("The form of one task (form-js), as its page shows it", tags=["tasks"], response=ref("TaskForm"),
+           description="`form` is the form-js definition the task's `formId` (or Camunda's "
+                       "`camunda:formKey`) names, null when the task has no form gmpflow shows; visible to "
+                       "whoever may see the task (403 otherwise).")
+def get_task_form(task_id: int) -> Any:
+    view = engine().task_view(principal(), task_id)
+    return {"task_id": task_id, "form_id": view["task"].form_id, "form": view["form"]}
 
 
 @api.post("/tasks/<id:task_id>/claim")
