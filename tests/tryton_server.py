@@ -77,6 +77,21 @@ class TrytonServer:
         return self.client.model("production", "read", [order_id],
                                  ["number", "state", "quantity", "inputs", "outputs"])[0]
 
+    def receive_lot(self, number: str, material: str, quantity: float) -> int:
+        """Receive ``quantity`` of lot ``number`` of a seeded material ("api" or "excipient") into storage, as
+        a warehouse receiving a supplier's lot does; returns the lot's id (found or created)."""
+        ids, client = self.ids, self.client
+        domain = [["number", "=", number], ["product", "=", ids[material]]]
+        found = client.model("stock.lot", "search", domain, 0, 1, None)
+        lot = found[0] if found else client.model("stock.lot", "create",
+                                                  [{"number": number, "product": ids[material]}])[0]
+        receipt = client.model("stock.move", "create", [{
+            "product": ids[material], "lot": lot, "unit": ids["unit"], "quantity": quantity,
+            "from_location": ids["supplier"], "to_location": ids["storage"], "company": ids["company"],
+            "unit_price": "1", "currency": ids["currency"]}])
+        client.model("stock.move", "do", receipt)
+        return int(lot)
+
     def moves(self, move_ids: list[int]) -> list[dict[str, Any]]:
         return self.client.model("stock.move", "read", move_ids, ["product.code", "quantity", "state"])
 

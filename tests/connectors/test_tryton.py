@@ -93,34 +93,93 @@ def test_reporting_production_records_produced_and_consumed_quantities_and_finis
     assert repeat["applied"] is False
 
 
-def test_the_product_lot_and_each_lot_consumed_go_to_tryton_as_stock_lots(tryton, registry) -> None:
-    """The product lot is on the order's output move (Tryton's own traceability); each consumed lot is a
-    stock.lot of its material with a note of what the order took of it (Tryton issued the inputs at run)."""
-    order = tryton.create_order(quantity=10)
+def running_order(tryton: TrytonServer, registry: OperationRegistry, quantity: float = 10) -> dict:
+    order = tryton.create_order(quantity=quantity)
     for state in ("assigned", "running"):
         call(registry, "erp.set_order_state", order=order["number"], state=state)
-    consumed = [{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-7", "quantity": 12.5},
-                                                               {"lot": "L-API-8", "quantity": 7.5}]},
-                {"product": "EXC-002", "quantity": 30, "lots": [{"lot": "L-EXC-3", "quantity": 30}]}]
+    return order
+
+
+def consumers_of(tryton: TrytonServer, lot: str) -> list[tuple[str, str, float]]:
+    """Tryton's answer to a recall: the done stock moves of ``lot`` into a production (its number, the
+    material, the quantity)."""
+    domain = [["lot.number", "=", lot], ["production_input", "!=", None], ["state", "=", "done"]]
+    moves = tryton.client.model("stock.move", "search_read", domain, 0, None, None,
+                                ["production_input.number", "product.code", "quantity"])
+    return sorted((m["production_input."]["number"], m["product."]["code"], m["quantity"]) for m in moves)
+
+
+def test_each_lot_consumed_is_on_an_input_move_of_the_order_and_the_product_lot_on_its_output(tryton,
+                                                                                              registry):
+    """Tryton itself answers which production consumed a lot, with the quantity, and which lot it made."""
+    for lot, material in (("L-API-71", "api"), ("L-API-72", "api"), ("L-EXC-31", "excipient")):
+        tryton.receive_lot(lot, material, 100)
+    order = running_order(tryton, registry)
+    consumed = [{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-71", "quantity": 12},
+                                                               {"lot": "L-API-72", "quantity": 8}]},
+                {"product": "EXC-002", "quantity": 30, "lots": [{"lot": "L-EXC-31", "quantity": 30}]}]
     report = dict(order=order["number"], produced_quantity=10, product_lot="BATCH-LOT-1", consumed=consumed)
     assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is True
+
+    number = order["number"]
+    assert consumers_of(tryton, "L-API-71") == [(number, "API-001", 12)]
+    assert consumers_of(tryton, "L-API-72") == [(number, "API-001", 8)]
+    assert consumers_of(tryton, "L-EXC-31") == [(number, "EXC-002", 30)]
     client = tryton.client
-    outputs = client.model("stock.move", "read", tryton.read_order(order["id"])["outputs"],
-                           ["product.code", "lot.number", "state"])
+    done = tryton.read_order(order["id"])
+    inputs = client.model("stock.move", "read", done["inputs"],
+                          ["product.code", "lot.number", "quantity", "state"])
+    assert sorted((m["product."]["code"], (m.get("lot.") or {}).get("number"), m["quantity"])
+                  for m in inputs if m["state"] == "done") == [
+        ("API-001", "L-API-71", 12), ("API-001", "L-API-72", 8), ("EXC-002", "L-EXC-31", 30)], \
+        "the unlotted inputs issued when the order started are cancelled: each done input carries its lot"
+    outputs = client.model("stock.move", "read", done["outputs"], ["product.code", "lot.number", "state"])
     assert [(m["product."]["code"], m["lot."]["number"], m["state"]) for m in outputs] == [
         ("TAB-100", "BATCH-LOT-1", "done")]
+    # Tryton's lot trace: from a consumed lot up to the lot the order made
+    [trace] = client.model("stock.lot.trace", "search_read", [["lot.number", "=", "L-API-72"],
+                                                              ["production_input", "=", order["id"]]],
+                           0, None, None, ["upward_traces", "document"])
+    assert trace["document"] == f"production,{order['id']}"
+    upward = client.model("stock.lot.trace", "read", trace["upward_traces"], ["lot.number"])
+    assert [u["lot."]["number"] for u in upward] == ["BATCH-LOT-1"]
 
     def notes(lot: str, product: str) -> list[str]:
         [lot_id] = client.model("stock.lot", "search", [["number", "=", lot], ["product.code", "=", product]],
                                 0, 2, None)
         return [str(n["message"]).splitlines()[0] for n in client.model(
             "ir.note", "search_read", [["resource", "=", f"stock.lot,{lot_id}"]], 0, 10, None, ["message"])]
-    production = f"by production {order['number']}"
-    assert notes("L-API-7", "API-001") == [f"GMP consumed: 12.5 u {production}"]
-    assert notes("L-API-8", "API-001") == [f"GMP consumed: 7.5 u {production}"]
-    assert notes("L-EXC-3", "EXC-002") == [f"GMP consumed: 30 u {production}"]
+    assert notes("L-API-71", "API-001") == [f"GMP consumed: 12 u by production {number}"]
     assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is False
-    assert notes("L-API-7", "API-001") == [f"GMP consumed: 12.5 u {production}"], "a retry adds no note"
+    assert consumers_of(tryton, "L-API-71") == [(number, "API-001", 12)], "a retry moves nothing again"
+    assert notes("L-API-71", "API-001") == [f"GMP consumed: 12 u by production {number}"], "nor notes again"
+
+
+def test_a_lot_tryton_has_no_stock_of_is_refused_and_the_order_keeps_running_unchanged(tryton, registry):
+    tryton.receive_lot("L-API-81", "api", 100)
+    order = running_order(tryton, registry)
+    before = tryton.moves(tryton.read_order(order["id"])["inputs"])
+    consumed = [{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-81", "quantity": 15},
+                                                               {"lot": "L-API-NONE", "quantity": 5}]}]
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.report_production", order=order["number"], produced_quantity=10,
+             consumed=consumed)
+    assert (err.value.bpmn_error_code, err.value.retryable) == ("lot_not_available", False)
+    assert "L-API-NONE (API-001)" in err.value.message and order["number"] in err.value.message
+    after = tryton.read_order(order["id"])
+    assert after["state"] == "running" and tryton.moves(after["inputs"]) == before
+    assert consumers_of(tryton, "L-API-81") == []
+
+
+def test_lots_that_do_not_add_up_to_the_consumed_quantity_are_refused_before_anything_changes(tryton,
+                                                                                             registry):
+    order = running_order(tryton, registry)
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.report_production", order=order["number"], produced_quantity=10,
+             consumed=[{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-91", "quantity": 15}]}])
+    assert err.value.bpmn_error_code == "lot_quantity_mismatch"
+    assert "add up to 15, not to the 20 consumed" in err.value.message
+    assert tryton.read_order(order["id"])["state"] == "running"
 
 
 def test_consumption_above_what_was_issued_is_refused_and_changes_nothing(tryton, registry) -> None:
