@@ -92,6 +92,14 @@ class TrytonServer:
         client.model("stock.move", "do", receipt)
         return int(lot)
 
+    def consumers_of(self, lot: str) -> list[tuple[str, str, float]]:
+        """Tryton's own answer to a recall: the done stock moves of ``lot`` into a production, as (the
+        production's number, the material, the quantity)."""
+        domain = [["lot.number", "=", lot], ["production_input", "!=", None], ["state", "=", "done"]]
+        moves = self.client.model("stock.move", "search_read", domain, 0, None, None,
+                                  ["production_input.number", "product.code", "quantity"])
+        return sorted((m["production_input."]["number"], m["product."]["code"], m["quantity"]) for m in moves)
+
     def moves(self, move_ids: list[int]) -> list[dict[str, Any]]:
         return self.client.model("stock.move", "read", move_ids, ["product.code", "quantity", "state"])
 

@@ -100,15 +100,6 @@ def running_order(tryton: TrytonServer, registry: OperationRegistry, quantity: f
     return order
 
 
-def consumers_of(tryton: TrytonServer, lot: str) -> list[tuple[str, str, float]]:
-    """Tryton's answer to a recall: the done stock moves of ``lot`` into a production (its number, the
-    material, the quantity)."""
-    domain = [["lot.number", "=", lot], ["production_input", "!=", None], ["state", "=", "done"]]
-    moves = tryton.client.model("stock.move", "search_read", domain, 0, None, None,
-                                ["production_input.number", "product.code", "quantity"])
-    return sorted((m["production_input."]["number"], m["product."]["code"], m["quantity"]) for m in moves)
-
-
 def test_each_lot_consumed_is_on_an_input_move_of_the_order_and_the_product_lot_on_its_output(tryton,
                                                                                               registry):
     """Tryton itself answers which production consumed a lot, with the quantity, and which lot it made."""
@@ -122,9 +113,9 @@ def test_each_lot_consumed_is_on_an_input_move_of_the_order_and_the_product_lot_
     assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is True
 
     number = order["number"]
-    assert consumers_of(tryton, "L-API-71") == [(number, "API-001", 12)]
-    assert consumers_of(tryton, "L-API-72") == [(number, "API-001", 8)]
-    assert consumers_of(tryton, "L-EXC-31") == [(number, "EXC-002", 30)]
+    assert tryton.consumers_of("L-API-71") == [(number, "API-001", 12)]
+    assert tryton.consumers_of("L-API-72") == [(number, "API-001", 8)]
+    assert tryton.consumers_of("L-EXC-31") == [(number, "EXC-002", 30)]
     client = tryton.client
     done = tryton.read_order(order["id"])
     inputs = client.model("stock.move", "read", done["inputs"],
@@ -151,7 +142,7 @@ def test_each_lot_consumed_is_on_an_input_move_of_the_order_and_the_product_lot_
             "ir.note", "search_read", [["resource", "=", f"stock.lot,{lot_id}"]], 0, 10, None, ["message"])]
     assert notes("L-API-71", "API-001") == [f"GMP consumed: 12 u by production {number}"]
     assert call(registry, "erp.report_production", key="task-lots", **report)["applied"] is False
-    assert consumers_of(tryton, "L-API-71") == [(number, "API-001", 12)], "a retry moves nothing again"
+    assert tryton.consumers_of("L-API-71") == [(number, "API-001", 12)], "a retry moves nothing again"
     assert notes("L-API-71", "API-001") == [f"GMP consumed: 12 u by production {number}"], "nor notes again"
 
 
@@ -168,7 +159,7 @@ def test_a_lot_tryton_has_no_stock_of_is_refused_and_the_order_keeps_running_unc
     assert "L-API-NONE (API-001)" in err.value.message and order["number"] in err.value.message
     after = tryton.read_order(order["id"])
     assert after["state"] == "running" and tryton.moves(after["inputs"]) == before
-    assert consumers_of(tryton, "L-API-81") == []
+    assert tryton.consumers_of("L-API-81") == []
 
 
 def test_lots_that_do_not_add_up_to_the_consumed_quantity_are_refused_before_anything_changes(tryton,
