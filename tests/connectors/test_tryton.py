@@ -268,3 +268,45 @@ def test_an_order_created_in_tryton_is_read_and_reserved_by_service_tasks_run_as
     assert tryton.read_order(order["id"])["state"] == "assigned"
     trail = json.dumps([[e.before, e.after] for e in engine.audit_events(limit=1000)], default=str)
     assert PASSWORD not in trail and PASSWORD not in json.dumps(detail["variables"], default=str)
+
+
+REPORT_TO_ERP = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+<bpmn:process id="report_to_erp" isExecutable="true">
+<bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+<bpmn:serviceTask id="report"><bpmn:extensionElements>
+  <spiffworkflow:serviceTaskOperator id="erp.report_production" resultVariable="reported">
+    <spiffworkflow:parameters><spiffworkflow:parameter id="order" type="str" value="order_number"/>
+      <spiffworkflow:parameter id="produced_quantity" type="any" value="10"/>
+      <spiffworkflow:parameter id="consumed" type="any" value="consumed"/>
+    </spiffworkflow:parameters></spiffworkflow:serviceTaskOperator></bpmn:extensionElements>
+  <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+<bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="report"/>
+<bpmn:sequenceFlow id="f2" sourceRef="report" targetRef="end"/>
+</bpmn:process></bpmn:definitions>"""
+
+
+@pytest.mark.parametrize(("lots", "readable"), [
+    ([{"lot": "L-API-NOSTOCK", "quantity": 20}],  # the connector finds Tryton would not assign it
+     "Tryton has not enough stock of lot L-API-NOSTOCK (API-001) where production order {number} picks"),
+    ([{"lot": "L-API-HALF", "quantity": 19.5}],  # Tryton's own UserError: the unit 'u' has no decimals
+     "Tryton refused model.stock.move.create: UserError: The number of digits in the value"),
+], ids=["lot-not-in-stock", "tryton-refuses-the-quantity"])
+def test_a_report_tryton_refuses_becomes_an_incident_with_a_readable_message_and_the_order_keeps_running(
+        tryton, registry, engine, deploy, lots, readable) -> None:
+    tryton.receive_lot("L-API-HALF", "api", 100)
+    order = running_order(tryton, registry)
+    deploy({"report_to_erp.bpmn": REPORT_TO_ERP})
+    consumed = [{"product": "API-001", "quantity": sum(s["quantity"] for s in lots), "lots": lots}]
+    instance = engine.start_instance(Actor("erp", "ERP"), "report_to_erp", order["number"],
+                                     {"order_number": order["number"], "consumed": consumed})
+    while engine.run_jobs_once():
+        pass
+    assert engine.instance_detail(instance.id)["instance"].status == InstanceStatus.FAILED
+    [incident] = [i for i in engine.list_incidents() if i.instance_id == instance.id]
+    assert incident.element_id == "report"
+    assert incident.error.startswith(readable.format(number=order["number"])), incident.error
+    assert tryton.read_order(order["id"])["state"] == "running"
+    assert tryton.consumers_of(lots[0]["lot"]) == []
