@@ -100,6 +100,19 @@ class TrytonServer:
                                   ["production_input.number", "product.code", "quantity"])
         return sorted((m["production_input."]["number"], m["product."]["code"], m["quantity"]) for m in moves)
 
+    def group(self, name: str) -> int:
+        """The id of a Tryton group by its (English) name, e.g. ``Stock Cancellation``."""
+        [group] = self.client.model("res.group", "search", [["name", "=", name]], 0, 2, None)
+        return int(group)
+
+    def create_user(self, login: str, password: str, groups: list[int]) -> TrytonSettings:
+        """A Tryton user of the seeded company in ``groups`` (not an administrator); its settings."""
+        company = self.ids["company"]
+        self.client.model("res.user", "create", [{
+            "name": login, "login": login, "password": password, "groups": [["add", groups]],
+            "companies": [["add", [company]]], "company": company}])
+        return TrytonSettings(self.settings.url, self.settings.database, login, password)
+
     def moves(self, move_ids: list[int]) -> list[dict[str, Any]]:
         return self.client.model("stock.move", "read", move_ids, ["product.code", "quantity", "state"])
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from connectors.tryton.client import TrytonClient
+from connectors.tryton.client import TrytonClient, TrytonError
 from engine.errors import ConnectorError
 
 EPSILON = 1e-9
@@ -95,7 +95,13 @@ def issue_lots(client: TrytonClient, row: dict[str, Any], inputs: list[dict[str,
         client.model("stock.move", "do", [m["id"] for m in made])
     unlotted = [m["id"] for m in done if _code(m, "product") in shares and not m.get("lot")]
     if unlotted:
-        client.model("stock.move", "cancel", unlotted)
+        try:
+            client.model("stock.move", "cancel", unlotted)
+        except TrytonError as exc:
+            raise TrytonError(f"{exc.message} The lots are on production order {row['number']}'s input "
+                              "moves; its unlotted inputs stay until gmpflow's Tryton user may cancel done "
+                              "moves (group Stock Cancellation) and the report is retried.",
+                              kind=exc.kind) from exc
 
 
 def _discard(client: TrytonClient, moves: list[dict[str, Any]]) -> None:

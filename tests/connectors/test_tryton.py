@@ -310,3 +310,32 @@ def test_a_report_tryton_refuses_becomes_an_incident_with_a_readable_message_and
     assert incident.error.startswith(readable.format(number=order["number"])), incident.error
     assert tryton.read_order(order["id"])["state"] == "running"
     assert tryton.consumers_of(lots[0]["lot"]) == []
+
+
+def test_a_user_without_stock_cancellation_is_refused_readably_and_the_retry_after_the_grant_applies_once(
+        tryton) -> None:
+    """The setting asks for the Production, Stock and Stock Cancellation groups: without the last, Tryton
+    refuses to cancel the unlotted inputs; the lot moves already done are not made twice by the retry."""
+    production, stock = tryton.group("Production"), tryton.group("Stock")
+    settings = tryton.create_user("gmpflow-no-cancel", "gmpflow-S3cret-pass", [production, stock])
+    registry = build_registry({**tryton.environ, "GMPFLOW_TRYTON_USER": settings.user,
+                               "GMPFLOW_TRYTON_PASSWORD": settings.password})
+    tryton.receive_lot("L-API-61", "api", 100)
+    order = running_order(tryton, registry)
+    consumed = [{"product": "API-001", "quantity": 20, "lots": [{"lot": "L-API-61", "quantity": 20}]}]
+    report = dict(order=order["number"], produced_quantity=10, consumed=consumed)
+    with pytest.raises(ConnectorError) as err:
+        call(registry, "erp.report_production", key="task-grant", **report)
+    assert err.value.code == "tryton_error" and err.value.retryable is False
+    assert err.value.message.startswith("Tryton refused model.stock.move.cancel: "), err.value.message
+    assert "(group Stock Cancellation) and the report is retried" in err.value.message
+    assert tryton.read_order(order["id"])["state"] == "running"
+    cancellation = tryton.group("Stock Cancellation")
+    [user] = tryton.client.model("res.user", "search", [["login", "=", settings.user]], 0, 1, None)
+    tryton.client.model("res.user", "write", [user], {"groups": [["add", [cancellation]]]})
+    assert call(registry, "erp.report_production", key="task-grant", **report)["applied"] is True
+    assert tryton.consumers_of("L-API-61") == [(order["number"], "API-001", 20)]
+    inputs = tryton.client.model("stock.move", "read", tryton.read_order(order["id"])["inputs"],
+                                 ["lot.number", "state"])
+    assert sorted(((m.get("lot.") or {}).get("number") or "-", m["state"]) for m in inputs) == [
+        ("-", "cancelled"), ("-", "done"), ("L-API-61", "done")], "EXC-002 has no lots: its input stays"
