@@ -77,6 +77,42 @@ class TrytonServer:
         return self.client.model("production", "read", [order_id],
                                  ["number", "state", "quantity", "inputs", "outputs"])[0]
 
+    def receive_lot(self, number: str, material: str, quantity: float) -> int:
+        """Receive ``quantity`` of lot ``number`` of a seeded material ("api" or "excipient") into storage, as
+        a warehouse receiving a supplier's lot does; returns the lot's id (found or created)."""
+        ids, client = self.ids, self.client
+        domain = [["number", "=", number], ["product", "=", ids[material]]]
+        found = client.model("stock.lot", "search", domain, 0, 1, None)
+        lot = found[0] if found else client.model("stock.lot", "create",
+                                                  [{"number": number, "product": ids[material]}])[0]
+        receipt = client.model("stock.move", "create", [{
+            "product": ids[material], "lot": lot, "unit": ids["unit"], "quantity": quantity,
+            "from_location": ids["supplier"], "to_location": ids["storage"], "company": ids["company"],
+            "unit_price": "1", "currency": ids["currency"]}])
+        client.model("stock.move", "do", receipt)
+        return int(lot)
+
+    def consumers_of(self, lot: str) -> list[tuple[str, str, float]]:
+        """Tryton's own answer to a recall: the done stock moves of ``lot`` into a production, as (the
+        production's number, the material, the quantity)."""
+        domain = [["lot.number", "=", lot], ["production_input", "!=", None], ["state", "=", "done"]]
+        moves = self.client.model("stock.move", "search_read", domain, 0, None, None,
+                                  ["production_input.number", "product.code", "quantity"])
+        return sorted((m["production_input."]["number"], m["product."]["code"], m["quantity"]) for m in moves)
+
+    def group(self, name: str) -> int:
+        """The id of a Tryton group by its (English) name, e.g. ``Stock Cancellation``."""
+        [group] = self.client.model("res.group", "search", [["name", "=", name]], 0, 2, None)
+        return int(group)
+
+    def create_user(self, login: str, password: str, groups: list[int]) -> TrytonSettings:
+        """A Tryton user of the seeded company in ``groups`` (not an administrator); its settings."""
+        company = self.ids["company"]
+        self.client.model("res.user", "create", [{
+            "name": login, "login": login, "password": password, "groups": [["add", groups]],
+            "companies": [["add", [company]]], "company": company}])
+        return TrytonSettings(self.settings.url, self.settings.database, login, password)
+
     def moves(self, move_ids: list[int]) -> list[dict[str, Any]]:
         return self.client.model("stock.move", "read", move_ids, ["product.code", "quantity", "state"])
 

@@ -10,9 +10,9 @@ in Tryton's client) reading ``GMP disposition: <released|quarantined|rejected>``
 
 Lots with the production report (stock_lot): the product lot is a Tryton ``stock.lot`` (found or created by
 its number) set on the order's output move before it is done, so Tryton's own traceability knows it. Each
-lot consumed is a ``stock.lot`` of its material too, but Tryton issues an order's inputs when it starts
-running (at order release, before any lot was picked) and refuses a lot on a done move, so the consumption
-by lot is a note on each lot (``GMP consumed: <qty> <unit> by production <number>``), once per report.
+lot consumed is a ``stock.lot`` of its material on an input move of the order with the quantity taken from
+it (``connectors.tryton.lot_moves``: why and how), and a note on the lot
+(``GMP consumed: <qty> <unit> by production <number>``), once per report.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors import erp
 from connectors.tryton.client import TrytonClient
-from engine.errors import ConnectorError
+from connectors.tryton.lot_moves import INPUT_FIELDS, business_error, issue_lots, lot_shares
 from engine.operations import CallContext, Operation
 
 ORDER_FIELDS = ["number", "state", "product.code", "product.rec_name", "quantity", "unit.symbol",
@@ -34,10 +34,6 @@ BUTTONS = {"draft": "draft", "waiting": "wait", "assigned": "assign_try", "runni
            "cancelled": "cancel"}
 DISPOSITION_PREFIX = "GMP disposition: "
 CONSUMED_PREFIX = "GMP consumed: "
-
-
-def business_error(message: str, bpmn_error_code: str) -> ConnectorError:
-    return ConnectorError(message, code=bpmn_error_code, retryable=False, bpmn_error_code=bpmn_error_code)
 
 
 def _date(value: Any) -> str | None:
@@ -120,7 +116,13 @@ class TrytonProduction:
         if not outputs:
             raise business_error(f"Production order {row['number']} has no output move for its product.",
                                  "order_has_no_output")
-        self._adjust_consumption(row, params.get("consumed", []))  # refuses before anything changes
+        consumed = params.get("consumed", [])
+        inputs = self._inputs(row)
+        returns = self._returns(row, inputs, consumed)  # refuses before anything changes
+        shares = lot_shares(row["number"], consumed)
+        issue_lots(self.client, row, inputs, shares, self._lot)
+        self._create_returns(row, [(move, quantity) for move, quantity in returns
+                                   if _code(move, "product") not in shares])
         values: dict[str, Any] = {"quantity": produced}
         if params.get("product_lot"):
             values["lot"] = self._lot(str(params["product_lot"]), int(outputs[0]["product"]))
@@ -135,14 +137,23 @@ class TrytonProduction:
                                  "order_state_conflict")
         return {"order": row["number"], "state": state, "applied": True}
 
-    def _adjust_consumption(self, row: dict[str, Any], consumed: list[dict[str, Any]]) -> None:
-        """Tryton issues the inputs when the order starts running; a material consumed less than issued
-        goes back to the warehouse as an output move. More than issued must be issued in Tryton first
-        (its RPC cannot assign a stock move): that is refused before anything changes."""
+    def _inputs(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        ids = row["inputs"]
+        return list(self.client.model("stock.move", "read", ids, INPUT_FIELDS)) if ids else []
+
+    def _returns(self, row: dict[str, Any], inputs: list[dict[str, Any]],
+                 consumed: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
+        """What goes back to the warehouse: Tryton issues the inputs when the order starts running; a material
+        consumed less than issued (less what went back already) returns as an output move. More than issued
+        must be issued in Tryton first (its RPC cannot force an assignment): refused before anything
+        changes, as is a material the order has no input of."""
         issued: dict[str, dict[str, Any]] = {}
-        for move in self._moves(row["inputs"]):
+        for move in inputs:
             entry = issued.setdefault(_code(move, "product"), {"quantity": 0.0, "move": move})
             entry["quantity"] += move["quantity"] if move["state"] == "done" else 0.0
+        for move in self._moves(row["outputs"]):
+            if _code(move, "product") in issued and move["state"] != "cancelled":  # a material gone back
+                issued[_code(move, "product")]["quantity"] -= move["quantity"]
         returns = []
         for item in consumed:
             line = issued.get(item["product"])
@@ -156,6 +167,9 @@ class TrytonProduction:
                                      "in the ERP first.", "consumption_exceeds_issue")
             if delta > 1e-9:
                 returns.append((line["move"], delta))
+        return returns
+
+    def _create_returns(self, row: dict[str, Any], returns: list[tuple[dict[str, Any], float]]) -> None:
         for move, quantity in returns:
             self.client.model("stock.move", "create", [{
                 "product": move["product"], "unit": move["unit"], "quantity": quantity,
@@ -181,7 +195,7 @@ class TrytonProduction:
         products = {_code(m, "product"): (int(m["product"]), _code(m, "unit", "symbol"))
                     for m in self._moves(row["inputs"])}
         for item in consumed:
-            product, unit = products[item["product"]]  # _adjust_consumption refused unknown materials
+            product, unit = products[item["product"]]  # _returns refused unknown materials
             for share in item.get("lots") or []:
                 lot = self._lot(str(share["lot"]), product)
                 marker = f"[gmpflow {context.idempotency_key}]"

@@ -25,7 +25,8 @@ def gmpflow_settings() -> list[Setting]:
         Setting("GMPFLOW_ERP", "Which ERP backend provides erp.*: 'tryton' (default) or 'simulator'."),
         Setting("GMPFLOW_TRYTON_URL", "Tryton's HTTP address, e.g. https://erp.example.com:8000."),
         Setting("GMPFLOW_TRYTON_DATABASE", "The Tryton database name."),
-        Setting("GMPFLOW_TRYTON_USER", "The Tryton user gmpflow logs in as (production and stock rights)."),
+        Setting("GMPFLOW_TRYTON_USER", "The Tryton user gmpflow logs in as (Production, Stock and Stock "
+                                       "Cancellation groups)."),
         Setting("GMPFLOW_TRYTON_PASSWORD", "That user's password.", secret=True),
     ]
 

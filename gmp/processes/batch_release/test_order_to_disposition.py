@@ -30,6 +30,7 @@ from connectors.plugins import build_registry
 from connectors.simulator.server import RunningSimulator, serve
 from connectors.tryton.operations import TrytonProduction
 from gmp.processes.order_release.test_order_release import ReleaseEngine, build, new_version
+from gmp.product_lots import lot_id_of
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, PROCESSES
 from tests.conftest import ADMIN
@@ -127,9 +128,11 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
         flow.current.deploy(ADMIN, [path])
     new_version(flow.current, "recipe", "SOP-TAB-100", SOP_WITH_LIMITS)  # in force at the order's start
     expiry = (clock.now() + timedelta(days=365)).date().isoformat()
-    for lot_id, material in (("L-API-7", "API-001"), ("L-EXC-3", "EXC-002")):  # released lots at hand
+    for lot_id, material in (("L-API-7", "API-001"), ("L-API-8", "API-001"), ("L-EXC-3", "EXC-002")):
+        # released lots at hand, received in the ERP's stock too
         flow.current.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": 100, "uom": "u",
                                         "expiry": expiry}, released_by_init=True)
+        tryton.receive_lot(lot_id, "api" if material == "API-001" else "excipient", 100)
     erp, sam, olivia, oscar, quinn = (Api(flow, name)
                                       for name in ("paula", "sam", "olivia", "oscar", "quinn"))
     work = flow.run_jobs  # the worker, between requests
@@ -158,7 +161,8 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     step1 = olivia.instance("sop_step", f"{batch_id}/00001")
     olivia.sign(step1["id"], "perform", {
         "values": [{"name": "moisture", "value": 21}], "equipment_id": "EQ-GRAN-01",
-        "materials_used": [{"material": "API-001", "lot": "L-API-7", "quantity": 19, "unit": "u"},
+        "materials_used": [{"material": "API-001", "lot": "L-API-7", "quantity": 12, "unit": "u"},
+                           {"material": "API-001", "lot": "L-API-8", "quantity": 7, "unit": "u"},
                            {"material": "EXC-002", "lot": "L-EXC-3", "quantity": 30, "unit": "u"}]},
                 "Performed")
     work()
@@ -191,11 +195,22 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
 
     # production reported to the ERP and, once, to the MES
     assert tryton.read_order(order["id"])["state"] == "done"
+    # a recall asked of Tryton: which production consumed each lot, how much (stock moves by lot; the
+    # session's Tryton may hold other orders that consumed the same lots)
+    number = order["number"]
+    assert [[c for c in tryton.consumers_of(lot) if c[0] == number]
+            for lot in ("L-API-7", "L-API-8", "L-EXC-3")] == [
+        [(number, "API-001", 12)], [(number, "API-001", 7)], [(number, "EXC-002", 30)]]
+    outputs = tryton.client.model("stock.move", "read", tryton.read_order(order["id"])["outputs"],
+                                  ["product.code", "lot.number"])
+    assert [(o["product."]["code"], (o.get("lot.") or {}).get("number")) for o in outputs] == [
+        ("TAB-100", lot_id_of(batch_id))], "and forward: the lot the order made"
     [performance] = received(simulator, "ProcessOperationsPerformance")
     assert_valid(b2mml_schema, performance["xml"].encode())
     reported = m.parse_performance(performance["xml"])
     assert (reported.order, reported.produced.quantity) == (order["number"], 10)
-    assert {c.product: c.quantity for c in reported.consumed} == {"API-001": 19, "EXC-002": 30}
+    assert sorted((c.product, c.lot, c.quantity) for c in reported.consumed) == [
+        ("API-001", "L-API-7", 12), ("API-001", "L-API-8", 7), ("EXC-002", "L-EXC-3", 30)]
 
     # QA: exactly the exceptions first, the record and its audit trail reviewed, the deviation closed
     # the ERP's lot
