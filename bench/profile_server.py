@@ -1,4 +1,4 @@
-"""Where the server's CPU goes under ``bench.http``'s client: ``gmpflow run``'s server (werkzeug, threaded,
+"""Where the server's CPU goes under ``bench.http``'s client: ``gmpflow run``'s server (``webapp.server``,
 the worker in the same process) in a child process whose request threads run under cProfile (CPU time of
 the thread, so a keep-alive wait costs nothing), driven over real sockets by the bench's client.
 
@@ -33,10 +33,11 @@ from bench.load import _Client, _free_port, stop_server, wait_until_serving
 
 def _serve(url: str, port: int, out: str) -> None:
     """The child: ``gmpflow run``'s server with each request profiled, the stats written on SIGTERM."""
-    from werkzeug.serving import WSGIRequestHandler, run_simple
+    from werkzeug.serving import WSGIRequestHandler
 
     from engine.worker import start_background_worker
     from webapp import create_app
+    from webapp.server import PooledWSGIServer
 
     profiler, lock = cProfile.Profile(time.thread_time), threading.Lock()
     request_cpu = [0.0]
@@ -61,7 +62,7 @@ def _serve(url: str, port: int, out: str) -> None:
     app = create_app()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:
-        run_simple("127.0.0.1", port, app, threaded=True, use_reloader=False, request_handler=Profiled)
+        PooledWSGIServer("127.0.0.1", port, app, Profiled).serve_forever()
     finally:
         scheduler.shutdown(wait=False)
 
