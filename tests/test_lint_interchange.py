@@ -61,7 +61,10 @@ def test_extensions_of_other_engines_are_named_as_ignored_not_refused(engine):
     assert [(n.element_id, n.code, n.message) for n in notices] == [
         ("t", "ignored_extension",
          "gmpflow does not run zeebe:unused, zeebe:taskHeaders, spiffworkflow:instructionsForEndUser of this "
-         "element: ignored.")]
+         "element: ignored."),
+        ("t", "open_to_any_user",  # the task lies in no lane (tests/test_open_tasks.py)
+         "No lane, candidateRoles or candidate group names who may do this task: any signed-in user may "
+         "claim, complete and sign it. Put it in a lane naming a role to restrict it.")]
 
 
 @pytest.mark.parametrize("kind,value", [("timeDuration", "P7D"), ("timeCycle", "R6/PT1H"),

@@ -15,6 +15,7 @@ from engine.audit import Actor
 from engine.definitions import deployments, interchange
 from engine.definitions.bundle import Bundle, read_bundle
 from engine.definitions.lint import lint
+from engine.definitions.open_tasks import open_tasks
 from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys, evaluate_by_key
 from engine.errors import DefinitionError, NotFound
@@ -57,12 +58,14 @@ class DeploymentServices(EngineCore):
 
     def lint_notices(self, bundle: Bundle) -> list[interchange.Notice]:
         """What the bundle's files carry that gmpflow reads past (vendor extensions it does not run, Camunda
-        values it cannot map, an assignee who is no user): said on lint and deploy, never a refusal."""
+        values it cannot map, an assignee who is no user) and tasks that name no role (open to any signed-in
+        user): said on lint and deploy, never a refusal."""
         try:
             trees = parse_documents(bundle)
         except DefinitionError:  # a file that does not parse: the lint names it
             return []
-        found = [n for name, root in sorted(trees.items()) for n in interchange.notices(name, root)]
+        found = [n for name, root in sorted(trees.items())
+                 for n in (*interchange.notices(name, root), *open_tasks(name, root))]
         named = interchange.assignees(trees)
         if named:
             try:
