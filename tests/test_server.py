@@ -1,17 +1,24 @@
 """``gmpflow run``'s HTTP server (``webapp.server``): werkzeug's server with its request threads from a pool.
 Every request is answered, also when more arrive at once than the pool has threads; the threads are the
-pool's, and reused; closing the server ends the pool."""
+pool's, and reused; closing the server ends them; Ctrl+C ends ``gmpflow run`` even while a client holds an
+idle connection open."""
 
 from __future__ import annotations
 
 import http.client
+import shutil
+import signal
+import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.crash_support import free_port, gmpflow_env, kill, serve_web
 from webapp.server import PooledWSGIServer
 
 THREADS = 2
@@ -67,11 +74,30 @@ def test_more_requests_at_once_than_threads_are_all_answered_by_the_pools_thread
     assert len(set(app.served_by)) <= THREADS
 
 
-def test_closing_the_server_ends_its_pool(gate: tuple[Gate, PooledWSGIServer]) -> None:
+def test_closing_the_server_ends_its_threads(gate: tuple[Gate, PooledWSGIServer]) -> None:
     app, server = gate
     app.opened.set()
-    assert get(server, "/") == (200, "/")
+    assert [get(server, "/one"), get(server, "/two")] == [(200, "/one"), (200, "/two")]
     server.shutdown()
     server.server_close()
-    with pytest.raises(RuntimeError):  # the pool takes no more work
-        server.process_request(None, None)
+    for thread in server.threads:
+        thread.join(30)
+    assert server.threads and not any(thread.is_alive() for thread in server.threads)
+
+
+def test_ctrl_c_ends_gmpflow_run_while_a_client_holds_an_idle_connection(tmp_path: Path,
+                                                                         sqlite_template: Path) -> None:
+    shutil.copy(sqlite_template, tmp_path / "run.db")
+    env = gmpflow_env(f"sqlite:///{tmp_path / 'run.db'}", GMPFLOW_SIMULATOR="off", GMPFLOW_SECRET_KEY="k")
+    port = free_port()
+    process, _ = serve_web(["run", "--port", str(port)], env, tmp_path / "run.log", port)
+    try:
+        with socket.create_connection(("127.0.0.1", port)):  # a browser's preconnect: sends nothing
+            process.send_signal(signal.SIGINT)
+            try:
+                code = process.wait(60)
+            except subprocess.TimeoutExpired:
+                code = None
+        assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
+    finally:
+        kill(process)
