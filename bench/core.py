@@ -182,11 +182,13 @@ def _best_of_rounds(instances: int) -> list[dict[str, Any]]:
 
 
 # The headline figures, flat: each key is read exactly as written (``figures["http.instances_per_s"]``);
-# the nested sections above them keep every detail. ``postgres.workers_4_over_1`` only with PostgreSQL.
+# the nested sections above them keep every detail. ``postgres.workers_4_over_1`` only with PostgreSQL,
+# ``http.clients_4_instances_per_s`` (four clients at once, each its own process) only when it was run.
 HEADLINES = ("http.instances_per_s", "http.completion_p50_ms", "http.cpu_ms_per_instance",
              "engine.cpu_ms_per_instance", "service_task.latency_p50_ms", "loop.step_1000_over_step_10",
              "engine_over_naive")
 POSTGRES_HEADLINE = "postgres.workers_4_over_1"
+CLIENTS_4_HEADLINE = "http.clients_4_instances_per_s"
 
 
 def headlines(figures: dict[str, Any]) -> dict[str, float]:
@@ -199,6 +201,8 @@ def headlines(figures: dict[str, Any]) -> dict[str, float]:
             "service_task.latency_p50_ms": http["service_task_latency_p50_ms"],
             "loop.step_1000_over_step_10": figures["loop"]["ratio_1000_to_10"],
             "engine_over_naive": round(engine["per_second"] / naive["per_second"], 3)}
+    if "http_4_clients" in figures:
+        flat[CLIENTS_4_HEADLINE] = figures["http_4_clients"]["instances_per_s"]
     postgres = figures.get("worker_scaling", {}).get("postgres")
     if postgres:
         rate = {run["workers"]: run["per_second"] for run in postgres}
@@ -219,6 +223,7 @@ def run_bench(instances: int = 200) -> dict[str, Any]:
         "approval_naive_persistence": naive,
         "naive_to_raw_ratio": round(naive["per_second"] / raw["per_second"], 3),
         "http": http_run(instances=min(instances, 100)),
+        "http_4_clients": http_run(instances=min(instances, 100), clients=4),
         "loop": loop_step_costs(),
         "sop_steps": sop_step_costs(),
     }
@@ -249,6 +254,10 @@ def render_table(figures: dict[str, Any]) -> str:
                   f"{h['instances_per_s']} instances/s, completion p50 {h['completion_p50_ms']} ms, "
                   f"server CPU {h['cpu_ms_per_instance']} ms/instance"),
                  ("service task, due to done (p50)", f"{h['service_task_latency_p50_ms']} ms")]
+    if "http_4_clients" in figures:
+        h = figures["http_4_clients"]
+        rows += [("approval over HTTP, four clients at once",
+                  f"{h['instances_per_s']} instances/s, server CPU {h['cpu_ms_per_instance']} ms/instance")]
     if "engine_over_naive" in figures:
         rows += [("engine / naive (signatures and audit vs a bare save)",
                   f"{figures['engine_over_naive']:.3f}"),

@@ -1,7 +1,8 @@
 """``gmpflow bench``, over HTTP: the approval process driven by one client against ``gmpflow run``.
 
 ``gmpflow run`` is what a user starts with default settings: the web app on the real WSGI server
-(werkzeug, threaded) with the job worker in the same process. It serves a fresh SQLite file on 127.0.0.1.
+(werkzeug's, its request threads from a pool: ``webapp.server``) with the job worker in the same process.
+It serves a fresh SQLite file on 127.0.0.1.
 One client, its own process, signed in as an operator, a supervisor and QA (one token each), runs each
 approval to its end as a person and an ERP would: start it, and for each of the three user tasks list the
 instance's open task, claim it and complete it; then read the instance until it is completed (the service
@@ -128,33 +129,69 @@ def _parse_time(value: Any) -> Any:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def http_run(instances: int = 100, warmup: int = 5, root: Path = ROOT) -> dict[str, Any]:
-    """One server, one client: the figures of the module's docstring."""
+def _approvals(base: str, tokens: dict[str, str], numbers: range) -> list[float]:
+    """One client (its own connections, one approval after the other); the completions' answer times."""
+    clients = {username: _Client(base, token) for username, token in tokens.items()}
+    completions: list[float] = []
+    try:
+        for n in numbers:
+            _one_approval(clients, n, completions)
+    finally:
+        for client in clients.values():
+            client.close()
+    return completions
+
+
+def _client_process(base: str, tokens: dict[str, str], numbers: range, results: Any) -> None:
+    results.put(_approvals(base, tokens, numbers))
+
+
+def _concurrent_approvals(base: str, tokens: dict[str, str], instances: int, clients: int) -> list[float]:
+    """``clients`` processes (a client in a thread would share the bench's GIL), each with its share."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    share = -(-instances // clients)
+    shares = [range(c * share, min(instances, (c + 1) * share)) for c in range(clients)]
+    processes = [context.Process(target=_client_process, args=(base, tokens, numbers, results))
+                 for numbers in shares]
+    for process in processes:
+        process.start()
+    completions = [answer for _ in processes for answer in results.get(timeout=600)]
+    for process in processes:
+        process.join(60)
+        if process.exitcode != 0:
+            raise RuntimeError(f"a bench client exited with {process.exitcode}")
+    return completions
+
+
+def http_run(instances: int = 100, warmup: int = 5, root: Path = ROOT, clients: int = 1) -> dict[str, Any]:
+    """One server, ``clients`` clients at once (each its own process past the first): the figures of the
+    module's docstring."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.db"
         _prepare(url)
         server = _RunServer(url, root, Path(folder) / "run.log")
         try:
-            clients = {}
+            tokens = {}
             for username, _, _ in PEOPLE:
                 with _Client(server.base) as client:
                     body = _expect(client.call("POST", "/api/v1/tokens",
                                                {"username": username, "password": PASSWORD}), 200, "token")
-                clients[username] = _Client(server.base, body["token"])
-            for n in range(warmup):
-                _one_approval(clients, -1 - n, [])
-            completions: list[float] = []
+                tokens[username] = body["token"]
+            _approvals(server.base, tokens, range(-warmup, 0))
             cpu_before, started = _cpu_seconds(server.process.pid), time.perf_counter()
-            for n in range(instances):
-                _one_approval(clients, n, completions)
+            if clients == 1:
+                completions = _approvals(server.base, tokens, range(instances))
+            else:
+                completions = _concurrent_approvals(server.base, tokens, instances, clients)
             elapsed = time.perf_counter() - started
             cpu = _cpu_seconds(server.process.pid) - cpu_before
-            for client in clients.values():
-                client.close()
         finally:
             server.stop()
         latencies = _service_latencies_ms(url)
-    return {"instances": instances, "seconds": round(elapsed, 3),
+    return {"instances": instances, "clients": clients, "seconds": round(elapsed, 3),
             "instances_per_s": round(instances / elapsed, 1),
             "completion_p50_ms": round(statistics.median(completions) * 1000, 2),
             "cpu_ms_per_instance": round(cpu * 1000 / instances, 1),
@@ -162,11 +199,17 @@ def http_run(instances: int = 100, warmup: int = 5, root: Path = ROOT) -> dict[s
             "server": str(root)}
 
 
-if __name__ == "__main__":  # python -m bench.http [instances] [other checkout to compare, interleaved]
+if __name__ == "__main__":  # python -m bench.http [instances] [other checkout, interleaved] [--clients N]
     import json
 
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    roots = [ROOT] + [Path(p) for p in sys.argv[2:]]
+    arguments = sys.argv[1:]
+    at = arguments.index("--clients") if "--clients" in arguments else None
+    concurrent = int(arguments[at + 1]) if at is not None else 1
+    if at is not None:
+        del arguments[at:at + 2]
+    count = int(arguments[0]) if arguments else 100
+    roots = [ROOT] + [Path(p) for p in arguments[1:]]
     for round_ in range(3):
         for checkout in roots:
-            print(json.dumps({"round": round_, **http_run(count, root=checkout)}), flush=True)
+            figures = http_run(count, root=checkout, clients=concurrent)
+            print(json.dumps({"round": round_, **figures}), flush=True)

@@ -348,11 +348,10 @@ def restore_command(source: str) -> None:
 def run(host: str, port: int) -> None:
     """The web app, the scheduler and a worker in one process; and, unless GMPFLOW_SIMULATOR=off, the ERP/MES
     simulator on 127.0.0.1 for every connector the environment does not configure (the demo)."""
-    from werkzeug.serving import run_simple
-
     from connectors.simulator.demo import start_alongside
     from engine.worker import start_background_worker
     from webapp import create_app
+    from webapp.server import serve
 
     simulator = start_alongside()  # before the app reads the environment into its connector registry
     if simulator is not None:
@@ -361,7 +360,7 @@ def run(host: str, port: int) -> None:
     app.extensions["gmpflow"].record_start()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        serve(app, host, port)
     finally:
         scheduler.shutdown(wait=False)
         if simulator is not None:

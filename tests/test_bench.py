@@ -55,7 +55,7 @@ def test_the_table_names_the_target() -> None:
 def test_the_headline_figures_are_flat_keys_read_as_written_and_numbers() -> None:
     """``gmpflow bench --json`` carries the keys of DESIGN.md as flat names beside the nested sections;
     here from each section run small (the HTTP one against a real ``gmpflow run`` on 127.0.0.1)."""
-    from bench.core import HEADLINES, POSTGRES_HEADLINE, headlines, naive_throughput
+    from bench.core import CLIENTS_4_HEADLINE, HEADLINES, POSTGRES_HEADLINE, headlines, naive_throughput
     from bench.http import http_run
 
     figures = {"approval_engine": {**engine_throughput(3), "rounds": [1.0]},
@@ -72,6 +72,12 @@ def test_the_headline_figures_are_flat_keys_read_as_written_and_numbers() -> Non
         assert isinstance(printed[key], (int, float)) and not isinstance(printed[key], bool), key
     assert printed["http"]["instances"] == 3 and POSTGRES_HEADLINE not in printed
     assert "engine / naive" in render_table(figures) and "over HTTP" in render_table(figures)
+    assert CLIENTS_4_HEADLINE not in printed
+
+    figures["http_4_clients"] = http_run(instances=4, warmup=1, clients=4)
+    assert figures["http_4_clients"]["clients"] == 4
+    assert headlines(figures)[CLIENTS_4_HEADLINE] == figures["http_4_clients"]["instances_per_s"] > 0
+    assert "four clients at once" in render_table(figures)
 
     figures["worker_scaling"] = {"postgres": [{"workers": 1, "per_second": 10.0},
                                               {"workers": 2, "per_second": 18.0},

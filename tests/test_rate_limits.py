@@ -93,3 +93,15 @@ def test_the_limit_and_the_counters_store_come_from_the_environment() -> None:
                                       "GMPFLOW_RATE_LIMIT_STORAGE_URI": "redis://cache:6379"})
     assert ratelimits.settings(configured) == {"GMPFLOW_PASSWORD_RATE_LIMIT": "5 per hour",
                                      "RATELIMIT_STORAGE_URI": "redis://cache:6379"}
+
+
+def test_failures_on_routes_that_take_no_password_do_not_count(api: Api) -> None:
+    api.ensure_user("olivia")
+    for _ in range(LIMIT + 2):
+        assert body(api.get("/api/v1/tasks", token="1.forged"))["code"] == "token_invalid"
+        assert body(api.get("/api/v1/tasks?state=bogus", as_="olivia"))["code"] == "bad_filter"
+    for _ in range(LIMIT):
+        wrong = api.post("/api/v1/tokens", json={"username": "olivia", "password": "wrong password"})
+        assert body(wrong)["code"] == "invalid_credentials"
+    assert body(api.post("/api/v1/tokens", json={"username": "olivia", "password": PASSWORD}))["code"] == \
+        "rate_limited"

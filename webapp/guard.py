@@ -144,13 +144,20 @@ def forbidden(message: str | None = None) -> tuple[str, int]:
                            message=message or "Your roles do not allow this page."), 403
 
 
+SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+                    ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"))
+
+
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")
+    """The security headers a view did not set itself (one pass over the headers: ``setdefault`` scans them
+    once per name, on every response)."""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers.items()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if response.mimetype == "text/html" and "cache-control" not in present:
+        headers.add("Cache-Control", "no-store")
     return response
 
 
