@@ -55,7 +55,8 @@ TASK_SEALED = ("instance_id", "task_guid", "element_id", "lane", "candidate_role
                "signature_meaning", "signature_distinct_from", "state", "completed_at", "completed_by",
                "data")
 DEPLOYMENT_SEALED = ("key", "version", "status", "content_hash", "created_by", "approved_by_instance_id",
-                     "activated_via")  # how it went live: change-control activation trusts it
+                     "activated_via",  # how it went live: change-control activation trusts it
+                     "change_request_instance_id")  # who holds it in review: activation trusts it too
 USER_SEALED = ("username", "full_name", "active", "password_hash")
 HISTORY_SEALED = ("instance_id", "recorded_at")  # + the tasks text
 
@@ -134,8 +135,9 @@ class AuditKey:
     def task_mac(self, values: Any) -> str:
         return self.mac(_header("human_task", values, TASK_SEALED))
 
-    def deployment_mac(self, values: Any) -> str:
-        return self.mac(_header("deployment", values, DEPLOYMENT_SEALED))
+    def deployment_mac(self, values: Any, names: tuple[str, ...] = DEPLOYMENT_SEALED) -> str:
+        """``names``: the columns covered; a migration that changes them passes the old and new lists."""
+        return self.mac(_header("deployment", values, names))
 
     def user_mac(self, values: Any) -> str:
         return self.mac(_header("app_user", values, USER_SEALED))
@@ -164,7 +166,7 @@ def seal_user(key: AuditKey, user: Any) -> None:
 
 
 def seal_deployment(key: AuditKey, deployment: Any) -> None:
-    """Set a ``deployment`` row's MAC after its status or approval changed."""
+    """Set a ``deployment`` row's MAC after its status, approval or holding change request changed."""
     deployment.row_mac = key.deployment_mac(deployment)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, undefer
 
 from engine import integrity
 from engine.definitions.bundle import Bundle
-from engine.integrity import TASK_SEALED, AuditKey
+from engine.integrity import DEPLOYMENT_SEALED, TASK_SEALED, AuditKey
 from engine.packs import SealedTable
 from engine.store.dbapi import DbApi, dbapi
 from engine.store.models import Deployment, HumanTask, ProcessInstance, User, UserRole
@@ -117,14 +117,13 @@ def _grants(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
 
 
 def _deployments(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
-    for id_, dep_key, version, status, content_hash, created_by, approved_by, via, files, mac in db.execute(
-            "SELECT id, key, version, status, content_hash, created_by, approved_by_instance_id, "
-            "activated_via, files, row_mac FROM deployment ORDER BY id"):
-        values = {"key": dep_key, "version": version, "status": status, "content_hash": content_hash,
-                  "created_by": created_by, "approved_by_instance_id": approved_by, "activated_via": via}
+    for row in db.execute(f"SELECT id, {', '.join(DEPLOYMENT_SEALED)}, files, row_mac FROM deployment "
+                          "ORDER BY id"):
+        id_, files, mac = row[0], row[-2], row[-1]
+        values = dict(zip(DEPLOYMENT_SEALED, row[1:-2], strict=True))
         if mac != key.deployment_mac(values):
             yield RowProblem("deployment", str(id_), _CHANGED)
-        elif Bundle(dict(db.read_json(files) or {})).content_hash != content_hash:
+        elif Bundle(dict(db.read_json(files) or {})).content_hash != values["content_hash"]:
             yield RowProblem("deployment", str(id_), "its files do not match its content hash (a model was "
                                                      "edited outside gmpflow)")
         else:

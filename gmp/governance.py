@@ -216,11 +216,9 @@ def _claim_version(session: Session, engine: Gmpflow, params: dict[str, Any], co
 
 
 def _deployment_holder(session: Session, deployment_id: int) -> int | None:
-    """The instance that last claimed the deployment (from the audit trail, where claims are recorded)."""
-    after = session.scalar(select(AuditEvent.after).where(
-        AuditEvent.action == CLAIMED, AuditEvent.object_type == "deployment",
-        AuditEvent.object_id == str(deployment_id)).order_by(AuditEvent.seq.desc()).limit(1))
-    return int(after["instance_id"]) if after else None
+    """The instance that last claimed the deployment (``deployment.change_request_instance_id``; None: never
+    claimed). It holds it only while the deployment is ``in_review`` and the instance has not finished."""
+    return session.scalar(select(Deployment.change_request_instance_id).where(Deployment.id == deployment_id))
 
 
 def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any], context: CallContext
@@ -233,7 +231,7 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
     if dep is None:
         raise NotFound(f"There is no deployment {params['deployment_id']}.", code="deployment_not_found")
     label = f"{dep.key} v{dep.version}"
-    holder = _holder(session, _deployment_holder(session, dep.id))
+    holder = _holder(session, dep.change_request_instance_id)
     mine = (dep.status == DeploymentStatus.IN_REVIEW and holder is not None
             and holder.id == context.instance_id)
     if not mine:
@@ -243,6 +241,7 @@ def _claim_deployment(session: Session, engine: Gmpflow, params: dict[str, Any],
         if dep.status not in (DeploymentStatus.DRAFT, DeploymentStatus.IN_REVIEW):
             raise Conflict(f"{label} is {dep.status}; only a draft deployment can be changed into force.",
                            code=f"deployment_{dep.status}", current=dep.status)
+        deployments.hold_for_review(session, dep, context.instance_id)  # a finished holder's is taken over
         if dep.status == DeploymentStatus.DRAFT:
             deployments.set_status(session, engine.clock, _actor(context), dep, DeploymentStatus.IN_REVIEW,
                                    reason=f"change request {context.instance_id}")

@@ -20,7 +20,7 @@ from engine.packs import PackMigrations, default_packs, hookimpl, pack_manager, 
 from engine.store import Database
 from engine.store.migrate import alembic_config, upgrade
 
-ENGINE_HEAD = "0014"
+ENGINE_HEAD = "0015"
 GMP_TABLES = {"lot", "lot_event", "equipment_log"}
 
 

@@ -115,6 +115,14 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
     return dep, True
 
 
+def hold_for_review(session: Session, dep: Deployment, instance_id: int) -> None:
+    """Record the change-request instance that claims ``dep`` (``change_request_instance_id``, sealed). The
+    caller audits the claim in the same unit of work; the column is never cleared: it holds the deployment
+    while ``in_review`` and the instance is unfinished, and names the approver after a governed activation."""
+    dep.change_request_instance_id = instance_id
+    integrity.seal_deployment(integrity.key_of(session), dep)
+
+
 def set_status(session: Session, clock: Clock, actor: Actor, dep: Deployment, status: DeploymentStatus,
                reason: str | None = None, approved_by_instance_id: int | None = None,
                on_status: StatusHook | None = None, activated_via: Activation | None = None) -> None:

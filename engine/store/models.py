@@ -60,7 +60,10 @@ class Deployment(Base):
     activated_at: Mapped[datetime | None]
     approved_by_instance_id: Mapped[int | None] = mapped_column(BigId)
     activated_via: Mapped[str | None] = mapped_column(String(20))  # states.Activation; None: never active
-    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: status, hash, approval
+    # the change-request instance that claimed it for review (it holds it while ``in_review`` and unfinished);
+    # kept afterwards, as a master-data version's: after a change-control activation, the approving instance
+    change_request_instance_id: Mapped[int | None] = mapped_column(BigId)
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: status, hash, approval, holder
 
 
 class ProcessInstance(Base):
