@@ -16,12 +16,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DatabaseError
 
+from engine.audit import Actor
 from engine.packs import PackMigrations, default_packs, hookimpl, pack_manager, pack_migrations, schema
 from engine.store import Database
 from engine.store.migrate import alembic_config, upgrade
 
 ENGINE_HEAD = "0015"
 GMP_TABLES = {"lot", "lot_event", "equipment_log"}
+ADMIN_ACTOR = Actor("admin", "Ada Admin")
 
 
 def fresh(tmp_path: Path, name: str = "fresh.db") -> Database:
@@ -195,3 +197,90 @@ def test_init_runs_the_migrations_of_the_engines_own_packs(tmp_path: Path) -> No
     engine.init_database()
     assert versions(engine.db) == {ENGINE_HEAD, "gmp_0002", "site_0001"} and "site_note" in tables(engine.db)
     engine.db.dispose()
+
+
+SEALED_0014 = ("key", "version", "status", "content_hash", "created_by", "approved_by_instance_id",
+               "activated_via")
+
+
+def engine_revision(db: Database, target: str, direction: str = "downgrade") -> None:
+    """The engine's branch moved to ``target`` (the packs' branches stay), with the installation's key."""
+    with db.engine.begin() as connection:
+        config = alembic_config(connection, pack_migrations(default_packs()), db.audit_key)
+        getattr(command, direction)(config, target)
+
+
+def test_a_deployment_in_review_at_0014_keeps_its_holder_and_its_seal_through_the_upgrade(
+        database: Database, tmp_path: Path) -> None:
+    """0014 read the holder from the trail's latest ``change_request.subject_claimed``; 0015 backfills the
+    column from it for deployments in review, and reseals the rows whose MAC was intact; one changed outside
+    gmpflow before the upgrade is still found after it."""
+    from engine.clock import FrozenClock
+    from engine.services import Gmpflow
+    from gmp import governance
+    from tests.test_change_request_holder import a_draft, change_request, claim, context, row
+
+    engine = Gmpflow(database, FrozenClock(), change_control="off")
+    engine.record_start()
+    draft = a_draft(engine, tmp_path)
+    holder, other = change_request(engine), change_request(engine)
+    claim(engine, holder, draft)
+    engine_revision(database, "0014")  # as 0014 left it: no column, every row sealed over 0014's columns
+    assert versions(database) == {"0014", "gmp_0002"}
+    assert "change_request_instance_id" not in {c["name"] for c in inspect(database.engine).get_columns(
+        "deployment")}
+    with database.engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT {', '.join(SEALED_0014)}, row_mac FROM deployment")).all()
+    assert len(rows) == 3 and all(
+        r[-1] == database.audit_key.deployment_mac(dict(zip(SEALED_0014, r[:-1], strict=True)), SEALED_0014)
+        for r in rows)
+    upgrade(database)
+    assert versions(database) == {ENGINE_HEAD, "gmp_0002"} and differences(database) == []
+    assert row(engine, draft) == ("in_review", holder, None)
+    with database.engine.connect() as connection:  # the others were never claimed: nothing to hold
+        assert connection.execute(text("SELECT count(*) FROM deployment WHERE change_request_instance_id "
+                                       "IS NULL")).scalar() == 2
+    assert engine.verify_audit().ok
+    refused = claim(engine, other, draft)
+    assert (refused["error"]["code"], refused["error"]["instance_id"]) == ("change_request_in_progress",
+                                                                           holder)
+    answer = governance.activate(engine, {"deployment_id": draft}, context(holder))
+    assert (answer["status"], answer["approved_by_instance_id"]) == ("active", holder)
+    assert engine.verify_audit().ok
+
+
+def test_a_row_changed_outside_gmpflow_before_0015_is_not_resealed_by_it(database: Database,
+                                                                         tmp_path: Path) -> None:
+    from engine.clock import FrozenClock
+    from engine.services import Gmpflow
+    from tests.test_change_request_holder import a_draft
+
+    engine = Gmpflow(database, FrozenClock(), change_control="off")
+    engine.record_start()
+    draft = a_draft(engine, tmp_path)
+    engine_revision(database, "0014")
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE deployment SET created_by = 'mallory' WHERE id = :id"), {"id": draft})
+    upgrade(database)
+    report = engine.verify_audit()
+    assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))
+
+
+def test_0015_refuses_to_run_on_sealed_rows_without_the_audit_key(tmp_path: Path) -> None:
+    from engine.clock import FrozenClock
+    from engine.errors import AuditKeyMissing
+    from engine.services import Gmpflow
+
+    db = fresh(tmp_path)
+    engine = Gmpflow(db, FrozenClock(), change_control="off")
+    engine.init_database()
+    engine.deploy(ADMIN_ACTOR, [Path(__file__).resolve().parents[1] / "gmp" / "processes" / "demo_approval"])
+    engine_revision(db, "0014")
+    keyless = Database(db.url, audit_key_file=tmp_path / "elsewhere" / "audit.key")
+    with pytest.raises(AuditKeyMissing):
+        upgrade(keyless)
+    assert versions(keyless) == {"0014", "gmp_0002"}  # nothing done: the upgrade is one transaction
+    assert "change_request_instance_id" not in {c["name"] for c in inspect(keyless.engine).get_columns(
+        "deployment")}
+    keyless.dispose()
+    db.dispose()

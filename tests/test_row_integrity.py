@@ -86,6 +86,8 @@ TAMPERING: dict[str, tuple[Callable[[World], None], str, Callable[[World], str]]
                           "deployment", lambda w: str(w.deployment)),
     "deployment approval": (sql("UPDATE deployment SET approved_by_instance_id = :instance "
                                 "WHERE id = :deployment"), "deployment", lambda w: str(w.deployment)),
+    "deployment holder": (sql("UPDATE deployment SET change_request_instance_id = :instance "
+                              "WHERE id = :deployment"), "deployment", lambda w: str(w.deployment)),
     "deployment files": (edit_files, "deployment", lambda w: str(w.deployment)),
     "printed name": (sql("UPDATE app_user SET full_name = 'Quinn QA' WHERE id = :olivia"),
                      "app_user", lambda w: str(w.olivia)),

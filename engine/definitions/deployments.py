@@ -115,7 +115,7 @@ def deploy(session: Session, clock: Clock, registry: OperationRegistry, actor: A
     return dep, True
 
 
-def hold_for_review(session: Session, dep: Deployment, instance_id: int) -> None:
+def hold_for_review(session: Session, dep: Deployment, instance_id: int | None) -> None:
     """Record the change-request instance that claims ``dep`` (``change_request_instance_id``, sealed). The
     caller audits the claim in the same unit of work; the column is never cleared: it holds the deployment
     while ``in_review`` and the instance is unfinished, and names the approver after a governed activation."""

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from alembic import command, op
 from alembic.config import Config
 
-from engine.packs import PackMigrations, default_packs, pack_migrations
 from engine.errors import AuditKeyMissing
 from engine.integrity import AuditKey
+from engine.packs import PackMigrations, default_packs, pack_migrations
 from engine.store.db import Database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -85,8 +85,8 @@ def reseal_deployments(before: tuple[str, ...], after: tuple[str, ...]) -> int:
     context_config = op.get_context().config
     key: AuditKey | None = context_config.attributes.get("audit_key") if context_config is not None else None
     if key is None:
-        raise AuditKeyMissing("This revision reseals deployment rows: run it with the installation's audit key "
-                              "(gmpflow init).")
+        raise AuditKeyMissing("This revision reseals deployment rows: run it with the installation's audit "
+                              "key (gmpflow init).")
     resealed = 0
     for row in rows:
         if row["row_mac"] == key.deployment_mac(row, before):

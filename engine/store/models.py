@@ -63,7 +63,7 @@ class Deployment(Base):
     # the change-request instance that claimed it for review (it holds it while ``in_review`` and unfinished);
     # kept afterwards, as a master-data version's: after a change-control activation, the approving instance
     change_request_instance_id: Mapped[int | None] = mapped_column(BigId)
-    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: status, hash, approval, holder
+    row_mac: Mapped[str | None] = mapped_column(String(64))  # engine.integrity: status, approval, holder...
 
 
 class ProcessInstance(Base):

@@ -56,5 +56,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     reseal_deployments(SEALED_0015, SEALED_0014)
-    with op.batch_alter_table('deployment', schema=None) as batch_op:
-        batch_op.drop_column('change_request_instance_id')
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy would drop a table that instances reference
+    op.drop_column('deployment', 'change_request_instance_id')
