@@ -69,7 +69,7 @@ def test_no_guard_builtin_or_injected_helper_is_in_it():
     assert data["hidden"] == []
 
 
-def test_only_data_is_in_it_never_a_function_class_module_generator_or_what_holds_one():
+def test_only_data_is_in_it_never_a_function_class_module_generator_error_or_what_holds_one():
     script = ("def probe():\n"
               "    fn = lambda: 0\n"
               "    numbers = (n for n in [1, 2])\n"
@@ -78,7 +78,10 @@ def test_only_data_is_in_it_never_a_function_class_module_generator_or_what_hold
               "    holding_a_function = [1, [2, fn]]\n"
               "    keyed_by_a_class = {int: 1}\n"
               "    plain = [1, 'two', None, {'three': (3.0, True)}]\n"
-              "    return locals()\n"
+              "    try:\n"
+              "        1 / 0\n"
+              "    except ZeroDivisionError as error:\n"
+              "        return locals()\n"
               "seen = probe()")
     assert _execute(script, {})["seen"] == {"plain": [1, "two", None, {"three": (3.0, True)}]}
 
