@@ -4,8 +4,9 @@ someone's behalf, instead of a principal, a reason and a time handed over separa
 The web app makes it once per request (``webapp.request_context``: the signed-in principal, the engine's
 clock, the client's ``X-Request-Id`` when it is a sane one). ``at`` is the moment of the request, which the
 audit events of its action carry; ``correlation_id`` names the request (the client's, or a new one).
-So far the instance lifecycle (suspend, resume, terminate) takes it; the other services still take an actor
-and a reason.
+The services a user acts on most take ``Principal | RequestContext`` (``as_request``): the web app passes the
+request's context, while the CLI, in-process callers and tests may pass a principal, which is then a request
+of its own made at the engine's clock's now.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from engine.audit import Actor
+from engine.clock import Clock
 from engine.identity import Principal
 
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # a client's id is kept only if it looks like one
@@ -46,3 +48,8 @@ class RequestContext:
     def because(self, reason: str | None) -> RequestContext:
         """The same request, for an action whose reason is ``reason``."""
         return replace(self, reason=reason)
+
+
+def as_request(caller: Principal | RequestContext, clock: Clock) -> RequestContext:
+    """``caller``'s request: a context as it is, a principal as a request of its own made now (``clock``)."""
+    return caller if isinstance(caller, RequestContext) else RequestContext.of(caller, clock.now())

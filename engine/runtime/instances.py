@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -159,19 +160,24 @@ class InstanceRuntime:
         """The cached parse of a deployment (the ORM reads its files on the first use in this process)."""
         return self.specs.cached(deployment_id) or self.specs.get_by_id(uow.session, deployment_id)
 
-    def persist(self, uow: UnitOfWork, live: Live, actor: Actor) -> None:
-        """Write the state and everything derived from it (task index, jobs, subscriptions, status)."""
+    def persist(self, uow: UnitOfWork, live: Live, actor: Actor, at: datetime | None = None) -> None:
+        """Write the state and everything derived from it (task index, jobs, subscriptions, status).
+
+        ``at``: the time of the request that made the step (None: the engine's own step), which its audit
+        events, the human tasks it creates and the instance's end carry; jobs, timers, subscriptions and
+        ``updated_at`` keep the engine's clock's now (they schedule and order the engine's own work)."""
         now = self.clock.now()
-        due_now = sync_instance(uow, live, actor, now, self.script_engine, frozenset(live.handled))
+        at = at or now
+        due_now = sync_instance(uow, live, actor, now, self.script_engine, frozenset(live.handled), at=at)
         if live.row.status not in (InstanceStatus.SUSPENDED, InstanceStatus.TERMINATED):
             status = live.row.status
             if live.workflow.is_completed():
-                live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, now
+                live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, at
             elif status != InstanceStatus.FAILED:
                 live.row.status = InstanceStatus.RUNNING if due_now else InstanceStatus.WAITING
             if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
                 audit.record(uow, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
-                             at=now, before={"status": status}, after={"status": live.row.status})
+                             at=at, before={"status": status}, after={"status": live.row.status})
         removed = spiff.prune_history(live.workflow)  # the step's cost stays that of the live tree
         if removed is not None:
             rows.insert_history(uow.db, live.row.id, now, removed, uow.audit_key)
@@ -181,10 +187,12 @@ class InstanceRuntime:
 
     @contextmanager
     def step(self, instance: int | Callable[[UnitOfWork], int], actor: Actor, *,
-             allow: tuple[str, ...] = STEPPABLE) -> Iterator[tuple[UnitOfWork, Live]]:
+             allow: tuple[str, ...] = STEPPABLE, at: datetime | None = None
+             ) -> Iterator[tuple[UnitOfWork, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
 
-        ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).
+        ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id);
+        ``at`` the time of the request that asks for the step (see ``persist``), None for the engine's own.
         """
         live: Live | None = None
         # the caller's change (a message, a task) may check timers
@@ -205,7 +213,7 @@ class InstanceRuntime:
                 except SpiffWorkflowException as exc:  # the caller's change (a completion, a message)
                     raise translate_spiff_error(exc) from exc
                 self.run_engine(live.workflow)
-                self.persist(uow, live, actor)
+                self.persist(uow, live, actor, at)
                 failpoints.before_commit(uow, "step.before_commit")
         except BaseException:
             live = None  # the workflow object may be half-changed: never reuse it
