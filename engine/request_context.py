@@ -50,6 +50,7 @@ class RequestContext:
         return replace(self, reason=reason)
 
 
-def as_request(caller: Principal | RequestContext, clock: Clock) -> RequestContext:
-    """``caller``'s request: a context as it is, a principal as a request of its own made now (``clock``)."""
+def as_request(caller: Principal | Actor | RequestContext, clock: Clock) -> RequestContext:
+    """``caller``'s request: a context as it is, a principal (or the engine itself, an ``Actor``) as a request
+    of its own made now (``clock``)."""
     return caller if isinstance(caller, RequestContext) else RequestContext.of(caller, clock.now())

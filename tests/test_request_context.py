@@ -4,6 +4,7 @@ actions (claim, unclaim, complete with its signature) take it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -217,3 +218,49 @@ def test_a_claim_and_a_completion_from_the_task_page_are_the_signed_in_users(api
     assert (response.status_code, response.headers["X-Request-Id"]) == (302, "page-1")
     [event] = engine.audit_events(object_type="task", object_id=str(task["id"]), action="task.claimed")
     assert (event.actor_id, event.at) == ("olivia", clock.now())
+
+
+def test_a_start_and_its_events_carry_the_requests_time_its_timers_and_jobs_the_engines(
+        engine: Gmpflow, deploy: Any, clock: Any) -> None:
+    deploy("restart_survival.bpmn")  # a two-hour timer and a service call, side by side, at the start
+    context = RequestContext.of(Actor("erp", "ERP interface"), clock.now())
+    clock.advance(minutes=10)
+    started = engine.start_instance(context, "restart_survival", "R-1", {"material": "M-1"})
+    assert started.started_at == context.at
+    [event] = engine.audit_events(object_type="instance", object_id=str(started.id),
+                                  action="instance.started")
+    assert (event.actor_id, event.at) == ("erp", context.at)
+    jobs = {job.kind: job for job in engine.instance_detail(started.id)["jobs"]}
+    assert {job.created_at for job in jobs.values()} == {clock.now()}
+    two_hours = clock.now() + timedelta(hours=2)  # the engine's clock runs its timers (not the request's)
+    assert two_hours <= jobs["timer"].due_at < two_hours + timedelta(seconds=1)
+
+
+def test_a_start_and_a_message_through_the_api_are_the_requests(api: Api, engine: Gmpflow, deploy: Any,
+                                                              clock: Any) -> None:
+    deploy("message_correlation_key.bpmn")
+    response = api.post("/api/v1/process-definitions/message_correlation_key/instances", as_="ada",
+                        json={"business_key": "S-7", "variables": {}}, headers={"X-Request-Id": "start-1"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (201, "start-1")
+    instance_id = str(body(response)["id"])
+    clock.advance(minutes=4)
+    response = api.post("/api/v1/messages", as_="erin", headers={"X-Request-Id": "lab-1"},
+                        json={"name": "lab_result", "correlation_keys": {"business_key": "S-7"},
+                              "payload": {"sample_id": "S-7"}})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (200, "lab-1")
+    events = engine.audit_events(object_type="instance", object_id=instance_id)
+    assert [(e.action, e.actor_id) for e in events] == [
+        ("instance.started", "ada"), ("message.correlated", "erin"), ("instance.completed", "erin")]
+    assert events[1].at == events[2].at == clock.now()
+
+
+def test_a_start_refused_for_its_role_is_audited_at_the_requests_time_and_starts_nothing(
+        api: Api, engine: Gmpflow, deploy: Any, clock: Any) -> None:
+    deploy(DEMO)  # operators start it
+    response = api.post("/api/v1/process-definitions/demo_approval/instances", as_="quinn",
+                        json={"business_key": "REQ-9", "variables": {}}, headers={"X-Request-Id": "no-1"})
+    assert (response.status_code, body(response)["code"], response.headers["X-Request-Id"]) == (
+        403, "not_permitted", "no-1")
+    [refused] = engine.audit_events(actor="quinn", action="instance.start_refused")
+    assert refused.at == clock.now()
+    assert engine.list_instances()[1] == 0

@@ -224,10 +224,11 @@ class InstanceRuntime:
                 self._remember(live)
 
     def create(self, uow: UnitOfWork, deployment: Deployment | DeploymentRef, business_key: str | None,
-               variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None
-               ) -> Live:
+               variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None,
+               at: datetime | None = None) -> Live:
         """Create and run a new instance of ``deployment`` inside the caller's unit of work; it joins the live
-        cache once that commits (``remember_created``)."""
+        cache once that commits (``remember_created``). ``at``: the time of the request that starts it (its
+        ``started_at`` and audit events; see ``persist``), None for the engine's own start."""
         parsed = self.parsed(uow, deployment.id)
         if parsed.is_decision_service:
             raise Conflict(f"'{deployment.key}' is a decision (DMN deployed alone): processes call it from a "
@@ -236,7 +237,7 @@ class InstanceRuntime:
         workflow = self.new_workflow(parsed)
         for task in ready_tasks(workflow):
             task.data.update(variables)
-        now = self.clock.now()
+        now = at or self.clock.now()
         ref = DeploymentRef(deployment.id, deployment.key, deployment.version, deployment.content_hash)
         row = rows.insert_instance(uow.db, ref, business_key, InstanceStatus.RUNNING, actor.id, now,
                                    spiff.SERIALIZER_VERSION)
@@ -254,7 +255,7 @@ class InstanceRuntime:
             finally:
                 clocked.CURRENT_CLOCK.reset(token)
         self.run_engine(live.workflow)
-        self.persist(uow, live, actor)
+        self.persist(uow, live, actor, now)
         uow.info.setdefault("after_commit_live", []).append(live)
         return live
 
