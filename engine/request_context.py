@@ -49,6 +49,24 @@ class RequestContext:
         """The same request, for an action whose reason is ``reason``."""
         return replace(self, reason=reason)
 
+    def why(self, reason: str | None) -> str | None:
+        """``reason`` when the caller gave one, else the request's own."""
+        return reason if reason is not None else self.reason
+
+    @property
+    def clock(self) -> Clock:
+        """A clock stopped at the request's time: for the helpers that take a clock and record what they do at
+        its now (``engine.identity``), so that all of one request happens at ``at``."""
+        return StoppedClock(self.at)
+
+
+class StoppedClock(Clock):
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
 
 def as_request(caller: Principal | Actor | RequestContext, clock: Clock) -> RequestContext:
     """``caller``'s request: a context as it is, a principal (or the engine itself, an ``Actor``) as a request

@@ -264,3 +264,73 @@ def test_a_start_refused_for_its_role_is_audited_at_the_requests_time_and_starts
     [refused] = engine.audit_events(actor="quinn", action="instance.start_refused")
     assert refused.at == clock.now()
     assert engine.list_instances()[1] == 0
+
+
+def test_a_reason_given_to_a_service_wins_over_the_requests(clock: Any) -> None:
+    context = RequestContext.of(ADMIN, clock.now()).because("from the request")
+    assert (context.why("given"), context.why(None)) == ("given", "from the request")
+    clock.advance(minutes=1)
+    assert context.clock.now() == context.at != clock.now()  # what a request does happens at its time
+
+
+def test_a_password_reset_happens_at_the_requests_time_for_its_reason(
+        engine: Gmpflow, clock: Any, people: dict[str, Principal]) -> None:
+    context = RequestContext.of(people["ada"], clock.now()).because("forgotten, identity checked")
+    clock.advance(minutes=7)
+    engine.reset_password(context, "olivia")
+    [event] = engine.audit_events(object_type="user", object_id="olivia", action="user.password_reset")
+    assert (event.actor_id, event.at, event.reason) == ("ada", context.at, "forgotten, identity checked")
+    [olivia] = [u for u in engine.list_users() if u.username == "olivia"]
+    assert (olivia.password_changed_at, olivia.must_change_password) == (context.at, True)
+
+
+@pytest.mark.parametrize("act", ["reset_password", "unlock_user", "deactivate", "grant_role", "remove_role"])
+def test_an_admin_request_without_a_reason_is_refused_and_changes_nothing(
+        engine: Gmpflow, people: dict[str, Principal], act: str) -> None:
+    context = request_of(engine, people["ada"])
+    calls = {"reset_password": lambda: engine.reset_password(context, "olivia"),
+             "unlock_user": lambda: engine.unlock_user(context, "olivia"),
+             "deactivate": lambda: engine.set_user_active(context, "olivia", False),
+             "grant_role": lambda: engine.grant_role(context, "olivia", "qa"),
+             "remove_role": lambda: engine.remove_role(context, "olivia", "operator")}
+    before = len(engine.audit_events(limit=100_000))
+    with pytest.raises(ValidationFailed) as refused:
+        calls[act]()
+    assert refused.value.code == "reason_required"
+    [olivia] = [u for u in engine.list_users() if u.username == "olivia"]
+    assert olivia.active and not olivia.must_change_password
+    assert engine.principal("olivia").roles == frozenset({"operator"})
+    assert len(engine.audit_events(limit=100_000)) == before
+
+
+def test_a_role_granted_through_the_api_is_the_requests_and_named_in_its_response(api: Api,
+                                                                                 engine: Gmpflow) -> None:
+    api.ensure_user("olivia")
+    response = api.post("/api/v1/users/olivia/roles", as_="ada", headers={"X-Request-Id": "grant-1"},
+                        json={"role": "qa", "reason": "trained, SOP-12"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (200, "grant-1")
+    [event] = engine.audit_events(object_id="olivia", action="user.role_granted")
+    assert (event.actor_id, event.reason) == ("ada", "trained, SOP-12")
+    response = api.post("/api/v1/roles", as_="ada", json={"name": "qp", "description": "Qualified person",
+                                                         "reason": "EU batch certification"})
+    assert response.status_code == 201
+    [event] = engine.audit_events(object_type="role", object_id="qp", action="role.created")
+    assert (event.actor_id, event.reason) == ("ada", "EU batch certification")
+
+
+def test_a_user_deactivated_and_added_from_the_admin_page_is_the_signed_in_admins_act(
+        api: Api, engine: Gmpflow) -> None:
+    api.ensure_user("ada")
+    api.ensure_user("olivia")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}, engine=engine)
+    client = app.test_client()
+    browser_session(app, client, engine, "ada")
+    response = client.post("/admin/users/olivia/active", data={"active": "0", "reason": "left the company"})
+    assert response.status_code == 302
+    [event] = engine.audit_events(object_id="olivia", action="user.deactivated")
+    assert (event.actor_id, event.reason) == ("ada", "left the company")
+    response = client.post("/admin/users", data={"username": "nina", "full_name": "Nina New",
+                                                  "password": "a long enough password", "roles": "operator"})
+    assert response.status_code == 302
+    [event] = engine.audit_events(object_id="nina", action="user.created")
+    assert event.actor_id == "ada"
