@@ -25,7 +25,10 @@ class RunningSimulator:
 
 def serve(counterpart: Counterpart | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
     state = counterpart or Counterpart()
-    server = make_server(host, port, create_app(state), threaded=True)
+    try:
+        server = make_server(host, port, create_app(state), threaded=True)
+    except SystemExit as exc:  # werkzeug exits the process when the port is taken: a caller may use another
+        raise OSError(f"port {port} on {host} is in use") from exc
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="gmpflow-simulator", daemon=True)
     thread.start()

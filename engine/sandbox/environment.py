@@ -70,7 +70,8 @@ class SandboxEnvironment:
                  external_context: dict[str, Any] | None = None) -> Any:
         """Return the expression's value; raise ScriptRejected or ScriptFailed."""
         code = compiled(expression, "eval")
-        return self._run(code, _namespace(self.globals, external_context, context), kept=None)
+        return self._run(code, _namespace(self.globals, external_context, context),
+                         injected={**self.globals, **(external_context or {})}, kept=None)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
@@ -79,7 +80,7 @@ class SandboxEnvironment:
         namespace = _namespace(self.globals, external_context, context)
         hidden = set(self.globals) | set(external_context or {}) | {"__builtins__"}
         kept: dict[str, Any] = {}  # filled by _run: the variables to write back, checked
-        self._run(code, namespace, kept=(hidden, kept))
+        self._run(code, namespace, injected={**self.globals, **(external_context or {})}, kept=(hidden, kept))
         for key in [k for k in context if not k.startswith("_") and k not in namespace]:
             del context[key]
         context.update(kept)
@@ -89,11 +90,12 @@ class SandboxEnvironment:
         raise ConnectorError("service calls go through SandboxScriptEngine's service_handler",
                              code="service_handler_missing", retryable=False)
 
-    def _run(self, code: CodeType, namespace: dict[str, Any],
-             *, kept: tuple[set[str], dict[str, Any]] | None) -> Any:
+    def _run(self, code: CodeType, namespace: dict[str, Any], *, injected: dict[str, Any],
+             kept: tuple[set[str], dict[str, Any]] | None) -> Any:
         """Run ``code`` and return its value, which must be small enough to copy and show. With ``kept``
         (the names not to write back, and the dict to fill), a script's variables are collected instead:
-        each small enough to copy and of a type the instance's state can store."""
+        each small enough to copy and of a type the instance's state can store. ``injected`` (what the
+        environment and the caller put beside the task data) is what ``locals()`` leaves out."""
         # The limit is the script's own CPU time: a machine busy with other work must not fail a sound
         # script. The cheap wall clock is checked on every opcode; only when it passes the deadline is the
         # thread's CPU time read (12x the cost), and the deadline moved by what the script has not used.
@@ -118,10 +120,11 @@ class SandboxEnvironment:
             frame.f_trace_opcodes = True
             return local_trace(frame, event, arg)
 
-        previous, previous_decimal = sys.gettrace(), decimal.getcontext()
+        previous, previous_decimal, previous_injected = sys.gettrace(), decimal.getcontext(), RUN.injected
         sys.settrace(global_trace)
         try:
             decimal.setcontext(RUN.decimal_context)
+            RUN.injected = injected
             value = eval(code, namespace)
             if kept is None:
                 return check_value(value, "the result")
@@ -146,6 +149,7 @@ class SandboxEnvironment:
         finally:
             sys.settrace(previous)
             decimal.setcontext(previous_decimal)
+            RUN.injected = previous_injected
 
     @staticmethod
     def _failed(message: str, tb: TracebackType | None, *, code: str | None = None) -> ScriptFailed:

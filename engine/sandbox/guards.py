@@ -30,6 +30,7 @@ from engine.sandbox.numbers import (
 )
 from engine.sandbox.policy import FORBIDDEN_ATTRIBUTES
 from engine.sandbox.values import CONTAINERS, check_value
+from engine.sandbox.variables import data_locals
 
 __all__ = ["SAFE_BUILTINS", "Refused"]
 
@@ -331,5 +332,6 @@ SAFE_BUILTINS: dict[str, Any] = {
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
     "_inplacevar_": _inplacevar, "_apply_": _apply,
     "_binop_": _binop, "_format_": _format, "_sized_": _sized, "_compared_": _compared,
+    "_locals_": data_locals,  # what a call locals() becomes
     "__import__": stdlib_import,
 }

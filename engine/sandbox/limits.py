@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import threading
+from typing import Any
 
 MAX_ITEMS = 1_000_000  # longest string / sequence / range a script may build
 MAX_INT_BITS = 100_000  # largest integer (about 30,000 digits)
@@ -31,6 +32,9 @@ class _Run(threading.local):
         self.decimal_context = decimal.Context(prec=28, Emax=MAX_DECIMAL_EXPONENT, Emin=-MAX_DECIMAL_EXPONENT,
                                                traps=[decimal.InvalidOperation, decimal.DivisionByZero,
                                                       decimal.Overflow])
+        # the names and values the environment and the caller put beside the task data: not the script's
+        # variables, so locals() leaves them out (engine.sandbox.variables); set by environment for a run
+        self.injected: dict[str, Any] = {}
 
 
 RUN = _Run()  # the current thread's run; environment resets ``allocated`` when a run starts

@@ -16,6 +16,9 @@ from engine.errors import ScriptRejected
 FILENAME = "<gmpflow-sandbox>"  # marks the frames of model code (traced, and named in errors)
 
 # Names refused wherever they appear, and names refused when called (a data field may be called "type").
+# 'locals' is refused too, except in a call locals() with no arguments: that becomes a copy of the script's
+# data variables (engine.sandbox.variables). globals(), vars() and dir() stay refused: the globals hold the
+# guards and builtins, vars(x) and dir(x) read any object's attributes.
 FORBIDDEN_NAMES = frozenset({
     "eval", "exec", "compile", "open", "getattr", "setattr", "delattr", "hasattr", "globals", "locals",
     "vars", "breakpoint", "dir", "memoryview", "super", "builtins", "exit", "quit", "printed",
@@ -36,6 +39,8 @@ class _Policy(RestrictingNodeTransformer):
             return
         if name.startswith("_") and name != "_":
             self.error(node, f"names starting with '_' are not allowed: {name}")
+        elif name == "locals":
+            self.error(node, "'locals' may only be called, as locals(): a copy of the script's variables")
         elif name in FORBIDDEN_NAMES:
             self.error(node, f"'{name}' is not available in scripts")
 
@@ -74,6 +79,11 @@ class _Policy(RestrictingNodeTransformer):
         return super().visit_Attribute(node)
 
     def visit_Call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == "locals":  # engine.sandbox.variables
+            if node.args or node.keywords:
+                self.error(node, "'locals()' takes no arguments: it returns a copy of the script's variables")
+                return node
+            return _call("_locals_", like=node)
         if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS | FORBIDDEN_NAMES:
             self.error(node, f"'{node.func.id}()' is not available in scripts")
             return node

@@ -30,19 +30,30 @@ def test_gmpflow_ends_each_public_model_as_expected_and_as_spiffworkflow_alone_w
 
 def test_what_spiffworkflow_alone_runs_to_the_end_gmpflow_runs_or_refuses_at_lint_with_a_reason():
     """Nothing SpiffWorkflow completes fails in gmpflow after deployment: it completes too, or its lint or its
-    start refusal names the element and why (the sandbox refuses introspection such as ``locals()``, a lane
-    naming no role)."""
+    start refusal names the element and why (a lane naming no role)."""
     for name, outcome in EXPECTED.items():
         if outcome["spiffworkflow"]["status"] == "completed":
             assert outcome["gmpflow"]["status"] == "completed" or outcome["gmpflow"]["code"] in {
                 "script_rejected", "unknown_role"}, name
 
 
-def test_a_script_reading_locals_is_refused_at_lint_naming_its_element(corpus_engine):
-    """SpiffWorkflow alone completes ``script_task_with_unit_tests.bpmn``; its script asks ``locals()``, which
-    the sandbox does not offer (introspection: a script reads the variables it names), so gmpflow refuses it
-    at lint, naming the script task, rather than run it differently."""
-    path = MODELS / "spiffworkflow/spiff/script_task_with_unit_tests.bpmn"
-    [problem] = corpus_engine.lint_bundle(Bundle({path.name: path.read_text(encoding="utf-8")}))
+LOCALS_MODEL = MODELS / "spiffworkflow/spiff/script_task_with_unit_tests.bpmn"
+
+
+def test_a_script_asking_locals_whether_a_variable_is_set_runs_as_in_spiffworkflow(corpus_engine):
+    """``script_task_with_unit_tests.bpmn`` asks ``'hey' in locals()``: the sandbox's ``locals()`` is a copy
+    of the script's data variables, so the file runs to the end with SpiffWorkflow's end data."""
+    assert "locals()" in LOCALS_MODEL.read_text(encoding="utf-8")
+    assert run_gmpflow(corpus_engine, LOCALS_MODEL).as_dict() == run_spiff(LOCALS_MODEL).as_dict() == {
+        "status": "completed", "data": {"hey": True}}
+
+
+@pytest.mark.parametrize("call", ["globals()", "vars()", "dir()"])
+def test_the_same_script_asking_globals_vars_or_dir_is_refused_at_lint_naming_its_element(corpus_engine,
+                                                                                            call):
+    """globals() holds the guards and the builtins, vars(x) and dir(x) read any object's attributes: the
+    sandbox offers none of them, and the lint names the script task."""
+    text = LOCALS_MODEL.read_text(encoding="utf-8").replace("locals()", call)
+    [problem] = corpus_engine.lint_bundle(Bundle({LOCALS_MODEL.name: text}))
     assert (problem.code, problem.context["element_id"]) == ("script_rejected", "script_with_unit_test_id")
-    assert "locals()" in problem.message
+    assert f"'{call}' is not available in scripts" in problem.message

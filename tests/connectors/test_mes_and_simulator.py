@@ -219,3 +219,20 @@ def test_mes_down_retries_then_an_incident_then_an_admin_retry_delivers_the_sche
     assert engine.instance_detail(instance.id)["variables"]["mes"]["acknowledged"] is True
     events = json.dumps([e.after for e in engine.audit_events(limit=1000)], default=str)
     assert "mes-token-SECRET" not in events
+
+
+def test_a_taken_port_gives_the_demo_simulator_another_free_port_not_an_exit(simulator):
+    """``gmpflow run`` starts the simulator on 8071 unless that is taken (another run, a test): werkzeug would
+    end the process; ``start_alongside`` takes a free port instead and points the connectors at it."""
+    from connectors.simulator.demo import start_alongside
+
+    taken = simulator.url.rsplit(":", 1)[1]
+    environ = {"GMPFLOW_SIMULATOR_PORT": taken}
+    running = start_alongside(environ)
+    try:
+        assert running is not None and running.url != simulator.url
+        assert environ["GMPFLOW_ERP_URL"] == environ["GMPFLOW_MES_URL"] == running.url
+        with pytest.raises(OSError, match=f"port {taken} on 127.0.0.1 is in use"):
+            serve(port=int(taken))
+    finally:
+        running.stop()
