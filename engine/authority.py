@@ -23,6 +23,7 @@ import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import audit, forms
@@ -284,13 +285,14 @@ def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: 
 
 
 @contextmanager
-def refusals(db: Database, clock: Clock, actor: Actor) -> Iterator[None]:
-    """Record a NotPermitted raised inside in the audit trail, in a unit of work of its own (the refused
-    one has rolled back: nothing else it did is kept), then let it go on."""
+def refusals(db: Database, clock: Clock, actor: Actor, at: datetime | None = None) -> Iterator[None]:
+    """Record a NotPermitted raised inside in the audit trail (at ``at``, the request's time; default the
+    clock's now), in a unit of work of its own (the refused one has rolled back: nothing else it did is
+    kept), then let it go on."""
     try:
         yield
     except NotPermitted as exc:
         with db.transaction() as uow:
             audit.record(uow, actor, exc.action, exc.object_type, exc.object_id, exc.object_id,
-                         at=clock.now(), after=exc.after, reason=exc.message)
+                         at=at or clock.now(), after=exc.after, reason=exc.message)
         raise

@@ -4,8 +4,9 @@ someone's behalf, instead of a principal, a reason and a time handed over separa
 The web app makes it once per request (``webapp.request_context``: the signed-in principal, the engine's
 clock, the client's ``X-Request-Id`` when it is a sane one). ``at`` is the moment of the request, which the
 audit events of its action carry; ``correlation_id`` names the request (the client's, or a new one).
-So far the instance lifecycle (suspend, resume, terminate) takes it; the other services still take an actor
-and a reason.
+The services a user acts on most take ``Principal | RequestContext`` (``as_request``): the web app passes the
+request's context, while the CLI, in-process callers and tests may pass a principal, which is then a request
+of its own made at the engine's clock's now.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from engine.audit import Actor
+from engine.clock import Clock
 from engine.identity import Principal
 
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # a client's id is kept only if it looks like one
@@ -46,3 +48,27 @@ class RequestContext:
     def because(self, reason: str | None) -> RequestContext:
         """The same request, for an action whose reason is ``reason``."""
         return replace(self, reason=reason)
+
+    def why(self, reason: str | None) -> str | None:
+        """``reason`` when the caller gave one, else the request's own."""
+        return reason if reason is not None else self.reason
+
+    @property
+    def clock(self) -> Clock:
+        """A clock stopped at the request's time: for the helpers that take a clock and record what they do at
+        its now (``engine.identity``), so that all of one request happens at ``at``."""
+        return StoppedClock(self.at)
+
+
+class StoppedClock(Clock):
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+
+def as_request(caller: Principal | Actor | RequestContext, clock: Clock) -> RequestContext:
+    """``caller``'s request: a context as it is, a principal (or the engine itself, an ``Actor``) as a request
+    of its own made now (``clock``)."""
+    return caller if isinstance(caller, RequestContext) else RequestContext.of(caller, clock.now())

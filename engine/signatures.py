@@ -53,8 +53,10 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | None,
-                records: signed_records.RecordBinder | None = None) -> Signer:
-    """The signing step for ``tasks.complete``; raises SignatureRejected with a stable code.
+                records: signed_records.RecordBinder | None = None, *, at: datetime | None = None) -> Signer:
+    """The signing step for ``tasks.complete``; raises SignatureRejected with a stable code. The signature is
+    dated ``at`` (the request's time; default the clock's now); whether the password must be changed first
+    is asked of the clock.
 
     A four-eyes conflict (``signature_four_eyes``) is told first, whatever else was sent (no password is
     checked then), and never counts toward lockout: it is the model's rule, not a guess at a password.
@@ -100,7 +102,7 @@ def make_signer(clock: Clock, principal: Principal, signature: dict[str, Any] | 
         if meaning not in allowed:
             raise reject(f"The task '{task.name}' can be signed as {', '.join(allowed) or 'nothing'}, not "
                          f"'{meaning}'.", "signature_meaning_not_allowed")
-        now = clock.now()
+        now = at or clock.now()
         record = signed_record(live.row.content_hash, live.row.id, task, data, str(meaning), me, now)
         if read is not None:  # kept inside what is signed: the signature's own hash covers it
             record["read_record"] = read

@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
         modeler,
         problems,
         ratelimits,
+        request_context,
         start,
     )
     from webapp.api import IdConverter, KeyConverter, api
@@ -59,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None, engine: Gmpflow | None = No
     problems.register(app)
     guard.init_app(app)  # session, idle timeout, role checks, CSRF (the bearer-token API is exempt), headers
     formatting.init_app(app)
+    request_context.init_app(app)  # names a request that made a context in its response (X-Request-Id)
     guard.csrf.exempt(api)
     app.register_blueprint(api)
     for area in (home, auth, start, inbox, admin, modeler, masterdata, batches, live, genealogy):

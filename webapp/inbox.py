@@ -21,6 +21,7 @@ from engine.errors import (
 )
 from webapp.guard import engine, forbidden, principal, safe_next, signed_in
 from webapp.jsonio import not_json
+from webapp.request_context import request_context
 
 bp = Blueprint("inbox", __name__)
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -154,7 +155,7 @@ def unclaim(task_id: int) -> Any:
 
 def _act(task_id: int, action: Any, done: str) -> Any:
     try:
-        action(principal(), task_id)
+        action(request_context(), task_id)
         flash(done, "success")
     except GmpflowError as exc:
         flash(exc.message, "error")
@@ -185,7 +186,7 @@ def complete(task_id: int) -> Any:
             signature["record_sha256"] = request.form["sig_record_sha256"]
     try:
         data = submitted_data()
-        done = engine().complete_task(principal(), task_id, data, signature)
+        done = engine().complete_task(request_context(), task_id, data, signature)
     except EntryRefused as exc:  # refused before the signature: nothing stored, the attempt recorded
         return _render_task(task_id, status=422, data=data, errors=exc.errors,
                             error=f"Refused before signing ({exc.code}): {exc.message} Nothing was signed or "

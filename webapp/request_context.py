@@ -1,10 +1,12 @@
 """The engine's ``RequestContext`` (``engine.request_context``) of the current HTTP request: made once, on the
 first action that needs it, from the signed-in principal (page or API), the engine's clock and the client's
-``X-Request-Id``; kept on ``flask.g`` for the rest of the request."""
+``X-Request-Id``; kept on ``flask.g`` for the rest of the request. A response to a request that made one
+names it in ``X-Request-Id`` (the client's own id when it was sane, else the new one), so a client can find
+the request again; the id is not (yet) written into the audit events."""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
 from engine.request_context import RequestContext
 
@@ -18,3 +20,14 @@ def request_context(reason: str | None = None) -> RequestContext:
             g.principal, current_app.extensions["gmpflow"].clock.now(),
             correlation_id=request.headers.get("X-Request-Id"))
     return made.because(reason)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_name_the_request)
+
+
+def _name_the_request(response: Response) -> Response:
+    made = g.get("request_context")
+    if made is not None:
+        response.headers["X-Request-Id"] = made.correlation_id
+    return response

@@ -1,7 +1,7 @@
 """The start page: the processes the signed-in user may start, each with its start form; and starting one.
 
 Who may start what is the model's (``engine.authority``, asked through the services); this page only shows
-the answer and hands what was typed to ``Gmpflow.start_instance`` with the principal, which checks it.
+the answer and hands what was typed to ``Gmpflow.start_instance`` with the request's context, which checks it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from engine.errors import NotFound, ValidationFailed
 from engine.runtime.rows import InstanceRow
 from webapp.guard import SIGNED_IN, access_of, engine, principal, signed_in
 from webapp.inbox import field_labels, submitted_data, with_limits
+from webapp.request_context import request_context
 
 bp = Blueprint("start", __name__)
 BUSINESS_KEY_MAX = 200  # the column's length (and the API's maxLength)
@@ -51,7 +52,7 @@ def start(key: str) -> Any:
         if len(business_key) > BUSINESS_KEY_MAX:
             raise ValidationFailed(FORM_ERROR, errors={
                 "business_key": f"At most {BUSINESS_KEY_MAX} characters."})
-        started = engine().start_instance(principal(), key, business_key or None, data)
+        started = engine().start_instance(request_context(), key, business_key or None, data)
     except NotFound:
         return render_template("error.html", title="No such process", status=404,
                                message=f"There is no active process '{key}'.",

@@ -12,7 +12,7 @@ from engine import access, authority, records, screens, signatures
 from engine.application.base import EngineCore
 from engine.audit import Actor
 from engine.identity import Principal
-from engine.request_context import RequestContext
+from engine.request_context import RequestContext, as_request
 from engine.runtime import lifecycle, rows, tasks
 from engine.runtime.completed_steps import completed_steps
 from engine.runtime.instances import variables_of
@@ -24,21 +24,24 @@ from engine.store.models import Deployment, HumanTask, Incident, Job, ProcessIns
 class InstanceServices(EngineCore):
     """Process instances: each method one unit of work or one read."""
 
-    def start_instance(self, caller: Principal | Actor, key: str, business_key: str | None = None,
-                       variables: dict[str, Any] | None = None) -> InstanceRow:
-        """Start the latest active version of ``key``. A signed-in ``Principal`` (API, web app, CLI) must
-        hold a role the model lets start it and may bring only its start form's fields (``engine.authority``;
-        raises NotPermitted, recorded in the audit trail, or UndeclaredField); an ``Actor`` is the engine
-        itself (or its in-process callers) and is recorded as such."""
-        actor = caller.actor if isinstance(caller, Principal) else caller
+    def start_instance(self, caller: Principal | Actor | RequestContext, key: str,
+                       business_key: str | None = None, variables: dict[str, Any] | None = None
+                       ) -> InstanceRow:
+        """Start the latest active version of ``key`` for the caller's request (``as_request``), started and
+        audited at its time. A signed-in principal (API, web app, CLI) must hold a role the model lets start
+        it and may bring only its start form's fields (``engine.authority``; raises NotPermitted, recorded in
+        the audit trail, or UndeclaredField); a request without one (an ``Actor``) is the engine itself (or
+        its in-process callers) and is recorded as such."""
+        context = as_request(caller, self.clock)
+        client, actor = context.principal, context.actor
         variables = dict(variables or {})
-        with authority.refusals(self.db, self.clock, actor), self.db.transaction() as uow:
+        with authority.refusals(self.db, self.clock, actor, context.at), self.db.transaction() as uow:
             dep = rows.latest_active(uow.db, key)
-            if isinstance(caller, Principal):  # a client: the model says who and what
+            if client is not None:  # a client: the model says who and what
                 parsed = self.runtime.parsed(uow, dep.id)
-                variables = authority.check_start(parsed, caller, variables)
+                variables = authority.check_start(parsed, client, variables)
                 tasks.refuse_protected(parsed.protected_variables, variables)
-            live = self.runtime.create(uow, dep, business_key, variables, actor)
+            live = self.runtime.create(uow, dep, business_key, variables, actor, at=context.at)
         self.runtime.remember_created(uow)
         return live.row
 

@@ -11,6 +11,7 @@ from engine import authority
 from engine.application.base import EngineCore
 from engine.audit import Actor
 from engine.identity import Principal
+from engine.request_context import RequestContext, as_request
 from engine.runtime import messages
 from engine.runtime.jobs import retry_incident
 from engine.store.models import Incident
@@ -19,14 +20,15 @@ from engine.store.models import Incident
 class JobServices(EngineCore):
     """Message delivery, the job loop's rounds and incidents."""
 
-    def correlate(self, sender: Principal | Actor, name: str, correlation_keys: dict[str, Any] | None = None,
-                  payload: dict[str, Any] | None = None, ttl_seconds: int | None = None) -> dict[str, Any]:
-        """Deliver a message. A signed-in ``Principal`` must be a sender the catching event allows, with its
-        declared fields only (raises NotPermitted, recorded in the audit trail, or UndeclaredField); an
-        ``Actor`` is the engine itself."""
-        actor = sender.actor if isinstance(sender, Principal) else sender
-        with authority.refusals(self.db, self.clock, actor):
-            return messages.correlate(self.runtime, sender, name, dict(correlation_keys or {}),
+    def correlate(self, sender: Principal | Actor | RequestContext, name: str,
+                  correlation_keys: dict[str, Any] | None = None, payload: dict[str, Any] | None = None,
+                  ttl_seconds: int | None = None) -> dict[str, Any]:
+        """Deliver a message for the sender's request (``as_request``), audited at its time. A signed-in
+        principal must be a sender the catching event allows, with its declared fields only (raises
+        NotPermitted, recorded in the audit trail, or UndeclaredField); an ``Actor`` is the engine itself."""
+        context = as_request(sender, self.clock)
+        with authority.refusals(self.db, self.clock, context.actor, context.at):
+            return messages.correlate(self.runtime, context, name, dict(correlation_keys or {}),
                                       dict(payload or {}), ttl_seconds)
 
     def run_jobs_once(self) -> int:

@@ -10,6 +10,7 @@ from engine import access, audit, authority, identity, screens, signatures
 from engine.application.base import EngineCore
 from engine.errors import SignatureRejected
 from engine.identity import Principal
+from engine.request_context import RequestContext, as_request
 from engine.runtime import entry_checks, tasks
 from engine.runtime.instances import variables_of
 from engine.runtime.rows import TaskRow
@@ -70,17 +71,21 @@ class TaskServices(EngineCore):
             tasks.check_may_see(session, principal, task)
         return task
 
-    def claim_task(self, principal: Principal, task_id: int) -> TaskRow:
-        """Raises NotPermitted (audited) when the task needs a qualification the principal lacks."""
-        with authority.refusals(self.db, self.clock, principal.actor):
-            return tasks.claim(self.runtime, principal, task_id)
+    def claim_task(self, caller: Principal | RequestContext, task_id: int) -> TaskRow:
+        """Claim for the caller (a request's context, or a principal: a request of its own made now). Raises
+        NotPermitted (audited) when the task needs a qualification the principal lacks."""
+        context = as_request(caller, self.clock)
+        with authority.refusals(self.db, self.clock, context.actor, context.at):
+            return tasks.claim(self.runtime, context, task_id)
 
-    def unclaim_task(self, principal: Principal, task_id: int) -> TaskRow:
-        return tasks.unclaim(self.runtime, principal, task_id)
+    def unclaim_task(self, caller: Principal | RequestContext, task_id: int) -> TaskRow:
+        return tasks.unclaim(self.runtime, as_request(caller, self.clock), task_id)
 
-    def complete_task(self, principal: Principal, task_id: int, data: dict[str, Any] | None,
+    def complete_task(self, caller: Principal | RequestContext, task_id: int, data: dict[str, Any] | None,
                       signature: dict[str, Any] | None = None) -> TaskRow:
-        """Complete a task; where the model asks, ``signature`` = ``{username, password, meaning}``.
+        """Complete a task for the caller (a request's context, or a principal: a request of its own made
+        now); where the model asks, ``signature`` = ``{username, password, meaning}``. Every audit event of
+        the completion (and its signature, entry check, refusal) carries the request's time.
 
         Raises ``entry_checks.Refused`` (422, the reason as its code) when the task's entry check refuses,
         before the signature is looked at: nothing of the completion is stored, the attempt is recorded as
@@ -89,25 +94,28 @@ class TaskServices(EngineCore):
         attempt is then counted toward the signer's lockout in its own unit of work (the completion's
         transaction has rolled back).
         """
-        signer = signatures.make_signer(self.clock, principal, signature, self.records)
+        context = as_request(caller, self.clock)
+        principal = tasks.person(context)
+        signer = signatures.make_signer(self.clock, principal, signature, self.records, at=context.at)
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
-            with authority.refusals(self.db, self.clock, principal.actor):
-                return tasks.complete(self.runtime, principal, task_id, data, sign=signer,
+            with authority.refusals(self.db, self.clock, principal.actor, context.at):
+                return tasks.complete(self.runtime, context, task_id, data, sign=signer,
                                       guard_context={"signature_meaning": meaning}, registry=self.registry)
         except entry_checks.Refused as exc:  # the attempt stays visible; the completion rolled back
             with self.db.unit_of_work() as session:
                 attempt = exc.attempt
                 audit.record(session, principal.actor, "task.entry_refused", "task", attempt["task_id"],
                              f"{attempt['task']} ({attempt['business_key'] or attempt['instance_id']})",
-                             at=self.clock.now(), after=attempt, reason=exc.message)
+                             at=context.at, after=attempt, reason=exc.message)
             raise
         except SignatureRejected as exc:
             if exc.counted_against:
                 with self.db.unit_of_work() as session:
                     user = identity.get_user(session, exc.counted_against, lock=True)
                     identity.register_failure(session, self.clock, user, "signing",
-                                              self.config.lockout_attempts, f"{exc.code} (task {task_id})")
+                                              self.config.lockout_attempts, f"{exc.code} (task {task_id})",
+                                              at=context.at)
             raise
 
     def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None,

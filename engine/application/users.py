@@ -10,22 +10,29 @@ from engine.application.base import EngineCore
 from engine.audit import Actor
 from engine.errors import AuthenticationFailed, PasswordChangeRequired
 from engine.identity import Principal
+from engine.request_context import RequestContext, as_request
 from engine.store.models import Role, Setting, User
+
+Caller = Actor | Principal | RequestContext  # an admin's request (``as_request``: an actor's is made now)
 
 
 class UserServices(EngineCore):
-    """Identity: accounts, roles, passwords, sign-in and credentials."""
+    """Identity: accounts, roles, passwords, sign-in and credentials. An admin's action is audited as the
+    caller's request, at its time; its ``reason`` is the one given, else the request's."""
 
-    def add_user(self, actor: Actor, username: str, full_name: str, password: str, roles: list[str], *,
+    def add_user(self, caller: Caller, username: str, full_name: str, password: str, roles: list[str], *,
                  one_time: bool = False) -> User:
         """``one_time``: the password is chosen by an admin and must be changed at first sign-in."""
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.add_user(session, self.clock, actor, username, full_name, password, roles,
-                                     one_time=one_time)
+            return identity.add_user(session, context.clock, context.actor, username, full_name, password,
+                                     roles, one_time=one_time)
 
-    def add_role(self, actor: Actor, name: str, description: str, reason: str | None) -> Role:
+    def add_role(self, caller: Caller, name: str, description: str, reason: str | None = None) -> Role:
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.add_role(session, self.clock, actor, name, description, reason)
+            return identity.add_role(session, context.clock, context.actor, name, description,
+                                     context.why(reason))
 
     def list_roles(self) -> list[Role]:
         with self.db.read() as session:
@@ -52,28 +59,37 @@ class UserServices(EngineCore):
                 failure = exc
         raise failure
 
-    def reset_password(self, actor: Actor, username: str, reason: str | None) -> str:
+    def reset_password(self, caller: Caller, username: str, reason: str | None = None) -> str:
         """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            one_time = identity.reset_password(session, self.clock, actor, username, reason)
-            sessions.revoke_all(session, self.clock, identity.get_user(session, username).id)
+            one_time = identity.reset_password(session, context.clock, context.actor, username,
+                                               context.why(reason))
+            sessions.revoke_all(session, context.clock, identity.get_user(session, username).id)
             return one_time
 
-    def unlock_user(self, actor: Actor, username: str, reason: str | None) -> User:
+    def unlock_user(self, caller: Caller, username: str, reason: str | None = None) -> User:
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.unlock_user(session, self.clock, actor, username, reason)
+            return identity.unlock_user(session, context.clock, context.actor, username, context.why(reason))
 
-    def set_user_active(self, actor: Actor, username: str, active: bool, reason: str | None) -> User:
+    def set_user_active(self, caller: Caller, username: str, active: bool, reason: str | None = None) -> User:
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.set_user_active(session, self.clock, actor, username, active, reason)
+            return identity.set_user_active(session, context.clock, context.actor, username, active,
+                                            context.why(reason))
 
-    def grant_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+    def grant_role(self, caller: Caller, username: str, role: str, reason: str | None = None) -> User:
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.grant_role(session, self.clock, actor, username, role, reason)
+            return identity.grant_role(session, context.clock, context.actor, username, role,
+                                       context.why(reason))
 
-    def remove_role(self, actor: Actor, username: str, role: str, reason: str | None) -> User:
+    def remove_role(self, caller: Caller, username: str, role: str, reason: str | None = None) -> User:
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return identity.remove_role(session, self.clock, actor, username, role, reason)
+            return identity.remove_role(session, context.clock, context.actor, username, role,
+                                        context.why(reason))
 
     def authenticate(self, username: str, password: str) -> Principal:
         """Check a login; a failure is recorded (and counts toward lockout) before it is raised."""

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -159,19 +160,24 @@ class InstanceRuntime:
         """The cached parse of a deployment (the ORM reads its files on the first use in this process)."""
         return self.specs.cached(deployment_id) or self.specs.get_by_id(uow.session, deployment_id)
 
-    def persist(self, uow: UnitOfWork, live: Live, actor: Actor) -> None:
-        """Write the state and everything derived from it (task index, jobs, subscriptions, status)."""
+    def persist(self, uow: UnitOfWork, live: Live, actor: Actor, at: datetime | None = None) -> None:
+        """Write the state and everything derived from it (task index, jobs, subscriptions, status).
+
+        ``at``: the time of the request that made the step (None: the engine's own step), which its audit
+        events, the human tasks it creates and the instance's end carry; jobs, timers, subscriptions and
+        ``updated_at`` keep the engine's clock's now (they schedule and order the engine's own work)."""
         now = self.clock.now()
-        due_now = sync_instance(uow, live, actor, now, self.script_engine, frozenset(live.handled))
+        at = at or now
+        due_now = sync_instance(uow, live, actor, now, self.script_engine, frozenset(live.handled), at=at)
         if live.row.status not in (InstanceStatus.SUSPENDED, InstanceStatus.TERMINATED):
             status = live.row.status
             if live.workflow.is_completed():
-                live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, now
+                live.row.status, live.row.ended_at = InstanceStatus.COMPLETED, at
             elif status != InstanceStatus.FAILED:
                 live.row.status = InstanceStatus.RUNNING if due_now else InstanceStatus.WAITING
             if live.row.status != status and live.row.status == InstanceStatus.COMPLETED:
                 audit.record(uow, actor, "instance.completed", "instance", live.row.id, self.label(live.row),
-                             at=now, before={"status": status}, after={"status": live.row.status})
+                             at=at, before={"status": status}, after={"status": live.row.status})
         removed = spiff.prune_history(live.workflow)  # the step's cost stays that of the live tree
         if removed is not None:
             rows.insert_history(uow.db, live.row.id, now, removed, uow.audit_key)
@@ -181,10 +187,12 @@ class InstanceRuntime:
 
     @contextmanager
     def step(self, instance: int | Callable[[UnitOfWork], int], actor: Actor, *,
-             allow: tuple[str, ...] = STEPPABLE) -> Iterator[tuple[UnitOfWork, Live]]:
+             allow: tuple[str, ...] = STEPPABLE, at: datetime | None = None
+             ) -> Iterator[tuple[UnitOfWork, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
 
-        ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id).
+        ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id);
+        ``at`` the time of the request that asks for the step (see ``persist``), None for the engine's own.
         """
         live: Live | None = None
         # the caller's change (a message, a task) may check timers
@@ -205,7 +213,7 @@ class InstanceRuntime:
                 except SpiffWorkflowException as exc:  # the caller's change (a completion, a message)
                     raise translate_spiff_error(exc) from exc
                 self.run_engine(live.workflow)
-                self.persist(uow, live, actor)
+                self.persist(uow, live, actor, at)
                 failpoints.before_commit(uow, "step.before_commit")
         except BaseException:
             live = None  # the workflow object may be half-changed: never reuse it
@@ -216,10 +224,11 @@ class InstanceRuntime:
                 self._remember(live)
 
     def create(self, uow: UnitOfWork, deployment: Deployment | DeploymentRef, business_key: str | None,
-               variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None
-               ) -> Live:
+               variables: dict[str, Any], actor: Actor, prepare: Callable[[BpmnWorkflow], None] | None = None,
+               at: datetime | None = None) -> Live:
         """Create and run a new instance of ``deployment`` inside the caller's unit of work; it joins the live
-        cache once that commits (``remember_created``)."""
+        cache once that commits (``remember_created``). ``at``: the time of the request that starts it (its
+        ``started_at`` and audit events; see ``persist``), None for the engine's own start."""
         parsed = self.parsed(uow, deployment.id)
         if parsed.is_decision_service:
             raise Conflict(f"'{deployment.key}' is a decision (DMN deployed alone): processes call it from a "
@@ -228,7 +237,7 @@ class InstanceRuntime:
         workflow = self.new_workflow(parsed)
         for task in ready_tasks(workflow):
             task.data.update(variables)
-        now = self.clock.now()
+        now = at or self.clock.now()
         ref = DeploymentRef(deployment.id, deployment.key, deployment.version, deployment.content_hash)
         row = rows.insert_instance(uow.db, ref, business_key, InstanceStatus.RUNNING, actor.id, now,
                                    spiff.SERIALIZER_VERSION)
@@ -246,7 +255,7 @@ class InstanceRuntime:
             finally:
                 clocked.CURRENT_CLOCK.reset(token)
         self.run_engine(live.workflow)
-        self.persist(uow, live, actor)
+        self.persist(uow, live, actor, now)
         uow.info.setdefault("after_commit_live", []).append(live)
         return live
 

@@ -21,6 +21,7 @@ from engine import audit, failpoints, integrity
 from engine.audit import Actor
 from engine.errors import Conflict, ConnectorError, GmpflowError, NotFound, ValidationFailed
 from engine.operations import CallContext, OperationRegistry
+from engine.request_context import RequestContext
 from engine.runtime import messages, rows, timer_starts
 from engine.runtime.rows import ClaimedJob
 from engine.spiff.events import bpmn_error
@@ -172,7 +173,8 @@ class JobRunner:
             assert job.instance_id is not None
             messages.deliver_stored(self.runtime, job.payload["message_id"], job.instance_id)
         else:
-            messages.correlate(self.runtime, Actor.system(), job.payload["name"],
+            messages.correlate(self.runtime, RequestContext.of(Actor.system(), self.clock.now()),
+                               job.payload["name"],
                                job.payload.get("correlation_keys", {}), job.payload.get("payload", {}))
         with self.runtime.db.transaction() as uow:
             self._finish(uow, job, None, None)

@@ -25,6 +25,7 @@ from engine.states import DeploymentStatus, MessageStatus
 from engine.store.models import Deployment, Message, MessageSubscription, User
 
 if TYPE_CHECKING:
+    from engine.request_context import RequestContext
     from engine.runtime.instances import InstanceRuntime, Live
 
 DEFAULT_TTL_SECONDS = 3600
@@ -110,10 +111,12 @@ def catching_gates(session: Session, runtime: InstanceRuntime, name: str) -> lis
     return [g for dep in active for g in message_gates(runtime.specs.get(dep), name).values() if not g.starts]
 
 
-def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
+def correlate(runtime: InstanceRuntime, context: RequestContext, name: str,
               correlation_keys: dict[str, Any], payload: dict[str, Any],
               ttl_seconds: int | None = None) -> dict[str, Any]:
-    """Deliver a message; returns ``{status, instance_id?, message_id?}``.
+    """Deliver a message for ``context``'s request (its principal: a client; none: the engine itself),
+    audited at its time (a kept message's expiry counts from the engine's clock); returns
+    ``{status, instance_id?, message_id?}``.
 
     The target is found first (a waiting instance, else a message start event), then a ``Principal`` is
     checked against that event's senders and declared fields (``engine.authority.check_send``). A message
@@ -123,9 +126,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
     if not name:
         raise ValidationFailed("A message needs a name.", errors={"name": "required"}, code="message_invalid")
     check_correlation_keys(correlation_keys)
-    client = sender if isinstance(sender, Principal) else None
-    actor = sender.actor if isinstance(sender, Principal) else sender
-    now = runtime.clock.now()
+    client, actor, now = context.principal, context.actor, context.at
     with runtime.db.read() as session:
         subscriptions = session.scalars(select(MessageSubscription).where(MessageSubscription.name == name)
                                         .order_by(MessageSubscription.id)).all()
@@ -140,7 +141,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
                        code="message_ambiguous")
     target = matching[0] if matching else None
     if target is not None:
-        with runtime.step(target, actor) as (uow, live):
+        with runtime.step(target, actor, at=now) as (uow, live):
             if client is not None:
                 check_waiting(live, client, name, payload)
             check_carried(live.parsed, name, payload)
@@ -160,7 +161,7 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
             check_carried(runtime.specs.get(dep), name, payload)
             business_key = correlation_keys.get("business_key")
             live = runtime.create(uow, dep, business_key, {}, actor,
-                                  prepare=lambda wf: _start_by_message(runtime, wf, name, payload))
+                                  prepare=lambda wf: _start_by_message(runtime, wf, name, payload), at=now)
             audit.record(session, actor, "message.started_instance", "instance", live.row.id,
                          runtime.label(live.row), at=now, after={"message": name, "payload": payload})
             instance_id = live.row.id
@@ -170,7 +171,8 @@ def correlate(runtime: InstanceRuntime, sender: Principal | Actor, name: str,
             ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else int(ttl_seconds)
             message = Message(name=name, correlation_keys=audit.normalized(correlation_keys),
                               payload=audit.normalized(payload), status=MessageStatus.PENDING,
-                              received_at=now, expires_at=now + timedelta(seconds=ttl), sender=actor.id)
+                              received_at=now, expires_at=runtime.clock.now() + timedelta(seconds=ttl),
+                              sender=actor.id)
             session.add(message)
             session.flush()
             audit.record(session, actor, "message.stored", "message", message.id, name, at=now,

@@ -245,20 +245,24 @@ def route_thrown_messages(uow: UnitOfWork, live: Live, now: datetime) -> bool:
 
 
 def sync_instance(uow: UnitOfWork, live: Live, actor: Actor, now: datetime, script_engine: Any,
-                  handled: frozenset[str] = frozenset()) -> bool:
+                  handled: frozenset[str] = frozenset(), *, at: datetime | None = None) -> bool:
     """Bring the stored indexes from ``live.indexed`` to the workflow's state, writing only differences.
 
     ``handled`` are task guids whose row the caller already settled (the completed task, the job that ran).
+    ``at`` is the time of the request that made this step (default ``now``): the human tasks it creates or
+    cancels, and their audit events, carry it; jobs, timers and subscriptions keep the engine's ``now``
+    (they schedule the engine's own work, compared with its clock).
     Returns whether engine work is due now (a service call, a due timer, a message delivery).
     """
+    at = at or now
     old, new = live.indexed, derive(live.workflow)
     due_now = route_thrown_messages(uow, live, now)
     gone = set(old.human) - set(new.human) - handled
     if gone:
-        _cancel_tasks(uow, live, actor, now, gone)
+        _cancel_tasks(uow, live, actor, at, gone)
     added = [task for guid, task in new.human.items() if guid not in old.human]
     if added:
-        _insert_tasks(uow, live, actor, now, script_engine, added)
+        _insert_tasks(uow, live, actor, at, script_engine, added)
     gone = set(old.service) - set(new.service) - handled
     if gone:
         _cancel_jobs(uow, live, now, "service", gone)

@@ -19,6 +19,7 @@ from engine.store.models import HumanTask
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from engine.request_context import RequestContext
     from engine.runtime.instances import InstanceRuntime
 
 ADMIN_ROLE = "admin"
@@ -64,8 +65,16 @@ def inbox(db: DbApi, principal: Principal, limit: int = 500, **filters: Any) -> 
     return [task for task, *_ in rows.inbox(db, inbox_filter(principal, **filters), limit)]
 
 
-def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskRow:
-    now = runtime.clock.now()
+def person(context: RequestContext) -> Principal:
+    """The signed-in principal of a request on a task (the engine itself does not work on human tasks)."""
+    if context.principal is None:
+        raise PermissionDenied("Only a signed-in user works on human tasks.", code="not_permitted")
+    return context.principal
+
+
+def claim(runtime: InstanceRuntime, context: RequestContext, task_id: int) -> TaskRow:
+    """Claim for ``context``'s principal, audited at the request's time."""
+    principal, now = person(context), context.at
     with runtime.db.transaction() as uow:
         task = get_task(uow.db, task_id, lock=True)
         check_authority(principal, task, "claim")
@@ -85,8 +94,8 @@ def claim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskR
     return task
 
 
-def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> TaskRow:
-    now = runtime.clock.now()
+def unclaim(runtime: InstanceRuntime, context: RequestContext, task_id: int) -> TaskRow:
+    principal, now = person(context), context.at
     with runtime.db.transaction() as uow:
         task = get_task(uow.db, task_id, lock=True)
         if task.state != TaskState.CLAIMED:
@@ -103,10 +112,12 @@ def unclaim(runtime: InstanceRuntime, principal: Principal, task_id: int) -> Tas
     return task
 
 
-def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data: dict[str, Any] | None,
+def complete(runtime: InstanceRuntime, context: RequestContext, task_id: int, data: dict[str, Any] | None,
              sign: Any = None, guard_context: dict[str, Any] | None = None,
              registry: OperationRegistry | None = None) -> TaskRow:
-    """Complete a task with data; ``sign(uow, task, live, data)`` checks and stores a signature.
+    """Complete a task with data for ``context``'s principal; ``sign(uow, task, live, data)`` checks and
+    stores a signature. The completion and what the step records with it (tasks created, record locks, the
+    instance's end) are audited at the request's time ``context.at``.
 
     The task's ``guard`` properties (``guard`` or ``guard.<name>``, each with ``guardMessage[.<name>]``) are
     sandboxed expressions over the task's data, the submitted data and ``guard_context`` (e.g. the
@@ -119,7 +130,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
     PermissionDenied without the lane's role, ValidationFailed when the data does not fit the form.
     """
     data = dict(data or {})
-
+    principal, now = person(context), context.at
     read: list[TaskRow] = []
 
     def instance_of(uow: Any) -> int:
@@ -129,7 +140,7 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         read[:] = [get_task(uow.db, task_id)]
         return read[0].instance_id
 
-    with runtime.step(instance_of, principal.actor) as (uow, live):
+    with runtime.step(instance_of, principal.actor, at=now) as (uow, live):
         task = read[0] if read else get_task(uow.db, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",
@@ -141,8 +152,8 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
         spiff_task = live.workflow.get_task_from_id(UUID(task.task_guid))
         skill = _evaluated(runtime, spiff_task) if spiff_task is not None else None
         if skill:  # before any entry is looked at; the ORM session only for a task that needs a skill
-            qualifications.check(uow.session, principal.username, skill, runtime.clock.now(),
-                                 action="complete", task_id=task.id, task_name=task.name)
+            qualifications.check(uow.session, principal.username, skill, now, action="complete",
+                                 task_id=task.id, task_name=task.name)
         form = live.parsed.forms.get(task.form_id) if task.form_id else None
         if task.form_id and form is None:
             raise NotFound(f"The form '{task.form_id}' is not part of the deployment.", code="form_not_found")
@@ -154,14 +165,12 @@ def complete(runtime: InstanceRuntime, principal: Principal, task_id: int, data:
             raise Conflict("The task is no longer waiting in the process.", code="task_not_open")
         check_guards(runtime, spiff_task, data, guard_context or {})
         if registry is not None:
-            entry_checks.run(registry, uow, live, task, spiff_task, data, principal.actor,
-                             runtime.clock.now())
+            entry_checks.run(registry, uow, live, task, spiff_task, data, principal.actor, now)
         if sign is not None:
             sign(uow, task, live, data)
         elif task.signature_meaning:
             raise ValidationFailed(f"The task '{task.name}' must be signed ({task.signature_meaning}).",
                                    errors={"signature": "required"}, code="signature_required")
-        now = runtime.clock.now()
         record_locks.on_completion(uow, runtime, live, spiff_task, data, principal.actor, now)
         spiff_task.set_data(**data)
         spiff_task.run()

@@ -11,7 +11,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from engine.errors import GmpflowError
 from webapp.admin import bp
-from webapp.guard import engine, principal, roles
+from webapp.guard import engine, roles
+from webapp.request_context import request_context
 
 
 def _reason() -> str:
@@ -42,7 +43,7 @@ def create_user() -> Any:
     chosen = form.getlist("roles")  # the engine refuses an unknown role
     # the admin chose the password: the user must change it at first sign-in
     return _done(f"User {username} created; the password must be changed at first sign-in.",
-                 lambda: engine().add_user(principal().actor, username, (form.get("full_name") or "").strip(),
+                 lambda: engine().add_user(request_context(), username, (form.get("full_name") or "").strip(),
                                            form.get("password") or "", chosen, one_time=True))
 
 
@@ -51,14 +52,14 @@ def create_user() -> Any:
 def set_active(username: str) -> Any:
     active = request.form.get("active") == "1"
     return _done(f"User {username} {'activated' if active else 'deactivated'}.",
-                 lambda: engine().set_user_active(principal().actor, username, active, _reason() or None))
+                 lambda: engine().set_user_active(request_context(_reason() or None), username, active))
 
 
 @bp.post("/admin/users/<username>/unlock")
 @roles("admin")
 def unlock(username: str) -> Any:
     return _done(f"User {username} unlocked.",
-                 lambda: engine().unlock_user(principal().actor, username, _reason() or None))
+                 lambda: engine().unlock_user(request_context(_reason() or None), username))
 
 
 @bp.post("/admin/users/<username>/reset-password")
@@ -66,7 +67,7 @@ def unlock(username: str) -> Any:
 def reset_password(username: str) -> Any:
     return _done(f"One-time password for {username}: {{result}} — hand it over in person; it must be changed "
                  "at the next sign-in.",
-                 lambda: engine().reset_password(principal().actor, username, _reason() or None))
+                 lambda: engine().reset_password(request_context(_reason() or None), username))
 
 
 @bp.post("/admin/users/<username>/roles")
@@ -74,7 +75,7 @@ def reset_password(username: str) -> Any:
 def grant_role(username: str) -> Any:
     role = request.form.get("role") or ""
     return _done(f"Role {role} granted to {username}.",
-                 lambda: engine().grant_role(principal().actor, username, role, _reason() or None))
+                 lambda: engine().grant_role(request_context(_reason() or None), username, role))
 
 
 @bp.post("/admin/users/<username>/roles/<role>/remove")
@@ -84,4 +85,4 @@ def remove_role(username: str, role: str) -> Any:
         flash(f"A reason is required to remove the role {role} from {username}.", "error")
         return redirect(url_for("admin.users"))
     return _done(f"Role {role} removed from {username}.",
-                 lambda: engine().remove_role(principal().actor, username, role, _reason() or None))
+                 lambda: engine().remove_role(request_context(_reason() or None), username, role))

@@ -6,10 +6,11 @@ from typing import Any
 
 from webapp import jsonio
 from webapp.api import api, body
-from webapp.api.auth import engine, principal
+from webapp.api.auth import engine
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import definition
+from webapp.request_context import request_context
 
 
 @api.get("/process-definitions")
@@ -31,5 +32,5 @@ def list_definitions() -> Any:
            response=ref("Instance"), status=201)
 def start_instance(key: str) -> Any:
     data = body()
-    row = engine().start_instance(principal(), key, data.get("business_key"), data.get("variables"))
+    row = engine().start_instance(request_context(), key, data.get("business_key"), data.get("variables"))
     return jsonio.instance(row), 201

@@ -11,6 +11,7 @@ from webapp.api.auth import engine, principal, require_roles
 from webapp.api.openapi import operation
 from webapp.api.queries import Flag, Query, moment, paging, query_args, text, whole
 from webapp.api.schemas import listing, ref
+from webapp.request_context import request_context
 
 
 class IncidentFilters(Query):
@@ -32,7 +33,7 @@ class SignatureFilters(Query):
            tags=["messages"], body="MessageRequest", response=ref("MessageResult"))
 def send_message() -> Any:
     data = body()
-    return engine().correlate(principal(), data["name"], data.get("correlation_keys"),
+    return engine().correlate(request_context(), data["name"], data.get("correlation_keys"),
                               data.get("payload"), data.get("ttl_seconds"))
 
 

@@ -12,6 +12,7 @@ from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
 from webapp.api.queries import Flag, Query, choice, query_args, text, whole
 from webapp.api.schemas import listing, ref
+from webapp.request_context import request_context
 
 STATES = ("open", "claimed", "completed", "cancelled")
 
@@ -59,13 +60,13 @@ def get_task_form(task_id: int) -> Any:
 @api.post("/tasks/<id:task_id>/claim")
 @operation("Claim a task (holders of its lane role)", tags=["tasks"], response=ref("Task"))
 def claim_task(task_id: int) -> Any:
-    return jsonio.task(engine().claim_task(principal(), task_id))
+    return jsonio.task(engine().claim_task(request_context(), task_id))
 
 
 @api.post("/tasks/<id:task_id>/unclaim")
 @operation("Give a claimed task back to the lane", tags=["tasks"], response=ref("Task"))
 def unclaim_task(task_id: int) -> Any:
-    return jsonio.task(engine().unclaim_task(principal(), task_id))
+    return jsonio.task(engine().unclaim_task(request_context(), task_id))
 
 
 @api.post("/tasks/<id:task_id>/complete")
@@ -86,4 +87,5 @@ def unclaim_task(task_id: int) -> Any:
                        "409 `record_locked`.")
 def complete_task(task_id: int) -> Any:
     data = body()
-    return _shown(engine().complete_task(principal(), task_id, data.get("data"), data.get("signature")))[0]
+    done = engine().complete_task(request_context(), task_id, data.get("data"), data.get("signature"))
+    return _shown(done)[0]

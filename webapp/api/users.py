@@ -13,9 +13,10 @@ from flask import Response
 
 from webapp import jsonio
 from webapp.api import api, body
-from webapp.api.auth import engine, principal, require_roles
+from webapp.api.auth import engine, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
+from webapp.request_context import request_context
 
 REASON = ("A reason is required (400 `reason_required`); the change is an audit event with who, when, what "
           "and why.")
@@ -51,7 +52,7 @@ def _reason() -> str:
            response=ref("OneTimePassword"), description=REASON)
 @require_roles("admin")
 def reset_password(username: str) -> Any:
-    one_time = engine().reset_password(principal().actor, username, _reason())
+    one_time = engine().reset_password(request_context(_reason()), username)
     return {"username": username, "one_time_password": one_time}
 
 
@@ -60,7 +61,7 @@ def reset_password(username: str) -> Any:
            response=ref("User"), description=REASON)
 @require_roles("admin")
 def unlock_user(username: str) -> Any:
-    return jsonio.user(engine().unlock_user(principal().actor, username, _reason()))
+    return jsonio.user(engine().unlock_user(request_context(_reason()), username))
 
 
 @api.post("/users/<username>/deactivate")
@@ -68,7 +69,7 @@ def unlock_user(username: str) -> Any:
            body="ReasonRequest", response=ref("User"), description=REASON)
 @require_roles("admin")
 def deactivate_user(username: str) -> Any:
-    return jsonio.user(engine().set_user_active(principal().actor, username, False, _reason()))
+    return jsonio.user(engine().set_user_active(request_context(_reason()), username, False))
 
 
 @api.post("/users/<username>/activate")
@@ -76,7 +77,7 @@ def deactivate_user(username: str) -> Any:
            response=ref("User"), description=REASON)
 @require_roles("admin")
 def activate_user(username: str) -> Any:
-    return jsonio.user(engine().set_user_active(principal().actor, username, True, _reason()))
+    return jsonio.user(engine().set_user_active(request_context(_reason()), username, True))
 
 
 @api.post("/users/<username>/roles")
@@ -85,7 +86,7 @@ def activate_user(username: str) -> Any:
 @require_roles("admin")
 def grant_role(username: str) -> Any:
     data = body()
-    return jsonio.user(engine().grant_role(principal().actor, username, data["role"], data["reason"]))
+    return jsonio.user(engine().grant_role(request_context(data["reason"]), username, data["role"]))
 
 
 @api.post("/users/<username>/roles/<role>/remove")
@@ -93,7 +94,7 @@ def grant_role(username: str) -> Any:
            description=REASON)
 @require_roles("admin")
 def remove_role(username: str, role: str) -> Any:
-    return jsonio.user(engine().remove_role(principal().actor, username, role, _reason()))
+    return jsonio.user(engine().remove_role(request_context(_reason()), username, role))
 
 
 @api.get("/roles")
@@ -110,5 +111,5 @@ def list_roles() -> Any:
 @require_roles("admin")
 def add_role() -> Any:
     data = body()
-    role = engine().add_role(principal().actor, data["name"], data.get("description", ""), data["reason"])
+    role = engine().add_role(request_context(data["reason"]), data["name"], data.get("description", ""))
     return jsonio.role(role), 201
