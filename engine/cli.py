@@ -39,7 +39,11 @@ def _engine():  # type: ignore[no-untyped-def]
         config = Config.from_environ()
     except GmpflowError as exc:
         _fail(exc)
-    return Gmpflow(registry=configured_registry(), config=config)
+    engine = Gmpflow(registry=configured_registry(), config=config)
+    context = click.get_current_context(silent=True)
+    if context is not None:  # its connections close with the command (tests run many in one process)
+        context.call_on_close(engine.db.dispose)
+    return engine
 
 
 def _fail(exc: GmpflowError) -> NoReturn:
