@@ -19,7 +19,9 @@ on its own:
    Decimals compute in a bounded context. Limits live in ``limits``.
 3. A deadline: a ``sys.settrace`` hook (thread-safe, no signals) stops the
    code after ``max_seconds`` of its own CPU time (not wall time: a busy machine
-   fails no sound script); the previous trace function is restored. With
+   fails no sound script; nor the garbage collector's pauses in its thread,
+   bounded by the heap, not by the script); the previous trace function is
+   restored. With
    it, an allocation budget per run: the safety net for many small steps.
 
 Compile-time refusals raise ``ScriptRejected`` (the linter's ``static`` check

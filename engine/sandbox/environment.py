@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.errors import ConnectorError, ScriptFailed
 from engine.sandbox.guards import SAFE_BUILTINS, Refused
-from engine.sandbox.limits import RUN
+from engine.sandbox.limits import COLLECTIONS, RUN
 from engine.sandbox.policy import FILENAME, compiled
 from engine.sandbox.values import check_stored, check_value
 
@@ -96,10 +96,11 @@ class SandboxEnvironment:
         (the names not to write back, and the dict to fill), a script's variables are collected instead:
         each small enough to copy and of a type the instance's state can store. ``injected`` (what the
         environment and the caller put beside the task data) is what ``locals()`` leaves out."""
-        # The limit is the script's own CPU time: a machine busy with other work must not fail a sound
-        # script. The cheap wall clock is checked on every opcode; only when it passes the deadline is the
-        # thread's CPU time read (12x the cost), and the deadline moved by what the script has not used.
-        started = time.thread_time()
+        # The limit is the script's own CPU time: a machine busy with other work, or a garbage collection
+        # that happens to run in this thread, must not fail a sound script. The cheap wall clock is checked
+        # on every opcode; only when it passes the deadline is the thread's CPU time read (12x the cost),
+        # less what the collector spent, and the deadline moved by what the script has not used.
+        started = time.thread_time() - COLLECTIONS.spent
         deadline = time.perf_counter() + self.max_seconds
         RUN.allocated = 0
 
@@ -108,7 +109,7 @@ class SandboxEnvironment:
             # limit every opcode raises again, so no handler can keep a loop going.
             nonlocal deadline
             if time.perf_counter() > deadline:
-                used = time.thread_time() - started
+                used = time.thread_time() - COLLECTIONS.spent - started
                 if used >= self.max_seconds:
                     raise _Timeout
                 deadline = time.perf_counter() + self.max_seconds - used

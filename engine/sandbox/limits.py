@@ -9,7 +9,9 @@ the deadline and the allocation budget of a run are only the safety net for many
 from __future__ import annotations
 
 import decimal
+import gc
 import threading
+import time
 from typing import Any
 
 MAX_ITEMS = 1_000_000  # longest string / sequence / range a script may build
@@ -38,6 +40,29 @@ class _Run(threading.local):
 
 
 RUN = _Run()  # the current thread's run; environment resets ``allocated`` when a run starts
+
+
+class _Collections(threading.local):
+    """The CPU time this thread spent in the garbage collector: a full collection of a large process (a
+    server after a day's work) can take a second, in whichever thread allocated last. It is not the
+    script's time, so the deadline does not count it (``environment``)."""
+
+    spent = 0.0
+    started: float | None = None
+
+
+COLLECTIONS = _Collections()
+
+
+def _count_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        COLLECTIONS.started = time.thread_time()
+    elif COLLECTIONS.started is not None:
+        COLLECTIONS.spent += time.thread_time() - COLLECTIONS.started
+        COLLECTIONS.started = None
+
+
+gc.callbacks.append(_count_collection)
 
 
 def refuse_size(size: int, what: str) -> None:
