@@ -9,6 +9,7 @@ that has it already keeps it (and its triggers), and this revision is only recor
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.append_only import drop_append_only, make_append_only
 from engine.store.migrate import has_table
 
 revision = 'gmp_0002'
@@ -40,27 +41,11 @@ def upgrade() -> None:
     with op.batch_alter_table('equipment_log', schema=None) as batch_op:
         batch_op.create_index('ix_equipment_log_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_equipment_log_equipment', ['equipment_id', 'id'], unique=False)
-    append_only('equipment_log')
-
-
-def append_only(table: str) -> None:
-    """The database itself refuses UPDATE and DELETE on ``table`` (as for audit_event, 0001)."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"""
-            CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{table} is append-only: % refused', TG_OP; END $$ LANGUAGE plpgsql""")
-        op.execute(f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END")
+    make_append_only('equipment_log')
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS equipment_log_no_change ON equipment_log")
-        op.execute("DROP FUNCTION IF EXISTS equipment_log_append_only()")
+    drop_append_only('equipment_log')
     with op.batch_alter_table('equipment_log', schema=None) as batch_op:
         batch_op.drop_index('ix_equipment_log_equipment')
         batch_op.drop_index('ix_equipment_log_batch')

@@ -7,6 +7,8 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.append_only import make_append_only
+
 revision = '0001'
 down_revision = None
 branch_labels = ('engine',)  # the engine's branch; each pack's migrations are a branch of their own
@@ -238,24 +240,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_incident_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_job_id'), ['job_id'], unique=False)
 
-    append_only("audit_event")
-    append_only("signature")
+    make_append_only("audit_event")
+    make_append_only("signature")
     # The chain head exists from the start, so the first appenders lock a row rather than race to insert it.
     op.execute(f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
-
-
-def append_only(table: str) -> None:
-    """Make the database itself refuse UPDATE and DELETE on ``table`` (21 CFR 11.10(e))."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"""
-            CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION '{table} is append-only: % refused', TG_OP; END $$ LANGUAGE plpgsql""")
-        op.execute(f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END")
 
 
 def downgrade() -> None:

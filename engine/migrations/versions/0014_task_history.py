@@ -7,6 +7,8 @@ Revises: 0013
 import sqlalchemy as sa
 from alembic import op
 
+from engine.store.append_only import drop_append_only, make_append_only
+
 revision = '0014'
 down_revision = '0013'
 branch_labels = None
@@ -24,22 +26,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('task_history', schema=None) as batch_op:
         batch_op.create_index('ix_task_history_instance', ['instance_id', 'id'], unique=False)
-    if op.get_bind().dialect.name == "postgresql":  # append-only, as audit_event and equipment_log
-        op.execute("""
-            CREATE OR REPLACE FUNCTION task_history_append_only() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'task_history is append-only: % refused', TG_OP; END $$ LANGUAGE plpgsql""")
-        op.execute("CREATE TRIGGER task_history_no_change BEFORE UPDATE OR DELETE ON task_history "
-                   "FOR EACH ROW EXECUTE FUNCTION task_history_append_only()")
-    else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER task_history_no_{verb.lower()} BEFORE {verb} ON task_history "
-                       f"BEGIN SELECT RAISE(ABORT, 'task_history is append-only: {verb} refused'); END")
+    make_append_only("task_history")  # as audit_event and equipment_log
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS task_history_no_change ON task_history")
-        op.execute("DROP FUNCTION IF EXISTS task_history_append_only()")
+    drop_append_only("task_history")
     with op.batch_alter_table('task_history', schema=None) as batch_op:
         batch_op.drop_index('ix_task_history_instance')
     op.drop_table('task_history')
