@@ -45,6 +45,12 @@ class RequestContext:
         sane = correlation_id if correlation_id and CORRELATION_ID.fullmatch(correlation_id) else None
         return cls(actor, at, principal, correlation_id=sane or new_correlation_id())
 
+    @classmethod
+    def claimed(cls, username: str, at: datetime, *, correlation_id: str | None = None) -> RequestContext:
+        """The context of a request made without a session by whoever claims to be ``username`` (a password
+        change): the service proves the claim before it acts, and records the act as the proven user."""
+        return cls.of(Actor(username, username), at, correlation_id=correlation_id)
+
     def because(self, reason: str | None) -> RequestContext:
         """The same request, for an action whose reason is ``reason``."""
         return replace(self, reason=reason)

@@ -16,7 +16,7 @@ from engine.identity import Principal
 from engine.request_context import RequestContext, as_request
 from engine.services import Gmpflow
 from engine.signatures import utc_iso
-from tests.api_support import DEMO, Api, body, open_task, start_demo
+from tests.api_support import DEMO, PASSWORD, Api, body, open_task, start_demo
 from tests.conftest import ADMIN, principal
 from tests.engine_support import request_of
 from tests.session_support import browser_session
@@ -334,3 +334,115 @@ def test_a_user_deactivated_and_added_from_the_admin_page_is_the_signed_in_admin
     assert response.status_code == 302
     [event] = engine.audit_events(object_id="nina", action="user.created")
     assert event.actor_id == "ada"
+
+
+def _an_incident(engine: Gmpflow, deploy: Any, clock: Any) -> Any:
+    deploy("service_retry_incident.bpmn")
+    instance = engine.start_instance(ADMIN, "service_retry_incident", None, {"fail_times": 3})
+    for _ in range(3):  # three failing attempts (backoff 1 s, then 2 s): an incident
+        engine.run_jobs_once()
+        clock.advance(seconds=2)
+    [incident] = engine.list_incidents()
+    assert incident.instance_id == instance.id
+    return incident
+
+
+def test_an_incident_retried_through_the_api_is_resolved_at_the_requests_time_its_job_due_on_the_engines(
+        api: Api, engine: Gmpflow, deploy: Any, clock: Any) -> None:
+    incident = _an_incident(engine, deploy, clock)
+    response = api.post(f"/api/v1/incidents/{incident.id}/retry", as_="ada",
+                        headers={"X-Request-Id": "retry-1"}, json={"reason": "ERP back online"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (200, "retry-1")
+    [event] = engine.audit_events(object_type="incident", action="incident.retried")
+    assert (event.object_id, event.actor_id, event.at, event.reason) == (
+        str(incident.id), "ada", clock.now(), "ERP back online")
+    [resolved] = engine.list_incidents(open_only=False)
+    assert (resolved.resolved_at, resolved.resolved_by) == (clock.now(), "ada")
+
+
+def test_a_retry_at_a_past_request_time_is_recorded_then_and_its_job_runs_at_the_engines_now(
+        engine: Gmpflow, deploy: Any, clock: Any) -> None:
+    incident = _an_incident(engine, deploy, clock)
+    context = RequestContext.of(principal("ada", "admin"), clock.now()).because("ERP back online")
+    clock.advance(minutes=3)
+    engine.retry_incident(context, incident.id)
+    [event] = engine.audit_events(object_type="incident", action="incident.retried")
+    assert event.at == context.at
+    [job] = [j for j in engine.instance_detail(incident.instance_id)["jobs"] if j.id == incident.job_id]
+    assert job.due_at == clock.now()
+
+
+def test_a_retry_without_a_reason_is_refused_and_changes_nothing(api: Api, engine: Gmpflow, deploy: Any,
+                                                                 clock: Any) -> None:
+    incident = _an_incident(engine, deploy, clock)
+    assert api.get("/api/v1/incidents", as_="ada").status_code == 200  # ada signed in
+    seen = _last_seq(engine)
+    response = api.post(f"/api/v1/incidents/{incident.id}/retry", as_="ada", json={"reason": " "})
+    assert (response.status_code, body(response)["code"]) == (400, "validation_failed")  # the schema's
+    with pytest.raises(ValidationFailed) as refused:
+        engine.retry_incident(request_of(engine, ADMIN), incident.id)
+    assert refused.value.code == "reason_required"
+    assert [i.id for i in engine.list_incidents()] == [incident.id]
+    assert _events(engine, seen) == []
+
+
+def test_an_incident_retried_from_the_admin_page_is_the_signed_in_admins(api: Api, engine: Gmpflow,
+                                                                          deploy: Any, clock: Any) -> None:
+    incident = _an_incident(engine, deploy, clock)
+    api.ensure_user("ada")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}, engine=engine)
+    client = app.test_client()
+    browser_session(app, client, engine, "ada")
+    clock.advance(minutes=1)
+    response = client.post(f"/admin/incidents/{incident.id}/retry", data={"reason": "ERP back"},
+                           headers={"X-Request-Id": "page-r"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (302, "page-r")
+    [event] = engine.audit_events(object_type="incident", action="incident.retried")
+    assert (event.actor_id, event.at, event.reason) == ("ada", clock.now(), "ERP back")
+
+
+def test_a_password_changed_through_the_api_is_the_proven_users_act_at_the_requests_time(
+        api: Api, engine: Gmpflow, clock: Any) -> None:
+    api.ensure_user("olivia")
+    clock.advance(minutes=5)
+    response = api.post("/api/v1/password", headers={"X-Request-Id": "pw-1"}, json={
+        "username": "olivia", "old_password": PASSWORD, "new_password": "a new secret!"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (204, "pw-1")
+    [event] = engine.audit_events(object_id="olivia", action="user.password_changed")
+    assert (event.actor_id, event.actor_name, event.at) == ("olivia", "Olivia", clock.now())
+    [olivia] = [u for u in engine.list_users() if u.username == "olivia"]
+    assert olivia.password_changed_at == clock.now()
+
+
+def test_a_password_change_at_a_past_request_time_is_recorded_then(engine: Gmpflow, clock: Any,
+                                                                    people: dict[str, Principal]) -> None:
+    one_time = engine.reset_password(people["ada"], "olivia", "forgotten")
+    context = RequestContext.claimed("olivia", clock.now())
+    clock.advance(minutes=2)
+    engine.change_password(context, one_time, "my own new secret")
+    [event] = engine.audit_events(object_id="olivia", action="user.password_changed")
+    assert (event.actor_id, event.at) == ("olivia", context.at)
+
+
+def test_a_password_change_that_breaks_the_policy_is_refused_and_changes_nothing(api: Api,
+                                                                                 engine: Gmpflow) -> None:
+    api.ensure_user("olivia")
+    before = len(engine.audit_events(limit=100_000))
+    response = api.post("/api/v1/password", headers={"X-Request-Id": "pw-2"},
+                        json={"username": "olivia", "old_password": PASSWORD, "new_password": "short"})
+    assert (response.status_code, body(response)["code"], response.headers["X-Request-Id"]) == (
+        400, "password_too_short", "pw-2")
+    assert len(engine.audit_events(limit=100_000)) == before
+    assert api.post("/api/v1/tokens", json={"username": "olivia", "password": PASSWORD}).status_code == 200
+
+
+def test_a_password_changed_on_the_page_is_recorded_at_the_requests_time(api: Api, engine: Gmpflow,
+                                                                          clock: Any) -> None:
+    api.ensure_user("olivia")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}, engine=engine)
+    response = app.test_client().post("/account/password", headers={"X-Request-Id": "pw-page"}, data={
+        "username": "olivia", "old_password": PASSWORD, "new_password": "a new secret!",
+        "repeat_password": "a new secret!"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (302, "pw-page")
+    [event] = engine.audit_events(object_id="olivia", action="user.password_changed")
+    assert (event.actor_id, event.at) == ("olivia", clock.now())

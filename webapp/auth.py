@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from engine.errors import AuthenticationFailed, ValidationFailed
 from engine.sessions import BROWSER
 from webapp.guard import engine, public, safe_next, signed_in
+from webapp.request_context import claimed_request_context
 
 bp = Blueprint("auth", __name__)
 
@@ -70,7 +71,7 @@ def change_password() -> Any:
     if new != request.form.get("repeat_password", ""):
         return render_template("password.html", username=username, error="The two new passwords differ."), 400
     try:
-        engine().change_password(username, request.form.get("old_password", ""), new)
+        engine().change_password(claimed_request_context(username), request.form.get("old_password", ""), new)
     except (AuthenticationFailed, ValidationFailed) as exc:
         message = LOGIN_MESSAGES.get(exc.code, exc.message)
         return render_template("password.html", username=username, error=message), 400

@@ -22,6 +22,15 @@ def request_context(reason: str | None = None) -> RequestContext:
     return made.because(reason)
 
 
+def claimed_request_context(username: str) -> RequestContext:
+    """This request's context for a view open without a session, acting for whoever claims ``username`` (a
+    password change: the service proves the claim)."""
+    made = g.request_context = RequestContext.claimed(
+        username, current_app.extensions["gmpflow"].clock.now(),
+        correlation_id=request.headers.get("X-Request-Id"))
+    return made
+
+
 def init_app(app: Flask) -> None:
     app.after_request(_name_the_request)
 

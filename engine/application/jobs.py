@@ -44,5 +44,9 @@ class JobServices(EngineCore):
         with self.db.read() as session:
             return list(session.scalars(query))
 
-    def retry_incident(self, actor: Actor, incident_id: int, reason: str) -> Incident:
-        return retry_incident(self.runtime, actor, incident_id, reason)
+    def retry_incident(self, caller: Principal | Actor | RequestContext, incident_id: int,
+                       reason: str | None = None) -> Incident:
+        """Retry an incident's failed job for the caller's request (``as_request``); the ``reason`` given,
+        else the request's, is required."""
+        context = as_request(caller, self.clock)
+        return retry_incident(self.runtime, context.because(context.why(reason)), incident_id)

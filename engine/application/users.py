@@ -43,17 +43,22 @@ class UserServices(EngineCore):
         with self.db.read() as session:
             return identity.list_users(session)
 
-    def change_password(self, username: str, old: str, new: str) -> None:
-        """The user's own change (also the way out of a one-time or expired password).
+    def change_password(self, claimant: str | RequestContext, old: str, new: str) -> None:
+        """The user's own change (also the way out of a one-time or expired password). ``claimant`` is the
+        username, or the request of whoever claims it (``RequestContext.claimed``): the old password proves
+        who asks; the change (or the failure) happens at the request's time.
 
         A wrong old password is recorded and counts toward lockout before AuthenticationFailed is raised.
         """
+        context = (claimant if isinstance(claimant, RequestContext)
+                   else RequestContext.claimed(claimant, self.clock.now()))
         failure: AuthenticationFailed | None = None
         with self.db.unit_of_work() as session:
             try:
-                user = identity.change_password(session, self.clock, username, old, new,
+                user = identity.change_password(session, context.clock, context.actor.id, old, new,
                                                 self.config.lockout_attempts)
-                sessions.revoke_all(session, self.clock, user.id)  # a stolen token dies with the old password
+                # a stolen token dies with the old password
+                sessions.revoke_all(session, context.clock, user.id)
                 return
             except AuthenticationFailed as exc:
                 failure = exc

@@ -250,12 +250,14 @@ def _job(session: Any, job_id: int) -> Job:
     return job
 
 
-def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, reason: str) -> Incident:
-    """An admin retries the failed job of an incident (reason required)."""
+def retry_incident(runtime: InstanceRuntime, context: RequestContext, incident_id: int) -> Incident:
+    """An admin retries the failed job of an incident (the request's reason is required). The incident is
+    resolved and audited at the request's time; the job is due again at the engine's clock's now."""
+    reason = context.reason
     if not reason or not reason.strip():
         raise ValidationFailed("A retry needs a reason.", errors={"reason": "required"},
                                code="reason_required")
-    now = runtime.clock.now()
+    actor, at, now = context.actor, context.at, runtime.clock.now()
     with runtime.db.unit_of_work() as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
@@ -266,9 +268,9 @@ def retry_incident(runtime: InstanceRuntime, actor: Actor, incident_id: int, rea
         job.state, job.due_at, job.updated_at = JobState.PENDING, now, now
         job.max_attempts = job.attempts + 1
         announce_jobs(session)
-        incident.resolved_at, incident.resolved_by, incident.resolution_reason = now, actor.id, reason
+        incident.resolved_at, incident.resolved_by, incident.resolution_reason = at, actor.id, reason
         audit.record(session, actor, "incident.retried", "incident", incident.id, incident.element_id or "",
-                     at=now, reason=reason, before={"resolved": False},
+                     at=at, reason=reason, before={"resolved": False},
                      after={"resolved": True, "job_id": job.id})
         if incident.instance_id is not None:
             instance = runtime.get_row(session, incident.instance_id, lock=True)

@@ -8,7 +8,8 @@ from flask import flash, redirect, render_template, request, url_for
 
 from engine.errors import GmpflowError
 from webapp.admin import bp
-from webapp.guard import engine, principal, roles
+from webapp.guard import engine, roles
+from webapp.request_context import request_context
 
 
 @bp.get("/admin/incidents")
@@ -27,7 +28,7 @@ def retry(incident_id: int) -> Any:
         flash("A reason is required to retry an incident.", "error")
         return redirect(url_for("admin.incidents"))
     try:
-        engine().retry_incident(principal().actor, incident_id, reason)
+        engine().retry_incident(request_context(reason), incident_id)
         flash(f"Incident {incident_id} retried: the call runs again.", "success")
     except GmpflowError as exc:
         flash(exc.message, "error")

@@ -50,8 +50,7 @@ def list_incidents() -> Any:
            body="ReasonRequest", response=ref("Incident"))
 @require_roles("admin")
 def retry_incident(incident_id: int) -> Any:
-    data = body()
-    return jsonio.incident(engine().retry_incident(principal().actor, incident_id, data["reason"]))
+    return jsonio.incident(engine().retry_incident(request_context(str(body()["reason"])), incident_id))
 
 
 @api.get("/audit")

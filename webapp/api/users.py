@@ -16,7 +16,7 @@ from webapp.api import api, body
 from webapp.api.auth import engine, require_roles
 from webapp.api.openapi import operation
 from webapp.api.schemas import listing, ref
-from webapp.request_context import request_context
+from webapp.request_context import claimed_request_context, request_context
 
 REASON = ("A reason is required (400 `reason_required`); the change is an audit event with who, when, what "
           "and why.")
@@ -38,7 +38,8 @@ def list_users() -> Any:
                        "answers 400 (`password_too_short`, `password_is_username`, `password_reused`).")
 def change_password() -> Any:
     data = body()
-    engine().change_password(data["username"], data["old_password"], data["new_password"])
+    engine().change_password(claimed_request_context(data["username"]), data["old_password"],
+                             data["new_password"])
     return Response(status=204)
 
 
