@@ -5,6 +5,7 @@ actions (claim, unclaim, complete with its signature) take it."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -446,3 +447,53 @@ def test_a_password_changed_on_the_page_is_recorded_at_the_requests_time(api: Ap
     assert (response.status_code, response.headers["X-Request-Id"]) == (302, "pw-page")
     [event] = engine.audit_events(object_id="olivia", action="user.password_changed")
     assert (event.actor_id, event.at) == ("olivia", clock.now())
+
+
+BPMN = Path(__file__).parent / "bpmn"
+
+
+def test_a_deployment_and_its_activation_are_recorded_at_their_requests_time(engine: Gmpflow,
+                                                                            clock: Any) -> None:
+    pete = principal("pete", "process_owner")
+    context = RequestContext.of(pete, clock.now())
+    clock.advance(minutes=4)
+    dep, created = engine.deploy(context, [BPMN / "message_catch.bpmn"], activate=False)
+    assert created and (dep.created_at, dep.created_by, dep.status) == (context.at, "pete", "draft")
+    approval = RequestContext.of(ADMIN, clock.now()).because("CC-12 approved")
+    clock.advance(minutes=1)
+    active = engine.activate_deployment(approval, dep.id)
+    assert (active.status, active.activated_at) == ("active", approval.at)
+    events = engine.audit_events(object_type="deployment", object_id=str(dep.id))
+    assert [(e.action, e.actor_id, e.at, e.reason) for e in events] == [
+        ("deployment.created", "pete", context.at, None),
+        ("deployment.active", ADMIN.id, approval.at, "CC-12 approved")]
+
+
+def _modeler(api: Api, engine: Gmpflow) -> Any:
+    api.ensure_user("ada")
+    engine.grant_role(ADMIN, "ada", "process_owner", "models processes")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": False}, engine=engine)
+    client = app.test_client()
+    browser_session(app, client, engine, "ada")
+    return client
+
+
+def test_a_draft_saved_in_the_modeler_is_the_signed_in_owners_at_the_requests_time(
+        api: Api, engine: Gmpflow, clock: Any) -> None:
+    client = _modeler(api, engine)
+    clock.advance(minutes=2)
+    files = {"message_catch.bpmn": (BPMN / "message_catch.bpmn").read_text()}
+    response = client.post("/modeler/save", json={"files": files}, headers={"X-Request-Id": "save-1"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (200, "save-1"), response.json
+    [event] = engine.audit_events(object_type="deployment", action="deployment.created")
+    assert (event.object_id, event.actor_id, event.at) == (str(response.json["id"]), "ada", clock.now())
+
+
+def test_a_draft_the_lint_refuses_in_the_modeler_stores_nothing_and_names_its_request(
+        api: Api, engine: Gmpflow) -> None:
+    client = _modeler(api, engine)
+    seen = _last_seq(engine)
+    response = client.post("/modeler/save", json={"files": {"broken.bpmn": "<definitions/>"}},
+                           headers={"X-Request-Id": "save-2"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (400, "save-2")
+    assert response.json["problems"] and engine.definitions() == [] and _events(engine, seen) == []

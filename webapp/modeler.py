@@ -13,6 +13,7 @@ from engine.errors import DefinitionError, GmpflowError
 from engine.states import DeploymentStatus
 from webapp.change_requests import IMPACTS, open_and_answer, request_fields
 from webapp.guard import engine, principal, roles
+from webapp.request_context import request_context
 
 bp = Blueprint("modeler", __name__)
 EDITORS = ("process_owner",)
@@ -94,7 +95,7 @@ def save() -> Any:
     from engine.definitions.bundle import Bundle
     try:
         files = _posted_files()
-        dep, created = engine().save_draft(principal().actor, files)
+        dep, created = engine().save_draft(request_context(), files)
     except DefinitionError as exc:
         return jsonify({"ok": False, "problems": _problems(exc)}), 400
     except GmpflowError as exc:

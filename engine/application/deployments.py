@@ -20,10 +20,13 @@ from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys, evaluate_by_key
 from engine.errors import DefinitionError, NotFound
 from engine.identity import Principal
+from engine.request_context import RequestContext, as_request
 from engine.runtime import timer_starts
 from engine.spiff.parsing import parse_bundle, parse_documents
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment
+
+Caller = Actor | Principal | RequestContext  # who deploys (``as_request``: an actor's request is made now)
 
 
 class DeploymentServices(EngineCore):
@@ -88,26 +91,32 @@ class DeploymentServices(EngineCore):
         parsed = parse_bundle(bundle, process=process)
         return parsed.key, authority.who_may_start(parsed)
 
-    def deploy(self, actor: Actor, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
+    def deploy(self, caller: Caller, paths: list[str | Path] | None = None, bundle: Bundle | None = None,
                activate: bool | None = None, process: str | None = None) -> tuple[Deployment, bool]:
-        """``process``: which of several top-level executable processes (pools) of the bundle to deploy;
-        needed only when it holds several."""
+        """Store the bundle as a new version for the caller's request (``as_request``: created and audited at
+        its time; a timer start's schedule runs on the engine's clock). ``process``: which of several
+        top-level executable processes (pools) of the bundle to deploy; needed only when it holds several."""
+        context = as_request(caller, self.clock)
         bundle = bundle or read_bundle(paths or [])
         self._add_referenced_forms(bundle)
         activate = self.change_control == "off" if activate is None else activate
         with self.db.unit_of_work() as session:
-            return deployments.deploy(session, self.clock, self.registry, actor, bundle, activate,
+            return deployments.deploy(session, context.clock, self.registry, context.actor, bundle, activate,
                                       on_status=self._deployment_status_changed, checks=self.model_checks,
                                       process=process)
 
-    def activate_deployment(self, actor: Actor, deployment_id: int, reason: str,
+    def activate_deployment(self, caller: Caller, deployment_id: int, reason: str | None = None,
                             approved_by_instance_id: int | None = None,
                             activated_via: Activation | None = None) -> Deployment:
+        """Make a version the active one for the caller's request (the ``reason`` given, else the
+        request's), at its time."""
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
             dep = session.get(Deployment, deployment_id)
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")
-            deployments.set_status(session, self.clock, actor, dep, DeploymentStatus.ACTIVE, reason,
+            deployments.set_status(session, context.clock, context.actor, dep, DeploymentStatus.ACTIVE,
+                                   context.why(reason),
                                    approved_by_instance_id, on_status=self._deployment_status_changed,
                                    activated_via=activated_via)
             return dep
@@ -179,7 +188,7 @@ class DeploymentServices(EngineCore):
             files = modeling.bundle_files(dep)
         return {"deployment": dep, "files": files, "templates": self.registry.element_templates()}
 
-    def save_draft(self, actor: Actor, files: dict[str, str]) -> tuple[Deployment, bool]:
+    def save_draft(self, caller: Caller, files: dict[str, str]) -> tuple[Deployment, bool]:
         """Deploy edited files as a new draft version (never active: a change control makes it so);
         raises ``DefinitionError`` (code ``lint_failed``, with ``problems``) when the lint finds any."""
-        return self.deploy(actor, bundle=Bundle(dict(files)), activate=False)
+        return self.deploy(caller, bundle=Bundle(dict(files)), activate=False)
