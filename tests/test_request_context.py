@@ -12,14 +12,16 @@ import pytest
 from flask import Flask, g
 
 from engine.audit import Actor
+from engine.bootstrap import deploy_shipped
 from engine.errors import PermissionDenied, SignatureRejected, ValidationFailed
 from engine.identity import Principal
 from engine.request_context import RequestContext, as_request
 from engine.services import Gmpflow
 from engine.signatures import utc_iso
-from tests.api_support import DEMO, PASSWORD, Api, body, open_task, start_demo
-from tests.conftest import ADMIN, principal
+from tests.api_support import ACCOUNTS, DEMO, PASSWORD, Api, body, open_task, start_demo
+from tests.conftest import ADMIN, ROOT, principal
 from tests.engine_support import request_of
+from tests.masterdata_support import material
 from tests.session_support import browser_session
 from tests.signing_support import open_task as open_task_of
 from tests.signing_support import run_to_approval, sig
@@ -497,3 +499,37 @@ def test_a_draft_the_lint_refuses_in_the_modeler_stores_nothing_and_names_its_re
                            headers={"X-Request-Id": "save-2"})
     assert (response.status_code, response.headers["X-Request-Id"]) == (400, "save-2")
     assert response.json["problems"] and engine.definitions() == [] and _events(engine, seen) == []
+
+
+def test_a_masterdata_draft_submitted_through_the_api_is_the_stewards_at_the_requests_time(
+        api: Api, engine: Gmpflow, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.masterdata.load_types(ADMIN)
+    monkeypatch.setitem(ACCOUNTS, "dana", ["data_steward"])
+    record = "/api/v1/masterdata/types/material/records"
+    assert api.post(record, as_="dana", json={"key": "MAT-1", "title": "Lactose",
+                                              "data": material("MAT-1")}).status_code == 201
+    clock.advance(minutes=3)
+    response = api.post(f"{record}/MAT-1/versions/1/submit", as_="dana", headers={"X-Request-Id": "md-1"})
+    assert (response.status_code, response.headers["X-Request-Id"]) == (200, "md-1")
+    [event] = engine.audit_events(object_type="masterdata_record", action="masterdata.version_submitted")
+    assert (event.actor_id, event.at) == ("dana", clock.now())
+    seen = _last_seq(engine)
+    clock.advance(minutes=1)
+    again = api.post(f"{record}/MAT-1/versions/1/submit", as_="dana", headers={"X-Request-Id": "md-2"})
+    assert (again.status_code, again.headers["X-Request-Id"]) == (409, "md-2")
+    assert _events(engine, seen) == []
+    assert engine.masterdata.version("material", "MAT-1", 1).changed_at == event.at
+
+
+def test_a_change_request_opened_for_a_draft_is_one_request_at_its_time(engine: Gmpflow, clock: Any) -> None:
+    deploy_shipped(engine, ADMIN, ROOT / "gmp" / "processes" / "change_control")
+    draft, _ = engine.deploy(ADMIN, [BPMN / "message_catch.bpmn"], activate=False)
+    context = RequestContext.of(principal("pete", "process_owner"), clock.now(), correlation_id="cc-1")
+    clock.advance(minutes=6)
+    opened = engine.request_change(context, {
+        "subject_kind": "deployment", "deployment_id": draft.id, "reason": "new message",
+        "product_impact": "none", "effective_date": utc_iso(clock.now())[:10]})
+    assert opened["error"] is None, opened["error"]
+    events = engine.audit_events(actor="pete")
+    assert {"instance.started", "task.completed"} <= {e.action for e in events}
+    assert {e.at for e in events} == {context.at}

@@ -11,6 +11,7 @@ from engine.errors import GmpflowError, ValidationFailed
 from webapp import schemaform
 from webapp.change_requests import IMPACTS, open_and_answer, request_fields
 from webapp.guard import engine, principal, roles
+from webapp.request_context import request_context
 
 bp = Blueprint("masterdata", __name__)
 READERS = ("data_steward", "qa", "admin", "process_owner", "planner", "supervisor")
@@ -119,6 +120,7 @@ def propose(name: str, key: str, number: int) -> Any:
     fields = request_fields(request.form)
     if fields is None:
         return redirect(back)
-    return open_and_answer(lambda: engine().propose_masterdata_change(principal(), name, key, number, fields),
+    return open_and_answer(lambda: engine().propose_masterdata_change(request_context(), name, key, number,
+                                                                      fields),
                            back, f"opened for v{number}; it is in review now.")
 

@@ -132,7 +132,7 @@ def submit(deployment_id: int) -> Any:
     fields = request_fields(request.form)
     if fields is None:
         return redirect(back)
-    return open_and_answer(lambda: engine().request_change(principal(), {
+    return open_and_answer(lambda: engine().request_change(request_context(), {
         "subject_kind": "deployment", "deployment_id": deployment_id, **fields},
         business_key=f"deployment {deployment_id}"), back, "opened for this draft; QA reviews it next.")
 

@@ -12,6 +12,7 @@ from engine.clock import Clock
 from engine.errors import NotFound
 from engine.masterdata import effective, importer, records, types
 from engine.masterdata.diff import diff
+from engine.request_context import RequestContext, as_request
 from engine.states import MasterDataStatus
 from engine.store import Database
 from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
@@ -109,9 +110,12 @@ class MasterData:
         with self.db.unit_of_work() as session:
             return records.update_draft(session, self.clock, actor, type_name, key, number, data)
 
-    def submit(self, actor: Actor, type_name: str, key: str, number: int) -> MasterDataVersion:
+    def submit(self, caller: Actor | RequestContext, type_name: str, key: str,
+               number: int) -> MasterDataVersion:
+        """Submit a draft for review for the caller's request (``as_request``), at its time."""
+        context = as_request(caller, self.clock)
         with self.db.unit_of_work() as session:
-            return records.submit(session, self.clock, actor, type_name, key, number)
+            return records.submit(session, context.clock, context.actor, type_name, key, number)
 
     def import_records(self, actor: Actor, items: Any) -> list[MasterDataVersion]:
         with self.db.unit_of_work() as session:

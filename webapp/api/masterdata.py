@@ -16,6 +16,7 @@ from webapp.api.openapi import operation
 from webapp.api.queries import Query, moment, query_args
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import iso
+from webapp.request_context import request_context
 
 TAGS = ["masterdata"]
 RECORD = "/masterdata/types/<key:type_name>/records/<key:key>"
@@ -125,7 +126,7 @@ def update_masterdata_draft(type_name: str, key: str, number: int) -> Any:
            response=ref("MasterDataVersion"))
 @require_roles(STEWARD)
 def submit_masterdata_version(type_name: str, key: str, number: int) -> Any:
-    return version(engine().masterdata.submit(principal().actor, type_name, key, number))
+    return version(engine().masterdata.submit(request_context(), type_name, key, number))
 
 
 @api.get(f"{RECORD}/effective")
