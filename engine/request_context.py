@@ -74,7 +74,10 @@ class StoppedClock(Clock):
         return self._at
 
 
-def as_request(caller: Principal | Actor | RequestContext, clock: Clock) -> RequestContext:
+Caller = Principal | Actor | RequestContext  # who a service acts for: ``as_request`` makes it a request
+
+
+def as_request(caller: Caller, clock: Clock) -> RequestContext:
     """``caller``'s request: a context as it is, a principal (or the engine itself, an ``Actor``) as a request
     of its own made now (``clock``)."""
     return caller if isinstance(caller, RequestContext) else RequestContext.of(caller, clock.now())

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from engine import authority, identity, modeling, screens
 from engine.application.base import EngineCore
-from engine.audit import Actor
 from engine.definitions import deployments, interchange
 from engine.definitions.bundle import Bundle, add_referenced_forms, read_bundle
 from engine.definitions.lint import lint
@@ -20,13 +19,11 @@ from engine.dmn.lint import called_decisions
 from engine.dmn.shared import decision_service_keys, evaluate_by_key
 from engine.errors import DefinitionError, NotFound
 from engine.identity import Principal
-from engine.request_context import RequestContext, as_request
+from engine.request_context import Caller, as_request
 from engine.runtime import timer_starts
 from engine.spiff.parsing import parse_bundle, parse_documents
 from engine.states import Activation, DeploymentStatus
 from engine.store.models import Deployment
-
-Caller = Actor | Principal | RequestContext  # who deploys (``as_request``: an actor's request is made now)
 
 
 class DeploymentServices(EngineCore):

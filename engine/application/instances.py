@@ -10,9 +10,8 @@ from sqlalchemy import func, select
 
 from engine import access, authority, records, screens, signatures
 from engine.application.base import EngineCore
-from engine.audit import Actor
 from engine.identity import Principal
-from engine.request_context import RequestContext, as_request
+from engine.request_context import Caller, RequestContext, as_request
 from engine.runtime import lifecycle, rows, tasks
 from engine.runtime.completed_steps import completed_steps
 from engine.runtime.instances import variables_of
@@ -24,7 +23,7 @@ from engine.store.models import Deployment, HumanTask, Incident, Job, ProcessIns
 class InstanceServices(EngineCore):
     """Process instances: each method one unit of work or one read."""
 
-    def start_instance(self, caller: Principal | Actor | RequestContext, key: str,
+    def start_instance(self, caller: Caller, key: str,
                        business_key: str | None = None, variables: dict[str, Any] | None = None
                        ) -> InstanceRow:
         """Start the latest active version of ``key`` for the caller's request (``as_request``), started and

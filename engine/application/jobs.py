@@ -9,9 +9,7 @@ from sqlalchemy import select
 
 from engine import authority
 from engine.application.base import EngineCore
-from engine.audit import Actor
-from engine.identity import Principal
-from engine.request_context import RequestContext, as_request
+from engine.request_context import Caller, as_request
 from engine.runtime import messages
 from engine.runtime.jobs import retry_incident
 from engine.store.models import Incident
@@ -20,7 +18,7 @@ from engine.store.models import Incident
 class JobServices(EngineCore):
     """Message delivery, the job loop's rounds and incidents."""
 
-    def correlate(self, sender: Principal | Actor | RequestContext, name: str,
+    def correlate(self, sender: Caller, name: str,
                   correlation_keys: dict[str, Any] | None = None, payload: dict[str, Any] | None = None,
                   ttl_seconds: int | None = None) -> dict[str, Any]:
         """Deliver a message for the sender's request (``as_request``), audited at its time. A signed-in
@@ -44,7 +42,7 @@ class JobServices(EngineCore):
         with self.db.read() as session:
             return list(session.scalars(query))
 
-    def retry_incident(self, caller: Principal | Actor | RequestContext, incident_id: int,
+    def retry_incident(self, caller: Caller, incident_id: int,
                        reason: str | None = None) -> Incident:
         """Retry an incident's failed job for the caller's request (``as_request``); the ``reason`` given,
         else the request's, is required."""

@@ -7,13 +7,10 @@ from datetime import datetime
 
 from engine import identity, sessions
 from engine.application.base import EngineCore
-from engine.audit import Actor
 from engine.errors import AuthenticationFailed, PasswordChangeRequired
 from engine.identity import Principal
-from engine.request_context import RequestContext, as_request
+from engine.request_context import Caller, RequestContext, as_request
 from engine.store.models import Role, Setting, User
-
-Caller = Actor | Principal | RequestContext  # an admin's request (``as_request``: an actor's is made now)
 
 
 class UserServices(EngineCore):
