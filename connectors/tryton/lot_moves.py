@@ -37,7 +37,8 @@ def business_error(message: str, bpmn_error_code: str) -> ConnectorError:
     return ConnectorError(message, code=bpmn_error_code, retryable=False, bpmn_error_code=bpmn_error_code)
 
 
-def _code(row: dict[str, Any], relation: str, key: str = "code") -> Any:
+def related(row: dict[str, Any], relation: str, key: str = "code") -> Any:
+    """A field of a related record, as Tryton's ``read`` gives it (``"product."``: {code, ...})."""
     return (row.get(f"{relation}.") or {}).get(key)
 
 
@@ -70,10 +71,10 @@ def issue_lots(client: TrytonClient, row: dict[str, Any], inputs: list[dict[str,
     done = [m for m in inputs if m["state"] == "done"]
     new = []
     for product, lots in shares.items():
-        issued = [m for m in done if _code(m, "product") == product]
-        [template, *_] = [m for m in inputs if _code(m, "product") == product]  # refused when none
+        issued = [m for m in done if related(m, "product") == product]
+        [template, *_] = [m for m in inputs if related(m, "product") == product]  # refused when none
         for lot, quantity in lots:
-            missing = quantity - sum(m["quantity"] for m in issued if _code(m, "lot", "number") == lot)
+            missing = quantity - sum(m["quantity"] for m in issued if related(m, "lot", "number") == lot)
             if missing > EPSILON:
                 new.append({"product": template["product"], "unit": template["unit"], "quantity": missing,
                             "lot": lot_id(lot, int(template["product"])), "company": row["company"],
@@ -85,7 +86,7 @@ def issue_lots(client: TrytonClient, row: dict[str, Any], inputs: list[dict[str,
         made = client.model("stock.move", "search_read", [["production_input", "=", row["id"]],
                                                           ["state", "in", list(OPEN_STATES)]],
                             0, None, None, INPUT_FIELDS)
-        short = sorted({f"{_code(m, 'lot', 'number')} ({_code(m, 'product')})" for m in made
+        short = sorted({f"{related(m, 'lot', 'number')} ({related(m, 'product')})" for m in made
                         if m["state"] != "assigned"})
         if short:
             _discard(client, made)
@@ -93,7 +94,7 @@ def issue_lots(client: TrytonClient, row: dict[str, Any], inputs: list[dict[str,
                                  f"order {row['number']} picks its materials: the lots consumed must be in "
                                  "Tryton's stock before the production is reported.", "lot_not_available")
         client.model("stock.move", "do", [m["id"] for m in made])
-    unlotted = [m["id"] for m in done if _code(m, "product") in shares and not m.get("lot")]
+    unlotted = [m["id"] for m in done if related(m, "product") in shares and not m.get("lot")]
     if unlotted:
         try:
             client.model("stock.move", "cancel", unlotted)

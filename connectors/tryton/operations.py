@@ -22,7 +22,7 @@ from typing import Any
 
 from connectors import erp
 from connectors.tryton.client import TrytonClient
-from connectors.tryton.lot_moves import INPUT_FIELDS, business_error, issue_lots, lot_shares
+from connectors.tryton.lot_moves import INPUT_FIELDS, business_error, issue_lots, lot_shares, related
 from engine.operations import CallContext, Operation
 
 ORDER_FIELDS = ["number", "state", "product.code", "product.rec_name", "quantity", "unit.symbol",
@@ -42,11 +42,6 @@ def _date(value: Any) -> str | None:
     return value if value is None else str(value)
 
 
-def _code(row: dict[str, Any], relation: str, key: str = "code") -> Any:
-    related = row.get(f"{relation}.") or {}
-    return related.get(key)
-
-
 class TrytonProduction:
     def __init__(self, client: TrytonClient) -> None:
         self.client = client
@@ -63,17 +58,17 @@ class TrytonProduction:
         return list(self.client.model("stock.move", "read", ids, MOVE_FIELDS)) if ids else []
 
     def _lines(self, ids: list[int]) -> list[dict[str, Any]]:
-        return [{"product": _code(m, "product"), "quantity": m["quantity"],
-                 "unit": _code(m, "unit", "symbol")}
+        return [{"product": related(m, "product"), "quantity": m["quantity"],
+                 "unit": related(m, "unit", "symbol")}
                 for m in sorted(self._moves(ids), key=lambda m: m["id"])]
 
     def get_order(self, params: dict[str, Any], context: CallContext) -> dict[str, Any]:
         row = self._order_row(params["order"])
         return {
             "id": row["id"], "number": row["number"], "state": row["state"],
-            "product": _code(row, "product"), "product_name": _code(row, "product", "rec_name"),
-            "quantity": row["quantity"], "unit": _code(row, "unit", "symbol"),
-            "bom": _code(row, "bom", "rec_name"),
+            "product": related(row, "product"), "product_name": related(row, "product", "rec_name"),
+            "quantity": row["quantity"], "unit": related(row, "unit", "symbol"),
+            "bom": related(row, "bom", "rec_name"),
             "planned_start_date": _date(row["planned_start_date"]),
             "planned_date": _date(row["planned_date"]),
             "inputs": self._lines(row["inputs"]), "outputs": self._lines(row["outputs"]),
@@ -122,7 +117,7 @@ class TrytonProduction:
         shares = lot_shares(row["number"], consumed)
         issue_lots(self.client, row, inputs, shares, self._lot)
         self._create_returns(row, [(move, quantity) for move, quantity in returns
-                                   if _code(move, "product") not in shares])
+                                   if related(move, "product") not in shares])
         values: dict[str, Any] = {"quantity": produced}
         if params.get("product_lot"):
             values["lot"] = self._lot(str(params["product_lot"]), int(outputs[0]["product"]))
@@ -149,11 +144,11 @@ class TrytonProduction:
         changes, as is a material the order has no input of."""
         issued: dict[str, dict[str, Any]] = {}
         for move in inputs:
-            entry = issued.setdefault(_code(move, "product"), {"quantity": 0.0, "move": move})
+            entry = issued.setdefault(related(move, "product"), {"quantity": 0.0, "move": move})
             entry["quantity"] += move["quantity"] if move["state"] == "done" else 0.0
         for move in self._moves(row["outputs"]):
-            if _code(move, "product") in issued and move["state"] != "cancelled":  # a material gone back
-                issued[_code(move, "product")]["quantity"] -= move["quantity"]
+            if related(move, "product") in issued and move["state"] != "cancelled":  # a material gone back
+                issued[related(move, "product")]["quantity"] -= move["quantity"]
         returns = []
         for item in consumed:
             line = issued.get(item["product"])
@@ -192,7 +187,7 @@ class TrytonProduction:
 
     def _note_consumed_lots(self, row: dict[str, Any], consumed: list[dict[str, Any]],
                             context: CallContext) -> None:
-        products = {_code(m, "product"): (int(m["product"]), _code(m, "unit", "symbol"))
+        products = {related(m, "product"): (int(m["product"]), related(m, "unit", "symbol"))
                     for m in self._moves(row["inputs"])}
         for item in consumed:
             product, unit = products[item["product"]]  # _returns refused unknown materials
