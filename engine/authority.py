@@ -36,7 +36,6 @@ from engine.spiff.events import is_none_start_event, is_start_event
 from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition
 
 if TYPE_CHECKING:
-    from engine.clock import Clock
     from engine.runtime.rows import TaskRow
     from engine.store import Database
     from engine.store.models import HumanTask
@@ -285,14 +284,13 @@ def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: 
 
 
 @contextmanager
-def refusals(db: Database, clock: Clock, actor: Actor, at: datetime | None = None) -> Iterator[None]:
-    """Record a NotPermitted raised inside in the audit trail (at ``at``, the request's time; default the
-    clock's now), in a unit of work of its own (the refused one has rolled back: nothing else it did is
-    kept), then let it go on."""
+def refusals(db: Database, actor: Actor, at: datetime) -> Iterator[None]:
+    """Record a NotPermitted raised inside in the audit trail (at ``at``, the request's time), in a unit of
+    work of its own (the refused one has rolled back: nothing else it did is kept), then let it go on."""
     try:
         yield
     except NotPermitted as exc:
         with db.transaction() as uow:
             audit.record(uow, actor, exc.action, exc.object_type, exc.object_id, exc.object_id,
-                         at=at or clock.now(), after=exc.after, reason=exc.message)
+                         at=at, after=exc.after, reason=exc.message)
         raise

@@ -416,14 +416,14 @@ def authenticate(session: Session, clock: Clock, username: str, password: str, l
 
 
 def register_failure(session: Session, clock: Clock, user: User, where: str, lock_at: int,
-                     detail: str | None = None, *, at: datetime | None = None) -> None:
+                     detail: str | None = None) -> None:
     """Count a failed attempt (``where``: login, signing, password_change); lock at ``lock_at`` attempts.
 
-    Both the attempt and a resulting lock are audit events (the lock is what alerts the admins), at ``at``
-    (the request's time; default the clock's now).
+    Both the attempt and a resulting lock are audit events (the lock is what alerts the admins), at the
+    clock's now (a request's ``RequestContext.clock``: its time).
     """
     user.failed_attempts += 1
-    now = at or clock.now()
+    now = clock.now()
     after: dict[str, object] = {"failed_attempts": user.failed_attempts}
     if detail:
         after["why"] = detail

@@ -80,10 +80,11 @@ class GmpServices:
         (``not_permitted``). ``released_by_init``: ``gmpflow init --demo`` only, a lot stored released without
         a disposition, its audit event saying so."""
         actor = caller.actor if isinstance(caller, Principal) else caller
+        now = self.engine.clock.now()
         if isinstance(caller, Principal):
-            with authority.refusals(self.engine.db, self.engine.clock, actor):
+            with authority.refusals(self.engine.db, actor, now):
                 lots.check_creator(caller, data.get("lot_id"))
-        fields, now = lots.validated(data), self.engine.clock.now()
+        fields = lots.validated(data)
         with self.engine.db.transaction() as uow:
             if released_by_init:
                 lot = lots.insert(uow.session, actor, fields, now, status=lots.LotStatus.RELEASED,

@@ -75,7 +75,7 @@ class TaskServices(EngineCore):
         """Claim for the caller (a request's context, or a principal: a request of its own made now). Raises
         NotPermitted (audited) when the task needs a qualification the principal lacks."""
         context = as_request(caller, self.clock)
-        with authority.refusals(self.db, self.clock, context.actor, context.at):
+        with authority.refusals(self.db, context.actor, context.at):
             return tasks.claim(self.runtime, context, task_id)
 
     def unclaim_task(self, caller: Principal | RequestContext, task_id: int) -> TaskRow:
@@ -99,7 +99,7 @@ class TaskServices(EngineCore):
         signer = signatures.make_signer(self.clock, principal, signature, self.records, at=context.at)
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
-            with authority.refusals(self.db, self.clock, principal.actor, context.at):
+            with authority.refusals(self.db, principal.actor, context.at):
                 return tasks.complete(self.runtime, context, task_id, data, sign=signer,
                                       guard_context={"signature_meaning": meaning}, registry=self.registry)
         except entry_checks.Refused as exc:  # the attempt stays visible; the completion rolled back
@@ -113,9 +113,8 @@ class TaskServices(EngineCore):
             if exc.counted_against:
                 with self.db.unit_of_work() as session:
                     user = identity.get_user(session, exc.counted_against, lock=True)
-                    identity.register_failure(session, self.clock, user, "signing",
-                                              self.config.lockout_attempts, f"{exc.code} (task {task_id})",
-                                              at=context.at)
+                    identity.register_failure(session, context.clock, user, "signing",
+                                              self.config.lockout_attempts, f"{exc.code} (task {task_id})")
             raise
 
     def list_signatures(self, instance_id: int | None = None, task_guids: list[str] | None = None,

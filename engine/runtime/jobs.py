@@ -27,7 +27,7 @@ from engine.runtime.rows import ClaimedJob
 from engine.spiff.events import bpmn_error
 from engine.spiff.state import SERVICE_RESULT
 from engine.states import InstanceStatus, JobState
-from engine.store.db import UnitOfWork, announce_jobs
+from engine.store.db import UnitOfWork
 from engine.store.dbapi import dbapi
 from engine.store.models import Incident, Job
 
@@ -267,7 +267,7 @@ def retry_incident(runtime: InstanceRuntime, context: RequestContext, incident_i
         job = _job(session, incident.job_id)
         job.state, job.due_at, job.updated_at = JobState.PENDING, now, now
         job.max_attempts = job.attempts + 1
-        announce_jobs(session)
+        rows.announce_jobs(dbapi(session))
         incident.resolved_at, incident.resolved_by, incident.resolution_reason = at, actor.id, reason
         audit.record(session, actor, "incident.retried", "incident", incident.id, incident.element_id or "",
                      at=at, reason=reason, before={"resolved": False},

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.audit import Actor
+from engine.runtime.rows import announce_jobs
 from engine.spiff import events
 from engine.spiff.parsing import ParsedDefinition
 from engine.states import DeploymentStatus, JobState
-from engine.store.db import announce_jobs
+from engine.store.dbapi import dbapi
 from engine.store.models import Deployment, Job
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _insert(session: Session, dep: Deployment, element_id: str, due: datetime, c
                                        payload={"cycles": cycles, "every_seconds": every},
                                        state=JobState.PENDING, due_at=due, attempts=0, max_attempts=3,
                                        created_at=now, updated_at=now)])
-    announce_jobs(session)
+    announce_jobs(dbapi(session))  # a transaction that wrote jobs through the ORM
 
 
 def cancel(session: Session, dep: Deployment, now: datetime) -> None:

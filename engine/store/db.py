@@ -22,24 +22,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
 from engine.integrity import AuditKey, default_key_file
-from engine.store.dbapi import DbApi, checkout, dbapi
+from engine.store.dbapi import DbApi, checkout
 from engine.store.sqlite import WriterQueue, file_path, sqlite_engine
-from engine.store.wakeup import JOBS_CHANNEL, Wakeup
+from engine.store.wakeup import Wakeup
 
 DEFAULT_URL = "sqlite:///instance/gmpflow.db"
 
 
 def database_url() -> str:
     return os.environ.get("GMPFLOW_DATABASE_URL", DEFAULT_URL)
-
-
-def announce_jobs(session: Session) -> None:
-    """``engine.runtime.rows.announce_jobs`` for a transaction that wrote jobs through the ORM."""
-    db = dbapi(session)
-    if not db.jobs_announced:
-        db.jobs_announced = True
-        if db.is_postgres:
-            db.execute(f"NOTIFY {JOBS_CHANNEL}")
 
 
 class UnitOfWork:
