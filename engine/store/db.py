@@ -21,16 +21,15 @@ from sqlalchemy import Connection, Engine, PoolProxiedConnection, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit
+from engine.config import DEFAULT_DATABASE_URL
 from engine.integrity import AuditKey, default_key_file
 from engine.store.dbapi import DbApi, checkout
 from engine.store.sqlite import WriterQueue, file_path, sqlite_engine
 from engine.store.wakeup import Wakeup
 
-DEFAULT_URL = "sqlite:///instance/gmpflow.db"
-
 
 def database_url() -> str:
-    return os.environ.get("GMPFLOW_DATABASE_URL", DEFAULT_URL)
+    return os.environ.get("GMPFLOW_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
 class UnitOfWork:
