@@ -37,21 +37,10 @@ def trail(engine, users):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def cli(monkeypatch):  # type: ignore[no-untyped-def]
-    """``cli(*args, env=...)``: the ``gmpflow`` command in this process; the engines it made disposed."""
-    import engine.cli
-
-    made: list[Gmpflow] = []
-    real = engine.cli._engine
-
-    def tracked():  # type: ignore[no-untyped-def]
-        made.append(real())
-        return made[-1]
-
-    monkeypatch.setattr("engine.cli._engine", tracked)
-    yield lambda *args, env=None: CliRunner().invoke(main, list(args), env=env)
-    for gmp in made:
-        gmp.db.dispose()
+def cli():  # type: ignore[no-untyped-def]
+    """``cli(*args, env=...)``: the ``gmpflow`` command in this process (each command closes its engine's
+    connections as it ends)."""
+    return lambda *args, env=None: CliRunner().invoke(main, list(args), env=env)
 
 
 def cli_env(engine: Gmpflow) -> dict[str, str]:
