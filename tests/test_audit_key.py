@@ -199,3 +199,16 @@ def test_the_key_file_is_looked_for_next_to_the_sqlite_database_or_where_the_set
     assert (engine.db.url, engine.db.audit_key.path) == (sqlite, tmp_path / "keys" / "gmp.key")
     assert engine.anchors.path == tmp_path / "keys" / "audit-anchors.jsonl"
     engine.db.dispose()
+
+
+def test_a_command_leaves_no_database_connection_open_when_it_ends(trail, cli, monkeypatch):
+    """Each ``gmpflow`` command closes its engine's connections as it ends: a connection left to the garbage
+    collector is a ResourceWarning at some later, unrelated moment (and on PostgreSQL a server slot held)."""
+    import engine.cli
+
+    made: list[Gmpflow] = []
+    real = engine.cli._engine
+    monkeypatch.setattr("engine.cli._engine", lambda: made.append(real()) or made[-1])
+    assert cli("audit", "verify", env=cli_env(trail)).exit_code == 0
+    [command_engine] = made
+    assert command_engine.db.engine.pool.checkedin() == 0  # disposed: nothing kept for reuse either
