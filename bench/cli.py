@@ -1,4 +1,5 @@
-"""What ``gmpflow bench`` runs (the command's options are declared in ``engine/cli.py``, the CLI contract)."""
+"""``gmpflow bench``, the harness's command of the ``gmpflow`` CLI (entry point group ``gmpflow.commands``,
+and a built-in of ``engine.cli_host``), and what it runs."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def run_command(as_json: bool, instances: int, audit_events: int, load: bool,
         figures["audit_queries"] = audit_query_costs(audit_events)
         text += "\n" + "\n".join(f"audit {name}: {value}" for name, value in figures["audit_queries"].items())
     click.echo(json.dumps(figures, indent=2) if as_json else text)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--instances", default=200, type=int, help="Instances of the approval process to run.")
+@click.option("--audit-events", default=0, type=int,
+              help="Also time audit-trail queries on a trail of this many events (the target is 1,000,000).")
+@click.option("--load", is_flag=True,
+              help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (bench/load.py).")
+@click.option("--postgres", "postgres_url", default=None, metavar="URL",
+              help="A PostgreSQL server to time worker scaling on (default: GMPFLOW_BENCH_POSTGRES_URL or "
+                   "GMPFLOW_TEST_POSTGRES_URL); the bench creates and drops its own databases there.")
+def bench(as_json: bool, instances: int, audit_events: int, load: bool, postgres_url: str | None) -> None:
+    """Run the benchmark workloads and print the figures."""
+    run_command(as_json, instances, audit_events, load, postgres_url)

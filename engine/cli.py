@@ -1,5 +1,9 @@
 """The ``gmpflow`` command. Each command builds the installation's configuration once from the environment
-(``engine.config.Config``: ``GMPFLOW_DATABASE_URL`` and the rest) and hands it to the engine it makes."""
+(``engine.config.Config``: ``GMPFLOW_DATABASE_URL`` and the rest) and hands it to the engine it makes.
+
+These are the engine's own commands; other packages add theirs to the same group (``engine.cli_host``):
+``gmpflow run`` is the web app's (``webapp/cli.py``), ``gmpflow bench`` the harness's (``bench/cli.py``),
+``gmpflow genealogy`` the GMP pack's (``gmp/cli.py``)."""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from engine.audit import Actor
+from engine.cli_host import CommandHost
+from engine.cli_support import command_engine as _engine  # a module global, so that tests can replace it
+from engine.cli_support import fail as _fail
 from engine.definitions.bundle import read_bundle
 from engine.errors import GmpflowError
 from engine.identity import Principal
@@ -29,48 +36,7 @@ def _cli_principal() -> Principal:
     return Principal(actor.id, actor.name, frozenset({"admin"}))
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    """The engine of this command, on the configuration the environment gives (a bad setting: exit 1)."""
-    from engine.config import Config
-    from engine.operations import configured_registry
-    from engine.services import Gmpflow
-
-    try:
-        config = Config.from_environ()
-    except GmpflowError as exc:
-        _fail(exc)
-    engine = Gmpflow(registry=configured_registry(), config=config)
-    context = click.get_current_context(silent=True)
-    if context is not None:  # its connections close with the command (tests run many in one process)
-        context.call_on_close(engine.db.dispose)
-    return engine
-
-
-def _fail(exc: GmpflowError) -> NoReturn:
-    click.echo(f"error [{exc.code}]: {exc}", err=True)
-    for problem in exc.context.get("problems", []) or []:
-        where = ":".join(str(problem[k]) for k in ("file", "line") if problem.get(k))
-        element = f" [{problem['element_id']}]" if problem.get("element_id") else ""
-        click.echo(f"  {where}{element}: {problem['message']} ({problem['code']})", err=True)
-    sys.exit(1)
-
-
-class _PackCommands(click.Group):
-    """The ``gmpflow`` group with the process packs' commands (``engine.packs``), found when asked for."""
-
-    def _packs(self) -> dict[str, click.Command]:
-        from engine.packs import default_packs
-
-        return {c.name or "": c for commands in default_packs().hook.gmpflow_cli_commands() for c in commands}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._packs()})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._packs().get(cmd_name)
-
-
-@click.group(cls=_PackCommands)
+@click.group(cls=CommandHost)
 def main() -> None:
     """gmpflow: a BPMN engine for regulated manufacturing."""
 
@@ -347,31 +313,6 @@ def restore_command(source: str) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=5000, type=int)
-def run(host: str, port: int) -> None:
-    """The web app, the scheduler and a worker in one process; and, unless GMPFLOW_SIMULATOR=off, the ERP/MES
-    simulator on 127.0.0.1 for every connector the environment does not configure (the demo)."""
-    from connectors.simulator.demo import start_alongside
-    from engine.worker import start_background_worker
-    from webapp import create_app
-    from webapp.server import serve
-
-    simulator = start_alongside()  # before the app reads the environment into its connector registry
-    if simulator is not None:
-        click.echo(f"ERP/MES simulator on {simulator.url} (GMPFLOW_SIMULATOR=off turns it off)")
-    app = create_app(engine=_engine())
-    app.extensions["gmpflow"].record_start()
-    scheduler = start_background_worker(app.extensions["gmpflow"])
-    try:
-        serve(app, host, port)
-    finally:
-        scheduler.shutdown(wait=False)
-        if simulator is not None:
-            simulator.stop()
-
-
-@main.command()
 @click.option("--interval", default=1.0, type=float,
               help="Seconds between safety-net polls (jobs start when a commit makes them due).")
 def worker(interval: float) -> None:
@@ -402,22 +343,6 @@ def connectors_templates() -> None:
 
     click.echo(json.dumps(configured_registry().element_templates(), indent=2))
 
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-@click.option("--instances", default=200, type=int, help="Instances of the approval process to run.")
-@click.option("--audit-events", default=0, type=int,
-              help="Also time audit-trail queries on a trail of this many events (the target is 1,000,000).")
-@click.option("--load", is_flag=True,
-              help="Instead: 20 simulated operators against gunicorn on 127.0.0.1 (bench/load.py).")
-@click.option("--postgres", "postgres_url", default=None, metavar="URL",
-              help="A PostgreSQL server to time worker scaling on (default: GMPFLOW_BENCH_POSTGRES_URL or "
-                   "GMPFLOW_TEST_POSTGRES_URL); the bench creates and drops its own databases there.")
-def bench(as_json: bool, instances: int, audit_events: int, load: bool, postgres_url: str | None) -> None:
-    """Run the benchmark workloads and print the figures."""
-    from bench.cli import run_command  # the harness lives outside the engine, loaded only here
-
-    run_command(as_json, instances, audit_events, load, postgres_url)
 
 if __name__ == "__main__":
     main()

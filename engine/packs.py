@@ -36,7 +36,6 @@ Hooks:
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ import pluggy
 from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import Session
 
+from engine.by_name import import_if_present
 from engine.store.models import Base
 
 if TYPE_CHECKING:
@@ -143,13 +143,9 @@ def pack_manager(*, builtins: tuple[str, ...] = BUILTINS, load_entry_points: boo
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(_Specs)
     for name in builtins:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):  # a pack that is there but broken: say so
-                raise
-            continue  # the engine alone, without gmpflow's GMP content
-        pm.register(module, name=name)
+        module = import_if_present(name)  # a pack that is there but broken raises
+        if module is not None:  # else the engine alone, without gmpflow's GMP content
+            pm.register(module, name=name)
     if load_entry_points:
         from importlib.metadata import entry_points
 

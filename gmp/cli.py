@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from engine.cli import _engine, _fail
+from engine.cli_support import command_engine, fail
 from engine.errors import GmpflowError
 
 
@@ -17,11 +17,11 @@ from engine.errors import GmpflowError
 @click.option("--json", "as_json", is_flag=True, help="The graph as JSON: {root, nodes, edges}.")
 def genealogy(lot_id: str, forward: bool, as_json: bool) -> None:
     """A lot's genealogy across every level: backward (its sources) or --forward (its uses)."""
-    engine = _engine()
+    engine = command_engine()
     try:
         found = engine.genealogy(lot_id, "forward" if forward else "backward")
     except GmpflowError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         engine.db.dispose()  # a read-only command: no pooled connection outlives it
     if as_json:
