@@ -1,7 +1,7 @@
 """The GMP pack's services: batch review and record, step screen, material lots and genealogy, the equipment
-logbook. The ``Gmpflow`` facade offers these methods as its own (``engine.create_lot(...)``), through the
-pack's ``gmpflow_services`` hook (``gmp.pack``); each is one unit of work (or a read) on the engine's
-database."""
+logbook. Callers ask the engine for them by type, ``engine.pack(GmpServices).create_lot(...)``
+(``Gmpflow.pack``; the pack's ``gmpflow_services`` hook in ``gmp.pack`` offers them); each is one unit of work
+(or a read) on the engine's database."""
 
 from __future__ import annotations
 
