@@ -148,6 +148,23 @@ def test_the_engines_own_work_carries_no_correlation_id_and_a_retry_its_requests
     assert retried.correlation_id == "retry-9"
 
 
+def test_a_message_a_completion_throws_is_delivered_by_the_engine_under_no_requests_id(
+        engine: Gmpflow, deploy: Any, clock: Any, users: Any) -> None:
+    deploy("message_throw_receiver.bpmn")
+    deploy("message_throw_sender.bpmn")
+    receiver = engine.start_instance(ADMIN, "message_throw_receiver", "LOT-5")
+    sender = engine.start_instance(ADMIN, "message_throw_sender", "LOT-5", {"lot": "LOT-5"})
+    olivia = principal("olivia", "operator")
+    [task] = engine.list_tasks(olivia, instance_id=sender.id)
+    engine.complete_task(RequestContext.of(olivia, clock.now(), correlation_id="finish-1"), task.id,
+                         {"units": 1200})
+    [completed] = engine.audit_events(object_id=str(sender.id), action="instance.completed")
+    assert completed.correlation_id == "finish-1"
+    assert engine.run_jobs_once() == 1  # the thrown message travels as a job, after the commit
+    [delivered] = engine.audit_events(object_id=str(receiver.id), action="message.correlated")
+    assert (delivered.actor_id, delivered.correlation_id) == ("system", None)
+
+
 # -- through the web app: the id named in the response is the one stored -------------------------------------
 def test_a_record_created_through_the_api_stores_the_clients_request_id(api: Api, engine: Gmpflow,
                                                                        clock: Any, steward: str) -> None:
