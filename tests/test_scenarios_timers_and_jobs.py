@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from engine.runtime.jobs import CLAIM_BATCH, JobRunner
 from engine.states import InstanceStatus, JobState
 
 
@@ -82,3 +83,24 @@ def test_a_failing_service_call_retries_with_backoff_then_opens_an_incident_that
     variables = flow.variables(instance.id)
     assert variables["done"] is True
     assert variables["erp"] == {"times": 3, "message": "ERP unreachable"}
+
+
+def test_two_workers_share_a_burst_of_due_jobs_a_few_at_a_time(flow, deploy, users):
+    """A claim takes at most CLAIM_BATCH jobs: a second worker finds work while the first runs its share,
+    and no job is claimed by both."""
+    deploy("restart_survival.bpmn")
+    for n in range(3 * CLAIM_BATCH):
+        flow.start_instance(users["operator"].actor, "restart_survival", f"LOT-{n}", {"material": f"API-{n}"})
+    engine = flow.current
+    first = JobRunner(engine.runtime, engine.registry, timedelta(minutes=5), owner="worker-a")
+    second = JobRunner(engine.runtime, engine.registry, timedelta(minutes=5), owner="worker-b")
+    taken_by_first, taken_by_second = first.claim(), second.claim()
+    assert len(taken_by_first) == len(taken_by_second) == CLAIM_BATCH
+    assert not {job.id for job in taken_by_first} & {job.id for job in taken_by_second}
+    for job in taken_by_first + taken_by_second:
+        (first if job in taken_by_first else second).execute(job)
+    assert second.run_once() == CLAIM_BATCH and first.run_once() == 0  # the rest, once
+    started = flow.list_instances(key="restart_survival")[0]
+    assert len(started) == 3 * CLAIM_BATCH
+    assert all(flow.variables(i.id)["reserved"] == {"material": i.business_key.replace("LOT", "API")}
+               for i in started)
