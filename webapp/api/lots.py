@@ -16,6 +16,7 @@ from webapp.api.openapi import operation
 from webapp.api.queries import Query, choice, query_args, text
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import json_body
+from webapp.request_context import request_context
 
 STATUSES = tuple(s.value for s in LotStatus)
 
@@ -37,7 +38,7 @@ class GenealogyQuery(Query):
                        "Invalid fields: 422 `lot_invalid` with `errors` per field; keys other than the "
                        "documented ones: 422 `undeclared_field`; a known `lot_id`: 409 `lot_exists`.")
 def create_lot() -> Any:
-    return engine().pack(GmpServices).create_lot(principal(), json_body()), 201
+    return engine().pack(GmpServices).create_lot(request_context(), json_body()), 201
 
 
 @api.get("/lots")
