@@ -122,12 +122,19 @@ def record(work: Session | UnitOfWork, actor: Actor, action: str, object_type: s
            *, at: datetime, before: Any = None, after: Any = None, reason: str | None = None,
            correlation_id: str | None = None) -> None:
     """Queue one audit event on the unit of work ``work`` (or its ORM session); the unit's commit chains
-    and inserts it, in the same transaction as the change it records."""
-    unit_of(work).audit_pending.append(dict(
+    and inserts it, in the same transaction as the change it records.
+
+    ``correlation_id`` defaults to the unit's (``UnitOfWork.correlation_id``): the id of the request the unit
+    was opened for. The unit carries it, rather than each call, because the events of one request are
+    recorded far below the service that knows the request (a step's task, signature and instance events,
+    identity's lockout), and every one of them belongs to it: one argument where the unit is opened cannot be
+    forgotten in a helper the way an argument to each ``record`` can."""
+    unit = unit_of(work)
+    unit.audit_pending.append(dict(
         at=at, actor_id=actor.id, actor_name=actor.name, action=action, object_type=object_type,
         object_id=str(object_id), object_label=label[:300],
         before=normalized(before), after=normalized(after),
-        reason=reason, correlation_id=correlation_id))
+        reason=reason, correlation_id=correlation_id if correlation_id is not None else unit.correlation_id))
 
 
 # Every commit of every step runs these: on the DB-API (engine.store.dbapi). SQLite ignores FOR UPDATE:

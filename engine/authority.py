@@ -23,11 +23,9 @@ import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import audit, forms
-from engine.audit import Actor
 from engine.definitions.lint import CAMUNDA_NS, ENGINE_ONLY
 from engine.definitions.properties import properties_of, split_list
 from engine.errors import PermissionDenied, UndeclaredField
@@ -36,6 +34,7 @@ from engine.spiff.events import is_none_start_event, is_start_event
 from engine.spiff.parsing import BPMN_NS, NS, ParsedDefinition
 
 if TYPE_CHECKING:
+    from engine.request_context import RequestContext
     from engine.runtime.rows import TaskRow
     from engine.store import Database
     from engine.store.models import HumanTask
@@ -284,13 +283,15 @@ def check_send(gates: Iterable[Gate], principal: Principal, name: str, payload: 
 
 
 @contextmanager
-def refusals(db: Database, actor: Actor, at: datetime) -> Iterator[None]:
-    """Record a NotPermitted raised inside in the audit trail (at ``at``, the request's time), in a unit of
-    work of its own (the refused one has rolled back: nothing else it did is kept), then let it go on."""
+def refusals(db: Database, context: RequestContext) -> Iterator[None]:
+    """Record a NotPermitted raised inside in the audit trail (as the request's actor, at its time, with its
+    correlation id), in a unit of work of its own (the refused one has rolled back: nothing else it did is
+    kept), then let it go on."""
+    actor, at = context.actor, context.at
     try:
         yield
     except NotPermitted as exc:
-        with db.transaction() as uow:
+        with db.transaction(context.correlation_id) as uow:
             audit.record(uow, actor, exc.action, exc.object_type, exc.object_id, exc.object_id,
                          at=at, after=exc.after, reason=exc.message)
         raise

@@ -150,3 +150,10 @@ class AuditKeyMissing(GmpflowError):
     may be written, and the trail cannot be verified."""
 
     code = "audit_key_missing"
+
+
+class PackMissing(GmpflowError, LookupError):
+    """A process pack's services were asked for (``Gmpflow.pack``) but no registered pack offers them: the
+    installation lacks the pack (a server's configuration, not the caller's request)."""
+
+    code = "pack_missing"

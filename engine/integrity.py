@@ -56,7 +56,8 @@ TASK_SEALED = ("instance_id", "task_guid", "element_id", "lane", "candidate_role
                "data")
 DEPLOYMENT_SEALED = ("key", "version", "status", "content_hash", "created_by", "approved_by_instance_id",
                      "activated_via",  # how it went live: change-control activation trusts it
-                     "change_request_instance_id")  # who holds it in review: activation trusts it too
+                     "change_request_instance_id",  # who holds it in review: activation trusts it too
+                     "activated_at")  # that it went live at all: governance reads it (migration 0016)
 USER_SEALED = ("username", "full_name", "active", "password_hash")
 HISTORY_SEALED = ("instance_id", "recorded_at")  # + the tasks text
 

@@ -26,7 +26,8 @@ Hooks:
 ``gmpflow_demo_steps()``
     What ``gmpflow init --demo`` loads after the demo users and master data, in order.
 ``gmpflow_services(engine)``
-    An object whose public methods the ``Gmpflow`` facade offers as its own (``engine.create_lot(...)``).
+    The pack's services, an object bound to ``engine``; callers ask for it by its class:
+    ``engine.pack(GmpServices).create_lot(...)`` (``Gmpflow.pack``; PackMissing when no pack offers it).
 ``gmpflow_task_context(engine, instance, variables)``
     What the task page shows beside the form for a task of ``instance`` (first answer that is not None).
 ``gmpflow_cli_commands()``
@@ -124,7 +125,7 @@ class _Specs:
 
     @hookspec
     def gmpflow_services(self, engine: Gmpflow) -> object:
-        """The pack's services, offered by the ``Gmpflow`` facade."""
+        """The pack's services, found by their class (``Gmpflow.pack``)."""
 
     @hookspec(firstresult=True)
     def gmpflow_task_context(self, engine: Gmpflow, instance: Any,

@@ -3,7 +3,10 @@ someone's behalf, instead of a principal, a reason and a time handed over separa
 
 The web app makes it once per request (``webapp.request_context``: the signed-in principal, the engine's
 clock, the client's ``X-Request-Id`` when it is a sane one). ``at`` is the moment of the request, which the
-audit events of its action carry; ``correlation_id`` names the request (the client's, or a new one).
+audit events of its action carry; ``correlation_id`` names the request (the client's, or a new one): a service
+opens its units of work with it (``Database.transaction(correlation_id)``), so that every audit event of the
+request carries it too (``audit_event.correlation_id``, hashed into the chain). The engine's own work (jobs,
+timers) is asked by no request: its events carry none.
 The services a user acts on most take ``Principal | RequestContext`` (``as_request``): the web app passes the
 request's context, while the CLI, in-process callers and tests may pass a principal, which is then a request
 of its own made at the engine's clock's now.
@@ -33,7 +36,7 @@ class RequestContext:
     at: datetime                        # when the request arrived (the engine's clock)
     principal: Principal | None = None  # who, with roles: None for the engine itself
     reason: str | None = None           # why (an action on existing data needs one)
-    correlation_id: str = field(default_factory=new_correlation_id)
+    correlation_id: str | None = field(default_factory=new_correlation_id)  # None: the engine's own work
 
     @classmethod
     def of(cls, caller: Principal | Actor, at: datetime, *, correlation_id: str | None = None
@@ -50,6 +53,12 @@ class RequestContext:
         """The context of a request made without a session by whoever claims to be ``username`` (a password
         change): the service proves the claim before it acts, and records the act as the proven user."""
         return cls.of(Actor(username, username), at, correlation_id=correlation_id)
+
+    @classmethod
+    def engines_own(cls, at: datetime) -> RequestContext:
+        """The engine acting on its own at ``at`` (a job sends a message): asked by no request, it has no
+        correlation id, and its audit events carry none."""
+        return cls(Actor.system(), at, correlation_id=None)
 
     def because(self, reason: str | None) -> RequestContext:
         """The same request, for an action whose reason is ``reason``."""

@@ -1,10 +1,11 @@
 """Sealed rows: the row MACs (``engine.integrity``) of the rows Part 11 records depend on, rechecked.
 
 Instance state and status, the finished tasks that left an instance's live tree, task data and
-assignment, role grants, deployment status and approval, users' printed names and active flags change
-only through the engine's writers, which seal each row they write with a MAC keyed outside the database.
-``verify_rows`` recomputes every MAC (and each deployment's content hash over its files) and names the
-table and id of the first row changed outside gmpflow. Rows that existed before the key are sealed once,
+assignment, role grants, deployment status, approval and provenance, users' printed names and active flags
+change only through the engine's writers, which seal each row they write with a MAC keyed outside the
+database. ``verify_rows`` recomputes every MAC (and each deployment's content hash over its files) and names
+the table and id of the first row changed outside gmpflow; a decision that trusts a deployment row's columns
+checks it first (``stored_deployment_problem``). Rows that existed before the key are sealed once,
 as found, when it is introduced (``seal_unsealed``; the ``audit.keyed`` event counts them). A row deleted
 outside gmpflow is found by the checks that follow it
 from the trail (signatures, anchors), not here.
@@ -121,13 +122,27 @@ def _deployments(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
                           "ORDER BY id"):
         id_, files, mac = row[0], row[-2], row[-1]
         values = dict(zip(DEPLOYMENT_SEALED, row[1:-2], strict=True))
-        if mac != key.deployment_mac(values):
-            yield RowProblem("deployment", str(id_), _CHANGED)
-        elif Bundle(dict(db.read_json(files) or {})).content_hash != values["content_hash"]:
-            yield RowProblem("deployment", str(id_), "its files do not match its content hash (a model was "
-                                                     "edited outside gmpflow)")
-        else:
-            yield None
+        values["activated_at"] = db.read_time(values["activated_at"])
+        why = deployment_problem(key, values, db.read_json(files), mac)
+        yield None if why is None else RowProblem("deployment", str(id_), why)
+
+
+def deployment_problem(key: AuditKey, values: dict[str, Any], files: dict[str, str] | None,
+                       mac: str | None) -> str | None:
+    """Why a ``deployment`` row is not as gmpflow wrote it (its MAC, or its files against its content hash),
+    or None. ``values``: its ``DEPLOYMENT_SEALED`` columns (times as aware datetimes)."""
+    if mac is None or mac != key.deployment_mac(values):
+        return _CHANGED
+    if Bundle(dict(files or {})).content_hash != values["content_hash"]:
+        return "its files do not match its content hash (a model was edited outside gmpflow)"
+    return None
+
+
+def stored_deployment_problem(session: Session, deployment: Deployment) -> str | None:
+    """``deployment_problem`` of a row read through the ORM, for a decision that trusts its columns (change
+    control's governance): None when it is as gmpflow wrote and sealed it. Raises AuditKeyMissing."""
+    values = {name: getattr(deployment, name) for name in DEPLOYMENT_SEALED}
+    return deployment_problem(integrity.key_of(session), values, deployment.files, deployment.row_mac)
 
 
 def _users(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:

@@ -2,14 +2,14 @@
 
 ``Gmpflow`` composes the services of each aggregate (``engine.application``: deployments, change requests,
 instances, tasks, jobs, users, the audit trail) over the parts it builds once (database, clock, registry,
-runtime, packs), and offers the process packs' services as its own (``engine.packs``). Each method is one
-unit of work (or a read). Routes and commands parse input, call one method, render the result; they never
-open sessions themselves.
+runtime, packs), and hands out the process packs' services by their type (``engine.pack(GmpServices)``;
+``engine.packs``). Each method is one unit of work (or a read). Routes and commands parse input, call one
+method, render the result; they never open sessions themselves.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 import pluggy
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from engine.application.users import UserServices
 from engine.audit import Actor
 from engine.clock import Clock
 from engine.config import Config
+from engine.errors import PackMissing
 from engine.masterdata.service import MasterData
 from engine.operations import OperationRegistry, builtin_registry
 from engine.packs import default_packs
@@ -34,6 +35,8 @@ from engine.runtime.specs import SpecCache
 from engine.signed_records import RecordBinder, RecordSource
 from engine.store import Database
 from engine.store.models import Setting
+
+Service = TypeVar("Service")
 
 
 class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices, JobServices,
@@ -76,18 +79,22 @@ class Gmpflow(DeploymentServices, ChangeRequests, InstanceServices, TaskServices
         anchor_file = self.config.audit_anchor_file or anchors.default_anchor_file(key.path)
         self.anchors = anchors.AnchorFile(anchor_file, key)
         self.checkpoint_stores: list[anchors.CheckpointStore] = []
-        # the packs' services, offered as this facade's own methods (``__getattr__``)
+        # the packs' services, each found by its type (``pack``)
         self.pack_services: list[object] = list(self.packs.hook.gmpflow_services(engine=self))
 
-    def __getattr__(self, name: str) -> Any:
-        """A public method of a pack's services (``engine.create_lot``): the facade composes what the packs
-        implement. The engine's own attributes always win (a pack cannot replace one)."""
-        if not name.startswith("_"):
-            for service in self.__dict__.get("pack_services", ()):
-                found = getattr(service, name, None)
-                if found is not None:
-                    return found
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    def pack(self, service: type[Service]) -> Service:
+        """The services a process pack offers (hook ``gmpflow_services``), found by their type:
+        ``engine.pack(GmpServices).create_lot(...)``, typed as ``GmpServices``. A subclass offered by a site's
+        pack answers too. Raises PackMissing (code ``pack_missing``) when no registered pack offers one: the
+        pack is not installed, or this engine was built without it."""
+        for offered in self.pack_services:
+            if isinstance(offered, service):
+                return offered
+        name, package = f"{service.__module__}.{service.__qualname__}", service.__module__.split(".", 1)[0]
+        raise PackMissing(f"No process pack of this engine offers {name}: the pack '{package}' is not "
+                          "registered. Install it (a built-in pack is listed in engine.packs.BUILTINS, a "
+                          "site's pack is declared in the entry point group gmpflow.packs).",
+                          service=name, pack=package)
 
     # -- set-up ---------------------------------------------------------------------------------------
     def init_database(self) -> None:

@@ -9,6 +9,7 @@ import click
 
 from engine.cli_support import command_engine, fail
 from engine.errors import GmpflowError
+from gmp.services import GmpServices
 
 
 @click.command()
@@ -19,7 +20,7 @@ def genealogy(lot_id: str, forward: bool, as_json: bool) -> None:
     """A lot's genealogy across every level: backward (its sources) or --forward (its uses)."""
     engine = command_engine()
     try:
-        found = engine.genealogy(lot_id, "forward" if forward else "backward")
+        found = engine.pack(GmpServices).genealogy(lot_id, "forward" if forward else "backward")
     except GmpflowError as exc:
         fail(exc)
     finally:

@@ -13,6 +13,7 @@ from engine.errors import Conflict
 from engine.packs import DemoStep
 from engine.store.models import MasterDataRecord
 from gmp import equipment_log
+from gmp.services import GmpServices
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -44,7 +45,7 @@ def load_demo_lots(engine: Gmpflow, actor: Actor) -> list[dict[str, Any]]:
     created = []
     for fields, released in demo_lots(engine.clock.now().date()):
         try:
-            created.append(engine.create_lot(actor, fields, released_by_init=released))
+            created.append(engine.pack(GmpServices).create_lot(actor, fields, released_by_init=released))
         except Conflict:
             continue  # from an earlier init
     return created

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, sealed
 from engine.audit import Actor
 from engine.definitions import deployments
 from engine.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -27,7 +27,7 @@ from engine.masterdata import effective, records, types
 from engine.masterdata.diff import diff
 from engine.operations import CallContext, Operation
 from engine.states import Activation, DeploymentStatus, InstanceStatus, MasterDataStatus
-from engine.store.models import AuditEvent, Deployment, MasterDataVersion, ProcessInstance
+from engine.store.models import Deployment, MasterDataVersion, ProcessInstance
 
 if TYPE_CHECKING:
     from engine.services import Gmpflow
@@ -94,8 +94,11 @@ def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> N
     change-control process (``engine.change_control_process``) and its own version went live through change
     control or came with ``init`` (a version deployed with change control off counts only while it is off).
 
-    The row's provenance must agree with its ``deployment.active`` event in the audit trail, so a row
-    inserted or rewritten outside gmpflow does not pass.
+    The decision reads the version's provenance from its deployment row (``activated_via``,
+    ``approved_by_instance_id``, ``activated_at``) and trusts it only while the row matches its seal
+    (``engine.sealed``: the row MAC covers those columns, and the files their content hash), so a row
+    inserted or rewritten outside gmpflow does not pass; ``gmpflow audit verify`` names it. The audit trail
+    only records.
     """
     row = session.execute(select(ProcessInstance.process_key, Deployment)
                           .join(Deployment, Deployment.id == ProcessInstance.deployment_id)
@@ -103,36 +106,31 @@ def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> N
     if row is None:
         raise NotGoverned("Only a change-control instance may do this.", code="change_control_required")
     key, dep = row
-    label = f"{dep.key} v{dep.version}"
     if key != engine.change_control_process or dep.key != key:
         raise NotGoverned(f"Only an instance of '{engine.change_control_process}' may make a version "
                           f"effective; instance {context.instance_id} is of '{key}'.",
                           code="change_control_required")
-    event = session.execute(select(AuditEvent.after, AuditEvent.reason).where(
-        AuditEvent.action == "deployment.active", AuditEvent.object_type == "deployment",
-        AuditEvent.object_id == str(dep.id)).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    label = f"{dep.key} v{dep.version}"
+    changed = sealed.stored_deployment_problem(session, dep)  # its columns count only as gmpflow wrote them
+    if changed is not None:
+        raise NotGoverned(f"{label} did not go live through change control nor with init, as far as gmpflow "
+                          f"can tell: its deployment row {dep.id} fails its seal ({changed}). Its instances "
+                          "cannot make anything effective; `gmpflow audit verify` names the row: restore it "
+                          "from a backup.", code="change_control_required", deployment_id=dep.id)
     via = dep.activated_via
-    activated = (event.after or {}) if event else {}
-    if event is not None and "activated_via" not in activated:  # recorded before 0006: derived as it did
-        legacy = ("init" if (event.reason or "").startswith("bootstrap:")
-                  else "change_control" if dep.approved_by_instance_id is not None else "direct")
-        activated = {"activated_via": legacy, "approved_by_instance_id": dep.approved_by_instance_id}
-    recorded = (activated.get("activated_via"), activated.get("approved_by_instance_id"))
     approver = (session.scalar(select(ProcessInstance.process_key)
                                .where(ProcessInstance.id == dep.approved_by_instance_id))
                 if dep.approved_by_instance_id is not None else None)
-    governed = (recorded == (via, dep.approved_by_instance_id) and dep.activated_at is not None
-                and (via == Activation.INIT
-                     or (via == Activation.CHANGE_CONTROL and approver == engine.change_control_process)
-                     or (via == Activation.DIRECT and engine.change_control == "off")))
-    if not governed:
-        why = ("the audit trail does not record that activation"
-               if recorded != (via, dep.approved_by_instance_id)
-               else "it went live directly, with change control off" if via == Activation.DIRECT
-               else "its approving instance is not a change control" if via == Activation.CHANGE_CONTROL
-               else "it never went live")
-        raise NotGoverned(f"{label} did not go live through change control nor with init ({why}); its "
-                          "instances cannot make anything effective.", code="change_control_required")
+    if dep.activated_at is not None and (
+            via == Activation.INIT
+            or (via == Activation.CHANGE_CONTROL and approver == engine.change_control_process)
+            or (via == Activation.DIRECT and engine.change_control == "off")):
+        return
+    why = ("it never went live" if dep.activated_at is None or via is None
+           else "it went live directly, with change control off" if via == Activation.DIRECT
+           else "its approving instance is not a change control")
+    raise NotGoverned(f"{label} did not go live through change control nor with init ({why}); its instances "
+                      "cannot make anything effective.", code="change_control_required")
 
 
 def _actor(context: CallContext) -> Actor:

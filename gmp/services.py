@@ -1,7 +1,7 @@
 """The GMP pack's services: batch review and record, step screen, material lots and genealogy, the equipment
-logbook. The ``Gmpflow`` facade offers these methods as its own (``engine.create_lot(...)``), through the
-pack's ``gmpflow_services`` hook (``gmp.pack``); each is one unit of work (or a read) on the engine's
-database."""
+logbook. Callers ask the engine for them by type, ``engine.pack(GmpServices).create_lot(...)``
+(``Gmpflow.pack``; the pack's ``gmpflow_services`` hook in ``gmp.pack`` offers them); each is one unit of work
+(or a read) on the engine's database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from engine import access, authority
 from engine.audit import Actor
 from engine.errors import EntryRefused, NotFound, ValidationFailed
 from engine.identity import Principal
+from engine.request_context import Caller, as_request
 from engine.runtime import rows, tasks
 from gmp import batch_disposition, batch_record, equipment_log, genealogy, lots, step_screen
 
@@ -73,19 +74,21 @@ class GmpServices:
 
 
     # -- material lots (gmp.lots) -------------------------------------------------------------------
-    def create_lot(self, caller: Principal | Actor, data: dict[str, Any], *,
+    def create_lot(self, caller: Caller, data: dict[str, Any], *,
                    released_by_init: bool = False) -> dict[str, Any]:
         """Receive a lot in quarantine and start its ``lot_disposition`` instance (business key = lot id, the
-        engine's identity) in the same transaction. A ``Principal`` needs a role of ``lots.CREATORS``
-        (``not_permitted``). ``released_by_init``: ``gmpflow init --demo`` only, a lot stored released without
-        a disposition, its audit event saying so."""
-        actor = caller.actor if isinstance(caller, Principal) else caller
-        now = self.engine.clock.now()
-        if isinstance(caller, Principal):
-            with authority.refusals(self.engine.db, actor, now):
-                lots.check_creator(caller, data.get("lot_id"))
+        engine's identity) in the same transaction, for the caller's request (``as_request``): the lot, its
+        history, the start and their audit events carry the request's time and correlation id. A signed-in
+        principal needs a role of ``lots.CREATORS`` (``not_permitted``, audited). ``released_by_init``:
+        ``gmpflow init --demo`` only, a lot stored released without a disposition, its audit event saying
+        so."""
+        context = as_request(caller, self.engine.clock)
+        actor, now = context.actor, context.at
+        if context.principal is not None:
+            with authority.refusals(self.engine.db, context):
+                lots.check_creator(context.principal, data.get("lot_id"))
         fields = lots.validated(data)
-        with self.engine.db.transaction() as uow:
+        with self.engine.db.transaction(context.correlation_id) as uow:
             if released_by_init:
                 lot = lots.insert(uow.session, actor, fields, now, status=lots.LotStatus.RELEASED,
                                   reason="bootstrap demo data: stored released by gmpflow init, "
@@ -94,7 +97,7 @@ class GmpServices:
             lot = lots.insert(uow.session, actor, fields, now)
             dep = rows.latest_active(uow.db, lots.PROCESS)
             live = self.engine.runtime.create(uow, dep, lot.lot_id, {"lot_id": lot.lot_id, "lot": fields},
-                                       Actor.system())
+                                              Actor.system(), at=now)
             lot.disposition_instance_id = live.row.id
             uow.session.flush()
             result = lots.view(lot, now.date())
@@ -125,18 +128,20 @@ class GmpServices:
             genealogy.check_reader(session, reader, found)
             return found
 
-    def consume_lot(self, actor: Actor, use: lots.Use, *, batch_id: str | None = None,
+    def consume_lot(self, caller: Caller, use: lots.Use, *, batch_id: str | None = None,
                     instance_id: int | None = None, step: int | None = None) -> dict[str, Any]:
-        """Check and consume; a refusal (EntryRefused, the reason as its code) is recorded as an audit event
-        of its own and raised, the lot unchanged."""
+        """Check and consume for the caller's request (``as_request``: its actor and correlation id; the
+        consumption is dated ``use.at``); a refusal (EntryRefused, the reason as its code) is recorded as an
+        audit event of its own and raised, the lot unchanged."""
+        context = as_request(caller, self.engine.clock)
         try:
-            with self.engine.db.unit_of_work() as session:
-                return lots.consume(session, actor, use, batch_id=batch_id, instance_id=instance_id,
+            with self.engine.db.unit_of_work(context.correlation_id) as session:
+                return lots.consume(session, context.actor, use, batch_id=batch_id, instance_id=instance_id,
                                     step=step)
         except EntryRefused as exc:
-            with self.engine.db.unit_of_work() as session:
-                lots.record_refusal(session, actor, use, exc, batch_id=batch_id, instance_id=instance_id,
-                                    step=step)
+            with self.engine.db.unit_of_work(context.correlation_id) as session:
+                lots.record_refusal(session, context.actor, use, exc, batch_id=batch_id,
+                                    instance_id=instance_id, step=step)
             raise
 
     # -- the equipment logbook (gmp.equipment_log) ---------------------------------------------------

@@ -26,6 +26,7 @@ from engine.identity import Principal
 from engine.runtime.rows import TaskRow
 from engine.services import Gmpflow
 from engine.store import Database
+from gmp.services import GmpServices
 from tests.conftest import ADMIN, ROOT
 
 PASSWORD = "correct horse battery"
@@ -113,8 +114,8 @@ class Plant:
                              expiry_days: int = 365) -> dict[str, Any]:
         """A lot stored released (as ``init --demo`` stores its released lots: no disposition run here)."""
         expiry = (self.clock.now() + timedelta(days=expiry_days)).date().isoformat()
-        return self.engine.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": quantity,
-                                              "uom": uom, "expiry": expiry}, released_by_init=True)
+        lot = {"lot_id": lot_id, "material": material, "quantity": quantity, "uom": uom, "expiry": expiry}
+        return self.engine.pack(GmpServices).create_lot(ADMIN, lot, released_by_init=True)
 
     def clean(self, equipment_id: str, performer: str = "olivia", verifier: str = "sam") -> int:
         """Clean the equipment through the cleaning model (Performed, then Verified by a second person)."""

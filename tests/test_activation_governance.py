@@ -4,7 +4,9 @@ The operations that put a deployment or a master-data version in force (``deploy
 ``masterdata.make_effective``, and ``change_request.open``, which claims a subject) run only inside an
 instance of the installation's change-control process whose own version went live through change control
 or came with ``gmpflow init``. Lint refuses them in any other process; at run time, called from anywhere
-else, they refuse and the job opens an incident: the draft stays a draft.
+else, they refuse and the job opens an incident: the draft stays a draft. How a version went live is read
+from its deployment row, trusted only while the row matches its seal (``engine.sealed``): a provenance
+written or edited outside gmpflow is refused, and ``gmpflow audit verify`` names the row.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from engine import audit
+from engine import audit, integrity
 from engine.bootstrap import deploy_shipped
 from engine.clock import FrozenClock
 from engine.config import Config
+from engine.definitions.bundle import Bundle
 from engine.errors import DefinitionError
+from engine.operations import CallContext
 from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.models import AuditEvent, Deployment, Incident, Job, ProcessInstance
+from gmp import governance
 from tests.conftest import ADMIN, ROOT
 from tests.hostile_support import snapshot
 
@@ -83,13 +88,18 @@ def run_rogue(engine: Gmpflow, key: str) -> tuple[ProcessInstance, list[Incident
 
 
 def insert_directly(db: Database, key: str, files: dict[str, str], activated_via: str | None,
-                    approved_by: int | None = None) -> int:
-    """A live deployment row written straight into the database: no lint, no audit event."""
+                    approved_by: int | None = None, sealed_as_found: bool = False) -> int:
+    """A live deployment row written straight into the database: no lint, no audit event, no MAC.
+    ``sealed_as_found``: a row that was there before the audit key, sealed as found when the key came
+    (``engine.sealed.seal_unsealed``)."""
     with db.unit_of_work() as session:
         row = Deployment(key=key, version=99, name=key, status="active", content_hash="0" * 64, files=files,
                          created_by="mallory", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                          activated_at=datetime(2026, 1, 1, tzinfo=timezone.utc), activated_via=activated_via,
                          approved_by_instance_id=approved_by)
+        if sealed_as_found:
+            row.content_hash = Bundle(files).content_hash
+            integrity.seal_deployment(integrity.key_of(session), row)
         session.add(row)
         session.flush()
         return row.id
@@ -191,9 +201,11 @@ def test_with_change_control_off_deploy_still_activates_directly(engine: Gmpflow
 def test_a_version_that_came_with_init_before_provenance_was_recorded_still_governs(engine: Gmpflow,
                                                                                    tmp_path: Path) -> None:
     """A database upgraded by migration 0006: the activation event has no ``activated_via`` yet; its
-    bootstrap reason says init, as the migration derived it for the row."""
+    bootstrap reason says init, as the migration derived it for the row, which the audit key's introduction
+    (0009 on) then sealed as found. The decision reads the sealed row, not the event."""
     draft = a_draft(engine, tmp_path)
-    dep_id = insert_directly(engine.db, "change_control", rogue("change_control", target=draft.id), "init")
+    dep_id = insert_directly(engine.db, "change_control", rogue("change_control", target=draft.id), "init",
+                             sealed_as_found=True)
     with engine.db.unit_of_work() as session:
         audit.record(session, ADMIN, "deployment.active", "deployment", dep_id, "change_control v99",
                      at=engine.clock.now(), after={"status": "active"},
@@ -202,3 +214,92 @@ def test_a_version_that_came_with_init_before_provenance_was_recorded_still_gove
     # past the governance check: refused only because this instance never claimed the draft
     assert "is not claimed by change request" in (job.last_error or "")
     assert engine.get_deployment(draft.id).status == "draft"
+
+
+# -- the provenance is the sealed row's ----------------------------------------------------------------------
+def a_change_control(database: Database, clock: FrozenClock, tmp_path: Path, went_live: str, target: int
+                     ) -> Deployment:
+    """A change-control version whose service task activates ``target``, gone live ``via`` init (as
+    ``gmpflow init`` deploys it) or directly (deployed with change control off)."""
+    off = Gmpflow(database, clock, change_control="off")
+    (tmp_path / "cc").mkdir()
+    (tmp_path / "cc" / "change_control.bpmn").write_text(rogue("change_control", target=target)[
+        "change_control.bpmn"])
+    cc = deploy_shipped(off, ADMIN, tmp_path / "cc")[0] if went_live == "init" else off.deploy(
+        ADMIN, [tmp_path / "cc"])[0]
+    assert (cc.status, cc.activated_via) == ("active", went_live)
+    return cc
+
+
+def edit(engine: Gmpflow, deployment_id: int, **values: object) -> None:
+    """Columns of a deployment row set straight in the database (SQLAlchemy Core: no engine, no MAC)."""
+    with engine.db.engine.begin() as connection:
+        connection.execute(update(Deployment).where(Deployment.id == deployment_id).values(**values))
+
+
+APPROVER = "an instance of the change-control process"
+# (how the version went live, what is set in its row straight in the database): each edited row would pass
+# as governed if its columns were trusted without its seal (the last: a column no seal covered before 0016)
+FORGED_PROVENANCE: dict[str, tuple[str, dict[str, object]]] = {
+    "direct made init": ("direct", {"activated_via": "init"}),
+    "direct made approved": ("direct", {"activated_via": "change_control",
+                                        "approved_by_instance_id": APPROVER}),
+    "init, activation time moved": ("init", {"activated_at": datetime(2026, 1, 2, tzinfo=timezone.utc)}),
+}
+
+
+@pytest.mark.parametrize("case", FORGED_PROVENANCE, ids=list(FORGED_PROVENANCE))
+def test_a_deployment_whose_provenance_is_edited_in_the_database_is_refused_and_verify_names_it(
+        database: Database, clock: FrozenClock, tmp_path: Path, case: str) -> None:
+    went_live, edits = FORGED_PROVENANCE[case]
+    off = Gmpflow(database, clock, change_control="off")
+    off.record_start()
+    draft = a_draft(off, tmp_path)
+    cc = a_change_control(database, clock, tmp_path, went_live, draft.id)
+    required = Gmpflow(database, clock, change_control="required")
+    required.record_start()
+    approver = required.start_instance(ADMIN, "change_control").id
+    edit(required, cc.id, **{name: approver if value == APPROVER else value for name, value in edits.items()})
+    instance, incidents, jobs = run_rogue(required, "change_control")
+    assert instance.status == "failed" and [j.state for j in jobs] == ["failed"] and jobs[0].attempts == 1
+    [incident] = incidents
+    assert "did not go live through change control nor with init" in incident.error
+    assert f"its deployment row {cc.id} fails its seal" in incident.error
+    assert "`gmpflow audit verify` names the row" in incident.error
+    assert required.get_deployment(draft.id).status == "draft"
+    report = required.verify_audit()
+    assert (report.ok, report.table, report.row_id) == (False, "deployment", str(cc.id))
+
+
+def test_the_refusal_of_an_edited_provenance_is_change_control_required(engine: Gmpflow, tmp_path: Path
+                                                                        ) -> None:
+    """The governance check itself, as each governed operation calls it: a stable code and the row named."""
+    draft = a_draft(engine, tmp_path)
+    cc = a_change_control(engine.db, engine.clock, tmp_path, "init", draft.id)
+    caller = engine.start_instance(ADMIN, "change_control").id
+    context = CallContext(idempotency_key="governed", instance_id=caller, attempt=1)
+    with engine.db.read() as session:
+        governance.check_governed(engine, session, context)  # as init left it: governed
+    edit(engine, cc.id, approved_by_instance_id=caller)
+    with engine.db.read() as session, pytest.raises(governance.NotGoverned) as refused:
+        governance.check_governed(engine, session, context)
+    assert refused.value.code == "change_control_required"
+    assert refused.value.context == {"deployment_id": cc.id}
+
+
+def test_a_change_control_that_came_with_init_still_makes_a_claimed_draft_active(
+        database: Database, clock: FrozenClock, tmp_path: Path) -> None:
+    """The governed path, with change control required: the shipped change control (init) claims the draft
+    and activates it; every row stays sealed."""
+    from tests.test_change_request_holder import a_draft as shipped_and_a_draft
+    from tests.test_change_request_holder import change_request, claim, context
+
+    required = Gmpflow(database, clock, change_control="required")
+    required.record_start()
+    draft = shipped_and_a_draft(required, tmp_path)
+    holder = change_request(required)
+    assert claim(required, holder, draft)["accepted"] is True
+    answer = governance.activate(required, {"deployment_id": draft}, context(holder))
+    assert (answer["status"], answer["approved_by_instance_id"]) == ("active", holder)
+    assert required.get_deployment(draft).activated_via == "change_control"
+    assert required.verify_audit().ok

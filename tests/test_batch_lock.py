@@ -17,6 +17,7 @@ from engine.audit import Actor
 from engine.errors import Conflict, SignatureRejected
 from engine.states import InstanceStatus
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text, reviewed
+from gmp.services import GmpServices
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
 from tests.session_support import ApiCaller, browser_session
@@ -72,7 +73,7 @@ def test_after_release_every_late_write_to_the_batch_record_is_refused_record_lo
     # the instance that decided finished its own work under the lock: ERP and MES told, record archived
     assert plant.status(release) == InstanceStatus.COMPLETED
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("released", True)
     open_correction = plant.task("olivia", correction, "request_correction").id
     call = api_for(plant).sign_in(*{who for _, who, *_ in LATE_WRITES})
@@ -88,7 +89,7 @@ def test_after_release_every_late_write_to_the_batch_record_is_refused_record_lo
             plant.engine.correlate(Actor.system(), name, keys, {})
         assert refused.value.code == "record_locked", case
         assert snapshot(plant.database) == before, case
-    assert plant.engine.batch_record("B-1")["sha256"] == record["sha256"]
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["sha256"] == record["sha256"]
 
 
 def test_a_quarantined_batch_stays_open_to_corrections(plant: Plant) -> None:
@@ -98,7 +99,7 @@ def test_a_quarantined_batch_stays_open_to_corrections(plant: Plant) -> None:
     plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
                    "Quarantined")
     start_correction(plant)  # quarantine is no final disposition: the record stays open
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("quarantined", False)
 
 
@@ -108,7 +109,7 @@ def test_a_rejected_batch_refuses_a_correction(plant: Plant) -> None:
     with pytest.raises(Conflict) as refused:
         start_correction(plant)
     assert refused.value.code == "record_locked"
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("rejected", True)
 
 
@@ -128,7 +129,7 @@ def test_the_governed_reopen_puts_the_batch_under_review_tells_the_erp_and_needs
     plant.complete("rita", reopen, "approve_reopen",
                    {"reopen_decision": "approve", "approval_comment": "correct step 1"}, "Approved")
     assert plant.status(reopen) == InstanceStatus.COMPLETED
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("under_review", False)
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "quarantined"  # the ERP was told
     releases, _ = plant.engine.list_instances(key="batch_release", business_key="B-1")
@@ -143,7 +144,7 @@ def test_the_governed_reopen_puts_the_batch_under_review_tells_the_erp_and_needs
     plant.complete("quinn", new_release, "review_audit_trail", AUDITED, "Reviewed")
     plant.complete("quinn", new_release, "decide",
                    {"disposition": "released", "decision_reason": "corrected weight reviewed"}, "Released")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["disposition"]["status"], record["disposition"]["locked"]) == ("released", True)
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "released"
     events = record["disposition"]["events"]
@@ -154,7 +155,8 @@ def test_the_governed_reopen_puts_the_batch_under_review_tells_the_erp_and_needs
     assert (events[1]["requested_by"], events[1]["reason"], events[1]["comment"]) == (
         "quinn", REASON, "correct step 1")
     assert events[0]["at"] < events[1]["at"] < events[2]["at"]
-    html, pdf = plant.engine.batch_record("B-1", "html"), pdf_text(plant.engine.batch_record("B-1", "pdf"))
+    gmp = plant.engine.pack(GmpServices)
+    html, pdf = gmp.batch_record("B-1", "html"), pdf_text(gmp.batch_record("B-1", "pdf"))
     for fact in ("Reopen", REASON, "Rita Example", "corrected weight reviewed", record["sha256"]):
         assert fact in html and fact in pdf, fact
     with pytest.raises(Conflict):  # locked again by the new disposition
@@ -176,7 +178,7 @@ def test_the_batch_pages_show_every_disposition_and_reopen(plant: Plant) -> None
     for page in (listing, review):
         assert 'data-kind="disposition"' in page and 'data-kind="reopen"' in page
         assert "under review" in page and REASON in page and "Rita Example" in page and "Approved" in page
-    assert plant.engine.batch_record("B-1")["sha256"] in review
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["sha256"] in review
 
 
 @pytest.mark.parametrize("reload", [False])
@@ -194,7 +196,7 @@ def test_a_reopen_refused_or_of_an_undecided_batch_changes_nothing(plant: Plant,
     else:  # nothing to reopen: a batch under review is corrected without one
         assert "not locked" in plant.engine.instance_detail(reopen)["variables"]["reopen"]["reason"]
     assert plant.status(reopen) == InstanceStatus.COMPLETED
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["disposition"]["locked"] is (decision == "reject")
     assert len(plant.engine.list_instances(key="batch_release", business_key="B-1")[0]) == 1
 
@@ -206,7 +208,7 @@ def test_a_reopen_under_another_business_key_cannot_unlock_the_batch(plant: Plan
                                          {"batch_id": "B-1", "reopen_reason": REASON}).id
     plant.run_jobs()
     assert plant.open_elements(reopen) == [] and plant.status(reopen) == InstanceStatus.COMPLETED
-    assert plant.engine.batch_record("B-1")["disposition"]["locked"] is True
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["disposition"]["locked"] is True
 
 
 LINTED = """<?xml version="1.0" encoding="UTF-8"?>

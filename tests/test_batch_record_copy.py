@@ -10,6 +10,7 @@ from engine.definitions.bundle import Bundle
 from engine.services import Gmpflow
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED, pdf_text
 from gmp.processes.sop_execution.test_sop_execution import run_batch
+from gmp.services import GmpServices
 from tests.batch_support import Plant
 from tests.test_batch_lock import LINTED
 
@@ -26,8 +27,8 @@ def test_the_json_and_the_pdf_show_lots_equipment_yield_reconciliation_and_each_
     plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
     plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
     plant.complete("quinn", release, "close_deviation", {**CLOSE, "capa_status": "open"}, "Approved")
-    record = plant.engine.batch_record("B-1")
-    pdf = squeezed(pdf_text(plant.engine.batch_record("B-1", "pdf")))
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
+    pdf = squeezed(pdf_text(plant.engine.pack(GmpServices).batch_record("B-1", "pdf")))
 
     # lots: each step's rows, each material's lots, the product lot
     assert [(m["lot"], m["quantity"]) for s in record["steps"] for m in s["materials_used"]] == [

@@ -13,6 +13,7 @@ from engine.audit import Actor
 from engine.errors import ValidationFailed
 from gmp import lots
 from gmp.processes.batch_release.test_batch_release import pdf_text
+from gmp.services import GmpServices
 from tests.batch_support import SOP, SOP_KEY, Plant
 
 LIMITED = {**SOP, "theoretical_yield": {"quantity": 1000, "unit": "pcs"},
@@ -29,14 +30,14 @@ def with_limits(plant: Plant) -> None:
 
 def run_steps_consuming(plant: Plant, paracetamol: float = 0.5) -> int:
     """A batch whose step 1 consumes ``paracetamol`` kg of a released lot (recorded as a lot consumption)."""
-    engine = plant.engine
-    engine.create_lot(Actor.system(), {"lot_id": "PARA-1", "material": "MAT-PARACETAMOL", "quantity": 10,
-                                       "uom": "kg", "expiry": "2027-12-31"}, released_by_init=True)
+    gmp = plant.engine.pack(GmpServices)
+    gmp.create_lot(Actor.system(), {"lot_id": "PARA-1", "material": "MAT-PARACETAMOL", "quantity": 10,
+                                    "uom": "kg", "expiry": "2027-12-31"}, released_by_init=True)
     batch = plant.start_batch()
     step1 = plant.perform("olivia", "B-1", 1, {"weight": 0.5})
-    engine.consume_lot(OPERATOR, lots.Use("PARA-1", "MAT-PARACETAMOL", paracetamol, "kg", plant.clock.now(),
-                                          lots.allowed_materials(SOP["steps"][0])),
-                       batch_id="B-1", instance_id=step1, step=1)
+    gmp.consume_lot(OPERATOR, lots.Use("PARA-1", "MAT-PARACETAMOL", paracetamol, "kg", plant.clock.now(),
+                                       lots.allowed_materials(SOP["steps"][0])),
+                    batch_id="B-1", instance_id=step1, step=1)
     step2 = plant.perform("olivia", "B-1", 2, {"impeller speed": 200, "moisture": 2.0},
                           equipment="EQ-GRAN-01")
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
@@ -60,7 +61,7 @@ def test_a_yield_and_reconciliation_within_limits_show_their_calculation_and_no_
     record_yield(plant, batch, 990, [
         {"material": "MAT-PARACETAMOL", "issued": 0.6, "returned": 0.1, "waste": 0},
         {"material": "MAT-LACTOSE", "issued": 0.15, "returned": 0.15, "waste": 0}])
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["yield"] | {"comment": None} == {
         "theoretical": 1000.0, "theoretical_source": "recipe", "unit": "pcs", "actual": 990.0,
         "yield_pct": 99.0,
@@ -69,7 +70,7 @@ def test_a_yield_and_reconciliation_within_limits_show_their_calculation_and_no_
     assert (paracetamol["issued"], paracetamol["consumed"], paracetamol["returned"], paracetamol["balance"],
             paracetamol["within_tolerance"]) == (0.6, 0.5, 0.1, 0.0, True)
     assert not {"yield_out_of_limits", "reconciliation_out_of_tolerance"} & set(kinds(record))
-    html = plant.engine.batch_record("B-1", fmt="html")
+    html = plant.engine.pack(GmpServices).batch_record("B-1", fmt="html")
     assert "990.0 / 1000.0 × 100 = 99.0 %" in html and "0.6 − 0.5 − 0.1 − 0.0 = 0.0" in html
 
 
@@ -78,13 +79,13 @@ def test_a_low_yield_is_an_exception_for_qa_with_its_calculation(plant: Plant) -
     batch = run_steps_consuming(plant)
     record_yield(plant, batch, 900, [{"material": "MAT-PARACETAMOL", "issued": 0.5, "returned": 0,
                                       "waste": 0}])
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["yield"]["yield_pct"], record["yield"]["within_limits"]) == (90.0, False)
     [low] = [e for e in record["exceptions"] if e["kind"] == "yield_out_of_limits"]
     assert low["text"] == "yield 900 of 1000 = 90 % is outside 95.0–101.0 %"
     summary = plant.engine.instance_detail(batch)["variables"]["execution_summary"]
     assert summary["facts"]["yield_out_of_limits"] == 1  # what release_exceptions.dmn reads
-    assert "OUTSIDE" in pdf_text(plant.engine.batch_record("B-1", fmt="pdf"))
+    assert "OUTSIDE" in pdf_text(plant.engine.pack(GmpServices).batch_record("B-1", fmt="pdf"))
 
 
 def test_material_not_accounted_for_is_a_reconciliation_exception(plant: Plant) -> None:
@@ -93,7 +94,7 @@ def test_material_not_accounted_for_is_a_reconciliation_exception(plant: Plant) 
     batch = run_steps_consuming(plant)
     record_yield(plant, batch, 1000, [{"material": "MAT-PARACETAMOL", "issued": 0.8, "returned": 0.1,
                                        "waste": 0}])
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     line = next(m for m in record["reconciliation"]["materials"] if m["material"] == "MAT-PARACETAMOL")
     assert (line["balance"], line["balance_pct"], line["within_tolerance"]) == (0.2, 25.0, False)
     [found] = [e for e in record["exceptions"] if e["kind"] == "reconciliation_out_of_tolerance"]
@@ -101,14 +102,14 @@ def test_material_not_accounted_for_is_a_reconciliation_exception(plant: Plant) 
     assert "= 0.2 kg unaccounted (25 %; tolerance 2 %)" in found["text"]
     lactose = next(m for m in record["reconciliation"]["materials"] if m["material"] == "MAT-LACTOSE")
     assert (lactose["reconciled"], lactose["within_tolerance"]) == (False, None)  # shown as not reconciled
-    assert "OUT OF TOLERANCE" in plant.engine.batch_record("B-1", fmt="html")
+    assert "OUT OF TOLERANCE" in plant.engine.pack(GmpServices).batch_record("B-1", fmt="html")
 
 
 def test_without_limits_in_the_recipe_the_order_quantity_is_the_basis_and_nothing_is_judged(
         plant: Plant) -> None:
     batch = run_steps_consuming(plant)
     record_yield(plant, batch, 500, [])
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["yield"]["theoretical_source"], record["yield"]["yield_pct"],
             record["yield"]["within_limits"]) == ("order", 50.0, None)
     assert "yield_out_of_limits" not in kinds(record)

@@ -22,6 +22,7 @@ from engine.clock import FrozenClock
 from engine.services import Gmpflow
 from engine.states import InstanceStatus
 from engine.store import Database
+from gmp.services import GmpServices
 
 INIT = Actor("cli:demo", "demo (command line)")
 A_YEAR_AHEAD = (datetime.now(timezone.utc).replace(hour=8, minute=0, second=0, microsecond=0)
@@ -161,5 +162,6 @@ def test_the_demo_batch_runs_from_order_to_release_with_the_clock_a_year_ahead(d
     demo.sign("quinn", release, "decide", {"disposition": "released", "decision_reason": "record complete"},
               "Released")
     assert demo.status(release) == InstanceStatus.COMPLETED
-    assert engine.batch_record(demo.batch_id)["release"]["decision"]["disposition"] == "released"
+    record = engine.pack(GmpServices).batch_record(demo.batch_id)
+    assert record["release"]["decision"]["disposition"] == "released"
     assert engine.verify_audit().ok

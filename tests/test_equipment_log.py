@@ -19,6 +19,7 @@ from sqlalchemy import text
 from engine.errors import EntryRefused, PermissionDenied, SignatureRejected
 from engine.operations import CallContext
 from gmp import equipment_log
+from gmp.services import GmpServices
 from tests.batch_support import PASSWORD, Plant
 from tests.conftest import ROOT
 from tests.session_support import ApiCaller
@@ -57,7 +58,7 @@ def check_of(plant: Plant, step_instance: int) -> dict[str, Any]:
 
 
 def logbook(plant: Plant, equipment_id: str = "EQ-GRAN-01") -> dict[str, Any]:
-    return plant.engine.equipment_logbook(plant.people["quinn"], equipment_id)
+    return plant.engine.pack(GmpServices).equipment_logbook(plant.people["quinn"], equipment_id)
 
 
 def test_an_accepted_step_marks_the_equipment_in_use_and_the_batch_end_leaves_it_dirty(plant: Plant) -> None:
@@ -74,7 +75,7 @@ def test_an_accepted_step_marks_the_equipment_in_use_and_the_batch_end_leaves_it
     assert kinds == [("cleaned", None), ("in_use", "B-1"), ("released", "B-1")]
     cleaned = next(e for e in book["entries"] if e["kind"] == "cleaned")
     assert (cleaned["performed_by"], cleaned["verified_by"]) == ("olivia", "sam")
-    record_equipment = plant.engine.batch_record("B-1")["steps"][1]["equipment"]
+    record_equipment = plant.engine.pack(GmpServices).batch_record("B-1")["steps"][1]["equipment"]
     assert record_equipment["id"] == "EQ-GRAN-01" and record_equipment["accepted"]
 
 

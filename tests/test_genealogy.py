@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from engine import cli
 from engine.errors import PermissionDenied
+from gmp.services import GmpServices
 from tests.api_support import Api, body
 from tests.batch_support import PASSWORD, Plant, effective
 from tests.conftest import ADMIN
@@ -88,7 +89,7 @@ def edge_set(found: dict[str, Any]) -> set[tuple[str, str, float, str]]:
 
 def test_a_batch_produces_a_lot_in_quarantine_that_its_release_dispositions(plant: Plant) -> None:
     plant.start_batch("B-1", "MO-1")
-    lot = plant.engine.get_lot("L-B-1")
+    lot = plant.engine.pack(GmpServices).get_lot("L-B-1")
     assert (lot["material"], lot["quantity"], lot["uom"], lot["status"]) == ("PRD-PARA-500", 1000, "pcs",
                                                                             "quarantine")
     assert [h["kind"] for h in lot["history"]] == ["created", "produced"]
@@ -96,7 +97,7 @@ def test_a_batch_produces_a_lot_in_quarantine_that_its_release_dispositions(plan
 
 def test_three_levels_backward_and_a_recall_forward_in_one_call(plant: Plant, three_levels: Api) -> None:
     api = three_levels
-    released = plant.engine.get_lot("L-B-1")
+    released = plant.engine.pack(GmpServices).get_lot("L-B-1")
     assert released["status"] == "released"  # by the batch's release, QA's signature named in its history
     assert [(h["kind"], h["to_status"], h["by"]) for h in released["history"]][-2:] == [
         ("status", "released", "quinn"), ("consumed", None, "oscar")]
@@ -122,7 +123,7 @@ def test_genealogy_is_read_like_records(plant: Plant, three_levels: Api) -> None
     refused = api.get("/api/v1/genealogy/L-B-2", as_="paula")
     assert (refused.status_code, body(refused)["code"]) == (403, "not_permitted")
     with pytest.raises(PermissionDenied):
-        plant.engine.genealogy("L-B-2", reader=plant.engine.principal("paula"))
+        plant.engine.pack(GmpServices).genealogy("L-B-2", reader=plant.engine.principal("paula"))
     unknown = api.get("/api/v1/genealogy/L-NONE", as_="quinn")
     assert (unknown.status_code, body(unknown)["code"]) == (404, "lot_not_found")
     wrong = api.get("/api/v1/genealogy/L-B-2?direction=sideways", as_="quinn")
@@ -137,7 +138,8 @@ def test_the_command_line_prints_the_same_graph(plant: Plant, three_levels: Api,
     as_json = runner.invoke(cli.main, ["genealogy", "L-PARA-7", "--forward", "--json"])
     assert as_json.exit_code == 0, as_json.output
     assert as_json.output.strip().startswith("{")
-    assert edge_set(json.loads(as_json.output)) == edge_set(plant.engine.genealogy("L-PARA-7", "forward"))
+    assert edge_set(json.loads(as_json.output)) == edge_set(
+        plant.engine.pack(GmpServices).genealogy("L-PARA-7", "forward"))
     text = runner.invoke(cli.main, ["genealogy", "L-B-2"])
     assert text.exit_code == 0, text.output
     assert text.output.splitlines()[:3] == ["lot L-B-2 (PRD-PACK-500, quarantine)",

@@ -17,6 +17,7 @@ from engine.operations import CallContext
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent
 from gmp import lots
+from gmp.services import GmpServices
 from gmp.tables import Lot
 from tests.api_support import PASSWORD, Api, body
 from tests.conftest import ADMIN, ROOT
@@ -127,7 +128,8 @@ def test_a_known_lot_id_is_a_conflict_and_changes_nothing(api: Api, engine: Gmpf
 def test_lots_are_listed_by_material_and_status(api: Api, engine: Gmpflow, disposition: Any) -> None:
     receive(api)
     receive(api, lot_id="LAC-001", material="MAT-LACTOSE")
-    engine.create_lot(ADMIN, {**GOOD, "lot_id": "PARA-OLD", "expiry": "2025-12-31"}, released_by_init=True)
+    engine.pack(GmpServices).create_lot(ADMIN, {**GOOD, "lot_id": "PARA-OLD", "expiry": "2025-12-31"},
+                                        released_by_init=True)
     listed = lambda query: [lot["lot_id"] for lot in body(api.get(f"/api/v1/lots{query}", as_="olivia"))]  # noqa
     assert listed("") == ["LAC-001", "PARA-001", "PARA-OLD"]
     assert listed("?material=MAT-PARACETAMOL") == ["PARA-001", "PARA-OLD"]
@@ -237,11 +239,12 @@ def test_a_released_lot_reads_expired_from_the_day_after_its_expiry(
 def stock(engine: Gmpflow, disposition: Any) -> None:
     """A released paracetamol lot of 1 kg, an expired one, a quarantined and a rejected one."""
     released = {**GOOD, "quantity": 1.0}
-    engine.create_lot(ADMIN, {**released, "lot_id": "OK"}, released_by_init=True)
-    engine.create_lot(ADMIN, {**released, "lot_id": "OLD", "expiry": (TODAY - timedelta(days=1)).isoformat()},
-                      released_by_init=True)
-    engine.create_lot(ADMIN, {**released, "lot_id": "NEW"})
-    engine.create_lot(ADMIN, {**released, "lot_id": "LAC", "material": "MAT-LACTOSE"}, released_by_init=True)
+    gmp = engine.pack(GmpServices)
+    gmp.create_lot(ADMIN, {**released, "lot_id": "OK"}, released_by_init=True)
+    gmp.create_lot(ADMIN, {**released, "lot_id": "OLD", "expiry": (TODAY - timedelta(days=1)).isoformat()},
+                   released_by_init=True)
+    gmp.create_lot(ADMIN, {**released, "lot_id": "NEW"})
+    gmp.create_lot(ADMIN, {**released, "lot_id": "LAC", "material": "MAT-LACTOSE"}, released_by_init=True)
 
 
 def use(engine: Gmpflow, lot_id: str = "OK", material: str = "MAT-PARACETAMOL", quantity: float = 0.5,
@@ -267,7 +270,8 @@ def test_a_consumption_is_refused_naming_the_reason_and_nothing_changes(engine: 
                                                                         field: str) -> None:
     before = lot_rows(engine)
     with pytest.raises(EntryRefused) as refused:
-        engine.consume_lot(OPERATOR, use(engine, **changes), batch_id="B-1", instance_id=7, step=1)
+        engine.pack(GmpServices).consume_lot(OPERATOR, use(engine, **changes), batch_id="B-1", instance_id=7,
+                                             step=1)
     assert (refused.value.code, list(refused.value.context["errors"])) == (code, [field])
     assert lot_rows(engine) == before
     with engine.db.read() as session:
@@ -277,34 +281,35 @@ def test_a_consumption_is_refused_naming_the_reason_and_nothing_changes(engine: 
 
 def test_a_material_not_in_the_steps_recipe_materials_is_refused(engine: Gmpflow, stock: None) -> None:
     with pytest.raises(EntryRefused) as refused:
-        engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.5, "kg", engine.clock.now(),
-                                              {"MAT-LACTOSE": (0.15, 5.0)}))
+        engine.pack(GmpServices).consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.5, "kg",
+                                                                engine.clock.now(),
+                                                                {"MAT-LACTOSE": (0.15, 5.0)}))
     assert refused.value.code == "material_not_in_step"
 
 
 def test_a_lot_expired_at_the_time_of_use_is_refused_though_it_was_good_when_received(
         engine: Gmpflow, clock: FrozenClock, stock: None) -> None:
-    engine.consume_lot(OPERATOR, use(engine, quantity=0.5))  # good on the day of receipt
+    engine.pack(GmpServices).consume_lot(OPERATOR, use(engine, quantity=0.5))  # good on the day of receipt
     clock.advance(days=366)
     with pytest.raises(EntryRefused) as refused:
-        engine.consume_lot(OPERATOR, use(engine))
+        engine.pack(GmpServices).consume_lot(OPERATOR, use(engine))
     assert refused.value.code == "lot_expired"
 
 
 def test_consumption_reduces_availability_records_it_and_cannot_go_below_zero(engine: Gmpflow,
                                                                               stock: None) -> None:
     wide = {"MAT-PARACETAMOL": (0.5, 100.0)}
-    now = engine.clock.now()
-    done = engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.6, "kg", now, wide),
-                              batch_id="B-1", instance_id=7, step=1)
+    now, gmp = engine.clock.now(), engine.pack(GmpServices)
+    done = gmp.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.6, "kg", now, wide),
+                           batch_id="B-1", instance_id=7, step=1)
     assert done == {"lot_id": "OK", "consumed": 0.6, "available": 0.4}
     with pytest.raises(EntryRefused) as refused:
-        engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.5, "kg", engine.clock.now(), wide),
-                           batch_id="B-1", instance_id=7, step=1)
+        gmp.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.5, "kg", engine.clock.now(), wide),
+                        batch_id="B-1", instance_id=7, step=1)
     assert refused.value.code == "lot_insufficient"
-    engine.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.4, "kg", engine.clock.now(), wide),
-                       batch_id="B-2", instance_id=9, step=1)
-    lot = engine.get_lot("OK")
+    gmp.consume_lot(OPERATOR, lots.Use("OK", "MAT-PARACETAMOL", 0.4, "kg", engine.clock.now(), wide),
+                    batch_id="B-2", instance_id=9, step=1)
+    lot = gmp.get_lot("OK")
     assert lot["available"] == 0.0
     consumed = [(e["batch_id"], e["instance_id"], e["step"], e["quantity"], e["by"])
                 for e in lot["history"] if e["kind"] == "consumed"]
@@ -322,7 +327,7 @@ def test_init_demo_brings_released_quarantined_and_expired_lots(engine: Gmpflow,
 
     demo.load_demo_lots(engine, ADMIN)
     assert demo.load_demo_lots(engine, ADMIN) == []  # a second init adds nothing
-    statuses = {lot["lot_id"]: lot["status"] for lot in engine.list_lots()}
+    statuses = {lot["lot_id"]: lot["status"] for lot in engine.pack(GmpServices).list_lots()}
     assert sorted(statuses.values()) == ["expired", "quarantine", "released", "released"]
     with engine.db.read() as session:
         reasons = {e.object_id: e.reason for e in session.scalars(

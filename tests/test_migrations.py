@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DatabaseError
 
 from engine.audit import Actor
@@ -21,7 +21,7 @@ from engine.packs import PackMigrations, default_packs, hookimpl, pack_manager, 
 from engine.store import Database
 from engine.store.migrate import alembic_config, upgrade
 
-ENGINE_HEAD = "0015"
+ENGINE_HEAD = "0016"
 GMP_TABLES = {"lot", "lot_event", "equipment_log"}
 ADMIN_ACTOR = Actor("admin", "Ada Admin")
 
@@ -284,3 +284,73 @@ def test_0015_refuses_to_run_on_sealed_rows_without_the_audit_key(tmp_path: Path
         "deployment")}
     keyless.dispose()
     db.dispose()
+
+
+SEALED_0015 = (*SEALED_0014, "change_request_instance_id")
+
+
+def sealed_over(db: Database, names: tuple[str, ...]) -> list[bool]:
+    """Per deployment row: does its MAC match its columns ``names`` (read through the models' types)?"""
+    from engine.store.models import Deployment
+
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(*(getattr(Deployment, n) for n in names), Deployment.row_mac)
+                                  .order_by(Deployment.id)).all()
+    return [r[-1] == db.audit_key.deployment_mac(dict(zip(names, r[:-1], strict=True)), names) for r in rows]
+
+
+def governed_world(database: Database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The shipped change control (came with init), a draft of the demo process claimed by one of its
+    instances, the live demo version: rows with and without an activation time."""
+    from engine.clock import FrozenClock
+    from engine.services import Gmpflow
+    from tests.test_change_request_holder import a_draft, change_request, claim
+
+    engine = Gmpflow(database, FrozenClock(), change_control="required")
+    engine.record_start()
+    draft = a_draft(engine, tmp_path)
+    holder = change_request(engine)
+    assert claim(engine, holder, draft)["accepted"] is True
+    return engine, draft, holder
+
+
+def test_0016_reseals_the_deployment_rows_over_their_activation_time_and_governance_still_passes(
+        database: Database, tmp_path: Path) -> None:
+    """0016 adds ``activated_at`` to what a deployment row's MAC covers (change control's governance reads
+    it from the sealed row): every row sealed over 0015's columns is resealed, on either backend; the engine's
+    decisions and verify then stand on the new seal."""
+    from gmp import governance
+    from tests.test_change_request_holder import context
+
+    engine, draft, holder = governed_world(database, tmp_path)
+    engine_revision(database, "0015")  # as 0015 left it: every row sealed over 0015's columns
+    assert versions(database) == {"0015", "gmp_0002"}
+    assert sealed_over(database, SEALED_0015) == [True, True, True]
+    upgrade(database)
+    assert versions(database) == {ENGINE_HEAD, "gmp_0002"} and differences(database) == []
+    assert sealed_over(database, (*SEALED_0015, "activated_at")) == [True, True, True]
+    assert engine.verify_audit().ok
+    answer = governance.activate(engine, {"deployment_id": draft}, context(holder))
+    assert (answer["status"], answer["approved_by_instance_id"]) == ("active", holder)
+    assert engine.verify_audit().ok
+    with database.engine.begin() as connection:  # from here on, the activation time is sealed too
+        connection.execute(text("UPDATE deployment SET activated_at = NULL WHERE id = :id"), {"id": draft})
+    report = engine.verify_audit()
+    assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))
+
+
+def test_a_row_changed_outside_gmpflow_before_0016_is_not_resealed_by_it(database: Database,
+                                                                         tmp_path: Path) -> None:
+    from engine.clock import FrozenClock
+    from engine.services import Gmpflow
+    from tests.test_change_request_holder import a_draft
+
+    engine = Gmpflow(database, FrozenClock(), change_control="off")
+    engine.record_start()
+    draft = a_draft(engine, tmp_path)
+    engine_revision(database, "0015")
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE deployment SET activated_via = 'init' WHERE id = :id"), {"id": draft})
+    upgrade(database)
+    report = engine.verify_audit()
+    assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))

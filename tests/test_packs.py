@@ -10,10 +10,22 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table
 
 from engine.audit import Actor
+from engine.errors import PackMissing
 from engine.operations import CallContext, Operation
 from engine.packs import DemoStep, default_packs, hookimpl, pack_manager, schema
 from engine.services import Gmpflow
 from engine.store import Database
+from gmp.services import GmpServices
+
+
+class SiteServices:
+    """A site pack's services, asked for by their type: ``engine.pack(SiteServices)``."""
+
+    def site_greeting(self) -> str:
+        return "hello"
+
+    def lint(self, paths: list[str]) -> str:  # may not replace the engine's own
+        return "replaced"
 
 
 class SitePack:
@@ -34,14 +46,8 @@ class SitePack:
         return [DemoStep("greeting", lambda engine, actor: [f"hello from {actor.id}"])]
 
     @hookimpl
-    def gmpflow_services(self, engine: Gmpflow) -> object:
-        class Services:
-            def site_greeting(self) -> str:
-                return "hello"
-
-            def lint(self, paths: list[str]) -> str:  # may not replace the engine's own
-                return "replaced"
-        return Services()
+    def gmpflow_services(self, engine: Gmpflow) -> SiteServices:
+        return SiteServices()
 
 
 def engine_with(tmp_path: Path, *packs: object, builtins: tuple[str, ...] = ()) -> Gmpflow:
@@ -49,6 +55,18 @@ def engine_with(tmp_path: Path, *packs: object, builtins: tuple[str, ...] = ()) 
     for pack in packs:
         pm.register(pack)
     return Gmpflow(Database(f"sqlite:///{tmp_path}/packs.db"), packs=pm)
+
+
+@pytest.mark.parametrize("packs", [(), (SitePack(),)], ids=["no-pack", "a-site-pack-only"])
+def test_asking_for_the_services_of_a_pack_the_engine_lacks_names_the_pack(tmp_path: Path,
+                                                                         packs: tuple[object, ...]) -> None:
+    engine = engine_with(tmp_path, *packs)
+    with pytest.raises(PackMissing) as missing:
+        engine.pack(GmpServices)
+    assert (missing.value.code, isinstance(missing.value, LookupError)) == ("pack_missing", True)
+    assert missing.value.context == {"service": "gmp.services.GmpServices", "pack": "gmp"}
+    assert missing.value.message.startswith("No process pack of this engine offers gmp.services.GmpServices: "
+                                            "the pack 'gmp' is not registered.")
 
 
 def test_the_gmp_content_is_the_built_in_pack_registered_once() -> None:
@@ -60,7 +78,7 @@ def test_without_a_pack_the_engine_knows_no_gmp_operation_record_or_service(tmp_
     assert "lot.set_status" not in engine.registry and "change_request.open" not in engine.registry
     assert engine.record_sources == {} and engine.sealed_tables() == []
     with pytest.raises(AttributeError):
-        engine.create_lot  # noqa: B018 -- a GMP service: absent without the pack
+        engine.create_lot  # noqa: B018 -- a GMP service: absent without the pack, and asked for by type
 
 
 def test_the_gmp_pack_brings_its_operations_record_kind_sealed_table_and_services(tmp_path: Path) -> None:
@@ -68,7 +86,8 @@ def test_the_gmp_pack_brings_its_operations_record_kind_sealed_table_and_service
     assert "lot.set_status" in engine.registry and "change_request.open" in engine.registry
     assert set(engine.record_sources) == {"batch"}
     assert [t.table for t in engine.sealed_tables()] == ["equipment_log"]
-    assert callable(engine.create_lot) and callable(engine.batch_record)
+    assert isinstance(engine.pack(GmpServices), GmpServices)
+    assert engine.pack(GmpServices).engine is engine  # bound to the engine that asked
 
 
 def test_a_site_pack_plugs_in_through_the_same_hooks(tmp_path: Path) -> None:
@@ -77,8 +96,8 @@ def test_a_site_pack_plugs_in_through_the_same_hooks(tmp_path: Path) -> None:
     engine = engine_with(tmp_path, SitePack())
     assert "site.stamp" in engine.registry
     assert set(engine.record_sources) == {"site_record"}
-    assert engine.site_greeting() == "hello"
-    assert engine.lint([]) != "replaced"  # the engine's own method wins over a pack's of the same name
+    assert engine.pack(SiteServices).site_greeting() == "hello"
+    assert engine.lint([]) != "replaced"  # the engine's own method stays; a pack's is asked for by its type
     assert bootstrap.load_demo_steps(engine, Actor("init", "init")) == ["hello from init"]
 
 

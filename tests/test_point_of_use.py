@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from engine.services import Gmpflow
 from engine.store.models import AuditEvent, Signature, User
+from gmp.services import GmpServices
 from gmp.tables import Lot
 from tests.api_support import Api, body
 from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant
@@ -31,8 +32,8 @@ def floor(plant: Plant) -> Api:
     plant.engine.deploy(ADMIN, [ROOT / "gmp" / "processes" / "lot_disposition"])
     plant.receive_released_lot("L-OLD", PARA, expiry_days=-1)
     plant.receive_released_lot("L-LAST", PARA, quantity=0.49)
-    plant.engine.create_lot(ADMIN, {"lot_id": "L-QUAR", "material": PARA, "quantity": 10, "uom": "kg",
-                                    "expiry": "2027-06-30"})  # in quarantine: its disposition waits for QA
+    quarantined = {"lot_id": "L-QUAR", "material": PARA, "quantity": 10, "uom": "kg", "expiry": "2027-06-30"}
+    plant.engine.pack(GmpServices).create_lot(ADMIN, quarantined)  # its disposition waits for QA
     app = create_app({"TESTING": True, "SECRET_KEY": "point-of-use"}, engine=plant.engine)
     api = Api(app, app.test_client())
     api._created.update({"olivia", "oscar", "sam", "quinn", "ada"})
@@ -86,7 +87,7 @@ def test_each_bad_lot_is_refused_before_the_signature_and_nothing_is_stored(plan
             assert after["events"] == [*before["events"], "task.entry_refused"], code
             assert {**after, "events": None} == {**before, "events": None}, code
     assert plant.open_elements(plant.step("B-1", 1)) == ["perform"]
-    attempts = plant.engine.batch_record("B-1")["steps"][0]["refused_attempts"]
+    attempts = plant.engine.pack(GmpServices).batch_record("B-1")["steps"][0]["refused_attempts"]
     assert [a["code"] for a in attempts] == [code for _, code, _ in REFUSALS for _ in range(2)]
     assert {a["by"] for a in attempts} == {"olivia"}
 
@@ -101,11 +102,12 @@ def test_a_good_lot_is_consumed_with_the_completion_and_the_refusals_stay_in_the
     [consumed] = [h for h in lot["history"] if h["kind"] == "consumed"]
     assert (consumed["batch_id"], consumed["step"], consumed["by"], consumed["quantity"]) == (
         "B-1", 1, "olivia", 0.51)
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["steps"][0]["materials_used"] == [row("L-PARA-7", quantity=0.51)]
     [exception] = [e for e in record["exceptions"] if e["kind"] == "refused_attempt"]
     assert (exception["step"], exception["code"]) == (1, "lot_expired")
-    assert "refused attempt by Olivia Example" in str(plant.engine.batch_record("B-1", "html"))
+    html = plant.engine.pack(GmpServices).batch_record("B-1", "html")
+    assert "refused attempt by Olivia Example" in str(html)
 
 
 def test_a_lot_never_goes_below_zero_even_when_one_entry_takes_it_twice(plant: Plant, floor: Api) -> None:
@@ -129,7 +131,7 @@ def test_one_material_from_several_lots_is_judged_on_its_total_against_the_toler
     assert done.status_code == 200, body(done)
     assert body(floor.get("/api/v1/lots/L-PARA-7", as_="quinn"))["available"] == pytest.approx(9.65)
     assert body(floor.get("/api/v1/lots/L-PARA-8", as_="quinn"))["available"] == pytest.approx(9.85)
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     [consumed] = [c for c in record["consumed"] if c["product"] == PARA]
     assert consumed["quantity"] == pytest.approx(0.5)
     assert consumed["lots"] == [{"lot": "L-PARA-7", "quantity": pytest.approx(0.35)},

@@ -24,6 +24,7 @@ from engine.store import Database
 from engine.store.models import Deployment
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
 from gmp.processes.sop_execution.test_sop_execution import run_batch
+from gmp.services import GmpServices
 from tests import batch_support
 from tests.batch_support import Plant
 from tests.conftest import ADMIN, ROOT
@@ -156,8 +157,8 @@ def released_batch_record(plant_class: type[Plant], folder: Path, sqlite_templat
         plant.complete("quinn", release, "close_deviation", CLOSE, "Approved")
         plant.complete("quinn", release, "decide", {"disposition": "released", "decision_reason": "complete"},
                        "Released")
-        record = plant.engine.batch_record("B-1")
-        overview = plant.engine.batch_overview(["B-1"])["B-1"]
+        record = plant.engine.pack(GmpServices).batch_record("B-1")
+        overview = plant.engine.pack(GmpServices).batch_overview(["B-1"])["B-1"]
         task_ids = [t.element_id for t in plant.engine.list_tasks(plant.people["ada"], instance_id=release,
                                                                  state="completed")]
         return record, overview, task_ids

@@ -1,5 +1,5 @@
 """Rows that Part 11 records depend on carry a MAC keyed outside the database: a direct UPDATE (or INSERT)
-of instance state, task data, role grants, deployment status or a printed name is found by
+of instance state, task data, role grants, deployment status and provenance or a printed name is found by
 ``gmpflow audit verify``, which names the table and the row; the engine's own writes keep every MAC."""
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ TAMPERING: dict[str, tuple[Callable[[World], None], str, Callable[[World], str]]
                                 "WHERE id = :deployment"), "deployment", lambda w: str(w.deployment)),
     "deployment holder": (sql("UPDATE deployment SET change_request_instance_id = :instance "
                               "WHERE id = :deployment"), "deployment", lambda w: str(w.deployment)),
+    "deployment provenance": (sql("UPDATE deployment SET activated_via = 'init' WHERE id = :deployment"),
+                              "deployment", lambda w: str(w.deployment)),
+    "deployment activation time": (sql("UPDATE deployment SET activated_at = NULL WHERE id = :deployment"),
+                                   "deployment", lambda w: str(w.deployment)),
     "deployment files": (edit_files, "deployment", lambda w: str(w.deployment)),
     "printed name": (sql("UPDATE app_user SET full_name = 'Quinn QA' WHERE id = :olivia"),
                      "app_user", lambda w: str(w.olivia)),

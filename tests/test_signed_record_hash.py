@@ -18,6 +18,7 @@ from engine.identity import get_user
 from engine.store.models import AuditEvent, Signature
 from gmp.processes.batch_release.test_batch_release import REVIEWED
 from gmp.processes.sop_execution.test_sop_execution import run_batch
+from gmp.services import GmpServices
 from tests.batch_support import PASSWORD, Plant
 from tests.hostile_support import snapshot
 from tests.session_support import ApiCaller, browser_session
@@ -49,27 +50,27 @@ def correct_step_1(plant: Plant) -> None:
 def test_the_record_hash_is_over_its_facts_stable_while_nothing_changes_and_changes_with_the_record(
         plant: Plant) -> None:
     run_batch(plant)
-    first = plant.engine.batch_record("B-1")
+    first = plant.engine.pack(GmpServices).batch_record("B-1")
     facts = {k: v for k, v in first.items() if k not in ("sha256", "generated_at", "audit_trail")}
     assert first["sha256"] == sha256_hex(canonical_json(normalized(facts)))  # what it is computed over
     plant.clock.advance(hours=3)
     release = plant.instance("batch_release", "B-1")
     plant.engine.claim_task(plant.people["quinn"], plant.task("quinn", release, "review_record").id)
-    again = plant.engine.batch_record("B-1")
+    again = plant.engine.pack(GmpServices).batch_record("B-1")
     assert again["generated_at"] != first["generated_at"] and again["audit_trail"] != first["audit_trail"]
     assert again["sha256"] == first["sha256"]  # a new copy, a claim: no fact changed
     served = api_for(plant)("GET", "/api/v1/batches/B-1/record", "quinn")
     assert served.status_code == 200 and served.json["sha256"] == first["sha256"]
-    assert first["sha256"] in plant.engine.batch_record("B-1", "html")
+    assert first["sha256"] in plant.engine.pack(GmpServices).batch_record("B-1", "html")
     correct_step_1(plant)
-    assert plant.engine.batch_record("B-1")["sha256"] != first["sha256"]
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["sha256"] != first["sha256"]
 
 
 def test_the_review_task_shows_the_hash_and_a_signature_keeps_the_record_it_was_given(plant: Plant) -> None:
     run_batch(plant)
     release = plant.instance("batch_release", "B-1")
     task = plant.task("quinn", release, "review_record")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     app = create_app({"SECRET_KEY": "record-hash", "SESSION_COOKIE_SECURE": False}, engine=plant.engine)
     web = app.test_client()
     browser_session(app, web, plant.engine, "quinn")
@@ -105,7 +106,7 @@ def test_signing_a_record_that_changed_since_it_was_shown_is_refused_record_chan
     answer = call("POST", f"/api/v1/tasks/{task.id}/complete", "quinn",
                   {"data": REVIEWED, "signature": review_signature("quinn", shown, password)})
     assert (answer.status_code, answer.json["code"]) == (409, "record_changed")
-    now = plant.engine.batch_record("B-1")["sha256"]
+    now = plant.engine.pack(GmpServices).batch_record("B-1")["sha256"]
     assert now != shown and now in answer.json["detail"]  # the detail names the record's hash now
     assert snapshot(plant.database) == before  # nothing stored, nothing audited
     with plant.engine.session() as session:

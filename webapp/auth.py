@@ -33,7 +33,8 @@ def login() -> Any:
         return render_template("login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "").strip()
     try:
-        found, credential, _ = engine().sign_in(username, request.form.get("password", ""),
+        found, credential, _ = engine().sign_in(claimed_request_context(username),
+                                                request.form.get("password", ""),
                                                 str(current_app.config["SECRET_KEY"]), BROWSER)
     except AuthenticationFailed as exc:
         if exc.code == "password_change_required":
@@ -54,7 +55,8 @@ def login() -> Any:
 def logout() -> Any:
     """Ends the session on the server too: a copy of the old cookie no longer signs anybody in."""
     if isinstance(session.get("sid"), str):
-        engine().sign_out(session["sid"], str(current_app.config["SECRET_KEY"]))
+        engine().sign_out(claimed_request_context(str(session.get("user", ""))), session["sid"],
+                          str(current_app.config["SECRET_KEY"]))
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

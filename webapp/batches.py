@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from gmp.batch_record import file_name
+from gmp.services import GmpServices
 from webapp.copies import checked_format, copy_response
 from webapp.guard import engine, principal, roles, signed_in
 
@@ -19,19 +20,19 @@ REVIEWERS = ("qa", "admin", "supervisor")
 @roles(*REVIEWERS)
 def batches() -> Any:
     rows, total = engine().list_instances(key="sop_execution", limit=200)
-    dispositions = engine().batch_overview([r.business_key for r in rows if r.business_key])
+    dispositions = engine().pack(GmpServices).batch_overview([r.business_key for r in rows if r.business_key])
     return render_template("batches/list.html", rows=rows, total=total, dispositions=dispositions)
 
 
 @bp.get("/batches/<batch_id>")
 @roles(*REVIEWERS)
 def review(batch_id: str) -> Any:
-    view = engine().batch_review(principal(), batch_id)
+    view = engine().pack(GmpServices).batch_review(principal(), batch_id)
     return render_template("batches/review.html", r=view["record"], open_tasks=view["open_tasks"])
 
 
 @bp.get("/batches/<batch_id>/record.<fmt>")
 @signed_in  # the engine applies the API's read rule (engine.access): readers of every record, participants
 def record(batch_id: str, fmt: str) -> Any:
-    copy = engine().batch_record(batch_id, checked_format(fmt), reader=principal())
+    copy = engine().pack(GmpServices).batch_record(batch_id, checked_format(fmt), reader=principal())
     return copy_response(copy, fmt, file_name(batch_id, fmt))

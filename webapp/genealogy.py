@@ -1,6 +1,6 @@
 """The genealogy page: a lot's graph drawn as server-rendered SVG (no script: the CSP forbids inline ones),
 with the same nodes and edges as a table for screen readers. Who may read it is the engine's rule of records
-(``Gmpflow.genealogy``)."""
+(``GmpServices.genealogy``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from gmp.genealogy import DIRECTIONS
+from gmp.services import GmpServices
 from webapp.guard import engine, principal, signed_in
 
 bp = Blueprint("genealogy", __name__)
@@ -52,6 +53,6 @@ def layout(found: dict[str, Any], forward: bool) -> dict[str, Any]:
 def genealogy(lot_id: str) -> Any:
     direction = request.args.get("direction", "backward")
     direction = direction if direction in DIRECTIONS else "backward"
-    found = engine().genealogy(lot_id, direction, reader=principal())
+    found = engine().pack(GmpServices).genealogy(lot_id, direction, reader=principal())
     return render_template("genealogy/graph.html", found=found, direction=direction,
                            drawing=layout(found, direction == "forward"))

@@ -19,6 +19,7 @@ from engine.errors import (
     SignatureRejected,
     ValidationFailed,
 )
+from gmp.services import GmpServices
 from webapp.guard import engine, forbidden, principal, safe_next, signed_in
 from webapp.jsonio import not_json
 from webapp.request_context import request_context
@@ -105,7 +106,8 @@ def _render_task(task_id: int, *, status: int = 200, data: dict[str, Any] | None
     except PermissionDenied as exc:
         return forbidden(exc.message)
     task = view["task"]
-    ebr = engine().step_screen(principal(), task_id) if view.get("screen") == "ebr_step" else None
+    ebr = (engine().pack(GmpServices).step_screen(principal(), task_id) if view.get("screen") == "ebr_step"
+           else None)
     context = {
         "view": view, "task": task, "instance": view["instance"],
         "instructions": instructions_html(task.instructions),
@@ -134,7 +136,7 @@ def entry_check(task_id: int) -> Any:
         data = json.loads(request.args.get("data") or "{}", parse_constant=not_json)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        return jsonify(engine().check_step_entry(principal(), task_id, data))
+        return jsonify(engine().pack(GmpServices).check_step_entry(principal(), task_id, data))
     except ValueError:
         return jsonify({"code": "bad_form_data", "detail": "data must be a JSON object"}), 400
     except (NotFound, PermissionDenied) as exc:

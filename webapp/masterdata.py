@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine.errors import GmpflowError, ValidationFailed
 from webapp import schemaform
 from webapp.change_requests import IMPACTS, open_and_answer, request_fields
-from webapp.guard import engine, principal, roles
+from webapp.guard import engine, roles
 from webapp.request_context import request_context
 
 bp = Blueprint("masterdata", __name__)
@@ -78,7 +78,7 @@ def draft(name: str, key: str) -> Any:
     if request.method == "POST":
         data = schemaform.parse(view["schema"], request.form)
         try:
-            saved = engine().masterdata.save_draft(principal().actor, name, key, data)
+            saved = engine().masterdata.save_draft(request_context(), name, key, data)
         except ValidationFailed as exc:
             errors, status = dict(exc.errors) or {"": exc.message}, 400
         except GmpflowError as exc:

@@ -2,7 +2,7 @@
 first action that needs it, from the signed-in principal (page or API), the engine's clock and the client's
 ``X-Request-Id``; kept on ``flask.g`` for the rest of the request. A response to a request that made one
 names it in ``X-Request-Id`` (the client's own id when it was sane, else the new one), so a client can find
-the request again; the id is not (yet) written into the audit events."""
+the request again: it is the ``correlation_id`` the request's audit events carry."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ def init_app(app: Flask) -> None:
 
 def _name_the_request(response: Response) -> Response:
     made = g.get("request_context")
-    if made is not None:
+    if made is not None and made.correlation_id is not None:
         response.headers["X-Request-Id"] = made.correlation_id
     return response

@@ -20,10 +20,13 @@ class AuditServices(EngineCore):
 
     def audit_events(self, *, object_type: str | None = None, object_id: str | None = None,
                      actor: str | None = None, action: str | None = None, after: datetime | None = None,
-                     before: datetime | None = None, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+                     before: datetime | None = None, correlation_id: str | None = None, limit: int = 100,
+                     offset: int = 0) -> list[AuditEvent]:
+        """Events in chain order; ``correlation_id``: those of one request (its ``X-Request-Id``)."""
         query = select(AuditEvent)
         for column, value in ((AuditEvent.object_type, object_type), (AuditEvent.object_id, object_id),
-                              (AuditEvent.actor_id, actor), (AuditEvent.action, action)):
+                              (AuditEvent.actor_id, actor), (AuditEvent.action, action),
+                              (AuditEvent.correlation_id, correlation_id)):
             if value:
                 query = query.where(column == value)
         if after:

@@ -97,7 +97,7 @@ class DeploymentServices(EngineCore):
         bundle = bundle or read_bundle(paths or [])
         self._add_referenced_forms(bundle)
         activate = self.change_control == "off" if activate is None else activate
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return deployments.deploy(session, context.clock, self.registry, context.actor, bundle, activate,
                                       on_status=self._deployment_status_changed, checks=self.model_checks,
                                       process=process)
@@ -108,7 +108,7 @@ class DeploymentServices(EngineCore):
         """Make a version the active one for the caller's request (the ``reason`` given, else the
         request's), at its time."""
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             dep = session.get(Deployment, deployment_id)
             if dep is None:
                 raise NotFound(f"There is no deployment {deployment_id}.", code="deployment_not_found")

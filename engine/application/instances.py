@@ -34,7 +34,7 @@ class InstanceServices(EngineCore):
         context = as_request(caller, self.clock)
         client, actor = context.principal, context.actor
         variables = dict(variables or {})
-        with authority.refusals(self.db, actor, context.at), self.db.transaction() as uow:
+        with authority.refusals(self.db, context), self.db.transaction(context.correlation_id) as uow:
             dep = rows.latest_active(uow.db, key)
             if client is not None:  # a client: the model says who and what
                 parsed = self.runtime.parsed(uow, dep.id)

@@ -25,7 +25,7 @@ class JobServices(EngineCore):
         principal must be a sender the catching event allows, with its declared fields only (raises
         NotPermitted, recorded in the audit trail, or UndeclaredField); an ``Actor`` is the engine itself."""
         context = as_request(sender, self.clock)
-        with authority.refusals(self.db, context.actor, context.at):
+        with authority.refusals(self.db, context):
             return messages.correlate(self.runtime, context, name, dict(correlation_keys or {}),
                                       dict(payload or {}), ttl_seconds)
 

@@ -75,7 +75,7 @@ class TaskServices(EngineCore):
         """Claim for the caller (a request's context, or a principal: a request of its own made now). Raises
         NotPermitted (audited) when the task needs a qualification the principal lacks."""
         context = as_request(caller, self.clock)
-        with authority.refusals(self.db, context.actor, context.at):
+        with authority.refusals(self.db, context):
             return tasks.claim(self.runtime, context, task_id)
 
     def unclaim_task(self, caller: Principal | RequestContext, task_id: int) -> TaskRow:
@@ -99,11 +99,11 @@ class TaskServices(EngineCore):
         signer = signatures.make_signer(self.clock, principal, signature, self.records, at=context.at)
         meaning = signature.get("meaning") if isinstance(signature, dict) else None
         try:
-            with authority.refusals(self.db, principal.actor, context.at):
+            with authority.refusals(self.db, context):
                 return tasks.complete(self.runtime, context, task_id, data, sign=signer,
                                       guard_context={"signature_meaning": meaning}, registry=self.registry)
         except entry_checks.Refused as exc:  # the attempt stays visible; the completion rolled back
-            with self.db.unit_of_work() as session:
+            with self.db.unit_of_work(context.correlation_id) as session:
                 attempt = exc.attempt
                 audit.record(session, principal.actor, "task.entry_refused", "task", attempt["task_id"],
                              f"{attempt['task']} ({attempt['business_key'] or attempt['instance_id']})",
@@ -111,7 +111,7 @@ class TaskServices(EngineCore):
             raise
         except SignatureRejected as exc:
             if exc.counted_against:
-                with self.db.unit_of_work() as session:
+                with self.db.unit_of_work(context.correlation_id) as session:
                     user = identity.get_user(session, exc.counted_against, lock=True)
                     identity.register_failure(session, context.clock, user, "signing",
                                               self.config.lockout_attempts, f"{exc.code} (task {task_id})")

@@ -21,13 +21,13 @@ class UserServices(EngineCore):
                  one_time: bool = False) -> User:
         """``one_time``: the password is chosen by an admin and must be changed at first sign-in."""
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.add_user(session, context.clock, context.actor, username, full_name, password,
                                      roles, one_time=one_time)
 
     def add_role(self, caller: Caller, name: str, description: str, reason: str | None = None) -> Role:
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.add_role(session, context.clock, context.actor, name, description,
                                      context.why(reason))
 
@@ -47,10 +47,9 @@ class UserServices(EngineCore):
 
         A wrong old password is recorded and counts toward lockout before AuthenticationFailed is raised.
         """
-        context = (claimant if isinstance(claimant, RequestContext)
-                   else RequestContext.claimed(claimant, self.clock.now()))
+        context = self._claimed(claimant)
         failure: AuthenticationFailed | None = None
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             try:
                 user = identity.change_password(session, context.clock, context.actor.id, old, new,
                                                 self.config.lockout_attempts)
@@ -64,7 +63,7 @@ class UserServices(EngineCore):
     def reset_password(self, caller: Caller, username: str, reason: str | None = None) -> str:
         """Admin reset; returns the one-time password (to hand over), which must be changed before signing."""
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             one_time = identity.reset_password(session, context.clock, context.actor, username,
                                                context.why(reason))
             sessions.revoke_all(session, context.clock, identity.get_user(session, username).id)
@@ -72,24 +71,24 @@ class UserServices(EngineCore):
 
     def unlock_user(self, caller: Caller, username: str, reason: str | None = None) -> User:
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.unlock_user(session, context.clock, context.actor, username, context.why(reason))
 
     def set_user_active(self, caller: Caller, username: str, active: bool, reason: str | None = None) -> User:
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.set_user_active(session, context.clock, context.actor, username, active,
                                             context.why(reason))
 
     def grant_role(self, caller: Caller, username: str, role: str, reason: str | None = None) -> User:
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.grant_role(session, context.clock, context.actor, username, role,
                                        context.why(reason))
 
     def remove_role(self, caller: Caller, username: str, role: str, reason: str | None = None) -> User:
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             return identity.remove_role(session, context.clock, context.actor, username, role,
                                         context.why(reason))
 
@@ -104,27 +103,38 @@ class UserServices(EngineCore):
                 failure = exc
         raise failure
 
-    def sign_in(self, username: str, password: str, key: str, kind: str = sessions.API
+    def sign_in(self, claimant: str | RequestContext, password: str, key: str, kind: str = sessions.API
                 ) -> tuple[Principal, str, datetime]:
         """Check a login (as ``authenticate``) and issue a credential of ``kind`` (an API token or a browser
-        session) bound to the installation's secret ``key``: the principal, the credential, its expiry."""
+        session) bound to the installation's secret ``key``: the principal, the credential, its expiry.
+        ``claimant``: the username, or the request of whoever claims it (``RequestContext.claimed``); the
+        credential is issued, and a failure or a lockout recorded, at the request's time with its id."""
+        context = self._claimed(claimant)
         failure: AuthenticationFailed | None = None
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work(context.correlation_id) as session:
             try:
-                found = identity.authenticate(session, self.clock, username, password,
+                found = identity.authenticate(session, context.clock, context.actor.id, password,
                                               self.config.lockout_attempts)
-                user_id = identity.get_user(session, username).id
-                credential, expires = sessions.issue(session, self.clock, key, user_id, kind,
+                user_id = identity.get_user(session, context.actor.id).id
+                credential, expires = sessions.issue(session, context.clock, key, user_id, kind,
                                                      self.config.token_hours)
                 return found, credential, expires
             except AuthenticationFailed as exc:
                 failure = exc
         raise failure
 
-    def sign_out(self, credential: str, key: str) -> None:
-        """End one token or browser session on the server (logout); an unknown credential changes nothing."""
-        with self.db.unit_of_work() as session:
-            sessions.revoke(session, self.clock, key, credential)
+    def sign_out(self, claimant: str | RequestContext, credential: str, key: str) -> None:
+        """End one token or browser session on the server (logout), at the time of the request of whoever
+        holds it (``claimant``: a username or ``RequestContext.claimed``; the credential, not the claim,
+        says which session ends); an unknown credential changes nothing."""
+        context = self._claimed(claimant)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            sessions.revoke(session, context.clock, key, credential)
+
+    def _claimed(self, claimant: str | RequestContext) -> RequestContext:
+        """The request of a caller without a session (a username: a request of its own made now)."""
+        return (claimant if isinstance(claimant, RequestContext)
+                else RequestContext.claimed(claimant, self.clock.now()))
 
     def principal_for(self, credential: str, key: str, kind: str = sessions.API) -> Principal:
         """The principal of a live credential (one statement, no argon2); raises AuthenticationFailed

@@ -34,8 +34,10 @@ def shape_errors(index: int, item: Any) -> dict[str, str]:
     return errors
 
 
-def import_records(session: Session, clock: Clock, actor: Actor, items: Any) -> list[MasterDataVersion]:
-    """The drafts created, in file order; ValidationFailed ``import_failed`` (nothing stored) otherwise."""
+def import_records(session: Session, clock: Clock, actor: Actor, items: Any, *, reason: str | None = None
+                   ) -> list[MasterDataVersion]:
+    """The drafts created, in file order; ValidationFailed ``import_failed`` (nothing stored) otherwise.
+    ``reason``: why, given to every event of the import."""
     if not isinstance(items, list) or not items:
         raise ValidationFailed("An import is a non-empty list of {type, key, title, data}.",
                                errors={"": "must be a non-empty array"}, code="import_failed")
@@ -53,7 +55,7 @@ def import_records(session: Session, clock: Clock, actor: Actor, items: Any) -> 
             errors.update(problems)
             continue
         try:
-            staged.append((index, _stage(session, clock, actor, item)))
+            staged.append((index, _stage(session, clock, actor, item, reason)))
         except GmpflowError as exc:
             errors.update(_located(index, exc))
     for index, version in staged:
@@ -67,13 +69,16 @@ def import_records(session: Session, clock: Clock, actor: Actor, items: Any) -> 
     return [version for _, version in staged]
 
 
-def _stage(session: Session, clock: Clock, actor: Actor, item: dict[str, Any]) -> MasterDataVersion:
+def _stage(session: Session, clock: Clock, actor: Actor, item: dict[str, Any], reason: str | None
+           ) -> MasterDataVersion:
     exists = session.scalar(select(MasterDataRecord.id).where(MasterDataRecord.type_name == item["type"],
                                                               MasterDataRecord.key == item["key"]))
     if exists is None:
         return records.create_record(session, clock, actor, item["type"], item["key"],
-                                     item.get("title") or item["key"], item["data"], check_refs=False)
-    return records.new_draft(session, clock, actor, item["type"], item["key"], item["data"], check_refs=False)
+                                     item.get("title") or item["key"], item["data"], check_refs=False,
+                                     reason=reason)
+    return records.new_draft(session, clock, actor, item["type"], item["key"], item["data"], check_refs=False,
+                             reason=reason)
 
 
 def _located(index: int, exc: GmpflowError) -> dict[str, str]:

@@ -101,9 +101,10 @@ def list_records(session: Session, type_name: str) -> list[tuple[MasterDataRecor
 
 # -- writes -----------------------------------------------------------------------------------------------
 def create_record(session: Session, clock: Clock, actor: Actor, type_name: str, key: str, title: str,
-                  data: Any, *, check_refs: bool = True) -> MasterDataVersion:
+                  data: Any, *, check_refs: bool = True, reason: str | None = None) -> MasterDataVersion:
     """A new record with version 1 as a draft. ``check_refs=False`` leaves references to the caller
-    (an import checks them once every record of the file is in)."""
+    (an import checks them once every record of the file is in). ``clock``: a request's is stopped at its
+    time (``RequestContext.clock``), so the record, its version and the event carry one time."""
     type_row = types.current(session, type_name)
     if session.scalar(select(MasterDataRecord.id).where(MasterDataRecord.type_name == type_name,
                                                         MasterDataRecord.key == key)) is not None:
@@ -118,12 +119,12 @@ def create_record(session: Session, clock: Clock, actor: Actor, type_name: str, 
     session.flush()
     version = _add_version(session, now, actor, record, type_row, 1, data)
     audit.record(session, actor, "masterdata.record_created", "masterdata_record", record.id,
-                 label(record, 1), at=now, after={"title": title, **summary(version)})
+                 label(record, 1), at=now, after={"title": title, **summary(version)}, reason=reason)
     return version
 
 
 def new_draft(session: Session, clock: Clock, actor: Actor, type_name: str, key: str, data: Any = None, *,
-              check_refs: bool = True) -> MasterDataVersion:
+              check_refs: bool = True, reason: str | None = None) -> MasterDataVersion:
     """The record's next version as a draft; ``data`` None copies the latest version's data.
 
     Conflict ``masterdata_open_version_exists`` while another version is a draft or in review.
@@ -143,12 +144,12 @@ def new_draft(session: Session, clock: Clock, actor: Actor, type_name: str, key:
     now = clock.now()
     version = _add_version(session, now, actor, record, type_row, existing[-1].number + 1, data)
     audit.record(session, actor, "masterdata.draft_created", "masterdata_record", record.id,
-                 label(record, version.number), at=now, after=summary(version))
+                 label(record, version.number), at=now, after=summary(version), reason=reason)
     return version
 
 
 def update_draft(session: Session, clock: Clock, actor: Actor, type_name: str, key: str, number: int,
-                 data: Any) -> MasterDataVersion:
+                 data: Any, *, reason: str | None = None) -> MasterDataVersion:
     """Replace a draft's data. Conflict ``masterdata_version_immutable`` once it has left ``draft``."""
     version = get_version(session, type_name, key, number, lock=True)
     if version.status != MasterDataStatus.DRAFT:
@@ -162,19 +163,20 @@ def update_draft(session: Session, clock: Clock, actor: Actor, type_name: str, k
     version.content_hash = content_hash(version.record, data)
     version.changed_at, version.changed_by = clock.now(), actor.id
     audit.record(session, actor, "masterdata.draft_updated", "masterdata_record", version.record_id,
-                 label(version.record, number), at=version.changed_at, before=before, after=summary(version))
+                 label(version.record, number), at=version.changed_at, before=before, after=summary(version),
+                 reason=reason)
     return version
 
 
-def submit(session: Session, clock: Clock, actor: Actor, type_name: str, key: str, number: int
-           ) -> MasterDataVersion:
+def submit(session: Session, clock: Clock, actor: Actor, type_name: str, key: str, number: int, *,
+           reason: str | None = None) -> MasterDataVersion:
     """Draft → in review: from here on the data is frozen. It is checked again (schema and references)."""
     version = get_version(session, type_name, key, number, lock=True)
     check_transition(version.status, MasterDataStatus.IN_REVIEW, "masterdata_version")
     type_row = types.current(session, type_name)
     check_references(session, type_name, checked(type_row, key, version.data))
     return set_status(session, clock, actor, version, MasterDataStatus.IN_REVIEW,
-                      "masterdata.version_submitted")
+                      "masterdata.version_submitted", reason)
 
 
 def set_status(session: Session, clock: Clock, actor: Actor, version: MasterDataVersion,

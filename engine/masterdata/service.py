@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.errors import NotFound
 from engine.masterdata import effective, importer, records, types
 from engine.masterdata.diff import diff
-from engine.request_context import RequestContext, as_request
+from engine.request_context import Caller, as_request
 from engine.states import MasterDataStatus
 from engine.store import Database
 from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
@@ -84,42 +84,56 @@ class MasterData:
                 "open": next((v for v in versions if v.status in (MasterDataStatus.DRAFT,
                                                                    MasterDataStatus.IN_REVIEW)), None)}
 
-    def save_draft(self, actor: Actor, type_name: str, key: str, data: Any) -> MasterDataVersion:
+    # -- writes -------------------------------------------------------------------------------------------
+    # each for the caller's request (``as_request``): its rows and audit events carry the request's actor,
+    # time (``RequestContext.clock``, stopped at it), reason and correlation id
+    def save_draft(self, caller: Caller, type_name: str, key: str, data: Any) -> MasterDataVersion:
         """Replace the record's open draft with ``data``, or start the next version as a draft with it.
         Raises ValidationFailed with per-field errors (JSON pointers) and stores nothing then."""
-        with self.db.unit_of_work() as session:
+        context = as_request(caller, self.clock)
+        with self.db.unit_of_work(context.correlation_id) as session:
             record = records.get_record(session, type_name, key)
             draft = next((v for v in records.versions_of(session, record.id)
                           if v.status == MasterDataStatus.DRAFT), None)
             if draft is not None:
-                return records.update_draft(session, self.clock, actor, type_name, key, draft.number, data)
-            return records.new_draft(session, self.clock, actor, type_name, key, data)
+                return records.update_draft(session, context.clock, context.actor, type_name, key,
+                                            draft.number, data, reason=context.reason)
+            return records.new_draft(session, context.clock, context.actor, type_name, key, data,
+                                     reason=context.reason)
 
-    # -- writes -------------------------------------------------------------------------------------------
-    def create_record(self, actor: Actor, type_name: str, key: str, title: str,
+    def create_record(self, caller: Caller, type_name: str, key: str, title: str,
                       data: Any) -> MasterDataVersion:
-        with self.db.unit_of_work() as session:
-            return records.create_record(session, self.clock, actor, type_name, key, title, data)
-
-    def new_draft(self, actor: Actor, type_name: str, key: str, data: Any = None) -> MasterDataVersion:
-        with self.db.unit_of_work() as session:
-            return records.new_draft(session, self.clock, actor, type_name, key, data)
-
-    def update_draft(self, actor: Actor, type_name: str, key: str, number: int,
-                     data: Any) -> MasterDataVersion:
-        with self.db.unit_of_work() as session:
-            return records.update_draft(session, self.clock, actor, type_name, key, number, data)
-
-    def submit(self, caller: Actor | RequestContext, type_name: str, key: str,
-               number: int) -> MasterDataVersion:
-        """Submit a draft for review for the caller's request (``as_request``), at its time."""
         context = as_request(caller, self.clock)
-        with self.db.unit_of_work() as session:
-            return records.submit(session, context.clock, context.actor, type_name, key, number)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            return records.create_record(session, context.clock, context.actor, type_name, key, title, data,
+                                         reason=context.reason)
 
-    def import_records(self, actor: Actor, items: Any) -> list[MasterDataVersion]:
-        with self.db.unit_of_work() as session:
-            return importer.import_records(session, self.clock, actor, items)
+    def new_draft(self, caller: Caller, type_name: str, key: str, data: Any = None) -> MasterDataVersion:
+        context = as_request(caller, self.clock)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            return records.new_draft(session, context.clock, context.actor, type_name, key, data,
+                                     reason=context.reason)
+
+    def update_draft(self, caller: Caller, type_name: str, key: str, number: int,
+                     data: Any) -> MasterDataVersion:
+        context = as_request(caller, self.clock)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            return records.update_draft(session, context.clock, context.actor, type_name, key, number, data,
+                                        reason=context.reason)
+
+    def submit(self, caller: Caller, type_name: str, key: str, number: int) -> MasterDataVersion:
+        """Submit a draft for review."""
+        context = as_request(caller, self.clock)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            return records.submit(session, context.clock, context.actor, type_name, key, number,
+                                  reason=context.reason)
+
+    def import_records(self, caller: Caller, items: Any) -> list[MasterDataVersion]:
+        """Every record of the file in one unit of work: all created at the request's time, or none."""
+        context = as_request(caller, self.clock)
+        with self.db.unit_of_work(context.correlation_id) as session:
+            return importer.import_records(session, context.clock, context.actor, items,
+                                           reason=context.reason)
 
     def make_effective(self, actor: Actor, version_id: int, effective_from: datetime | None,
                        change_request_instance_id: int | None) -> MasterDataVersion:

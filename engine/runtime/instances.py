@@ -187,18 +187,19 @@ class InstanceRuntime:
 
     @contextmanager
     def step(self, instance: int | Callable[[UnitOfWork], int], actor: Actor, *,
-             allow: tuple[str, ...] = STEPPABLE, at: datetime | None = None
+             allow: tuple[str, ...] = STEPPABLE, at: datetime | None = None, correlation_id: str | None = None
              ) -> Iterator[tuple[UnitOfWork, Live]]:
         """One unit of work on one instance; the caller changes ``live.workflow``; engine steps follow.
 
         ``instance`` is the id, or a function that finds it inside the unit of work (e.g. from a task id);
-        ``at`` the time of the request that asks for the step (see ``persist``), None for the engine's own.
+        ``at`` the time of the request that asks for the step (see ``persist``), None for the engine's own;
+        ``correlation_id`` the request's id, which the step's audit events carry (None for the engine's own).
         """
         live: Live | None = None
         # the caller's change (a message, a task) may check timers
         token = clocked.CURRENT_CLOCK.set(self.clock)
         try:
-            with self.db.transaction() as uow:
+            with self.db.transaction(correlation_id) as uow:
                 instance_id = instance if isinstance(instance, int) else instance(uow)
                 row = rows.load_instance(uow.db, instance_id, lock=True)
                 if row.status not in allow:

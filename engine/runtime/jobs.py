@@ -177,7 +177,7 @@ class JobRunner:
             assert job.instance_id is not None
             messages.deliver_stored(self.runtime, job.payload["message_id"], job.instance_id)
         else:
-            messages.correlate(self.runtime, RequestContext.of(Actor.system(), self.clock.now()),
+            messages.correlate(self.runtime, RequestContext.engines_own(self.clock.now()),
                                job.payload["name"],
                                job.payload.get("correlation_keys", {}), job.payload.get("payload", {}))
         with self.runtime.db.transaction() as uow:
@@ -262,7 +262,7 @@ def retry_incident(runtime: InstanceRuntime, context: RequestContext, incident_i
         raise ValidationFailed("A retry needs a reason.", errors={"reason": "required"},
                                code="reason_required")
     actor, at, now = context.actor, context.at, runtime.clock.now()
-    with runtime.db.unit_of_work() as session:
+    with runtime.db.unit_of_work(context.correlation_id) as session:
         incident = session.get(Incident, incident_id)
         if incident is None:
             raise NotFound(f"There is no incident {incident_id}.", code="incident_not_found")

@@ -38,7 +38,7 @@ def change_status(runtime: InstanceRuntime, context: RequestContext, instance_id
     """``action`` is suspend, resume or terminate, by ``context.actor`` for ``context.reason`` (required), at
     ``context.at``."""
     reason, actor, now = _require_reason(context.reason), context.actor, context.at
-    with runtime.db.unit_of_work() as session:
+    with runtime.db.unit_of_work(context.correlation_id) as session:
         row = runtime.get_row(session, instance_id, lock=True)
         before = row.status
         if action == "suspend":

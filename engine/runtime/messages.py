@@ -141,7 +141,7 @@ def correlate(runtime: InstanceRuntime, context: RequestContext, name: str,
                        code="message_ambiguous")
     target = matching[0] if matching else None
     if target is not None:
-        with runtime.step(target, actor, at=now) as (uow, live):
+        with runtime.step(target, actor, at=now, correlation_id=context.correlation_id) as (uow, live):
             if client is not None:
                 check_waiting(live, client, name, payload)
             check_carried(live.parsed, name, payload)
@@ -150,7 +150,7 @@ def correlate(runtime: InstanceRuntime, context: RequestContext, name: str,
                          at=now,
                          after={"message": name, "correlation_keys": correlation_keys, "payload": payload})
         return {"status": MessageStatus.MATCHED, "instance_id": target}
-    with runtime.db.transaction() as uow:
+    with runtime.db.transaction(context.correlation_id) as uow:
         session = uow.session
         starts = message_start_deployments(session, runtime, name)
         if starts:

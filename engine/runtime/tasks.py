@@ -75,7 +75,7 @@ def person(context: RequestContext) -> Principal:
 def claim(runtime: InstanceRuntime, context: RequestContext, task_id: int) -> TaskRow:
     """Claim for ``context``'s principal, audited at the request's time."""
     principal, now = person(context), context.at
-    with runtime.db.transaction() as uow:
+    with runtime.db.transaction(context.correlation_id) as uow:
         task = get_task(uow.db, task_id, lock=True)
         check_authority(principal, task, "claim")
         if task.state == TaskState.CLAIMED and task.assignee == principal.username:
@@ -96,7 +96,7 @@ def claim(runtime: InstanceRuntime, context: RequestContext, task_id: int) -> Ta
 
 def unclaim(runtime: InstanceRuntime, context: RequestContext, task_id: int) -> TaskRow:
     principal, now = person(context), context.at
-    with runtime.db.transaction() as uow:
+    with runtime.db.transaction(context.correlation_id) as uow:
         task = get_task(uow.db, task_id, lock=True)
         if task.state != TaskState.CLAIMED:
             raise Conflict("The task is not claimed.", code=f"task_{task.state}")
@@ -140,7 +140,8 @@ def complete(runtime: InstanceRuntime, context: RequestContext, task_id: int, da
         read[:] = [get_task(uow.db, task_id)]
         return read[0].instance_id
 
-    with runtime.step(instance_of, principal.actor, at=now) as (uow, live):
+    with runtime.step(instance_of, principal.actor, at=now,
+                      correlation_id=context.correlation_id) as (uow, live):
         task = read[0] if read else get_task(uow.db, task_id, lock=True)
         if task.state not in (TaskState.OPEN, TaskState.CLAIMED):
             raise Conflict(f"The task is {task.state}; it cannot be completed again.", code="task_not_open",

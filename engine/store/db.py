@@ -40,17 +40,19 @@ class UnitOfWork:
     it, and names this unit (``unit_of_work``) so that ``engine.audit.record`` finds it from a session.
     ``audit_pending``: the events recorded in this unit (``engine.audit.record``), chained at commit; they
     go with the unit when it rolls back. ``introduces_key``: it records ``audit.keyed``
-    (``engine.audit.introduce_key``).
+    (``engine.audit.introduce_key``). ``correlation_id``: the id of the request this unit works for, which
+    every event recorded in it carries (None: the engine's own work, or a request with no id).
     """
 
     def __init__(self, engine: Engine, pooled: PoolProxiedConnection, is_postgres: bool,
-                 audit_key: AuditKey) -> None:
+                 audit_key: AuditKey, correlation_id: str | None = None) -> None:
         self._engine, self._pooled = engine, pooled
         self.db = DbApi(pooled.driver_connection, is_postgres)
         self.audit_key = audit_key  # seals the rows this unit writes (engine.integrity)
         self.info: dict[str, Any] = {"audit_key": audit_key}
         self.audit_pending: list[dict[str, Any]] = []
         self.introduces_key = False
+        self.correlation_id = correlation_id
         self._session: Session | None = None
         self._on_commit: list[Callable[[], None]] = []
 
@@ -112,23 +114,25 @@ class Database:
             yield session
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
+    def unit_of_work(self, correlation_id: str | None = None) -> Iterator[Session]:
         """The ORM session of a ``transaction()``, for writers that work with models (users, master data,
         deployments): commits when the block ends normally, rolls back on any error."""
-        with self.transaction() as uow:
+        with self.transaction(correlation_id) as uow:
             yield uow.session
 
     @contextmanager
-    def transaction(self) -> Iterator[UnitOfWork]:
+    def transaction(self, correlation_id: str | None = None) -> Iterator[UnitOfWork]:
         """A unit of work (a step, a claim, any write): commits when the block ends normally, after its ORM
         session's changes and its audit events (``UnitOfWork.prepare_commit``); rolls back on any error.
+        ``correlation_id``: the request's id (``RequestContext.correlation_id``) when the unit works for a
+        request; its audit events carry it.
 
         It runs on the pool's DB-API connection, not on a SQLAlchemy ``Connection``, whose begin, commit and
         events cost more than the driver's own commit of a small transaction (``gmpflow bench``).
         """
         with self._writers or nullcontext():
             pooled = checkout(self.engine, self.is_postgres)
-            uow = UnitOfWork(self.engine, pooled, self.is_postgres, self.audit_key)
+            uow = UnitOfWork(self.engine, pooled, self.is_postgres, self.audit_key, correlation_id)
             try:
                 if not self.is_postgres:  # psycopg begins by itself at the first statement
                     uow.db.execute("BEGIN IMMEDIATE")

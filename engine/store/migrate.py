@@ -23,6 +23,7 @@ from engine.errors import AuditKeyMissing
 from engine.integrity import AuditKey
 from engine.packs import PackMigrations, default_packs, pack_migrations
 from engine.store.db import Database
+from engine.store.models import UtcDateTime
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 ENGINE_BRANCH = "engine"
@@ -77,7 +78,9 @@ def reseal_deployments(before: tuple[str, ...], after: tuple[str, ...]) -> int:
     MAC (no key yet) are left for the key's introduction. Returns how many were resealed. Raises
     AuditKeyMissing when rows are sealed and the key file is not there (or no key was handed over)."""
     names = sorted({*before, *after})
-    table = sa.table("deployment", sa.column("id"), sa.column("row_mac"), *(sa.column(n) for n in names))
+    # a time is sealed as an aware UTC datetime, which SQLite hands back as text unless the column is typed
+    table = sa.table("deployment", sa.column("id"), sa.column("row_mac"),
+                     *(sa.column(n, UtcDateTime()) if n.endswith("_at") else sa.column(n) for n in names))
     bind = op.get_bind()
     rows = bind.execute(sa.select(table).where(table.c.row_mac.is_not(None))).mappings().all()
     if not rows:

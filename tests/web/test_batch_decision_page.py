@@ -9,6 +9,7 @@ import re
 
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
 from gmp.processes.sop_execution.test_sop_execution import run_batch
+from gmp.services import GmpServices
 from tests.batch_support import Plant
 from tests.web.test_batch_review import client_for
 
@@ -23,7 +24,7 @@ def test_the_decision_page_shows_exceptions_evidence_hash_copies_and_deviations(
     qa = client_for(plant, "quinn")
     page = qa.get(f"/tasks/{decide.id}").get_data(as_text=True)
     context = page[page.index('id="batch-context"'):page.index('id="complete-form"')]
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["sha256"] in context
     kinds = sorted(re.findall(r'data-kind="(\w+)" data-severity="(\w+)"', context))
     assert kinds == [("correction", "minor"), ("deviation", "major"), ("out_of_limit", "major")]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gmp.services import GmpServices
 from tests.batch_support import PASSWORD, Plant
 from tests.web.conftest import Live, form_ready, login, serving, shot
 
@@ -62,7 +63,8 @@ def test_an_operator_performs_steps_on_the_ebr_screen(plant: Plant, served: Live
     assert "Refused before signing (lot_insufficient)" in page.locator("#form-error").inner_text()
     assert page.get_by_label("Lot of MAT-PARACETAMOL").input_value() == "L-SHORT"  # what was entered stays
     shot(page, "ebr-step-refused-lot")
-    assert plant.engine.get_lot("L-SHORT")["available"] == 0.3  # nothing consumed, nothing signed
+    # nothing consumed, nothing signed
+    assert plant.engine.pack(GmpServices).get_lot("L-SHORT")["available"] == 0.3
     assert plant.engine.list_signatures(instance_id=plant.step("B-1", 1)) == []
 
     # the good lot: signed and consumed
@@ -71,7 +73,7 @@ def test_an_operator_performs_steps_on_the_ebr_screen(plant: Plant, served: Live
     page.get_by_role("button", name="Sign and complete…").click()
     sign(page)
     page.wait_for_url(re.compile(r".*/inbox$"))
-    assert plant.engine.get_lot("L-PARA-7")["available"] == 9.5
+    assert plant.engine.pack(GmpServices).get_lot("L-PARA-7")["available"] == 9.5
     plant.run_jobs()
 
     # step 2: an out-of-limit moisture is flagged before the signing dialog opens, then confirmed
@@ -104,5 +106,5 @@ def test_an_operator_performs_steps_on_the_ebr_screen(plant: Plant, served: Live
     page.wait_for_url(re.compile(r".*/inbox$"))
     plant.run_jobs()
     assert plant.open_elements(plant.step("B-1", 2)) == ["assess_deviation"]
-    deviation = plant.engine.batch_record("B-1")["steps"][1]["deviation"]  # type: ignore[index]
+    deviation = plant.engine.pack(GmpServices).batch_record("B-1")["steps"][1]["deviation"]  # type: ignore[index]
     assert deviation["description"] == "granulate too wet"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.conftest import Live, form_ready, login, shot
 
@@ -189,12 +190,13 @@ def test_an_admin_suspends_and_resumes_an_instance_with_a_reason(page: Any, live
     shot(page, "admin-instance-diagram")
     page.get_by_label("Reason (required)").fill("Scale S-01 out of calibration")
     page.get_by_role("button", name="Suspend").click()
-    assert "suspended" in page.locator(".flash-success").inner_text()
-    assert "Scale S-01 out of calibration" in page.locator(".facts").inner_text()
+    # expect() waits for the page the form posts to; reading at once could read the page still shown
+    expect(page.locator(".flash-success")).to_contain_text("suspended")
+    expect(page.locator(".facts")).to_contain_text("Scale S-01 out of calibration")
     page.get_by_label("Reason (required)").fill("Scale recalibrated")
     page.get_by_role("button", name="Resume").click()
-    assert "resumed" in page.locator(".flash-success").inner_text()
-    assert page.locator("h1 .badge").inner_text() == "waiting"
+    expect(page.locator(".flash-success")).to_contain_text("resumed")
+    expect(page.locator("h1 .badge")).to_have_text("waiting")
     audit = page.locator("#audit-h + table").inner_text()
     assert "Scale S-01 out of calibration" in audit and "Scale recalibrated" in audit
     shot(page, "admin-instance-resumed")

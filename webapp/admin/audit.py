@@ -32,7 +32,7 @@ def cell(value: Any) -> Any:
 
 def _filters() -> dict[str, Any]:
     text = {name: (request.args.get(name) or "").strip()[:200] or None
-            for name in ("object_type", "object_id", "actor", "action")}
+            for name in ("object_type", "object_id", "actor", "action", "correlation_id")}
     return {**text, "after": day("after"), "before": day("before", end=True)}
 
 

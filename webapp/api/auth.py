@@ -17,6 +17,7 @@ from flask import current_app, g, request
 from engine.errors import AuthenticationFailed, PermissionDenied
 from engine.identity import Principal
 from engine.services import Gmpflow
+from webapp.request_context import claimed_request_context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +33,7 @@ def installation_key() -> str:
 
 def issue_token(username: str, password: str) -> tuple[str, datetime]:
     """A token for the user and the moment it expires (AuthenticationFailed, PasswordChangeRequired)."""
-    _, token, expires_at = engine().sign_in(username, password, installation_key())
+    _, token, expires_at = engine().sign_in(claimed_request_context(username), password, installation_key())
     return token, expires_at
 
 

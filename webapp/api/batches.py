@@ -10,6 +10,7 @@ from flask import Response
 
 from engine.access import RECORD_READERS
 from gmp.batch_record import file_name
+from gmp.services import GmpServices
 from webapp.api import api
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
@@ -28,14 +29,15 @@ COPY = ("order, SOP version and its signed-late rule, every step with values aga
            response=ref("BatchRecord"),
            description="`batch_id` is the business key of its SOP execution. " + WHO)
 def batch_record(batch_id: str) -> Any:
-    return engine().batch_record(batch_id, reader=principal())
+    return engine().pack(GmpServices).batch_record(batch_id, reader=principal())
 
 
 @api.get("/batches/<batch_id>/record.html")
 @operation("The electronic batch record as HTML (the same facts as the JSON copy)", tags=["batches"],
            response={"type": "string"}, media_type="text/html", description=WHO)
 def batch_record_html(batch_id: str) -> Any:
-    return Response(engine().batch_record(batch_id, "html", reader=principal()), mimetype="text/html")
+    return Response(engine().pack(GmpServices).batch_record(batch_id, "html", reader=principal()),
+                    mimetype="text/html")
 
 
 @api.get("/batches/<batch_id>/record.pdf")
@@ -43,6 +45,6 @@ def batch_record_html(batch_id: str) -> Any:
            response={"type": "string", "contentMediaType": "application/pdf"}, media_type="application/pdf",
            description=WHO)
 def batch_record_pdf(batch_id: str) -> Any:
-    pdf = engine().batch_record(batch_id, "pdf", reader=principal())
+    pdf = engine().pack(GmpServices).batch_record(batch_id, "pdf", reader=principal())
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{file_name(batch_id, "pdf")}"'})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gmp.services import GmpServices
 from webapp.api import api
 from webapp.api.auth import engine, principal
 from webapp.api.openapi import operation
@@ -20,4 +21,4 @@ from webapp.api.schemas import ref
            description="For the roles that read batch records (qa, supervisor, process_owner, admin); anyone "
                        "else: 403 `not_permitted`. Unknown equipment: 404 `equipment_not_found`.")
 def equipment_logbook(equipment_id: str) -> Any:
-    return engine().equipment_logbook(principal(), equipment_id)
+    return engine().pack(GmpServices).equipment_logbook(principal(), equipment_id)

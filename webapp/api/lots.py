@@ -8,6 +8,7 @@ from typing import Any
 
 from gmp.genealogy import DIRECTIONS
 from gmp.lots import CREATORS
+from gmp.services import GmpServices
 from gmp.states import LotStatus
 from webapp.api import api
 from webapp.api.auth import engine, principal
@@ -15,6 +16,7 @@ from webapp.api.openapi import operation
 from webapp.api.queries import Query, choice, query_args, text
 from webapp.api.schemas import listing, ref
 from webapp.jsonio import json_body
+from webapp.request_context import request_context
 
 STATUSES = tuple(s.value for s in LotStatus)
 
@@ -36,7 +38,7 @@ class GenealogyQuery(Query):
                        "Invalid fields: 422 `lot_invalid` with `errors` per field; keys other than the "
                        "documented ones: 422 `undeclared_field`; a known `lot_id`: 409 `lot_exists`.")
 def create_lot() -> Any:
-    return engine().create_lot(principal(), json_body()), 201
+    return engine().pack(GmpServices).create_lot(request_context(), json_body()), 201
 
 
 @api.get("/lots")
@@ -44,7 +46,7 @@ def create_lot() -> Any:
            tags=["lots"], response=listing("Lot"),
            query=LotFilters)
 def list_lots() -> Any:
-    return engine().list_lots(**query_args())
+    return engine().pack(GmpServices).list_lots(**query_args())
 
 
 @api.get("/lots/<lot_id>")
@@ -52,7 +54,7 @@ def list_lots() -> Any:
            "instance), each consumption (batch, step, quantity, who, when)", tags=["lots"],
            response=ref("LotWithHistory"))
 def get_lot(lot_id: str) -> Any:
-    return engine().get_lot(lot_id)
+    return engine().pack(GmpServices).get_lot(lot_id)
 
 
 @api.get("/genealogy/<lot_id>")
@@ -65,4 +67,5 @@ def get_lot(lot_id: str) -> Any:
                        "read every record and the participants of a batch of the graph (403 "
                        "`not_permitted`); an unknown lot: 404 `lot_not_found`.")
 def get_genealogy(lot_id: str) -> Any:
-    return engine().genealogy(lot_id, query_args().get("direction", "backward"), reader=principal())
+    return engine().pack(GmpServices).genealogy(lot_id, query_args().get("direction", "backward"),
+                                                reader=principal())

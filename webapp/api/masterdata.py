@@ -11,7 +11,7 @@ from typing import Any
 from engine.masterdata.types import schema_of
 from engine.store.models import MasterDataRecord, MasterDataType, MasterDataVersion
 from webapp.api import api, body
-from webapp.api.auth import engine, principal, require_roles
+from webapp.api.auth import engine, require_roles
 from webapp.api.openapi import operation
 from webapp.api.queries import Query, moment, query_args
 from webapp.api.schemas import listing, ref
@@ -82,7 +82,7 @@ def list_masterdata_records(type_name: str) -> Any:
 @require_roles(STEWARD)
 def create_masterdata_record(type_name: str) -> Any:
     data = body()
-    created = engine().masterdata.create_record(principal().actor, type_name, data["key"],
+    created = engine().masterdata.create_record(request_context(), type_name, data["key"],
                                                 data.get("title") or data["key"], data["data"])
     return version(created), 201
 
@@ -102,7 +102,7 @@ def show_masterdata_record(type_name: str, key: str) -> Any:
 @require_roles(STEWARD)
 def new_masterdata_draft(type_name: str, key: str) -> Any:
     data = body()
-    return version(engine().masterdata.new_draft(principal().actor, type_name, key, data.get("data"))), 201
+    return version(engine().masterdata.new_draft(request_context(), type_name, key, data.get("data"))), 201
 
 
 @api.get(f"{RECORD}/versions/<id:number>")
@@ -118,7 +118,7 @@ def show_masterdata_version(type_name: str, key: str, number: int) -> Any:
 @require_roles(STEWARD)
 def update_masterdata_draft(type_name: str, key: str, number: int) -> Any:
     data = body()
-    return version(engine().masterdata.update_draft(principal().actor, type_name, key, number, data["data"]))
+    return version(engine().masterdata.update_draft(request_context(), type_name, key, number, data["data"]))
 
 
 @api.post(f"{RECORD}/versions/<id:number>/submit")
@@ -155,4 +155,4 @@ def diff_masterdata_versions(type_name: str, key: str, v1: int, v2: int) -> Any:
 @require_roles(STEWARD)
 def import_masterdata() -> Any:
     data = body()
-    return [version(v) for v in engine().masterdata.import_records(principal().actor, data["records"])], 201
+    return [version(v) for v in engine().masterdata.import_records(request_context(), data["records"])], 201

@@ -20,6 +20,7 @@ class IncidentFilters(Query):
 
 class AuditFilters(Query):
     object_type, object_id, actor, action = text(50), text(100), text(100), text(100)
+    correlation_id = text(100, description="the events of one request: the `X-Request-Id` of its response")
     after, before = moment(description="inclusive"), moment(description="exclusive")
     limit, offset = paging()
 

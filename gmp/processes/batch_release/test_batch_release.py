@@ -16,6 +16,7 @@ from pypdf import PdfReader
 from engine.errors import SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
 from gmp.processes.sop_execution.test_sop_execution import GRANULATE, run_batch
+from gmp.services import GmpServices
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, Plant
 from tests.conftest import ADMIN
@@ -182,4 +183,4 @@ def test_release_with_an_open_deviation_is_refused(plant: Plant) -> None:
     plant.complete("quinn", release, "decide", {"disposition": "quarantined", "decision_reason": "open CAPA"},
                    "Quarantined")
     assert plant.simulator.counterpart.lots["B-1"]["disposition"] == "quarantined"
-    assert plant.engine.batch_record("B-1")["deviations"][0]["state"] != "closed"
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["deviations"][0]["state"] != "closed"

@@ -31,6 +31,7 @@ from connectors.simulator.server import RunningSimulator, serve
 from connectors.tryton.operations import TrytonProduction
 from gmp.processes.order_release.test_order_release import ReleaseEngine, build, new_version
 from gmp.product_lots import lot_id_of
+from gmp.services import GmpServices
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, PROCESSES
 from tests.conftest import ADMIN
@@ -130,8 +131,8 @@ def test_an_order_from_tryton_runs_its_sop_through_the_rest_api_and_qa_releases_
     expiry = (clock.now() + timedelta(days=365)).date().isoformat()
     for lot_id, material in (("L-API-7", "API-001"), ("L-API-8", "API-001"), ("L-EXC-3", "EXC-002")):
         # released lots at hand, received in the ERP's stock too
-        flow.current.create_lot(ADMIN, {"lot_id": lot_id, "material": material, "quantity": 100, "uom": "u",
-                                        "expiry": expiry}, released_by_init=True)
+        lot = {"lot_id": lot_id, "material": material, "quantity": 100, "uom": "u", "expiry": expiry}
+        flow.current.pack(GmpServices).create_lot(ADMIN, lot, released_by_init=True)
         tryton.receive_lot(lot_id, "api" if material == "API-001" else "excipient", 100)
     erp, sam, olivia, oscar, quinn = (Api(flow, name)
                                       for name in ("paula", "sam", "olivia", "oscar", "quinn"))

@@ -17,6 +17,7 @@ from engine.states import InstanceStatus
 from gmp import batch_exceptions
 from gmp.processes.batch_release.test_batch_release import AUDITED, CLOSE, REVIEWED
 from gmp.processes.sop_execution.test_sop_execution import GRANULATE, run_batch
+from gmp.services import GmpServices
 from tests.batch_support import Plant
 from tests.conftest import ADMIN, ROOT
 
@@ -56,7 +57,7 @@ def test_the_dmn_decides_kind_severity_and_evidence_of_each_exception(plant: Pla
     assert (correction["severity"], correction["blocking"]) == ("minor", False)
     assert correction["fact"] == "corrections"
     assert "typed 5.0 for 0.50" in correction["text"]
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["facts"]["open_deviations"] == 1 and record["facts"]["corrections"] == 1
     assert record["exceptions"] == exceptions
 
@@ -71,7 +72,7 @@ def test_a_new_exception_kind_is_a_dmn_edit_alone_and_blocks_the_release(plant: 
     [new] = [e for e in variables["exceptions"] if e["kind"] == "corrected_value_raw_data"]
     assert (new["step"], new["blocking"], new["rule"]) == (1, True, "r_corrections_need_qa_look")
     assert "typed 5.0 for 0.50" in new["text"] and "raw data" in new["why"]
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert any(e["kind"] == "corrected_value_raw_data" for e in record["exceptions"])
 
     plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
@@ -121,7 +122,7 @@ def test_a_resumed_hold_and_a_deviation_closed_with_its_capa_open_are_exceptions
     plant.complete("sam", step2, "assess_deviation", {"classification": "major",
                                                      "assessment_decision": "hold",
                                                      "assessment_comment": "QA to decide"}, "Reviewed")
-    assert plant.engine.batch_record("B-1")["facts"]["overrides"] == 0  # held, not yet resumed
+    assert plant.engine.pack(GmpServices).batch_record("B-1")["facts"]["overrides"] == 0  # held, not resumed
     plant.complete("quinn", step2, "qa_hold_decision",
                    {"hold_decision": "resume", "hold_reason": "dried, retested"}, "Approved")
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
@@ -129,7 +130,8 @@ def test_a_resumed_hold_and_a_deviation_closed_with_its_capa_open_are_exceptions
     plant.complete("olivia", plant.instance("sop_execution", "B-1"), "record_yield",
                    {"produced_quantity": 990}, "Performed")
     release = plant.instance("batch_release", "B-1")
-    [override] = [e for e in plant.engine.batch_record("B-1")["exceptions"] if e["kind"] == "override"]
+    [override] = [e for e in plant.engine.pack(GmpServices).batch_record("B-1")["exceptions"]
+                  if e["kind"] == "override"]
     assert (override["step"], override["severity"], override["rule"], override["by"]) == (
         2, "major", "r_override", "quinn")
     assert "the held batch was resumed: dried, retested" in override["text"]
@@ -138,7 +140,7 @@ def test_a_resumed_hold_and_a_deviation_closed_with_its_capa_open_are_exceptions
     plant.complete("rita", release, "review_record", REVIEWED, "Reviewed")
     plant.complete("rita", release, "review_audit_trail", AUDITED, "Reviewed")
     plant.complete("rita", release, "close_deviation", {**CLOSE, "capa_status": "open"}, "Approved")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["facts"]["open_capas"] == 1
     assert record["deviations"][0]["closure"]["capa_status"] == "open"
     [capa] = [e for e in record["exceptions"] if e["kind"] == "open_capa"]
@@ -155,6 +157,6 @@ def test_a_deviation_closed_with_its_capa_done_is_no_open_capa(plant: Plant) -> 
     plant.complete("quinn", release, "review_record", REVIEWED, "Reviewed")
     plant.complete("quinn", release, "review_audit_trail", AUDITED, "Reviewed")
     plant.complete("quinn", release, "close_deviation", {**CLOSE, "capa_status": "done"}, "Approved")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert (record["facts"]["open_capas"], record["facts"]["overrides"]) == (0, 0)
     assert not [e for e in record["exceptions"] if e["kind"] in ("open_capa", "override")]

@@ -14,6 +14,7 @@ from connectors.b2mml import messages as m
 from engine import failpoints
 from engine.errors import EntryRefused, PermissionDenied, SignatureRejected, ValidationFailed
 from engine.states import InstanceStatus
+from gmp.services import GmpServices
 from tests.b2mml_schema import assert_valid
 from tests.batch_support import PASSWORD, SOP, SOP_KEY, Plant, effective
 from tests.session_support import ApiCaller
@@ -60,7 +61,7 @@ def test_a_batch_runs_its_steps_reports_production_and_requests_release(plant: P
                                                                         "MAT-LACTOSE": 0.15}
     release = plant.instance("batch_release", "B-1")
     assert plant.open_elements(release) == ["review_record"]
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert [s["number"] for s in record["steps"]] == [1, 2, 3]
     weight = record["steps"][0]["parameters"][0]
     assert (weight["value"], weight["first_entry"], weight["out_of_limit"]) == (0.5, 5.0, False)
@@ -139,7 +140,7 @@ def test_equipment_of_the_wrong_class_or_unknown_is_refused_before_the_signature
     assert plant.engine.list_signatures(instance_id=step2) == []
     plant.perform("olivia", "B-1", 2, GRANULATE, equipment="EQ-GRAN-01")
     assert plant.open_elements(step2) == ["verify"]
-    [attempt] = plant.engine.batch_record("B-1")["steps"][1]["refused_attempts"]
+    [attempt] = plant.engine.pack(GmpServices).batch_record("B-1")["steps"][1]["refused_attempts"]
     assert (attempt["by"], attempt["code"]) == ("olivia", "equipment_not_registered")
 
 
@@ -195,7 +196,7 @@ def test_a_new_sop_version_made_effective_mid_batch_does_not_change_the_batch(pl
     assert variables["step"]["instruction"] == "Blend for the set time."  # version 1, pinned at release
     plant.perform("oscar", "B-1", 3, {"blend time": 10})  # within version 1's limits (version 2 would refuse)
     assert plant.open_elements(step3) == []
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["sop"]["version"] == 1 and record["exceptions"] == []
 
 
@@ -230,13 +231,13 @@ def test_a_connector_incident_is_in_the_batch_record_with_its_resolution(plant: 
         plant.run_jobs()
     assert plant.status(batch) == InstanceStatus.FAILED
     [incident] = plant.engine.list_incidents()
-    open_record = plant.engine.batch_record("B-1")
+    open_record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert [e["kind"] for e in open_record["exceptions"]] == ["unresolved_incident"]
     plant.simulator.counterpart.fail_next = 0
     plant.engine.retry_incident(plant.people["ada"].actor, incident.id, "ERP back up")
     plant.run_jobs()
     assert plant.status(batch) == InstanceStatus.COMPLETED
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["exceptions"] == []
     [listed] = record["incidents"]
     assert listed["element_id"] == "report_production" and listed["resolution_reason"] == "ERP back up"
@@ -275,7 +276,7 @@ def test_an_unqualified_operator_can_neither_claim_nor_complete_a_step_and_leave
     assert plant.engine.list_signatures(step1) == []
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
     assert plant.status(step1) == InstanceStatus.COMPLETED
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     step = record["steps"][0]
     assert step["performed"]["by"] == "olivia" and step["attempts"] == 1
     assert step["qualification"]["record"]["key"] == "olivia.weighing"
@@ -297,7 +298,7 @@ def test_an_operator_whose_attempt_was_sent_back_may_still_witness_the_accepted_
     assert own.value.code == "signature_four_eyes"
     plant.complete("oscar", step2, "verify", {"verified": True}, "Verified")
     assert plant.status(step2) == InstanceStatus.COMPLETED
-    step = plant.engine.batch_record("B-1")["steps"][1]
+    step = plant.engine.pack(GmpServices).batch_record("B-1")["steps"][1]
     assert (step["performed"]["by"], step["verified"]["by"], step["attempts"]) == ("olivia", "oscar", 2)
 
 
@@ -325,7 +326,7 @@ def test_late_signatures_and_calibration_lapsed_during_the_batch_are_exceptions(
 def test_a_batch_record_holds_only_its_own_steps_whatever_characters_the_batch_id_has(plant: Plant) -> None:
     plant.start_batch("BX1", "MO-2")
     plant.start_batch("B_1", "MO-3")  # '_' would match any character in a LIKE pattern
-    record = plant.engine.batch_record("B_1")
+    record = plant.engine.pack(GmpServices).batch_record("B_1")
     assert [s["instance_id"] for s in record["steps"]] == [plant.step("B_1", 1)]
 
 
@@ -346,7 +347,7 @@ def test_the_sop_says_how_late_a_step_may_be_signed(plant: Plant, sop_allows_hou
     plant.start_batch()
     plant.clock.advance(hours=signed_after_hours)
     plant.perform("olivia", "B-1", 1, {"weight": 0.5})
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["sop"]["late_signature_hours"] == (sop_allows_hours or 8)
     assert record["steps"][0]["signing_delay_hours"] == signed_after_hours
     assert [(e["kind"], e["step"]) for e in record["exceptions"]] == ([("late_signature", 1)] if late else [])
@@ -370,7 +371,7 @@ def test_a_recorded_value_is_corrected_later_with_reason_signature_and_a_second_
     assert plant.open_elements(correction) == ["approve_correction"]
     assert plant.engine.instance_detail(correction)["variables"]["correction"]["current_value"] == 0.5
     plant.complete("sam", correction, "approve_correction", {"correction_decision": "approve"}, "Approved")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     weight = record["steps"][0]["parameters"][0]
     assert (weight["value"], weight["first_entry"]) == (0.502, 0.5)  # the old value stays visible
     [listed] = record["corrections"]
@@ -402,5 +403,5 @@ def test_a_correction_of_a_step_not_performed_goes_back_and_a_rejected_one_chang
     with pytest.raises(ValidationFailed):  # the meaning must match the decision
         plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Approved")
     plant.complete("sam", correction, "approve_correction", {"correction_decision": "reject"}, "Rejected")
-    record = plant.engine.batch_record("B-1")
+    record = plant.engine.pack(GmpServices).batch_record("B-1")
     assert record["steps"][0]["parameters"][0]["value"] == 0.5 and record["corrections"] == []
