@@ -5,10 +5,10 @@ assignment, role grants, deployment status, approval and provenance, users' prin
 change only through the engine's writers, which seal each row they write with a MAC keyed outside the
 database. ``verify_rows`` recomputes every MAC (and each deployment's content hash over its files) and names
 the table and id of the first row changed outside gmpflow; a decision that trusts a deployment row's columns
-checks it first (``stored_deployment_problem``). Rows that existed before the key are sealed once,
-as found, when it is introduced (``seal_unsealed``; the ``audit.keyed`` event counts them). A row deleted
-outside gmpflow is found by the checks that follow it
-from the trail (signatures, anchors), not here.
+or the version an instance runs checks that row first (``stored_deployment_problem``,
+``stored_instance_problem``). Rows that existed before the key are sealed once, as found, when it is
+introduced (``seal_unsealed``; the ``audit.keyed`` event counts them). A row deleted outside gmpflow is found
+by the checks that follow it from the trail (signatures, anchors), not here.
 """
 
 from __future__ import annotations
@@ -143,6 +143,22 @@ def stored_deployment_problem(session: Session, deployment: Deployment) -> str |
     control's governance): None when it is as gmpflow wrote and sealed it. Raises AuditKeyMissing."""
     values = {name: getattr(deployment, name) for name in DEPLOYMENT_SEALED}
     return deployment_problem(integrity.key_of(session), values, deployment.files, deployment.row_mac)
+
+
+def stored_instance_problem(session: Session, instance_id: int) -> str | None:
+    """Why a ``process_instance`` row is not as gmpflow wrote it, or None: for a decision that trusts which
+    process an instance runs (its ``deployment_id``). The engine does not recheck a row at every step (its
+    state is large); a governed decision is rare enough to. Raises AuditKeyMissing."""
+    row = session.execute(select(ProcessInstance.deployment_id, ProcessInstance.business_key,
+                                 ProcessInstance.status, ProcessInstance.initiator, ProcessInstance.state,
+                                 ProcessInstance.row_mac).where(ProcessInstance.id == instance_id)).first()
+    if row is None:
+        return "there is no such instance"
+    deployment_id, business_key, status, initiator, state, mac = row
+    values = {"id": instance_id, "deployment_id": deployment_id, "business_key": business_key,
+              "status": status, "initiator": initiator}
+    sealed_as_written = mac is not None and mac == integrity.key_of(session).instance_mac(values, state)
+    return None if sealed_as_written else _CHANGED
 
 
 def _users(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:

@@ -97,20 +97,29 @@ def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> N
     The decision reads the version's provenance from its deployment row (``activated_via``,
     ``approved_by_instance_id``, ``activated_at``) and trusts it only while the row matches its seal
     (``engine.sealed``: the row MAC covers those columns, and the files their content hash), so a row
-    inserted or rewritten outside gmpflow does not pass; ``gmpflow audit verify`` names it. The audit trail
-    only records.
+    inserted or rewritten outside gmpflow does not pass; ``gmpflow audit verify`` names it. Which version an
+    instance runs (the caller, the approver) is read from the version its row names, the caller's row
+    trusted only while it matches its seal, so an instance moved onto the change control in the database does
+    not pass either. The audit trail only records.
     """
-    row = session.execute(select(ProcessInstance.process_key, Deployment)
-                          .join(Deployment, Deployment.id == ProcessInstance.deployment_id)
-                          .where(ProcessInstance.id == context.instance_id)).first()
-    if row is None:
+    if context.instance_id is None:
         raise NotGoverned("Only a change-control instance may do this.", code="change_control_required")
-    key, dep = row
-    if key != engine.change_control_process or dep.key != key:
+    dep = session.execute(select(Deployment)
+                          .join(ProcessInstance, ProcessInstance.deployment_id == Deployment.id)
+                          .where(ProcessInstance.id == context.instance_id)).scalar()
+    if dep is None:
+        raise NotGoverned("Only a change-control instance may do this.", code="change_control_required")
+    if dep.key != engine.change_control_process:
         raise NotGoverned(f"Only an instance of '{engine.change_control_process}' may make a version "
-                          f"effective; instance {context.instance_id} is of '{key}'.",
+                          f"effective; instance {context.instance_id} is of '{dep.key}'.",
                           code="change_control_required")
     label = f"{dep.key} v{dep.version}"
+    # which process the instance runs counts only as gmpflow wrote it: its row names its version (sealed)
+    moved = sealed.stored_instance_problem(session, context.instance_id)
+    if moved is not None:
+        raise NotGoverned(f"Instance {context.instance_id} cannot make anything effective: its row fails its "
+                          f"seal ({moved}); `gmpflow audit verify` names the row: restore it from a backup.",
+                          code="change_control_required", instance_id=context.instance_id)
     changed = sealed.stored_deployment_problem(session, dep)  # its columns count only as gmpflow wrote them
     if changed is not None:
         raise NotGoverned(f"{label} did not go live through change control nor with init, as far as gmpflow "
@@ -118,7 +127,9 @@ def check_governed(engine: Gmpflow, session: Session, context: CallContext) -> N
                           "cannot make anything effective; `gmpflow audit verify` names the row: restore it "
                           "from a backup.", code="change_control_required", deployment_id=dep.id)
     via = dep.activated_via
-    approver = (session.scalar(select(ProcessInstance.process_key)
+    # the approving instance's process, from the version its row names (the sealed deployment's key)
+    approver = (session.scalar(select(Deployment.key)
+                               .join(ProcessInstance, ProcessInstance.deployment_id == Deployment.id)
                                .where(ProcessInstance.id == dep.approved_by_instance_id))
                 if dep.approved_by_instance_id is not None else None)
     if dep.activated_at is not None and (

@@ -303,3 +303,25 @@ def test_a_change_control_that_came_with_init_still_makes_a_claimed_draft_active
     assert (answer["status"], answer["approved_by_instance_id"]) == ("active", holder)
     assert required.get_deployment(draft).activated_via == "change_control"
     assert required.verify_audit().ok
+
+
+def test_an_instance_moved_onto_the_change_control_in_the_database_is_refused(engine: Gmpflow, tmp_path: Path
+                                                                              ) -> None:
+    """An ordinary instance whose row is edited to run the change control's version: its seal fails, so it
+    makes nothing effective, and verify names the row."""
+    draft = a_draft(engine, tmp_path)
+    cc = a_change_control(engine.db, engine.clock, tmp_path, "init", draft.id)
+    ordinary = engine.start_instance(ADMIN, "demo_approval").id  # v1, live
+    context = CallContext(idempotency_key="moved", instance_id=ordinary, attempt=1)
+    with engine.db.read() as session, pytest.raises(governance.NotGoverned):
+        governance.check_governed(engine, session, context)  # as gmpflow wrote it: not a change control
+    with engine.db.unit_of_work() as session:
+        session.execute(update(ProcessInstance).where(ProcessInstance.id == ordinary)
+                        .values(deployment_id=cc.id, process_key="change_control"))
+    with engine.db.read() as session, pytest.raises(governance.NotGoverned) as refused:
+        governance.check_governed(engine, session, context)
+    assert refused.value.code == "change_control_required"
+    assert refused.value.context == {"instance_id": ordinary}
+    assert "its row fails its seal" in str(refused.value)
+    report = engine.verify_audit()
+    assert (report.ok, report.table, report.row_id) == (False, "process_instance", str(ordinary))
