@@ -249,8 +249,13 @@ def test_a_deployment_in_review_at_0014_keeps_its_holder_and_its_seal_through_th
     assert engine.verify_audit().ok
 
 
-def test_a_row_changed_outside_gmpflow_before_0015_is_not_resealed_by_it(database: Database,
-                                                                         tmp_path: Path) -> None:
+# a column each revision starts to seal, changed outside gmpflow while the revision before was in force
+CHANGED_BEFORE_RESEAL = {"0015": "created_by = 'mallory'", "0016": "activated_via = 'init'"}
+
+
+@pytest.mark.parametrize("resealing", CHANGED_BEFORE_RESEAL)
+def test_a_row_changed_outside_gmpflow_before_a_reseal_is_not_resealed_by_it(
+        database: Database, tmp_path: Path, resealing: str) -> None:
     from engine.clock import FrozenClock
     from engine.services import Gmpflow
     from tests.test_change_request_holder import a_draft
@@ -258,9 +263,10 @@ def test_a_row_changed_outside_gmpflow_before_0015_is_not_resealed_by_it(databas
     engine = Gmpflow(database, FrozenClock(), change_control="off")
     engine.record_start()
     draft = a_draft(engine, tmp_path)
-    engine_revision(database, "0014")
+    engine_revision(database, f"{int(resealing) - 1:04d}")
     with database.engine.begin() as connection:
-        connection.execute(text("UPDATE deployment SET created_by = 'mallory' WHERE id = :id"), {"id": draft})
+        connection.execute(text(f"UPDATE deployment SET {CHANGED_BEFORE_RESEAL[resealing]} WHERE id = :id"),
+                           {"id": draft})
     upgrade(database)
     report = engine.verify_audit()
     assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))
@@ -335,22 +341,5 @@ def test_0016_reseals_the_deployment_rows_over_their_activation_time_and_governa
     assert engine.verify_audit().ok
     with database.engine.begin() as connection:  # from here on, the activation time is sealed too
         connection.execute(text("UPDATE deployment SET activated_at = NULL WHERE id = :id"), {"id": draft})
-    report = engine.verify_audit()
-    assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))
-
-
-def test_a_row_changed_outside_gmpflow_before_0016_is_not_resealed_by_it(database: Database,
-                                                                         tmp_path: Path) -> None:
-    from engine.clock import FrozenClock
-    from engine.services import Gmpflow
-    from tests.test_change_request_holder import a_draft
-
-    engine = Gmpflow(database, FrozenClock(), change_control="off")
-    engine.record_start()
-    draft = a_draft(engine, tmp_path)
-    engine_revision(database, "0015")
-    with database.engine.begin() as connection:
-        connection.execute(text("UPDATE deployment SET activated_via = 'init' WHERE id = :id"), {"id": draft})
-    upgrade(database)
     report = engine.verify_audit()
     assert (report.ok, report.table, report.row_id) == (False, "deployment", str(draft))
