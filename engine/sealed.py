@@ -81,14 +81,21 @@ def verify_rows(session: Session, tables: list[SealedTable] | None = None) -> tu
 _CHANGED = "the row does not match its MAC (changed outside gmpflow)"
 
 
+_INSTANCE_ROW = ("SELECT id, deployment_id, business_key, status, initiator, state, row_mac "
+                 "FROM process_instance")
+
+
+def _instance_sealed(key: AuditKey, row: Any) -> bool:
+    """Whether a ``_INSTANCE_ROW`` row matches its MAC."""
+    id_, deployment_id, business_key, status, initiator, state, mac = row
+    values = {"id": id_, "deployment_id": deployment_id, "business_key": business_key, "status": status,
+              "initiator": initiator}
+    return bool(mac == key.instance_mac(values, state))
+
+
 def _instances(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
-    for id_, deployment_id, business_key, status, initiator, state, mac in db.execute(
-            "SELECT id, deployment_id, business_key, status, initiator, state, row_mac FROM process_instance "
-            "ORDER BY id"):
-        values = {"id": id_, "deployment_id": deployment_id, "business_key": business_key, "status": status,
-                  "initiator": initiator}
-        yield None if mac == key.instance_mac(values, state) else RowProblem("process_instance", str(id_),
-                                                                             _CHANGED)
+    for row in db.execute(f"{_INSTANCE_ROW} ORDER BY id"):
+        yield None if _instance_sealed(key, row) else RowProblem("process_instance", str(row[0]), _CHANGED)
 
 
 def _history(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
@@ -149,16 +156,10 @@ def stored_instance_problem(session: Session, instance_id: int) -> str | None:
     """Why a ``process_instance`` row is not as gmpflow wrote it, or None: for a decision that trusts which
     process an instance runs (its ``deployment_id``). The engine does not recheck a row at every step (its
     state is large); a governed decision is rare enough to. Raises AuditKeyMissing."""
-    row = session.execute(select(ProcessInstance.deployment_id, ProcessInstance.business_key,
-                                 ProcessInstance.status, ProcessInstance.initiator, ProcessInstance.state,
-                                 ProcessInstance.row_mac).where(ProcessInstance.id == instance_id)).first()
+    row = dbapi(session).first(f"{_INSTANCE_ROW} WHERE id = :id", {"id": instance_id})
     if row is None:
         return "there is no such instance"
-    deployment_id, business_key, status, initiator, state, mac = row
-    values = {"id": instance_id, "deployment_id": deployment_id, "business_key": business_key,
-              "status": status, "initiator": initiator}
-    sealed_as_written = mac is not None and mac == integrity.key_of(session).instance_mac(values, state)
-    return None if sealed_as_written else _CHANGED
+    return None if _instance_sealed(integrity.key_of(session), row) else _CHANGED
 
 
 def _users(db: DbApi, key: AuditKey) -> Iterator[RowProblem | None]:
