@@ -331,6 +331,15 @@ def test_an_auditor_finds_every_event_of_a_request_by_its_id(api: Api, engine: G
     assert rows and {row["correlation_id"] for row in rows} == {"start-9"}
 
 
+def test_searching_the_trail_by_request_is_for_audit_readers_and_takes_only_an_id(api: Api) -> None:
+    """The filter is the audit trail's: an operator is refused, and a value no request id can have is a
+    bad filter, not a search."""
+    refused = api.get("/api/v1/audit?correlation_id=start-9", as_="olivia")
+    assert (refused.status_code, body(refused)["code"]) == (403, "role_required")
+    too_long = api.get(f"/api/v1/audit?correlation_id={'x' * 101}", as_="ada")
+    assert (too_long.status_code, body(too_long)["code"]) == (400, "bad_filter")
+
+
 def test_a_request_made_by_the_cli_or_a_test_is_a_request_of_its_own(engine: Gmpflow, people: Any) -> None:
     engine.grant_role(ADMIN, "olivia", "qa", "trained")
     engine.grant_role(Actor.system(), "oscar", "qa", "trained")
