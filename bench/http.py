@@ -1,7 +1,7 @@
 """``gmpflow bench``, over HTTP: the approval process driven by one client against ``gmpflow run``.
 
 ``gmpflow run`` is what a user starts with default settings: the web app on the real WSGI server
-(werkzeug's, its request threads from a pool: ``webapp.server``) with the job worker in the same process.
+(waitress: a pool of request threads, keep-alive; ``webapp.server``) with the job worker in the process.
 It serves a fresh SQLite file on 127.0.0.1.
 One client, its own process, signed in as an operator, a supervisor and QA (one token each), runs each
 approval to its end as a person and an ERP would: start it, and for each of the three user tasks list the

@@ -1,14 +1,14 @@
 """Where the server's CPU goes under ``bench.http``'s client: ``gmpflow run``'s server (``webapp.server``,
-the worker in the same process) in a child process whose request threads run under cProfile (CPU time of
-the thread, so a keep-alive wait costs nothing), driven over real sockets by the bench's client.
+waitress, the worker in the same process) in a child process under cProfile (CPU time of the thread, so a
+keep-alive wait costs nothing), driven over real sockets by the bench's client. Two profiles, added up: the
+app in the request threads, and waitress's loop thread, which reads, parses and writes the connections.
 
-Unlike ``bench.profile_http`` (Flask's test client in process) this counts werkzeug's HTTP parsing and
+Unlike ``bench.profile_http`` (Flask's test client in process) this counts the server's HTTP parsing and
 response writing and leaves out the test client's own work. The worker thread is not profiled; the summary
-line gives the process's CPU, the request threads' share and the worker's rest.
+line gives the process's CPU, the request threads' share and the rest (the loop and the worker).
 
-Read the blocking socket calls with care: on this VM cProfile under ``time.thread_time`` charges one of a
-request's waits (``poll``, ``read`` or ``sendall``, whichever comes first) about 1-2 ms, which ``/proc``'s
-CPU figures do not show (a werkzeug request on a trivial app costs 0.36-0.42 ms of CPU in all).
+Read the blocking socket calls with care: on this VM cProfile under ``time.thread_time`` can charge one of a
+request's waits about 1-2 ms, which ``/proc``'s CPU figures do not show.
 
 ``python -m bench.profile_server [instances] [sort]`` prints the functions by cumulative and by own time.
 """
@@ -32,37 +32,39 @@ from bench.load import _Client, _free_port, stop_server, wait_until_serving
 
 
 def _serve(url: str, port: int, out: str) -> None:
-    """The child: ``gmpflow run``'s server with each request profiled, the stats written on SIGTERM."""
-    from werkzeug.serving import WSGIRequestHandler
-
+    """The child: ``gmpflow run``'s server with each request and its loop profiled, the stats written on
+    SIGTERM."""
     from engine.worker import start_background_worker
     from webapp import create_app
-    from webapp.server import PooledWSGIServer
+    from webapp.server import make_server
 
-    profiler, lock = cProfile.Profile(time.thread_time), threading.Lock()
+    in_requests, in_loop = cProfile.Profile(time.thread_time), cProfile.Profile(time.thread_time)
+    lock = threading.Lock()
     request_cpu = [0.0]
+    app = create_app()
 
-    class Profiled(WSGIRequestHandler):
-        def run_wsgi(self) -> None:
-            with lock:
-                started = time.thread_time()
-                profiler.enable()
-                try:
-                    super().run_wsgi()
-                finally:
-                    profiler.disable()
-                    request_cpu[0] += time.thread_time() - started
+    def profiled(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:  # one profiler for every request thread: a request at a time (the bench's client is one)
+            started = time.thread_time()
+            in_requests.enable()
+            try:
+                return list(app(environ, start_response))  # the body produced here, not in the server
+            finally:
+                in_requests.disable()
+                request_cpu[0] += time.thread_time() - started
 
-    def dump(*_: Any) -> None:
-        profiler.dump_stats(out)
+    def dump(*_: Any) -> None:  # runs in the main thread, the loop's
+        in_loop.disable()
+        stats = pstats.Stats(in_requests)
+        stats.add(in_loop)
+        stats.dump_stats(out)
         Path(out + ".cpu").write_text(f"{request_cpu[0]}\n")
         os._exit(0)
 
     signal.signal(signal.SIGTERM, dump)
-    app = create_app()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:
-        PooledWSGIServer("127.0.0.1", port, app, Profiled).serve_forever()
+        in_loop.runcall(make_server(profiled, "127.0.0.1", port).run)
     finally:
         scheduler.shutdown(wait=False)
 
@@ -101,8 +103,8 @@ def profile(instances: int = 100, warmup: int = 5) -> tuple[pstats.Stats, str]:
             stats.dump_stats(os.environ["GMPFLOW_PROFILE_OUT"])
         request_cpu = float(Path(out + ".cpu").read_text())
     summary = (f"{instances} approvals in {elapsed:.2f} s ({instances / elapsed:.1f}/s, profiled); "
-               f"server CPU {cpu * 1000 / instances:.1f} ms per approval; request threads (warm-up included) "
-               f"{request_cpu * 1000 / (instances + warmup):.1f} ms per approval")
+               f"server CPU {cpu * 1000 / instances:.1f} ms per approval; the app in request threads "
+               f"(warm-up included) {request_cpu * 1000 / (instances + warmup):.1f} ms per approval")
     return stats, summary
 
 

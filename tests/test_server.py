@@ -1,7 +1,7 @@
-"""``gmpflow run``'s HTTP server (``webapp.server``): werkzeug's server with its request threads from a pool.
-Every request is answered, also when more arrive at once than the pool has threads; the threads are the
-pool's, and reused; closing the server ends them; Ctrl+C ends ``gmpflow run`` even while a client holds an
-idle connection open."""
+"""``gmpflow run``'s HTTP server (``webapp.server``, waitress): every request is answered, also when more
+arrive at once than the pool has threads, by the pool's threads; a client keeps its connection between
+requests; stopping the server ends its threads and closes its connections and socket; a taken port is
+refused with a message; Ctrl+C ends ``gmpflow run`` even while a client holds an idle connection open."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from tests.crash_support import free_port, gmpflow_env, kill, serve_web
-from webapp.server import PooledWSGIServer
+from webapp.server import make_server, serve, stop
 
 THREADS = 2
 
@@ -40,29 +41,31 @@ class Gate:
 
 
 @pytest.fixture
-def gate() -> Iterator[tuple[Gate, PooledWSGIServer]]:
+def gate() -> Iterator[tuple[Gate, Any]]:
     app = Gate()
-    server = PooledWSGIServer("127.0.0.1", 0, app, threads=THREADS)
-    loop = threading.Thread(target=server.serve_forever, daemon=True)
-    loop.start()
+    server = make_server(app, "127.0.0.1", 0, threads=THREADS)
+    server.loop = threading.Thread(target=server.run, daemon=True)
+    server.loop.start()
     yield app, server
     app.opened.set()
-    server.shutdown()
-    loop.join(30)
+    stop(server)
+    server.loop.join(30)
 
 
-def get(server: PooledWSGIServer, path: str) -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+def get(server: Any, path: str, connection: http.client.HTTPConnection | None = None) -> tuple[int, str]:
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", int(server.effective_port), timeout=30)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
         return response.status, response.read().decode()
     finally:
-        connection.close()
+        if own:
+            connection.close()
 
 
 def test_more_requests_at_once_than_threads_are_all_answered_by_the_pools_threads(
-        gate: tuple[Gate, PooledWSGIServer]) -> None:
+        gate: tuple[Gate, Any]) -> None:
     app, server = gate
     paths = [f"/request-{n}" for n in range(3 * THREADS)]
     with ThreadPoolExecutor(len(paths)) as clients:
@@ -70,19 +73,48 @@ def test_more_requests_at_once_than_threads_are_all_answered_by_the_pools_thread
         app.opened.set()
         assert [answer.result(30) for answer in answers] == [(200, path) for path in paths]
     assert len(app.served_by) == len(paths)
-    assert all(name.startswith("gmpflow-http") for name in app.served_by)
+    assert all(name.startswith("waitress-") for name in app.served_by)
     assert len(set(app.served_by)) <= THREADS
 
 
-def test_closing_the_server_ends_its_threads(gate: tuple[Gate, PooledWSGIServer]) -> None:
+def test_a_client_keeps_its_connection_between_requests(gate: tuple[Gate, Any]) -> None:
     app, server = gate
     app.opened.set()
-    assert [get(server, "/one"), get(server, "/two")] == [(200, "/one"), (200, "/two")]
-    server.shutdown()
-    server.server_close()
-    for thread in server.threads:
+    connection = http.client.HTTPConnection("127.0.0.1", int(server.effective_port), timeout=30)
+    try:
+        assert get(server, "/one", connection) == (200, "/one")
+        first = connection.sock
+        assert get(server, "/two", connection) == (200, "/two")
+        assert first is not None and connection.sock is first  # not reopened: the server kept it
+    finally:
+        connection.close()
+
+
+def test_stopping_the_server_ends_its_loop_and_threads_and_closes_its_connections(
+        gate: tuple[Gate, Any]) -> None:
+    app, server = gate
+    app.opened.set()
+    idle = http.client.HTTPConnection("127.0.0.1", int(server.effective_port), timeout=30)
+    assert [get(server, "/one", idle), get(server, "/two")] == [(200, "/one"), (200, "/two")]
+    pool = [thread for thread in threading.enumerate() if thread.name.startswith("waitress-")]
+    stop(server)
+    server.loop.join(30)
+    for thread in pool:
         thread.join(30)
-    assert server.threads and not any(thread.is_alive() for thread in server.threads)
+    assert pool and not server.loop.is_alive() and not any(thread.is_alive() for thread in pool)
+    assert idle.sock is not None and idle.sock.recv(1) == b""  # the kept connection: closed by the server
+    idle.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(server.effective_port)), timeout=30).close()
+
+
+def test_a_port_in_use_is_refused_with_a_message_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(click.ClickException, match=f"port {port} on 127.0.0.1 is in use"):
+            serve(Gate(), "127.0.0.1", port)
 
 
 def test_ctrl_c_ends_gmpflow_run_while_a_client_holds_an_idle_connection(tmp_path: Path,
@@ -98,6 +130,8 @@ def test_ctrl_c_ends_gmpflow_run_while_a_client_holds_an_idle_connection(tmp_pat
                 code = process.wait(60)
             except subprocess.TimeoutExpired:
                 code = None
-        assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
+        log = (tmp_path / "run.log").read_text()
+        assert code == 0, log[-2000:]
+        assert f" * Running on http://127.0.0.1:{port}" in log
     finally:
         kill(process)

@@ -1,73 +1,60 @@
-"""``gmpflow run``'s HTTP server: werkzeug's development server, its connections served by a pool of threads.
+"""``gmpflow run``'s HTTP server: waitress (Pylons' pure-Python WSGI server), in the ``gmpflow run`` process.
 
-werkzeug's threaded server starts a thread for every connection, and closes every connection after one
-request (it has no keep-alive), so every request paid a thread's start: about half of the server's own CPU
-per request on the bench's 2-core machine (0.38-0.44 ms against 0.19-0.27 ms with a pool, for a trivial
-app). The pool starts its threads as requests need them, up to ``THREADS``, and keeps them; a request that
-finds them all busy waits for one instead of starting another. Everything else, the request handling, its
-log lines and the startup banner, is werkzeug's ``run_simple`` without the reloader.
+Why waitress rather than werkzeug's development server: one thread reads and writes every connection
+(``select``/``poll``) and hands each complete request to a fixed pool of threads, so a connection kept open
+between requests (HTTP/1.1 keep-alive, which werkzeug's server lacks) holds no thread, and no request starts
+one. On the bench's 2-core machine that is 0.17-0.18 ms of server CPU per request on a trivial app against
+werkzeug's 0.41-0.54, and about a quarter less CPU per approval over the REST API (issue 19's figures). It
+stays one process, as ``gmpflow run`` must (the job worker runs in it); production's several processes are
+gunicorn's (README).
 
-The threads are daemon threads, as werkzeug's are: Ctrl+C ends the server even while a client holds a
-connection open without sending anything (a browser's preconnect does), which a ``ThreadPoolExecutor``'s
-threads, joined at exit, would wait for.
+The pool's threads are daemon threads: Ctrl+C ends the server even while a client holds a connection open
+without sending anything (a browser's preconnect does), and waitress waits at most a few seconds for the
+requests being served.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import errno
+import socket
 from typing import Any
 
-from werkzeug.serving import ThreadedWSGIServer
+import click
+from waitress import wasyncore
+from waitress.server import create_server
 
-THREADS = 64  # requests served at once; more than the database pool's 30 connections
+THREADS = 8  # requests served at once; fewer than the database pool's 30 connections, so none waits for one
 
 
-class PooledWSGIServer(ThreadedWSGIServer):
-    """werkzeug's threaded server, the threads taken from a pool rather than started per connection."""
-
-    def __init__(self, host: str, port: int, app: Any, handler: Any = None, threads: int = THREADS) -> None:
-        super().__init__(host, port, app, handler)
-        self._limit = threads
-        self._connections: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one token per thread waiting for a connection
-        self._started: list[threading.Thread] = []
-        self._starting = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._connections.put((request, client_address))
-        if self._idle.acquire(blocking=False):
-            return  # a waiting thread takes it
-        with self._starting:
-            if len(self._started) < self._limit:
-                thread = threading.Thread(target=self._serve_connections, daemon=True,
-                                          name=f"gmpflow-http-{len(self._started) + 1}")
-                self._started.append(thread)
-                thread.start()
-
-    def _serve_connections(self) -> None:
-        while (connection := self._connections.get()) is not None:
-            self.process_request_thread(*connection)  # werkzeug's: handles errors, closes the socket
-            self._idle.release()
-
-    def server_close(self) -> None:
-        super().server_close()
-        with self._starting:
-            self._limit = 0  # no more threads
-            for _ in self._started:
-                self._connections.put(None)  # each thread ends once it is done with its connection
-
-    @property
-    def threads(self) -> list[threading.Thread]:
-        """The threads started so far."""
-        return list(self._started)
+def make_server(app: Any, host: str, port: int, threads: int = THREADS) -> Any:
+    """A server bound to ``host:port`` (``OSError`` when the port is taken), not yet serving: ``run()`` serves
+    until interrupted, ``close()`` stops the pool and closes the socket."""
+    # bound here, before waitress starts its pool: waitress binds after, and leaks pool and socket on failure
+    listening = socket.create_server((host, port))
+    return create_server(app, sockets=[listening], threads=threads, ident="gmpflow",
+                         asyncore_use_poll=True)  # select() fails beyond 1,024 open descriptors
 
 
 def serve(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until interrupted (what ``run_simple(..., threaded=True)`` did)."""
-    from werkzeug._internal import _log
+    """Serve ``app`` on ``host:port`` until interrupted; a taken port is said, not a traceback."""
+    try:
+        server = make_server(app, host, port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise click.ClickException(f"port {port} on {host} is in use (another gmpflow run?): "
+                                   "stop it or choose another with --port") from exc
+    try:
+        click.echo(f" * Running on http://{host}:{server.effective_port}\nPress CTRL+C to quit")
+        server.run()  # returns on Ctrl+C, its pool stopped
+    finally:
+        server.task_dispatcher.shutdown()  # when run() ended otherwise; a second call returns at once
+        server.close()
 
-    server = PooledWSGIServer(host, port, app)
-    server.log_startup()
-    _log("info", "Press CTRL+C to quit")
-    server.serve_forever()  # closes the server, and the pool with it, on its way out
+
+def stop(server: Any) -> None:
+    """End a server's ``run()`` in another thread: its loop closes every connection and its socket (the loop
+    ends when it has nothing left to watch), then the pool's threads end."""
+    if server._map:  # not stopped yet
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))  # in the loop's thread: no race
+    server.task_dispatcher.shutdown()

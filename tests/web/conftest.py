@@ -1,10 +1,10 @@
 """Fixtures for the browser journeys.
 
-``live`` serves the web app with werkzeug on 127.0.0.1 and a free port, in a thread, over a fresh SQLite
-engine (change control off, demo users, the shipped processes and two test processes, a frozen clock the
-tests move). ``browser`` is Debian's Chromium driven by Playwright; ``page`` is a fresh browser context
-per test that fails the test on a JavaScript error or a content-security-policy violation. Screenshots
-go to ``test-artifacts/web/``.
+``live`` serves the web app with ``gmpflow run``'s server (``webapp.server``) on 127.0.0.1 and a free port,
+in a thread, over a fresh SQLite engine (change control off, demo users, the shipped processes and two test
+processes, a frozen clock the tests move). ``browser`` is Debian's Chromium driven by Playwright; ``page``
+is a fresh browser context per test that fails the test on a JavaScript error or a content-security-policy
+violation. Screenshots go to ``test-artifacts/web/``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, profiles
-from werkzeug.serving import make_server
 
 from engine import bootstrap, identity
 from engine.clock import FrozenClock
@@ -28,6 +27,7 @@ from engine.services import Gmpflow
 from engine.store import Database
 from engine.store.migrate import upgrade
 from tests.conftest import ADMIN, FIXTURES, ROOT
+from webapp.server import make_server, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -84,13 +84,13 @@ def serving(engine: Gmpflow) -> Iterator[str]:
     # live pages poll /changes every 300 ms here (5 s in use): a refresh is awaited, never slept for
     app = create_app({"SECRET_KEY": "browser-tests", "SESSION_COOKIE_SECURE": False, "LIVE_POLL_MS": 300},
                      engine=engine)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    server = make_server(app, "127.0.0.1", 0)  # gmpflow run's server
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.shutdown()
+        stop(server)
         thread.join(5)
 
 
