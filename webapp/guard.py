@@ -9,6 +9,12 @@ at logout, a password change or reset, and after ``GMPFLOW_TOKEN_HOURS``) and th
 request. The principal is read with the credential on every request, so a deactivated or locked account,
 or a replayed cookie of an ended session, is signed out at once. Time comes
 from the engine's clock (tests move it).
+
+A page's own background fetches (``static/js/page.js``: its poll of ``/changes`` and the refresh of its live
+parts, marked with ``LIVE_HEADER``) are not the user's activity: they do not renew the idle time, so a page
+left open still times out, and then they answer 401, on which the page reloads into the sign-in. Short of
+ending the session they do not write its cookie, nor take its flash messages: the cookie they read may be
+older than one a page load wrote meanwhile, and writing it back showed a message twice.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from engine.services import Gmpflow
 from engine.sessions import BROWSER
 
 F = TypeVar("F", bound=Callable[..., Any])
+LIVE_HEADER = "X-Gmpflow-Live"  # page.js sends it (value 1) on the fetches the page makes by itself
 csrf = CSRFProtect()
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -94,6 +101,11 @@ def _now() -> float:
     return engine().clock.now().timestamp()
 
 
+def background() -> bool:
+    """Whether this request is a page's own background fetch, not the user's (the module's docstring)."""
+    return request.headers.get(LIVE_HEADER) == "1"
+
+
 def _load_principal() -> Principal | None:
     username = session.get("user")
     if not username:
@@ -115,7 +127,8 @@ def _load_principal() -> Principal | None:
         session.clear()
         flash(ENDED.get(exc.code, "Your session has ended; sign in again."), "error")
         return None
-    session["seen"] = _now()
+    if not background():
+        session["seen"] = _now()
     return found
 
 
@@ -131,6 +144,8 @@ def _guard() -> Any:
     if access == PUBLIC:
         return None
     if g.principal is None:
+        if background():
+            return "Signed out: reload the page.", 401  # page.js reloads; the page load signs in again
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if access == SIGNED_IN:
         return None
@@ -187,7 +202,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.after_request(_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
-    app.context_processor(lambda: {"me": g.get("principal"), "can": _can})
+    app.context_processor(lambda: {"me": g.get("principal"), "can": _can, "background": background()})
 
 
 def _can(*names: str) -> bool:

@@ -22,6 +22,7 @@ from engine.errors import (
 from gmp.services import GmpServices
 from webapp.guard import engine, forbidden, principal, safe_next, signed_in
 from webapp.jsonio import not_json
+from webapp.live import live_page
 from webapp.request_context import request_context
 
 bp = Blueprint("inbox", __name__)
@@ -84,6 +85,7 @@ def field_labels(form: dict[str, Any] | None) -> dict[str, str]:
 
 @bp.get("/inbox")
 @signed_in
+@live_page
 def inbox() -> Any:
     state = request.args.get("state") if request.args.get("state") in STATES else None
     filters = {"state": state, "process": request.args.get("process") or None,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from gmp.processes.sop_execution.test_sop_execution import run_batch
 from tests.batch_support import PASSWORD as PLANT_PASSWORD
@@ -107,6 +108,21 @@ def test_the_inbox_shows_a_new_task_without_a_reload(page: Any, live: Live) -> N
     assert "LIVE-1" in page.locator(f"tr[data-task-id='{task.id}']").inner_text()
 
 
+def test_the_inbox_shows_a_task_that_arrived_between_its_render_and_its_first_poll(
+        page: Any, live: Live) -> None:
+    arrived = []
+
+    def first_poll_delayed(route: Any) -> None:
+        if not arrived:  # the task arrives while the page's first poll is on its way
+            arrived.append(live.task_of(live.start("demo_approval", "LIVE-0", who="olivia"), "request"))
+        route.continue_()
+
+    page.route("**/changes", first_poll_delayed)
+    login(page, live, "oscar")
+    page.locator("tr[data-task-id]", has_text="LIVE-0").wait_for()  # not missed: the page knew what it showed
+    assert page.locator(f"tr[data-task-id='{arrived[0].id}']").count() == 1
+
+
 def test_the_instance_page_shows_a_completed_task_without_a_reload(page: Any, live: Live) -> None:
     instance_id = live.start("demo_approval", "LIVE-2")
     task = live.task_of(instance_id, "request")
@@ -116,6 +132,17 @@ def test_the_instance_page_shows_a_completed_task_without_a_reload(page: Any, li
     live.engine.complete_task(live.engine.principal("olivia"), task.id, {"quantity": 3, "comment": "three"})
     page.locator("#instance-work").get_by_text("olivia").first.wait_for()
     assert "completed" in page.locator("#instance-work").inner_text()
+
+
+def test_an_inbox_left_open_still_signs_out_after_the_idle_time_and_says_why(page: Any, live: Live) -> None:
+    login(page, live, "oscar")
+    page.wait_for_function("() => document.getElementById('live-status') !== null")
+    live.clock.advance(minutes=10)  # oscar walks away; the page keeps polling
+    with page.expect_response(lambda response: response.url.endswith("/changes")):
+        pass  # a poll while he is away: not his activity
+    live.clock.advance(minutes=5, seconds=1)  # 15 minutes since he last did something
+    page.wait_for_url(re.compile(r".*/login\?next=/inbox$"))  # the page reloaded itself into the sign-in
+    expect(page.locator(".flash-info")).to_contain_text("without activity")
 
 
 # -- confirmations -------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from engine.services import Gmpflow
 from tests.conftest import ADMIN, FIXTURES, ROOT
 from tests.session_support import browser_session
 from webapp import create_app
-from webapp.guard import PUBLIC, SIGNED_IN, access_of, safe_next
+from webapp.guard import LIVE_HEADER, PUBLIC, SIGNED_IN, access_of, safe_next
 from webapp.inbox import instructions_html, with_limits
 
 PASSWORD = "correct horse battery"
@@ -150,6 +150,58 @@ def test_an_idle_session_ends_after_the_configured_minutes(app: Flask, engine: G
     response = client.get("/inbox")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert "without activity" in client.get("/login").get_data(as_text=True)
+
+
+LIVE = {LIVE_HEADER: "1"}  # what static/js/page.js sends on a page's own fetches
+
+
+def test_a_pages_background_refresh_is_not_activity_so_an_open_page_still_times_out(
+        app: Flask, engine: Gmpflow, clock: FrozenClock) -> None:
+    engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
+    client = app.test_client()
+    sign_in(client, engine, "olivia")
+    assert client.get("/inbox").status_code == 200  # she opens the inbox and leaves it open
+    for _ in range(3):  # the open inbox polls for 15 minutes and refreshes its live parts
+        clock.advance(minutes=5)
+        polled, refreshed = client.get("/changes", headers=LIVE), client.get("/inbox", headers=LIVE)
+        assert (polled.status_code, refreshed.status_code) == (200, 200)
+        assert "Set-Cookie" not in polled.headers and "Set-Cookie" not in refreshed.headers
+    clock.advance(seconds=1)
+    expired = client.get("/changes", headers=LIVE)
+    assert expired.status_code == 401  # not a redirect the fetch would follow: the page reloads itself
+    response = client.get("/inbox")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert "without activity" in client.get("/login").get_data(as_text=True)
+
+
+def test_a_background_refresh_leaves_a_flash_message_to_the_next_page_the_user_loads(
+        app: Flask, engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
+    client = app.test_client()
+    sign_in(client, engine, "olivia")
+    with client.session_transaction() as cookie:  # what a form's answer leaves for the page it redirects to
+        cookie["_flashes"] = [("success", "Instance 7 suspended.")]
+    assert "Instance 7 suspended." not in client.get("/inbox", headers=LIVE).get_data(as_text=True)
+    assert client.get("/inbox").get_data(as_text=True).count("Instance 7 suspended.") == 1
+    assert "Instance 7 suspended." not in client.get("/inbox").get_data(as_text=True)  # shown once
+
+
+def test_a_live_page_carries_the_marker_of_what_it_shows(app: Flask, engine: Gmpflow) -> None:
+    engine.add_user(ADMIN, "olivia", "Olivia Operator", PASSWORD, ["operator"])
+    client = app.test_client()
+    sign_in(client, engine, "olivia")
+
+    def shown() -> str:
+        found = re.search(r'<body[^>]* data-marker="(\w+)"', client.get("/inbox").get_data(as_text=True))
+        assert found, "the inbox is a live page"
+        return found.group(1)
+
+    marker = shown()
+    assert client.get("/changes", headers=LIVE).get_json()["marker"] == marker  # nothing changed since
+    engine.add_user(ADMIN, "oscar", "Oscar Operator", PASSWORD, ["operator"])  # something changed
+    assert client.get("/changes", headers=LIVE).get_json()["marker"] != marker
+    assert shown() == client.get("/changes", headers=LIVE).get_json()["marker"]
+    assert "data-marker" not in client.get("/account").get_data(as_text=True)  # a page without live parts
 
 
 def test_a_deactivated_account_is_signed_out_at_its_next_request(app: Flask, engine: Gmpflow) -> None:

@@ -12,6 +12,7 @@ from engine.states import InstanceStatus
 from webapp.admin import PAGE_SIZE, bp, day, page_number
 from webapp.copies import checked_format, copy_response
 from webapp.guard import engine, principal, roles, signed_in
+from webapp.live import live_page
 from webapp.request_context import request_context
 
 VIEWERS = tuple(sorted(RECORD_READERS))  # engine.access: the API's rule for the same data
@@ -39,6 +40,7 @@ def instances() -> Any:
 
 @bp.get("/instances/<id:instance_id>")
 @roles(*VIEWERS)
+@live_page
 def instance(instance_id: int) -> Any:
     view = engine().instance_view(instance_id)
     return render_template("admin/instance.html", v=view, i=view["instance"], record=view["record"],

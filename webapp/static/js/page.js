@@ -108,7 +108,15 @@
   //    reader is working inside one (focus there): the next poll tries again
   const live = document.querySelectorAll('[data-live][id]');
   const POLL_MS = Number(document.body.dataset.pollMs) || 5000;
-  let marker = null;
+  let marker = document.body.dataset.marker || null;  // what the page shows (webapp/live.py)
+  // the page's own fetches: not the user's activity, so an open page still times out (webapp/guard.py)
+  const BACKGROUND = { 'X-Gmpflow-Live': '1' };
+
+  function signedOut(reply) {
+    if (reply.status !== 401) return false;
+    window.location.reload();  // the sign-in page, with the reason, instead of a screen that goes on showing
+    return true;
+  }
 
   function busyInside() {
     const active = document.activeElement;
@@ -117,9 +125,10 @@
   }
 
   async function refresh() {
-    const page = await fetch(window.location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
-    if (!page.ok) return false;
+    const page = await fetch(window.location.href, { credentials: 'same-origin', headers: { Accept: 'text/html', ...BACKGROUND } });
+    if (signedOut(page) || !page.ok) return;  // the next poll tries again
     const fresh = new DOMParser().parseFromString(await page.text(), 'text/html');
+    marker = fresh.body.dataset.marker || marker;  // read before the fresh parts were
     live.forEach((region) => {
       const next = fresh.getElementById(region.id);
       if (next) region.innerHTML = next.innerHTML;
@@ -128,16 +137,16 @@
     const status = document.getElementById('live-status');
     if (status) status.textContent = 'Updated.';
     document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
-    return true;
   }
 
   async function poll() {
     try {
-      const reply = await fetch('/changes', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      const reply = await fetch('/changes', { credentials: 'same-origin', headers: { Accept: 'application/json', ...BACKGROUND } });
+      if (signedOut(reply)) return;
       if (reply.ok) {
         const now = (await reply.json()).marker;
         if (marker === null) marker = now;
-        else if (now !== marker && !busyInside() && await refresh()) marker = now;
+        else if (now !== marker && !busyInside()) await refresh();
       }
     } catch (error) {
       // offline for a moment: the next poll tries again
