@@ -108,6 +108,22 @@ def test_stopping_the_server_ends_its_loop_and_threads_and_closes_its_connection
         socket.create_connection(("127.0.0.1", int(server.effective_port)), timeout=30).close()
 
 
+def test_an_ipv6_loopback_address_is_served() -> None:
+    app = Gate()
+    app.opened.set()
+    server = make_server(app, "::1", 0)
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    try:
+        connection = http.client.HTTPConnection("::1", int(server.effective_port), timeout=30)
+        connection.request("GET", "/six")
+        assert (connection.getresponse().status, app.served_by != []) == (200, True)
+        connection.close()
+    finally:
+        stop(server)
+        loop.join(30)
+
+
 def test_a_port_in_use_is_refused_with_a_message_naming_it() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

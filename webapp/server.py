@@ -28,9 +28,10 @@ THREADS = 8  # requests served at once; fewer than the database pool's 30 connec
 
 def make_server(app: Any, host: str, port: int, threads: int = THREADS) -> Any:
     """A server bound to ``host:port`` (``OSError`` when the port is taken), not yet serving: ``run()`` serves
-    until interrupted, ``close()`` stops the pool and closes the socket."""
+    until interrupted, ``stop()`` ends it from another thread."""
     # bound here, before waitress starts its pool: waitress binds after, and leaks pool and socket on failure
-    listening = socket.create_server((host, port))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.create_server((host, port), family=family)
     return create_server(app, sockets=[listening], threads=threads, ident="gmpflow",
                          asyncore_use_poll=True)  # select() fails beyond 1,024 open descriptors
 
@@ -45,7 +46,8 @@ def serve(app: Any, host: str, port: int) -> None:
         raise click.ClickException(f"port {port} on {host} is in use (another gmpflow run?): "
                                    "stop it or choose another with --port") from exc
     try:
-        click.echo(f" * Running on http://{host}:{server.effective_port}\nPress CTRL+C to quit")
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+        click.echo(f" * Running on http://{shown}:{server.effective_port}\nPress CTRL+C to quit")
         server.run()  # returns on Ctrl+C, its pool stopped
     finally:
         server.task_dispatcher.shutdown()  # when run() ended otherwise; a second call returns at once
