@@ -5,6 +5,7 @@ is left out and every other command works."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from importlib.metadata import distributions
@@ -205,3 +206,15 @@ def test_a_name_is_found_or_absent_but_a_broken_module_raises(site: Path, target
 def test_the_built_in_pack_is_skipped_when_its_package_is_absent() -> None:
     pm = pack_manager(builtins=("site_pack_not_installed.pack",), load_entry_points=False)
     assert pm.list_name_plugin() == []
+
+
+def test_the_readmes_command_table_names_every_command_once() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("| command | does |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1].replace("`", "").strip() for line in table.splitlines()[2:]]
+    # a row's command: `gmpflow NAME` and, for a group, its subcommand (`gmpflow audit verify`)
+    keys = [re.match(r"gmpflow (\w+)(?: ([a-z]+)\b)?", row).group(0) for row in rows]  # type: ignore[union-attr]
+    assert len(set(keys)) == len(keys), f"a command has two rows: merge them ({sorted(keys)})"
+    named = {name for row in rows for name in re.findall(r"gmpflow (\w+)", row)}
+    missing = listed(CliRunner().invoke(main, ["--help"]).output) - named
+    assert not missing, f"commands the table does not name: {missing}"
