@@ -20,7 +20,7 @@ import click
 import pytest
 
 from tests.crash_support import free_port, gmpflow_env, kill, serve_web
-from webapp.server import make_server, serve, stop
+from webapp.server import BODY_LIMIT, make_server, serve, stop
 
 THREADS = 2
 
@@ -106,6 +106,16 @@ def test_stopping_the_server_ends_its_loop_and_threads_and_closes_its_connection
     idle.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", int(server.effective_port)), timeout=30).close()
+
+
+def test_a_body_far_past_the_apps_limit_is_refused_before_the_app_is_called(gate: tuple[Gate, Any]) -> None:
+    app, server = gate
+    app.opened.set()
+    with socket.create_connection(("127.0.0.1", int(server.effective_port)), timeout=30) as client:
+        # the declared length is enough: no byte of the body is read, or buffered
+        client.sendall(f"POST /huge HTTP/1.1\r\nHost: x\r\nContent-Length: {BODY_LIMIT + 1}\r\n\r\n".encode())
+        assert client.recv(64).startswith(b"HTTP/1.1 413")
+    assert app.served_by == []
 
 
 def test_an_ipv6_loopback_address_is_served() -> None:

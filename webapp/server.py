@@ -23,7 +23,10 @@ import click
 from waitress import wasyncore
 from waitress.server import create_server
 
+from webapp import MAX_BODY_BYTES
+
 THREADS = 8  # requests served at once; fewer than the database pool's 30 connections, so none waits for one
+BODY_LIMIT = 4 * MAX_BODY_BYTES  # waitress answers 413 itself beyond this
 
 
 def make_server(app: Any, host: str, port: int, threads: int = THREADS) -> Any:
@@ -33,7 +36,10 @@ def make_server(app: Any, host: str, port: int, threads: int = THREADS) -> Any:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.create_server((host, port), family=family)
     return create_server(app, sockets=[listening], threads=threads, ident="gmpflow",
-                         asyncore_use_poll=True)  # select() fails beyond 1,024 open descriptors
+                         asyncore_use_poll=True,  # select() fails beyond 1,024 open descriptors
+                         # waitress reads a whole body before the app sees it: past the app's own limit
+                         # (a 413 problem) it need not read far, nor buffer a huge body to disk
+                         max_request_body_size=BODY_LIMIT)
 
 
 def serve(app: Any, host: str, port: int) -> None:
