@@ -76,6 +76,7 @@ SETTINGS = (
             "rate_limit_storage_uri"),
     Setting("GMPFLOW_ARCHIVE_DIR", "instance/archive", "where released batch records are archived",
             "archive_dir"),
+    Setting("GMPFLOW_WEB_THREADS", "2", "requests `gmpflow run` serves at once", "web_threads"),
 )
 
 
@@ -101,6 +102,7 @@ class Config:
     password_rate_limit: str = "100 per minute"
     rate_limit_storage_uri: str = "memory://"
     archive_dir: Path = field(default=Path("instance/archive"))
+    web_threads: int = 2                              # >= 1; gmpflow run's request threads (webapp/server.py)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -170,6 +172,9 @@ class Config:
             rate_limit_storage_uri=read("GMPFLOW_RATE_LIMIT_STORAGE_URI", defaults.rate_limit_storage_uri,
                                         text, "a storage URI such as 'redis://host:6379'"),
             archive_dir=read("GMPFLOW_ARCHIVE_DIR", defaults.archive_dir, path, "a folder"),
+            web_threads=read("GMPFLOW_WEB_THREADS", defaults.web_threads,
+                             lambda v: int(v) if v.isdigit() and 1 <= int(v) <= 64 else None,
+                             "a whole number from 1 to 64"),
         )
 
     def forms_folders(self) -> list[Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
@@ -163,18 +164,20 @@ def test_run_serves_the_app_with_the_worker_and_the_simulator_and_stops_them_aft
         engine: Gmpflow, monkeypatch: pytest.MonkeyPatch) -> None:
     started = Started()
 
-    def serve(app: Any, host: str, port: int) -> None:
-        started.served = (host, port)
+    def serve(app: Any, host: str, port: int, threads: int) -> None:
+        started.served = (host, port, threads)
 
     monkeypatch.setattr("webapp.cli.command_engine", lambda: engine)
     monkeypatch.setattr("webapp.cli.load_by_name", lambda target: lambda: started)
     monkeypatch.setattr("engine.worker.start_background_worker", lambda engine: started)
     monkeypatch.setattr("webapp.server.serve", serve)
+    monkeypatch.setattr(engine, "config", replace(engine.config, web_threads=3))  # as GMPFLOW_WEB_THREADS=3
     result = CliRunner().invoke(main, ["run", "--host", "0.0.0.0", "--port", "5050"])
     assert result.exit_code == 0, result.output
     assert result.output == ("ERP/MES simulator on http://127.0.0.1:8071 "
                              "(GMPFLOW_SIMULATOR=off turns it off)\n")
-    assert started.served == ("0.0.0.0", 5050) and started.worker_stopped and started.simulator_stopped
+    assert started.served == ("0.0.0.0", 5050, 3)
+    assert started.worker_stopped and started.simulator_stopped
 
 
 def test_run_without_the_connectors_package_serves_without_a_simulator(
@@ -183,7 +186,7 @@ def test_run_without_the_connectors_package_serves_without_a_simulator(
     monkeypatch.setattr("webapp.cli.SIMULATOR", "site_connectors_not_installed.demo:start_alongside")
     monkeypatch.setattr("webapp.cli.command_engine", lambda: engine)
     monkeypatch.setattr("engine.worker.start_background_worker", lambda engine: Started())
-    monkeypatch.setattr("webapp.server.serve", lambda app, host, port: served.append((host, port)))
+    monkeypatch.setattr("webapp.server.serve", lambda app, host, port, threads: served.append((host, port)))
     result = CliRunner().invoke(main, ["run"])
     assert (result.exit_code, result.output, served) == (0, "", [("127.0.0.1", 5000)])
 

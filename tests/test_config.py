@@ -42,6 +42,7 @@ SAMPLES = {
     "GMPFLOW_PASSWORD_RATE_LIMIT": ("5 per hour", "5 per hour"),
     "GMPFLOW_RATE_LIMIT_STORAGE_URI": ("redis://cache:6379", "redis://cache:6379"),
     "GMPFLOW_ARCHIVE_DIR": ("/archive", Path("/archive")),
+    "GMPFLOW_WEB_THREADS": ("6", 6),
 }
 
 BAD_VALUES = [
@@ -51,6 +52,7 @@ BAD_VALUES = [
     ("GMPFLOW_JOB_LEASE_SECONDS", "-1"), ("GMPFLOW_JOB_LEASE_SECONDS", "soon"),
     ("GMPFLOW_AUDIT_ANCHOR_INTERVAL", "-5"), ("GMPFLOW_AUDIT_ANCHOR_INTERVAL", "hourly"),
     ("GMPFLOW_SESSION_IDLE_MINUTES", "0"), ("GMPFLOW_SESSION_IDLE_MINUTES", "a while"),
+    ("GMPFLOW_WEB_THREADS", "0"), ("GMPFLOW_WEB_THREADS", "many"), ("GMPFLOW_WEB_THREADS", "500"),
 ]
 
 

@@ -6,11 +6,13 @@ refused with a message; Ctrl+C ends ``gmpflow run`` even while a client holds an
 from __future__ import annotations
 
 import http.client
+import logging
 import shutil
 import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +22,7 @@ import click
 import pytest
 
 from tests.crash_support import free_port, gmpflow_env, kill, serve_web
-from webapp.server import BODY_LIMIT, make_server, serve, stop
+from webapp.server import BODY_LIMIT, QUEUE_LOG, OncePerMinute, make_server, serve, stop
 
 THREADS = 2
 
@@ -75,6 +77,24 @@ def test_more_requests_at_once_than_threads_are_all_answered_by_the_pools_thread
     assert len(app.served_by) == len(paths)
     assert all(name.startswith("waitress-") for name in app.served_by)
     assert len(set(app.served_by)) <= THREADS
+
+
+def test_requests_waiting_for_a_thread_are_said_once_a_minute_not_once_each(
+        gate: tuple[Gate, Any], caplog: pytest.LogCaptureFixture) -> None:
+    app, server = gate
+    for log_filter in QUEUE_LOG.filters:
+        if isinstance(log_filter, OncePerMinute):
+            log_filter._last = float("-inf")  # as if the last warning were a minute ago
+    waiting = 3 * THREADS  # beyond the THREADS requests the gate holds in the pool's threads
+    with caplog.at_level(logging.WARNING, logger="waitress.queue"), ThreadPoolExecutor(4 * THREADS) as pool:
+        answers = [pool.submit(get, server, f"/wait-{n}") for n in range(4 * THREADS)]
+        deadline = time.monotonic() + 30
+        while len(server.task_dispatcher.queue) < waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.task_dispatcher.queue) == waiting
+        app.opened.set()
+        assert all(answer.result(30)[0] == 200 for answer in answers)
+    assert len([r for r in caplog.records if "queue depth" in r.getMessage()]) == 1
 
 
 def test_a_client_keeps_its_connection_between_requests(gate: tuple[Gate, Any]) -> None:

@@ -36,7 +36,7 @@ def run(host: str, port: int) -> None:
     app.extensions["gmpflow"].record_start()
     scheduler = start_background_worker(app.extensions["gmpflow"])
     try:
-        serve(app, host, port)
+        serve(app, host, port, threads=app.extensions["gmpflow"].config.web_threads)
     finally:
         scheduler.shutdown(wait=False)
         if simulator is not None:

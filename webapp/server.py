@@ -16,16 +16,20 @@ requests being served.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
+import time
 from typing import Any
 
 import click
 from waitress import wasyncore
 from waitress.server import create_server
 
+from engine.config import Config
 from webapp import MAX_BODY_BYTES
 
-THREADS = 8  # requests served at once; fewer than the database pool's 30 connections, so none waits for one
+THREADS = Config.web_threads  # requests served at once (GMPFLOW_WEB_THREADS); each holds one of the database
+# pool's 30 connections at most
 BODY_LIMIT = 4 * MAX_BODY_BYTES  # waitress answers 413 itself beyond this
 
 
@@ -42,10 +46,32 @@ def make_server(app: Any, host: str, port: int, threads: int = THREADS) -> Any:
                          max_request_body_size=BODY_LIMIT)
 
 
-def serve(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until interrupted; a taken port is said, not a traceback."""
+class OncePerMinute(logging.Filter):
+    """Lets one record through a minute. waitress warns "Task queue depth is N" for every request that waits
+    for a thread: a busy server would write a line per request, which says nothing the first does not."""
+
+    def __init__(self, seconds: float = 60.0) -> None:
+        super().__init__()
+        self.seconds, self._last = seconds, float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
+
+
+QUEUE_LOG = logging.getLogger("waitress.queue")
+if not any(isinstance(f, OncePerMinute) for f in QUEUE_LOG.filters):
+    QUEUE_LOG.addFilter(OncePerMinute())
+
+
+def serve(app: Any, host: str, port: int, threads: int = THREADS) -> None:
+    """Serve ``app`` on ``host:port`` with ``threads`` request threads until interrupted; a taken port is
+    said, not a traceback."""
     try:
-        server = make_server(app, host, port)
+        server = make_server(app, host, port, threads)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
