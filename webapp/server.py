@@ -8,6 +8,11 @@ werkzeug's 0.41-0.54, and about a quarter less CPU per approval over the REST AP
 stays one process, as ``gmpflow run`` must (the job worker runs in it); production's several processes are
 gunicorn's (README).
 
+Two request threads by default (``GMPFLOW_WEB_THREADS``): Python runs one thread at a time, and sqlite3 lets
+go of it around every statement, so with more threads busy each statement became a handover between them
+(four clients: 2,846 ``futex`` calls per approval on 8 threads); two serve four clients a fifth faster and
+still leave one thread free while a request is slow (``bench/README.md``).
+
 The pool's threads are daemon threads: Ctrl+C ends the server even while a client holds a connection open
 without sending anything (a browser's preconnect does), and waitress waits at most a few seconds for the
 requests being served.
