@@ -154,6 +154,26 @@ def test_an_ipv6_loopback_address_is_served() -> None:
         loop.join(30)
 
 
+def test_serve_prints_a_url_a_browser_opens_an_ipv6_host_in_brackets(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    made = []
+
+    def recorded(*args: Any) -> Any:
+        made.append(make_server(*args))
+        return made[-1]
+
+    monkeypatch.setattr("webapp.server.make_server", recorded)
+    serving = threading.Thread(target=serve, args=(Gate(), "::1", 0), daemon=True)
+    serving.start()
+    deadline = time.monotonic() + 30
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop(made[0])
+    serving.join(30)
+    assert not serving.is_alive()
+    assert capsys.readouterr().out.startswith(f" * Running on http://[::1]:{made[0].effective_port}\n")
+
+
 def test_a_port_in_use_is_refused_with_a_message_naming_it() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
